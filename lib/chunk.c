@@ -1,0 +1,372 @@
+/* zerofs: the chunk object codec (see chunk.h for the layout).
+ *
+ * This file turns a chunk's bytes into the object stored in the bucket
+ * and back, and is the one place that decides whether an object is
+ * genuine: everything that can be checked is checked before any byte
+ * reaches the caller, and every failure is EBADMSG with a message naming
+ * the object.  A chunk that does not open is never returned as data.
+ *
+ * Encoding compresses straight into the object buffer with a capacity of
+ * one byte less than the chunk, so zstd itself tells us when compression
+ * does not help (dstSize_tooSmall) and the chunk is then stored raw; the
+ * seal runs in place over the compressed bytes.  Decoding opens raw
+ * chunks straight into the caller's buffer; compressed ones are opened
+ * into a per-thread scratch buffer (the payload of a compressed chunk is
+ * always smaller than the chunk) and decompressed from there.
+ *
+ * zstd contexts and the scratch buffer are cached per thread (freed by a
+ * pthread_key destructor at thread exit), so encoding or decoding a chunk
+ * allocates only the object it returns.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include "byteorder.h"
+#include "chunk.h"
+#include "conf.h"
+#include "crypto.h"
+#include "log.h"
+
+#define MAGIC "ZFSC"
+#define AAD_LEN (ZCHUNK_HEADER_LEN + 16 + 16 + 8)
+
+/* Header field offsets. */
+#define OFF_VERSION 4
+#define OFF_COMPRESSION 5
+#define OFF_RESERVED 6
+#define OFF_SEQ 8
+#define OFF_LENGTH 16
+#define OFF_NONCE 20
+
+struct chunk_thread {
+  ZSTD_CCtx *cctx;
+  ZSTD_DCtx *dctx;
+  uint8_t *scratch;             /* ZCHUNK_SIZE bytes */
+};
+
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static int key_error;
+static pthread_key_t thread_key;
+static __thread struct chunk_thread *this_thread;
+
+static void
+free_thread (void *p)
+{
+  struct chunk_thread *t = p;
+
+  ZSTD_freeCCtx (t->cctx);
+  ZSTD_freeDCtx (t->dctx);
+  free (t->scratch);
+  free (t);
+  if (this_thread == t)
+    this_thread = NULL;
+}
+
+static void
+make_key (void)
+{
+  key_error = pthread_key_create (&thread_key, free_thread);
+}
+
+static struct chunk_thread *
+get_thread (void)
+{
+  struct chunk_thread *t;
+  int r;
+
+  if (this_thread)
+    return this_thread;
+  if ((r = pthread_once (&key_once, make_key)) != 0 ||
+      (r = key_error) != 0) {
+    errno = r;
+    zerror ("chunk: pthread_key_create: %m");
+    return NULL;
+  }
+  t = calloc (1, sizeof *t);
+  if (t == NULL) {
+    zerror ("chunk: calloc: %m");
+    return NULL;
+  }
+  if ((r = pthread_setspecific (thread_key, t)) != 0) {
+    free (t);
+    errno = r;
+    zerror ("chunk: pthread_setspecific: %m");
+    return NULL;
+  }
+  this_thread = t;
+  return t;
+}
+
+/* AAD = header || volume uuid || device uuid || index. */
+static void
+make_aad (uint8_t aad[AAD_LEN], const uint8_t *header,
+          const struct zchunk_codec *codec, uint64_t index)
+{
+  memcpy (aad, header, ZCHUNK_HEADER_LEN);
+  memcpy (aad + ZCHUNK_HEADER_LEN, codec->volume_uuid, 16);
+  memcpy (aad + ZCHUNK_HEADER_LEN + 16, codec->device_uuid, 16);
+  put_be64 (aad + ZCHUNK_HEADER_LEN + 32, index);
+}
+
+int
+zchunk_encode (const struct zchunk_codec *codec, uint64_t index,
+               uint64_t seq, const void *data, size_t len,
+               void **obj, size_t *objlen)
+{
+  struct chunk_thread *t;
+  uint8_t *o = NULL;
+  uint8_t *payload;
+  uint8_t aad[AAD_LEN];
+  size_t n = len;               /* payload length */
+  int compression = ZCOMP_NONE;
+  int ret = -1;
+
+  if (len == 0 || len > ZCHUNK_SIZE) {
+    zerror ("chunk %" PRIu64 ": invalid chunk length %zu", index, len);
+    errno = EINVAL;
+    return -1;
+  }
+  if (codec->compression != ZCOMP_NONE && codec->compression != ZCOMP_ZSTD) {
+    zerror ("chunk: unknown compression id %d", codec->compression);
+    errno = EINVAL;
+    return -1;
+  }
+
+  o = malloc (ZCHUNK_HEADER_LEN + len + ZC_TAG_LEN);
+  if (o == NULL) {
+    zerror ("chunk: malloc: %m");
+    goto out;
+  }
+  payload = o + ZCHUNK_HEADER_LEN;
+
+  if (codec->compression == ZCOMP_ZSTD && len > 1) {
+    size_t r;
+
+    t = get_thread ();
+    if (t == NULL)
+      goto out;
+    if (t->cctx == NULL && (t->cctx = ZSTD_createCCtx ()) == NULL) {
+      zerror ("chunk: ZSTD_createCCtx failed");
+      errno = ENOMEM;
+      goto out;
+    }
+    /* Capacity len - 1: a result that fits is a result that helps. */
+    r = ZSTD_compressCCtx (t->cctx, payload, len - 1, data, len,
+                           codec->level);
+    if (!ZSTD_isError (r)) {
+      n = r;
+      compression = ZCOMP_ZSTD;
+    }
+    else if (ZSTD_getErrorCode (r) != ZSTD_error_dstSize_tooSmall) {
+      zerror ("chunk %" PRIu64 ": zstd compression (level %d): %s",
+              index, codec->level, ZSTD_getErrorName (r));
+      errno = EIO;
+      goto out;
+    }
+  }
+
+  memcpy (o, MAGIC, 4);
+  o[OFF_VERSION] = ZCHUNK_VERSION;
+  o[OFF_COMPRESSION] = compression;
+  o[OFF_RESERVED] = o[OFF_RESERVED + 1] = 0;
+  put_be64 (o + OFF_SEQ, seq);
+  put_be32 (o + OFF_LENGTH, len);
+  if (zc_random (o + OFF_NONCE, ZC_NONCE_LEN) == -1)
+    goto out;
+
+  make_aad (aad, o, codec, index);
+  if (zc_seal (codec->key, o + OFF_NONCE, aad, sizeof aad,
+               compression == ZCOMP_ZSTD ? payload : data, n, payload) == -1)
+    goto out;
+
+  *obj = o;
+  *objlen = ZCHUNK_HEADER_LEN + n + ZC_TAG_LEN;
+  o = NULL;
+  ret = 0;
+ out:
+  free (o);
+  return ret;
+}
+
+/* Decompress the N-byte zstd frame SRC into exactly LEN bytes. */
+static int
+decompress (struct chunk_thread *t, const uint8_t *src, size_t n,
+            void *data, size_t len, const char *description)
+{
+  unsigned long long content;
+  size_t r;
+
+  if (t->dctx == NULL && (t->dctx = ZSTD_createDCtx ()) == NULL) {
+    zerror ("chunk: ZSTD_createDCtx failed");
+    errno = ENOMEM;
+    return -1;
+  }
+  content = ZSTD_getFrameContentSize (src, n);
+  if (content != len) {
+    zerror ("chunk object %s: compressed frame declares %s%llu bytes, "
+            "expected %zu",
+            description,
+            content == ZSTD_CONTENTSIZE_UNKNOWN ? "unknown length, " : "",
+            content == ZSTD_CONTENTSIZE_UNKNOWN ||
+            content == ZSTD_CONTENTSIZE_ERROR ? 0 : content, len);
+    goto bad;
+  }
+  r = ZSTD_findFrameCompressedSize (src, n);
+  if (ZSTD_isError (r) || r != n) {
+    zerror ("chunk object %s: compressed payload is not one zstd frame",
+            description);
+    goto bad;
+  }
+  r = ZSTD_decompressDCtx (t->dctx, data, len, src, n);
+  if (ZSTD_isError (r)) {
+    zerror ("chunk object %s: bad compressed data: %s",
+            description, ZSTD_getErrorName (r));
+    goto bad;
+  }
+  if (r != len) {
+    zerror ("chunk object %s: decompressed to %zu bytes, expected %zu",
+            description, r, len);
+    goto bad;
+  }
+  return 0;
+
+ bad:
+  errno = EBADMSG;
+  return -1;
+}
+
+int
+zchunk_decode (const struct zchunk_codec *codec, uint64_t index,
+               const void *obj, size_t objlen,
+               void *data, size_t len, uint64_t *seq,
+               const char *description)
+{
+  const uint8_t *o = obj;
+  const uint8_t *payload = o + ZCHUNK_HEADER_LEN;
+  struct chunk_thread *t = NULL;
+  uint8_t aad[AAD_LEN];
+  uint32_t plen;
+  size_t n;
+  int compression;
+
+  if (len == 0 || len > ZCHUNK_SIZE) {
+    zerror ("chunk object %s: invalid expected length %zu", description, len);
+    errno = EINVAL;
+    return -1;
+  }
+
+  /* The structure, before any cryptography. */
+  if (objlen < ZCHUNK_HEADER_LEN + ZC_TAG_LEN) {
+    zerror ("chunk object %s is truncated (%zu bytes)", description, objlen);
+    goto bad;
+  }
+  if (memcmp (o, MAGIC, 4) != 0) {
+    zerror ("chunk object %s is not a zerofs chunk (bad magic)",
+            description);
+    goto bad;
+  }
+  if (o[OFF_VERSION] != ZCHUNK_VERSION) {
+    zerror ("chunk object %s has format version %u, "
+            "this zerofs reads version %u",
+            description, o[OFF_VERSION], ZCHUNK_VERSION);
+    goto bad;
+  }
+  compression = o[OFF_COMPRESSION];
+  if (compression != ZCOMP_NONE && compression != ZCOMP_ZSTD) {
+    zerror ("chunk object %s has unknown compression id %d",
+            description, compression);
+    goto bad;
+  }
+  if (o[OFF_RESERVED] != 0 || o[OFF_RESERVED + 1] != 0) {
+    zerror ("chunk object %s has non-zero reserved bytes", description);
+    goto bad;
+  }
+  plen = get_be32 (o + OFF_LENGTH);
+  if (plen != len) {
+    zerror ("chunk object %s holds %" PRIu32 " bytes, expected %zu",
+            description, plen, len);
+    goto bad;
+  }
+  n = objlen - ZCHUNK_HEADER_LEN - ZC_TAG_LEN;
+  if (compression == ZCOMP_NONE ? n != len : n == 0 || n >= len) {
+    zerror ("chunk object %s has the wrong size (%zu bytes)",
+            description, objlen);
+    goto bad;
+  }
+
+  make_aad (aad, o, codec, index);
+  if (compression == ZCOMP_NONE) {
+    if (zc_open (codec->key, o + OFF_NONCE, aad, sizeof aad,
+                 payload, n + ZC_TAG_LEN, data) == -1)
+      goto open_failed;
+  }
+  else {
+    t = get_thread ();
+    if (t == NULL)
+      return -1;
+    if (t->scratch == NULL && (t->scratch = malloc (ZCHUNK_SIZE)) == NULL) {
+      zerror ("chunk: malloc: %m");
+      return -1;
+    }
+    if (zc_open (codec->key, o + OFF_NONCE, aad, sizeof aad,
+                 payload, n + ZC_TAG_LEN, t->scratch) == -1)
+      goto open_failed;
+    if (decompress (t, t->scratch, n, data, len, description) == -1) {
+      memset (data, 0, len);
+      return -1;
+    }
+  }
+
+  if (seq)
+    *seq = get_be64 (o + OFF_SEQ);
+  return 0;
+
+ open_failed:
+  if (errno == EBADMSG)
+    zerror ("chunk object %s failed authentication", description);
+  return -1;
+
+ bad:
+  errno = EBADMSG;
+  return -1;
+}
+
+int
+zchunk_peek_seq (const void *obj, size_t objlen, uint64_t *seq)
+{
+  const uint8_t *o = obj;
+
+  if (objlen < ZCHUNK_HEADER_LEN + ZC_TAG_LEN || memcmp (o, MAGIC, 4) != 0 ||
+      o[OFF_VERSION] != ZCHUNK_VERSION) {
+    zerror ("malformed chunk object header (%zu bytes)", objlen);
+    errno = EBADMSG;
+    return -1;
+  }
+  *seq = get_be64 (o + OFF_SEQ);
+  return 0;
+}
+
+bool
+zis_zero (const void *data, size_t len)
+{
+  const uint8_t *p = data;
+  size_t i, head = len < 16 ? len : 16;
+
+  /* The first 16 bytes are zero, and each byte equals the one 16 bytes
+   * before it (one memcmp, which glibc vectorises): then all are zero.
+   */
+  for (i = 0; i < head; i++)
+    if (p[i] != 0)
+      return false;
+  return len <= 16 || memcmp (p, p + 16, len - 16) == 0;
+}

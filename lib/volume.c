@@ -1,0 +1,971 @@
+/* zerofs: volumes, their keys, and the devices they hold (see volume.h).
+ *
+ * This file owns the volume header and the device meta objects: their
+ * byte layouts, the key hierarchy (password -> KEK -> DEK -> subkeys),
+ * and the object keys of a device.  Everything read from the store is
+ * treated as hostile until checked: the header is parsed field by field
+ * (a header may not ask scrypt for more than ZKDF_MEMORY_MAX bytes), and
+ * a meta object opens only under this volume's meta key, this volume's
+ * uuid and the name it was written for.
+ *
+ * Creating a device (and a volume) uses a conditional PUT (If-None-Match)
+ * so that two creators cannot both win.  Stores without conditional PUT
+ * (Swift answers ENOTSUP) fall back to HEAD then PUT, which is what the
+ * store allows.
+ *
+ * Removing a device deletes in rounds: list up to one delete batch of
+ * the device's keys (not the lease or the meta), delete them, list again
+ * from the start.  Memory stays bounded for a device of any size, and no
+ * backend has to tolerate deletions in the middle of its own listing.
+ * The lease and then the meta go last, so an interrupted rm leaves a
+ * device that "rm" can remove again.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "byteorder.h"
+#include "chunk.h"
+#include "conf.h"
+#include "crypto.h"
+#include "log.h"
+#include "objstore.h"
+#include "volume.h"
+
+#define VOLUME_MAGIC "ZFSV"
+#define VOLUME_VERSION 1
+#define KDF_SCRYPT 1
+#define WRAP_AAD_LEN 76         /* header bytes covered by the DEK's tag */
+
+#define META_MAGIC "ZFSM"
+#define META_VERSION 1
+#define META_HEADER_LEN 20
+#define META_PAYLOAD_FIXED 45   /* uuid, size, chunk size, created,
+                                   generation, namelen */
+
+/* What a header may ask of scrypt. */
+#define ZKDF_LOG2_N_MIN 10
+#define ZKDF_LOG2_N_MAX 22
+#define ZKDF_R_MAX 32
+#define ZKDF_P_MAX 16
+#define ZKDF_MEMORY_MAX (UINT64_C (4) << 30)
+
+/* A random RFC 4122 version 4 uuid. */
+static int
+random_uuid (uint8_t uuid[16])
+{
+  if (zc_random (uuid, 16) == -1)
+    return -1;
+  uuid[6] = (uuid[6] & 0x0f) | 0x40;
+  uuid[8] = (uuid[8] & 0x3f) | 0x80;
+  return 0;
+}
+
+void
+zuuid_format (const uint8_t uuid[16], char out[37])
+{
+  char hex[33];
+
+  zc_hex (uuid, 16, hex);
+  snprintf (out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s",
+            hex, hex + 8, hex + 12, hex + 16, hex + 20);
+}
+
+/* Check KDF parameters, from the caller (EINVAL) or from a header. */
+static int
+kdf_params_check (const struct zkdf_params *kdf, const char *where, int err)
+{
+  uint64_t memory;
+
+  if (kdf->log2_n < ZKDF_LOG2_N_MIN || kdf->log2_n > ZKDF_LOG2_N_MAX) {
+    zerror ("%s: scrypt log2(N) = %u is outside %d..%d",
+            where, kdf->log2_n, ZKDF_LOG2_N_MIN, ZKDF_LOG2_N_MAX);
+    goto bad;
+  }
+  if (kdf->r == 0 || kdf->r > ZKDF_R_MAX) {
+    zerror ("%s: scrypt r = %u is outside 1..%d", where, kdf->r, ZKDF_R_MAX);
+    goto bad;
+  }
+  if (kdf->p == 0 || kdf->p > ZKDF_P_MAX) {
+    zerror ("%s: scrypt p = %u is outside 1..%d", where, kdf->p, ZKDF_P_MAX);
+    goto bad;
+  }
+  memory = (UINT64_C (128) * kdf->r) << kdf->log2_n;
+  if (memory > ZKDF_MEMORY_MAX) {
+    zerror ("%s: scrypt log2(N) = %u, r = %u would need %" PRIu64
+            " MiB of memory, more than the limit of %" PRIu64 " MiB",
+            where, kdf->log2_n, kdf->r, memory >> 20, ZKDF_MEMORY_MAX >> 20);
+    goto bad;
+  }
+  return 0;
+ bad:
+  errno = err;
+  return -1;
+}
+
+/* Build the 124-byte header around DEK, sealed under a KEK derived from
+ * PASSWORD with a fresh salt and nonce.
+ */
+static int
+build_header (uint8_t header[ZVOLUME_HEADER_LEN], const uint8_t uuid[16],
+              const uint8_t dek[ZC_KEY_LEN], const char *password,
+              const struct zkdf_params *kdf)
+{
+  uint8_t kek[ZC_KEY_LEN];
+  int ret = -1;
+
+  memcpy (header, VOLUME_MAGIC, 4);
+  header[4] = VOLUME_VERSION;
+  header[5] = KDF_SCRYPT;
+  header[6] = kdf->log2_n;
+  header[7] = 0;
+  put_be32 (header + 8, kdf->r);
+  put_be32 (header + 12, kdf->p);
+  memcpy (header + 16, uuid, 16);
+  if (zc_random (header + 32, 32) == -1 ||     /* salt */
+      zc_random (header + 64, ZC_NONCE_LEN) == -1)
+    goto out;
+  if (zc_scrypt (password, strlen (password), header + 32, 32,
+                 kdf->log2_n, kdf->r, kdf->p, kek, sizeof kek) == -1)
+    goto out;
+  if (zc_seal (kek, header + 64, header, WRAP_AAD_LEN, dek, ZC_KEY_LEN,
+               header + WRAP_AAD_LEN) == -1)
+    goto out;
+  ret = 0;
+ out:
+  OPENSSL_cleanse (kek, sizeof kek);
+  return ret;
+}
+
+/* Parse and check every field of a header read from STORE. */
+static int
+parse_header (struct objstore *store, const uint8_t *h, size_t len,
+              uint8_t uuid[16], struct zkdf_params *kdf)
+{
+  char where[256];
+
+  snprintf (where, sizeof where, "volume header %s in %s",
+            ZVOLUME_HEADER_KEY, store->description);
+  if (len != ZVOLUME_HEADER_LEN) {
+    zerror ("%s has %zu bytes, expected %d",
+            where, len, ZVOLUME_HEADER_LEN);
+    goto bad;
+  }
+  if (memcmp (h, VOLUME_MAGIC, 4) != 0) {
+    zerror ("%s is not a zerofs volume header (bad magic)", where);
+    goto bad;
+  }
+  if (h[4] != VOLUME_VERSION) {
+    zerror ("%s has format version %u, this zerofs reads version %d",
+            where, h[4], VOLUME_VERSION);
+    errno = ENOTSUP;
+    return -1;
+  }
+  if (h[5] != KDF_SCRYPT) {
+    zerror ("%s names unknown key derivation function %u (1 = scrypt)",
+            where, h[5]);
+    errno = ENOTSUP;
+    return -1;
+  }
+  if (h[7] != 0) {
+    zerror ("%s has a non-zero reserved byte", where);
+    goto bad;
+  }
+  kdf->log2_n = h[6];
+  kdf->r = get_be32 (h + 8);
+  kdf->p = get_be32 (h + 12);
+  if (kdf_params_check (kdf, where, EBADMSG) == -1)
+    return -1;
+  memcpy (uuid, h + 16, 16);
+  return 0;
+ bad:
+  errno = EBADMSG;
+  return -1;
+}
+
+/* Put OBJ at KEY only if KEY is absent: -1 with errno EEXIST (and no
+ * message) if it is there.
+ */
+static int
+put_if_absent (struct objstore *store, const char *key,
+               const void *obj, size_t len)
+{
+  const struct objstore_cond cond = { .if_none_match = true };
+
+  if (objstore_put_cond (store, key, obj, len, &cond, NULL) == 0)
+    return 0;
+  if (errno != ENOTSUP)
+    return -1;
+
+  /* No conditional PUT in this store: HEAD then PUT. */
+  if (objstore_head (store, key, NULL) == 0) {
+    errno = EEXIST;
+    return -1;
+  }
+  if (errno != ENOENT)
+    return -1;
+  return objstore_put (store, key, obj, len);
+}
+
+int
+zvolume_init (struct objstore *store, const char *password,
+              const struct zkdf_params *kdf)
+{
+  struct zkdf_params params = kdf ? *kdf : ZKDF_DEFAULT;
+  uint8_t header[ZVOLUME_HEADER_LEN];
+  uint8_t uuid[16], dek[ZC_KEY_LEN];
+  char where[256];
+  int ret = -1;
+
+  if (password == NULL) {
+    zerror ("volume %s: no password given", store->description);
+    errno = EINVAL;
+    return -1;
+  }
+  snprintf (where, sizeof where, "volume %s", store->description);
+  if (kdf_params_check (&params, where, EINVAL) == -1)
+    return -1;
+
+  if (random_uuid (uuid) == -1 || zc_random (dek, sizeof dek) == -1 ||
+      build_header (header, uuid, dek, password, &params) == -1)
+    goto out;
+
+  if (put_if_absent (store, ZVOLUME_HEADER_KEY, header, sizeof header)
+      == -1) {
+    if (errno == EEXIST)
+      zerror ("volume %s already exists", store->description);
+    goto out;
+  }
+  ret = 0;
+ out:
+  OPENSSL_cleanse (dek, sizeof dek);
+  return ret;
+}
+
+static int
+derive_meta_key (struct zvolume *vol)
+{
+  return zc_hkdf (vol->dek, sizeof vol->dek, vol->uuid, sizeof vol->uuid,
+                  "zerofs meta v1", vol->meta_key, sizeof vol->meta_key);
+}
+
+struct zvolume *
+zvolume_open (struct objstore *store, const char *password)
+{
+  struct zvolume *vol = NULL;
+  void *data = NULL;
+  size_t len;
+  const uint8_t *h;
+  uint8_t kek[ZC_KEY_LEN];
+  int saved_errno;
+
+  if (password == NULL) {
+    zerror ("volume %s: no password given", store->description);
+    errno = EINVAL;
+    return NULL;
+  }
+
+  if (objstore_get (store, ZVOLUME_HEADER_KEY, &data, &len) == -1) {
+    if (errno == ENOENT)
+      zerror ("no zerofs volume at %s (run zerofs-dev init)",
+              store->description);
+    return NULL;
+  }
+  h = data;
+
+  vol = calloc (1, sizeof *vol);
+  if (vol == NULL) {
+    zerror ("calloc: %m");
+    goto fail;
+  }
+  vol->store = store;
+  if (parse_header (store, h, len, vol->uuid, &vol->kdf) == -1)
+    goto fail;
+
+  if (zc_scrypt (password, strlen (password), h + 32, 32,
+                 vol->kdf.log2_n, vol->kdf.r, vol->kdf.p,
+                 kek, sizeof kek) == -1)
+    goto fail;
+  if (zc_open (kek, h + 64, h, WRAP_AAD_LEN, h + WRAP_AAD_LEN,
+               ZC_KEY_LEN + ZC_TAG_LEN, vol->dek) == -1) {
+    if (errno == EBADMSG) {
+      zerror ("wrong password for volume %s", store->description);
+      errno = EACCES;
+    }
+    goto fail;
+  }
+  if (derive_meta_key (vol) == -1)
+    goto fail;
+
+  OPENSSL_cleanse (kek, sizeof kek);
+  free (data);
+  return vol;
+
+ fail:
+  saved_errno = errno;
+  OPENSSL_cleanse (kek, sizeof kek);
+  free (data);
+  zvolume_close (vol);
+  errno = saved_errno;
+  return NULL;
+}
+
+int
+zvolume_change_password (struct zvolume *vol, const char *new_password,
+                         const struct zkdf_params *kdf)
+{
+  struct zkdf_params params = kdf ? *kdf : vol->kdf;
+  uint8_t header[ZVOLUME_HEADER_LEN];
+  char where[256];
+
+  if (new_password == NULL) {
+    zerror ("volume %s: no new password given", vol->store->description);
+    errno = EINVAL;
+    return -1;
+  }
+  snprintf (where, sizeof where, "volume %s", vol->store->description);
+  if (kdf_params_check (&params, where, EINVAL) == -1)
+    return -1;
+  if (build_header (header, vol->uuid, vol->dek, new_password, &params)
+      == -1)
+    return -1;
+  /* One PUT replaces the header atomically: the old password works
+   * until it lands, the new one after.
+   */
+  if (objstore_put (vol->store, ZVOLUME_HEADER_KEY, header, sizeof header)
+      == -1)
+    return -1;
+  vol->kdf = params;
+  return 0;
+}
+
+void
+zvolume_close (struct zvolume *vol)
+{
+  if (vol == NULL)
+    return;
+  OPENSSL_cleanse (vol, sizeof *vol);
+  free (vol);
+}
+
+/* Device names. */
+
+static bool
+name_char_ok (char c)
+{
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+static bool
+name_ok (const char *name)
+{
+  size_t i;
+
+  if (name == NULL || name[0] == '\0' || name[0] == '.')
+    return false;
+  for (i = 0; name[i]; i++)
+    if (i >= ZDEVICE_NAME_MAX || !name_char_ok (name[i]))
+      return false;
+  return true;
+}
+
+/* A name as it may safely appear in a message: printable ASCII as is,
+ * anything else as \xNN, cut short if long.
+ */
+static const char *
+printable_name (const char *name, char *buf, size_t size)
+{
+  size_t i, j = 0;
+  unsigned char c;
+
+  for (i = 0; name[i] && j + 8 < size; i++) {
+    c = name[i];
+    if (c >= 0x20 && c < 0x7f && c != '\\')
+      buf[j++] = c;
+    else
+      j += snprintf (buf + j, size - j, "\\x%02x", c);
+  }
+  if (name[i])
+    j += snprintf (buf + j, size - j, "...");
+  buf[j] = '\0';
+  return buf;
+}
+
+int
+zdevice_name_check (const char *name)
+{
+  char shown[128];
+  size_t i, len;
+
+  if (name == NULL || name[0] == '\0') {
+    zerror ("device name is empty");
+    goto bad;
+  }
+  printable_name (name, shown, sizeof shown);
+  len = strlen (name);
+  if (len > ZDEVICE_NAME_MAX) {
+    zerror ("device name \"%s\" is too long (%zu bytes, at most %d)",
+            shown, len, ZDEVICE_NAME_MAX);
+    goto bad;
+  }
+  if (name[0] == '.') {
+    zerror ("device name \"%s\" must not begin with '.'", shown);
+    goto bad;
+  }
+  for (i = 0; i < len; i++)
+    if (!name_char_ok (name[i])) {
+      zerror ("device name \"%s\" has a character other than "
+              "A-Z a-z 0-9 . _ - (at byte %zu)", shown, i);
+      goto bad;
+    }
+  return 0;
+ bad:
+  errno = EINVAL;
+  return -1;
+}
+
+static int
+size_check (const char *name, uint64_t size)
+{
+  if (size == 0 || size % ZSECTOR_SIZE != 0 || size > ZDEVICE_SIZE_MAX) {
+    zerror ("device %s: size %" PRIu64 " is not a positive multiple of "
+            "%" PRIu32 " up to %" PRIu64,
+            name, size, ZSECTOR_SIZE, ZDEVICE_SIZE_MAX);
+    errno = EINVAL;
+    return -1;
+  }
+  return 0;
+}
+
+/* Object keys. */
+
+void
+zkey_meta (char *buf, const char *name)
+{
+  snprintf (buf, OBJSTORE_KEY_MAX, "devices/%s/meta", name);
+}
+
+static void
+zkey_lease (char *buf, const char *name)
+{
+  snprintf (buf, OBJSTORE_KEY_MAX, "devices/%s/lease", name);
+}
+
+static void
+zkey_device_prefix (char *buf, const char *name)
+{
+  snprintf (buf, OBJSTORE_KEY_MAX, "devices/%s/", name);
+}
+
+void
+zkey_chunk (char *buf, const char *name, uint64_t index)
+{
+  snprintf (buf, OBJSTORE_KEY_MAX, "devices/%s/chunks/%016" PRIx64,
+            name, index);
+}
+
+void
+zkey_chunks_prefix (char *buf, const char *name)
+{
+  snprintf (buf, OBJSTORE_KEY_MAX, "devices/%s/chunks/", name);
+}
+
+int
+zkey_parse_chunk (const char *key, uint64_t *index)
+{
+  static const char dir[] = "chunks/";
+  const size_t dirlen = sizeof dir - 1;
+  size_t len = strlen (key), i;
+  const char *hex;
+  uint64_t v = 0;
+
+  if (len < dirlen + 16)
+    goto bad;
+  hex = key + len - 16;
+  if (memcmp (hex - dirlen, dir, dirlen) != 0 ||
+      (len > dirlen + 16 && hex[-(int) dirlen - 1] != '/'))
+    goto bad;
+  for (i = 0; i < 16; i++) {
+    if (hex[i] >= '0' && hex[i] <= '9')
+      v = v << 4 | (hex[i] - '0');
+    else if (hex[i] >= 'a' && hex[i] <= 'f')
+      v = v << 4 | (hex[i] - 'a' + 10);
+    else
+      goto bad;
+  }
+  *index = v;
+  return 0;
+ bad:
+  errno = EINVAL;
+  return -1;
+}
+
+/* Device meta objects. */
+
+static void
+meta_aad (uint8_t *aad, const uint8_t *header, const struct zvolume *vol,
+          const char *name, size_t namelen)
+{
+  memcpy (aad, header, META_HEADER_LEN);
+  memcpy (aad + META_HEADER_LEN, vol->uuid, 16);
+  memcpy (aad + META_HEADER_LEN + 16, name, namelen);
+}
+
+/* Seal META into OBJ (room for the largest meta object); *LEN gets its
+ * size.
+ */
+#define META_OBJECT_MAX \
+  (META_HEADER_LEN + META_PAYLOAD_FIXED + ZDEVICE_NAME_MAX + ZC_TAG_LEN)
+
+static int
+meta_encode (const struct zvolume *vol, const struct zdevice_meta *meta,
+             uint8_t obj[META_OBJECT_MAX], size_t *len)
+{
+  uint8_t payload[META_PAYLOAD_FIXED + ZDEVICE_NAME_MAX];
+  uint8_t aad[META_HEADER_LEN + 16 + ZDEVICE_NAME_MAX];
+  size_t namelen = strlen (meta->name), plen = META_PAYLOAD_FIXED + namelen;
+
+  memcpy (obj, META_MAGIC, 4);
+  obj[4] = META_VERSION;
+  obj[5] = obj[6] = obj[7] = 0;
+  if (zc_random (obj + 8, ZC_NONCE_LEN) == -1)
+    return -1;
+
+  memcpy (payload, meta->uuid, 16);
+  put_be64 (payload + 16, meta->size);
+  put_be32 (payload + 24, meta->chunk_size);
+  put_be64 (payload + 28, meta->created);
+  put_be64 (payload + 36, meta->generation);
+  payload[44] = namelen;
+  memcpy (payload + 45, meta->name, namelen);
+
+  meta_aad (aad, obj, vol, meta->name, namelen);
+  if (zc_seal (vol->meta_key, obj + 8, aad, META_HEADER_LEN + 16 + namelen,
+               payload, plen, obj + META_HEADER_LEN) == -1)
+    return -1;
+  *len = META_HEADER_LEN + plen + ZC_TAG_LEN;
+  return 0;
+}
+
+static int
+meta_decode (const struct zvolume *vol, const char *name,
+             const uint8_t *obj, size_t len, struct zdevice_meta *meta)
+{
+  uint8_t payload[META_PAYLOAD_FIXED + ZDEVICE_NAME_MAX];
+  uint8_t aad[META_HEADER_LEN + 16 + ZDEVICE_NAME_MAX];
+  size_t namelen = strlen (name);
+  size_t plen = META_PAYLOAD_FIXED + namelen;
+  char key[OBJSTORE_KEY_MAX];
+  int ret = -1;
+
+  zkey_meta (key, name);
+  if (len != META_HEADER_LEN + plen + ZC_TAG_LEN) {
+    /* The length follows from the name: another length is another
+     * name's object or a damaged one.
+     */
+    if (len >= 4 && memcmp (obj, META_MAGIC, 4) != 0)
+      zerror ("device meta %s in %s is not a zerofs device meta "
+              "object (bad magic)", key, vol->store->description);
+    else
+      zerror ("device meta %s in %s failed authentication "
+              "(%zu bytes, expected %zu)",
+              key, vol->store->description, len,
+              META_HEADER_LEN + plen + ZC_TAG_LEN);
+    goto bad;
+  }
+  if (memcmp (obj, META_MAGIC, 4) != 0) {
+    zerror ("device meta %s in %s is not a zerofs device meta object "
+            "(bad magic)", key, vol->store->description);
+    goto bad;
+  }
+  if (obj[4] != META_VERSION) {
+    zerror ("device meta %s in %s has format version %u, "
+            "this zerofs reads version %d",
+            key, vol->store->description, obj[4], META_VERSION);
+    goto bad;
+  }
+  if (obj[5] != 0 || obj[6] != 0 || obj[7] != 0) {
+    zerror ("device meta %s in %s has non-zero reserved bytes",
+            key, vol->store->description);
+    goto bad;
+  }
+
+  meta_aad (aad, obj, vol, name, namelen);
+  if (zc_open (vol->meta_key, obj + 8, aad, META_HEADER_LEN + 16 + namelen,
+               obj + META_HEADER_LEN, plen + ZC_TAG_LEN, payload) == -1) {
+    if (errno == EBADMSG)
+      zerror ("device meta %s in %s failed authentication",
+              key, vol->store->description);
+    goto out;
+  }
+
+  /* Authenticated: these hold unless the writer was broken. */
+  if (payload[44] != namelen || memcmp (payload + 45, name, namelen) != 0) {
+    zerror ("device meta %s in %s names another device",
+            key, vol->store->description);
+    goto bad;
+  }
+  memset (meta, 0, sizeof *meta);
+  memcpy (meta->name, name, namelen + 1);
+  memcpy (meta->uuid, payload, 16);
+  meta->size = get_be64 (payload + 16);
+  meta->chunk_size = get_be32 (payload + 24);
+  meta->created = get_be64 (payload + 28);
+  meta->generation = get_be64 (payload + 36);
+  if (meta->chunk_size != ZCHUNK_SIZE) {
+    zerror ("device meta %s in %s: chunk size %" PRIu32 " is not supported "
+            "(this zerofs uses %" PRIu32 ")",
+            key, vol->store->description, meta->chunk_size, ZCHUNK_SIZE);
+    errno = ENOTSUP;
+    goto out;
+  }
+  if (size_check (name, meta->size) == -1) {
+    errno = EBADMSG;
+    goto out;
+  }
+  ret = 0;
+  goto out;
+
+ bad:
+  errno = EBADMSG;
+ out:
+  OPENSSL_cleanse (payload, sizeof payload);
+  return ret;
+}
+
+int
+zvolume_create_device (struct zvolume *vol, const char *name,
+                       uint64_t size, struct zdevice_meta *out)
+{
+  struct zdevice_meta meta;
+  uint8_t obj[META_OBJECT_MAX];
+  size_t len;
+  char key[OBJSTORE_KEY_MAX];
+
+  if (zdevice_name_check (name) == -1 || size_check (name, size) == -1)
+    return -1;
+
+  memset (&meta, 0, sizeof meta);
+  strcpy (meta.name, name);
+  if (random_uuid (meta.uuid) == -1)
+    return -1;
+  meta.size = size;
+  meta.chunk_size = ZCHUNK_SIZE;
+  meta.created = time (NULL);
+
+  if (meta_encode (vol, &meta, obj, &len) == -1)
+    return -1;
+  zkey_meta (key, name);
+  if (put_if_absent (vol->store, key, obj, len) == -1) {
+    if (errno == EEXIST)
+      zerror ("device %s already exists", name);
+    return -1;
+  }
+  if (out)
+    *out = meta;
+  return 0;
+}
+
+int
+zvolume_get_device (struct zvolume *vol, const char *name,
+                    struct zdevice_meta *out)
+{
+  char key[OBJSTORE_KEY_MAX];
+  void *data = NULL;
+  size_t len;
+  int ret;
+
+  if (zdevice_name_check (name) == -1)
+    return -1;
+  zkey_meta (key, name);
+  if (objstore_get (vol->store, key, &data, &len) == -1) {
+    if (errno == ENOENT)
+      zerror ("no device %s in volume %s", name, vol->store->description);
+    return -1;
+  }
+  ret = meta_decode (vol, name, data, len, out);
+  free (data);
+  return ret;
+}
+
+int
+zvolume_put_device (struct zvolume *vol, const struct zdevice_meta *old)
+{
+  uint8_t obj[META_OBJECT_MAX];
+  size_t len;
+  char key[OBJSTORE_KEY_MAX];
+  struct zdevice_meta m = *old, *meta = &m;
+
+  /* Every rewrite is a new generation: caches compare it to know that
+   * what they hold of the device may be stale.
+   */
+  m.generation++;
+
+  if (zdevice_name_check (meta->name) == -1 ||
+      size_check (meta->name, meta->size) == -1)
+    return -1;
+  if (meta->chunk_size != ZCHUNK_SIZE) {
+    zerror ("device %s: chunk size %" PRIu32 " is not supported",
+            meta->name, meta->chunk_size);
+    errno = EINVAL;
+    return -1;
+  }
+  if (meta_encode (vol, meta, obj, &len) == -1)
+    return -1;
+  zkey_meta (key, meta->name);
+  return objstore_put (vol->store, key, obj, len);
+}
+
+/* Listing devices: collect the names, then sort. */
+struct name_list {
+  char **names;
+  size_t n, cap;
+};
+
+static int
+collect_name (void *opaque, const char *key, uint64_t size, bool is_prefix)
+{
+  static const char prefix[] = "devices/";
+  struct name_list *list = opaque;
+  size_t len;
+  char *name, **names;
+
+  if (!is_prefix || strncmp (key, prefix, sizeof prefix - 1) != 0)
+    return 0;
+  key += sizeof prefix - 1;
+  len = strlen (key);
+  if (len == 0 || key[len - 1] != '/')
+    return 0;
+  name = strndup (key, len - 1);
+  if (name == NULL) {
+    zerror ("strndup: %m");
+    return -1;
+  }
+  if (!name_ok (name)) {        /* not ours: skip silently */
+    free (name);
+    return 0;
+  }
+  if (list->n == list->cap) {
+    list->cap = list->cap ? 2 * list->cap : 16;
+    names = realloc (list->names, list->cap * sizeof *names);
+    if (names == NULL) {
+      zerror ("realloc: %m");
+      free (name);
+      return -1;
+    }
+    list->names = names;
+  }
+  list->names[list->n++] = name;
+  return 0;
+}
+
+static int
+compare_names (const void *a, const void *b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+int
+zvolume_list_devices (struct zvolume *vol,
+                      int (*fn) (void *opaque, const char *name),
+                      void *opaque)
+{
+  struct name_list list = { 0 };
+  size_t i;
+  int ret = -1;
+
+  if (objstore_list (vol->store, "devices/", "/", collect_name, &list) == -1)
+    goto out;
+  qsort (list.names, list.n, sizeof *list.names, compare_names);
+  for (i = 0; i < list.n; i++)
+    if (fn (opaque, list.names[i]) == -1)
+      goto out;
+  ret = 0;
+ out:
+  for (i = 0; i < list.n; i++)
+    free (list.names[i]);
+  free (list.names);
+  return ret;
+}
+
+/* Removing a device: one round's batch of keys. */
+struct delete_batch {
+  const char *skip1, *skip2;    /* the meta and the lease: deleted last */
+  char *keys[OBJSTORE_DELETE_BATCH];
+  size_t n;
+};
+
+static int
+collect_key (void *opaque, const char *key, uint64_t size, bool is_prefix)
+{
+  struct delete_batch *b = opaque;
+
+  if (is_prefix || strcmp (key, b->skip1) == 0 || strcmp (key, b->skip2) == 0)
+    return 0;
+  b->keys[b->n] = strdup (key);
+  if (b->keys[b->n] == NULL) {
+    zerror ("strdup: %m");
+    return -1;
+  }
+  b->n++;
+  return b->n == OBJSTORE_DELETE_BATCH ? 1 : 0;
+}
+
+static void
+free_batch (struct delete_batch *b)
+{
+  size_t i;
+
+  for (i = 0; i < b->n; i++)
+    free (b->keys[i]);
+  b->n = 0;
+}
+
+int
+zvolume_remove_device (struct zvolume *vol, const char *name)
+{
+  char meta_key[OBJSTORE_KEY_MAX], lease_key[OBJSTORE_KEY_MAX];
+  char prefix[OBJSTORE_KEY_MAX];
+  char *previous_first = NULL;
+  struct delete_batch *batch;
+  int ret = -1;
+
+  if (zdevice_name_check (name) == -1)
+    return -1;
+  zkey_meta (meta_key, name);
+  zkey_lease (lease_key, name);
+  zkey_device_prefix (prefix, name);
+
+  if (objstore_head (vol->store, meta_key, NULL) == -1) {
+    if (errno == ENOENT)
+      zerror ("no device %s in volume %s", name, vol->store->description);
+    return -1;
+  }
+
+  batch = calloc (1, sizeof *batch);
+  if (batch == NULL) {
+    zerror ("calloc: %m");
+    return -1;
+  }
+  batch->skip1 = meta_key;
+  batch->skip2 = lease_key;
+
+  for (;;) {
+    if (objstore_list (vol->store, prefix, NULL, collect_key, batch) == -1)
+      goto out;
+    if (batch->n == 0)
+      break;
+    /* A store that acknowledges deletes but keeps the objects would
+     * make this loop forever.
+     */
+    if (previous_first && strcmp (previous_first, batch->keys[0]) == 0) {
+      zerror ("device %s: %s is still listed after it was deleted",
+              name, batch->keys[0]);
+      errno = EIO;
+      goto out;
+    }
+    if (objstore_delete_many (vol->store, (const char *const *) batch->keys,
+                              batch->n) == -1)
+      goto out;
+    free (previous_first);
+    previous_first = batch->keys[0];
+    batch->keys[0] = NULL;
+    free_batch (batch);
+  }
+
+  if (objstore_delete (vol->store, lease_key) == -1 ||
+      objstore_delete (vol->store, meta_key) == -1)
+    goto out;
+  ret = 0;
+ out:
+  free_batch (batch);
+  free (batch);
+  free (previous_first);
+  return ret;
+}
+
+struct usage {
+  uint64_t objects, bytes;
+};
+
+static int
+count_object (void *opaque, const char *key, uint64_t size, bool is_prefix)
+{
+  struct usage *u = opaque;
+
+  if (!is_prefix) {
+    u->objects++;
+    u->bytes += size;
+  }
+  return 0;
+}
+
+int
+zvolume_device_usage (struct zvolume *vol, const char *name,
+                      uint64_t *objects, uint64_t *bytes)
+{
+  char prefix[OBJSTORE_KEY_MAX];
+  struct usage u = { 0, 0 };
+
+  if (zdevice_name_check (name) == -1)
+    return -1;
+  zkey_chunks_prefix (prefix, name);
+  if (objstore_list (vol->store, prefix, NULL, count_object, &u) == -1)
+    return -1;
+  *objects = u.objects;
+  *bytes = u.bytes;
+  return 0;
+}
+
+/* Subkeys. */
+
+int
+zvolume_chunk_codec (const struct zvolume *vol,
+                     const struct zdevice_meta *meta,
+                     int compression, int level,
+                     struct zchunk_codec *codec)
+{
+  if (compression != ZCOMP_NONE && compression != ZCOMP_ZSTD) {
+    zerror ("device %s: unknown compression id %d", meta->name, compression);
+    errno = EINVAL;
+    return -1;
+  }
+  memset (codec, 0, sizeof *codec);
+  if (zc_hkdf (vol->dek, sizeof vol->dek, meta->uuid, sizeof meta->uuid,
+               "zerofs chunk v1", codec->key, sizeof codec->key) == -1)
+    return -1;
+  memcpy (codec->volume_uuid, vol->uuid, 16);
+  memcpy (codec->device_uuid, meta->uuid, 16);
+  codec->compression = compression;
+  codec->level = level;
+  return 0;
+}
+
+int
+zvolume_cache_key (const struct zvolume *vol, const uint8_t instance[16],
+                   uint8_t key[ZC_XTS_KEY_LEN])
+{
+  if (zc_hkdf (vol->dek, sizeof vol->dek, instance, 16,
+               "zerofs cache xts v1", key, ZC_XTS_KEY_LEN) == -1)
+    return -1;
+  /* XTS refuses equal halves; HKDF output has them with probability
+   * 2^-256, but say so rather than fail obscurely later.
+   */
+  if (CRYPTO_memcmp (key, key + ZC_XTS_KEY_LEN / 2, ZC_XTS_KEY_LEN / 2)
+      == 0) {
+    zerror ("cache key derivation gave equal XTS key halves");
+    errno = EIO;
+    return -1;
+  }
+  return 0;
+}
