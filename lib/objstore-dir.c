@@ -1,0 +1,1191 @@
+/* zerofs: the directory object store (bucket=file:///DIR).
+ *
+ * Key "a/b/c" is the file DIR/a/b/c.  Keys were checked by objstore.c
+ * (no "", "." or ".." segment, no leading '/'), and are checked again
+ * here because the wrappers and tests call the ops directly: a key must
+ * never name a path outside DIR.  Every path is resolved relative to a
+ * descriptor of DIR (openat and friends), so DIR may be long.
+ *
+ * Writes are atomic and durable, as an object store's are:
+ *
+ *   put      write a temporary file in the target's directory, fsync it,
+ *            rename it over the target, fsync the directory.  Missing
+ *            parent directories are created, and each new one is made
+ *            durable by an fsync of its parent.
+ *   delete   unlink, fsync the directory, then remove parent directories
+ *            that became empty (best effort: a directory still in use
+ *            is simply not empty).  A put that loses a race with that
+ *            removal (its directory vanished under it: ENOENT) starts
+ *            over, a bounded number of times.
+ *
+ * Temporary files are named ".zerofs-tmp.PID.COUNTER.RANDOM"; a listing
+ * skips them, and a key with a segment beginning ".zerofs-tmp." is
+ * refused.  A crash can leave one behind; it is never seen as a key.
+ *
+ * ETags are the quoted lower-case hex of the first 128 bits of the
+ * SHA-256 of the object's content (the shape of S3's MD5 ETags).  A
+ * content hash, unlike one of (mtime, size, inode), cannot repeat for
+ * different content when an inode number is reused within one timestamp
+ * tick.  The price: head, and get or put when asked for the ETag, hash
+ * the object; the hot paths (get and put of chunks) do not ask.
+ *
+ * Conditional puts (leases) run under a per-store mutex plus flock() on
+ * the root directory, so that they are atomic against each other across
+ * threads and processes sharing DIR:
+ *
+ *   if_none_match   the temporary file is link()ed to the target, which
+ *                   fails with EEXIST if the target exists.
+ *   if_match        the target's ETag is computed and compared, then the
+ *                   temporary file is renamed over it.  An absent target
+ *                   is a failed precondition (EEXIST) too.
+ *
+ * An unconditional put or a delete does not take the lock, so it can
+ * slip between an if_match's check and its rename; S3 gives no more.
+ *
+ * Listing walks the tree depth-first.  Inside one directory, entries are
+ * sorted by name, a subdirectory sorting as "NAME/": since every key
+ * below it begins with "NAME/", the walk yields keys in byte order, as
+ * S3 does (e.g. "a-b" < "a.b" < "a/b" < "a0").  Only one directory's
+ * names are in memory per level of depth (a chunks/ directory of 100k
+ * objects costs a few MB while it is being listed).  Prefix and
+ * delimiter follow ListObjectsV2: a key's common prefix is the key up
+ * to and including the first delimiter after the prefix; when that
+ * delimiter lies inside a subdirectory's path, the whole subdirectory
+ * rolls up into one common prefix without being walked (only checked
+ * for holding at least one object: empty directories are not prefixes).
+ */
+#include <config.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "log.h"
+#include "objstore.h"
+
+#define TMP_PREFIX ".zerofs-tmp."
+#define TMP_PREFIX_LEN (sizeof TMP_PREFIX - 1)
+
+/* How many times a put starts over after its directory vanished. */
+#define PUT_ATTEMPTS 100
+
+struct dir_store {
+  struct objstore base;
+  char *root;                  /* as given */
+  int rootfd;                  /* O_DIRECTORY descriptor of root */
+  pthread_mutex_t cond_lock;   /* conditional puts, with flock (rootfd) */
+};
+
+static atomic_uint_fast64_t tmp_counter;
+
+/* Keys as objstore_check_key, plus no segment that looks like one of
+ * our temporary files.
+ */
+static int
+dir_check_key (const char *key)
+{
+  const char *p;
+
+  if (objstore_check_key (key) == -1)
+    return -1;
+  for (p = key; p; p = strchr (p, '/')) {
+    if (*p == '/')
+      p++;
+    if (strncmp (p, TMP_PREFIX, TMP_PREFIX_LEN) == 0)
+      return objstore_fail (EINVAL, "invalid object key \"%s\": segments "
+                            "beginning \"%s\" are reserved by the "
+                            "directory store", key, TMP_PREFIX);
+  }
+  return 0;
+}
+
+/* Split KEY into its parent directory (copied into PARENT, "." for the
+ * root) and its last segment (returned, pointing into KEY).
+ */
+static const char *
+split_key (const char *key, char parent[OBJSTORE_KEY_MAX + 1])
+{
+  const char *slash = strrchr (key, '/');
+
+  if (slash == NULL) {
+    strcpy (parent, ".");
+    return key;
+  }
+  memcpy (parent, key, slash - key);
+  parent[slash - key] = '\0';
+  return slash + 1;
+}
+
+/* The ETag of a content hash. */
+static void
+format_etag (const unsigned char *digest, char etag[OBJSTORE_ETAG_MAX])
+{
+  static const char hex[] = "0123456789abcdef";
+  size_t i;
+
+  etag[0] = '"';
+  for (i = 0; i < 16; i++) {
+    etag[1 + 2*i] = hex[digest[i] >> 4];
+    etag[2 + 2*i] = hex[digest[i] & 15];
+  }
+  etag[33] = '"';
+  etag[34] = '\0';
+}
+
+static int
+etag_of_buffer (const void *data, size_t len, char etag[OBJSTORE_ETAG_MAX])
+{
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digestlen;
+
+  if (EVP_Digest (data, len, digest, &digestlen, EVP_sha256 (), NULL) != 1)
+    return objstore_fail (EIO, "SHA-256 failed");
+  format_etag (digest, etag);
+  return 0;
+}
+
+/* Hash the whole file open on FD (which does not move: it is read with
+ * pread).  OP and KEY are for messages.
+ */
+static int
+etag_of_fd (int fd, const char *op, const char *key,
+            char etag[OBJSTORE_ETAG_MAX])
+{
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digestlen;
+  EVP_MD_CTX *ctx;
+  char *buf = NULL;
+  const size_t bufsize = 65536;
+  off_t offset = 0;
+  ssize_t r;
+  int ret = -1;
+
+  ctx = EVP_MD_CTX_new ();
+  buf = malloc (bufsize);
+  if (ctx == NULL || buf == NULL) {
+    objstore_fail (ENOMEM, "%s %s: out of memory", op, key);
+    goto out;
+  }
+  if (EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL) != 1) {
+    objstore_fail (EIO, "%s %s: SHA-256 failed", op, key);
+    goto out;
+  }
+  for (;;) {
+    r = pread (fd, buf, bufsize, offset);
+    if (r == -1) {
+      if (errno == EINTR)
+        continue;
+      objstore_fail (errno, "%s %s: read: %m", op, key);
+      goto out;
+    }
+    if (r == 0)
+      break;
+    if (EVP_DigestUpdate (ctx, buf, r) != 1) {
+      objstore_fail (EIO, "%s %s: SHA-256 failed", op, key);
+      goto out;
+    }
+    offset += r;
+  }
+  if (EVP_DigestFinal_ex (ctx, digest, &digestlen) != 1) {
+    objstore_fail (EIO, "%s %s: SHA-256 failed", op, key);
+    goto out;
+  }
+  format_etag (digest, etag);
+  ret = 0;
+
+ out:
+  free (buf);
+  EVP_MD_CTX_free (ctx);
+  return ret;
+}
+
+/* Compare two ETags, with or without their quotes. */
+static bool
+etag_equal (const char *a, const char *b)
+{
+  size_t alen, blen;
+
+  if (*a == '"')
+    a++;
+  if (*b == '"')
+    b++;
+  alen = strlen (a);
+  blen = strlen (b);
+  if (alen > 0 && a[alen-1] == '"')
+    alen--;
+  if (blen > 0 && b[blen-1] == '"')
+    blen--;
+  return alen == blen && strncasecmp (a, b, alen) == 0;
+}
+
+/* Open object KEY for reading.  ENOENT if it is absent or not a regular
+ * file.  Fills *ST.
+ */
+static int
+open_object (struct dir_store *ds, const char *op, const char *key,
+             struct stat *st)
+{
+  int fd;
+
+  fd = openat (ds->rootfd, key, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd == -1) {
+    if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
+      return objstore_fail (ENOENT, "%s %s: no such object", op, key);
+    return objstore_fail (errno, "%s %s: %m", op, key);
+  }
+  if (fstat (fd, st) == -1) {
+    objstore_fail (errno, "%s %s: fstat: %m", op, key);
+    close (fd);
+    return -1;
+  }
+  if (!S_ISREG (st->st_mode)) {
+    close (fd);
+    return objstore_fail (ENOENT, "%s %s: no such object", op, key);
+  }
+  return fd;
+}
+
+static int
+dir_get (struct objstore *s, const char *key,
+         uint64_t offset, uint64_t length,
+         void **data, size_t *len, struct objstore_info *info)
+{
+  struct dir_store *ds = (struct dir_store *) s;
+  struct stat st;
+  uint64_t size, n, done = 0;
+  char *buf = NULL;
+  ssize_t r;
+  int fd = -1, ret = -1, saved_errno;
+
+  *data = NULL;
+  *len = 0;
+  if (dir_check_key (key) == -1)
+    return -1;
+  fd = open_object (ds, "GET", key, &st);
+  if (fd == -1)
+    return -1;
+
+  size = st.st_size;
+  if (offset > size) {
+    objstore_fail (EINVAL, "GET %s: range starts at %" PRIu64
+                   ", beyond the object's %" PRIu64 " bytes",
+                   key, offset, size);
+    goto out;
+  }
+  n = size - offset;
+  if (length > 0 && length < n)
+    n = length;
+  if (n > SIZE_MAX - 1) {
+    objstore_fail (EFBIG, "GET %s: object too large", key);
+    goto out;
+  }
+  buf = malloc (n > 0 ? n : 1);
+  if (buf == NULL) {
+    objstore_fail (ENOMEM, "GET %s: out of memory", key);
+    goto out;
+  }
+  while (done < n) {
+    r = pread (fd, buf + done, n - done, offset + done);
+    if (r == -1) {
+      if (errno == EINTR)
+        continue;
+      objstore_fail (errno, "GET %s: read: %m", key);
+      goto out;
+    }
+    if (r == 0) {
+      objstore_fail (EIO, "GET %s: object shorter than its size", key);
+      goto out;
+    }
+    done += r;
+  }
+
+  if (info) {
+    info->size = size;
+    if (offset == 0 && n == size) {
+      if (etag_of_buffer (buf, n, info->etag) == -1)
+        goto out;
+    }
+    else if (etag_of_fd (fd, "GET", key, info->etag) == -1)
+      goto out;
+  }
+
+  *data = buf;
+  *len = n;
+  buf = NULL;
+  ret = 0;
+
+ out:
+  saved_errno = errno;
+  free (buf);
+  close (fd);
+  errno = saved_errno;
+  return ret;
+}
+
+static int
+dir_head (struct objstore *s, const char *key, struct objstore_info *info)
+{
+  struct dir_store *ds = (struct dir_store *) s;
+  struct stat st;
+  int fd, r, saved_errno;
+
+  if (dir_check_key (key) == -1)
+    return -1;
+  fd = open_object (ds, "HEAD", key, &st);
+  if (fd == -1)
+    return -1;
+  info->size = st.st_size;
+  r = etag_of_fd (fd, "HEAD", key, info->etag);
+  saved_errno = errno;
+  close (fd);
+  errno = saved_errno;
+  return r;
+}
+
+/* Open directory PARENT (relative to the root), creating it and its
+ * missing ancestors if CREATE.  Each new directory is fsynced into its
+ * parent.  Returns the descriptor, or -1 (objstore_fail).
+ */
+static int
+open_parent (struct dir_store *ds, const char *op, const char *key,
+             const char *parent, bool create)
+{
+  char path[OBJSTORE_KEY_MAX + 1];
+  char *slash;
+  int fd, pfd;
+
+  fd = openat (ds->rootfd, parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0 || !create || errno != ENOENT)
+    goto done;
+
+  /* Create each missing component from the top. */
+  strcpy (path, parent);
+  for (slash = path; ; slash++) {
+    slash = strchr (slash, '/');
+    if (slash)
+      *slash = '\0';
+    if (mkdirat (ds->rootfd, path, 0777) == 0) {
+      /* Make the new entry durable in its parent. */
+      char *up = strrchr (path, '/');
+
+      if (up)
+        *up = '\0';
+      pfd = openat (ds->rootfd, up ? path : ".",
+                    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (up)
+        *up = '/';
+      if (pfd == -1 || fsync (pfd) == -1) {
+        objstore_fail (errno, "%s %s: fsync of a new directory: %m",
+                       op, key);
+        if (pfd >= 0)
+          close (pfd);
+        return -1;
+      }
+      close (pfd);
+    }
+    else if (errno != EEXIST)
+      goto done;
+    if (slash == NULL)
+      break;
+    *slash = '/';
+  }
+  fd = openat (ds->rootfd, parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+ done:
+  if (fd == -1) {
+    if (errno == ENOTDIR || errno == EEXIST)
+      return objstore_fail (EINVAL, "%s %s: a key is in the way of "
+                            "directory %s", op, key, parent);
+    return objstore_fail (errno, "%s %s: directory %s: %m",
+                          op, key, parent);
+  }
+  return fd;
+}
+
+/* Create a uniquely named temporary file in DIRFD holding DATA, fsynced.
+ * NAME gets its name.
+ */
+static int
+write_temp (int dirfd, const char *key, const void *data, size_t len,
+            char name[64])
+{
+  unsigned rnd;
+  size_t done = 0;
+  ssize_t r;
+  int fd;
+
+  rnd = (unsigned) random ();
+  snprintf (name, 64, TMP_PREFIX "%ld.%" PRIuFAST64 ".%08x",
+            (long) getpid (), atomic_fetch_add (&tmp_counter, 1), rnd);
+  fd = openat (dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd == -1)
+    return objstore_fail (errno, "PUT %s: create %s: %m", key, name);
+
+  while (done < len) {
+    r = write (fd, (const char *) data + done, len - done);
+    if (r == -1) {
+      if (errno == EINTR)
+        continue;
+      objstore_fail (errno, "PUT %s: write: %m", key);
+      goto fail;
+    }
+    done += r;
+  }
+  if (fsync (fd) == -1) {
+    objstore_fail (errno, "PUT %s: fsync: %m", key);
+    goto fail;
+  }
+  if (close (fd) == -1) {
+    fd = -1;
+    objstore_fail (errno, "PUT %s: close: %m", key);
+    goto fail;
+  }
+  return 0;
+
+ fail:
+  {
+    int saved_errno = errno;
+
+    if (fd >= 0)
+      close (fd);
+    unlinkat (dirfd, name, 0);
+    errno = saved_errno;
+  }
+  return -1;
+}
+
+/* Lock out other conditional puts, in this process and others. */
+static int
+cond_lock (struct dir_store *ds, const char *key)
+{
+  pthread_mutex_lock (&ds->cond_lock);
+  while (flock (ds->rootfd, LOCK_EX) == -1) {
+    if (errno == EINTR)
+      continue;
+    objstore_fail (errno, "PUT %s: lock %s: %m", key, ds->root);
+    pthread_mutex_unlock (&ds->cond_lock);
+    return -1;
+  }
+  return 0;
+}
+
+static void
+cond_unlock (struct dir_store *ds)
+{
+  int saved_errno = errno;
+
+  flock (ds->rootfd, LOCK_UN);
+  pthread_mutex_unlock (&ds->cond_lock);
+  errno = saved_errno;
+}
+
+/* Does the target's ETag match?  0 yes, -1 with errno EEXIST for no. */
+static int
+check_if_match (struct dir_store *ds, const char *key, const char *want)
+{
+  char etag[OBJSTORE_ETAG_MAX];
+  struct stat st;
+  int fd, r, saved_errno;
+
+  fd = open_object (ds, "PUT", key, &st);
+  if (fd == -1) {
+    if (errno == ENOENT)
+      return objstore_fail (EEXIST, "PUT %s: precondition failed: "
+                            "If-Match %s but the object is absent",
+                            key, want);
+    return -1;
+  }
+  r = etag_of_fd (fd, "PUT", key, etag);
+  saved_errno = errno;
+  close (fd);
+  errno = saved_errno;
+  if (r == -1)
+    return -1;
+  if (!etag_equal (etag, want))
+    return objstore_fail (EEXIST, "PUT %s: precondition failed: "
+                          "If-Match %s but the ETag is %s", key, want, etag);
+  return 0;
+}
+
+/* One attempt at a put.  Fails with ENOENT (and *RETRY set) if the
+ * directory vanished under us.
+ */
+static int
+put_once (struct dir_store *ds, const char *key, const char *parent,
+          const char *leaf, const void *data, size_t len,
+          const struct objstore_cond *cond, bool *retry)
+{
+  char tmpname[64];
+  int dirfd, r = -1, saved_errno;
+  bool have_tmp = false;
+
+  *retry = false;
+  dirfd = open_parent (ds, "PUT", key, parent, true);
+  if (dirfd == -1) {
+    *retry = errno == ENOENT;
+    return -1;
+  }
+  if (write_temp (dirfd, key, data, len, tmpname) == -1) {
+    *retry = errno == ENOENT;
+    goto out;
+  }
+  have_tmp = true;
+
+  if (cond && cond->if_none_match) {
+    if (linkat (dirfd, tmpname, dirfd, leaf, 0) == -1) {
+      if (errno == EEXIST)
+        objstore_fail (EEXIST, "PUT %s: precondition failed: "
+                       "If-None-Match but the object exists", key);
+      else {
+        *retry = errno == ENOENT;
+        objstore_fail (errno, "PUT %s: link: %m", key);
+      }
+      goto out;
+    }
+  }
+  else {
+    if (cond && cond->if_match && check_if_match (ds, key, cond->if_match))
+      goto out;
+    if (renameat (dirfd, tmpname, dirfd, leaf) == -1) {
+      if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST)
+        objstore_fail (EINVAL, "PUT %s: the key is a directory of "
+                       "other keys", key);
+      else {
+        *retry = errno == ENOENT;
+        objstore_fail (errno, "PUT %s: rename: %m", key);
+      }
+      goto out;
+    }
+    have_tmp = false;
+  }
+
+  if (fsync (dirfd) == -1) {
+    objstore_fail (errno, "PUT %s: fsync of directory: %m", key);
+    goto out;
+  }
+  r = 0;
+
+ out:
+  saved_errno = errno;
+  if (have_tmp)
+    unlinkat (dirfd, tmpname, 0);
+  close (dirfd);
+  errno = saved_errno;
+  return r;
+}
+
+static int
+dir_put (struct objstore *s, const char *key,
+         const void *data, size_t len,
+         const struct objstore_cond *cond, struct objstore_info *info)
+{
+  struct dir_store *ds = (struct dir_store *) s;
+  char parent[OBJSTORE_KEY_MAX + 1];
+  const char *leaf;
+  bool conditional, retry;
+  int attempt, r = -1;
+
+  if (dir_check_key (key) == -1)
+    return -1;
+  if (cond && cond->if_none_match && cond->if_match)
+    return objstore_fail (EINVAL, "PUT %s: both If-None-Match and "
+                          "If-Match", key);
+  conditional = cond && (cond->if_none_match || cond->if_match);
+  leaf = split_key (key, parent);
+
+  if (conditional && cond_lock (ds, key) == -1)
+    return -1;
+  for (attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
+    r = put_once (ds, key, parent, leaf, data, len, cond, &retry);
+    if (r == 0 || !retry)
+      break;
+  }
+  if (conditional)
+    cond_unlock (ds);
+
+  if (r == 0 && info) {
+    info->size = len;
+    r = etag_of_buffer (data, len, info->etag);
+  }
+  return r;
+}
+
+/* Remove PARENT and its ancestors while they are empty.  Best effort. */
+static void
+remove_empty_parents (struct dir_store *ds, const char *parent)
+{
+  char path[OBJSTORE_KEY_MAX + 1];
+  char *slash;
+  int saved_errno = errno;
+
+  if (strcmp (parent, ".") == 0)
+    return;
+  strcpy (path, parent);
+  for (;;) {
+    if (unlinkat (ds->rootfd, path, AT_REMOVEDIR) == -1)
+      break;
+    slash = strrchr (path, '/');
+    if (slash == NULL)
+      break;
+    *slash = '\0';
+  }
+  errno = saved_errno;
+}
+
+/* Unlink KEY; absent is fine.  The caller fsyncs the directory. */
+static int
+unlink_object (struct dir_store *ds, const char *op, const char *key)
+{
+  if (dir_check_key (key) == -1)
+    return -1;
+  if (unlinkat (ds->rootfd, key, 0) == -1 &&
+      errno != ENOENT && errno != ENOTDIR && errno != EISDIR)
+    return objstore_fail (errno, "%s %s: %m", op, key);
+  return 0;
+}
+
+/* Make a directory's entries durable; absent is fine (it was removed,
+ * and its removal needs no fsync for our purposes: what was unlinked
+ * in it is gone either way).
+ */
+static int
+sync_dir (struct dir_store *ds, const char *op, const char *key,
+          const char *parent)
+{
+  int fd, r = 0, saved_errno;
+
+  fd = openat (ds->rootfd, parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd == -1) {
+    if (errno == ENOENT || errno == ENOTDIR)
+      return 0;
+    return objstore_fail (errno, "%s %s: directory %s: %m", op, key, parent);
+  }
+  if (fsync (fd) == -1)
+    r = objstore_fail (errno, "%s %s: fsync of directory %s: %m",
+                       op, key, parent);
+  saved_errno = errno;
+  close (fd);
+  errno = saved_errno;
+  return r;
+}
+
+static int
+dir_del (struct objstore *s, const char *key)
+{
+  struct dir_store *ds = (struct dir_store *) s;
+  char parent[OBJSTORE_KEY_MAX + 1];
+
+  if (unlink_object (ds, "DELETE", key) == -1)
+    return -1;
+  split_key (key, parent);
+  if (sync_dir (ds, "DELETE", key, parent) == -1)
+    return -1;
+  remove_empty_parents (ds, parent);
+  return 0;
+}
+
+static int
+dir_delete_many (struct objstore *s, const char *const *keys, size_t n)
+{
+  struct dir_store *ds = (struct dir_store *) s;
+  char parent[OBJSTORE_KEY_MAX + 1], prev[OBJSTORE_KEY_MAX + 1];
+  size_t i;
+
+  prev[0] = '\0';
+  for (i = 0; i < n; i++) {
+    if (unlink_object (ds, "DELETE", keys[i]) == -1)
+      return -1;
+    /* Keys of one batch usually share a directory: sync each run of
+     * them once.
+     */
+    split_key (keys[i], parent);
+    if (prev[0] != '\0' && strcmp (prev, parent) != 0) {
+      if (sync_dir (ds, "DELETE", keys[i-1], prev) == -1)
+        return -1;
+      remove_empty_parents (ds, prev);
+    }
+    strcpy (prev, parent);
+  }
+  if (prev[0] != '\0') {
+    if (sync_dir (ds, "DELETE", keys[n-1], prev) == -1)
+      return -1;
+    remove_empty_parents (ds, prev);
+  }
+  return 0;
+}
+
+/* Listing. */
+
+struct list_state {
+  struct dir_store *ds;
+  const char *prefix;
+  size_t prefixlen;
+  const char *delim;           /* NULL: no delimiter */
+  objstore_list_fn fn;
+  void *opaque;
+  char key[OBJSTORE_KEY_MAX + NAME_MAX + 2];  /* the path being walked */
+  char last_cp[OBJSTORE_KEY_MAX + NAME_MAX + 2]; /* last common prefix */
+  bool stopped;                /* the callback returned 1 */
+};
+
+/* One directory entry; NAME is "NAME/" for a subdirectory. */
+struct entry {
+  char *name;
+  bool is_dir;
+};
+
+static int
+compare_entries (const void *a, const void *b)
+{
+  const struct entry *ea = a, *eb = b;
+
+  return strcmp (ea->name, eb->name);
+}
+
+static void
+free_entries (struct entry *entries, size_t n)
+{
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    free (entries[i].name);
+  free (entries);
+}
+
+/* Read directory FD (consumed) into a sorted array, skipping ".", "..",
+ * temporary files and anything that is neither a file nor a directory.
+ * Only names beginning with FILTER are kept.
+ */
+static int
+read_sorted_dir (int fd, const char *filter, struct entry **entriesp,
+                 size_t *np)
+{
+  struct entry *entries = NULL, *e;
+  size_t n = 0, alloc = 0, namelen, filterlen = strlen (filter);
+  struct dirent *d;
+  struct stat st;
+  DIR *dir;
+  bool is_dir;
+  int saved_errno;
+
+  dir = fdopendir (fd);
+  if (dir == NULL) {
+    objstore_fail (errno, "LIST: fdopendir: %m");
+    close (fd);
+    return -1;
+  }
+  for (;;) {
+    errno = 0;
+    d = readdir (dir);
+    if (d == NULL) {
+      if (errno != 0) {
+        objstore_fail (errno, "LIST: readdir: %m");
+        goto fail;
+      }
+      break;
+    }
+    if (strcmp (d->d_name, ".") == 0 || strcmp (d->d_name, "..") == 0 ||
+        strncmp (d->d_name, TMP_PREFIX, TMP_PREFIX_LEN) == 0)
+      continue;
+
+    if (d->d_type == DT_DIR)
+      is_dir = true;
+    else if (d->d_type == DT_REG)
+      is_dir = false;
+    else if (d->d_type == DT_UNKNOWN) {
+      if (fstatat (dirfd (dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+        continue;               /* vanished meanwhile */
+      if (S_ISDIR (st.st_mode))
+        is_dir = true;
+      else if (S_ISREG (st.st_mode))
+        is_dir = false;
+      else
+        continue;
+    }
+    else
+      continue;
+
+    /* FILTER holds no '/', so a directory's added slash never matters. */
+    namelen = strlen (d->d_name);
+    if (namelen < filterlen || strncmp (d->d_name, filter, filterlen) != 0)
+      continue;
+
+    if (n == alloc) {
+      alloc = alloc ? alloc * 2 : 64;
+      e = realloc (entries, alloc * sizeof *entries);
+      if (e == NULL) {
+        objstore_fail (ENOMEM, "LIST: out of memory");
+        goto fail;
+      }
+      entries = e;
+    }
+    entries[n].is_dir = is_dir;
+    entries[n].name = malloc (namelen + 2);
+    if (entries[n].name == NULL) {
+      objstore_fail (ENOMEM, "LIST: out of memory");
+      goto fail;
+    }
+    memcpy (entries[n].name, d->d_name, namelen);
+    if (is_dir)
+      entries[n].name[namelen++] = '/';
+    entries[n].name[namelen] = '\0';
+    n++;
+  }
+  closedir (dir);
+  if (n > 0)
+    qsort (entries, n, sizeof *entries, compare_entries);
+  *entriesp = entries;
+  *np = n;
+  return 0;
+
+ fail:
+  saved_errno = errno;
+  closedir (dir);
+  free_entries (entries, n);
+  errno = saved_errno;
+  return -1;
+}
+
+/* Does directory FD (consumed) hold at least one object, at any depth?
+ * 1 yes, 0 no, -1 error.
+ */
+static int
+dir_has_object (int fd)
+{
+  struct dirent *d;
+  struct stat st;
+  DIR *dir;
+  int r = 0, subfd;
+  bool is_dir;
+
+  dir = fdopendir (fd);
+  if (dir == NULL) {
+    objstore_fail (errno, "LIST: fdopendir: %m");
+    close (fd);
+    return -1;
+  }
+  while (r == 0) {
+    errno = 0;
+    d = readdir (dir);
+    if (d == NULL) {
+      if (errno != 0)
+        r = objstore_fail (errno, "LIST: readdir: %m");
+      break;
+    }
+    if (strcmp (d->d_name, ".") == 0 || strcmp (d->d_name, "..") == 0 ||
+        strncmp (d->d_name, TMP_PREFIX, TMP_PREFIX_LEN) == 0)
+      continue;
+    if (d->d_type == DT_REG)
+      r = 1;
+    else if (d->d_type == DT_DIR || d->d_type == DT_UNKNOWN) {
+      if (d->d_type == DT_UNKNOWN) {
+        if (fstatat (dirfd (dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+          continue;
+        if (S_ISREG (st.st_mode)) {
+          r = 1;
+          continue;
+        }
+        is_dir = S_ISDIR (st.st_mode);
+      }
+      else
+        is_dir = true;
+      if (!is_dir)
+        continue;
+      subfd = openat (dirfd (dir), d->d_name,
+                      O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+      if (subfd == -1)
+        continue;               /* vanished meanwhile */
+      r = dir_has_object (subfd);
+    }
+  }
+  closedir (dir);
+  return r;
+}
+
+/* Emit common prefix CP (of length CPLEN) unless it was the last one. */
+static int
+emit_prefix (struct list_state *ls, const char *cp, size_t cplen)
+{
+  int r;
+
+  if (strlen (ls->last_cp) == cplen && memcmp (ls->last_cp, cp, cplen) == 0)
+    return 0;
+  memcpy (ls->last_cp, cp, cplen);
+  ls->last_cp[cplen] = '\0';
+  r = ls->fn (ls->opaque, ls->last_cp, 0, true);
+  if (r == 1)
+    ls->stopped = true;
+  return r == -1 ? -1 : 0;
+}
+
+/* The length of KEY's common prefix (through the first delimiter after
+ * the listing prefix), or 0 if it has none.
+ */
+static size_t
+common_prefix_len (struct list_state *ls, const char *key)
+{
+  const char *d;
+
+  if (ls->delim == NULL)
+    return 0;
+  d = strstr (key + ls->prefixlen, ls->delim);
+  if (d == NULL)
+    return 0;
+  return d - key + strlen (ls->delim);
+}
+
+/* Walk directory FD (consumed), whose path relative to the root is
+ * ls->key[0..keylen) (empty or ending in '/').  FILTER: only names
+ * beginning with it (the listing prefix's last segment, at the top).
+ */
+static int
+walk (struct list_state *ls, int fd, size_t keylen, const char *filter)
+{
+  struct entry *entries;
+  size_t n, i, namelen, cplen;
+  struct stat st;
+  int subfd, r = 0;
+
+  if (read_sorted_dir (fd, filter, &entries, &n) == -1)
+    return -1;
+
+  for (i = 0; i < n && r == 0 && !ls->stopped; i++) {
+    namelen = strlen (entries[i].name);
+    if (keylen + namelen > OBJSTORE_KEY_MAX)
+      continue;                 /* not a key we could have written */
+    memcpy (ls->key + keylen, entries[i].name, namelen + 1);
+
+    if (entries[i].is_dir) {
+      /* "NAME/" is in the key: open it without the slash. */
+      ls->key[keylen + namelen - 1] = '\0';
+      subfd = openat (ls->ds->rootfd, ls->key,
+                      O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+      ls->key[keylen + namelen - 1] = '/';
+      if (subfd == -1) {
+        if (errno == ENOENT || errno == ENOTDIR)
+          continue;             /* removed meanwhile */
+        r = objstore_fail (errno, "LIST: %s: %m", ls->key);
+        break;
+      }
+      cplen = common_prefix_len (ls, ls->key);
+      if (cplen > 0) {
+        /* The whole subdirectory rolls up into one common prefix. */
+        r = dir_has_object (subfd);
+        if (r == 1)
+          r = emit_prefix (ls, ls->key, cplen);
+      }
+      else
+        r = walk (ls, subfd, keylen + namelen, "");
+    }
+    else {
+      if (fstatat (ls->ds->rootfd, ls->key, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+          !S_ISREG (st.st_mode))
+        continue;               /* removed meanwhile */
+      cplen = common_prefix_len (ls, ls->key);
+      if (cplen > 0)
+        r = emit_prefix (ls, ls->key, cplen);
+      else {
+        r = ls->fn (ls->opaque, ls->key, st.st_size, false);
+        if (r == 1) {
+          ls->stopped = true;
+          r = 0;
+        }
+      }
+    }
+  }
+
+  free_entries (entries, n);
+  return r;
+}
+
+/* Is every complete segment of PREFIX (those followed by '/') one that
+ * a key could have?  If not, no key begins with PREFIX.
+ */
+static bool
+prefix_dirs_valid (const char *prefix)
+{
+  const char *seg = prefix, *slash;
+  size_t len;
+
+  while ((slash = strchr (seg, '/')) != NULL) {
+    len = slash - seg;
+    if (len == 0 || (len == 1 && seg[0] == '.') ||
+        (len == 2 && seg[0] == '.' && seg[1] == '.') ||
+        strncmp (seg, TMP_PREFIX, TMP_PREFIX_LEN) == 0)
+      return false;
+    seg = slash + 1;
+  }
+  return true;
+}
+
+static int
+dir_list (struct objstore *s, const char *prefix, const char *delimiter,
+          objstore_list_fn fn, void *opaque)
+{
+  struct dir_store *ds = (struct dir_store *) s;
+  struct list_state *ls;
+  const char *slash;
+  size_t dirlen;
+  int fd, r = -1;
+
+  if (prefix == NULL)
+    prefix = "";
+  if (strlen (prefix) > OBJSTORE_KEY_MAX)
+    return objstore_fail (EINVAL, "LIST: prefix longer than %d bytes",
+                          OBJSTORE_KEY_MAX);
+  if (!prefix_dirs_valid (prefix))
+    return 0;
+
+  ls = calloc (1, sizeof *ls);
+  if (ls == NULL)
+    return objstore_fail (ENOMEM, "LIST: out of memory");
+  ls->ds = ds;
+  ls->prefix = prefix;
+  ls->prefixlen = strlen (prefix);
+  ls->delim = delimiter && *delimiter ? delimiter : NULL;
+  ls->fn = fn;
+  ls->opaque = opaque;
+
+  /* Start in the directory named by the prefix up to its last '/'. */
+  slash = strrchr (prefix, '/');
+  dirlen = slash ? (size_t) (slash - prefix) + 1 : 0;
+  memcpy (ls->key, prefix, dirlen);
+  ls->key[dirlen] = '\0';
+  if (dirlen > 0) {
+    ls->key[dirlen - 1] = '\0';
+    fd = openat (ds->rootfd, ls->key,
+                 O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    ls->key[dirlen - 1] = '/';
+  }
+  else
+    fd = openat (ds->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd == -1) {
+    if (errno == ENOENT || errno == ENOTDIR)
+      r = 0;                    /* nothing there */
+    else
+      objstore_fail (errno, "LIST %s: %m", prefix);
+    goto out;
+  }
+
+  r = walk (ls, fd, dirlen, prefix + dirlen);
+
+ out:
+  free (ls);
+  return r;
+}
+
+static void
+dir_close (struct objstore *s)
+{
+  struct dir_store *ds = (struct dir_store *) s;
+
+  close (ds->rootfd);
+  pthread_mutex_destroy (&ds->cond_lock);
+  free (ds->root);
+  free (ds->base.description);
+  free (ds);
+}
+
+static const struct objstore_ops dir_ops = {
+  .name = "dir",
+  .get = dir_get,
+  .put = dir_put,
+  .head = dir_head,
+  .del = dir_del,
+  .delete_many = dir_delete_many,
+  .list = dir_list,
+  .close = dir_close,
+};
+
+/* mkdir -p DIR. */
+static int
+make_dirs (const char *dir)
+{
+  char *path, *p;
+  int r = -1;
+
+  path = strdup (dir);
+  if (path == NULL)
+    return objstore_fail (ENOMEM, "out of memory");
+  for (p = path + 1; ; p++) {
+    p = strchr (p, '/');
+    if (p)
+      *p = '\0';
+    if (path[0] != '\0' && mkdir (path, 0777) == -1 && errno != EEXIST) {
+      objstore_fail (errno, "directory store %s: mkdir %s: %m", dir, path);
+      goto out;
+    }
+    if (p == NULL)
+      break;
+    *p = '/';
+  }
+  r = 0;
+ out:
+  free (path);
+  return r;
+}
+
+struct objstore *
+objstore_dir_open (const char *dir, bool create)
+{
+  struct dir_store *ds;
+  int saved_errno;
+
+  if (dir == NULL || dir[0] == '\0') {
+    objstore_fail (EINVAL, "directory store: no directory given");
+    return NULL;
+  }
+  if (create && make_dirs (dir) == -1)
+    return NULL;
+
+  ds = calloc (1, sizeof *ds);
+  if (ds == NULL) {
+    objstore_fail (ENOMEM, "out of memory");
+    return NULL;
+  }
+  ds->rootfd = -1;
+  ds->base.ops = &dir_ops;
+  ds->root = strdup (dir);
+  ds->base.description = malloc (strlen (dir) + 8);
+  if (ds->root == NULL || ds->base.description == NULL) {
+    objstore_fail (ENOMEM, "out of memory");
+    goto fail;
+  }
+  sprintf (ds->base.description, "file://%s", dir);
+  pthread_mutex_init (&ds->cond_lock, NULL);
+
+  ds->rootfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (ds->rootfd == -1) {
+    if (errno == ENOENT)
+      objstore_fail (ENODEV, "directory store %s does not exist", dir);
+    else if (errno == ENOTDIR)
+      objstore_fail (ENODEV, "directory store %s is not a directory", dir);
+    else
+      objstore_fail (errno, "directory store %s: %m", dir);
+    pthread_mutex_destroy (&ds->cond_lock);
+    goto fail;
+  }
+  return &ds->base;
+
+ fail:
+  saved_errno = errno;
+  free (ds->root);
+  free (ds->base.description);
+  free (ds);
+  errno = saved_errno;
+  return NULL;
+}

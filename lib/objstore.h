@@ -1,0 +1,169 @@
+/* zerofs: the object store interface.
+ *
+ * Everything above this layer (volume, chunk, cache, device) sees a flat
+ * key space relative to the volume's root: "zerofs.volume",
+ * "devices/NAME/meta", "devices/NAME/chunks/0000000000000003", ...  A
+ * store is a table of functions (struct objstore_ops) with real backends
+ * behind it:
+ *
+ *   objstore-dir.c    a local directory (bucket=file:///DIR)
+ *   objstore-s3.c     S3 and S3-compatible stores over libcurl + SigV4
+ *   objstore-fault.c  a wrapper that injects errors and delays (tests,
+ *                     WAN models in benchmarks)
+ *   objstore-retry.c  a wrapper that retries transient failures with
+ *                     exponential backoff and full jitter up to a deadline
+ *
+ * objstore_open() stacks them: retry(fault?(backend)).
+ *
+ * Errors.  A backend never calls zerror() itself: a failure may be
+ * retried and succeed.  It calls objstore_fail(ERRNO, fmt, ...), which
+ * records the message in a thread-local buffer, sets errno and returns -1.
+ * The public entry points below (objstore_get, ...) log that message with
+ * zerror() when they finally fail, except for the answers that are not
+ * errors: ENOENT from get/head (absent object) and EEXIST from a
+ * conditional put (precondition failed).  errno classes:
+ *
+ *   ENOENT     object absent (404 NoSuchKey); delete of absent is success
+ *   EEXIST     conditional put refused (412 PreconditionFailed)
+ *   EACCES     AccessDenied, SignatureDoesNotMatch, InvalidAccessKeyId...
+ *   ENODEV     the bucket (or directory) does not exist
+ *   ENOTSUP    the store does not implement this (Swift: conditional PUT)
+ *   EAGAIN     transient: 5xx, 429, SlowDown, RequestTimeout  } retried
+ *   ETIMEDOUT, ECONNRESET, ECONNREFUSED, EPIPE, ENETUNREACH,  } by the
+ *   EHOSTUNREACH: transient network failures                   } retry layer
+ *   EBADMSG    malformed response from the store
+ *   EIO        anything else
+ *
+ * Threads: every function may be called from many threads at once on one
+ * store handle.
+ */
+#ifndef ZEROFS_OBJSTORE_H
+#define ZEROFS_OBJSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct zconf;
+
+#define OBJSTORE_ETAG_MAX 128
+#define OBJSTORE_DELETE_BATCH 1000   /* most keys per delete_many call */
+#define OBJSTORE_KEY_MAX 1024        /* S3's limit, in bytes */
+
+struct objstore_info {
+  uint64_t size;
+  char etag[OBJSTORE_ETAG_MAX];     /* as the store returns it, quotes kept */
+};
+
+/* A conditional put (for leases).  Both unset: unconditional. */
+struct objstore_cond {
+  bool if_none_match;               /* only if absent ("If-None-Match: *") */
+  const char *if_match;             /* only if the current ETag is this */
+};
+
+/* Listing callback: KEY is the full key (relative to the store root);
+ * IS_PREFIX is set for common prefixes when a delimiter was given (KEY
+ * then ends with the delimiter).  Return 0 to go on, 1 to stop early
+ * (list returns 0), -1 to abort (list returns -1; the callback has
+ * already reported its error with zerror).
+ */
+typedef int (*objstore_list_fn) (void *opaque, const char *key,
+                                 uint64_t size, bool is_prefix);
+
+struct objstore;
+
+struct objstore_ops {
+  const char *name;                 /* "dir", "s3", "fault", "retry" */
+
+  /* Read a whole object (LENGTH == 0) or the range [OFFSET,
+   * OFFSET+LENGTH) of it.  *DATA is malloc'd, owned by the caller.
+   * INFO may be NULL.
+   */
+  int (*get) (struct objstore *s, const char *key,
+              uint64_t offset, uint64_t length,
+              void **data, size_t *len, struct objstore_info *info);
+
+  /* Create or atomically replace an object.  COND and INFO may be NULL;
+   * INFO gets the new ETag.
+   */
+  int (*put) (struct objstore *s, const char *key,
+              const void *data, size_t len,
+              const struct objstore_cond *cond, struct objstore_info *info);
+
+  int (*head) (struct objstore *s, const char *key,
+               struct objstore_info *info);
+
+  /* Delete one object.  Deleting an absent object succeeds. */
+  int (*del) (struct objstore *s, const char *key);
+
+  /* Delete up to OBJSTORE_DELETE_BATCH objects (absent ones succeed). */
+  int (*delete_many) (struct objstore *s, const char *const *keys, size_t n);
+
+  /* List keys beginning with PREFIX in lexical order, all pages.
+   * DELIMITER may be NULL.
+   */
+  int (*list) (struct objstore *s, const char *prefix, const char *delimiter,
+               objstore_list_fn fn, void *opaque);
+
+  void (*close) (struct objstore *s);
+};
+
+/* Every backend's handle begins with this. */
+struct objstore {
+  const struct objstore_ops *ops;
+  char *description;                /* for messages: "file:///x", "s3://b/p" */
+};
+
+/* Open the store named by conf->bucket, wrapped as described above.
+ * Checks that the bucket (or directory) exists and can be reached:
+ * errors name the bucket.  NULL on error (zerror).
+ */
+extern struct objstore *objstore_open (const struct zconf *conf);
+
+/* The public entry points: call the ops and log final errors. */
+extern int objstore_get (struct objstore *s, const char *key,
+                         void **data, size_t *len);
+extern int objstore_get_range (struct objstore *s, const char *key,
+                               uint64_t offset, uint64_t length,
+                               void **data, size_t *len);
+extern int objstore_put (struct objstore *s, const char *key,
+                         const void *data, size_t len);
+extern int objstore_put_cond (struct objstore *s, const char *key,
+                              const void *data, size_t len,
+                              const struct objstore_cond *cond,
+                              struct objstore_info *info);
+extern int objstore_head (struct objstore *s, const char *key,
+                          struct objstore_info *info);
+extern int objstore_delete (struct objstore *s, const char *key);
+/* Any number of keys: split into batches. */
+extern int objstore_delete_many (struct objstore *s,
+                                 const char *const *keys, size_t n);
+extern int objstore_list (struct objstore *s, const char *prefix,
+                          const char *delimiter,
+                          objstore_list_fn fn, void *opaque);
+extern void objstore_close (struct objstore *s);
+
+/* For backends and wrappers. */
+
+/* Record a failure message for this thread, set errno = ERR, return -1. */
+extern int objstore_fail (int err, const char *fmt, ...)
+  __attribute__ ((format (printf, 2, 3)));
+/* The message of this thread's last objstore_fail. */
+extern const char *objstore_last_error (void);
+/* Is ERR a transient failure worth retrying? */
+extern bool objstore_err_is_transient (int err);
+/* Keys: non-empty, at most OBJSTORE_KEY_MAX bytes, no NUL, no leading
+ * '/', no empty, "." or ".." segment.  0 if valid, else objstore_fail
+ * (EINVAL).
+ */
+extern int objstore_check_key (const char *key);
+
+/* Backend constructors (used by objstore_open and tests). */
+extern struct objstore *objstore_dir_open (const char *dir, bool create);
+extern struct objstore *objstore_s3_open (const struct zconf *conf);
+extern struct objstore *objstore_fault_wrap (struct objstore *inner,
+                                             const char *control_file);
+extern struct objstore *objstore_retry_wrap (struct objstore *inner,
+                                             unsigned retry_time_seconds);
+
+#endif /* ZEROFS_OBJSTORE_H */
