@@ -1,0 +1,1070 @@
+/* zerofs: the S3 object store (struct objstore_ops over S3's REST API).
+ *
+ * The parts are in their own files: s3-sigv4.c signs, s3-http.c moves
+ * bytes over a pool of curl handles, s3-xml.c reads and writes S3's XML,
+ * s3-creds.c finds the credentials.  This file maps the objstore
+ * operations onto S3 requests and S3's answers onto errno classes:
+ *
+ *   get          GetObject, with "Range: bytes=A-B" for a range
+ *   put          PutObject, with If-None-Match: * / If-Match: ETAG
+ *   head         HeadObject
+ *   del          DeleteObject (absent is success)
+ *   delete_many  DeleteObjects (POST ?delete, quiet, Content-MD5)
+ *   list         ListObjectsV2 (list-type=2), every page
+ *
+ * Errors: S3's <Error> body gives the code (NoSuchBucket, AccessDenied,
+ * SignatureDoesNotMatch, SlowDown, ...), which decides the errno class of
+ * objstore.h; without a body (HEAD), the status does.  Messages name the
+ * S3 operation, the key and the code.  Nothing is retried here: the
+ * retry wrapper retries what is classed transient.
+ *
+ * Addressing: the bucket string is "NAME[/PREFIX]"; keys are PREFIX/KEY.
+ * Path-style URLs (ENDPOINT/NAME/KEY) or virtual-hosted ones
+ * (NAME.ENDPOINT-HOST/KEY); "auto" takes virtual-hosted for AWS endpoints
+ * when the name is a DNS label that a TLS wildcard certificate covers,
+ * path-style for every other endpoint (MinIO, Ceph, Swift, s3rver).  The
+ * Host header is set explicitly and signed as sent.
+ *
+ * Payloads are signed (SHA-256 of the body in x-amz-content-sha256),
+ * unless unsigned-payload is set and the endpoint is https.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "conf.h"
+#include "crypto.h"
+#include "log.h"
+#include "objstore.h"
+#include "s3-creds.h"
+#include "s3-http.h"
+#include "s3-sigv4.h"
+#include "s3-xml.h"
+
+struct s3_store {
+  struct objstore base;
+  char *bucket;
+  char *prefix;                   /* "" or "PREFIX/" */
+  char *endpoint;                 /* as configured or the default: messages */
+  char *origin;                   /* "scheme://host[:port]" of every URL */
+  char *host;                     /* the Host header */
+  char *base_path;                /* endpoint path, "/NAME" if path-style */
+  char *region;
+  bool https;
+  bool virtual_host;
+  bool sign_payload;
+  struct s3_creds creds;
+  struct s3_http *http;
+};
+
+/* Like asprintf (a GNU extension, which configure does not ask for). */
+static char * __attribute__ ((format (printf, 1, 2)))
+format_string (const char *fmt, ...)
+{
+  va_list args;
+  char *buf;
+  int n;
+
+  va_start (args, fmt);
+  n = vsnprintf (NULL, 0, fmt, args);
+  va_end (args);
+  if (n < 0 || (buf = malloc (n + 1)) == NULL)
+    return NULL;
+  va_start (args, fmt);
+  vsnprintf (buf, n + 1, fmt, args);
+  va_end (args);
+  return buf;
+}
+
+/* The errno class of an S3 error code, or of the status without one. */
+static int
+s3_errno (long status, const char *code)
+{
+  static const struct { const char *code; int err; } codes[] = {
+    { "NoSuchBucket", ENODEV },
+    { "NoSuchKey", ENOENT },
+    { "AccessDenied", EACCES },
+    { "SignatureDoesNotMatch", EACCES },
+    { "InvalidAccessKeyId", EACCES },
+    { "InvalidToken", EACCES },
+    { "ExpiredToken", EACCES },
+    { "TokenRefreshRequired", EACCES },
+    { "AllAccessDisabled", EACCES },
+    { "AccountProblem", EACCES },
+    { "InvalidSecurity", EACCES },
+    { "RequestTimeTooSkewed", EACCES },
+    { "AuthorizationHeaderMalformed", EACCES },
+    { "PreconditionFailed", EEXIST },
+    { "NotImplemented", ENOTSUP },
+    { "SlowDown", EAGAIN },
+    { "RequestTimeout", EAGAIN },
+    { "InternalError", EAGAIN },
+    { "ServiceUnavailable", EAGAIN },
+    { "OperationAborted", EAGAIN },
+    { "ConditionalRequestConflict", EAGAIN },
+    { "Throttling", EAGAIN },
+    { "ThrottlingException", EAGAIN },
+    { "RequestLimitExceeded", EAGAIN },
+  };
+  size_t i;
+
+  if (code)
+    for (i = 0; i < sizeof codes / sizeof codes[0]; i++)
+      if (strcmp (code, codes[i].code) == 0)
+        return codes[i].err;
+  switch (status) {
+  case 401: case 403: return EACCES;
+  case 404: return ENOENT;
+  case 412: return EEXIST;
+  case 501: return ENOTSUP;
+  case 408: case 429: return EAGAIN;
+  default:
+    return status >= 500 && status <= 599 ? EAGAIN : EIO;
+  }
+}
+
+/* A hint to add to some codes' messages. */
+static const char *
+s3_hint (const struct s3_store *s, const char *code,
+         const struct s3_error *err, const struct s3_http_response *resp,
+         char *buf, size_t size)
+{
+  const char *region = resp->bucket_region[0] ? resp->bucket_region
+    : err->region;
+
+  if (region && *region && strcmp (region, s->region) != 0) {
+    snprintf (buf, size, "; the bucket is in region %s: set region=%s",
+              region, region);
+    return buf;
+  }
+  if (code && strcmp (code, "PermanentRedirect") == 0 && err->endpoint) {
+    snprintf (buf, size, "; the store says to use endpoint %s",
+              err->endpoint);
+    return buf;
+  }
+  if (code && strcmp (code, "RequestTimeTooSkewed") == 0)
+    return "; check this machine's clock";
+  if (code && strcmp (code, "SignatureDoesNotMatch") == 0)
+    return "; check the secret key";
+  if (code && strcmp (code, "InvalidAccessKeyId") == 0)
+    return "; check the access key";
+  return "";
+}
+
+/* Report a response with an error status: objstore_fail, -1.  WHAT
+ * names the object ("devices/x/meta") or the bucket.
+ */
+static int
+s3_fail (const struct s3_store *s, const char *op, const char *what,
+         const struct s3_http_response *resp)
+{
+  struct s3_error err = { 0 };
+  const char *code, *hint;
+  char hintbuf[256];
+  int e;
+
+  if (resp->body_len > 0)
+    s3_xml_parse_error (resp->body, resp->body_len, &err);
+  code = err.code && *err.code ? err.code : NULL;
+  e = s3_errno (resp->status, code);
+  hint = s3_hint (s, code, &err, resp, hintbuf, sizeof hintbuf);
+
+  if (e == ENODEV)
+    objstore_fail (e, "%s %s: bucket \"%s\" does not exist at %s "
+                   "(%s, HTTP %ld)", op, what, s->bucket, s->endpoint,
+                   code ? code : "NoSuchBucket", resp->status);
+  else if (code)
+    objstore_fail (e, "%s %s: %s: %s (HTTP %ld)%s", op, what, code,
+                   err.message && *err.message ? err.message
+                   : "no message", resp->status, hint);
+  else
+    objstore_fail (e, "%s %s: HTTP %ld%s%s", op, what, resp->status,
+                   e == ENOENT ? " (not found)"
+                   : e == EACCES ? " (access denied)"
+                   : e == EAGAIN ? " (store unavailable)" : "",
+                   hint);
+  s3_error_free (&err);
+  errno = e;
+  return -1;
+}
+
+/* Header lines for the HTTP layer: "Name: value", NUL-separated. */
+struct header_lines {
+  char *buf;
+  size_t size;
+  FILE *fp;
+  long offsets[S3_HTTP_MAX_HEADERS];
+  const char *lines[S3_HTTP_MAX_HEADERS];
+  size_t n;
+};
+
+static void
+add_line (struct header_lines *h, const char *name, const char *value)
+{
+  if (h->n >= S3_HTTP_MAX_HEADERS) {
+    h->n++;                       /* refused by finish_lines */
+    return;
+  }
+  h->offsets[h->n++] = ftell (h->fp);
+  fprintf (h->fp, "%s: %s", name, value);
+  putc ('\0', h->fp);
+}
+
+static int
+finish_lines (struct header_lines *h)
+{
+  bool failed = ferror (h->fp) || h->n > S3_HTTP_MAX_HEADERS;
+  size_t i;
+
+  if (fclose (h->fp) == EOF)
+    failed = true;
+  h->fp = NULL;
+  if (failed) {
+    free (h->buf);
+    h->buf = NULL;
+    return -1;
+  }
+  for (i = 0; i < h->n; i++)
+    h->lines[i] = h->buf + h->offsets[i];
+  return 0;
+}
+
+/* One signed request.  KEY is relative to the store (NULL: the bucket).
+ * EXTRA headers are signed and sent.  Returns 0 with *RESP filled for any
+ * HTTP status, or -1 (objstore_fail) if there was no response.
+ */
+static int
+s3_request (struct s3_store *s, const char *op, const char *method,
+            const char *key,
+            const struct sigv4_param *query, size_t nquery,
+            const struct sigv4_header *extra, size_t nextra,
+            const void *body, size_t body_len,
+            struct s3_http_response *resp)
+{
+  struct sigv4_header headers[8];
+  struct sigv4_credentials creds = {
+    s->creds.access_key, s->creds.secret_key, s->creds.session_token,
+  };
+  struct sigv4_request sreq = {
+    .method = method, .query = query, .nquery = nquery,
+    .headers = headers, .nheaders = 0, .sign_content_sha256 = true,
+    .creds = &creds, .region = s->region, .service = "s3",
+    .time = time (NULL),
+  };
+  struct sigv4_signature sig = { 0 };
+  struct header_lines h = { 0 };
+  struct s3_http_request hreq = { .method = method, .body = body,
+                                  .body_len = body_len };
+  char hash_hex[65], *path = NULL, *url = NULL;
+  const char *what = key ? key : s->bucket;
+  bool has_body = strcmp (method, "PUT") == 0 || strcmp (method, "POST") == 0;
+  size_t i;
+  int ret = -1;
+
+  memset (resp, 0, sizeof *resp);
+  if (nextra + 1 > sizeof headers / sizeof headers[0]) {
+    objstore_fail (EINVAL, "%s %s: too many headers", op, what);
+    return -1;
+  }
+
+  if (key)
+    path = format_string ("%s/%s%s", s->base_path, s->prefix, key);
+  else
+    path = strdup (s->base_path[0] ? s->base_path : "/");
+  if (path == NULL)
+    goto nomem;
+  sreq.path = path;
+
+  if (!has_body)
+    sreq.payload_hash = SIGV4_EMPTY_SHA256;
+  else if (!s->sign_payload)
+    sreq.payload_hash = SIGV4_UNSIGNED_PAYLOAD;
+  else {
+    uint8_t hash[32];
+
+    zc_sha256 (body, body_len, hash);
+    zc_hex (hash, sizeof hash, hash_hex);
+    sreq.payload_hash = hash_hex;
+  }
+
+  headers[sreq.nheaders].name = "host";
+  headers[sreq.nheaders++].value = s->host;
+  for (i = 0; i < nextra; i++)
+    headers[sreq.nheaders++] = extra[i];
+  if (sigv4_sign (&sreq, &sig) == -1) {
+    objstore_fail (errno, "%s %s: cannot sign the request: %m", op, what);
+    goto out;
+  }
+
+  url = format_string ("%s%s%s%s", s->origin, sig.canonical_uri,
+                       nquery ? "?" : "", nquery ? sig.query : "");
+  if (url == NULL)
+    goto nomem;
+  hreq.url = url;
+
+  h.fp = open_memstream (&h.buf, &h.size);
+  if (h.fp == NULL)
+    goto nomem;
+  add_line (&h, "Host", s->host);
+  add_line (&h, "x-amz-date", sig.amz_date);
+  add_line (&h, "x-amz-content-sha256", sreq.payload_hash);
+  if (creds.session_token && *creds.session_token)
+    add_line (&h, "x-amz-security-token", creds.session_token);
+  for (i = 0; i < nextra; i++)
+    add_line (&h, extra[i].name, extra[i].value);
+  add_line (&h, "Authorization", sig.authorization);
+  if (finish_lines (&h) == -1)
+    goto nomem;
+  hreq.headers = h.lines;
+  hreq.nheaders = h.n;
+
+  if (s3_http_perform (s->http, &hreq, resp) == -1) {
+    int e = errno;
+
+    if (zerofs_debug_s3)
+      zdebug ("s3: %s %s: failed after %.1f ms: %s",
+              method, what, resp->seconds * 1000, resp->error);
+    objstore_fail (e, "%s %s: %s", op, what, resp->error);
+    goto out;
+  }
+  if (zerofs_debug_s3)
+    zdebug ("s3: %s %s -> %ld, %zu bytes sent, %zu received, %.1f ms",
+            method, what, resp->status, has_body ? body_len : 0,
+            resp->body_len, resp->seconds * 1000);
+  if (resp->etag_too_long) {
+    objstore_fail (EBADMSG, "%s %s: the ETag is longer than %d bytes",
+                   op, what, OBJSTORE_ETAG_MAX - 1);
+    goto out;
+  }
+  ret = 0;
+  goto out;
+
+ nomem:
+  objstore_fail (ENOMEM, "%s %s: out of memory", op, what);
+ out:
+  if (ret == -1)
+    s3_http_response_free (resp);
+  if (h.fp)
+    fclose (h.fp);
+  free (h.buf);
+  sigv4_signature_free (&sig);
+  free (path);
+  free (url);
+  return ret;
+}
+
+static int s3_head (struct objstore *base, const char *key,
+                    struct objstore_info *info);
+
+static bool
+is_success (long status)
+{
+  return status >= 200 && status <= 299;
+}
+
+static int
+s3_get (struct objstore *base, const char *key,
+        uint64_t offset, uint64_t length,
+        void **data, size_t *len, struct objstore_info *info)
+{
+  struct s3_store *s = (struct s3_store *) base;
+  struct s3_http_response resp;
+  struct sigv4_header range = { "range", NULL };
+  char rangebuf[64];
+  bool ranged = offset > 0 || length > 0;
+
+  *data = NULL;
+  *len = 0;
+  if (ranged) {
+    if (length > 0 && offset + length < offset)
+      return objstore_fail (EINVAL, "GetObject %s: range overflows", key);
+    if (length > 0)
+      snprintf (rangebuf, sizeof rangebuf, "bytes=%" PRIu64 "-%" PRIu64,
+                offset, offset + length - 1);
+    else
+      snprintf (rangebuf, sizeof rangebuf, "bytes=%" PRIu64 "-", offset);
+    range.value = rangebuf;
+  }
+  if (s3_request (s, "GetObject", "GET", key, NULL, 0,
+                  &range, ranged ? 1 : 0, NULL, 0, &resp) == -1)
+    return -1;
+
+  if (resp.status == 416) {
+    struct objstore_info head;
+
+    /* The range starts at or past the end.  As in the directory store,
+     * at the end is an empty read and past it is an error; which one
+     * needs the size, which stores rarely send with a 416.
+     */
+    s3_http_response_free (&resp);
+    if (s3_head (base, key, &head) == -1)
+      return -1;
+    if (offset > head.size)
+      return objstore_fail (EINVAL, "GetObject %s: range starts at %"
+                            PRIu64 ", beyond the object's %" PRIu64
+                            " bytes", key, offset, head.size);
+    if ((*data = malloc (1)) == NULL)
+      return objstore_fail (ENOMEM, "GetObject %s: out of memory", key);
+    if (info)
+      *info = head;
+    return 0;
+  }
+  if (!is_success (resp.status)) {
+    s3_fail (s, "GetObject", key, &resp);
+    s3_http_response_free (&resp);
+    return -1;
+  }
+
+  if (info) {
+    info->size = resp.status == 206 && resp.has_range_total
+      ? resp.range_total : resp.body_len;
+    snprintf (info->etag, sizeof info->etag, "%s", resp.etag);
+  }
+  if (ranged && resp.status != 206) {
+    /* The store ignored Range and sent it all: cut out the range. */
+    size_t start = offset, n;
+
+    if (offset > resp.body_len) {
+      s3_http_response_free (&resp);
+      return objstore_fail (EINVAL, "GetObject %s: range starts at %"
+                            PRIu64 ", beyond the object's %zu bytes",
+                            key, offset, resp.body_len);
+    }
+    n = resp.body_len - start;
+    if (length > 0 && n > length)
+      n = length;
+    memmove (resp.body, resp.body + start, n);
+    resp.body_len = n;
+  }
+  if (resp.body == NULL && (resp.body = malloc (1)) == NULL)
+    return objstore_fail (ENOMEM, "GetObject %s: out of memory", key);
+  *data = resp.body;
+  *len = resp.body_len;
+  return 0;
+}
+
+static int
+s3_put (struct objstore *base, const char *key,
+        const void *data, size_t len,
+        const struct objstore_cond *cond, struct objstore_info *info)
+{
+  struct s3_store *s = (struct s3_store *) base;
+  struct s3_http_response resp;
+  struct sigv4_header extra[2];
+  size_t nextra = 0;
+  int r;
+
+  if (cond && cond->if_none_match) {
+    extra[nextra].name = "if-none-match";
+    extra[nextra++].value = "*";
+  }
+  if (cond && cond->if_match) {
+    extra[nextra].name = "if-match";
+    extra[nextra++].value = cond->if_match;
+  }
+  if (s3_request (s, "PutObject", "PUT", key, NULL, 0, extra, nextra,
+                  data, len, &resp) == -1)
+    return -1;
+
+  if (is_success (resp.status)) {
+    if (info) {
+      info->size = len;
+      snprintf (info->etag, sizeof info->etag, "%s", resp.etag);
+    }
+    r = 0;
+  }
+  else if (nextra > 0 && resp.status == 412)
+    r = objstore_fail (EEXIST, "PutObject %s: precondition failed (%s)",
+                       key, cond->if_none_match && !cond->if_match
+                       ? "the object exists" : "the object has changed");
+  else if (nextra > 0 && resp.status == 501)
+    r = objstore_fail (ENOTSUP, "PutObject %s: this store does not "
+                       "implement conditional PUT (HTTP 501)", key);
+  else {
+    r = s3_fail (s, "PutObject", key, &resp);
+    /* If-Match on an absent object: the condition failed. */
+    if (errno == ENOENT && cond && cond->if_match)
+      r = objstore_fail (EEXIST, "PutObject %s: precondition failed "
+                         "(the object is absent)", key);
+  }
+  s3_http_response_free (&resp);
+  return r;
+}
+
+static int
+s3_head (struct objstore *base, const char *key, struct objstore_info *info)
+{
+  struct s3_store *s = (struct s3_store *) base;
+  struct s3_http_response resp;
+  int r = 0;
+
+  if (s3_request (s, "HeadObject", "HEAD", key, NULL, 0, NULL, 0,
+                  NULL, 0, &resp) == -1)
+    return -1;
+  if (!is_success (resp.status))
+    r = s3_fail (s, "HeadObject", key, &resp);
+  else if (!resp.has_content_length)
+    r = objstore_fail (EBADMSG, "HeadObject %s: no Content-Length in "
+                       "the response", key);
+  else if (info) {
+    info->size = resp.content_length;
+    snprintf (info->etag, sizeof info->etag, "%s", resp.etag);
+  }
+  s3_http_response_free (&resp);
+  return r;
+}
+
+static int
+s3_del (struct objstore *base, const char *key)
+{
+  struct s3_store *s = (struct s3_store *) base;
+  struct s3_http_response resp;
+  int r = 0;
+
+  if (s3_request (s, "DeleteObject", "DELETE", key, NULL, 0, NULL, 0,
+                  NULL, 0, &resp) == -1)
+    return -1;
+  /* Absent is success; a missing bucket is not. */
+  if (!is_success (resp.status) &&
+      s3_fail (s, "DeleteObject", key, &resp) == -1 && errno != ENOENT)
+    r = -1;
+  s3_http_response_free (&resp);
+  return r;
+}
+
+static int
+s3_delete_many (struct objstore *base, const char *const *keys, size_t n)
+{
+  struct s3_store *s = (struct s3_store *) base;
+  struct s3_http_response resp = { 0 };
+  struct s3_delete_result result = { 0 };
+  struct sigv4_param query = { "delete", NULL };
+  struct sigv4_header extra[2];
+  uint8_t md5[16];
+  char md5_b64[25], what[64];
+  size_t len, i, failed = 0, first = 0;
+  char *body;
+  int r = -1;
+
+  if (n == 0)
+    return 0;
+  if (n > OBJSTORE_DELETE_BATCH)
+    return objstore_fail (EINVAL, "DeleteObjects: %zu keys, at most %d "
+                          "in one request", n, OBJSTORE_DELETE_BATCH);
+  snprintf (what, sizeof what, "(%zu keys)", n);
+  body = s3_xml_delete_request (s->prefix, keys, n, &len);
+  if (body == NULL)
+    return -1;
+  zc_md5 (body, len, md5);
+  zc_base64 (md5, sizeof md5, md5_b64);
+  extra[0].name = "content-md5";
+  extra[0].value = md5_b64;
+  extra[1].name = "content-type";
+  extra[1].value = "application/xml";
+  if (s3_request (s, "DeleteObjects", "POST", NULL, &query, 1, extra, 2,
+                  body, len, &resp) == -1)
+    goto out;
+  if (!is_success (resp.status)) {
+    s3_fail (s, "DeleteObjects", what, &resp);
+    goto out;
+  }
+  if (s3_xml_parse_delete (resp.body ? resp.body : "", resp.body_len,
+                           &result) == -1) {
+    struct s3_error err;
+
+    /* Some stores send an <Error> with 200. */
+    if (resp.body_len &&
+        s3_xml_parse_error (resp.body, resp.body_len, &err) == 0) {
+      s3_error_free (&err);
+      resp.status = 500;
+      s3_fail (s, "DeleteObjects", what, &resp);
+    }
+    else {
+      char msg[512];
+
+      snprintf (msg, sizeof msg, "%s", objstore_last_error ());
+      objstore_fail (EBADMSG, "DeleteObjects %s: unexpected response: %s",
+                     what, msg);
+    }
+    goto out;
+  }
+
+  for (i = 0; i < result.nfailures; i++) {
+    const char *code = result.failures[i].code;
+
+    if (code && strcmp (code, "NoSuchKey") == 0)
+      continue;                   /* absent is success */
+    if (failed++ == 0)
+      first = i;
+  }
+  if (failed) {
+    const struct s3_delete_failure *f = &result.failures[first];
+    const char *key = f->key ? f->key : "?";
+    size_t plen = strlen (s->prefix);
+
+    if (strncmp (key, s->prefix, plen) == 0)
+      key += plen;
+    objstore_fail (s3_errno (0, f->code), "DeleteObjects %s: %zu not "
+                   "deleted, the first: %s: %s: %s", what, failed, key,
+                   f->code ? f->code : "no code",
+                   f->message ? f->message : "no message");
+    goto out;
+  }
+  r = 0;
+
+ out:
+  s3_delete_result_free (&result);
+  s3_http_response_free (&resp);
+  free (body);
+  return r;
+}
+
+static int
+s3_list (struct objstore *base, const char *prefix, const char *delimiter,
+         objstore_list_fn fn, void *opaque)
+{
+  struct s3_store *s = (struct s3_store *) base;
+  struct s3_http_response resp = { 0 };
+  struct s3_list_page page = { 0 };
+  struct sigv4_param query[4];
+  size_t plen = strlen (s->prefix), nquery, i;
+  char *full_prefix, *token = NULL, what[OBJSTORE_KEY_MAX + 32];
+  int r = -1, cb;
+
+  snprintf (what, sizeof what, "prefix \"%s\"", prefix);
+  full_prefix = format_string ("%s%s", s->prefix, prefix);
+  if (full_prefix == NULL)
+    return objstore_fail (ENOMEM, "ListObjectsV2 %s: out of memory", what);
+
+  for (;;) {
+    nquery = 0;
+    query[nquery].name = "list-type";
+    query[nquery++].value = "2";
+    query[nquery].name = "prefix";
+    query[nquery++].value = full_prefix;
+    if (delimiter) {
+      query[nquery].name = "delimiter";
+      query[nquery++].value = delimiter;
+    }
+    if (token) {
+      query[nquery].name = "continuation-token";
+      query[nquery++].value = token;
+    }
+    if (s3_request (s, "ListObjectsV2", "GET", NULL, query, nquery,
+                    NULL, 0, NULL, 0, &resp) == -1)
+      goto out;
+    if (!is_success (resp.status)) {
+      s3_fail (s, "ListObjectsV2", what, &resp);
+      goto out;
+    }
+    if (s3_xml_parse_list (resp.body ? resp.body : "", resp.body_len,
+                           &page) == -1) {
+      char msg[512];
+
+      snprintf (msg, sizeof msg, "%s", objstore_last_error ());
+      objstore_fail (EBADMSG, "ListObjectsV2 %s: %s", what, msg);
+      goto out;
+    }
+    s3_http_response_free (&resp);
+
+    for (i = 0; i < page.n; i++) {
+      const struct s3_list_entry *e = &page.entries[i];
+
+      if (strncmp (e->key, full_prefix, strlen (full_prefix)) != 0) {
+        objstore_fail (EBADMSG, "ListObjectsV2 %s: the store returned "
+                       "\"%s\", outside the prefix", what, e->key);
+        goto out;
+      }
+      cb = fn (opaque, e->key + plen, e->size, e->is_prefix);
+      if (cb == -1)
+        goto out;                 /* reported by the callback */
+      if (cb == 1) {
+        r = 0;
+        goto out;
+      }
+    }
+    if (!page.truncated)
+      break;
+    if (token && strcmp (token, page.next_token) == 0) {
+      objstore_fail (EBADMSG, "ListObjectsV2 %s: the store returned the "
+                     "same continuation token twice", what);
+      goto out;
+    }
+    free (token);
+    token = page.next_token;
+    page.next_token = NULL;
+    s3_list_page_free (&page);
+  }
+  r = 0;
+
+ out:
+  s3_list_page_free (&page);
+  s3_http_response_free (&resp);
+  free (full_prefix);
+  free (token);
+  return r;
+}
+
+static void
+s3_close (struct objstore *base)
+{
+  struct s3_store *s = (struct s3_store *) base;
+
+  if (s == NULL)
+    return;
+  s3_http_free (s->http);
+  s3_creds_free (&s->creds);
+  free (s->base.description);
+  free (s->bucket);
+  free (s->prefix);
+  free (s->endpoint);
+  free (s->origin);
+  free (s->host);
+  free (s->base_path);
+  free (s->region);
+  free (s);
+}
+
+static const struct objstore_ops s3_ops = {
+  .name = "s3",
+  .get = s3_get,
+  .put = s3_put,
+  .head = s3_head,
+  .del = s3_del,
+  .delete_many = s3_delete_many,
+  .list = s3_list,
+  .close = s3_close,
+};
+
+/* Could NAME be a DNS label under an AWS endpoint?  Lowercase letters,
+ * digits, '-' and '.', 3 to 63 bytes, no empty label, not an IPv4
+ * address.
+ */
+static bool
+is_dns_bucket (const char *name)
+{
+  size_t len = strlen (name), i;
+  bool all_digits_and_dots = true;
+
+  if (len < 3 || len > 63)
+    return false;
+  for (i = 0; i < len; i++) {
+    char c = name[i];
+
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+          c == '-' || c == '.'))
+      return false;
+    if (c != '.' && (c < '0' || c > '9'))
+      all_digits_and_dots = false;
+    if (c == '.' || c == '-') {
+      if (i == 0 || i == len - 1)
+        return false;
+      if (c == '.' && (name[i-1] == '.' || name[i-1] == '-' ||
+                       name[i+1] == '-'))
+        return false;
+    }
+  }
+  return !all_digits_and_dots;
+}
+
+static bool
+ends_with (const char *s, const char *suffix)
+{
+  size_t n = strlen (s), m = strlen (suffix);
+
+  return n >= m && strcmp (s + n - m, suffix) == 0;
+}
+
+/* Split conf->bucket "[s3://]NAME[/PREFIX]". */
+static int
+parse_bucket (struct s3_store *s, const char *spec)
+{
+  const char *name = spec, *slash;
+  size_t namelen, i;
+  char *p, *seg;
+
+  if (strncmp (name, "s3://", 5) == 0)
+    name += 5;
+  slash = strchr (name, '/');
+  namelen = slash ? (size_t) (slash - name) : strlen (name);
+  if (namelen == 0 || namelen > 255)
+    return objstore_fail (EINVAL, "bucket=%s: the bucket name must be 1 "
+                          "to 255 characters", spec);
+  for (i = 0; i < namelen; i++)
+    if (!strchr ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                 "0123456789.-_", name[i]))
+      return objstore_fail (EINVAL, "bucket=%s: a bucket name is made of "
+                            "letters, digits, '.', '-' and '_'", spec);
+  s->bucket = strndup (name, namelen);
+  s->prefix = strdup (slash ? slash + 1 : "");
+  if (s->bucket == NULL || s->prefix == NULL)
+    return objstore_fail (ENOMEM, "out of memory");
+
+  /* PREFIX: no empty, "." or ".." segment; stored with one '/' after. */
+  p = s->prefix;
+  while (*p && p[strlen (p) - 1] == '/')
+    p[strlen (p) - 1] = '\0';
+  if (*p) {
+    for (seg = p; ; ) {
+      size_t n = strcspn (seg, "/");
+
+      if (n == 0 || (n == 1 && seg[0] == '.') ||
+          (n == 2 && seg[0] == '.' && seg[1] == '.'))
+        return objstore_fail (EINVAL, "bucket=%s: the prefix has an empty, "
+                              "\".\" or \"..\" segment", spec);
+      if (seg[n] == '\0')
+        break;
+      seg += n + 1;
+    }
+    p = format_string ("%s/", s->prefix);
+    if (p == NULL)
+      return objstore_fail (ENOMEM, "out of memory");
+    free (s->prefix);
+    s->prefix = p;
+  }
+  return 0;
+}
+
+/* Parse the endpoint URL and decide the addressing style. */
+static int
+parse_endpoint (struct s3_store *s, const struct zconf *conf)
+{
+  const char *url = s->endpoint, *authority, *end, *port = NULL;
+  char *host = NULL, *path = NULL, *hostport = NULL;
+  size_t hostlen, i;
+  bool ip_literal = false, is_aws;
+  int ret = -1;
+
+  if (strncasecmp (url, "https://", 8) == 0) {
+    s->https = true;
+    authority = url + 8;
+  }
+  else if (strncasecmp (url, "http://", 7) == 0)
+    authority = url + 7;
+  else
+    return objstore_fail (EINVAL, "endpoint=%s: the endpoint must begin "
+                          "with https:// (or http://)", url);
+
+  end = authority + strcspn (authority, "/?#");
+  if (*end == '?' || *end == '#' || strchr (end, '?') || strchr (end, '#'))
+    return objstore_fail (EINVAL, "endpoint=%s: an endpoint has no query "
+                          "or fragment", url);
+  if (memchr (authority, '@', end - authority))
+    return objstore_fail (EINVAL, "endpoint=%s: credentials do not go in "
+                          "the endpoint URL", url);
+  if (*authority == '[') {
+    const char *close = memchr (authority, ']', end - authority);
+
+    if (close == NULL)
+      return objstore_fail (EINVAL, "endpoint=%s: unterminated IPv6 "
+                            "address", url);
+    hostlen = close + 1 - authority;
+    ip_literal = true;
+    if (close + 1 < end) {
+      if (close[1] != ':')
+        return objstore_fail (EINVAL, "endpoint=%s: junk after the IPv6 "
+                              "address", url);
+      port = close + 2;
+    }
+  }
+  else {
+    const char *colon = memchr (authority, ':', end - authority);
+
+    hostlen = (colon ? colon : end) - authority;
+    if (colon)
+      port = colon + 1;
+  }
+  if (hostlen == 0)
+    return objstore_fail (EINVAL, "endpoint=%s: no host name", url);
+  if (port) {
+    unsigned long n = 0;
+    const char *p;
+
+    for (p = port; p < end; p++) {
+      if (*p < '0' || *p > '9' || (n = n * 10 + (*p - '0')) > 65535)
+        break;
+    }
+    if (p == port || p < end || n == 0)
+      return objstore_fail (EINVAL, "endpoint=%s: bad port number", url);
+    /* The default port is left out of the Host header. */
+    if (n == (s->https ? 443 : 80))
+      port = NULL;
+  }
+
+  host = strndup (authority, hostlen);
+  if (host == NULL)
+    goto nomem;
+  for (i = 0; host[i]; i++)
+    if (host[i] >= 'A' && host[i] <= 'Z')
+      host[i] += 'a' - 'A';
+  if (!ip_literal && strspn (host, "0123456789.") == strlen (host))
+    ip_literal = true;
+
+  /* The endpoint's own path, without trailing slashes. */
+  path = strdup (end);
+  if (path == NULL)
+    goto nomem;
+  while (*path && path[strlen (path) - 1] == '/')
+    path[strlen (path) - 1] = '\0';
+
+  is_aws = ends_with (host, ".amazonaws.com") ||
+    ends_with (host, ".amazonaws.com.cn");
+  switch (conf->addressing) {
+  case ZADDR_PATH:
+    s->virtual_host = false;
+    break;
+  case ZADDR_VIRTUAL:
+    if (ip_literal || !is_dns_bucket (s->bucket)) {
+      objstore_fail (EINVAL, "addressing=virtual: bucket \"%s\" cannot be "
+                     "a host name under %s (use addressing=path)",
+                     s->bucket, host);
+      goto out;
+    }
+    s->virtual_host = true;
+    break;
+  default:
+    s->virtual_host = is_aws && !ip_literal && is_dns_bucket (s->bucket) &&
+      !(s->https && strchr (s->bucket, '.'));
+  }
+
+  hostport = port ? format_string ("%s:%.*s", host, (int) (end - port), port)
+    : strdup (host);
+  if (hostport == NULL)
+    goto nomem;
+  if (s->virtual_host) {
+    s->host = format_string ("%s.%s", s->bucket, hostport);
+    s->base_path = strdup (path);
+  }
+  else {
+    s->host = strdup (hostport);
+    s->base_path = format_string ("%s/%s", path, s->bucket);
+  }
+  if (s->host == NULL || s->base_path == NULL)
+    goto nomem;
+  s->origin = format_string ("%s://%s", s->https ? "https" : "http",
+                             s->host);
+  if (s->origin == NULL)
+    goto nomem;
+  ret = 0;
+  goto out;
+
+ nomem:
+  objstore_fail (ENOMEM, "out of memory");
+ out:
+  free (host);
+  free (path);
+  free (hostport);
+  return ret;
+}
+
+/* Can we list the bucket with these credentials?  One small request. */
+static int
+check_bucket (struct s3_store *s)
+{
+  struct s3_http_response resp;
+  struct sigv4_param query[] = {
+    { "list-type", "2" }, { "max-keys", "1" }, { "prefix", s->prefix },
+  };
+  char msg[2048];
+  int e;
+
+  if (s3_request (s, "ListObjectsV2", "GET", NULL, query, 3, NULL, 0,
+                  NULL, 0, &resp) == -1) {
+    e = errno;
+    snprintf (msg, sizeof msg, "%s", objstore_last_error ());
+    return objstore_fail (e, "cannot reach the S3 store at %s: %s",
+                          s->endpoint, msg);
+  }
+  if (!is_success (resp.status)) {
+    s3_fail (s, "ListObjectsV2", s->bucket, &resp);
+    e = errno;
+    snprintf (msg, sizeof msg, "%s", objstore_last_error ());
+    s3_http_response_free (&resp);
+    if (e == ENODEV)
+      return objstore_fail (e, "bucket \"%s\" does not exist at %s "
+                            "(NoSuchBucket)",
+                            s->bucket, s->endpoint);
+    if (e == EACCES)
+      return objstore_fail (e, "s3://%s at %s refused access (credentials "
+                            "from %s, access key %s): %s",
+                            s->bucket, s->endpoint, s->creds.source,
+                            s->creds.access_key, msg);
+    return objstore_fail (e, "s3://%s at %s: %s", s->bucket, s->endpoint,
+                          msg);
+  }
+  s3_http_response_free (&resp);
+  return 0;
+}
+
+struct objstore *
+objstore_s3_open (const struct zconf *conf)
+{
+  struct s3_http_options opts = {
+    .connections = conf->connections,
+    .timeout = conf->timeout,
+    .ca_bundle = conf->ca_bundle,
+  };
+  struct s3_store *s;
+
+  if (conf->bucket == NULL || *conf->bucket == '\0') {
+    objstore_fail (EINVAL, "no bucket given");
+    return NULL;
+  }
+  s = calloc (1, sizeof *s);
+  if (s == NULL) {
+    objstore_fail (ENOMEM, "out of memory");
+    return NULL;
+  }
+  s->base.ops = &s3_ops;
+
+  if (parse_bucket (s, conf->bucket) == -1)
+    goto error;
+  s->region = strdup (conf->region && *conf->region
+                      ? conf->region : "us-east-1");
+  if (s->region == NULL)
+    goto nomem;
+  s->endpoint = conf->endpoint && *conf->endpoint ? strdup (conf->endpoint)
+    : format_string ("https://s3.%s.amazonaws.com", s->region);
+  if (s->endpoint == NULL)
+    goto nomem;
+  if (parse_endpoint (s, conf) == -1)
+    goto error;
+  s->sign_payload = !(conf->unsigned_payload && s->https);
+  s->base.description = format_string ("s3://%s%s%.*s", s->bucket,
+                                       *s->prefix ? "/" : "",
+                                       *s->prefix
+                                       ? (int) strlen (s->prefix) - 1 : 0,
+                                       s->prefix);
+  if (s->base.description == NULL)
+    goto nomem;
+
+  if (s3_creds_resolve (conf, &s->creds) == -1)
+    goto error;
+  s->http = s3_http_new (&opts);
+  if (s->http == NULL)
+    goto error;
+  if (zerofs_debug_s3)
+    zdebug ("s3: %s: endpoint %s, %s-style (Host %s), region %s, "
+            "credentials from %s, %s payloads, %u connections",
+            s->base.description, s->endpoint,
+            s->virtual_host ? "virtual-hosted" : "path", s->host, s->region,
+            s->creds.source, s->sign_payload ? "signed" : "unsigned",
+            conf->connections ? conf->connections : 32);
+
+  if (check_bucket (s) == -1)
+    goto error;
+  return &s->base;
+
+ nomem:
+  objstore_fail (ENOMEM, "out of memory");
+ error:
+  s3_close (&s->base);
+  return NULL;
+}

@@ -1,0 +1,526 @@
+/* zerofs: HTTP requests over a pool of curl handles (see s3-http.h).
+ *
+ * Costs per request are kept to what the bytes need: a handle and its
+ * live connection come from the pool (curl_easy_reset keeps the
+ * connection); request headers are linked from the caller's strings on
+ * the stack; an upload is read straight from the caller's buffer; a
+ * response body goes into one buffer sized from Content-Length when the
+ * server sends it (else grown by doubling), and that buffer is what the
+ * caller gets.
+ *
+ * Every handle is set up the same way: no signals (CURLOPT_NOSIGNAL:
+ * many threads), a whole-request timeout and a shorter connect timeout,
+ * TCP_NODELAY and keep-alive probes, HTTP/1.1, the path sent exactly as
+ * signed (CURLOPT_PATH_AS_IS), http and https only, certificate checks
+ * on (curl's default), no "Expect: 100-continue" round trip.  Uploads
+ * can be rewound, so curl may resend a request on a reused connection
+ * that the server had closed.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "objstore.h"
+#include "s3-http.h"
+
+/* Trust a Content-Length this big to size the buffer up front. */
+#define PREALLOC_MAX ((uint64_t) 256 << 20)
+#define CONNECT_TIMEOUT_MAX 10L
+#define RECEIVE_BUFFER_SIZE (256L * 1024)
+#define UPLOAD_BUFFER_SIZE (256L * 1024)
+
+struct slot {
+  CURL *curl;
+  struct slot *next_free;
+  char errbuf[CURL_ERROR_SIZE];
+};
+
+struct s3_http {
+  pthread_mutex_t lock;
+  pthread_cond_t returned;
+  struct slot *slots;
+  unsigned nslots, used;          /* slots[0..used) have been handed out */
+  struct slot *free_list;         /* LIFO: the warmest connection first */
+  CURLSH *share;
+  pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+  long timeout, connect_timeout;
+  char *ca_bundle;
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_result;
+
+static void
+global_init (void)
+{
+  global_result = curl_global_init (CURL_GLOBAL_ALL);
+}
+
+static void
+share_lock (CURL *handle, curl_lock_data data, curl_lock_access access,
+            void *opaque)
+{
+  struct s3_http *http = opaque;
+
+  if (data >= 0 && data < CURL_LOCK_DATA_LAST)
+    pthread_mutex_lock (&http->share_locks[data]);
+}
+
+static void
+share_unlock (CURL *handle, curl_lock_data data, void *opaque)
+{
+  struct s3_http *http = opaque;
+
+  if (data >= 0 && data < CURL_LOCK_DATA_LAST)
+    pthread_mutex_unlock (&http->share_locks[data]);
+}
+
+struct s3_http *
+s3_http_new (const struct s3_http_options *opts)
+{
+  struct s3_http *http;
+  int i;
+
+  pthread_once (&global_once, global_init);
+  if (global_result != CURLE_OK) {
+    objstore_fail (EIO, "curl_global_init: %s",
+                   curl_easy_strerror (global_result));
+    return NULL;
+  }
+
+  http = calloc (1, sizeof *http);
+  if (http == NULL)
+    goto nomem;
+  pthread_mutex_init (&http->lock, NULL);
+  pthread_cond_init (&http->returned, NULL);
+  for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+    pthread_mutex_init (&http->share_locks[i], NULL);
+  http->nslots = opts->connections ? opts->connections : 32;
+  http->slots = calloc (http->nslots, sizeof *http->slots);
+  if (http->slots == NULL)
+    goto nomem;
+  http->timeout = opts->timeout ? opts->timeout : 30;
+  http->connect_timeout = http->timeout < CONNECT_TIMEOUT_MAX
+    ? http->timeout : CONNECT_TIMEOUT_MAX;
+  if (opts->ca_bundle && (http->ca_bundle = strdup (opts->ca_bundle)) == NULL)
+    goto nomem;
+
+  http->share = curl_share_init ();
+  if (http->share == NULL ||
+      curl_share_setopt (http->share, CURLSHOPT_LOCKFUNC,
+                         share_lock) != CURLSHE_OK ||
+      curl_share_setopt (http->share, CURLSHOPT_UNLOCKFUNC,
+                         share_unlock) != CURLSHE_OK ||
+      curl_share_setopt (http->share, CURLSHOPT_USERDATA,
+                         http) != CURLSHE_OK ||
+      curl_share_setopt (http->share, CURLSHOPT_SHARE,
+                         CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+      curl_share_setopt (http->share, CURLSHOPT_SHARE,
+                         CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+    objstore_fail (EIO, "cannot set up a curl share handle");
+    s3_http_free (http);
+    return NULL;
+  }
+  return http;
+
+ nomem:
+  objstore_fail (ENOMEM, "out of memory");
+  s3_http_free (http);
+  return NULL;
+}
+
+void
+s3_http_free (struct s3_http *http)
+{
+  unsigned i;
+  int j;
+
+  if (http == NULL)
+    return;
+  for (i = 0; i < http->used; i++)
+    if (http->slots[i].curl)
+      curl_easy_cleanup (http->slots[i].curl);
+  if (http->share)
+    curl_share_cleanup (http->share);
+  free (http->slots);
+  free (http->ca_bundle);
+  for (j = 0; j < CURL_LOCK_DATA_LAST; j++)
+    pthread_mutex_destroy (&http->share_locks[j]);
+  pthread_cond_destroy (&http->returned);
+  pthread_mutex_destroy (&http->lock);
+  free (http);
+}
+
+/* Borrow a slot, waiting while all are lent out. */
+static struct slot *
+acquire (struct s3_http *http)
+{
+  struct slot *slot;
+
+  pthread_mutex_lock (&http->lock);
+  while (http->free_list == NULL && http->used == http->nslots)
+    pthread_cond_wait (&http->returned, &http->lock);
+  if (http->free_list) {
+    slot = http->free_list;
+    http->free_list = slot->next_free;
+  }
+  else
+    slot = &http->slots[http->used++];
+  pthread_mutex_unlock (&http->lock);
+  return slot;
+}
+
+static void
+release (struct s3_http *http, struct slot *slot)
+{
+  pthread_mutex_lock (&http->lock);
+  slot->next_free = http->free_list;
+  http->free_list = slot;
+  pthread_cond_signal (&http->returned);
+  pthread_mutex_unlock (&http->lock);
+}
+
+/* What a transfer needs in the callbacks. */
+struct transfer {
+  const struct s3_http_request *req;
+  struct s3_http_response *resp;
+  size_t cap;                     /* of resp->body */
+  size_t upload_pos;
+  bool head;
+  bool nomem;
+};
+
+/* Make room for NEED bytes: exactly NEED if EXACT, else doubling. */
+static int
+grow (struct transfer *t, size_t need, bool exact)
+{
+  size_t cap = exact ? need : t->cap ? t->cap : 16384;
+  char *body;
+
+  while (cap < need) {
+    if (cap > SIZE_MAX / 2)
+      return -1;
+    cap *= 2;
+  }
+  body = realloc (t->resp->body, cap);
+  if (body == NULL)
+    return -1;
+  t->resp->body = body;
+  t->cap = cap;
+  return 0;
+}
+
+static size_t
+write_cb (char *ptr, size_t size, size_t nmemb, void *opaque)
+{
+  struct transfer *t = opaque;
+  struct s3_http_response *resp = t->resp;
+  size_t n = size * nmemb;
+
+  if (resp->body_len + n + 1 > t->cap &&
+      grow (t, resp->body_len + n + 1, false) == -1) {
+    t->nomem = true;
+    return 0;
+  }
+  memcpy (resp->body + resp->body_len, ptr, n);
+  resp->body_len += n;
+  resp->body[resp->body_len] = '\0';
+  return n;
+}
+
+static size_t
+read_cb (char *buf, size_t size, size_t nitems, void *opaque)
+{
+  struct transfer *t = opaque;
+  size_t n = size * nitems, left = t->req->body_len - t->upload_pos;
+
+  if (n > left)
+    n = left;
+  memcpy (buf, (const char *) t->req->body + t->upload_pos, n);
+  t->upload_pos += n;
+  return n;
+}
+
+static int
+seek_cb (void *opaque, curl_off_t offset, int origin)
+{
+  struct transfer *t = opaque;
+
+  if (origin != SEEK_SET || offset < 0 ||
+      (uint64_t) offset > t->req->body_len)
+    return CURL_SEEKFUNC_CANTSEEK;
+  t->upload_pos = offset;
+  return CURL_SEEKFUNC_OK;
+}
+
+static bool
+parse_u64 (const char *s, size_t len, uint64_t *out)
+{
+  uint64_t v = 0;
+  size_t i;
+
+  if (len == 0)
+    return false;
+  for (i = 0; i < len; i++) {
+    unsigned d = s[i] - '0';
+
+    if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - d) / 10)
+      return false;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return true;
+}
+
+static size_t
+header_cb (char *line, size_t size, size_t nitems, void *opaque)
+{
+  struct transfer *t = opaque;
+  struct s3_http_response *resp = t->resp;
+  size_t n = size * nitems, namelen, len;
+  const char *colon, *value;
+
+  if (n >= 5 && memcmp (line, "HTTP/", 5) == 0) {
+    /* A new response (after a 1xx): forget the previous headers. */
+    resp->etag[0] = resp->bucket_region[0] = '\0';
+    resp->etag_too_long = false;
+    resp->has_content_length = resp->has_range_total = false;
+    return n;
+  }
+  colon = memchr (line, ':', n);
+  if (colon == NULL)
+    return n;
+  namelen = colon - line;
+  value = colon + 1;
+  len = line + n - value;
+  while (len > 0 && (*value == ' ' || *value == '\t')) {
+    value++;
+    len--;
+  }
+  while (len > 0 && strchr (" \t\r\n", value[len-1]))
+    len--;
+
+#define IS(name) \
+  (namelen == sizeof (name) - 1 && strncasecmp (line, name, namelen) == 0)
+  if (IS ("etag")) {
+    if (len >= sizeof resp->etag)
+      resp->etag_too_long = true;
+    else {
+      memcpy (resp->etag, value, len);
+      resp->etag[len] = '\0';
+    }
+  }
+  else if (IS ("content-length")) {
+    resp->has_content_length =
+      parse_u64 (value, len, &resp->content_length);
+    /* Size the body buffer once, if the body is coming. */
+    if (resp->has_content_length && !t->head && resp->body == NULL &&
+        resp->content_length < PREALLOC_MAX)
+      grow (t, resp->content_length + 1, true);
+  }
+  else if (IS ("content-range")) {
+    const char *slash = memchr (value, '/', len);
+
+    if (slash)
+      resp->has_range_total =
+        parse_u64 (slash + 1, value + len - slash - 1, &resp->range_total);
+  }
+  else if (IS ("x-amz-bucket-region")) {
+    if (len < sizeof resp->bucket_region) {
+      memcpy (resp->bucket_region, value, len);
+      resp->bucket_region[len] = '\0';
+    }
+  }
+#undef IS
+  return n;
+}
+
+/* The errno class of a failed transfer. */
+static int
+transfer_errno (CURLcode code, long os_errno)
+{
+  switch (code) {
+  case CURLE_OPERATION_TIMEDOUT:
+    return ETIMEDOUT;
+  case CURLE_COULDNT_CONNECT:
+    if (os_errno == ENETUNREACH || os_errno == EHOSTUNREACH ||
+        os_errno == ETIMEDOUT)
+      return os_errno;
+    return ECONNREFUSED;
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY:
+    return EHOSTUNREACH;
+  case CURLE_SEND_ERROR:
+  case CURLE_RECV_ERROR:
+    if (os_errno == EPIPE || os_errno == ECONNABORTED ||
+        os_errno == ENETUNREACH || os_errno == ETIMEDOUT)
+      return os_errno;
+    return ECONNRESET;
+  case CURLE_SSL_CONNECT_ERROR:
+    /* A reset during the handshake, or a real TLS problem (such as
+     * https:// to an http server) that retrying would not fix.
+     */
+    return os_errno == ECONNRESET || os_errno == EPIPE ? ECONNRESET : EIO;
+  case CURLE_GOT_NOTHING:
+  case CURLE_PARTIAL_FILE:
+  case CURLE_SEND_FAIL_REWIND:
+  case CURLE_HTTP2:
+  case CURLE_HTTP2_STREAM:
+    return ECONNRESET;
+  case CURLE_OUT_OF_MEMORY:
+    return ENOMEM;
+  case CURLE_UNSUPPORTED_PROTOCOL:
+  case CURLE_URL_MALFORMAT:
+    return EINVAL;
+  default:
+    /* Certificate problems and anything else: not worth retrying. */
+    return EIO;
+  }
+}
+
+int
+s3_http_perform (struct s3_http *http, const struct s3_http_request *req,
+                 struct s3_http_response *resp)
+{
+  struct curl_slist list[S3_HTTP_MAX_HEADERS + 1];
+  struct transfer t = { .req = req, .resp = resp };
+  struct timespec start, end;
+  struct slot *slot;
+  CURL *curl;
+  CURLcode code = CURLE_OK;
+  long os_errno = 0;
+  size_t i;
+  int err = 0;
+
+  memset (resp, 0, sizeof *resp);
+  if (req->nheaders > S3_HTTP_MAX_HEADERS) {
+    snprintf (resp->error, sizeof resp->error, "too many headers");
+    errno = EINVAL;
+    return -1;
+  }
+
+  /* Headers: the caller's, then no Expect: 100-continue. */
+  for (i = 0; i < req->nheaders; i++) {
+    list[i].data = (char *) req->headers[i];
+    list[i].next = &list[i+1];
+  }
+  list[i].data = (char *) "Expect:";
+  list[i].next = NULL;
+
+  slot = acquire (http);
+  if (slot->curl == NULL) {
+    /* New handles join the share; curl_easy_reset keeps that. */
+    slot->curl = curl_easy_init ();
+    if (slot->curl &&
+        curl_easy_setopt (slot->curl, CURLOPT_SHARE, http->share)
+        != CURLE_OK) {
+      curl_easy_cleanup (slot->curl);
+      slot->curl = NULL;
+    }
+    if (slot->curl == NULL) {
+      release (http, slot);
+      snprintf (resp->error, sizeof resp->error,
+                "cannot make a curl handle");
+      errno = ENOMEM;
+      return -1;
+    }
+  }
+  curl = slot->curl;
+  curl_easy_reset (curl);
+  slot->errbuf[0] = '\0';
+  t.head = strcmp (req->method, "HEAD") == 0;
+
+#define SETOPT(opt, val)                                        \
+  do {                                                          \
+    if ((code = curl_easy_setopt (curl, (opt), (val))) != CURLE_OK) \
+      goto done;                                                \
+  } while (0)
+  SETOPT (CURLOPT_ERRORBUFFER, slot->errbuf);
+  SETOPT (CURLOPT_URL, req->url);
+  SETOPT (CURLOPT_PROTOCOLS_STR, "http,https");
+  SETOPT (CURLOPT_NOSIGNAL, 1L);
+  SETOPT (CURLOPT_TIMEOUT, http->timeout);
+  SETOPT (CURLOPT_CONNECTTIMEOUT, http->connect_timeout);
+  SETOPT (CURLOPT_TCP_NODELAY, 1L);
+  SETOPT (CURLOPT_TCP_KEEPALIVE, 1L);
+  SETOPT (CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
+  SETOPT (CURLOPT_PATH_AS_IS, 1L);
+  SETOPT (CURLOPT_BUFFERSIZE, RECEIVE_BUFFER_SIZE);
+  SETOPT (CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
+  if (http->ca_bundle)
+    SETOPT (CURLOPT_CAINFO, http->ca_bundle);
+  SETOPT (CURLOPT_HTTPHEADER, list);
+  SETOPT (CURLOPT_WRITEFUNCTION, write_cb);
+  SETOPT (CURLOPT_WRITEDATA, &t);
+  SETOPT (CURLOPT_HEADERFUNCTION, header_cb);
+  SETOPT (CURLOPT_HEADERDATA, &t);
+
+  if (strcmp (req->method, "GET") == 0)
+    SETOPT (CURLOPT_HTTPGET, 1L);
+  else if (t.head)
+    SETOPT (CURLOPT_NOBODY, 1L);
+  else if (strcmp (req->method, "PUT") == 0) {
+    SETOPT (CURLOPT_UPLOAD, 1L);
+    SETOPT (CURLOPT_UPLOAD_BUFFERSIZE, UPLOAD_BUFFER_SIZE);
+    SETOPT (CURLOPT_READFUNCTION, read_cb);
+    SETOPT (CURLOPT_READDATA, &t);
+    SETOPT (CURLOPT_SEEKFUNCTION, seek_cb);
+    SETOPT (CURLOPT_SEEKDATA, &t);
+    SETOPT (CURLOPT_INFILESIZE_LARGE, (curl_off_t) req->body_len);
+  }
+  else if (strcmp (req->method, "POST") == 0) {
+    SETOPT (CURLOPT_POST, 1L);
+    SETOPT (CURLOPT_POSTFIELDS, req->body ? req->body : "");
+    SETOPT (CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
+  }
+  else
+    SETOPT (CURLOPT_CUSTOMREQUEST, req->method);
+#undef SETOPT
+
+  clock_gettime (CLOCK_MONOTONIC, &start);
+  code = curl_easy_perform (curl);
+  clock_gettime (CLOCK_MONOTONIC, &end);
+  resp->seconds = (end.tv_sec - start.tv_sec) +
+    (end.tv_nsec - start.tv_nsec) / 1e9;
+  if (code == CURLE_OK)
+    code = curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &resp->status);
+  else
+    curl_easy_getinfo (curl, CURLINFO_OS_ERRNO, &os_errno);
+
+ done:
+  if (code != CURLE_OK) {
+    if (t.nomem) {
+      err = ENOMEM;
+      snprintf (resp->error, sizeof resp->error,
+                "out of memory receiving the response");
+    }
+    else {
+      err = transfer_errno (code, os_errno);
+      snprintf (resp->error, sizeof resp->error, "%s%s%s",
+                curl_easy_strerror (code),
+                slot->errbuf[0] ? ": " : "", slot->errbuf);
+    }
+  }
+  release (http, slot);
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  return 0;
+}
+
+void
+s3_http_response_free (struct s3_http_response *resp)
+{
+  free (resp->body);
+  resp->body = NULL;
+  resp->body_len = 0;
+}
