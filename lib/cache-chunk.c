@@ -1,0 +1,721 @@
+/* zerofs: per-chunk operations of the cache: read, write, discard,
+ * prefetch, and the entry table and slot allocation they share.
+ *
+ * Locking (see also cache.c).  Each chunk maps to one of ZCACHE_STRIPES
+ * rwlocks.  Reading a chunk's bytes takes its stripe for reading; anything
+ * that changes its bytes or its [S] fields takes it for writing, and also
+ * c->lock for the short moment of changing the fields.  The lock order is
+ * stripe -> commit_lock -> c->lock; nothing takes a stripe lock while
+ * holding c->lock.  A thread holding a reference (users > 0) keeps the
+ * entry alive and its slot attached: eviction only takes slots of entries
+ * nobody is using, so it needs no stripe lock.
+ *
+ * The content of a chunk is, sector by sector: the slot's bytes where the
+ * bitmap says valid; else the store's object if base_remote; else zeros.
+ * A write to a chunk that is not cached therefore needs no GET: it
+ * attaches a slot, writes its sectors and marks them valid.  Only a read
+ * of an invalid sector (or an upload of a partial chunk, or an unaligned
+ * write's edge sector) fetches the object, once, and fills every invalid
+ * sector from it.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache-internal.h"
+#include "log.h"
+
+static uint64_t
+hash_of (uint32_t dev_id, uint64_t index)
+{
+  uint64_t h = index * UINT64_C (0x9E3779B97F4A7C15);
+
+  h ^= (uint64_t) dev_id * UINT64_C (0xC2B2AE3D27D4EB4F);
+  h ^= h >> 29;
+  h *= UINT64_C (0xBF58476D1CE4E5B9);
+  h ^= h >> 32;
+  return h;
+}
+
+pthread_rwlock_t *
+centry_stripe (struct zcache *c, struct zcdev *d, uint64_t index)
+{
+  return &c->stripes[(hash_of (d->id, index) >> 20) % ZCACHE_STRIPES];
+}
+
+struct centry *
+centry_find (struct zcache *c, struct zcdev *d, uint64_t index)
+{
+  struct centry *e;
+
+  for (e = c->buckets[hash_of (d->id, index) & (c->nbuckets - 1)];
+       e; e = e->hnext)
+    if (e->dev == d && e->index == index)
+      return e;
+  return NULL;
+}
+
+void
+centry_insert (struct zcache *c, struct centry *e)
+{
+  size_t b = hash_of (e->dev->id, e->index) & (c->nbuckets - 1);
+
+  e->hnext = c->buckets[b];
+  c->buckets[b] = e;
+  c->nentries++;
+}
+
+static void
+centry_remove (struct zcache *c, struct centry *e)
+{
+  struct centry **pp = &c->buckets[hash_of (e->dev->id, e->index) &
+                                   (c->nbuckets - 1)];
+
+  while (*pp != e)
+    pp = &(*pp)->hnext;
+  *pp = e->hnext;
+  c->nentries--;
+}
+
+/* Find or create the entry (from the index if it has a record), with a
+ * reference.  Records of chunks that are cached or dirty are always in
+ * memory (loaded at open, created here), so a record found in the index
+ * describes a chunk that is only in the store.
+ */
+struct centry *
+centry_get (struct zcache *c, struct zcdev *d, uint64_t index)
+{
+  struct zindex_chunk rec;
+  struct centry *e;
+  int r;
+
+  pthread_mutex_lock (&c->lock);
+  e = centry_find (c, d, index);
+  if (e == NULL) {
+    r = zindex_get_chunk (c->ix, d->uuid, index, &rec);
+    if (r == -1)
+      goto err;
+    if (r == 0 && (rec.slot != ZSLOT_NONE || (rec.flags & ZREC_DIRTY))) {
+      zerror ("cache index: chunk %" PRIu64 " of %s is cached but was not "
+              "loaded: the index is inconsistent", index, d->name);
+      errno = EIO;
+      goto err;
+    }
+    e = calloc (1, sizeof *e);
+    if (e == NULL) {
+      zerror ("calloc: %m");
+      goto err;
+    }
+    e->dev = d;
+    e->index = index;
+    e->slot = ZSLOT_NONE;
+    if (r == 0) {
+      e->remote = (rec.flags & ZREC_REMOTE) != 0;
+      e->base_remote = (rec.flags & ZREC_BASE_REMOTE) != 0;
+      e->seq = rec.seq;
+    }
+    centry_insert (c, e);
+  }
+  e->users++;
+  pthread_mutex_unlock (&c->lock);
+  return e;
+
+ err:
+  pthread_mutex_unlock (&c->lock);
+  return NULL;
+}
+
+/* Free an entry that says nothing the index does not already say. */
+void
+centry_maybe_free (struct zcache *c, struct centry *e)
+{
+  if (e->users == 0 && !e->busy && !e->dirty && !e->on_index &&
+      e->slot == ZSLOT_NONE) {
+    centry_remove (c, e);
+    free (e);
+  }
+}
+
+void
+centry_put_locked (struct zcache *c, struct centry *e)
+{
+  e->users--;
+  centry_maybe_free (c, e);
+}
+
+void
+centry_put (struct zcache *c, struct centry *e)
+{
+  pthread_mutex_lock (&c->lock);
+  centry_put_locked (c, e);
+  pthread_mutex_unlock (&c->lock);
+}
+
+/* Under c->lock: the entry's record must be written at the next commit. */
+void
+centry_index_touch (struct zcache *c, struct centry *e)
+{
+  e->change++;
+  if (!e->on_index) {
+    e->iprev = NULL;
+    e->inext = c->index_head;
+    if (c->index_head)
+      c->index_head->iprev = e;
+    c->index_head = e;
+    e->on_index = true;
+  }
+}
+
+void
+centry_set_dirty (struct zcache *c, struct centry *e)
+{
+  if (e->dirty)
+    return;
+  e->dirty = true;
+  e->dirty_since = e->seq;
+  e->dirty_time = zcache_now ();
+  e->dprev = NULL;
+  e->dnext = c->dirty_head;
+  if (c->dirty_head)
+    c->dirty_head->dprev = e;
+  c->dirty_head = e;
+  c->ndirty++;
+}
+
+void
+centry_clear_dirty (struct zcache *c, struct centry *e)
+{
+  if (!e->dirty)
+    return;
+  e->dirty = false;
+  if (e->dprev)
+    e->dprev->dnext = e->dnext;
+  else
+    c->dirty_head = e->dnext;
+  if (e->dnext)
+    e->dnext->dprev = e->dprev;
+  e->dprev = e->dnext = NULL;
+  c->ndirty--;
+  pthread_cond_broadcast (&c->cond);
+}
+
+static inline bool
+bit_test (const uint64_t *bm, uint32_t i)
+{
+  return (bm[i / 64] >> (i % 64)) & 1;
+}
+
+static inline void
+bit_set (uint64_t *bm, uint32_t i)
+{
+  bm[i / 64] |= UINT64_C (1) << (i % 64);
+}
+
+static uint32_t
+chunk_sectors (const struct centry *e)
+{
+  return zcdev_chunk_len (e->dev, e->index) / ZSECTOR_SIZE;
+}
+
+bool
+centry_full (const struct centry *e)
+{
+  uint32_t i, n = chunk_sectors (e);
+
+  if (e->slot == ZSLOT_NONE)
+    return false;
+  for (i = 0; i < n; i++)
+    if (!bit_test (e->bitmap, i))
+      return false;
+  return true;
+}
+
+static bool
+range_valid (const struct centry *e, uint32_t first, uint32_t last)
+{
+  uint32_t i;
+
+  if (e->slot == ZSLOT_NONE)
+    return false;
+  for (i = first; i <= last; i++)
+    if (!bit_test (e->bitmap, i))
+      return false;
+  return true;
+}
+
+/* Take up to ZEVICT_BATCH clean slots nobody is using (clock order).
+ * Their slots go to the pending list: reusable once the commit that
+ * records the detachment is durable.  Under c->lock.
+ */
+static uint32_t
+evict_some (struct zcache *c)
+{
+  uint32_t steps, evicted = 0, s;
+  struct centry *e;
+
+  for (steps = 0; steps < 2 * c->nslots && evicted < ZEVICT_BATCH; steps++) {
+    s = c->clock_hand;
+    c->clock_hand = (c->clock_hand + 1) % c->nslots;
+    e = c->slot_owner[s];
+    if (e == NULL || e->dirty || e->busy || e->users > 0)
+      continue;
+    if (e->referenced) {
+      e->referenced = false;
+      continue;
+    }
+    c->slot_owner[s] = NULL;
+    c->pending_slots[c->npending++] = s;
+    e->slot = ZSLOT_NONE;
+    memset (e->bitmap, 0, sizeof e->bitmap);
+    e->base_remote = e->remote;
+    centry_index_touch (c, e);
+    evicted++;
+    c->stats.evictions++;
+  }
+  if (evicted && zerofs_debug_cache)
+    zdebug ("cache: evicted %u clean chunks", evicted);
+  return evicted;
+}
+
+/* Give E (stripe held for writing, referenced) a slot.  -1 with errno
+ * EAGAIN when every slot is dirty or in use: the caller drops its locks,
+ * waits (zcache_wait_for_space) and tries again.
+ */
+static int
+slot_attach (struct zcache *c, struct centry *e)
+{
+  uint32_t s;
+
+  pthread_mutex_lock (&c->lock);
+  for (;;) {
+    if (c->nfree > 0) {
+      s = c->free_slots[--c->nfree];
+      c->slot_owner[s] = e;
+      e->slot = s;
+      memset (e->bitmap, 0, sizeof e->bitmap);
+      pthread_mutex_unlock (&c->lock);
+      return 0;
+    }
+    if (c->npending == 0)
+      evict_some (c);
+    if (c->npending == 0) {
+      pthread_mutex_unlock (&c->lock);
+      errno = EAGAIN;
+      return -1;
+    }
+    pthread_mutex_unlock (&c->lock);
+    if (zcache_commit (c) == -1)
+      return -1;
+    pthread_mutex_lock (&c->lock);
+  }
+}
+
+/* Under E's stripe (for writing): detach its slot, if any. */
+static void
+slot_detach_locked (struct zcache *c, struct centry *e)
+{
+  if (e->slot == ZSLOT_NONE)
+    return;
+  c->slot_owner[e->slot] = NULL;
+  c->pending_slots[c->npending++] = e->slot;
+  e->slot = ZSLOT_NONE;
+}
+
+/* GET and decode E's object into a malloc'd buffer of ZCHUNK_SIZE. */
+int
+centry_fetch (struct zcache *c, struct centry *e, void **plain)
+{
+  struct zcdev *d = e->dev;
+  char key[OBJSTORE_KEY_MAX];
+  void *obj = NULL, *buf = NULL;
+  size_t objlen;
+  int ret = -1, err;
+
+  zkey_chunk (key, d->name, e->index);
+  if (objstore_get (c->store, key, &obj, &objlen) == -1) {
+    if (errno == ENOENT) {
+      zerror ("chunk object %s is missing from the store, but the cache "
+              "index says it exists", key);
+      errno = EIO;
+    }
+    goto out;
+  }
+  buf = malloc (ZCHUNK_SIZE);
+  if (buf == NULL) {
+    zerror ("malloc: %m");
+    goto out;
+  }
+  if (zchunk_decode (&d->codec, e->index, obj, objlen, buf,
+                     zcdev_chunk_len (d, e->index), NULL, key) == -1) {
+    errno = EIO;
+    goto out;
+  }
+  pthread_mutex_lock (&c->lock);
+  c->stats.gets++;
+  pthread_mutex_unlock (&c->lock);
+  *plain = buf;
+  buf = NULL;
+  ret = 0;
+ out:
+  err = errno;
+  free (obj);
+  free (buf);
+  errno = err;
+  return ret;
+}
+
+/* Write PLAIN's sectors into E's slot wherever the slot is not valid and
+ * mark the whole chunk valid.  Stripe held for writing; attaches a slot
+ * if needed (which can fail with EAGAIN).
+ */
+int
+centry_install (struct zcache *c, struct centry *e, const void *plain)
+{
+  uint32_t n = chunk_sectors (e), i, run;
+  const uint8_t *p = plain;
+
+  if (e->slot == ZSLOT_NONE && slot_attach (c, e) == -1)
+    return -1;
+  for (i = 0; i < n; i += run) {
+    run = 1;
+    if (bit_test (e->bitmap, i))
+      continue;
+    while (i + run < n && !bit_test (e->bitmap, i + run))
+      run++;
+    if (zslots_write (c->slots, e->slot, i * ZSECTOR_SIZE,
+                      run * ZSECTOR_SIZE, p + (size_t) i * ZSECTOR_SIZE) == -1)
+      return -1;
+  }
+  pthread_mutex_lock (&c->lock);
+  for (i = 0; i < n; i++)
+    bit_set (e->bitmap, i);
+  centry_index_touch (c, e);
+  pthread_mutex_unlock (&c->lock);
+  return 0;
+}
+
+/* Content of sectors FIRST .. FIRST+NSEC-1 into DST: valid sectors from
+ * the slot, the others from PLAIN (the store's copy) or, when PLAIN is
+ * NULL, zeros (the caller has checked that base_remote is off or that
+ * they are all valid).  Stripe held (either way).
+ */
+int
+centry_read_sectors (struct zcache *c, struct centry *e,
+                     uint32_t first, uint32_t nsec,
+                     const void *plain, void *dst)
+{
+  uint8_t *out = dst;
+  const uint8_t *p = plain;
+  uint32_t i, run;
+  bool valid;
+
+  for (i = first; i < first + nsec; i += run) {
+    valid = e->slot != ZSLOT_NONE && bit_test (e->bitmap, i);
+    run = 1;
+    while (i + run < first + nsec &&
+           (e->slot != ZSLOT_NONE && bit_test (e->bitmap, i + run)) == valid)
+      run++;
+    if (valid) {
+      if (zslots_read (c->slots, e->slot, i * ZSECTOR_SIZE,
+                       run * ZSECTOR_SIZE,
+                       out + (size_t) (i - first) * ZSECTOR_SIZE) == -1)
+        return -1;
+    }
+    else if (p)
+      memcpy (out + (size_t) (i - first) * ZSECTOR_SIZE,
+              p + (size_t) i * ZSECTOR_SIZE, (size_t) run * ZSECTOR_SIZE);
+    else
+      memset (out + (size_t) (i - first) * ZSECTOR_SIZE, 0,
+              (size_t) run * ZSECTOR_SIZE);
+  }
+  return 0;
+}
+
+/* Sector-aligned bounce buffer for unaligned requests. */
+static void *
+bounce_alloc (uint32_t nsec)
+{
+  void *p = malloc ((size_t) nsec * ZSECTOR_SIZE);
+
+  if (p == NULL)
+    zerror ("malloc: %m");
+  return p;
+}
+
+int
+zcache_read (struct zcdev *d, uint64_t index,
+             uint32_t offset, uint32_t len, void *buf)
+{
+  struct zcache *c = d->c;
+  pthread_rwlock_t *stripe = centry_stripe (c, d, index);
+  uint32_t first = offset / ZSECTOR_SIZE;
+  uint32_t last = (offset + len - 1) / ZSECTOR_SIZE;
+  uint32_t nsec = last - first + 1;
+  bool aligned = offset % ZSECTOR_SIZE == 0 && len % ZSECTOR_SIZE == 0;
+  bool writer = false;
+  void *plain = NULL, *bounce = NULL;
+  struct centry *e;
+  int ret = -1, err;
+
+  if (len == 0)
+    return 0;
+  e = centry_get (c, d, index);
+  if (e == NULL)
+    return -1;
+
+ again:
+  if (writer)
+    pthread_rwlock_wrlock (stripe);
+  else
+    pthread_rwlock_rdlock (stripe);
+  if (e->base_remote && !range_valid (e, first, last)) {
+    if (!writer) {
+      pthread_rwlock_unlock (stripe);
+      writer = true;
+      goto again;
+    }
+    if (centry_fetch (c, e, &plain) == -1)
+      goto unlock;
+    /* Keep it in the cache if a slot can be had; if not (every slot is
+     * dirty), serve this read from the fetched copy.
+     */
+    if (centry_install (c, e, plain) == -1 && errno != EAGAIN)
+      goto unlock;
+  }
+  if (aligned) {
+    if (centry_read_sectors (c, e, first, nsec, plain, buf) == -1)
+      goto unlock;
+  }
+  else {
+    bounce = bounce_alloc (nsec);
+    if (bounce == NULL ||
+        centry_read_sectors (c, e, first, nsec, plain, bounce) == -1)
+      goto unlock;
+    memcpy (buf, (uint8_t *) bounce + offset % ZSECTOR_SIZE, len);
+  }
+  ret = 0;
+ unlock:
+  err = errno;
+  pthread_rwlock_unlock (stripe);
+  pthread_mutex_lock (&c->lock);
+  e->referenced = true;
+  centry_put_locked (c, e);
+  pthread_mutex_unlock (&c->lock);
+  free (plain);
+  free (bounce);
+  errno = err;
+  return ret;
+}
+
+/* Writers wait while too much is dirty: the write-back thread must catch
+ * up first.  This bounds dirty slots and pending deletes alike.
+ */
+static void
+throttle (struct zcache *c)
+{
+  pthread_mutex_lock (&c->lock);
+  while (c->ndirty >= c->dirty_max && !c->stop) {
+    c->space_waiters++;
+    c->wb_kick = true;
+    pthread_cond_signal (&c->wb_cond);
+    zcache_timed_wait (c, &c->cond, 1000);
+    c->space_waiters--;
+  }
+  pthread_mutex_unlock (&c->lock);
+}
+
+static const uint8_t zero_sectors[16 * ZSECTOR_SIZE];
+
+static int
+write_zero_sectors (struct zcache *c, uint32_t slot, uint32_t first,
+                    uint32_t nsec)
+{
+  uint32_t done, piece, max = sizeof zero_sectors / ZSECTOR_SIZE;
+
+  for (done = 0; done < nsec; done += piece) {
+    piece = nsec - done < max ? nsec - done : max;
+    if (zslots_write (c->slots, slot, (first + done) * ZSECTOR_SIZE,
+                      piece * ZSECTOR_SIZE, zero_sectors) == -1)
+      return -1;
+  }
+  return 0;
+}
+
+int
+zcache_write (struct zcdev *d, uint64_t index,
+              uint32_t offset, uint32_t len, const void *buf)
+{
+  struct zcache *c = d->c;
+  pthread_rwlock_t *stripe = centry_stripe (c, d, index);
+  uint32_t first = offset / ZSECTOR_SIZE;
+  uint32_t last = (offset + len - 1) / ZSECTOR_SIZE;
+  uint32_t nsec = last - first + 1, i;
+  bool head = offset % ZSECTOR_SIZE != 0;
+  bool tail = (offset + len) % ZSECTOR_SIZE != 0;
+  void *plain = NULL, *bounce = NULL;
+  struct centry *e;
+  int ret = -1, err;
+
+  if (len == 0)
+    return 0;
+ retry:
+  throttle (c);
+  e = centry_get (c, d, index);
+  if (e == NULL)
+    return -1;
+  pthread_rwlock_wrlock (stripe);
+  if (e->slot == ZSLOT_NONE && slot_attach (c, e) == -1) {
+    if (errno != EAGAIN)
+      goto unlock;
+    pthread_rwlock_unlock (stripe);
+    centry_put (c, e);
+    zcache_wait_for_space (c);
+    goto retry;
+  }
+
+  if (head || tail) {
+    /* Read-modify-write of the edge sectors. */
+    if (e->base_remote &&
+        ((head && !range_valid (e, first, first)) ||
+         (tail && !range_valid (e, last, last)))) {
+      if (centry_fetch (c, e, &plain) == -1 ||
+          centry_install (c, e, plain) == -1)
+        goto unlock;
+    }
+    bounce = bounce_alloc (nsec);
+    if (bounce == NULL)
+      goto unlock;
+    if (head && centry_read_sectors (c, e, first, 1, plain, bounce) == -1)
+      goto unlock;
+    if (tail && (nsec > 1 || !head) &&
+        centry_read_sectors (c, e, last, 1, plain,
+                             (uint8_t *) bounce +
+                             (size_t) (nsec - 1) * ZSECTOR_SIZE) == -1)
+      goto unlock;
+    if (buf)
+      memcpy ((uint8_t *) bounce + offset % ZSECTOR_SIZE, buf, len);
+    else
+      memset ((uint8_t *) bounce + offset % ZSECTOR_SIZE, 0, len);
+    if (zslots_write (c->slots, e->slot, first * ZSECTOR_SIZE,
+                      nsec * ZSECTOR_SIZE, bounce) == -1)
+      goto unlock;
+  }
+  else if (buf) {
+    if (zslots_write (c->slots, e->slot, offset, len, buf) == -1)
+      goto unlock;
+  }
+  else if (write_zero_sectors (c, e->slot, first, nsec) == -1)
+    goto unlock;
+
+  pthread_mutex_lock (&c->lock);
+  for (i = first; i <= last; i++)
+    bit_set (e->bitmap, i);
+  e->seq = zcache_next_seq (d);
+  centry_set_dirty (c, e);
+  centry_index_touch (c, e);
+  e->referenced = true;
+  pthread_mutex_unlock (&c->lock);
+  ret = 0;
+
+ unlock:
+  err = errno;
+  pthread_rwlock_unlock (stripe);
+  centry_put (c, e);
+  free (plain);
+  free (bounce);
+  errno = err;
+  return ret;
+}
+
+int
+zcache_discard (struct zcdev *d, uint64_t index)
+{
+  struct zcache *c = d->c;
+  pthread_rwlock_t *stripe = centry_stripe (c, d, index);
+  struct centry *e;
+
+  throttle (c);
+  e = centry_get (c, d, index);
+  if (e == NULL)
+    return -1;
+  pthread_rwlock_wrlock (stripe);
+  pthread_mutex_lock (&c->lock);
+  /* Already known zeros with nothing in the store and nothing pending:
+   * nothing to do (and nothing to remember: trimming a huge empty range
+   * must not fill memory).
+   */
+  if (!(e->slot == ZSLOT_NONE && !e->base_remote && !e->remote &&
+        !e->dirty && !e->busy)) {
+    slot_detach_locked (c, e);
+    memset (e->bitmap, 0, sizeof e->bitmap);
+    e->base_remote = false;
+    e->seq = zcache_next_seq (d);
+    if (e->remote || e->busy) {
+      /* A busy entry's upload may be creating an object right now: stay
+       * dirty so that it is deleted afterwards.
+       */
+      centry_set_dirty (c, e);
+    }
+    else
+      centry_clear_dirty (c, e);
+    centry_index_touch (c, e);
+  }
+  centry_put_locked (c, e);
+  pthread_mutex_unlock (&c->lock);
+  pthread_rwlock_unlock (stripe);
+  return 0;
+}
+
+int
+zcache_prefetch (struct zcdev *d, uint64_t index)
+{
+  struct zcache *c = d->c;
+  pthread_rwlock_t *stripe = centry_stripe (c, d, index);
+  void *plain = NULL;
+  struct centry *e;
+  int ret = -1, err;
+
+  e = centry_get (c, d, index);
+  if (e == NULL)
+    return -1;
+  pthread_rwlock_wrlock (stripe);
+  if (e->base_remote && !centry_full (e)) {
+    if (centry_fetch (c, e, &plain) == -1)
+      goto out;
+    /* No free slot: a prefetch is only a hint, so that is not an error. */
+    if (centry_install (c, e, plain) == -1 && errno != EAGAIN)
+      goto out;
+  }
+  ret = 0;
+ out:
+  err = errno;
+  pthread_rwlock_unlock (stripe);
+  centry_put (c, e);
+  free (plain);
+  errno = err;
+  return ret;
+}
+
+int
+zcache_is_allocated (struct zcdev *d, uint64_t index)
+{
+  struct zcache *c = d->c;
+  struct zindex_chunk rec;
+  struct centry *e;
+  int r;
+
+  pthread_mutex_lock (&c->lock);
+  e = centry_find (c, d, index);
+  if (e)
+    r = e->base_remote || e->slot != ZSLOT_NONE;
+  else {
+    r = zindex_get_chunk (c->ix, d->uuid, index, &rec);
+    if (r != -1)
+      r = r == 0;               /* a record: the chunk is in the store */
+  }
+  pthread_mutex_unlock (&c->lock);
+  return r;
+}

@@ -1,0 +1,486 @@
+/* zerofs: the cache's LMDB index (see cache-index.h).
+ *
+ * A thin, typed layer over LMDB so that the cache engine deals in records
+ * and never in MDB_vals.  The environment is opened with MDB_NOSUBDIR
+ * (one file plus its -lock file) and MDB_NOTLS (read transactions are
+ * begun and ended on whichever nbdkit thread needs them).  The map is
+ * reserved large (address space only: the file grows as records do):
+ * 64 bytes a chunk record, so even millions of stored chunks fit.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lmdb.h>
+
+#include "byteorder.h"
+#include "cache-index.h"
+#include "log.h"
+
+#define ZINDEX_MAP_SIZE (UINT64_C (64) << 30)
+#define ZINDEX_RECORD_VERSION 1
+
+struct zindex {
+  MDB_env *env;
+  MDB_dbi meta, devices, chunks;
+  char *path;
+};
+
+struct zindex_txn {
+  struct zindex *ix;
+  MDB_txn *txn;
+};
+
+/* On-disk form of a device record (host order). */
+struct device_value {
+  uint8_t version;
+  uint8_t listed;
+  uint8_t name_len;
+  uint8_t reserved[5];
+  uint64_t seq_reserved;
+  uint64_t generation;
+  char name[64];
+};
+
+static int
+mdb_fail (struct zindex *ix, const char *what, int rc)
+{
+  zerror ("%s: %s: %s", ix->path, what, mdb_strerror (rc));
+  errno = rc == MDB_MAP_FULL ? ENOSPC : EIO;
+  return -1;
+}
+
+struct zindex *
+zindex_open (const char *path)
+{
+  struct zindex *ix;
+  MDB_txn *txn = NULL;
+  int rc, err;
+
+  ix = calloc (1, sizeof *ix);
+  if (ix == NULL || (ix->path = strdup (path)) == NULL) {
+    zerror ("calloc: %m");
+    free (ix);
+    return NULL;
+  }
+  rc = mdb_env_create (&ix->env);
+  if (rc) {
+    mdb_fail (ix, "mdb_env_create", rc);
+    goto err;
+  }
+  if ((rc = mdb_env_set_maxdbs (ix->env, 4)) != 0 ||
+      (rc = mdb_env_set_mapsize (ix->env, ZINDEX_MAP_SIZE)) != 0 ||
+      (rc = mdb_env_set_maxreaders (ix->env, 1024)) != 0) {
+    mdb_fail (ix, "mdb_env_set", rc);
+    goto err;
+  }
+  rc = mdb_env_open (ix->env, path, MDB_NOSUBDIR | MDB_NOTLS, 0600);
+  if (rc) {
+    mdb_fail (ix, "mdb_env_open", rc);
+    goto err;
+  }
+  rc = mdb_txn_begin (ix->env, NULL, 0, &txn);
+  if (rc) {
+    mdb_fail (ix, "mdb_txn_begin", rc);
+    goto err;
+  }
+  if ((rc = mdb_dbi_open (txn, "meta", MDB_CREATE, &ix->meta)) != 0 ||
+      (rc = mdb_dbi_open (txn, "devices", MDB_CREATE, &ix->devices)) != 0 ||
+      (rc = mdb_dbi_open (txn, "chunks", MDB_CREATE, &ix->chunks)) != 0) {
+    mdb_fail (ix, "mdb_dbi_open", rc);
+    mdb_txn_abort (txn);
+    goto err;
+  }
+  rc = mdb_txn_commit (txn);
+  if (rc) {
+    mdb_fail (ix, "mdb_txn_commit", rc);
+    goto err;
+  }
+  return ix;
+
+ err:
+  err = errno;
+  zindex_close (ix);
+  errno = err;
+  return NULL;
+}
+
+void
+zindex_close (struct zindex *ix)
+{
+  if (ix == NULL)
+    return;
+  if (ix->env)
+    mdb_env_close (ix->env);
+  free (ix->path);
+  free (ix);
+}
+
+static void
+chunk_key (uint8_t key[24], const uint8_t uuid[16], uint64_t index)
+{
+  memcpy (key, uuid, 16);
+  put_be64 (key + 16, index);
+}
+
+static uint64_t
+chunk_key_index (const uint8_t *key)
+{
+  return get_be64 (key + 16);
+}
+
+/* Read one value of LEN bytes; 0 found, 1 absent, -1 error. */
+static int
+get_value (struct zindex *ix, MDB_dbi dbi, const void *key, size_t keylen,
+           void *buf, size_t len, const char *what)
+{
+  MDB_txn *txn;
+  MDB_val k = { .mv_size = keylen, .mv_data = (void *) key }, v;
+  int rc, ret;
+
+  rc = mdb_txn_begin (ix->env, NULL, MDB_RDONLY, &txn);
+  if (rc)
+    return mdb_fail (ix, "mdb_txn_begin", rc);
+  rc = mdb_get (txn, dbi, &k, &v);
+  if (rc == MDB_NOTFOUND)
+    ret = 1;
+  else if (rc)
+    ret = mdb_fail (ix, "mdb_get", rc);
+  else if (v.mv_size != len) {
+    zerror ("%s: corrupt %s record (%zu bytes, expected %zu)",
+            ix->path, what, v.mv_size, len);
+    errno = EIO;
+    ret = -1;
+  }
+  else {
+    memcpy (buf, v.mv_data, len);
+    ret = 0;
+  }
+  mdb_txn_abort (txn);
+  return ret;
+}
+
+int
+zindex_get_meta (struct zindex *ix, const char *key, void *buf, size_t len)
+{
+  return get_value (ix, ix->meta, key, strlen (key), buf, len, "meta");
+}
+
+static int
+device_from_value (struct zindex *ix, const struct device_value *v,
+                   const uint8_t uuid[16], struct zindex_device *dev)
+{
+  if (v->version != ZINDEX_RECORD_VERSION || v->name_len == 0 ||
+      v->name_len > 64) {
+    zerror ("%s: corrupt device record", ix->path);
+    errno = EIO;
+    return -1;
+  }
+  memset (dev, 0, sizeof *dev);
+  memcpy (dev->uuid, uuid, 16);
+  memcpy (dev->name, v->name, v->name_len);
+  dev->listed = v->listed;
+  dev->seq_reserved = v->seq_reserved;
+  dev->generation = v->generation;
+  return 0;
+}
+
+int
+zindex_get_device (struct zindex *ix, const uint8_t uuid[16],
+                   struct zindex_device *dev)
+{
+  struct device_value v;
+  int r;
+
+  r = get_value (ix, ix->devices, uuid, 16, &v, sizeof v, "device");
+  if (r != 0)
+    return r;
+  return device_from_value (ix, &v, uuid, dev);
+}
+
+int
+zindex_get_chunk (struct zindex *ix, const uint8_t uuid[16],
+                  uint64_t index, struct zindex_chunk *rec)
+{
+  uint8_t key[24];
+  int r;
+
+  chunk_key (key, uuid, index);
+  r = get_value (ix, ix->chunks, key, sizeof key, rec, sizeof *rec, "chunk");
+  if (r == 0 && rec->version != ZINDEX_RECORD_VERSION) {
+    zerror ("%s: chunk record of unknown version %u", ix->path, rec->version);
+    errno = EIO;
+    return -1;
+  }
+  return r;
+}
+
+/* Walk a whole database in a read transaction. */
+static int
+foreach_record (struct zindex *ix, MDB_dbi dbi,
+                int (*fn) (struct zindex *ix, const MDB_val *k,
+                           const MDB_val *v, void *opaque),
+                void *opaque)
+{
+  MDB_txn *txn = NULL;
+  MDB_cursor *cur = NULL;
+  MDB_val k, v;
+  int rc, ret = -1, err;
+
+  rc = mdb_txn_begin (ix->env, NULL, MDB_RDONLY, &txn);
+  if (rc)
+    return mdb_fail (ix, "mdb_txn_begin", rc);
+  rc = mdb_cursor_open (txn, dbi, &cur);
+  if (rc) {
+    mdb_fail (ix, "mdb_cursor_open", rc);
+    goto out;
+  }
+  for (rc = mdb_cursor_get (cur, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT))
+    if (fn (ix, &k, &v, opaque) == -1)
+      goto out;
+  if (rc != MDB_NOTFOUND) {
+    mdb_fail (ix, "mdb_cursor_get", rc);
+    goto out;
+  }
+  ret = 0;
+ out:
+  err = errno;
+  if (cur)
+    mdb_cursor_close (cur);
+  mdb_txn_abort (txn);
+  errno = err;
+  return ret;
+}
+
+struct foreach_device_ctx {
+  int (*fn) (void *opaque, const struct zindex_device *dev);
+  void *opaque;
+};
+
+static int
+foreach_device_cb (struct zindex *ix, const MDB_val *k, const MDB_val *v,
+                   void *opaque)
+{
+  struct foreach_device_ctx *ctx = opaque;
+  struct zindex_device dev;
+
+  if (k->mv_size != 16 || v->mv_size != sizeof (struct device_value)) {
+    zerror ("%s: corrupt device record", ix->path);
+    errno = EIO;
+    return -1;
+  }
+  if (device_from_value (ix, v->mv_data, k->mv_data, &dev) == -1)
+    return -1;
+  return ctx->fn (ctx->opaque, &dev);
+}
+
+int
+zindex_foreach_device (struct zindex *ix,
+                       int (*fn) (void *opaque,
+                                  const struct zindex_device *dev),
+                       void *opaque)
+{
+  struct foreach_device_ctx ctx = { fn, opaque };
+
+  return foreach_record (ix, ix->devices, foreach_device_cb, &ctx);
+}
+
+struct foreach_chunk_ctx {
+  int (*fn) (void *opaque, const uint8_t uuid[16], uint64_t index,
+             const struct zindex_chunk *rec);
+  void *opaque;
+};
+
+static int
+foreach_chunk_cb (struct zindex *ix, const MDB_val *k, const MDB_val *v,
+                  void *opaque)
+{
+  struct foreach_chunk_ctx *ctx = opaque;
+  struct zindex_chunk rec;
+
+  if (k->mv_size != 24 || v->mv_size != sizeof rec) {
+    zerror ("%s: corrupt chunk record", ix->path);
+    errno = EIO;
+    return -1;
+  }
+  memcpy (&rec, v->mv_data, sizeof rec);
+  if (rec.version != ZINDEX_RECORD_VERSION) {
+    zerror ("%s: chunk record of unknown version %u", ix->path, rec.version);
+    errno = EIO;
+    return -1;
+  }
+  return ctx->fn (ctx->opaque, k->mv_data, chunk_key_index (k->mv_data),
+                  &rec);
+}
+
+int
+zindex_foreach_chunk (struct zindex *ix,
+                      int (*fn) (void *opaque, const uint8_t uuid[16],
+                                 uint64_t index,
+                                 const struct zindex_chunk *rec),
+                      void *opaque)
+{
+  struct foreach_chunk_ctx ctx = { fn, opaque };
+
+  return foreach_record (ix, ix->chunks, foreach_chunk_cb, &ctx);
+}
+
+struct zindex_txn *
+zindex_begin (struct zindex *ix)
+{
+  struct zindex_txn *t;
+  int rc;
+
+  t = calloc (1, sizeof *t);
+  if (t == NULL) {
+    zerror ("calloc: %m");
+    return NULL;
+  }
+  t->ix = ix;
+  rc = mdb_txn_begin (ix->env, NULL, 0, &t->txn);
+  if (rc) {
+    mdb_fail (ix, "mdb_txn_begin", rc);
+    free (t);
+    return NULL;
+  }
+  return t;
+}
+
+static int
+put_value (struct zindex_txn *t, MDB_dbi dbi, const void *key, size_t keylen,
+           const void *data, size_t len)
+{
+  MDB_val k = { .mv_size = keylen, .mv_data = (void *) key };
+  MDB_val v = { .mv_size = len, .mv_data = (void *) data };
+  int rc;
+
+  rc = mdb_put (t->txn, dbi, &k, &v, 0);
+  if (rc)
+    return mdb_fail (t->ix, "mdb_put", rc);
+  return 0;
+}
+
+static int
+del_value (struct zindex_txn *t, MDB_dbi dbi, const void *key, size_t keylen)
+{
+  MDB_val k = { .mv_size = keylen, .mv_data = (void *) key };
+  int rc;
+
+  rc = mdb_del (t->txn, dbi, &k, NULL);
+  if (rc && rc != MDB_NOTFOUND)
+    return mdb_fail (t->ix, "mdb_del", rc);
+  return 0;
+}
+
+int
+zindex_put_meta (struct zindex_txn *t, const char *key,
+                 const void *data, size_t len)
+{
+  return put_value (t, t->ix->meta, key, strlen (key), data, len);
+}
+
+int
+zindex_put_device (struct zindex_txn *t, const struct zindex_device *dev)
+{
+  struct device_value v;
+  size_t n = strlen (dev->name);
+
+  if (n == 0 || n > 64) {
+    zerror ("internal error: device name of %zu bytes", n);
+    errno = EINVAL;
+    return -1;
+  }
+  memset (&v, 0, sizeof v);
+  v.version = ZINDEX_RECORD_VERSION;
+  v.listed = dev->listed;
+  v.name_len = n;
+  v.seq_reserved = dev->seq_reserved;
+  v.generation = dev->generation;
+  memcpy (v.name, dev->name, n);
+  return put_value (t, t->ix->devices, dev->uuid, 16, &v, sizeof v);
+}
+
+int
+zindex_del_device (struct zindex_txn *t, const uint8_t uuid[16])
+{
+  return del_value (t, t->ix->devices, uuid, 16);
+}
+
+int
+zindex_put_chunk (struct zindex_txn *t, const uint8_t uuid[16],
+                  uint64_t index, const struct zindex_chunk *rec)
+{
+  uint8_t key[24];
+  struct zindex_chunk v = *rec;
+
+  v.version = ZINDEX_RECORD_VERSION;
+  chunk_key (key, uuid, index);
+  return put_value (t, t->ix->chunks, key, sizeof key, &v, sizeof v);
+}
+
+int
+zindex_del_chunk (struct zindex_txn *t, const uint8_t uuid[16],
+                  uint64_t index)
+{
+  uint8_t key[24];
+
+  chunk_key (key, uuid, index);
+  return del_value (t, t->ix->chunks, key, sizeof key);
+}
+
+int
+zindex_del_device_chunks (struct zindex_txn *t, const uint8_t uuid[16])
+{
+  MDB_cursor *cur = NULL;
+  uint8_t first[24];
+  MDB_val k, v;
+  int rc, ret = -1;
+
+  chunk_key (first, uuid, 0);
+  rc = mdb_cursor_open (t->txn, t->ix->chunks, &cur);
+  if (rc)
+    return mdb_fail (t->ix, "mdb_cursor_open", rc);
+  k.mv_size = sizeof first;
+  k.mv_data = first;
+  for (rc = mdb_cursor_get (cur, &k, &v, MDB_SET_RANGE);
+       rc == 0 && k.mv_size == 24 && memcmp (k.mv_data, uuid, 16) == 0;
+       rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
+    rc = mdb_cursor_del (cur, 0);
+    if (rc) {
+      mdb_fail (t->ix, "mdb_cursor_del", rc);
+      goto out;
+    }
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) {
+    mdb_fail (t->ix, "mdb_cursor_get", rc);
+    goto out;
+  }
+  ret = 0;
+ out:
+  mdb_cursor_close (cur);
+  return ret;
+}
+
+int
+zindex_commit (struct zindex_txn *t)
+{
+  int rc = mdb_txn_commit (t->txn);
+  struct zindex *ix = t->ix;
+
+  free (t);
+  if (rc)
+    return mdb_fail (ix, "mdb_txn_commit", rc);
+  return 0;
+}
+
+void
+zindex_abort (struct zindex_txn *t)
+{
+  if (t == NULL)
+    return;
+  mdb_txn_abort (t->txn);
+  free (t);
+}

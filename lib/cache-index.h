@@ -1,0 +1,100 @@
+/* zerofs: the cache's LMDB index.
+ *
+ * One LMDB environment, cache-dir/index.mdb, with three databases:
+ *
+ *   "meta"     "format" -> u32 1, "volume" -> the volume uuid this cache
+ *              belongs to, "instance" -> this cache's random id
+ *   "devices"  device uuid (16) -> struct zindex_device (devices seen)
+ *   "chunks"   device uuid (16) || chunk index (8, big-endian, so that a
+ *              device's records sort by index) -> struct zindex_chunk
+ *
+ * A chunk with no record is absent: all zeros, no object in the store
+ * (once the device's remote listing has been imported: "listed").  Values
+ * are in host byte order: the index is local and never leaves the machine.
+ *
+ * The index is written in batches (struct zindex_txn) by the cache's
+ * commit path only; reads may come from any thread.  Every commit is
+ * synchronous (LMDB's default): the cache fsyncs the slot file first, so
+ * the index never points at bytes that are not on disk.
+ */
+#ifndef ZEROFS_CACHE_INDEX_H
+#define ZEROFS_CACHE_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ZINDEX_FORMAT 1
+
+/* Chunk record flags. */
+#define ZREC_REMOTE      0x01  /* an object for this chunk is in the store */
+#define ZREC_BASE_REMOTE 0x02  /* sectors not valid in the slot read from it
+                                  (else they are zeros) */
+#define ZREC_DIRTY       0x04  /* newer than the store: must be uploaded */
+
+struct zindex_chunk {
+  uint8_t version;             /* 1 */
+  uint8_t flags;               /* ZREC_* */
+  uint16_t reserved;
+  uint32_t slot;               /* ZSLOT_NONE if not cached */
+  uint64_t seq;                /* device write sequence of the last write */
+  uint64_t bitmap[4];          /* valid 4 KiB sectors of the slot */
+};
+
+struct zindex_device {
+  uint8_t uuid[16];
+  char name[65];
+  bool listed;                 /* remote chunk listing imported */
+  uint64_t generation;         /* device meta generation imported */
+  uint64_t seq_reserved;       /* write sequences below this may be used */
+};
+
+struct zindex;
+struct zindex_txn;
+
+extern struct zindex *zindex_open (const char *path);
+extern void zindex_close (struct zindex *ix);
+
+/* Reads.  Return 0 if found, 1 if absent, -1 on error. */
+extern int zindex_get_meta (struct zindex *ix, const char *key,
+                            void *buf, size_t len);
+extern int zindex_get_device (struct zindex *ix, const uint8_t uuid[16],
+                              struct zindex_device *dev);
+extern int zindex_get_chunk (struct zindex *ix, const uint8_t uuid[16],
+                             uint64_t index, struct zindex_chunk *rec);
+
+/* Call FN for every record (in a read transaction: FN must not write).
+ * FN returns 0 to go on, -1 to abort.
+ */
+extern int zindex_foreach_device (struct zindex *ix,
+                                  int (*fn) (void *opaque,
+                                             const struct zindex_device *dev),
+                                  void *opaque);
+extern int zindex_foreach_chunk (struct zindex *ix,
+                                 int (*fn) (void *opaque,
+                                            const uint8_t uuid[16],
+                                            uint64_t index,
+                                            const struct zindex_chunk *rec),
+                                 void *opaque);
+
+/* Writes, in one transaction.  One write transaction at a time: callers
+ * serialize (the cache's commit lock).
+ */
+extern struct zindex_txn *zindex_begin (struct zindex *ix);
+extern int zindex_put_meta (struct zindex_txn *t, const char *key,
+                            const void *data, size_t len);
+extern int zindex_put_device (struct zindex_txn *t,
+                              const struct zindex_device *dev);
+extern int zindex_del_device (struct zindex_txn *t, const uint8_t uuid[16]);
+extern int zindex_put_chunk (struct zindex_txn *t, const uint8_t uuid[16],
+                             uint64_t index, const struct zindex_chunk *rec);
+extern int zindex_del_chunk (struct zindex_txn *t, const uint8_t uuid[16],
+                             uint64_t index);
+/* Delete every chunk record of a device. */
+extern int zindex_del_device_chunks (struct zindex_txn *t,
+                                     const uint8_t uuid[16]);
+/* Commit (durable on return) and free T; on error T is freed too. */
+extern int zindex_commit (struct zindex_txn *t);
+extern void zindex_abort (struct zindex_txn *t);
+
+#endif /* ZEROFS_CACHE_INDEX_H */

@@ -1,0 +1,153 @@
+/* zerofs: the cache engine's private structures, shared by cache.c
+ * (open, recovery, devices, index commits), cache-chunk.c (per-chunk
+ * reads, writes, discards, slot allocation) and cache-writeback.c
+ * (uploads, flush, the write-back thread).  See cache.c for the design.
+ */
+#ifndef ZEROFS_CACHE_INTERNAL_H
+#define ZEROFS_CACHE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "cache.h"
+#include "cache-index.h"
+#include "cache-slots.h"
+#include "chunk.h"
+#include "conf.h"
+#include "objstore.h"
+#include "volume.h"
+
+#define ZCACHE_STRIPES 1024
+/* Write sequences are reserved in the index this many at a time. */
+#define ZSEQ_RESERVE (UINT64_C (1) << 32)
+/* Commit the index at least this often when something changed. */
+#define ZCOMMIT_INTERVAL_MS 1000
+/* A dirty chunk is written back after this long even without a flush. */
+#define ZWRITEBACK_DELAY_S 5
+/* At most this many chunks per write-back round. */
+#define ZWRITEBACK_BATCH 256
+/* Evict this many clean chunks at a time (one commit frees them). */
+#define ZEVICT_BATCH 32
+
+/* One chunk the cache knows something about.  Fields marked [S] change
+ * only with the chunk's stripe lock held for writing AND c->lock held,
+ * so either lock is enough to read them; fields marked [C] are read and
+ * changed under c->lock only.
+ */
+struct centry {
+  struct centry *hnext;          /* [C] hash chain */
+  struct centry *dprev, *dnext;  /* [C] dirty list */
+  struct centry *iprev, *inext;  /* [C] index-dirty list */
+  struct zcdev *dev;
+  uint64_t index;
+  uint64_t seq;                  /* [S] sequence of the last change */
+  uint64_t bitmap[4];            /* [S] valid sectors of the slot */
+  uint32_t slot;                 /* [S] or ZSLOT_NONE (eviction: [C] with
+                                    users == 0) */
+  bool base_remote;              /* [S] invalid sectors read from the store */
+  bool remote;                   /* [C] an object is in the store */
+  bool dirty;                    /* [C] newer than the store */
+  uint64_t dirty_since;          /* [C] first sequence not uploaded */
+  time_t dirty_time;             /* [C] when it became dirty (monotonic s) */
+  bool busy;                     /* [C] queued for or being uploaded */
+  uint64_t busy_seq;             /* [C] seq when queued (no-slot deletes) */
+  uint32_t users;                /* [C] threads holding a reference */
+  bool on_index;                 /* [C] on the index-dirty list */
+  uint64_t change;               /* [C] bumped at each index-visible change */
+  bool referenced;               /* [C] clock bit for eviction */
+};
+
+struct zcdev {
+  struct zcdev *next;            /* [C] c->devices */
+  struct zcache *c;
+  uint32_t id;
+  uint8_t uuid[16];
+  char name[ZDEVICE_NAME_MAX + 1];
+  uint64_t size, nchunks;
+  uint64_t generation;           /* of the device meta */
+  struct zchunk_codec codec;
+  uint64_t seq;                  /* [C] last sequence handed out */
+  uint64_t seq_reserved;         /* [C] committed reservation */
+  uint64_t seq_reserving;        /* [C] reservation being committed */
+  bool record_dirty;             /* [C] device record to rewrite */
+};
+
+struct zcache {
+  const struct zconf *conf;
+  struct zvolume *vol;
+  struct objstore *store;
+  struct zindex *ix;
+  struct zslots *slots;
+  char *dir;
+  uint32_t nslots;
+  enum zdurability durability;
+  unsigned upload_threads;
+
+  pthread_mutex_t lock;          /* "c->lock" */
+  pthread_cond_t cond;           /* uploads finished, slots freed, commits */
+  pthread_cond_t wb_cond;        /* wakes the write-back thread */
+  struct centry **buckets;
+  size_t nbuckets;
+  struct centry **slot_owner;    /* [nslots] */
+  uint32_t *free_slots, nfree;
+  uint32_t *pending_slots, npending;  /* reusable after the next commit */
+  uint32_t clock_hand;
+  struct centry *dirty_head;
+  uint64_t ndirty, dirty_max;
+  struct centry *index_head;
+  uint64_t nentries;
+  struct zcdev *devices;
+  uint32_t next_dev_id;
+  unsigned space_waiters;
+  bool wb_kick;                  /* [C] the write-back thread has work */
+  bool stop;
+  pthread_t wb_thread;
+  bool wb_started;
+  struct timespec last_commit;
+
+  pthread_mutex_t device_lock;   /* serializes zcache_device */
+  pthread_mutex_t commit_lock;   /* one index transaction at a time */
+  uint64_t commit_requested, commit_done;  /* [C] group commit tickets */
+
+  pthread_rwlock_t stripes[ZCACHE_STRIPES];
+  struct zcache_stats stats;     /* [C] */
+};
+
+/* cache.c */
+extern int zcache_commit (struct zcache *c);
+extern uint64_t zcache_next_seq (struct zcdev *d);
+extern time_t zcache_now (void);
+extern void zcache_timed_wait (struct zcache *c, pthread_cond_t *cond,
+                               unsigned ms);
+
+/* cache-chunk.c */
+extern pthread_rwlock_t *centry_stripe (struct zcache *c, struct zcdev *d,
+                                        uint64_t index);
+extern struct centry *centry_find (struct zcache *c, struct zcdev *d,
+                                   uint64_t index);
+extern void centry_insert (struct zcache *c, struct centry *e);
+extern struct centry *centry_get (struct zcache *c, struct zcdev *d,
+                                  uint64_t index);
+extern void centry_put_locked (struct zcache *c, struct centry *e);
+extern void centry_put (struct zcache *c, struct centry *e);
+extern void centry_maybe_free (struct zcache *c, struct centry *e);
+extern void centry_index_touch (struct zcache *c, struct centry *e);
+extern void centry_set_dirty (struct zcache *c, struct centry *e);
+extern void centry_clear_dirty (struct zcache *c, struct centry *e);
+extern bool centry_full (const struct centry *e);
+extern int centry_fetch (struct zcache *c, struct centry *e, void **plain);
+extern int centry_install (struct zcache *c, struct centry *e,
+                           const void *plain);
+extern int centry_read_sectors (struct zcache *c, struct centry *e,
+                                uint32_t first, uint32_t nsec,
+                                const void *plain, void *dst);
+
+/* cache-writeback.c */
+extern int zcache_start_writeback (struct zcache *c);
+extern void zcache_stop_writeback (struct zcache *c);
+extern int zcache_flush_all (struct zcache *c);
+extern void zcache_wait_for_space (struct zcache *c);
+
+#endif /* ZEROFS_CACHE_INTERNAL_H */

@@ -1,0 +1,184 @@
+/* zerofs: the local chunk cache's slot file (see cache-slots.h).
+ *
+ * Encryption happens in bounded pieces (ZSLOT_IO_SECTORS sectors at a
+ * time through a buffer on the stack) so that no request allocates and
+ * a 1 MiB write costs a few pwrite calls, not 256.  Reads decrypt in
+ * place in the caller's buffer.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache-slots.h"
+#include "chunk.h"
+#include "log.h"
+
+#define ZSLOT_IO_SECTORS 16     /* 64 KiB per pwrite */
+
+struct zslots {
+  int fd;
+  uint32_t nslots;
+  char *path;
+  uint8_t key[ZC_XTS_KEY_LEN];
+};
+
+struct zslots *
+zslots_open (const char *path, uint32_t nslots,
+             const uint8_t key[ZC_XTS_KEY_LEN])
+{
+  struct zslots *s = NULL;
+  struct stat st;
+  off_t want = (off_t) nslots * ZCHUNK_SIZE;
+  int err;
+
+  s = calloc (1, sizeof *s);
+  if (s == NULL) {
+    zerror ("calloc: %m");
+    return NULL;
+  }
+  s->fd = -1;
+  s->nslots = nslots;
+  s->path = strdup (path);
+  if (s->path == NULL) {
+    zerror ("strdup: %m");
+    goto err;
+  }
+  memcpy (s->key, key, ZC_XTS_KEY_LEN);
+
+  s->fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (s->fd == -1) {
+    zerror ("open: %s: %m", path);
+    goto err;
+  }
+  if (fstat (s->fd, &st) == -1) {
+    zerror ("fstat: %s: %m", path);
+    goto err;
+  }
+  if (st.st_size < want && ftruncate (s->fd, want) == -1) {
+    zerror ("ftruncate: %s: %m", path);
+    goto err;
+  }
+  return s;
+
+ err:
+  err = errno;
+  zslots_close (s);
+  errno = err;
+  return NULL;
+}
+
+void
+zslots_close (struct zslots *s)
+{
+  if (s == NULL)
+    return;
+  if (s->fd >= 0)
+    close (s->fd);
+  free (s->path);
+  memset (s->key, 0, sizeof s->key);
+  free (s);
+}
+
+static int
+check_range (struct zslots *s, uint32_t slot, uint32_t offset, uint32_t len)
+{
+  if (slot >= s->nslots || offset % ZSECTOR_SIZE || len % ZSECTOR_SIZE ||
+      offset > ZCHUNK_SIZE || len > ZCHUNK_SIZE - offset) {
+    zerror ("internal error: slot I/O out of range "
+            "(slot %u of %u, offset %u, length %u)",
+            slot, s->nslots, offset, len);
+    errno = EINVAL;
+    return -1;
+  }
+  return 0;
+}
+
+static uint64_t
+tweak_of (uint32_t slot, uint32_t offset)
+{
+  return (uint64_t) slot * ZSECTORS_PER_CHUNK + offset / ZSECTOR_SIZE;
+}
+
+int
+zslots_read (struct zslots *s, uint32_t slot,
+             uint32_t offset, uint32_t len, void *buf)
+{
+  off_t pos = (off_t) slot * ZCHUNK_SIZE + offset;
+  uint8_t *p = buf;
+  uint32_t done = 0, i;
+  ssize_t r;
+
+  if (check_range (s, slot, offset, len) == -1)
+    return -1;
+  while (done < len) {
+    r = pread (s->fd, p + done, len - done, pos + done);
+    if (r == -1) {
+      if (errno == EINTR)
+        continue;
+      zerror ("pread: %s: %m", s->path);
+      return -1;
+    }
+    if (r == 0) {
+      /* Past the end of a sparse file cannot happen: we ftruncated. */
+      zerror ("pread: %s: unexpected end of file", s->path);
+      errno = EIO;
+      return -1;
+    }
+    done += r;
+  }
+  for (i = 0; i < len; i += ZSECTOR_SIZE)
+    if (zc_xts (s->key, 0, tweak_of (slot, offset + i),
+                p + i, p + i, ZSECTOR_SIZE) == -1)
+      return -1;
+  return 0;
+}
+
+int
+zslots_write (struct zslots *s, uint32_t slot,
+              uint32_t offset, uint32_t len, const void *buf)
+{
+  uint8_t cipher[ZSLOT_IO_SECTORS * ZSECTOR_SIZE];
+  const uint8_t *p = buf;
+  uint32_t done = 0, piece, i, w;
+  ssize_t r;
+
+  if (check_range (s, slot, offset, len) == -1)
+    return -1;
+  while (done < len) {
+    piece = len - done;
+    if (piece > sizeof cipher)
+      piece = sizeof cipher;
+    for (i = 0; i < piece; i += ZSECTOR_SIZE)
+      if (zc_xts (s->key, 1, tweak_of (slot, offset + done + i),
+                  p + done + i, cipher + i, ZSECTOR_SIZE) == -1)
+        return -1;
+    for (w = 0; w < piece; ) {
+      r = pwrite (s->fd, cipher + w, piece - w,
+                  (off_t) slot * ZCHUNK_SIZE + offset + done + w);
+      if (r == -1) {
+        if (errno == EINTR)
+          continue;
+        zerror ("pwrite: %s: %m", s->path);
+        return -1;
+      }
+      w += r;
+    }
+    done += piece;
+  }
+  return 0;
+}
+
+int
+zslots_sync (struct zslots *s)
+{
+  if (fdatasync (s->fd) == -1) {
+    zerror ("fdatasync: %s: %m", s->path);
+    return -1;
+  }
+  return 0;
+}

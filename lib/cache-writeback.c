@@ -1,0 +1,454 @@
+/* zerofs: uploads, flush and the write-back thread.
+ *
+ * An upload seals a consistent copy of a dirty chunk taken under its
+ * stripe lock, together with the chunk's sequence number S, and PUTs it
+ * (or DELETEs the object when the chunk is all zeros) with no lock held.
+ * Afterwards the chunk is clean only if its sequence is still S: a write
+ * that came in meanwhile keeps it dirty, with dirty_since = S + 1.
+ *
+ * A flush must make durable every write that completed before it began.
+ * It notes the device's sequence F at its start and uploads every dirty
+ * chunk whose dirty_since <= F; writes that arrive during the flush have
+ * larger sequences and do not keep it going forever.  A chunk that some
+ * other flusher (or the write-back thread) is already uploading is waited
+ * for, then looked at again: so concurrent flushes share uploads instead
+ * of repeating them.  Then the index is committed (group commit, see
+ * zcache_commit), so that a crash after the flush cannot bring back a
+ * dirty record whose bytes are older than what the store has.
+ *
+ * Uploads of one round run on up to writeback-threads threads created for
+ * the round and joined at its end: nothing is queued without bound and no
+ * thread outlives its work.  Chunks whose content is known zeros without
+ * a slot (trimmed) are deleted in DeleteObjects batches.
+ *
+ * The write-back thread wakes every second (or when writers wait for
+ * space) and uploads chunks that have been dirty for ZWRITEBACK_DELAY_S,
+ * or all of them when the cache is filling up; it also commits the index
+ * at least every ZCOMMIT_INTERVAL_MS.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache-internal.h"
+#include "log.h"
+
+/* Upload one busy, referenced entry.  SCRATCH holds ZCHUNK_SIZE bytes. */
+static int
+upload_one (struct zcache *c, struct centry *e, void *scratch)
+{
+  struct zcdev *d = e->dev;
+  pthread_rwlock_t *stripe = centry_stripe (c, d, e->index);
+  uint32_t len = zcdev_chunk_len (d, e->index);
+  char key[OBJSTORE_KEY_MAX];
+  void *plain = NULL, *obj = NULL;
+  size_t objlen;
+  bool zero, remote;
+  uint64_t seq;
+  int ret = -1, err;
+
+  zkey_chunk (key, d->name, e->index);
+  pthread_rwlock_wrlock (stripe);
+  if (e->slot == ZSLOT_NONE)
+    zero = true;               /* trimmed: known zeros */
+  else {
+    if (e->base_remote && !centry_full (e)) {
+      /* Merge with the store's copy: fill the slot from it first. */
+      if (centry_fetch (c, e, &plain) == -1 ||
+          centry_install (c, e, plain) == -1) {
+        pthread_rwlock_unlock (stripe);
+        goto out;
+      }
+    }
+    if (centry_read_sectors (c, e, 0, len / ZSECTOR_SIZE, NULL,
+                             scratch) == -1) {
+      pthread_rwlock_unlock (stripe);
+      goto out;
+    }
+    zero = zis_zero (scratch, len);
+  }
+  seq = e->seq;
+  pthread_rwlock_unlock (stripe);
+
+  pthread_mutex_lock (&c->lock);
+  remote = e->remote;
+  pthread_mutex_unlock (&c->lock);
+
+  if (zero) {
+    if (remote && objstore_delete (c->store, key) == -1)
+      goto out;
+  }
+  else {
+    if (zchunk_encode (&d->codec, e->index, seq, scratch, len,
+                       &obj, &objlen) == -1 ||
+        objstore_put (c->store, key, obj, objlen) == -1)
+      goto out;
+  }
+  if (zerofs_debug_flush)
+    zdebug ("flush: %s %s (seq %" PRIu64 ", %zu bytes)",
+            zero ? "deleted" : "uploaded", key, seq, zero ? 0 : objlen);
+
+  pthread_mutex_lock (&c->lock);
+  e->remote = !zero;
+  if (e->seq == seq)
+    centry_clear_dirty (c, e);
+  else
+    e->dirty_since = seq + 1;
+  centry_index_touch (c, e);
+  if (zero)
+    c->stats.deletes += remote;
+  else
+    c->stats.uploads++;
+  pthread_mutex_unlock (&c->lock);
+  ret = 0;
+ out:
+  err = errno;
+  free (plain);
+  free (obj);
+  errno = err;
+  return ret;
+}
+
+/* Delete the objects of busy entries that were queued with no slot (all
+ * zeros), in batches.  Returns the number of failures.
+ */
+static size_t
+delete_batch (struct zcache *c, struct centry **v, size_t n)
+{
+  const char **keys = NULL;
+  char *keybuf = NULL;
+  size_t i, nkeys = 0, failed = 0;
+  int r;
+
+  keys = calloc (n, sizeof *keys);
+  keybuf = malloc (n * OBJSTORE_KEY_MAX);
+  if (keys == NULL || keybuf == NULL) {
+    zerror ("malloc: %m");
+    failed = n;
+    goto out;
+  }
+  pthread_mutex_lock (&c->lock);
+  for (i = 0; i < n; i++)
+    if (v[i]->remote) {
+      zkey_chunk (keybuf + nkeys * OBJSTORE_KEY_MAX, v[i]->dev->name,
+                  v[i]->index);
+      keys[nkeys] = keybuf + nkeys * OBJSTORE_KEY_MAX;
+      nkeys++;
+    }
+  pthread_mutex_unlock (&c->lock);
+
+  r = nkeys ? objstore_delete_many (c->store, keys, nkeys) : 0;
+
+  pthread_mutex_lock (&c->lock);
+  for (i = 0; i < n; i++) {
+    if (r == -1) {
+      failed++;
+      continue;
+    }
+    if (v[i]->remote)
+      c->stats.deletes++;
+    v[i]->remote = false;
+    if (v[i]->seq == v[i]->busy_seq)
+      centry_clear_dirty (c, v[i]);
+    else
+      v[i]->dirty_since = v[i]->busy_seq + 1;
+    centry_index_touch (c, v[i]);
+  }
+  pthread_mutex_unlock (&c->lock);
+  if (zerofs_debug_flush && nkeys)
+    zdebug ("flush: deleted %zu chunk objects in batches", nkeys);
+ out:
+  free (keys);
+  free (keybuf);
+  return failed;
+}
+
+struct batch {
+  struct zcache *c;
+  struct centry **v;
+  size_t n;
+  size_t next;                 /* under lock */
+  size_t failed;               /* under lock */
+  pthread_mutex_t lock;
+};
+
+static void *
+batch_worker (void *arg)
+{
+  struct batch *b = arg;
+  void *scratch = malloc (ZCHUNK_SIZE);
+  size_t i;
+
+  for (;;) {
+    pthread_mutex_lock (&b->lock);
+    i = b->next++;
+    if (i < b->n && scratch == NULL)
+      b->failed++;
+    pthread_mutex_unlock (&b->lock);
+    if (i >= b->n)
+      break;
+    if (scratch == NULL)
+      continue;
+    if (upload_one (b->c, b->v[i], scratch) == -1) {
+      pthread_mutex_lock (&b->lock);
+      b->failed++;
+      pthread_mutex_unlock (&b->lock);
+    }
+  }
+  if (scratch == NULL)
+    zerror ("malloc: %m");
+  free (scratch);
+  return NULL;
+}
+
+/* Upload or delete the N busy, referenced entries of V in parallel, then
+ * release them.  -1 (EIO) if any failed: they stay dirty.
+ */
+static int
+run_batch (struct zcache *c, struct centry **v, size_t n)
+{
+  struct batch b = { .c = c, .v = v };
+  pthread_t *threads = NULL;
+  size_t i, nzero = 0, nthreads = 0, want, failed = 0;
+
+  /* Slotless (zero) entries first, to the front of V. */
+  for (i = 0; i < n; i++)
+    if (v[i]->slot == ZSLOT_NONE) {
+      struct centry *t = v[nzero];
+      v[nzero++] = v[i];
+      v[i] = t;
+    }
+  if (nzero)
+    failed += delete_batch (c, v, nzero);
+
+  b.v = v + nzero;
+  b.n = n - nzero;
+  pthread_mutex_init (&b.lock, NULL);
+  if (b.n > 0) {
+    want = b.n < c->upload_threads ? b.n : c->upload_threads;
+    if (want > 1) {
+      threads = calloc (want - 1, sizeof *threads);
+      for (i = 0; threads && i < want - 1; i++) {
+        if (pthread_create (&threads[i], NULL, batch_worker, &b) != 0)
+          break;
+        nthreads++;
+      }
+    }
+    batch_worker (&b);
+    for (i = 0; i < nthreads; i++)
+      pthread_join (threads[i], NULL);
+    free (threads);
+    failed += b.failed;
+  }
+  pthread_mutex_destroy (&b.lock);
+
+  pthread_mutex_lock (&c->lock);
+  for (i = 0; i < n; i++) {
+    v[i]->busy = false;
+    centry_put_locked (c, v[i]);
+  }
+  pthread_cond_broadcast (&c->cond);
+  pthread_mutex_unlock (&c->lock);
+
+  if (failed) {
+    zerror ("write-back: %zu of %zu chunks could not be written to the "
+            "store; they stay dirty and will be retried", failed, n);
+    errno = EIO;
+    return -1;
+  }
+  return 0;
+}
+
+/* Under c->lock: mark E busy and referenced and add it to V. */
+static void
+take (struct centry *e, struct centry **v, size_t *n)
+{
+  e->busy = true;
+  e->busy_seq = e->seq;
+  e->users++;
+  v[(*n)++] = e;
+}
+
+/* Flush D's chunks FIRST..LAST (D NULL: every device). */
+static int
+flush_range (struct zcache *c, struct zcdev *d, uint64_t first, uint64_t last)
+{
+  struct centry **v = NULL, *e;
+  uint64_t F = 0, i;
+  struct zcdev *dd;
+  size_t n, cap;
+  bool others_busy;
+  int ret = -1;
+
+  pthread_mutex_lock (&c->lock);
+  for (dd = c->devices; dd; dd = dd->next)
+    if (d == NULL || dd == d)
+      F = dd->seq > F ? dd->seq : F;
+  for (;;) {
+    cap = c->ndirty;
+    if (cap == 0)
+      break;
+    free (v);
+    v = malloc (cap * sizeof *v);
+    if (v == NULL) {
+      zerror ("malloc: %m");
+      pthread_mutex_unlock (&c->lock);
+      return -1;
+    }
+    n = 0;
+    others_busy = false;
+    if (d && last - first < 64) {
+      for (i = first; i <= last; i++) {
+        e = centry_find (c, d, i);
+        if (e == NULL || !e->dirty || e->dirty_since > F)
+          continue;
+        if (e->busy)
+          others_busy = true;
+        else if (n < cap)
+          take (e, v, &n);
+      }
+    }
+    else {
+      for (e = c->dirty_head; e && n < cap; e = e->dnext) {
+        if ((d && e->dev != d) || e->index < first || e->index > last ||
+            e->dirty_since > F)
+          continue;
+        if (e->busy)
+          others_busy = true;
+        else
+          take (e, v, &n);
+      }
+    }
+    if (n == 0 && !others_busy)
+      break;
+    if (n == 0) {
+      zcache_timed_wait (c, &c->cond, 1000);
+      continue;
+    }
+    pthread_mutex_unlock (&c->lock);
+    if (zerofs_debug_flush)
+      zdebug ("flush: uploading %zu chunks", n);
+    if (run_batch (c, v, n) == -1)
+      goto out;
+    pthread_mutex_lock (&c->lock);
+  }
+  pthread_mutex_unlock (&c->lock);
+  ret = zcache_commit (c);
+ out:
+  free (v);
+  return ret;
+}
+
+int
+zcache_flush (struct zcdev *d, uint64_t first, uint64_t last)
+{
+  struct zcache *c = d->c;
+
+  if (c->durability == ZDUR_LOCAL)
+    return zcache_commit (c);
+  return flush_range (c, d, first, last);
+}
+
+int
+zcache_flush_all (struct zcache *c)
+{
+  return flush_range (c, NULL, 0, UINT64_MAX);
+}
+
+void
+zcache_wait_for_space (struct zcache *c)
+{
+  pthread_mutex_lock (&c->lock);
+  c->space_waiters++;
+  c->wb_kick = true;
+  pthread_cond_signal (&c->wb_cond);
+  zcache_timed_wait (c, &c->cond, 1000);
+  c->space_waiters--;
+  pthread_mutex_unlock (&c->lock);
+}
+
+static uint64_t
+ms_since (const struct timespec *t)
+{
+  struct timespec now;
+
+  clock_gettime (CLOCK_MONOTONIC, &now);
+  return (now.tv_sec - t->tv_sec) * 1000 +
+    (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+static void *
+writeback_thread (void *arg)
+{
+  struct zcache *c = arg;
+  struct centry *v[ZWRITEBACK_BATCH], *e;
+  size_t n;
+  bool urgent, commit;
+  time_t now;
+
+  pthread_mutex_lock (&c->lock);
+  while (!c->stop) {
+    if (!c->wb_kick)
+      zcache_timed_wait (c, &c->wb_cond, 1000);
+    c->wb_kick = false;
+    if (c->stop)
+      break;
+    now = zcache_now ();
+    urgent = c->space_waiters > 0 || c->ndirty >= c->dirty_max / 2;
+    n = 0;
+    for (e = c->dirty_head; e && n < ZWRITEBACK_BATCH; e = e->dnext)
+      if (!e->busy && (urgent || now - e->dirty_time >= ZWRITEBACK_DELAY_S))
+        take (e, v, &n);
+    commit = c->index_head != NULL &&
+      (n > 0 || ms_since (&c->last_commit) >= ZCOMMIT_INTERVAL_MS ||
+       c->npending > 0);
+    pthread_mutex_unlock (&c->lock);
+
+    if (n > 0) {
+      if (zerofs_debug_flush)
+        zdebug ("write-back: %zu chunks%s", n, urgent ? " (cache filling)" : "");
+      /* Errors are logged; the chunks stay dirty and are tried again. */
+      run_batch (c, v, n);
+    }
+    if (commit)
+      zcache_commit (c);
+    pthread_mutex_lock (&c->lock);
+    /* Space may have been made: wake waiting writers. */
+    pthread_cond_broadcast (&c->cond);
+    if (n == ZWRITEBACK_BATCH || (urgent && n > 0))
+      c->wb_kick = true;                      /* more to do: no pause */
+  }
+  pthread_mutex_unlock (&c->lock);
+  return NULL;
+}
+
+int
+zcache_start_writeback (struct zcache *c)
+{
+  int err = pthread_create (&c->wb_thread, NULL, writeback_thread, c);
+
+  if (err) {
+    errno = err;
+    zerror ("pthread_create: %m");
+    return -1;
+  }
+  c->wb_started = true;
+  return 0;
+}
+
+void
+zcache_stop_writeback (struct zcache *c)
+{
+  if (!c->wb_started)
+    return;
+  pthread_mutex_lock (&c->lock);
+  c->stop = true;
+  pthread_cond_broadcast (&c->wb_cond);
+  pthread_cond_broadcast (&c->cond);
+  pthread_mutex_unlock (&c->lock);
+  pthread_join (c->wb_thread, NULL);
+  c->wb_started = false;
+}

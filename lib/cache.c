@@ -1,0 +1,955 @@
+/* zerofs: the chunk cache: open, recovery, devices and index commits.
+ *
+ * The cache sits between the NBD requests and the object store.  It owns
+ * cache-dir:
+ *
+ *   lock        flock()ed by the one process that uses the directory
+ *   index.mdb   the LMDB index (cache-index.h): what is cached where, what
+ *               is dirty, which chunks exist in the store
+ *   slots       the chunk slots (cache-slots.h), encrypted at rest
+ *
+ * Each chunk is in one of these states (struct centry, cache-internal.h):
+ *
+ *   absent   no object, no slot: zeros (no record, no entry)
+ *   remote   an object, no slot (a record with ZREC_REMOTE)
+ *   clean    a slot holding exactly the object's bytes
+ *   dirty    a slot newer than the store, with a bitmap of the valid
+ *            sectors when the rest still comes from the object; or no slot
+ *            at all when it was trimmed and its object must be deleted
+ *   busy     dirty and being uploaded (in memory only)
+ *
+ * WRITE lands in a slot and returns; FLUSH uploads (cache-writeback.c).
+ *
+ * Crash safety.  The index is changed in memory and committed in batches
+ * (at least once a second, and by every flush), never once per write.
+ * The rules that make that safe, and where they are kept:
+ *
+ * 1. Bytes reach the slot before the index says the slot holds them:
+ *    zcache_commit fdatasyncs the slot file after taking its snapshot of
+ *    the entries and before the LMDB commit, so every slot write that
+ *    came before a state change in the snapshot is on disk first.  A
+ *    crash before the commit loses unflushed writes, never maps a chunk
+ *    onto bytes that were not written to it.
+ *
+ * 2. A slot is reused only after the commit that detached it is durable:
+ *    eviction and trims put slots on the pending list; only a successful
+ *    commit moves them to the free list (slot_attach in cache-chunk.c
+ *    commits when it needs them).
+ *
+ * 3. An upload seals a copy taken under the chunk's lock with its
+ *    sequence number; a chunk written meanwhile stays dirty
+ *    (cache-writeback.c).
+ *
+ * 4. A flush commits the index before it returns, so no dirty record
+ *    older than what the store holds survives a crash to be uploaded
+ *    again over newer data.  Deletes (trims) are dirty chunks too: a
+ *    flush waits for them like for uploads.
+ *
+ * 5. Write sequences only grow, across restarts too: they are reserved
+ *    ZSEQ_RESERVE at a time in the device's record, committed before use,
+ *    and a device (re)starts at max(reservation, the clock in ns).
+ *
+ * After a crash, zcache_open loads every record with a slot or a dirty
+ * flag, and the write-back thread uploads the dirty ones at once.
+ *
+ * What the index knows about the store: a device's chunk listing is
+ * imported once per cache (on first open) and kept up to date by this
+ * process's own uploads and deletes.  That holds while this cache is the
+ * device's only writer (the lease, a later piece, will enforce it).
+ *
+ * Known limit: a write that is not flushed can be torn by a power loss
+ * at the granularity of the local disk, and a torn 4 KiB sector of the
+ * slot decrypts to noise.  Writes that a FLUSH or FUA acknowledged are
+ * never affected (they are in the store or fsynced).
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache-internal.h"
+#include "log.h"
+
+time_t
+zcache_now (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec;
+}
+
+static uint64_t
+now_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Wait on COND (monotonic clock) for at most MS, with c->lock held. */
+void
+zcache_timed_wait (struct zcache *c, pthread_cond_t *cond, unsigned ms)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  ts.tv_sec += ms / 1000;
+  ts.tv_nsec += (long) (ms % 1000) * 1000000;
+  if (ts.tv_nsec >= 1000000000) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000;
+  }
+  pthread_cond_timedwait (cond, &c->lock, &ts);
+}
+
+/* mkdir -p, the last component with MODE. */
+static int
+make_dirs (const char *dir, mode_t mode)
+{
+  char *copy = strdup (dir), *p;
+  int ret = -1;
+
+  if (copy == NULL) {
+    zerror ("strdup: %m");
+    return -1;
+  }
+  for (p = copy + 1; *p; p++) {
+    if (*p != '/')
+      continue;
+    *p = '\0';
+    if (mkdir (copy, 0755) == -1 && errno != EEXIST) {
+      zerror ("cache-dir: mkdir %s: %m", copy);
+      goto out;
+    }
+    *p = '/';
+  }
+  if (mkdir (copy, mode) == -1 && errno != EEXIST) {
+    zerror ("cache-dir: mkdir %s: %m", copy);
+    goto out;
+  }
+  ret = 0;
+ out:
+  free (copy);
+  return ret;
+}
+
+int
+zcache_lock_dir (const char *dir)
+{
+  char path[4096], pidbuf[32];
+  ssize_t n;
+  int fd, err;
+
+  if (make_dirs (dir, 0700) == -1)
+    return -1;
+  snprintf (path, sizeof path, "%s/lock", dir);
+  fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd == -1) {
+    zerror ("cache-dir: %s: %m", path);
+    return -1;
+  }
+  if (flock (fd, LOCK_EX | LOCK_NB) == -1) {
+    err = errno;
+    if (err == EWOULDBLOCK) {
+      n = pread (fd, pidbuf, sizeof pidbuf - 1, 0);
+      pidbuf[n > 0 ? n : 0] = '\0';
+      pidbuf[strcspn (pidbuf, "\n")] = '\0';
+      zerror ("cache-dir %s is in use by another zerofs process (pid %s): "
+              "each server needs its own cache-dir",
+              dir, pidbuf[0] ? pidbuf : "unknown");
+    }
+    else
+      zerror ("cache-dir: flock %s: %m", path);
+    close (fd);
+    errno = err == EWOULDBLOCK ? EBUSY : err;
+    return -1;
+  }
+  snprintf (pidbuf, sizeof pidbuf, "%ld\n", (long) getpid ());
+  if (ftruncate (fd, 0) == -1 ||
+      pwrite (fd, pidbuf, strlen (pidbuf), 0) != (ssize_t) strlen (pidbuf)) {
+    zerror ("cache-dir: writing %s: %m", path);
+    close (fd);
+    return -1;
+  }
+  return fd;
+}
+
+uint64_t
+zcache_next_seq (struct zcdev *d)
+{
+  d->seq++;
+  if (d->seq + ZSEQ_RESERVE / 2 >= d->seq_reserved) {
+    if (!d->record_dirty && zerofs_debug_cache)
+      zdebug ("cache: %s: reserving more write sequences", d->name);
+    d->record_dirty = true;
+    d->c->wb_kick = true;
+  }
+  return d->seq;
+}
+
+uint64_t
+zcdev_nchunks (const struct zcdev *d)
+{
+  return d->nchunks;
+}
+
+uint64_t
+zcdev_size (const struct zcdev *d)
+{
+  return d->size;
+}
+
+uint32_t
+zcdev_chunk_len (const struct zcdev *d, uint64_t index)
+{
+  uint64_t start = index << ZCHUNK_SHIFT;
+
+  if (start + ZCHUNK_SIZE <= d->size)
+    return ZCHUNK_SIZE;
+  return d->size - start;
+}
+
+void
+zcache_get_stats (struct zcache *c, struct zcache_stats *st)
+{
+  pthread_mutex_lock (&c->lock);
+  *st = c->stats;
+  st->slots = c->nslots;
+  st->free_slots = c->nfree;
+  st->dirty = c->ndirty;
+  pthread_mutex_unlock (&c->lock);
+}
+
+/* Snapshot of one entry's record for a commit. */
+struct snap {
+  struct centry *e;
+  uint64_t change;
+  bool del;
+  struct zindex_chunk rec;
+};
+
+static void
+record_of (const struct centry *e, struct zindex_chunk *rec)
+{
+  memset (rec, 0, sizeof *rec);
+  rec->flags = (e->remote ? ZREC_REMOTE : 0) |
+    (e->base_remote ? ZREC_BASE_REMOTE : 0) | (e->dirty ? ZREC_DIRTY : 0);
+  rec->slot = e->slot;
+  rec->seq = e->seq;
+  memcpy (rec->bitmap, e->bitmap, sizeof rec->bitmap);
+}
+
+static struct zindex_device
+device_record (const struct zcdev *d, uint64_t reserved)
+{
+  struct zindex_device r;
+
+  memset (&r, 0, sizeof r);
+  memcpy (r.uuid, d->uuid, 16);
+  strcpy (r.name, d->name);
+  r.listed = true;
+  r.seq_reserved = reserved;
+  r.generation = d->generation;
+  return r;
+}
+
+/* Write every changed record (group commit: concurrent callers share one
+ * transaction).  Durable on return.
+ */
+int
+zcache_commit (struct zcache *c)
+{
+  struct snap *snaps = NULL;
+  uint32_t *pend = NULL, npend = 0, i;
+  struct zindex_txn *txn = NULL;
+  struct centry *e;
+  struct zcdev *d;
+  uint64_t ticket, target;
+  size_t n = 0, k;
+  int ret = -1, err;
+
+  pthread_mutex_lock (&c->lock);
+  ticket = ++c->commit_requested;
+  pthread_mutex_unlock (&c->lock);
+
+  pthread_mutex_lock (&c->commit_lock);
+  pthread_mutex_lock (&c->lock);
+  if (c->commit_done >= ticket) {
+    pthread_mutex_unlock (&c->lock);
+    pthread_mutex_unlock (&c->commit_lock);
+    return 0;
+  }
+  target = c->commit_requested;
+  for (e = c->index_head; e; e = e->inext)
+    n++;
+  snaps = malloc ((n ? n : 1) * sizeof *snaps);
+  pend = malloc ((c->npending ? c->npending : 1) * sizeof *pend);
+  if (snaps == NULL || pend == NULL) {
+    zerror ("malloc: %m");
+    pthread_mutex_unlock (&c->lock);
+    goto out;
+  }
+  for (k = 0, e = c->index_head; e; e = e->inext, k++) {
+    snaps[k].e = e;
+    snaps[k].change = e->change;
+    record_of (e, &snaps[k].rec);
+    snaps[k].del = !e->remote && !e->dirty && e->slot == ZSLOT_NONE;
+  }
+  npend = c->npending;
+  memcpy (pend, c->pending_slots, npend * sizeof *pend);
+  c->npending = 0;
+  for (d = c->devices; d; d = d->next) {
+    d->seq_reserving = d->seq_reserved;
+    if (d->record_dirty) {
+      d->record_dirty = false;
+      d->seq_reserving = d->seq + ZSEQ_RESERVE;
+    }
+  }
+  pthread_mutex_unlock (&c->lock);
+
+  /* Rule 1: slot bytes are durable before the records that name them. */
+  if (zslots_sync (c->slots) == -1)
+    goto fail;
+  txn = zindex_begin (c->ix);
+  if (txn == NULL)
+    goto fail;
+  for (k = 0; k < n; k++) {
+    if (snaps[k].del ?
+        zindex_del_chunk (txn, snaps[k].e->dev->uuid, snaps[k].e->index) :
+        zindex_put_chunk (txn, snaps[k].e->dev->uuid, snaps[k].e->index,
+                          &snaps[k].rec))
+      goto fail;
+  }
+  pthread_mutex_lock (&c->lock);
+  for (d = c->devices; d; d = d->next) {
+    struct zindex_device rec = device_record (d, d->seq_reserving);
+    if (zindex_put_device (txn, &rec) == -1) {
+      pthread_mutex_unlock (&c->lock);
+      goto fail;
+    }
+  }
+  pthread_mutex_unlock (&c->lock);
+  err = zindex_commit (txn);
+  txn = NULL;
+  if (err == -1)
+    goto fail;
+
+  pthread_mutex_lock (&c->lock);
+  for (k = 0; k < n; k++) {
+    e = snaps[k].e;
+    if (e->change != snaps[k].change)
+      continue;                 /* changed again: stays for the next one */
+    if (e->iprev)
+      e->iprev->inext = e->inext;
+    else
+      c->index_head = e->inext;
+    if (e->inext)
+      e->inext->iprev = e->iprev;
+    e->on_index = false;
+    centry_maybe_free (c, e);
+  }
+  for (d = c->devices; d; d = d->next)
+    if (d->seq_reserving > d->seq_reserved)
+      d->seq_reserved = d->seq_reserving;
+  /* Rule 2: the detachments are durable, the slots can be reused. */
+  for (i = 0; i < npend; i++)
+    c->free_slots[c->nfree++] = pend[i];
+  c->commit_done = target;
+  c->stats.commits++;
+  clock_gettime (CLOCK_MONOTONIC, &c->last_commit);
+  pthread_cond_broadcast (&c->cond);
+  pthread_mutex_unlock (&c->lock);
+  if (zerofs_debug_cache)
+    zdebug ("cache: committed %zu records, freed %u slots", n, npend);
+  ret = 0;
+  goto out;
+
+ fail:
+  err = errno;
+  zindex_abort (txn);
+  pthread_mutex_lock (&c->lock);
+  for (i = 0; i < npend; i++)
+    c->pending_slots[c->npending++] = pend[i];
+  for (d = c->devices; d; d = d->next)
+    d->record_dirty = true;
+  pthread_mutex_unlock (&c->lock);
+  errno = err;
+ out:
+  pthread_mutex_unlock (&c->commit_lock);
+  free (snaps);
+  free (pend);
+  return ret;
+}
+
+/* Create the cache's view of a device (not yet linked into c->devices). */
+static struct zcdev *
+new_device (struct zcache *c, const struct zdevice_meta *meta,
+            uint64_t seq_reserved)
+{
+  struct zcdev *d = calloc (1, sizeof *d);
+  uint64_t t = now_ns ();
+
+  if (d == NULL) {
+    zerror ("calloc: %m");
+    return NULL;
+  }
+  d->c = c;
+  memcpy (d->uuid, meta->uuid, 16);
+  strcpy (d->name, meta->name);
+  d->size = meta->size;
+  d->generation = meta->generation;
+  d->nchunks = (meta->size + ZCHUNK_SIZE - 1) / ZCHUNK_SIZE;
+  if (zvolume_chunk_codec (c->vol, meta, c->conf->compression,
+                           c->conf->compression_level, &d->codec) == -1) {
+    free (d);
+    return NULL;
+  }
+  /* Rule 5: start past every sequence this device may have used. */
+  d->seq = seq_reserved > t ? seq_reserved : t;
+  d->seq_reserved = d->seq + ZSEQ_RESERVE;
+  return d;
+}
+
+static void
+link_device (struct zcache *c, struct zcdev *d)
+{
+  pthread_mutex_lock (&c->lock);
+  d->id = c->next_dev_id++;
+  d->next = c->devices;
+  c->devices = d;
+  pthread_mutex_unlock (&c->lock);
+}
+
+struct import_ctx {
+  struct zcache *c;
+  struct zcdev *d;
+  struct zindex_txn *txn;
+  uint64_t count, ignored;
+};
+
+static int
+import_chunk (void *opaque, const char *key, uint64_t size, bool is_prefix)
+{
+  struct import_ctx *ctx = opaque;
+  struct zindex_chunk rec;
+  uint64_t index;
+
+  if (is_prefix || zkey_parse_chunk (key, &index) == -1 ||
+      index >= ctx->d->nchunks) {
+    ctx->ignored++;
+    return 0;
+  }
+  memset (&rec, 0, sizeof rec);
+  rec.flags = ZREC_REMOTE | ZREC_BASE_REMOTE;
+  rec.slot = ZSLOT_NONE;
+  if (zindex_put_chunk (ctx->txn, ctx->d->uuid, index, &rec) == -1)
+    return -1;
+  /* Keep write transactions bounded for devices with millions of chunks. */
+  if (++ctx->count % 100000 == 0) {
+    if (zindex_commit (ctx->txn) == -1) {
+      ctx->txn = NULL;
+      return -1;
+    }
+    ctx->txn = zindex_begin (ctx->c->ix);
+    if (ctx->txn == NULL)
+      return -1;
+  }
+  return 0;
+}
+
+struct stale_ctx {
+  const char *name;
+  const uint8_t *uuid;
+  uint8_t (*stale)[16];
+  size_t n, cap;
+};
+
+static int
+find_stale (void *opaque, const struct zindex_device *dev)
+{
+  struct stale_ctx *ctx = opaque;
+
+  if (strcmp (dev->name, ctx->name) == 0 &&
+      memcmp (dev->uuid, ctx->uuid, 16) != 0 && ctx->n < ctx->cap)
+    memcpy (ctx->stale[ctx->n++], dev->uuid, 16);
+  return 0;
+}
+
+struct zcdev *
+zcache_device (struct zcache *c, const struct zdevice_meta *meta)
+{
+  struct zindex_device rec;
+  struct zcdev *d = NULL, *found = NULL;
+  struct import_ctx ictx = { .c = c };
+  uint8_t stale[16][16];
+  struct stale_ctx sctx = { meta->name, meta->uuid, stale, 0, 16 };
+  char prefix[OBJSTORE_KEY_MAX];
+  size_t i;
+  int r, err;
+
+  pthread_mutex_lock (&c->device_lock);
+  pthread_mutex_lock (&c->lock);
+  for (d = c->devices; d; d = d->next) {
+    if (memcmp (d->uuid, meta->uuid, 16) == 0)
+      found = d;
+    else if (strcmp (d->name, meta->name) == 0) {
+      pthread_mutex_unlock (&c->lock);
+      zerror ("device %s was removed and created again while this server "
+              "holds cached data of the old one: restart the server",
+              meta->name);
+      errno = EBUSY;
+      d = NULL;
+      goto out;
+    }
+  }
+  pthread_mutex_unlock (&c->lock);
+  if (found) {
+    d = found;
+    goto out;
+  }
+
+  r = zindex_get_device (c->ix, meta->uuid, &rec);
+  if (r == -1)
+    goto out;
+  if (r == 1)
+    memset (&rec, 0, sizeof rec);
+  /* A device of the same name the cache knew before is an older device
+   * that was removed: forget it.
+   */
+  if (zindex_foreach_device (c->ix, find_stale, &sctx) == -1)
+    goto out;
+
+  d = new_device (c, meta, rec.seq_reserved);
+  if (d == NULL)
+    goto out;
+
+  pthread_mutex_lock (&c->commit_lock);
+  ictx.d = d;
+  ictx.txn = zindex_begin (c->ix);
+  if (ictx.txn == NULL)
+    goto fail_locked;
+  for (i = 0; i < sctx.n; i++)
+    if (zindex_del_device_chunks (ictx.txn, stale[i]) == -1 ||
+        zindex_del_device (ictx.txn, stale[i]) == -1)
+      goto fail_locked;
+  /* Rewritten while this cache was not looking (zerofs-dev resize): what
+   * the index knows of its chunks may be stale.  Nothing of it is cached
+   * in memory (the device is not open), so start again from the store.
+   */
+  if (r == 0 && rec.listed && rec.generation != meta->generation) {
+    if (zerofs_debug_cache)
+      zdebug ("cache: %s was resized: importing its chunks again",
+              meta->name);
+    if (zindex_del_device_chunks (ictx.txn, meta->uuid) == -1)
+      goto fail_locked;
+    rec.listed = false;
+  }
+  if (r == 1 || !rec.listed) {
+    zkey_chunks_prefix (prefix, meta->name);
+    if (objstore_list (c->store, prefix, NULL, import_chunk, &ictx) == -1)
+      goto fail_locked;
+    if (ictx.ignored)
+      zerror ("device %s: ignored %" PRIu64 " objects under %s that are "
+              "not chunks of this device", meta->name, ictx.ignored, prefix);
+    if (zerofs_debug_cache)
+      zdebug ("cache: %s: imported %" PRIu64 " stored chunks",
+              meta->name, ictx.count);
+  }
+  rec = device_record (d, d->seq_reserved);
+  if (zindex_put_device (ictx.txn, &rec) == -1)
+    goto fail_locked;
+  r = zindex_commit (ictx.txn);
+  ictx.txn = NULL;
+  if (r == -1)
+    goto fail_locked;
+  pthread_mutex_unlock (&c->commit_lock);
+  link_device (c, d);
+  goto out;
+
+ fail_locked:
+  err = errno;
+  zindex_abort (ictx.txn);
+  pthread_mutex_unlock (&c->commit_lock);
+  free (d);
+  d = NULL;
+  errno = err;
+ out:
+  pthread_mutex_unlock (&c->device_lock);
+  return d;
+}
+
+/* Recovery: what the index says is cached or dirty. */
+struct scan_ctx {
+  struct zcache *c;
+  uint32_t max_slot;
+  uint64_t nload;
+  uint8_t (*uuids)[16];        /* devices with something to load */
+  size_t nuuids, cap;
+};
+
+static int
+scan_chunk (void *opaque, const uint8_t uuid[16], uint64_t index,
+            const struct zindex_chunk *rec)
+{
+  struct scan_ctx *ctx = opaque;
+  size_t i;
+  void *p;
+
+  if (rec->slot == ZSLOT_NONE && !(rec->flags & ZREC_DIRTY))
+    return 0;
+  ctx->nload++;
+  if (rec->slot != ZSLOT_NONE && rec->slot + 1 > ctx->max_slot)
+    ctx->max_slot = rec->slot + 1;
+  for (i = 0; i < ctx->nuuids; i++)
+    if (memcmp (ctx->uuids[i], uuid, 16) == 0)
+      return 0;
+  if (ctx->nuuids == ctx->cap) {
+    ctx->cap = ctx->cap ? ctx->cap * 2 : 16;
+    p = realloc (ctx->uuids, ctx->cap * 16);
+    if (p == NULL) {
+      zerror ("realloc: %m");
+      return -1;
+    }
+    ctx->uuids = p;
+  }
+  memcpy (ctx->uuids[ctx->nuuids++], uuid, 16);
+  return 0;
+}
+
+static struct zcdev *
+device_by_uuid (struct zcache *c, const uint8_t uuid[16])
+{
+  struct zcdev *d;
+
+  for (d = c->devices; d; d = d->next)
+    if (memcmp (d->uuid, uuid, 16) == 0)
+      return d;
+  return NULL;
+}
+
+static int
+load_chunk (void *opaque, const uint8_t uuid[16], uint64_t index,
+            const struct zindex_chunk *rec)
+{
+  struct zcache *c = opaque;
+  struct zcdev *d;
+  struct centry *e;
+
+  if (rec->slot == ZSLOT_NONE && !(rec->flags & ZREC_DIRTY))
+    return 0;
+  d = device_by_uuid (c, uuid);
+  if (d == NULL)
+    return 0;                   /* purged: its slots stay free */
+  if (rec->slot != ZSLOT_NONE &&
+      (rec->slot >= c->nslots || c->slot_owner[rec->slot] != NULL)) {
+    zerror ("cache index %s/index.mdb is corrupt: slot %u is claimed twice "
+            "or out of range; move the cache-dir away to start afresh "
+            "(dirty data in it would be lost)", c->dir, rec->slot);
+    errno = EIO;
+    return -1;
+  }
+  e = calloc (1, sizeof *e);
+  if (e == NULL) {
+    zerror ("calloc: %m");
+    return -1;
+  }
+  e->dev = d;
+  e->index = index;
+  e->slot = rec->slot;
+  e->seq = rec->seq;
+  memcpy (e->bitmap, rec->bitmap, sizeof e->bitmap);
+  e->remote = (rec->flags & ZREC_REMOTE) != 0;
+  e->base_remote = (rec->flags & ZREC_BASE_REMOTE) != 0;
+  if (e->slot != ZSLOT_NONE)
+    c->slot_owner[e->slot] = e;
+  centry_insert (c, e);
+  if (rec->flags & ZREC_DIRTY) {
+    centry_set_dirty (c, e);
+    e->dirty_time = 0;          /* upload at once */
+  }
+  return 0;
+}
+
+/* Find the devices that have cached chunks, check them against the
+ * volume, forget the ones that are gone, load the rest.
+ */
+static int
+recover (struct zcache *c, struct scan_ctx *scan)
+{
+  struct zindex_device rec;
+  struct zdevice_meta meta;
+  struct zindex_txn *txn = NULL;
+  struct zcdev *d;
+  size_t i, npurged = 0;
+  int r;
+
+  for (i = 0; i < scan->nuuids; i++) {
+    r = zindex_get_device (c->ix, scan->uuids[i], &rec);
+    if (r == -1)
+      return -1;
+    if (r == 0) {
+      if (zvolume_get_device (c->vol, rec.name, &meta) == 0) {
+        if (memcmp (meta.uuid, rec.uuid, 16) == 0 &&
+            meta.generation == rec.generation) {
+          d = new_device (c, &meta, rec.seq_reserved);
+          if (d == NULL)
+            return -1;
+          link_device (c, d);
+          d->record_dirty = true;   /* commit the new reservation */
+          continue;
+        }
+      }
+      else if (errno != ENOENT)
+        return -1;              /* the store failed: try again later */
+    }
+    zerror ("cache: device %s is no longer in the volume as this cache "
+            "knew it (removed, created again or resized): discarding its "
+            "cached data", r == 0 ? rec.name : "(unknown)");
+    if (txn == NULL && (txn = zindex_begin (c->ix)) == NULL)
+      return -1;
+    if (zindex_del_device_chunks (txn, scan->uuids[i]) == -1 ||
+        zindex_del_device (txn, scan->uuids[i]) == -1) {
+      zindex_abort (txn);
+      return -1;
+    }
+    npurged++;
+  }
+  if (txn && zindex_commit (txn) == -1)
+    return -1;
+  if (zindex_foreach_chunk (c->ix, load_chunk, c) == -1)
+    return -1;
+  if (zerofs_debug_cache)
+    zdebug ("cache: recovered %" PRIu64 " chunks (%" PRIu64 " dirty), "
+            "discarded %zu devices", c->nentries, c->ndirty, npurged);
+  return 0;
+}
+
+/* The cache belongs to one volume, and has an instance id of its own
+ * (made on first use).
+ */
+static int
+check_identity (struct zindex *ix, const char *dir, const struct zvolume *vol,
+                uint8_t instance[16])
+{
+  uint8_t uuid[16];
+  uint32_t format = ZINDEX_FORMAT;
+  struct zindex_txn *txn;
+  char want[37], have[37];
+  int r;
+
+  r = zindex_get_meta (ix, "volume", uuid, sizeof uuid);
+  if (r == -1)
+    return -1;
+  if (r == 0) {
+    if (zindex_get_meta (ix, "format", &format, sizeof format) != 0 ||
+        format != ZINDEX_FORMAT) {
+      zerror ("cache-dir %s has an index of an unknown format", dir);
+      errno = EINVAL;
+      return -1;
+    }
+    if (memcmp (uuid, vol->uuid, 16) != 0) {
+      zuuid_format (uuid, have);
+      zuuid_format (vol->uuid, want);
+      zerror ("cache-dir %s belongs to volume %s, not to this volume (%s): "
+              "use another cache-dir", dir, have, want);
+      errno = EINVAL;
+      return -1;
+    }
+    if (zindex_get_meta (ix, "instance", instance, 16) != 0) {
+      zerror ("cache-dir %s: index has no instance id", dir);
+      errno = EIO;
+      return -1;
+    }
+    return 0;
+  }
+  if (zc_random (instance, 16) == -1)
+    return -1;
+  txn = zindex_begin (ix);
+  if (txn == NULL)
+    return -1;
+  if (zindex_put_meta (txn, "format", &format, sizeof format) == -1 ||
+      zindex_put_meta (txn, "volume", vol->uuid, 16) == -1 ||
+      zindex_put_meta (txn, "instance", instance, 16) == -1) {
+    zindex_abort (txn);
+    return -1;
+  }
+  return zindex_commit (txn);
+}
+
+int
+zcache_check_dir (const char *dir, const struct zvolume *vol)
+{
+  struct zindex *ix;
+  uint8_t instance[16];
+  char path[4096];
+  int r;
+
+  snprintf (path, sizeof path, "%s/index.mdb", dir);
+  ix = zindex_open (path);
+  if (ix == NULL)
+    return -1;
+  r = check_identity (ix, dir, vol, instance);
+  zindex_close (ix);
+  return r;
+}
+
+static size_t
+pow2_at_least (uint64_t n)
+{
+  size_t p = 1024;
+
+  while (p < n)
+    p <<= 1;
+  return p;
+}
+
+struct zcache *
+zcache_open (const struct zconf *conf, struct zvolume *vol,
+             struct objstore *store)
+{
+  struct scan_ctx scan = { 0 };
+  struct zcache *c;
+  pthread_condattr_t attr;
+  uint8_t instance[16], key[ZC_XTS_KEY_LEN];
+  char path[4096];
+  uint64_t want;
+  uint32_t s;
+  int i, err;
+
+  c = calloc (1, sizeof *c);
+  if (c == NULL) {
+    zerror ("calloc: %m");
+    return NULL;
+  }
+  c->conf = conf;
+  c->vol = vol;
+  c->store = store;
+  c->durability = conf->durability;
+  c->upload_threads = conf->writeback_threads ? conf->writeback_threads : 1;
+  pthread_mutex_init (&c->lock, NULL);
+  pthread_mutex_init (&c->device_lock, NULL);
+  pthread_mutex_init (&c->commit_lock, NULL);
+  pthread_condattr_init (&attr);
+  pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+  pthread_cond_init (&c->cond, &attr);
+  pthread_cond_init (&c->wb_cond, &attr);
+  pthread_condattr_destroy (&attr);
+  for (i = 0; i < ZCACHE_STRIPES; i++)
+    pthread_rwlock_init (&c->stripes[i], NULL);
+  clock_gettime (CLOCK_MONOTONIC, &c->last_commit);
+  c->dir = strdup (conf->cache_dir);
+  if (c->dir == NULL) {
+    zerror ("strdup: %m");
+    goto err;
+  }
+
+  snprintf (path, sizeof path, "%s/index.mdb", c->dir);
+  c->ix = zindex_open (path);
+  if (c->ix == NULL || check_identity (c->ix, c->dir, vol, instance) == -1)
+    goto err;
+  if (zindex_foreach_chunk (c->ix, scan_chunk, &scan) == -1)
+    goto err;
+
+  want = conf->cache_size / ZCHUNK_SIZE;
+  if (want < 8)
+    want = 8;
+  if (want > UINT32_MAX - 1) {
+    zerror ("cache-size is too large");
+    errno = EINVAL;
+    goto err;
+  }
+  c->nslots = want > scan.max_slot ? want : scan.max_slot;
+  c->dirty_max = c->nslots * 3 / 4;
+  c->nbuckets = pow2_at_least (2 * ((uint64_t) c->nslots + c->dirty_max +
+                                    scan.nload));
+  c->buckets = calloc (c->nbuckets, sizeof *c->buckets);
+  c->slot_owner = calloc (c->nslots, sizeof *c->slot_owner);
+  c->free_slots = malloc (c->nslots * sizeof *c->free_slots);
+  c->pending_slots = malloc (c->nslots * sizeof *c->pending_slots);
+  if (!c->buckets || !c->slot_owner || !c->free_slots || !c->pending_slots) {
+    zerror ("calloc: %m");
+    goto err;
+  }
+
+  if (zvolume_cache_key (vol, instance, key) == -1)
+    goto err;
+  snprintf (path, sizeof path, "%s/slots", c->dir);
+  c->slots = zslots_open (path, c->nslots, key);
+  memset (key, 0, sizeof key);
+  if (c->slots == NULL)
+    goto err;
+
+  if (recover (c, &scan) == -1)
+    goto err;
+  for (s = c->nslots; s-- > 0; )
+    if (c->slot_owner[s] == NULL)
+      c->free_slots[c->nfree++] = s;
+  if (c->devices && zcache_commit (c) == -1)
+    goto err;
+  if (zcache_start_writeback (c) == -1)
+    goto err;
+  free (scan.uuids);
+  return c;
+
+ err:
+  err = errno;
+  free (scan.uuids);
+  zcache_close (c);
+  errno = err;
+  return NULL;
+}
+
+void
+zcache_close (struct zcache *c)
+{
+  struct centry *e, *next;
+  struct zcdev *d;
+  size_t b;
+  int i;
+
+  if (c == NULL)
+    return;
+  if (c->wb_started) {
+    zcache_stop_writeback (c);
+    if (c->ndirty > 0 && zcache_flush_all (c) == -1)
+      zerror ("cache: %" PRIu64 " dirty chunks could not be uploaded at "
+              "shutdown; they stay in %s and will be uploaded when the "
+              "server starts again", c->ndirty, c->dir);
+    if (c->index_head || c->npending)
+      zcache_commit (c);
+  }
+  for (b = 0; c->buckets && b < c->nbuckets; b++)
+    for (e = c->buckets[b]; e; e = next) {
+      next = e->hnext;
+      free (e);
+    }
+  while ((d = c->devices) != NULL) {
+    c->devices = d->next;
+    memset (&d->codec, 0, sizeof d->codec);
+    free (d);
+  }
+  zslots_close (c->slots);
+  zindex_close (c->ix);
+  free (c->buckets);
+  free (c->slot_owner);
+  free (c->free_slots);
+  free (c->pending_slots);
+  free (c->dir);
+  for (i = 0; i < ZCACHE_STRIPES; i++)
+    pthread_rwlock_destroy (&c->stripes[i]);
+  pthread_cond_destroy (&c->cond);
+  pthread_cond_destroy (&c->wb_cond);
+  pthread_mutex_destroy (&c->lock);
+  pthread_mutex_destroy (&c->device_lock);
+  pthread_mutex_destroy (&c->commit_lock);
+  free (c);
+}

@@ -1,0 +1,90 @@
+/* zerofs: the chunk cache, write-back and flush (see cache.c for the
+ * design and the crash-safety argument).
+ *
+ * A struct zcache owns one cache-dir: the slot file (cache-slots.h), the
+ * LMDB index (cache-index.h), the write-back thread and the flush path.
+ * Devices of the volume are registered with it (struct zcdev) and all
+ * connections to a device share that one state.  Callers (device.c) split
+ * byte ranges into per-chunk calls; everything here is about one chunk
+ * at a time, except flush.
+ */
+#ifndef ZEROFS_CACHE_H
+#define ZEROFS_CACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chunk.h"
+#include "conf.h"
+#include "volume.h"
+
+struct objstore;
+struct zcache;
+struct zcdev;
+
+/* Before any fork: create DIR (mode 0700) if needed and take its lock
+ * file (flock, non-blocking).  Returns the lock fd to keep open for the
+ * life of the process, or -1 with an error naming the other holder.
+ */
+extern int zcache_lock_dir (const char *dir);
+
+/* Before any fork: check that DIR's index (created if there is none)
+ * belongs to volume VOL.  Opens and closes the index: LMDB handles must
+ * not cross a fork.
+ */
+extern int zcache_check_dir (const char *dir, const struct zvolume *vol);
+
+/* Open the cache in CONF->cache_dir for volume VOL over STORE (both must
+ * outlive the cache): index, slots, recovery of dirty chunks from a
+ * previous run, and the write-back thread.
+ */
+extern struct zcache *zcache_open (const struct zconf *conf,
+                                   struct zvolume *vol,
+                                   struct objstore *store);
+
+/* Upload what is dirty (best effort, within the store's retry time),
+ * commit the index, stop and join the threads, free everything.
+ */
+extern void zcache_close (struct zcache *c);
+
+/* The cache's view of a device: found or created on first use (then its
+ * remote chunk listing is imported into the index, once per cache).
+ */
+extern struct zcdev *zcache_device (struct zcache *c,
+                                    const struct zdevice_meta *meta);
+
+/* Chunk operations.  OFFSET + LEN <= the chunk's length. */
+extern int zcache_read (struct zcdev *d, uint64_t index,
+                        uint32_t offset, uint32_t len, void *buf);
+/* BUF NULL writes zeros. */
+extern int zcache_write (struct zcdev *d, uint64_t index,
+                         uint32_t offset, uint32_t len, const void *buf);
+/* The whole chunk becomes zeros; its object is deleted at the next
+ * write-back or flush.
+ */
+extern int zcache_discard (struct zcdev *d, uint64_t index);
+/* Bring the chunk into the local cache (NBD_CMD_CACHE). */
+extern int zcache_prefetch (struct zcdev *d, uint64_t index);
+/* 1 if the chunk may hold data, 0 if it is known zeros, -1 on error. */
+extern int zcache_is_allocated (struct zcdev *d, uint64_t index);
+
+/* Make every write to chunks FIRST..LAST (inclusive) that completed
+ * before this call durable, per the durability setting: uploaded to the
+ * store (remote) or fsynced locally (local).  Concurrent flushes share
+ * uploads and index commits.
+ */
+extern int zcache_flush (struct zcdev *d, uint64_t first, uint64_t last);
+
+/* The chunk count and the length of chunk INDEX on this device. */
+extern uint64_t zcdev_nchunks (const struct zcdev *d);
+extern uint32_t zcdev_chunk_len (const struct zcdev *d, uint64_t index);
+extern uint64_t zcdev_size (const struct zcdev *d);
+
+/* Counters, for tests and debug output. */
+struct zcache_stats {
+  uint64_t slots, free_slots, dirty, uploads, deletes, gets, evictions,
+    commits;
+};
+extern void zcache_get_stats (struct zcache *c, struct zcache_stats *st);
+
+#endif /* ZEROFS_CACHE_H */

@@ -1,0 +1,177 @@
+/* zerofs: a device's byte-range operations (see device.h).
+ *
+ * The only knowledge here is geometry: where chunks begin and end, and
+ * which requests cover whole chunks (those become discards: a whole-chunk
+ * WRITE_ZEROES or TRIM deletes the object instead of storing zeros).
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+
+#include "cache.h"
+#include "device.h"
+#include "log.h"
+
+uint64_t
+zdev_size (const struct zdev *dev)
+{
+  return dev->meta.size;
+}
+
+static int
+check_range (const struct zdev *dev, uint32_t count, uint64_t offset,
+             int err, const char *what)
+{
+  if (offset > dev->meta.size || count > dev->meta.size - offset) {
+    zerror ("%s: %s of %" PRIu32 " bytes at offset %" PRIu64
+            " is beyond the end of the device (%" PRIu64 " bytes)",
+            dev->meta.name, what, count, offset, dev->meta.size);
+    errno = err;
+    return -1;
+  }
+  return 0;
+}
+
+/* Iterate over the chunk pieces of [OFFSET, OFFSET+COUNT). */
+#define FOR_EACH_PIECE(offset, count, idx, off, len)                    \
+  for (uint64_t pos_ = (offset), end_ = (offset) + (count);             \
+       pos_ < end_ &&                                                   \
+         ((idx) = pos_ >> ZCHUNK_SHIFT,                                 \
+          (off) = pos_ & (ZCHUNK_SIZE - 1),                             \
+          (len) = end_ - pos_ < ZCHUNK_SIZE - (off) ?                   \
+            (uint32_t) (end_ - pos_) : ZCHUNK_SIZE - (off), 1);         \
+       pos_ += (len))
+
+int
+zdev_pread (struct zdev *dev, void *buf, uint32_t count, uint64_t offset)
+{
+  uint64_t idx;
+  uint32_t off, len;
+  uint8_t *p = buf;
+
+  if (check_range (dev, count, offset, EINVAL, "read") == -1)
+    return -1;
+  FOR_EACH_PIECE (offset, count, idx, off, len) {
+    if (zcache_read (dev->cd, idx, off, len, p) == -1)
+      return -1;
+    p += len;
+  }
+  return 0;
+}
+
+static int
+sync_range (struct zdev *dev, uint32_t count, uint64_t offset)
+{
+  if (count == 0)
+    return 0;
+  return zcache_flush (dev->cd, offset >> ZCHUNK_SHIFT,
+                       (offset + count - 1) >> ZCHUNK_SHIFT);
+}
+
+int
+zdev_pwrite (struct zdev *dev, const void *buf, uint32_t count,
+             uint64_t offset, bool fua)
+{
+  uint64_t idx;
+  uint32_t off, len;
+  const uint8_t *p = buf;
+
+  if (check_range (dev, count, offset, ENOSPC, "write") == -1)
+    return -1;
+  FOR_EACH_PIECE (offset, count, idx, off, len) {
+    if (zcache_write (dev->cd, idx, off, len, p) == -1)
+      return -1;
+    p += len;
+  }
+  return fua ? sync_range (dev, count, offset) : 0;
+}
+
+int
+zdev_zero (struct zdev *dev, uint32_t count, uint64_t offset, bool fua)
+{
+  uint64_t idx;
+  uint32_t off, len;
+  int r;
+
+  if (check_range (dev, count, offset, ENOSPC, "zero") == -1)
+    return -1;
+  FOR_EACH_PIECE (offset, count, idx, off, len) {
+    if (off == 0 && len == zcdev_chunk_len (dev->cd, idx))
+      r = zcache_discard (dev->cd, idx);
+    else
+      r = zcache_write (dev->cd, idx, off, len, NULL);
+    if (r == -1)
+      return -1;
+  }
+  return fua ? sync_range (dev, count, offset) : 0;
+}
+
+int
+zdev_can_zero_fast (const struct zdev *dev, uint32_t count, uint64_t offset)
+{
+  /* Whole chunks are discards, aligned partial ones plain cache writes;
+   * only an unaligned edge may need the store's copy of a sector.
+   */
+  if (offset % ZSECTOR_SIZE || count % ZSECTOR_SIZE) {
+    errno = ENOTSUP;
+    return -1;
+  }
+  return 0;
+}
+
+int
+zdev_flush (struct zdev *dev)
+{
+  return zcache_flush (dev->cd, 0, UINT64_MAX);
+}
+
+int
+zdev_prefetch (struct zdev *dev, uint32_t count, uint64_t offset)
+{
+  uint64_t idx;
+  uint32_t off, len;
+
+  if (check_range (dev, count, offset, EINVAL, "cache") == -1)
+    return -1;
+  FOR_EACH_PIECE (offset, count, idx, off, len) {
+    if (zcache_prefetch (dev->cd, idx) == -1)
+      return -1;
+  }
+  return 0;
+}
+
+int
+zdev_extents (struct zdev *dev, uint32_t count, uint64_t offset,
+              int (*fn) (void *opaque, uint64_t offset, uint64_t length,
+                         bool hole),
+              void *opaque)
+{
+  uint64_t idx, first, last, run_start = 0, start, len;
+  int alloc, run_alloc = -1;
+
+  if (check_range (dev, count, offset, EINVAL, "block status") == -1)
+    return -1;
+  if (count == 0)
+    return 0;
+  first = offset >> ZCHUNK_SHIFT;
+  last = (offset + count - 1) >> ZCHUNK_SHIFT;
+  for (idx = first; idx <= last + 1; idx++) {
+    alloc = idx <= last ? zcache_is_allocated (dev->cd, idx) : -2;
+    if (alloc == -1)
+      return -1;
+    if (alloc != run_alloc) {
+      if (run_alloc >= 0) {
+        start = run_start << ZCHUNK_SHIFT;
+        len = (idx << ZCHUNK_SHIFT) - start;
+        if (start + len > dev->meta.size)
+          len = dev->meta.size - start;
+        if (fn (opaque, start, len, run_alloc == 0) == -1)
+          return -1;
+      }
+      run_start = idx;
+      run_alloc = alloc;
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,129 @@
+/* zerofs: one volume being served (see service.h).
+ *
+ * The device registry is a short list: one struct zdev per device that
+ * has been opened, shared by every connection to it and kept until the
+ * service closes (its cache state lives as long anyway).  Each open reads
+ * the device's meta again, so a device removed with zerofs-dev is refused
+ * and one created while the server runs is found.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "log.h"
+#include "objstore.h"
+#include "service.h"
+#include "volume.h"
+
+struct zservice {
+  const struct zconf *conf;
+  struct objstore *store;
+  struct zvolume *vol;
+  int lock_fd;
+  struct zcache *cache;
+  pthread_mutex_t lock;
+  struct zdev *devices;
+};
+
+struct zservice *
+zservice_open (const struct zconf *conf)
+{
+  struct zservice *svc;
+
+  svc = calloc (1, sizeof *svc);
+  if (svc == NULL) {
+    zerror ("calloc: %m");
+    return NULL;
+  }
+  svc->conf = conf;
+  svc->lock_fd = -1;
+  pthread_mutex_init (&svc->lock, NULL);
+  svc->store = objstore_open (conf);
+  if (svc->store == NULL)
+    goto err;
+  svc->vol = zvolume_open (svc->store, conf->password);
+  if (svc->vol == NULL)
+    goto err;
+  svc->lock_fd = zcache_lock_dir (conf->cache_dir);
+  if (svc->lock_fd == -1 || zcache_check_dir (conf->cache_dir, svc->vol) == -1)
+    goto err;
+  return svc;
+
+ err:
+  zservice_close (svc);
+  return NULL;
+}
+
+int
+zservice_start (struct zservice *svc)
+{
+  svc->cache = zcache_open (svc->conf, svc->vol, svc->store);
+  return svc->cache ? 0 : -1;
+}
+
+void
+zservice_close (struct zservice *svc)
+{
+  struct zdev *dev;
+
+  if (svc == NULL)
+    return;
+  zcache_close (svc->cache);
+  while ((dev = svc->devices) != NULL) {
+    svc->devices = dev->next;
+    free (dev);
+  }
+  zvolume_close (svc->vol);
+  objstore_close (svc->store);
+  if (svc->lock_fd >= 0)
+    close (svc->lock_fd);
+  pthread_mutex_destroy (&svc->lock);
+  free (svc);
+}
+
+int
+zservice_list_devices (struct zservice *svc,
+                       int (*fn) (void *opaque, const char *name),
+                       void *opaque)
+{
+  return zvolume_list_devices (svc->vol, fn, opaque);
+}
+
+struct zdev *
+zservice_open_device (struct zservice *svc, const char *name)
+{
+  struct zdevice_meta meta;
+  struct zdev *dev = NULL;
+  struct zcdev *cd;
+
+  if (zdevice_name_check (name) == -1 ||
+      zvolume_get_device (svc->vol, name, &meta) == -1)
+    return NULL;
+  pthread_mutex_lock (&svc->lock);
+  for (dev = svc->devices; dev; dev = dev->next)
+    if (strcmp (dev->meta.name, name) == 0 &&
+        memcmp (dev->meta.uuid, meta.uuid, 16) == 0)
+      goto out;
+  cd = zcache_device (svc->cache, &meta);
+  if (cd == NULL)
+    goto out;
+  dev = calloc (1, sizeof *dev);
+  if (dev == NULL) {
+    zerror ("calloc: %m");
+    goto out;
+  }
+  dev->meta = meta;
+  /* The cache's view may be older (device resized while served). */
+  dev->meta.size = zcdev_size (cd);
+  dev->cd = cd;
+  dev->next = svc->devices;
+  svc->devices = dev;
+ out:
+  pthread_mutex_unlock (&svc->lock);
+  return dev;
+}

@@ -1,0 +1,37 @@
+/* zerofs: one volume being served: its store, its keys, its cache and the
+ * devices opened from it.
+ *
+ * The plugin holds one struct zservice.  zservice_open does everything
+ * that can fail because of what the user typed (bucket, credentials,
+ * password, cache-dir lock) so that nbdkit reports it before it forks;
+ * zservice_start opens what must not cross a fork (LMDB, threads).
+ */
+#ifndef ZEROFS_SERVICE_H
+#define ZEROFS_SERVICE_H
+
+#include <stdbool.h>
+
+#include "conf.h"
+#include "device.h"
+
+struct zservice;
+
+/* CONF must outlive the service.  NEED_CACHE false: no cache-dir lock
+ * (for listing only).
+ */
+extern struct zservice *zservice_open (const struct zconf *conf);
+extern int zservice_start (struct zservice *svc);
+extern void zservice_close (struct zservice *svc);
+
+/* Every device of the volume, sorted (FN as for zvolume_list_devices). */
+extern int zservice_list_devices (struct zservice *svc,
+                                  int (*fn) (void *opaque, const char *name),
+                                  void *opaque);
+
+/* Open device NAME (shared by every connection to it).  An unknown name is
+ * an error naming it and listing what there is.
+ */
+extern struct zdev *zservice_open_device (struct zservice *svc,
+                                          const char *name);
+
+#endif /* ZEROFS_SERVICE_H */
