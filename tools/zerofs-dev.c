@@ -1,0 +1,1013 @@
+/* zerofs-dev: manage the devices of a zerofs volume without serving them.
+ *
+ *   zerofs-dev [OPTIONS] init | create NAME SIZE | list | info NAME |
+ *              rm NAME | resize NAME SIZE | passwd
+ *
+ * This file owns the command line and the few operations that are only
+ * ever done from a shell: everything else (volume header, device
+ * metadata, chunk codec, object store) is lib/, called through
+ * volume.h, conf.h and objstore.h, so that the tool and the nbdkit plugin
+ * cannot disagree about a format.
+ *
+ * The command line is parsed by hand rather than with getopt_long,
+ * because any option of the configuration table (conf.h) is accepted as
+ * --KEY=VALUE and that table lives in lib/.  Options are collected first;
+ * then the --config file is loaded and the collected options are applied
+ * over it in order, so the command line overrides the file.
+ *
+ * The password comes from --password=SPEC (nbdkit's forms: +FILE, -FD,
+ * "-" for the terminal or stdin, else the password itself),
+ * --password-file=FILE, or the config file; these are options of the
+ * table too, and the one set last wins.  There is deliberately no
+ * environment variable for it: the environment is inherited by every
+ * child process and readable in /proc/PID/environ.
+ *
+ * Errors: the lib reports each error once through zerror(); the log
+ * handler installed here prints it as the single line "zerofs-dev:
+ * MESSAGE" on stderr and the exit status is 1.  A command line that
+ * cannot be parsed (unknown command or option, wrong number of
+ * arguments, no bucket) exits with 2.
+ *
+ * resize is the one operation implemented here on top of the codec,
+ * because the chunk format ties each chunk object to its length (the
+ * plaintext length in the header must be the length the chunk has on the
+ * device): when the last chunk changes length, it is rewritten.  The
+ * order is chosen so that an interrupted resize is completed by running
+ * the same command again: first delete the chunks past a new, smaller
+ * end, then rewrite the chunk whose length changes, and write the new
+ * metadata last.  Until the metadata is written, the device keeps its old
+ * size, which is what tells the second run which chunk to look at.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "chunk.h"
+#include "conf.h"
+#include "crypto.h"
+#include "log.h"
+#include "objstore.h"
+#include "volume.h"
+
+#define PROGRAM_NAME "zerofs-dev"
+#define EXIT_USAGE 2
+
+/* scrypt log2(N) accepted by init and passwd.  Below 14 is weak and is
+ * meant for tests; above 30 needs more than 128 GiB of memory.
+ */
+#define LOG2N_MIN 1
+#define LOG2N_MAX 30
+
+/* The fixed options (everything else must be a key of the conf table). */
+enum flag_id {
+  FLAG_HELP, FLAG_VERSION, FLAG_CONFIG, FLAG_NEW_PASSWORD,
+  FLAG_SCRYPT_LOG2N, FLAG_FORCE, FLAG_BYTES, FLAG_JSON,
+};
+
+struct flag {
+  const char *name;
+  enum flag_id id;
+  bool has_value;
+};
+
+static const struct flag flags[] = {
+  { "help",          FLAG_HELP,         false },
+  { "version",       FLAG_VERSION,      false },
+  { "config",        FLAG_CONFIG,       true },
+  { "new-password",  FLAG_NEW_PASSWORD, true },
+  { "scrypt-log2n",  FLAG_SCRYPT_LOG2N, true },
+  { "force",         FLAG_FORCE,        false },
+  { "bytes",         FLAG_BYTES,        false },
+  { "json",          FLAG_JSON,         false },
+};
+
+/* A conf table option from the command line, applied after --config. */
+struct conf_arg {
+  const char *key;
+  const char *value;
+};
+
+struct cmdline {
+  bool help, version;
+  const char *config;
+  const char *new_password_spec;
+  const char *log2n_str;
+  bool force, bytes, json;
+  unsigned seen_flags;              /* bit (1 << enum flag_id) */
+  struct conf_arg *conf_args;       /* argc entries at most */
+  size_t n_conf_args;
+  const char **args;                /* the command, then its arguments */
+  size_t nargs;
+};
+
+/* What a command gets. */
+struct ctx {
+  const struct cmdline *cl;
+  struct zconf *conf;
+  struct objstore *store;
+  struct zvolume *vol;              /* NULL for init */
+  unsigned log2n;                   /* valid if cl->log2n_str */
+  uint64_t size;                    /* SIZE argument of create, resize */
+};
+
+struct command {
+  const char *name;
+  size_t nargs;                     /* positional arguments after it */
+  const char *args_help;            /* for usage lines */
+  const char *help;                 /* one line, for --help */
+  unsigned allowed_flags;           /* per-command flags it accepts */
+  bool size_arg;                    /* args[1] is a SIZE */
+  int (*run) (struct ctx *ctx);
+};
+
+#define BIT(f) (1u << (f))
+/* Flags that any command accepts. */
+#define GLOBAL_FLAGS \
+  (BIT (FLAG_HELP) | BIT (FLAG_VERSION) | BIT (FLAG_CONFIG))
+
+static int cmd_init (struct ctx *ctx);
+static int cmd_create (struct ctx *ctx);
+static int cmd_list (struct ctx *ctx);
+static int cmd_info (struct ctx *ctx);
+static int cmd_rm (struct ctx *ctx);
+static int cmd_resize (struct ctx *ctx);
+static int cmd_passwd (struct ctx *ctx);
+
+static const struct command commands[] = {
+  { "init", 0, "[--scrypt-log2n=N]", "create the volume",
+    BIT (FLAG_SCRYPT_LOG2N), false, cmd_init },
+  { "create", 2, "NAME SIZE", "create a device (thin: no space used)",
+    0, true, cmd_create },
+  { "list", 0, "[--bytes] [--json]", "devices: name, size, space used",
+    BIT (FLAG_BYTES) | BIT (FLAG_JSON), false, cmd_list },
+  { "info", 1, "[--json] NAME", "one device in detail",
+    BIT (FLAG_JSON), false, cmd_info },
+  { "rm", 1, "NAME", "delete a device and all its data",
+    0, false, cmd_rm },
+  { "resize", 2, "[--force] NAME SIZE",
+    "grow, or with --force shrink, a device that is not in use",
+    BIT (FLAG_FORCE), true, cmd_resize },
+  { "passwd", 0, "--new-password=SPEC [--scrypt-log2n=N]",
+    "change the volume password",
+    BIT (FLAG_NEW_PASSWORD) | BIT (FLAG_SCRYPT_LOG2N), false, cmd_passwd },
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+/* Log handlers: every lib error becomes one line on stderr. */
+static void __attribute__ ((format (printf, 1, 0)))
+error_handler (const char *fmt, va_list args)
+{
+  fputs (PROGRAM_NAME ": ", stderr);
+  vfprintf (stderr, fmt, args);
+  fputc ('\n', stderr);
+}
+
+static void __attribute__ ((format (printf, 1, 0)))
+debug_handler (const char *fmt, va_list args)
+{
+  fputs (PROGRAM_NAME ": debug: ", stderr);
+  vfprintf (stderr, fmt, args);
+  fputc ('\n', stderr);
+}
+
+static void __attribute__ ((noreturn, format (printf, 1, 2)))
+usage_error (const char *fmt, ...)
+{
+  va_list args;
+
+  fputs (PROGRAM_NAME ": ", stderr);
+  va_start (args, fmt);
+  vfprintf (stderr, fmt, args);
+  va_end (args);
+  fputs (" (see " PROGRAM_NAME " --help)\n", stderr);
+  exit (EXIT_USAGE);
+}
+
+static void
+usage (FILE *fp)
+{
+  size_t i;
+
+  fprintf (fp,
+           "Usage: " PROGRAM_NAME " [OPTIONS] COMMAND [ARGS]\n"
+           "Manage the devices of a zerofs volume.\n"
+           "\n"
+           "Commands:\n");
+  for (i = 0; i < N_COMMANDS; i++)
+    fprintf (fp, "  %s %s\n      %s\n",
+             commands[i].name, commands[i].args_help, commands[i].help);
+  fprintf (fp,
+           "\n"
+           "Options:\n"
+           "  --config=FILE        libconfig file with the options below "
+           "(options override it)\n"
+           "  --new-password=SPEC  passwd: the new password, in the forms "
+           "of --password\n"
+           "  --scrypt-log2n=N     init, passwd: scrypt cost, log2 of N "
+           "(default %u)\n"
+           "  --force              resize: allow shrinking a device\n"
+           "  --bytes              list: exact sizes in bytes\n"
+           "  --json               list, info: JSON output\n"
+           "  --help, --version\n"
+           "\n"
+           "Volume, store and cache options (also accepted in the "
+           "--config file):\n",
+           ZKDF_DEFAULT.log2_n);
+  zconf_print_help (fp, "--");
+  fprintf (fp,
+           "\n"
+           "SIZE: bytes with an optional binary unit: 4096, 512M, 10G, 2T.\n"
+           "Debug: ZEROFS_DEBUG=s3,cache,flush,fault (or all).\n"
+           "Exit status: 0 success, 1 error, 2 usage error.\n"
+           "See zerofs-dev(1).\n");
+}
+
+static const struct flag *
+find_flag (const char *name, size_t len)
+{
+  size_t i;
+
+  for (i = 0; i < sizeof flags / sizeof flags[0]; i++)
+    if (strlen (flags[i].name) == len &&
+        strncmp (flags[i].name, name, len) == 0)
+      return &flags[i];
+  return NULL;
+}
+
+static const struct command *
+find_command (const char *name)
+{
+  size_t i;
+
+  for (i = 0; i < N_COMMANDS; i++)
+    if (strcmp (commands[i].name, name) == 0)
+      return &commands[i];
+  return NULL;
+}
+
+/* Is the conf table option KEY a boolean (which may be given bare)? */
+static bool
+conf_option_is_bool (const char *key)
+{
+  const struct zopt *opts;
+  size_t i, n;
+
+  opts = zconf_options (&n);
+  for (i = 0; i < n; i++)
+    if (strcmp (opts[i].key, key) == 0)
+      return opts[i].type == ZOPT_BOOL;
+  return false;
+}
+
+/* Split ARGV into options and positional arguments.  "--NAME=VALUE" and
+ * "--NAME VALUE" are both accepted for options with a value; "--" ends
+ * the options (a device name may begin with '-').  Exits with status 2
+ * on anything malformed.  Only the shape is checked here: values are
+ * checked where they are used.
+ */
+static void
+parse_cmdline (int argc, char *argv[], struct cmdline *cl)
+{
+  bool options_done = false;
+  int i;
+
+  cl->conf_args = calloc (argc, sizeof cl->conf_args[0]);
+  cl->args = calloc (argc, sizeof cl->args[0]);
+  if (cl->conf_args == NULL || cl->args == NULL) {
+    perror ("calloc");
+    exit (EXIT_FAILURE);
+  }
+
+  for (i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    const char *name, *eq, *value;
+    const struct flag *flag;
+    char *key;
+    size_t len;
+
+    if (options_done || arg[0] != '-' || strcmp (arg, "-") == 0) {
+      cl->args[cl->nargs++] = arg;
+      continue;
+    }
+    if (strcmp (arg, "--") == 0) {
+      options_done = true;
+      continue;
+    }
+    if (strcmp (arg, "-h") == 0) {
+      cl->help = true;
+      continue;
+    }
+    if (strcmp (arg, "-V") == 0) {
+      cl->version = true;
+      continue;
+    }
+    if (arg[1] != '-')
+      usage_error ("unknown option '%s'", arg);
+
+    name = arg + 2;
+    eq = strchr (name, '=');
+    len = eq ? (size_t) (eq - name) : strlen (name);
+    value = eq ? eq + 1 : NULL;
+
+    flag = find_flag (name, len);
+    if (flag) {
+      if (flag->has_value && value == NULL) {
+        if (i + 1 >= argc)
+          usage_error ("option '--%s' needs a value", flag->name);
+        value = argv[++i];
+      }
+      if (!flag->has_value && value != NULL)
+        usage_error ("option '--%s' takes no value", flag->name);
+      cl->seen_flags |= BIT (flag->id);
+      switch (flag->id) {
+      case FLAG_HELP: cl->help = true; break;
+      case FLAG_VERSION: cl->version = true; break;
+      case FLAG_CONFIG: cl->config = value; break;
+      case FLAG_NEW_PASSWORD: cl->new_password_spec = value; break;
+      case FLAG_SCRYPT_LOG2N: cl->log2n_str = value; break;
+      case FLAG_FORCE: cl->force = true; break;
+      case FLAG_BYTES: cl->bytes = true; break;
+      case FLAG_JSON: cl->json = true; break;
+      }
+      continue;
+    }
+
+    /* Any key of the configuration table. */
+    key = strndup (name, len);
+    if (key == NULL) {
+      perror ("strndup");
+      exit (EXIT_FAILURE);
+    }
+    if (len == 0 || !zconf_is_option (key))
+      usage_error ("unknown option '--%s'", key);
+    if (value == NULL) {
+      if (conf_option_is_bool (key))
+        value = "true";
+      else if (i + 1 >= argc)
+        usage_error ("option '--%s' needs a value", key);
+      else
+        value = argv[++i];
+    }
+    cl->conf_args[cl->n_conf_args].key = key;
+    cl->conf_args[cl->n_conf_args].value = value;
+    cl->n_conf_args++;
+  }
+}
+
+static void
+free_cmdline (struct cmdline *cl)
+{
+  size_t i;
+
+  for (i = 0; i < cl->n_conf_args; i++)
+    free ((char *) cl->conf_args[i].key);
+  free (cl->conf_args);
+  free (cl->args);
+}
+
+/* Wipe and free a secret. */
+static void
+free_secret (char *secret)
+{
+  if (secret) {
+    explicit_bzero (secret, strlen (secret));
+    free (secret);
+  }
+}
+
+/* Load the config file, then apply the command line over it. */
+static int
+setup_conf (const struct cmdline *cl, struct zconf *conf)
+{
+  size_t i;
+
+  if (cl->config && zconf_load_file (conf, cl->config) == -1)
+    return -1;
+
+  for (i = 0; i < cl->n_conf_args; i++)
+    if (zconf_set (conf, cl->conf_args[i].key, cl->conf_args[i].value) == -1)
+      return -1;
+  return 0;
+}
+
+/* Parse an unsigned decimal number in [MIN, MAX]. */
+static int
+parse_uint (const char *what, const char *str, unsigned min, unsigned max,
+            unsigned *out)
+{
+  char *end;
+  unsigned long v;
+
+  errno = 0;
+  v = strtoul (str, &end, 10);
+  if (str[0] < '0' || str[0] > '9' || *end != '\0' || errno != 0 ||
+      v < min || v > max) {
+    zerror ("%s: '%s' is not a number from %u to %u", what, str, min, max);
+    errno = EINVAL;
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+/* "1.5G"-style size, for people: one decimal below 10, binary units. */
+static void
+human_size (uint64_t n, char *buf, size_t buflen)
+{
+  static const char units[] = "KMGTPE";
+  uint64_t tenths;
+  double v = n;
+  int u = -1;
+
+  if (n < 1024) {
+    snprintf (buf, buflen, "%" PRIu64, n);
+    return;
+  }
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
+    u++;
+  }
+  tenths = (uint64_t) (v * 10 + 0.5);
+  if (tenths >= 10240 && u < 5) {   /* 1023.96K rounds up to 1M */
+    u++;
+    tenths = 10;
+  }
+  if (tenths < 100 && tenths % 10 != 0)
+    snprintf (buf, buflen, "%" PRIu64 ".%" PRIu64 "%c",
+              tenths / 10, tenths % 10, units[u]);
+  else
+    snprintf (buf, buflen, "%" PRIu64 "%c", (tenths + 5) / 10, units[u]);
+}
+
+/* ISO 8601 UTC. */
+static void
+format_time (uint64_t t, char *buf, size_t buflen)
+{
+  time_t tt = (time_t) t;
+  struct tm tm;
+
+  if (gmtime_r (&tt, &tm) == NULL ||
+      strftime (buf, buflen, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    snprintf (buf, buflen, "@%" PRIu64, t);
+}
+
+/* A JSON string.  Device names are plain ASCII already; this is for the
+ * case where something in the store is not.
+ */
+static void
+print_json_string (const char *s)
+{
+  putchar ('"');
+  for (; *s; s++) {
+    unsigned char c = *s;
+
+    if (c == '"' || c == '\\')
+      printf ("\\%c", c);
+    else if (c < 0x20 || c >= 0x7f)
+      printf ("\\u%04x", c);
+    else
+      putchar (c);
+  }
+  putchar ('"');
+}
+
+static int
+cmd_init (struct ctx *ctx)
+{
+  struct zkdf_params kdf = ZKDF_DEFAULT;
+
+  if (ctx->conf->password[0] == '\0') {
+    zerror ("the password is empty");
+    errno = EINVAL;
+    return -1;
+  }
+  if (ctx->cl->log2n_str)
+    kdf.log2_n = ctx->log2n;
+  return zvolume_init (ctx->store, ctx->conf->password, &kdf);
+}
+
+static int
+cmd_create (struct ctx *ctx)
+{
+  struct zdevice_meta meta;
+
+  return zvolume_create_device (ctx->vol, ctx->cl->args[1], ctx->size, &meta);
+}
+
+/* One row of the list. */
+struct list_row {
+  char *name;
+  uint64_t size;
+  uint64_t objects;
+  uint64_t used;
+};
+
+struct list_state {
+  struct zvolume *vol;
+  struct list_row *rows;
+  size_t n, alloc;
+};
+
+static int
+list_one (void *opaque, const char *name)
+{
+  struct list_state *ls = opaque;
+  struct zdevice_meta meta;
+  struct list_row *row;
+
+  if (ls->n == ls->alloc) {
+    size_t alloc = ls->alloc ? ls->alloc * 2 : 16;
+    struct list_row *rows = realloc (ls->rows, alloc * sizeof rows[0]);
+
+    if (rows == NULL) {
+      zerror ("realloc: %m");
+      return -1;
+    }
+    ls->rows = rows;
+    ls->alloc = alloc;
+  }
+  row = &ls->rows[ls->n];
+  if (zvolume_get_device (ls->vol, name, &meta) == -1 ||
+      zvolume_device_usage (ls->vol, name, &row->objects, &row->used) == -1)
+    return -1;
+  row->name = strdup (name);
+  if (row->name == NULL) {
+    zerror ("strdup: %m");
+    return -1;
+  }
+  row->size = meta.size;
+  ls->n++;
+  return 0;
+}
+
+static int
+cmd_list (struct ctx *ctx)
+{
+  struct list_state ls = { .vol = ctx->vol };
+  char size_str[32], used_str[32];
+  int namew = 4, sizew = 4, usedw = 4, w;
+  size_t i;
+  int r = -1;
+
+  if (zvolume_list_devices (ctx->vol, list_one, &ls) == -1)
+    goto out;
+
+  if (ctx->cl->json) {
+    printf ("[");
+    for (i = 0; i < ls.n; i++) {
+      printf ("%s\n  {\"name\": ", i ? "," : "");
+      print_json_string (ls.rows[i].name);
+      printf (", \"size\": %" PRIu64 ", \"used\": %" PRIu64
+              ", \"objects\": %" PRIu64 "}",
+              ls.rows[i].size, ls.rows[i].used, ls.rows[i].objects);
+    }
+    printf ("%s]\n", ls.n ? "\n" : "");
+    r = 0;
+    goto out;
+  }
+
+  /* Two passes: column widths, then the table. */
+  for (i = 0; i < ls.n; i++) {
+    if (ctx->cl->bytes) {
+      snprintf (size_str, sizeof size_str, "%" PRIu64, ls.rows[i].size);
+      snprintf (used_str, sizeof used_str, "%" PRIu64, ls.rows[i].used);
+    }
+    else {
+      human_size (ls.rows[i].size, size_str, sizeof size_str);
+      human_size (ls.rows[i].used, used_str, sizeof used_str);
+    }
+    w = strlen (ls.rows[i].name);
+    if (w > namew) namew = w;
+    w = strlen (size_str);
+    if (w > sizew) sizew = w;
+    w = strlen (used_str);
+    if (w > usedw) usedw = w;
+  }
+  printf ("%-*s  %*s  %*s\n", namew, "NAME", sizew, "SIZE", usedw, "USED");
+  for (i = 0; i < ls.n; i++) {
+    if (ctx->cl->bytes) {
+      snprintf (size_str, sizeof size_str, "%" PRIu64, ls.rows[i].size);
+      snprintf (used_str, sizeof used_str, "%" PRIu64, ls.rows[i].used);
+    }
+    else {
+      human_size (ls.rows[i].size, size_str, sizeof size_str);
+      human_size (ls.rows[i].used, used_str, sizeof used_str);
+    }
+    printf ("%-*s  %*s  %*s\n",
+            namew, ls.rows[i].name, sizew, size_str, usedw, used_str);
+  }
+  r = 0;
+
+ out:
+  for (i = 0; i < ls.n; i++)
+    free (ls.rows[i].name);
+  free (ls.rows);
+  return r;
+}
+
+static int
+cmd_info (struct ctx *ctx)
+{
+  const char *name = ctx->cl->args[1];
+  struct zdevice_meta meta;
+  uint64_t objects, used;
+  char uuid[37], created[64], size_h[32], used_h[32];
+
+  if (zvolume_get_device (ctx->vol, name, &meta) == -1 ||
+      zvolume_device_usage (ctx->vol, name, &objects, &used) == -1)
+    return -1;
+
+  zuuid_format (meta.uuid, uuid);
+  format_time (meta.created, created, sizeof created);
+  human_size (meta.size, size_h, sizeof size_h);
+  human_size (used, used_h, sizeof used_h);
+
+  if (ctx->cl->json) {
+    printf ("{\"name\": ");
+    print_json_string (meta.name);
+    printf (", \"uuid\": \"%s\", \"size\": %" PRIu64
+            ", \"chunk_size\": %" PRIu32 ", \"created\": \"%s\""
+            ", \"generation\": %" PRIu64
+            ", \"objects\": %" PRIu64 ", \"used\": %" PRIu64 "}\n",
+            uuid, meta.size, meta.chunk_size, created, meta.generation,
+            objects, used);
+    return 0;
+  }
+
+  printf ("name:       %s\n", meta.name);
+  printf ("uuid:       %s\n", uuid);
+  printf ("size:       %" PRIu64 " (%s)\n", meta.size, size_h);
+  printf ("chunk size: %" PRIu32 "\n", meta.chunk_size);
+  printf ("created:    %s\n", created);
+  printf ("generation: %" PRIu64 "\n", meta.generation);
+  printf ("objects:    %" PRIu64 "\n", objects);
+  printf ("used:       %" PRIu64 " (%s)\n", used, used_h);
+  return 0;
+}
+
+static int
+cmd_rm (struct ctx *ctx)
+{
+  return zvolume_remove_device (ctx->vol, ctx->cl->args[1]);
+}
+
+/* resize, step 1: delete the chunk objects with index >= FIRST, in
+ * batches while listing, so that memory stays bounded however large the
+ * device is.  Deleting keys that the listing has already returned does
+ * not disturb it.
+ */
+struct trim_state {
+  struct objstore *store;
+  uint64_t first;
+  char *keys[OBJSTORE_DELETE_BATCH];
+  size_t n;
+};
+
+static int
+trim_flush (struct trim_state *ts)
+{
+  int r;
+  size_t i;
+
+  if (ts->n == 0)
+    return 0;
+  r = objstore_delete_many (ts->store, (const char *const *) ts->keys, ts->n);
+  for (i = 0; i < ts->n; i++)
+    free (ts->keys[i]);
+  ts->n = 0;
+  return r;
+}
+
+static int
+trim_one (void *opaque, const char *key, uint64_t size, bool is_prefix)
+{
+  struct trim_state *ts = opaque;
+  uint64_t index;
+
+  if (is_prefix || zkey_parse_chunk (key, &index) == -1 || index < ts->first)
+    return 0;
+  ts->keys[ts->n] = strdup (key);
+  if (ts->keys[ts->n] == NULL) {
+    zerror ("strdup: %m");
+    return -1;
+  }
+  ts->n++;
+  if (ts->n == OBJSTORE_DELETE_BATCH && trim_flush (ts) == -1)
+    return -1;
+  return 0;
+}
+
+static int
+delete_chunks_from (struct zvolume *vol, const char *name, uint64_t first)
+{
+  struct trim_state ts = { .store = vol->store, .first = first };
+  char prefix[OBJSTORE_KEY_MAX];
+  int r;
+
+  zkey_chunks_prefix (prefix, name);
+  r = objstore_list (vol->store, prefix, NULL, trim_one, &ts);
+  if (r == 0)
+    r = trim_flush (&ts);
+  else {
+    int saved_errno = errno;
+    size_t i;
+
+    for (i = 0; i < ts.n; i++)
+      free (ts.keys[i]);
+    errno = saved_errno;
+  }
+  return r;
+}
+
+static uint64_t
+chunk_len (uint64_t size, uint64_t chunk_size, uint64_t index)
+{
+  uint64_t start = index * chunk_size;
+
+  return size - start < chunk_size ? size - start : chunk_size;
+}
+
+/* resize, step 2: chunk INDEX has length OLD_LEN on the device now and
+ * will have NEW_LEN.  Rewrite its object with the new length: cut, or
+ * extended with zeros; deleted if what remains is all zeros.  An object
+ * that already has the new length (an interrupted resize run again) or
+ * no object at all is left alone.
+ */
+static int
+rewrite_chunk (struct ctx *ctx, const struct zdevice_meta *meta,
+               uint64_t index, uint64_t new_len)
+{
+  struct zchunk_codec codec;
+  char key[OBJSTORE_KEY_MAX];
+  void *obj = NULL, *newobj = NULL;
+  size_t objlen, newlen;
+  uint8_t *data = NULL;
+  uint64_t seq;
+  uint32_t stored_len;
+  int r = -1;
+
+  if (zvolume_chunk_codec (ctx->vol, meta, ctx->conf->compression,
+                           ctx->conf->compression_level, &codec) == -1)
+    return -1;
+
+  zkey_chunk (key, meta->name, index);
+  if (objstore_get (ctx->store, key, &obj, &objlen) == -1) {
+    if (errno == ENOENT)        /* a zero chunk: nothing stored */
+      r = 0;
+    goto out;
+  }
+
+  /* The plaintext length in the header (chunk.h); zchunk_decode
+   * authenticates it, as part of the AAD.
+   */
+  stored_len = chunk_len (meta->size, meta->chunk_size, index);
+  if (objlen >= ZCHUNK_HEADER_LEN) {
+    const uint8_t *h = obj;
+    uint32_t len = (uint32_t) h[16] << 24 | (uint32_t) h[17] << 16 |
+                   (uint32_t) h[18] << 8 | h[19];
+
+    if (len == new_len) {
+      r = 0;
+      goto out;
+    }
+    if (len <= meta->chunk_size)
+      stored_len = len;
+  }
+
+  data = calloc (1, meta->chunk_size);
+  if (data == NULL) {
+    zerror ("calloc: %m");
+    goto out;
+  }
+  if (zchunk_decode (&codec, index, obj, objlen, data, stored_len, &seq,
+                     key) == -1)
+    goto out;
+  if (new_len < stored_len)
+    memset (data + new_len, 0, stored_len - new_len);
+
+  if (zis_zero (data, new_len))
+    r = objstore_delete (ctx->store, key);
+  else if (zchunk_encode (&codec, index, seq, data, new_len,
+                          &newobj, &newlen) == 0)
+    r = objstore_put (ctx->store, key, newobj, newlen);
+
+ out:
+  {
+    int saved_errno = errno;
+
+    explicit_bzero (&codec, sizeof codec);
+    if (data)
+      explicit_bzero (data, meta->chunk_size);
+    free (data);
+    free (obj);
+    free (newobj);
+    errno = saved_errno;
+  }
+  return r;
+}
+
+static int
+cmd_resize (struct ctx *ctx)
+{
+  const char *name = ctx->cl->args[1];
+  struct zdevice_meta meta;
+  uint64_t old_size, new_size = ctx->size, old_n, new_n, last;
+  char old_h[32], new_h[32];
+
+  if (zvolume_get_device (ctx->vol, name, &meta) == -1)
+    return -1;
+  old_size = meta.size;
+  if (new_size == old_size)
+    return 0;
+
+  human_size (old_size, old_h, sizeof old_h);
+  human_size (new_size, new_h, sizeof new_h);
+  if (new_size < old_size && !ctx->cl->force) {
+    zerror ("shrinking device %s from %s to %s deletes its data past %s: "
+            "add --force to do it", name, old_h, new_h, new_h);
+    errno = EPERM;
+    return -1;
+  }
+  if (new_size > ZDEVICE_SIZE_MAX || new_size % ZSECTOR_SIZE != 0) {
+    zerror ("size %" PRIu64 " of device %s: must be a multiple of %" PRIu32
+            " and at most %" PRIu64, new_size, name, ZSECTOR_SIZE,
+            (uint64_t) ZDEVICE_SIZE_MAX);
+    errno = EINVAL;
+    return -1;
+  }
+
+  old_n = (old_size + meta.chunk_size - 1) / meta.chunk_size;
+  new_n = (new_size + meta.chunk_size - 1) / meta.chunk_size;
+
+  /* 1. Shrinking: no object may remain past the new end, or it would
+   * come back as data when the device is grown again.
+   */
+  if (new_n < old_n && delete_chunks_from (ctx->vol, name, new_n) == -1)
+    return -1;
+
+  /* 2. The last chunk the old and the new device have in common is the
+   * only one whose length may change.
+   */
+  last = (old_n < new_n ? old_n : new_n) - 1;
+  if (chunk_len (old_size, meta.chunk_size, last) !=
+      chunk_len (new_size, meta.chunk_size, last) &&
+      rewrite_chunk (ctx, &meta, last,
+                     chunk_len (new_size, meta.chunk_size, last)) == -1)
+    return -1;
+
+  /* 3. The new size. */
+  meta.size = new_size;
+  return zvolume_put_device (ctx->vol, &meta);
+}
+
+static int
+cmd_passwd (struct ctx *ctx)
+{
+  struct zkdf_params kdf;
+  char *new_password;
+  int r;
+
+  new_password = zread_password (ctx->cl->new_password_spec);
+  if (new_password == NULL)
+    return -1;
+  if (new_password[0] == '\0') {
+    zerror ("the new password is empty");
+    errno = EINVAL;
+    r = -1;
+  }
+  else if (ctx->cl->log2n_str) {
+    kdf = ctx->vol->kdf;
+    kdf.log2_n = ctx->log2n;
+    r = zvolume_change_password (ctx->vol, new_password, &kdf);
+  }
+  else
+    r = zvolume_change_password (ctx->vol, new_password, NULL);
+  free_secret (new_password);
+  return r;
+}
+
+/* init on a directory store: create the directory itself (not its
+ * parents), as the quick start expects, so that objstore_open finds it.
+ */
+static int
+make_volume_dir (const char *bucket)
+{
+  const char *dir;
+
+  if (strncmp (bucket, "file:///", 8) != 0)
+    return 0;
+  dir = bucket + 7;
+  if (mkdir (dir, 0700) == -1 && errno != EEXIST) {
+    zerror ("cannot create volume directory %s: %m", dir);
+    return -1;
+  }
+  return 0;
+}
+
+int
+main (int argc, char *argv[])
+{
+  struct cmdline cl = { 0 };
+  struct zconf conf;
+  struct ctx ctx = { .cl = &cl, .conf = &conf };
+  const struct command *cmd;
+  const char *debug;
+  unsigned extra;
+  int r = -1;
+
+  zlog_set_handlers (error_handler, debug_handler);
+  debug = getenv ("ZEROFS_DEBUG");
+  if (debug)
+    zlog_debug_from_string (debug);
+
+  parse_cmdline (argc, argv, &cl);
+  if (cl.help) {
+    usage (stdout);
+    free_cmdline (&cl);
+    exit (EXIT_SUCCESS);
+  }
+  if (cl.version) {
+    printf (PROGRAM_NAME " " PACKAGE_VERSION "\n");
+    free_cmdline (&cl);
+    exit (EXIT_SUCCESS);
+  }
+
+  /* The shape of the command line: exit 2 if it is wrong. */
+  if (cl.nargs == 0)
+    usage_error ("no command given");
+  cmd = find_command (cl.args[0]);
+  if (cmd == NULL)
+    usage_error ("unknown command '%s'", cl.args[0]);
+  if (cl.nargs - 1 != cmd->nargs)
+    usage_error ("%s takes %s%zu argument%s: %s %s",
+                 cmd->name, cl.nargs - 1 > cmd->nargs ? "only " : "",
+                 cmd->nargs, cmd->nargs == 1 ? "" : "s",
+                 cmd->name, cmd->args_help);
+  extra = cl.seen_flags & ~(GLOBAL_FLAGS | cmd->allowed_flags);
+  if (extra) {
+    size_t i;
+
+    for (i = 0; i < sizeof flags / sizeof flags[0]; i++)
+      if (extra & BIT (flags[i].id))
+        usage_error ("option '--%s' does not apply to %s",
+                     flags[i].name, cmd->name);
+  }
+  if (cmd->run == cmd_passwd && cl.new_password_spec == NULL)
+    usage_error ("passwd needs --new-password=SPEC");
+
+  zconf_init (&conf);
+
+  /* Values, before the store is touched. */
+  if (cl.log2n_str &&
+      parse_uint ("--scrypt-log2n", cl.log2n_str, LOG2N_MIN, LOG2N_MAX,
+                  &ctx.log2n) == -1)
+    goto out;
+  if (cmd->nargs >= 1 && zdevice_name_check (cl.args[1]) == -1)
+    goto out;
+  if (cmd->size_arg && zparse_size (cl.args[2], &ctx.size) == -1)
+    goto out;
+
+  if (setup_conf (&cl, &conf) == -1)
+    goto out;
+  if (conf.bucket == NULL)
+    usage_error ("no volume: give --bucket=BUCKET "
+                 "(or bucket in the --config file)");
+  if (zconf_finish (&conf, true) == -1)
+    goto out;
+
+  if (cmd->run == cmd_init && make_volume_dir (conf.bucket) == -1)
+    goto out;
+  ctx.store = objstore_open (&conf);
+  if (ctx.store == NULL)
+    goto out;
+  if (cmd->run != cmd_init) {
+    ctx.vol = zvolume_open (ctx.store, conf.password);
+    if (ctx.vol == NULL)
+      goto out;
+  }
+
+  r = cmd->run (&ctx);
+
+ out:
+  if (ctx.vol)
+    zvolume_close (ctx.vol);
+  if (ctx.store)
+    objstore_close (ctx.store);
+  zconf_free (&conf);
+  free_cmdline (&cl);
+  if (fflush (stdout) == EOF || ferror (stdout)) {
+    perror (PROGRAM_NAME ": stdout");
+    r = -1;
+  }
+  return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
