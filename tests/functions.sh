@@ -1,0 +1,159 @@
+# zerofs tests: helpers sourced by every shell test, in nbdkit's style.
+#
+#   requires CMD ARGS...     skip (exit 77) saying what is missing unless
+#                            the command runs
+#   cleanup_fn FN ARGS...    run FN ARGS at exit (last registered first)
+#   start_volume             make a volume on the backend under test and
+#                            set $bucket, $pwfile, $cachedir, $zargs (the
+#                            plugin's parameters) and zdev () (zerofs-dev
+#                            with the same volume)
+#   count_chunks DEV         how many chunk objects DEV has in the store
+#   start_server ARGS...     nbdkit in the background on $sock ($pidfile)
+#   stop_server [-9]         stop it (SIGTERM and wait, or SIGKILL)
+#
+# The backend is $ZEROFS_TEST_BACKEND: "dir" (a local directory volume,
+# the default), "s3rver" or "swift" (real S3 servers on loopback, see
+# s3-servers.sh).  The same test scripts run against all three.
+
+set -e
+set -o pipefail
+
+# Debian's python3 (it has the libnbd bindings nbdsh needs) before any
+# other python3 on the PATH, such as a pyenv shim.
+export PATH=/usr/bin:/bin:$PATH
+
+: "${srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
+: "${ZEROFS_TEST_BACKEND:=dir}"
+: "${PLUGIN:?PLUGIN must be set (make check sets it)}"
+: "${ZEROFS_DEV:?ZEROFS_DEV must be set (make check sets it)}"
+
+_cleanups=()
+_run_cleanups ()
+{
+    local status=$? i
+    set +e
+    for (( i = ${#_cleanups[@]} - 1; i >= 0; i-- )); do
+        eval "${_cleanups[i]}"
+    done
+    exit $status
+}
+trap _run_cleanups EXIT
+trap 'exit 130' INT TERM
+
+cleanup_fn ()
+{
+    local cmd= a
+    for a in "$@"; do cmd+=" $(printf '%q' "$a")"; done
+    _cleanups+=("$cmd")
+}
+
+requires ()
+{
+    if ! "$@" >/dev/null 2>&1; then
+        echo "$0: test skipped because this command failed: $*"
+        exit 77
+    fi
+}
+
+requires nbdkit --version
+requires test -f "$PLUGIN"
+requires test -x "$ZEROFS_DEV"
+
+tmpdir=$(mktemp -d "${TMPDIR:-/tmp}/zerofs-test.XXXXXX")
+cleanup_fn rm -rf "$tmpdir"
+
+# A random password for the volume, in a file.
+pwfile=$tmpdir/password
+head -c 24 /dev/urandom | base64 > "$pwfile"
+cachedir=$tmpdir/cache
+sock=$tmpdir/nbd.sock
+pidfile=$tmpdir/nbdkit.pid
+
+start_volume ()
+{
+    case "$ZEROFS_TEST_BACKEND" in
+        dir)
+            bucket=file://$tmpdir/store
+            store_args=()
+            ;;
+        s3rver)
+            source "$srcdir/s3-servers.sh"
+            cleanup_fn s3rver_stop
+            s3rver_start "$tmpdir/s3rver" || exit $?
+            bucket=$S3_BUCKET/vol
+            store_args=(endpoint="$S3_ENDPOINT" region=us-east-1)
+            ;;
+        swift)
+            source "$srcdir/s3-servers.sh"
+            cleanup_fn swift_stop
+            swift_start "$tmpdir/swift" || exit $?
+            bucket=$S3_BUCKET/vol
+            store_args=(endpoint="$S3_ENDPOINT" region=us-east-1)
+            ;;
+        *)
+            echo "$0: unknown ZEROFS_TEST_BACKEND=$ZEROFS_TEST_BACKEND"
+            exit 1
+            ;;
+    esac
+    zargs=(bucket="$bucket" password=+"$pwfile" cache-dir="$cachedir"
+           "${store_args[@]}")
+    zdev init --scrypt-log2n=10
+}
+
+zdev ()
+{
+    local a args=(--bucket="$bucket" --password-file="$pwfile")
+    for a in "${store_args[@]}"; do args+=(--"$a"); done
+    "$ZEROFS_DEV" "${args[@]}" "$@"
+}
+
+count_chunks ()
+{
+    case "$ZEROFS_TEST_BACKEND" in
+        dir)
+            if [ -d "$tmpdir/store/devices/$1/chunks" ]; then
+                find "$tmpdir/store/devices/$1/chunks" -type f ! -name '.*' |
+                    wc -l
+            else
+                echo 0
+            fi
+            ;;
+        *)
+            s3_count_objects "vol/devices/$1/chunks/"
+            ;;
+    esac
+}
+
+start_server ()
+{
+    rm -f "$sock" "$pidfile"
+    nbdkit -U "$sock" -P "$pidfile" "$@"
+    # nbdkit writes the pidfile once it is ready to serve.
+    local i
+    for (( i = 0; i < 300; i++ )); do
+        [ -s "$pidfile" ] && [ -S "$sock" ] && return 0
+        sleep 0.1
+    done
+    echo "$0: nbdkit did not start"
+    return 1
+}
+
+stop_server ()
+{
+    local pid sig=TERM i
+    [ "${1:-}" = -9 ] && sig=KILL
+    [ -s "$pidfile" ] || return 0
+    pid=$(cat "$pidfile")
+    kill -$sig "$pid" 2>/dev/null || true
+    for (( i = 0; i < 600; i++ )); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "$0: nbdkit $pid did not exit"
+        kill -9 "$pid"
+        return 1
+    fi
+    rm -f "$pidfile"
+}
+cleanup_fn stop_server -9

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Crash recovery.  Writes that were never flushed are in the local cache
+# when nbdkit is killed with SIGKILL; once the index has committed them
+# (within a second), a restart with the same cache-dir uploads them:
+# afterwards the store alone (cache deleted) has them.  Also with
+# durability=local: a FLUSH then means "fsynced in the cache", and the
+# data must survive SIGKILL right after the flush, then reach the store.
+set -e
+source "${srcdir:-.}/functions.sh"
+requires nbdsh --version
+export tmpdir sock
+
+start_volume
+zdev create disk 4M
+
+check_store_has ()
+{
+    rm -rf "$cachedir"
+    nbdkit -U - "$PLUGIN" "${zargs[@]}" export=disk \
+           --run 'nbdsh -u "$uri" -c -' <<'EOF'
+import os
+data = open(os.environ["tmpdir"] + "/data", "rb").read()
+assert h.pread(len(data), 0) == data, "data did not reach the store"
+EOF
+}
+
+# 1. Unflushed writes, SIGKILL, restart: uploaded on restart.
+start_server "$PLUGIN" "${zargs[@]}" export=disk
+nbdsh -u "nbd+unix:///disk?socket=$sock" -c - <<'EOF'
+import os, time
+data = os.urandom(3 << 20)
+h.pwrite(data, 0)
+open(os.environ["tmpdir"] + "/data", "wb").write(data)
+EOF
+sleep 2.5                  # the periodic index commit (1 s) has run
+stop_server -9
+test "$(count_chunks disk)" = 0   # nothing was uploaded before the crash
+start_server "$PLUGIN" "${zargs[@]}" export=disk
+for (( i = 0; i < 100; i++ )); do
+    [ "$(count_chunks disk)" = 3 ] && break
+    sleep 0.2
+done
+test "$(count_chunks disk)" = 3
+stop_server
+check_store_has
+
+# 2. durability=local: FLUSH returns once the cache is fsynced.
+start_server "$PLUGIN" "${zargs[@]}" export=disk durability=local
+nbdsh -u "nbd+unix:///disk?socket=$sock" -c - <<'EOF'
+import os
+data = bytearray(open(os.environ["tmpdir"] + "/data", "rb").read())
+new = os.urandom(1 << 20)
+h.pwrite(new, 1 << 20)
+h.flush()
+data[1 << 20:2 << 20] = new
+open(os.environ["tmpdir"] + "/data", "wb").write(data)
+EOF
+stop_server -9             # immediately after the flush
+start_server "$PLUGIN" "${zargs[@]}" export=disk durability=local
+nbdsh -u "nbd+unix:///disk?socket=$sock" -c - <<'EOF'
+import os
+data = open(os.environ["tmpdir"] + "/data", "rb").read()
+assert h.pread(len(data), 0) == data, "locally durable write lost"
+EOF
+stop_server                # a clean stop uploads what is dirty
+check_store_has
