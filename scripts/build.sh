@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Configure (once) and build zerofs in the source tree.
+# Extra arguments go to ./configure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x configure ] || autoreconf -fi
+[ -f Makefile ] || ./configure "$@"
+make -j"$(nproc)"

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install what zerofs needs on Debian 12, and nothing that is already there.
+#
+#   scripts/install-deps.sh          to build and run zerofs
+#   scripts/install-deps.sh --test   also what the test suite needs:
+#                                    libnbd's tools, FUSE, ext4 tools, the
+#                                    S3 servers (Swift, memcached, and
+#                                    s3rver from npm into tests/node_modules)
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+want_test=false
+[ "${1:-}" = --test ] && want_test=true
+
+SUDO=
+[ "$(id -u)" = 0 ] || SUDO=sudo
+
+build_pkgs=(build-essential autoconf automake libtool pkg-config perl
+            nbdkit nbdkit-plugin-dev libcurl4-openssl-dev liblmdb-dev
+            libssl-dev libconfig-dev libzstd-dev)
+test_pkgs=(libnbd-bin python3-libnbd fuse3 e2fsprogs util-linux
+           python3-swift memcached curl openssl)
+
+pkgs=("${build_pkgs[@]}")
+$want_test && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+        missing+=("$p")
+done
+# Node.js and npm for s3rver, unless the machine has them already (a
+# nodesource nodejs conflicts with Debian's npm package).
+if $want_test && ! command -v npm >/dev/null; then
+    missing+=(nodejs npm)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+        --no-install-recommends "${missing[@]}"
+fi
+
+if $want_test; then
+    (cd "$top/tests" && npm ci --no-audit --no-fund --loglevel=error)
+fi
