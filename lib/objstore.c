@@ -174,7 +174,10 @@ objstore_put_cond (struct objstore *s, const char *key,
   clear_last_error ();
   if (objstore_check_key (key) == -1 ||
       s->ops->put (s, key, data, len, cond, info) == -1) {
-    if (!(conditional && errno == EEXIST))
+    /* A refused condition, or a store that cannot do conditions (Swift:
+     * 501), are answers the caller acts on, not errors.
+     */
+    if (!(conditional && (errno == EEXIST || errno == ENOTSUP)))
       report_failure (s);
     return -1;
   }

@@ -20,8 +20,9 @@
  * records the message in a thread-local buffer, sets errno and returns -1.
  * The public entry points below (objstore_get, ...) log that message with
  * zerror() when they finally fail, except for the answers that are not
- * errors: ENOENT from get/head (absent object) and EEXIST from a
- * conditional put (precondition failed).  errno classes:
+ * errors: ENOENT from get/head (absent object), and EEXIST (precondition
+ * failed) or ENOTSUP (no conditional PUT in this store) from a
+ * conditional put.  errno classes:
  *
  *   ENOENT     object absent (404 NoSuchKey); delete of absent is success
  *   EEXIST     conditional put refused (412 PreconditionFailed)

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# test-retry.sh with the volume on s3rver (see functions.sh).
+ZEROFS_TEST_BACKEND=s3rver exec "${srcdir:-.}/test-retry.sh"

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# A store that fails for a while costs time, not errors; a store that
+# fails past retry-time makes the NBD request fail with EIO, and nothing
+# acknowledged is lost: the data stays dirty and is uploaded later.
+#
+# The failures come from the fault-injecting wrapper (fault-file=), which
+# sits between the retry layer and the real backend; with an S3 backend
+# the server itself is also stopped with SIGSTOP and resumed.  Every retry
+# is logged with -D zerofs.s3=1.
+set -e
+source "${srcdir:-.}/functions.sh"
+requires nbdsh --version
+export tmpdir sock
+
+start_volume
+zdev create disk 4M
+
+faults=$tmpdir/faults
+: > "$faults"
+log=$tmpdir/nbdkit.log
+
+# The fault file is re-read when it changes (checked every 100 ms).
+set_faults () { printf '%s\n' "$@" > "$faults"; sleep 0.3; }
+
+rm -f "$sock" "$pidfile"
+nbdkit -f -v --log=stderr -D zerofs.s3=1 -U "$sock" -P "$pidfile" \
+       "$PLUGIN" "${zargs[@]}" export=disk fault-file="$faults" \
+       retry-time=6 timeout=2 2> "$log" &
+for (( i = 0; i < 300; i++ )); do
+    [ -s "$pidfile" ] && [ -S "$sock" ] && break
+    sleep 0.1
+done
+
+# 1. Transient failures for a while: the flush succeeds.
+set_faults "fail put EAGAIN 6" "fail delete ECONNRESET 2"
+nbdsh -u "nbd+unix:///disk?socket=$sock" -c - <<'EOF'
+import os, time
+data = os.urandom(2 << 20)
+h.pwrite(data, 0)
+h.trim(1 << 20, 2 << 20)
+t = time.monotonic()
+h.flush()
+print("flush with 6 transient PUT failures took %.2f s" % (time.monotonic() - t))
+open(os.environ["tmpdir"] + "/data", "wb").write(data + bytes(1 << 20) +
+                                                  bytes(1 << 20))
+EOF
+grep -q "retrying PUT" "$log"
+grep -q "injected fault" "$log"
+
+# 2. Failing past retry-time: FLUSH fails with EIO, the data stays.
+set_faults "fail put EAGAIN"
+nbdsh -u "nbd+unix:///disk?socket=$sock" -c - <<'EOF'
+import os, time
+data = bytearray(open(os.environ["tmpdir"] + "/data", "rb").read())
+new = os.urandom(1 << 20)
+h.pwrite(new, 3 << 20)
+data[3 << 20:] = new
+t = time.monotonic()
+try:
+    h.flush()
+    raise SystemExit("flush succeeded although every PUT fails")
+except nbd.Error as ex:
+    assert ex.errno == "EIO", ex.errno
+took = time.monotonic() - t
+print("flush failed after %.2f s" % took)
+assert 3 <= took < 60, took
+# Reads still see the data, from the cache.
+assert h.pread(len(data), 0) == bytes(data)
+open(os.environ["tmpdir"] + "/data", "wb").write(data)
+EOF
+grep -q "stay dirty" "$log"
+
+# 3. The store comes back: a later flush uploads what stayed dirty.
+set_faults
+nbdsh -u "nbd+unix:///disk?socket=$sock" -c 'h.flush()'
+
+# 4. With a real S3 server: stop it for longer than a request timeout,
+#    resume it while the flush is retrying.
+if [ "$ZEROFS_TEST_BACKEND" != dir ]; then
+    pids=${S3_PIDS:-$S3_PID}
+    nbdsh -u "nbd+unix:///disk?socket=$sock" -c - <<'EOF' &
+import os
+data = bytearray(open(os.environ["tmpdir"] + "/data", "rb").read())
+new = os.urandom(4096)
+h.pwrite(new, 400000)
+data[400000:404096] = new
+h.flush()
+open(os.environ["tmpdir"] + "/data", "wb").write(data)
+EOF
+    flusher=$!
+    sleep 0.2
+    kill -STOP $pids
+    sleep 3
+    kill -CONT $pids
+    wait $flusher
+    # The stopped server made real requests time out and be retried.
+    grep "retrying" "$log" | grep -v "injected fault" | tail -3
+    grep "retrying" "$log" | grep -qv "injected fault"
+fi
+
+kill "$(cat "$pidfile")"
+for (( i = 0; i < 300; i++ )); do
+    kill -0 "$(cat "$pidfile")" 2>/dev/null || break
+    sleep 0.1
+done
+rm -f "$pidfile"
+grep -E "error|retrying" "$log" | tail -20 || :
+
+# Everything acknowledged is in the store.
+rm -rf "$cachedir"
+nbdkit -U - "$PLUGIN" "${zargs[@]}" export=disk \
+       --run 'nbdsh -u "$uri" -c -' <<'EOF'
+import os
+data = open(os.environ["tmpdir"] + "/data", "rb").read()
+assert h.pread(len(data), 0) == data, "acknowledged data lost"
+EOF
