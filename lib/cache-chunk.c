@@ -66,6 +66,11 @@ centry_insert (struct zcache *c, struct centry *e)
   e->hnext = c->buckets[b];
   c->buckets[b] = e;
   c->nentries++;
+  e->vprev = NULL;
+  e->vnext = e->dev->entries;
+  if (e->vnext)
+    e->vnext->vprev = e;
+  e->dev->entries = e;
 }
 
 static void
@@ -78,6 +83,12 @@ centry_remove (struct zcache *c, struct centry *e)
     pp = &(*pp)->hnext;
   *pp = e->hnext;
   c->nentries--;
+  if (e->vprev)
+    e->vprev->vnext = e->vnext;
+  else
+    e->dev->entries = e->vnext;
+  if (e->vnext)
+    e->vnext->vprev = e->vprev;
 }
 
 /* Find or create the entry (from the index if it has a record), with a
@@ -699,23 +710,105 @@ zcache_prefetch (struct zcdev *d, uint64_t index)
   return ret;
 }
 
+static bool
+centry_allocated (const struct centry *e)
+{
+  return e->base_remote || e->slot != ZSLOT_NONE;
+}
+
+/* Which chunks of FIRST..LAST may hold data: the index's records in the
+ * range (one cursor walk) and the device's entries in memory, which
+ * override them.  Both under c->lock: an entry leaves memory only after
+ * the commit that wrote its record, so together they are never behind.
+ */
+struct alloc_list {
+  uint64_t *v;
+  size_t n, cap;
+};
+
+static int
+alloc_push (struct alloc_list *l, uint64_t index)
+{
+  uint64_t *p;
+
+  if (l->n == l->cap) {
+    l->cap = l->cap ? 2 * l->cap : 64;
+    p = realloc (l->v, l->cap * sizeof *p);
+    if (p == NULL) {
+      zerror ("realloc: %m");
+      return -1;
+    }
+    l->v = p;
+  }
+  l->v[l->n++] = index;
+  return 0;
+}
+
+static int
+alloc_record (void *opaque, uint64_t index, const struct zindex_chunk *rec)
+{
+  struct alloc_list *l = opaque;
+
+  return alloc_push (l, index);
+}
+
+static int
+compare_u64 (const void *a, const void *b)
+{
+  uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+
+  return x < y ? -1 : x > y;
+}
+
 int
-zcache_is_allocated (struct zcdev *d, uint64_t index)
+zcache_allocated_chunks (struct zcdev *d, uint64_t first, uint64_t last,
+                         uint64_t **indexes, size_t *n)
 {
   struct zcache *c = d->c;
-  struct zindex_chunk rec;
+  struct alloc_list records = { 0 }, result = { 0 };
+  struct alloc_list memory = { 0 }, memory_alloc = { 0 };
   struct centry *e;
-  int r;
+  size_t i, j, k;
+  int ret = -1;
 
   pthread_mutex_lock (&c->lock);
-  e = centry_find (c, d, index);
-  if (e)
-    r = e->base_remote || e->slot != ZSLOT_NONE;
-  else {
-    r = zindex_get_chunk (c->ix, d->uuid, index, &rec);
-    if (r != -1)
-      r = r == 0;               /* a record: the chunk is in the store */
-  }
+  if (zindex_foreach_chunk_in (c->ix, d->uuid, first, last, alloc_record,
+                               &records) == -1)
+    goto out;
+  for (e = d->entries; e; e = e->vnext)
+    if (e->index >= first && e->index <= last) {
+      if (alloc_push (&memory, e->index) == -1 ||
+          (centry_allocated (e) && alloc_push (&memory_alloc, e->index) == -1))
+        goto out;
+    }
   pthread_mutex_unlock (&c->lock);
-  return r;
+
+  /* Records not overridden by an entry, plus allocated entries. */
+  qsort (memory.v, memory.n, sizeof *memory.v, compare_u64);
+  for (i = 0, j = 0; i < records.n; i++) {
+    while (j < memory.n && memory.v[j] < records.v[i])
+      j++;
+    if (j < memory.n && memory.v[j] == records.v[i])
+      continue;
+    if (alloc_push (&result, records.v[i]) == -1)
+      goto out_unlocked;
+  }
+  for (k = 0; k < memory_alloc.n; k++)
+    if (alloc_push (&result, memory_alloc.v[k]) == -1)
+      goto out_unlocked;
+  qsort (result.v, result.n, sizeof *result.v, compare_u64);
+  *indexes = result.v;
+  *n = result.n;
+  result.v = NULL;
+  ret = 0;
+  goto out_unlocked;
+
+ out:
+  pthread_mutex_unlock (&c->lock);
+ out_unlocked:
+  free (records.v);
+  free (memory.v);
+  free (memory_alloc.v);
+  free (result.v);
+  return ret;
 }

@@ -328,6 +328,62 @@ zindex_foreach_chunk (struct zindex *ix,
   return foreach_record (ix, ix->chunks, foreach_chunk_cb, &ctx);
 }
 
+int
+zindex_foreach_chunk_in (struct zindex *ix, const uint8_t uuid[16],
+                         uint64_t first, uint64_t last,
+                         int (*fn) (void *opaque, uint64_t index,
+                                    const struct zindex_chunk *rec),
+                         void *opaque)
+{
+  MDB_txn *txn = NULL;
+  MDB_cursor *cur = NULL;
+  struct zindex_chunk rec;
+  uint8_t key[24];
+  uint64_t index;
+  MDB_val k, v;
+  int rc, ret = -1, err;
+
+  rc = mdb_txn_begin (ix->env, NULL, MDB_RDONLY, &txn);
+  if (rc)
+    return mdb_fail (ix, "mdb_txn_begin", rc);
+  rc = mdb_cursor_open (txn, ix->chunks, &cur);
+  if (rc) {
+    mdb_fail (ix, "mdb_cursor_open", rc);
+    goto out;
+  }
+  chunk_key (key, uuid, first);
+  k.mv_size = sizeof key;
+  k.mv_data = key;
+  for (rc = mdb_cursor_get (cur, &k, &v, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
+    if (k.mv_size != 24 || memcmp (k.mv_data, uuid, 16) != 0)
+      break;
+    index = chunk_key_index (k.mv_data);
+    if (index > last)
+      break;
+    if (v.mv_size != sizeof rec) {
+      zerror ("%s: corrupt chunk record", ix->path);
+      errno = EIO;
+      goto out;
+    }
+    memcpy (&rec, v.mv_data, sizeof rec);
+    if (fn (opaque, index, &rec) == -1)
+      goto out;
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) {
+    mdb_fail (ix, "mdb_cursor_get", rc);
+    goto out;
+  }
+  ret = 0;
+ out:
+  err = errno;
+  if (cur)
+    mdb_cursor_close (cur);
+  mdb_txn_abort (txn);
+  errno = err;
+  return ret;
+}
+
 struct zindex_txn *
 zindex_begin (struct zindex *ix)
 {

@@ -77,6 +77,16 @@ extern int zindex_foreach_chunk (struct zindex *ix,
                                             const struct zindex_chunk *rec),
                                  void *opaque);
 
+/* Call FN for every chunk record of device UUID with an index in
+ * FIRST..LAST, in increasing order (one cursor walk: the cost is the
+ * number of records, not the size of the range).
+ */
+extern int zindex_foreach_chunk_in (struct zindex *ix, const uint8_t uuid[16],
+                                    uint64_t first, uint64_t last,
+                                    int (*fn) (void *opaque, uint64_t index,
+                                               const struct zindex_chunk *rec),
+                                    void *opaque);
+
 /* Writes, in one transaction.  One write transaction at a time: callers
  * serialize (the cache's commit lock).
  */

@@ -40,6 +40,7 @@ struct centry {
   struct centry *hnext;          /* [C] hash chain */
   struct centry *dprev, *dnext;  /* [C] dirty list */
   struct centry *iprev, *inext;  /* [C] index-dirty list */
+  struct centry *vprev, *vnext;  /* [C] the device's entries */
   struct zcdev *dev;
   uint64_t index;
   uint64_t seq;                  /* [S] sequence of the last change */
@@ -72,6 +73,7 @@ struct zcdev {
   uint64_t seq_reserved;         /* [C] committed reservation */
   uint64_t seq_reserving;        /* [C] reservation being committed */
   bool record_dirty;             /* [C] device record to rewrite */
+  struct centry *entries;        /* [C] its entries in memory */
 };
 
 struct zcache {

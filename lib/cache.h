@@ -65,8 +65,12 @@ extern int zcache_write (struct zcdev *d, uint64_t index,
 extern int zcache_discard (struct zcdev *d, uint64_t index);
 /* Bring the chunk into the local cache (NBD_CMD_CACHE). */
 extern int zcache_prefetch (struct zcdev *d, uint64_t index);
-/* 1 if the chunk may hold data, 0 if it is known zeros, -1 on error. */
-extern int zcache_is_allocated (struct zcdev *d, uint64_t index);
+/* The chunks of FIRST..LAST that may hold data, sorted, in a malloc'd
+ * array *INDEXES of *N.  Costs what is stored, not the range's size.
+ */
+extern int zcache_allocated_chunks (struct zcdev *d, uint64_t first,
+                                    uint64_t last, uint64_t **indexes,
+                                    size_t *n);
 
 /* Make every write to chunks FIRST..LAST (inclusive) that completed
  * before this call durable, per the durability setting: uploaded to the

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 
 #include "cache.h"
 #include "device.h"
@@ -141,14 +142,37 @@ zdev_prefetch (struct zdev *dev, uint32_t count, uint64_t offset)
   return 0;
 }
 
+/* Report [START, END) clipped to the request [OFFSET, OFFSET+COUNT).
+ * Never past the request: nbdkit merges adjacent extents, and 1.32
+ * aborts on a merged extent longer than a 32-bit NBD descriptor that
+ * ends inside the request (a 4 GiB request over a hole is exactly 2^32
+ * bytes of chunks).
+ */
+static int
+report_run (uint64_t start, uint64_t end, bool hole,
+            uint32_t count, uint64_t offset,
+            int (*fn) (void *opaque, uint64_t offset, uint64_t length,
+                       bool hole),
+            void *opaque)
+{
+  if (start < offset)
+    start = offset;
+  if (end > offset + count)
+    end = offset + count;
+  if (start >= end)
+    return 0;
+  return fn (opaque, start, end - start, hole);
+}
+
 int
 zdev_extents (struct zdev *dev, uint32_t count, uint64_t offset,
               int (*fn) (void *opaque, uint64_t offset, uint64_t length,
                          bool hole),
               void *opaque)
 {
-  uint64_t idx, first, last, run_start = 0, start, len;
-  int alloc, run_alloc = -1;
+  uint64_t first, last, pos, *alloc = NULL;
+  size_t n, i, j;
+  int ret = -1;
 
   if (check_range (dev, count, offset, EINVAL, "block status") == -1)
     return -1;
@@ -156,22 +180,25 @@ zdev_extents (struct zdev *dev, uint32_t count, uint64_t offset,
     return 0;
   first = offset >> ZCHUNK_SHIFT;
   last = (offset + count - 1) >> ZCHUNK_SHIFT;
-  for (idx = first; idx <= last + 1; idx++) {
-    alloc = idx <= last ? zcache_is_allocated (dev->cd, idx) : -2;
-    if (alloc == -1)
-      return -1;
-    if (alloc != run_alloc) {
-      if (run_alloc >= 0) {
-        start = run_start << ZCHUNK_SHIFT;
-        len = (idx << ZCHUNK_SHIFT) - start;
-        if (start + len > dev->meta.size)
-          len = dev->meta.size - start;
-        if (fn (opaque, start, len, run_alloc == 0) == -1)
-          return -1;
-      }
-      run_start = idx;
-      run_alloc = alloc;
-    }
+  if (zcache_allocated_chunks (dev->cd, first, last, &alloc, &n) == -1)
+    return -1;
+  /* Alternate holes and runs of consecutive allocated chunks. */
+  pos = first;
+  for (i = 0; i < n; i = j) {
+    for (j = i + 1; j < n && alloc[j] == alloc[j - 1] + 1; j++)
+      ;
+    if (report_run (pos << ZCHUNK_SHIFT, alloc[i] << ZCHUNK_SHIFT, true,
+                    count, offset, fn, opaque) == -1 ||
+        report_run (alloc[i] << ZCHUNK_SHIFT, (alloc[j - 1] + 1) << ZCHUNK_SHIFT,
+                    false, count, offset, fn, opaque) == -1)
+      goto out;
+    pos = alloc[j - 1] + 1;
   }
-  return 0;
+  if (report_run (pos << ZCHUNK_SHIFT, (last + 1) << ZCHUNK_SHIFT, true,
+                  count, offset, fn, opaque) == -1)
+    goto out;
+  ret = 0;
+ out:
+  free (alloc);
+  return ret;
 }

@@ -37,7 +37,7 @@ extern int zdev_flush (struct zdev *dev);
 extern int zdev_prefetch (struct zdev *dev, uint32_t count, uint64_t offset);
 
 /* Report the range as runs of data (HOLE false) and holes (known zeros)
- * to FN, at chunk granularity, covering at least [OFFSET, OFFSET+COUNT).
+ * to FN, at chunk granularity, covering exactly [OFFSET, OFFSET+COUNT).
  */
 extern int zdev_extents (struct zdev *dev, uint32_t count, uint64_t offset,
                          int (*fn) (void *opaque, uint64_t offset,
