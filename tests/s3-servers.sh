@@ -110,6 +110,7 @@ s3_curl ()
         esac
     done
     curl -sS --fail-with-body --max-time 120 \
+         ${S3_CA_BUNDLE:+--cacert "$S3_CA_BUNDLE"} \
          --aws-sigv4 "aws:amz:${S3_REGION:-us-east-1}:s3" \
          --netrc-file <(printf 'default login %s password %s\n' \
                                "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY") \
@@ -250,6 +251,14 @@ _s3rver_js ()
 # exports S3_ENDPOINT, S3_BUCKET, S3_REGION, AWS_ACCESS_KEY_ID,
 # AWS_SECRET_ACCESS_KEY (s3rver's fixed S3RVER/S3RVER) and S3_PID.
 # Returns 77 if node, setpriv or s3rver is missing.
+#
+# Optional, from the environment:
+#   S3RVER_TLS_DIR=D       serve HTTPS with D/key.pem and D/cert.pem;
+#                          S3_ENDPOINT is then https://127.0.0.1:PORT and
+#                          S3_CA_BUNDLE=D/cert.pem (s3_curl uses it)
+#   S3RVER_VHOST=NAME      accept virtual-hosted requests for BUCKET.NAME
+#                          (e.g. "localhost": curl resolves *.localhost
+#                          to the loopback address by itself)
 s3rver_start ()
 {
     local dir="$1" bucket="${2:-$s3_servers_default_bucket}"
@@ -276,14 +285,22 @@ s3rver_start ()
     # provider: s3rver's continuation tokens use a cipher that OpenSSL 3
     # only has in its legacy provider (ListObjectsV2 paging fails with 500
     # without it).
-    local -a quiet=(--silent)
+    local -a quiet=(--silent) extra=(--no-vhost-buckets) scheme=http
     if [ -n "${S3RVER_VERBOSE:-}" ]; then
         quiet=()
+    fi
+    if [ -n "${S3RVER_TLS_DIR:-}" ]; then
+        extra+=(--key "$S3RVER_TLS_DIR/key.pem" --cert "$S3RVER_TLS_DIR/cert.pem")
+        scheme=https
+        export S3_CA_BUNDLE="$S3RVER_TLS_DIR/cert.pem"
+    fi
+    if [ -n "${S3RVER_VHOST:-}" ]; then
+        extra=("${extra[@]:1}" --service-endpoint "$S3RVER_VHOST")
     fi
     NODE_OPTIONS=--openssl-legacy-provider \
         setpriv --pdeathsig KILL \
         node "$js" --directory "$dir/data" --address 127.0.0.1 --port 0 \
-             "${quiet[@]}" --no-vhost-buckets \
+             "${quiet[@]}" "${extra[@]}" \
              < /dev/null > "$dir/s3rver.log" 2>&1 &
     pid=$!
 
@@ -308,7 +325,7 @@ s3rver_start ()
     fi
 
     export S3_PID="$pid"
-    export S3_ENDPOINT="http://127.0.0.1:$port"
+    export S3_ENDPOINT="$scheme://127.0.0.1:$port"
     export S3_BUCKET="$bucket"
     export S3_REGION=us-east-1
     export AWS_ACCESS_KEY_ID=S3RVER
