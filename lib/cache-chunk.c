@@ -578,6 +578,13 @@ zcache_write (struct zcdev *d, uint64_t index,
   if (e == NULL)
     return -1;
   pthread_rwlock_wrlock (stripe);
+  /* Zeros over a chunk that is known zeros (absent or trimmed): nothing
+   * to write, nothing to upload.
+   */
+  if (buf == NULL && e->slot == ZSLOT_NONE && !e->base_remote) {
+    ret = 0;
+    goto unlock;
+  }
   if (e->slot == ZSLOT_NONE && slot_attach (c, e) == -1) {
     if (errno != EAGAIN)
       goto unlock;

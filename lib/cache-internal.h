@@ -26,6 +26,8 @@
 #define ZCOMMIT_INTERVAL_MS 1000
 /* A dirty chunk is written back after this long even without a flush. */
 #define ZWRITEBACK_DELAY_S 5
+/* After a failed write-back round, wait this long before the next. */
+#define ZWRITEBACK_BACKOFF_S 2
 /* At most this many chunks per write-back round. */
 #define ZWRITEBACK_BATCH 256
 /* Evict this many clean chunks at a time (one commit frees them). */
@@ -54,6 +56,7 @@ struct centry {
   time_t dirty_time;             /* [C] when it became dirty (monotonic s) */
   bool busy;                     /* [C] queued for or being uploaded */
   uint64_t busy_seq;             /* [C] seq when queued (no-slot deletes) */
+  bool busy_slotless;            /* [C] had no slot when queued: a delete */
   uint32_t users;                /* [C] threads holding a reference */
   bool on_index;                 /* [C] on the index-dirty list */
   uint64_t change;               /* [C] bumped at each index-visible change */
@@ -103,6 +106,8 @@ struct zcache {
   struct zcdev *devices;
   uint32_t next_dev_id;
   unsigned space_waiters;
+  struct timespec wb_backoff_until;  /* [C] after a failed round */
+  bool broken;                   /* [C] a slot fdatasync failed: no commits */
   bool wb_kick;                  /* [C] the write-back thread has work */
   bool stop;
   pthread_t wb_thread;

@@ -78,6 +78,12 @@ upload_one (struct zcache *c, struct centry *e, void *scratch)
   pthread_mutex_unlock (&c->lock);
 
   if (zero) {
+    /* The fill above changed the index's view (the whole chunk is now
+     * in the slot): commit it before the object goes, or a crash in
+     * between leaves a record that needs the deleted object.
+     */
+    if (remote && plain && zcache_commit (c) == -1)
+      goto out;
     if (remote && objstore_delete (c->store, key) == -1)
       goto out;
   }
@@ -112,57 +118,63 @@ upload_one (struct zcache *c, struct centry *e, void *scratch)
   return ret;
 }
 
+/* Under c->lock: an entry's upload or delete is over; let others at it
+ * at once (a FUA waiting for it need not wait for the whole batch).
+ */
+static void
+release_locked (struct zcache *c, struct centry *e)
+{
+  e->busy = false;
+  centry_put_locked (c, e);
+  pthread_cond_broadcast (&c->cond);
+}
+
 /* Delete the objects of busy entries that were queued with no slot (all
- * zeros), in batches.  Returns the number of failures.
+ * zeros), OBJSTORE_DELETE_BATCH at a time, and release them.  Returns the
+ * number of failures.
  */
 static size_t
 delete_batch (struct zcache *c, struct centry **v, size_t n)
 {
-  const char **keys = NULL;
-  char *keybuf = NULL;
-  size_t i, nkeys = 0, failed = 0;
+  static __thread char keybuf[OBJSTORE_DELETE_BATCH][OBJSTORE_KEY_MAX];
+  const char *keys[OBJSTORE_DELETE_BATCH];
+  size_t i, start, end, nkeys, failed = 0;
   int r;
 
-  keys = calloc (n, sizeof *keys);
-  keybuf = malloc (n * OBJSTORE_KEY_MAX);
-  if (keys == NULL || keybuf == NULL) {
-    zerror ("malloc: %m");
-    failed = n;
-    goto out;
-  }
-  pthread_mutex_lock (&c->lock);
-  for (i = 0; i < n; i++)
-    if (v[i]->remote) {
-      zkey_chunk (keybuf + nkeys * OBJSTORE_KEY_MAX, v[i]->dev->name,
-                  v[i]->index);
-      keys[nkeys] = keybuf + nkeys * OBJSTORE_KEY_MAX;
-      nkeys++;
-    }
-  pthread_mutex_unlock (&c->lock);
+  for (start = 0; start < n; start = end) {
+    end = n - start < OBJSTORE_DELETE_BATCH ? n : start + OBJSTORE_DELETE_BATCH;
+    nkeys = 0;
+    pthread_mutex_lock (&c->lock);
+    for (i = start; i < end; i++)
+      if (v[i]->remote) {
+        zkey_chunk (keybuf[nkeys], v[i]->dev->name, v[i]->index);
+        keys[nkeys] = keybuf[nkeys];
+        nkeys++;
+      }
+    pthread_mutex_unlock (&c->lock);
 
-  r = nkeys ? objstore_delete_many (c->store, keys, nkeys) : 0;
+    r = nkeys ? objstore_delete_many (c->store, keys, nkeys) : 0;
 
-  pthread_mutex_lock (&c->lock);
-  for (i = 0; i < n; i++) {
-    if (r == -1) {
-      failed++;
-      continue;
+    pthread_mutex_lock (&c->lock);
+    for (i = start; i < end; i++) {
+      if (r == -1)
+        failed++;
+      else {
+        if (v[i]->remote)
+          c->stats.deletes++;
+        v[i]->remote = false;
+        if (v[i]->seq == v[i]->busy_seq)
+          centry_clear_dirty (c, v[i]);
+        else
+          v[i]->dirty_since = v[i]->busy_seq + 1;
+        centry_index_touch (c, v[i]);
+      }
+      release_locked (c, v[i]);
     }
-    if (v[i]->remote)
-      c->stats.deletes++;
-    v[i]->remote = false;
-    if (v[i]->seq == v[i]->busy_seq)
-      centry_clear_dirty (c, v[i]);
-    else
-      v[i]->dirty_since = v[i]->busy_seq + 1;
-    centry_index_touch (c, v[i]);
+    pthread_mutex_unlock (&c->lock);
+    if (zerofs_debug_flush && nkeys)
+      zdebug ("flush: deleted %zu chunk objects", nkeys);
   }
-  pthread_mutex_unlock (&c->lock);
-  if (zerofs_debug_flush && nkeys)
-    zdebug ("flush: deleted %zu chunk objects in batches", nkeys);
- out:
-  free (keys);
-  free (keybuf);
   return failed;
 }
 
@@ -190,13 +202,14 @@ batch_worker (void *arg)
     pthread_mutex_unlock (&b->lock);
     if (i >= b->n)
       break;
-    if (scratch == NULL)
-      continue;
-    if (upload_one (b->c, b->v[i], scratch) == -1) {
+    if (scratch != NULL && upload_one (b->c, b->v[i], scratch) == -1) {
       pthread_mutex_lock (&b->lock);
       b->failed++;
       pthread_mutex_unlock (&b->lock);
     }
+    pthread_mutex_lock (&b->c->lock);
+    release_locked (b->c, b->v[i]);
+    pthread_mutex_unlock (&b->c->lock);
   }
   if (scratch == NULL)
     zerror ("malloc: %m");
@@ -204,8 +217,9 @@ batch_worker (void *arg)
   return NULL;
 }
 
-/* Upload or delete the N busy, referenced entries of V in parallel, then
- * release them.  -1 (EIO) if any failed: they stay dirty.
+/* Upload or delete the N busy, referenced entries of V in parallel,
+ * releasing each when it is done.  -1 (EIO) if any failed: they stay
+ * dirty.
  */
 static int
 run_batch (struct zcache *c, struct centry **v, size_t n)
@@ -214,9 +228,31 @@ run_batch (struct zcache *c, struct centry **v, size_t n)
   pthread_t *threads = NULL;
   size_t i, nzero = 0, nthreads = 0, want, failed = 0;
 
+  /* Before the store changes, the index must be able to describe what
+   * it may become: a chunk about to be PUT for the first time may exist
+   * from now on (a crash after the PUT must not leave an object the
+   * index does not know of), and trims about to be deleted must be
+   * recorded (a crash after the DELETE must not leave a record that
+   * needs the object).  Deleting an object that does not exist is fine.
+   */
+  pthread_mutex_lock (&c->lock);
+  for (i = 0; i < n; i++)
+    if (!v[i]->busy_slotless && !v[i]->remote) {
+      v[i]->remote = true;
+      centry_index_touch (c, v[i]);
+    }
+  pthread_mutex_unlock (&c->lock);
+  if (zcache_commit (c) == -1) {
+    pthread_mutex_lock (&c->lock);
+    for (i = 0; i < n; i++)
+      release_locked (c, v[i]);
+    pthread_mutex_unlock (&c->lock);
+    return -1;
+  }
+
   /* Slotless (zero) entries first, to the front of V. */
   for (i = 0; i < n; i++)
-    if (v[i]->slot == ZSLOT_NONE) {
+    if (v[i]->busy_slotless) {
       struct centry *t = v[nzero];
       v[nzero++] = v[i];
       v[i] = t;
@@ -245,14 +281,6 @@ run_batch (struct zcache *c, struct centry **v, size_t n)
   }
   pthread_mutex_destroy (&b.lock);
 
-  pthread_mutex_lock (&c->lock);
-  for (i = 0; i < n; i++) {
-    v[i]->busy = false;
-    centry_put_locked (c, v[i]);
-  }
-  pthread_cond_broadcast (&c->cond);
-  pthread_mutex_unlock (&c->lock);
-
   if (failed) {
     zerror ("write-back: %zu of %zu chunks could not be written to the "
             "store; they stay dirty and will be retried", failed, n);
@@ -268,6 +296,7 @@ take (struct centry *e, struct centry **v, size_t *n)
 {
   e->busy = true;
   e->busy_seq = e->seq;
+  e->busy_slotless = e->slot == ZSLOT_NONE;
   e->users++;
   v[(*n)++] = e;
 }
@@ -380,17 +409,37 @@ ms_since (const struct timespec *t)
     (now.tv_nsec - t->tv_nsec) / 1000000;
 }
 
+/* Milliseconds from now until T (0 if past). */
+static unsigned
+ms_until (const struct timespec *t)
+{
+  struct timespec now;
+  int64_t ms;
+
+  clock_gettime (CLOCK_MONOTONIC, &now);
+  ms = (int64_t) (t->tv_sec - now.tv_sec) * 1000 +
+    (t->tv_nsec - now.tv_nsec) / 1000000;
+  return ms > 0 ? ms : 0;
+}
+
 static void *
 writeback_thread (void *arg)
 {
   struct zcache *c = arg;
   struct centry *v[ZWRITEBACK_BATCH], *e;
   size_t n;
-  bool urgent, commit;
+  bool urgent, commit, failed;
   time_t now;
 
   pthread_mutex_lock (&c->lock);
   while (!c->stop) {
+    /* After a failed round, pause whatever asks for more: a store that
+     * refuses every PUT must not be hammered in a loop.
+     */
+    if (ms_until (&c->wb_backoff_until) > 0) {
+      zcache_timed_wait (c, &c->wb_cond, ms_until (&c->wb_backoff_until));
+      continue;
+    }
     if (!c->wb_kick)
       zcache_timed_wait (c, &c->wb_cond, 1000);
     c->wb_kick = false;
@@ -407,18 +456,23 @@ writeback_thread (void *arg)
        c->npending > 0);
     pthread_mutex_unlock (&c->lock);
 
+    failed = false;
     if (n > 0) {
       if (zerofs_debug_flush)
         zdebug ("write-back: %zu chunks%s", n, urgent ? " (cache filling)" : "");
       /* Errors are logged; the chunks stay dirty and are tried again. */
-      run_batch (c, v, n);
+      failed = run_batch (c, v, n) == -1;
     }
     if (commit)
       zcache_commit (c);
     pthread_mutex_lock (&c->lock);
     /* Space may have been made: wake waiting writers. */
     pthread_cond_broadcast (&c->cond);
-    if (n == ZWRITEBACK_BATCH || (urgent && n > 0))
+    if (failed) {
+      clock_gettime (CLOCK_MONOTONIC, &c->wb_backoff_until);
+      c->wb_backoff_until.tv_sec += ZWRITEBACK_BACKOFF_S;
+    }
+    else if (n == ZWRITEBACK_BATCH || (urgent && n > 0))
       c->wb_kick = true;                      /* more to do: no pause */
   }
   pthread_mutex_unlock (&c->lock);

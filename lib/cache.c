@@ -57,10 +57,25 @@
  * process's own uploads and deletes.  That holds while this cache is the
  * device's only writer (the lease, a later piece, will enforce it).
  *
+ * 6. Writes land in place in a slot whose record may still say
+ *    "clean" until the next commit.  So after an unclean shutdown (the
+ *    index's "clean" flag is set only by zcache_close) clean slots are
+ *    forgotten and fetched again from the store; only dirty ones, the
+ *    unflushed data, are kept.
+ *
+ * 7. Before a batch of uploads touches the store, the index is committed
+ *    with what the store may become: a chunk about to be PUT for the
+ *    first time is recorded as possibly stored, and trims about to be
+ *    deleted are recorded as trims (cache-writeback.c).
+ *
  * Known limit: a write that is not flushed can be torn by a power loss
  * at the granularity of the local disk, and a torn 4 KiB sector of the
- * slot decrypts to noise.  Writes that a FLUSH or FUA acknowledged are
- * never affected (they are in the store or fsynced).
+ * slot decrypts to noise.  With durability=remote, acknowledged writes
+ * are in the store and never affected.  With durability=local, an
+ * unflushed write torn by a power loss in place over a sector that an
+ * earlier FLUSH acknowledged only locally can turn that sector to noise
+ * (a copy-on-write of the slot on the first write after a flush would
+ * close this; not done yet).
  */
 #include <config.h>
 
@@ -316,9 +331,22 @@ zcache_commit (struct zcache *c)
   }
   pthread_mutex_unlock (&c->lock);
 
-  /* Rule 1: slot bytes are durable before the records that name them. */
-  if (zslots_sync (c->slots) == -1)
+  /* Rule 1: slot bytes are durable before the records that name them.
+   * A failed fdatasync is final: Linux may have dropped the pages, and
+   * a later fdatasync would succeed without them.
+   */
+  if (c->broken) {
+    zerror ("cache-dir %s: an earlier write to the slot file did not reach "
+            "the disk; no more commits (restart the server)", c->dir);
+    errno = EIO;
     goto fail;
+  }
+  if (zslots_sync (c->slots) == -1) {
+    pthread_mutex_lock (&c->lock);
+    c->broken = true;
+    pthread_mutex_unlock (&c->lock);
+    goto fail;
+  }
   txn = zindex_begin (c->ix);
   if (txn == NULL)
     goto fail;
@@ -429,18 +457,56 @@ link_device (struct zcache *c, struct zcdev *d)
   pthread_mutex_unlock (&c->lock);
 }
 
+/* Importing a device's chunk listing: indexes are collected in batches
+ * and each batch is written in its own short transaction, so a device
+ * with millions of chunks neither holds the commit lock (every flush
+ * waits for it) for the whole listing nor builds one huge transaction.
+ */
+#define ZIMPORT_BATCH 65536
+
 struct import_ctx {
   struct zcache *c;
   struct zcdev *d;
-  struct zindex_txn *txn;
+  uint64_t *batch;
+  size_t n;
   uint64_t count, ignored;
 };
+
+static int
+import_flush (struct import_ctx *ctx)
+{
+  struct zcache *c = ctx->c;
+  struct zindex_chunk rec;
+  struct zindex_txn *txn;
+  size_t i;
+  int r = -1;
+
+  if (ctx->n == 0)
+    return 0;
+  memset (&rec, 0, sizeof rec);
+  rec.flags = ZREC_REMOTE | ZREC_BASE_REMOTE;
+  rec.slot = ZSLOT_NONE;
+  pthread_mutex_lock (&c->commit_lock);
+  txn = zindex_begin (c->ix);
+  if (txn == NULL)
+    goto out;
+  for (i = 0; i < ctx->n; i++)
+    if (zindex_put_chunk (txn, ctx->d->uuid, ctx->batch[i], &rec) == -1) {
+      zindex_abort (txn);
+      goto out;
+    }
+  r = zindex_commit (txn);
+ out:
+  pthread_mutex_unlock (&c->commit_lock);
+  ctx->count += ctx->n;
+  ctx->n = 0;
+  return r;
+}
 
 static int
 import_chunk (void *opaque, const char *key, uint64_t size, bool is_prefix)
 {
   struct import_ctx *ctx = opaque;
-  struct zindex_chunk rec;
   uint64_t index;
 
   if (is_prefix || zkey_parse_chunk (key, &index) == -1 ||
@@ -448,21 +514,9 @@ import_chunk (void *opaque, const char *key, uint64_t size, bool is_prefix)
     ctx->ignored++;
     return 0;
   }
-  memset (&rec, 0, sizeof rec);
-  rec.flags = ZREC_REMOTE | ZREC_BASE_REMOTE;
-  rec.slot = ZSLOT_NONE;
-  if (zindex_put_chunk (ctx->txn, ctx->d->uuid, index, &rec) == -1)
-    return -1;
-  /* Keep write transactions bounded for devices with millions of chunks. */
-  if (++ctx->count % 100000 == 0) {
-    if (zindex_commit (ctx->txn) == -1) {
-      ctx->txn = NULL;
-      return -1;
-    }
-    ctx->txn = zindex_begin (ctx->c->ix);
-    if (ctx->txn == NULL)
-      return -1;
-  }
+  ctx->batch[ctx->n++] = index;
+  if (ctx->n == ZIMPORT_BATCH)
+    return import_flush (ctx);
   return 0;
 }
 
@@ -484,6 +538,40 @@ find_stale (void *opaque, const struct zindex_device *dev)
   return 0;
 }
 
+/* One short transaction: forget the devices in STALE, forget what the
+ * index knew of D's chunks if FORGET, and write D's record (LISTED).
+ */
+static int
+write_device_state (struct zcache *c, struct zcdev *d,
+                    uint8_t (*stale)[16], size_t nstale,
+                    bool forget, bool listed)
+{
+  struct zindex_device rec = device_record (d, d->seq_reserved);
+  struct zindex_txn *txn;
+  size_t i;
+  int r = -1;
+
+  rec.listed = listed;
+  pthread_mutex_lock (&c->commit_lock);
+  txn = zindex_begin (c->ix);
+  if (txn == NULL)
+    goto out;
+  for (i = 0; i < nstale; i++)
+    if (zindex_del_device_chunks (txn, stale[i]) == -1 ||
+        zindex_del_device (txn, stale[i]) == -1)
+      goto abort;
+  if ((forget && zindex_del_device_chunks (txn, d->uuid) == -1) ||
+      zindex_put_device (txn, &rec) == -1)
+    goto abort;
+  r = zindex_commit (txn);
+  goto out;
+ abort:
+  zindex_abort (txn);
+ out:
+  pthread_mutex_unlock (&c->commit_lock);
+  return r;
+}
+
 struct zcdev *
 zcache_device (struct zcache *c, const struct zdevice_meta *meta)
 {
@@ -493,7 +581,7 @@ zcache_device (struct zcache *c, const struct zdevice_meta *meta)
   uint8_t stale[16][16];
   struct stale_ctx sctx = { meta->name, meta->uuid, stale, 0, 16 };
   char prefix[OBJSTORE_KEY_MAX];
-  size_t i;
+  bool import;
   int r, err;
 
   pthread_mutex_lock (&c->device_lock);
@@ -527,36 +615,32 @@ zcache_device (struct zcache *c, const struct zdevice_meta *meta)
    */
   if (zindex_foreach_device (c->ix, find_stale, &sctx) == -1)
     goto out;
-
   d = new_device (c, meta, rec.seq_reserved);
   if (d == NULL)
     goto out;
 
-  pthread_mutex_lock (&c->commit_lock);
-  ictx.d = d;
-  ictx.txn = zindex_begin (c->ix);
-  if (ictx.txn == NULL)
-    goto fail_locked;
-  for (i = 0; i < sctx.n; i++)
-    if (zindex_del_device_chunks (ictx.txn, stale[i]) == -1 ||
-        zindex_del_device (ictx.txn, stale[i]) == -1)
-      goto fail_locked;
-  /* Rewritten while this cache was not looking (zerofs-dev resize): what
-   * the index knows of its chunks may be stale.  Nothing of it is cached
-   * in memory (the device is not open), so start again from the store.
+  /* Import the store's listing once per cache, and again when the device
+   * was rewritten (zerofs-dev resize) while this cache was not looking:
+   * what the index knew of its chunks may be stale.  Nothing of it is in
+   * memory (the device is not open here), and a partial import left by
+   * a crash is not "listed": start from nothing in both cases.
    */
-  if (r == 0 && rec.listed && rec.generation != meta->generation) {
-    if (zerofs_debug_cache)
-      zdebug ("cache: %s was resized: importing its chunks again",
-              meta->name);
-    if (zindex_del_device_chunks (ictx.txn, meta->uuid) == -1)
-      goto fail_locked;
-    rec.listed = false;
-  }
-  if (r == 1 || !rec.listed) {
+  import = r == 1 || !rec.listed || rec.generation != meta->generation;
+  if (write_device_state (c, d, stale, sctx.n, import && r == 0,
+                          !import) == -1)
+    goto fail;
+  if (import) {
+    ictx.d = d;
+    ictx.batch = malloc (ZIMPORT_BATCH * sizeof *ictx.batch);
+    if (ictx.batch == NULL) {
+      zerror ("malloc: %m");
+      goto fail;
+    }
     zkey_chunks_prefix (prefix, meta->name);
-    if (objstore_list (c->store, prefix, NULL, import_chunk, &ictx) == -1)
-      goto fail_locked;
+    if (objstore_list (c->store, prefix, NULL, import_chunk, &ictx) == -1 ||
+        import_flush (&ictx) == -1 ||
+        write_device_state (c, d, NULL, 0, false, true) == -1)
+      goto fail;
     if (ictx.ignored)
       zerror ("device %s: ignored %" PRIu64 " objects under %s that are "
               "not chunks of this device", meta->name, ictx.ignored, prefix);
@@ -564,21 +648,13 @@ zcache_device (struct zcache *c, const struct zdevice_meta *meta)
       zdebug ("cache: %s: imported %" PRIu64 " stored chunks",
               meta->name, ictx.count);
   }
-  rec = device_record (d, d->seq_reserved);
-  if (zindex_put_device (ictx.txn, &rec) == -1)
-    goto fail_locked;
-  r = zindex_commit (ictx.txn);
-  ictx.txn = NULL;
-  if (r == -1)
-    goto fail_locked;
-  pthread_mutex_unlock (&c->commit_lock);
+  free (ictx.batch);
   link_device (c, d);
   goto out;
 
- fail_locked:
+ fail:
   err = errno;
-  zindex_abort (ictx.txn);
-  pthread_mutex_unlock (&c->commit_lock);
+  free (ictx.batch);
   free (d);
   d = NULL;
   errno = err;
@@ -587,41 +663,89 @@ zcache_device (struct zcache *c, const struct zdevice_meta *meta)
   return d;
 }
 
-/* Recovery: what the index says is cached or dirty. */
+/* Recovery: what the index says is cached or dirty.
+ *
+ * After an unclean shutdown (the "clean" flag is set only by
+ * zcache_close), a clean slot may hold bytes of writes that were made in
+ * place after its record was committed: never flushed, so they may be
+ * lost, but they must not be served as the store's copy.  Such slots are
+ * forgotten (the chunk is fetched again); dirty ones are kept, they are
+ * the unflushed data the restart is for.
+ */
+struct scan_device {
+  uint8_t uuid[16];
+  uint64_t dirty;
+};
+
+struct scan_record {
+  uint8_t uuid[16];
+  uint64_t index;
+  struct zindex_chunk rec;
+};
+
 struct scan_ctx {
   struct zcache *c;
+  bool unclean;
   uint32_t max_slot;
   uint64_t nload;
-  uint8_t (*uuids)[16];        /* devices with something to load */
-  size_t nuuids, cap;
+  struct scan_device *devs;    /* devices with something to load */
+  size_t ndevs, devs_cap;
+  struct scan_record *detach;  /* clean slots to forget (unclean) */
+  size_t ndetach, detach_cap;
 };
+
+static int
+grow (void **v, size_t *cap, size_t n, size_t size)
+{
+  void *p;
+
+  if (n < *cap)
+    return 0;
+  *cap = *cap ? *cap * 2 : 16;
+  p = realloc (*v, *cap * size);
+  if (p == NULL) {
+    zerror ("realloc: %m");
+    return -1;
+  }
+  *v = p;
+  return 0;
+}
 
 static int
 scan_chunk (void *opaque, const uint8_t uuid[16], uint64_t index,
             const struct zindex_chunk *rec)
 {
   struct scan_ctx *ctx = opaque;
+  bool dirty = rec->flags & ZREC_DIRTY;
   size_t i;
-  void *p;
 
-  if (rec->slot == ZSLOT_NONE && !(rec->flags & ZREC_DIRTY))
+  if (rec->slot == ZSLOT_NONE && !dirty)
     return 0;
+  if (ctx->unclean && !dirty) {
+    if (grow ((void **) &ctx->detach, &ctx->detach_cap, ctx->ndetach,
+              sizeof *ctx->detach) == -1)
+      return -1;
+    memcpy (ctx->detach[ctx->ndetach].uuid, uuid, 16);
+    ctx->detach[ctx->ndetach].index = index;
+    ctx->detach[ctx->ndetach].rec = *rec;
+    ctx->ndetach++;
+    return 0;
+  }
   ctx->nload++;
   if (rec->slot != ZSLOT_NONE && rec->slot + 1 > ctx->max_slot)
     ctx->max_slot = rec->slot + 1;
-  for (i = 0; i < ctx->nuuids; i++)
-    if (memcmp (ctx->uuids[i], uuid, 16) == 0)
-      return 0;
-  if (ctx->nuuids == ctx->cap) {
-    ctx->cap = ctx->cap ? ctx->cap * 2 : 16;
-    p = realloc (ctx->uuids, ctx->cap * 16);
-    if (p == NULL) {
-      zerror ("realloc: %m");
+  for (i = 0; i < ctx->ndevs; i++)
+    if (memcmp (ctx->devs[i].uuid, uuid, 16) == 0)
+      break;
+  if (i == ctx->ndevs) {
+    if (grow ((void **) &ctx->devs, &ctx->devs_cap, ctx->ndevs,
+              sizeof *ctx->devs) == -1)
       return -1;
-    }
-    ctx->uuids = p;
+    memcpy (ctx->devs[i].uuid, uuid, 16);
+    ctx->devs[i].dirty = 0;
+    ctx->ndevs++;
   }
-  memcpy (ctx->uuids[ctx->nuuids++], uuid, 16);
+  ctx->devs[i].dirty += dirty;
   return 0;
 }
 
@@ -636,16 +760,24 @@ device_by_uuid (struct zcache *c, const uint8_t uuid[16])
   return NULL;
 }
 
+struct load_ctx {
+  struct zcache *c;
+  bool unclean;
+};
+
 static int
 load_chunk (void *opaque, const uint8_t uuid[16], uint64_t index,
             const struct zindex_chunk *rec)
 {
-  struct zcache *c = opaque;
+  struct load_ctx *ctx = opaque;
+  struct zcache *c = ctx->c;
   struct zcdev *d;
   struct centry *e;
 
   if (rec->slot == ZSLOT_NONE && !(rec->flags & ZREC_DIRTY))
     return 0;
+  if (ctx->unclean && !(rec->flags & ZREC_DIRTY))
+    return 0;                   /* forgotten (the scan's detach list) */
   d = device_by_uuid (c, uuid);
   if (d == NULL)
     return 0;                   /* purged: its slots stay free */
@@ -679,58 +811,128 @@ load_chunk (void *opaque, const uint8_t uuid[16], uint64_t index,
   return 0;
 }
 
-/* Find the devices that have cached chunks, check them against the
- * volume, forget the ones that are gone, load the rest.
+/* A device resized behind the cache's back while it held unflushed data:
+ * refuse (EBUSY) rather than discard.  0 if that is not the case.
+ */
+static int
+refuse_resized (const char *dir, const struct zindex_device *rec,
+                const struct zdevice_meta *meta, uint64_t dirty)
+{
+  if (dirty == 0 || memcmp (meta->uuid, rec->uuid, 16) != 0 ||
+      meta->generation == rec->generation)
+    return 0;
+  zerror ("device %s was resized (zerofs-dev resize) while %s held "
+          "%" PRIu64 " of its chunks not yet written to the store; "
+          "refusing to mix them into the resized device: move the "
+          "cache-dir away to start without them (they are lost)",
+          rec->name, dir, dirty);
+  errno = EBUSY;
+  return -1;
+}
+
+/* Check each device that has cached chunks against the volume: load the
+ * ones that are as this cache knew them, forget the ones that are gone.
+ * A device resized behind the cache's back while it held unflushed data
+ * is refused rather than discarded.
  */
 static int
 recover (struct zcache *c, struct scan_ctx *scan)
 {
+  struct load_ctx lctx = { c, scan->unclean };
   struct zindex_device rec;
   struct zdevice_meta meta;
   struct zindex_txn *txn = NULL;
+  struct zindex_chunk detached;
+  struct scan_record *sr;
   struct zcdev *d;
   size_t i, npurged = 0;
   int r;
 
-  for (i = 0; i < scan->nuuids; i++) {
-    r = zindex_get_device (c->ix, scan->uuids[i], &rec);
+  for (i = 0; i < scan->ndevs; i++) {
+    r = zindex_get_device (c->ix, scan->devs[i].uuid, &rec);
     if (r == -1)
-      return -1;
+      goto err;
     if (r == 0) {
       if (zvolume_get_device (c->vol, rec.name, &meta) == 0) {
         if (memcmp (meta.uuid, rec.uuid, 16) == 0 &&
             meta.generation == rec.generation) {
           d = new_device (c, &meta, rec.seq_reserved);
           if (d == NULL)
-            return -1;
+            goto err;
           link_device (c, d);
           d->record_dirty = true;   /* commit the new reservation */
           continue;
         }
+        if (refuse_resized (c->dir, &rec, &meta, scan->devs[i].dirty) == -1)
+          goto err;
       }
       else if (errno != ENOENT)
-        return -1;              /* the store failed: try again later */
+        goto err;               /* the store failed: try again later */
     }
     zerror ("cache: device %s is no longer in the volume as this cache "
             "knew it (removed, created again or resized): discarding its "
             "cached data", r == 0 ? rec.name : "(unknown)");
     if (txn == NULL && (txn = zindex_begin (c->ix)) == NULL)
-      return -1;
-    if (zindex_del_device_chunks (txn, scan->uuids[i]) == -1 ||
-        zindex_del_device (txn, scan->uuids[i]) == -1) {
-      zindex_abort (txn);
-      return -1;
-    }
+      goto err;
+    if (zindex_del_device_chunks (txn, scan->devs[i].uuid) == -1 ||
+        zindex_del_device (txn, scan->devs[i].uuid) == -1)
+      goto err;
     npurged++;
   }
-  if (txn && zindex_commit (txn) == -1)
-    return -1;
-  if (zindex_foreach_chunk (c->ix, load_chunk, c) == -1)
-    return -1;
+  /* After an unclean shutdown: forget clean slots. */
+  for (i = 0; i < scan->ndetach; i++) {
+    sr = &scan->detach[i];
+    if (txn == NULL && (txn = zindex_begin (c->ix)) == NULL)
+      goto err;
+    detached = sr->rec;
+    detached.slot = ZSLOT_NONE;
+    memset (detached.bitmap, 0, sizeof detached.bitmap);
+    detached.flags = (sr->rec.flags & ZREC_REMOTE) ?
+      ZREC_REMOTE | ZREC_BASE_REMOTE : 0;
+    if ((detached.flags ?
+         zindex_put_chunk (txn, sr->uuid, sr->index, &detached) :
+         zindex_del_chunk (txn, sr->uuid, sr->index)) == -1)
+      goto err;
+  }
+  if (txn) {
+    r = zindex_commit (txn);
+    txn = NULL;
+    if (r == -1)
+      goto err;
+  }
+  if (zindex_foreach_chunk (c->ix, load_chunk, &lctx) == -1)
+    goto err;
   if (zerofs_debug_cache)
     zdebug ("cache: recovered %" PRIu64 " chunks (%" PRIu64 " dirty), "
-            "discarded %zu devices", c->nentries, c->ndirty, npurged);
+            "forgot %zu clean slots%s, discarded %zu devices",
+            c->nentries, c->ndirty, scan->ndetach,
+            scan->unclean ? " (unclean shutdown)" : "", npurged);
   return 0;
+
+ err:
+  zindex_abort (txn);
+  return -1;
+}
+
+/* The "clean" flag: set when the cache was closed properly, cleared for
+ * as long as it is open (see recovery).
+ */
+static int
+set_clean_flag (struct zcache *c, uint8_t clean)
+{
+  struct zindex_txn *txn;
+  int r = -1;
+
+  pthread_mutex_lock (&c->commit_lock);
+  txn = zindex_begin (c->ix);
+  if (txn) {
+    if (zindex_put_meta (txn, "clean", &clean, 1) == -1)
+      zindex_abort (txn);
+    else
+      r = zindex_commit (txn);
+  }
+  pthread_mutex_unlock (&c->commit_lock);
+  return r;
 }
 
 /* The cache belongs to one volume, and has an instance id of its own
@@ -786,11 +988,15 @@ check_identity (struct zindex *ix, const char *dir, const struct zvolume *vol,
 }
 
 int
-zcache_check_dir (const char *dir, const struct zvolume *vol)
+zcache_check_dir (const char *dir, struct zvolume *vol)
 {
+  struct scan_ctx scan = { 0 };
+  struct zindex_device rec;
+  struct zdevice_meta meta;
   struct zindex *ix;
   uint8_t instance[16];
   char path[4096];
+  size_t i;
   int r;
 
   snprintf (path, sizeof path, "%s/index.mdb", dir);
@@ -798,6 +1004,18 @@ zcache_check_dir (const char *dir, const struct zvolume *vol)
   if (ix == NULL)
     return -1;
   r = check_identity (ix, dir, vol, instance);
+  /* Refuse now, where the user sees it, what recovery would refuse. */
+  if (r == 0)
+    r = zindex_foreach_chunk (ix, scan_chunk, &scan);
+  for (i = 0; r == 0 && i < scan.ndevs; i++) {
+    if (scan.devs[i].dirty == 0 ||
+        zindex_get_device (ix, scan.devs[i].uuid, &rec) != 0)
+      continue;
+    if (zvolume_get_device (vol, rec.name, &meta) == 0)
+      r = refuse_resized (dir, &rec, &meta, scan.devs[i].dirty);
+  }
+  free (scan.devs);
+  free (scan.detach);
   zindex_close (ix);
   return r;
 }
@@ -819,11 +1037,13 @@ zcache_open (const struct zconf *conf, struct zvolume *vol,
   struct scan_ctx scan = { 0 };
   struct zcache *c;
   pthread_condattr_t attr;
+  pthread_rwlockattr_t rwattr;
   uint8_t instance[16], key[ZC_XTS_KEY_LEN];
   char path[4096];
   uint64_t want;
   uint32_t s;
-  int i, err;
+  uint8_t clean;
+  int i, r, err;
 
   c = calloc (1, sizeof *c);
   if (c == NULL) {
@@ -843,8 +1063,15 @@ zcache_open (const struct zconf *conf, struct zvolume *vol,
   pthread_cond_init (&c->cond, &attr);
   pthread_cond_init (&c->wb_cond, &attr);
   pthread_condattr_destroy (&attr);
+  /* Writers first: glibc's default lets a stream of cached reads of a
+   * hot chunk (a superblock) starve its writes and uploads for seconds.
+   */
+  pthread_rwlockattr_init (&rwattr);
+  pthread_rwlockattr_setkind_np (&rwattr,
+                                 PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
   for (i = 0; i < ZCACHE_STRIPES; i++)
-    pthread_rwlock_init (&c->stripes[i], NULL);
+    pthread_rwlock_init (&c->stripes[i], &rwattr);
+  pthread_rwlockattr_destroy (&rwattr);
   clock_gettime (CLOCK_MONOTONIC, &c->last_commit);
   c->dir = strdup (conf->cache_dir);
   if (c->dir == NULL) {
@@ -856,6 +1083,11 @@ zcache_open (const struct zconf *conf, struct zvolume *vol,
   c->ix = zindex_open (path);
   if (c->ix == NULL || check_identity (c->ix, c->dir, vol, instance) == -1)
     goto err;
+  scan.c = c;
+  r = zindex_get_meta (c->ix, "clean", &clean, 1);
+  if (r == -1)
+    goto err;
+  scan.unclean = r == 0 && clean == 0;
   if (zindex_foreach_chunk (c->ix, scan_chunk, &scan) == -1)
     goto err;
 
@@ -893,16 +1125,18 @@ zcache_open (const struct zconf *conf, struct zvolume *vol,
   for (s = c->nslots; s-- > 0; )
     if (c->slot_owner[s] == NULL)
       c->free_slots[c->nfree++] = s;
-  if (c->devices && zcache_commit (c) == -1)
+  if ((c->devices && zcache_commit (c) == -1) || set_clean_flag (c, 0) == -1)
     goto err;
   if (zcache_start_writeback (c) == -1)
     goto err;
-  free (scan.uuids);
+  free (scan.devs);
+  free (scan.detach);
   return c;
 
  err:
   err = errno;
-  free (scan.uuids);
+  free (scan.devs);
+  free (scan.detach);
   zcache_close (c);
   errno = err;
   return NULL;
@@ -924,8 +1158,12 @@ zcache_close (struct zcache *c)
       zerror ("cache: %" PRIu64 " dirty chunks could not be uploaded at "
               "shutdown; they stay in %s and will be uploaded when the "
               "server starts again", c->ndirty, c->dir);
-    if (c->index_head || c->npending)
-      zcache_commit (c);
+    /* Every write has completed and is committed: the slots hold what
+     * the index says.
+     */
+    if ((c->index_head == NULL && c->npending == 0) ||
+        zcache_commit (c) == 0)
+      set_clean_flag (c, 1);
   }
   for (b = 0; c->buckets && b < c->nbuckets; b++)
     for (e = c->buckets[b]; e; e = next) {

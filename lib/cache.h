@@ -29,10 +29,11 @@ struct zcdev;
 extern int zcache_lock_dir (const char *dir);
 
 /* Before any fork: check that DIR's index (created if there is none)
- * belongs to volume VOL.  Opens and closes the index: LMDB handles must
+ * belongs to volume VOL, and that no device with unflushed data in it
+ * was resized meanwhile.  Opens and closes the index: LMDB handles must
  * not cross a fork.
  */
-extern int zcache_check_dir (const char *dir, const struct zvolume *vol);
+extern int zcache_check_dir (const char *dir, struct zvolume *vol);
 
 /* Open the cache in CONF->cache_dir for volume VOL over STORE (both must
  * outlive the cache): index, slots, recovery of dirty chunks from a

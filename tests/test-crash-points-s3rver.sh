@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# test-crash-points.sh with the volume on s3rver (see functions.sh).
+ZEROFS_TEST_BACKEND=s3rver exec "${srcdir:-.}/test-crash-points.sh"

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# test-crash-points.sh with the volume on swift (see functions.sh).
+ZEROFS_TEST_BACKEND=swift exec "${srcdir:-.}/test-crash-points.sh"
