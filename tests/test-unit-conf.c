@@ -115,7 +115,7 @@ test_every_key (void)
   zconf_init (&conf);
   /* Defaults. */
   CHECK (conf.cache_size == UINT64_C (1) << 30);
-  CHECK (conf.compression == ZCOMP_ZSTD && conf.compression_level == 3);
+  CHECK (conf.compression == ZCOMP_ZSTD && conf.compression_level == 1);
   CHECK (conf.durability == ZDUR_REMOTE);
   CHECK (conf.writeback_threads == 16);
   CHECK (conf.region && strcmp (conf.region, "us-east-1") == 0);
@@ -173,9 +173,9 @@ test_every_key (void)
   CHECK (zconf_set (&conf, "compression", "none") == 0);
   CHECK (conf.compression == ZCOMP_NONE);
   CHECK (zconf_set (&conf, "compression", "zstd") == 0);
-  CHECK (conf.compression == ZCOMP_ZSTD && conf.compression_level == 3);
-  CHECK (zconf_set (&conf, "compression", "zstd:1") == 0);
-  CHECK (conf.compression_level == 1);
+  CHECK (conf.compression == ZCOMP_ZSTD && conf.compression_level == 1);
+  CHECK (zconf_set (&conf, "compression", "zstd:7") == 0);
+  CHECK (conf.compression_level == 7);
   CHECK (zconf_set (&conf, "durability", "remote") == 0);
   CHECK (conf.durability == ZDUR_REMOTE);
   CHECK (zconf_set (&conf, "addressing", "virtual") == 0);

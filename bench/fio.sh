@@ -1,0 +1,390 @@
+#!/usr/bin/env bash
+# zerofs bench: fio through its nbd engine, zerofs next to nbdkit's file
+# plugin, in one run.
+#
+# Targets (all served by nbdkit on a Unix socket, 1 GiB devices):
+#   file        nbdkit's file plugin on a 1 GiB file in the temporary
+#               directory: the local ceiling, the reference of the ratios
+#   dir         zerofs on a directory volume (bucket=file:///DIR)
+#   s3rver      zerofs on s3rver on loopback (tests/s3-servers.sh)
+#   s3rver-wan  the same with a WAN model: zerofs's fault-injection file
+#               holding "delay DELAY" (default 20ms), so every object-store
+#               request (GET, PUT, HEAD, DELETE, LIST) waits DELAY before
+#               it is sent; the network itself stays loopback
+#
+# The file plugin runs first and again last; its figures in the table are
+# the mean of the two runs (both are printed).
+#
+# Workloads, in this order, on each target (REGION = the first SIZE MiB):
+#   seq-write    1 MiB sequential writes of REGION, QD8, with the final
+#                flush (fio end_fsync=1) inside the measured time: MiB/s
+#   cold-read    nbdkit restarted (zerofs: with an empty cache-dir, so
+#                every chunk comes from the store; file: the page cache
+#                stays warm), 1 MiB sequential reads of REGION, QD8: MiB/s
+#   warm-read    4 KiB random reads in REGION, QD32, RUNTIME s: IOPS
+#   rand-write   4 KiB random writes in REGION, QD32, a flush every 256
+#                writes (fio fsync=256), RUNTIME s: IOPS (writes/s); the
+#                dirty data left at the end is flushed before going on
+#   flush-lat    1 MiB write then flush, QD1 (fio fsync=1), 64 times, after
+#                REGION: p50 of the write + p50 of the flush, in ms
+#
+# Usage: bench/fio.sh [-s SIZE_MIB] [-t RUNTIME] [-d DELAY] [-p]
+#                     [-z "KEY=VALUE ..."] [TARGET...]
+#   -s SIZE_MIB  the region (default 256)
+#   -t RUNTIME   seconds of the time-based jobs (default 15)
+#   -d DELAY     the WAN model's delay (default 20ms)
+#   -p           perf record nbdkit during warm-read and rand-write on the
+#                zerofs targets, and print the top of each profile
+#   -z PARAMS    more zerofs plugin parameters, for example
+#                "compression=none" or "durability=local"
+#   TARGET       default: file dir s3rver s3rver-wan
+#
+# The plugin and zerofs-dev are looked for in $PLUGIN and $ZEROFS_DEV,
+# else in the build directory that is the current directory, else in
+# ../build*/ beside this script.  zerofs runs with its defaults (zstd,
+# encryption, 1 GiB cache, durability=remote, 16 write-back threads).
+# fio writes its default buffers (random, incompressible).
+#
+# The whole script takes about 5 minutes with the defaults.  Figures move
+# from run to run: compare only the ratios of one run.
+
+set -e
+set -o pipefail
+# Debian's python3 (with the libnbd bindings nbdsh needs) first.
+export PATH=/usr/bin:/bin:$PATH
+
+size_mib=256
+runtime=15
+delay=20ms
+perf=
+zparams=
+while getopts "s:t:d:pz:h" opt; do
+    case "$opt" in
+        s) size_mib="$OPTARG" ;;
+        t) runtime="$OPTARG" ;;
+        d) delay="$OPTARG" ;;
+        p) perf=yes ;;
+        z) zparams="$OPTARG" ;;
+        *) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 2 ;;
+    esac
+done
+shift $(( OPTIND - 1 ))
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    targets=(file dir s3rver s3rver-wan)
+fi
+for t in "${targets[@]}"; do
+    case "$t" in
+        file|dir|s3rver|s3rver-wan) ;;
+        *) echo "$0: unknown target $t" >&2; exit 2 ;;
+    esac
+done
+if [ "$size_mib" -lt 64 ] || [ "$size_mib" -gt 896 ]; then
+    echo "$0: -s must be from 64 to 896 (MiB of the 1 GiB device)" >&2
+    exit 2
+fi
+
+here="$(cd "$(dirname "$0")" && pwd)"
+
+find_built ()
+{
+    local var="$1" rel="$2" c
+    if [ -n "${!var:-}" ]; then printf '%s' "${!var}"; return; fi
+    for c in "./$rel" "$here"/../build*/"$rel"; do
+        if [ -e "$c" ]; then
+            (cd "$(dirname "$c")" && printf '%s/%s' "$(pwd)" "$(basename "$c")")
+            return
+        fi
+    done
+}
+plugin="$(find_built PLUGIN plugin/.libs/nbdkit-zerofs-plugin.so)"
+zerofs_dev="$(find_built ZEROFS_DEV tools/zerofs-dev)"
+for need in "plugin:$plugin" "zerofs-dev:$zerofs_dev"; do
+    if [ -z "${need#*:}" ] || [ ! -e "${need#*:}" ]; then
+        echo "$0: ${need%%:*} not found: build zerofs, run this from the" \
+             "build directory, or set PLUGIN and ZEROFS_DEV" >&2
+        exit 1
+    fi
+done
+for cmd in nbdkit fio nbdsh python3; do
+    if ! command -v "$cmd" >/dev/null; then
+        echo "$0: $cmd is not installed" >&2
+        exit 1
+    fi
+done
+if ! fio --enghelp=nbd >/dev/null 2>&1; then
+    echo "$0: this fio has no nbd ioengine" >&2
+    exit 1
+fi
+if [ -n "$perf" ] && ! command -v perf >/dev/null; then
+    echo "$0: -p needs perf" >&2
+    exit 1
+fi
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/zerofs-fio.XXXXXX")"
+sock="$tmp/nbd.sock"
+pidfile="$tmp/nbdkit.pid"
+nbdkit_pid=
+s3_started=
+
+stop_nbdkit ()
+{
+    local i
+    if [ -n "$nbdkit_pid" ]; then
+        kill -TERM "$nbdkit_pid" 2>/dev/null || :
+        for (( i = 0; i < 600; i++ )); do
+            kill -0 "$nbdkit_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$nbdkit_pid" 2>/dev/null; then
+            echo "fio.sh: nbdkit $nbdkit_pid ignored SIGTERM; killing it" >&2
+            kill -KILL "$nbdkit_pid" 2>/dev/null || :
+        fi
+        wait "$nbdkit_pid" 2>/dev/null || :
+        nbdkit_pid=
+    fi
+}
+
+cleanup ()
+{
+    stop_nbdkit
+    if [ -n "$s3_started" ]; then
+        s3rver_stop
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_nbdkit LOG ARGS...: nbdkit in the foreground of a background job
+# (so that its log is ours), ready when the pid file and socket exist.
+start_nbdkit ()
+{
+    local log="$1" i
+    shift
+    rm -f "$sock" "$pidfile"
+    nbdkit -f -U "$sock" -P "$pidfile" "$@" >> "$log" 2>&1 &
+    nbdkit_pid=$!
+    for (( i = 0; i < 600; i++ )); do
+        if [ -s "$pidfile" ] && [ -S "$sock" ]; then
+            return 0
+        fi
+        if ! kill -0 "$nbdkit_pid" 2>/dev/null; then
+            break
+        fi
+        sleep 0.05
+    done
+    echo "fio.sh: nbdkit did not start; its log:" >&2
+    tail -n 30 "$log" >&2
+    exit 1
+}
+
+results="$tmp/results"
+: > "$results"
+
+# perf_top FILE SORT N: the N first lines of a perf report (self time),
+# reading all of it (no SIGPIPE for perf).
+perf_top ()
+{
+    perf report -i "$1" --stdio --no-children --sort "$2" -g none \
+         2>/dev/null |
+        awk -v n="$3" '/^#/ || /^$/ { next }
+                       { sub(/[ -]+$/, ""); if (++k <= n) print }'
+}
+
+# job TARGET NAME URI FIO-OPTIONS...: run one fio job, save its JSON,
+# record the figure for the table.
+job ()
+{
+    local target="$1" name="$2" uri="$3" out perf_pid=
+    shift 3
+    out="$tmp/$target-$name.json"
+    {
+        printf '[global]\nioengine=nbd\nuri=%s\n' "$uri"
+        printf '[%s]\n' "$name"
+        printf '%s\n' "$@"
+    } > "$tmp/$target-$name.fio"
+    if [ -n "$perf" ] && [ "$target" != file ] &&
+       { [ "$name" = warm-read ] || [ "$name" = rand-write ]; }; then
+        perf record -q -g -p "$nbdkit_pid" -o "$tmp/$target-$name.perf" \
+             -- sleep "$(( runtime > 10 ? 10 : runtime ))" \
+             > "$tmp/$target-$name.perf.log" 2>&1 &
+        perf_pid=$!
+    fi
+    if ! fio --output-format=json --output="$out" "$tmp/$target-$name.fio" \
+           > "$tmp/$target-$name.log" 2>&1; then
+        echo "fio.sh: fio $target $name failed:" >&2
+        cat "$tmp/$target-$name.log" >&2
+        exit 1
+    fi
+    if [ -n "$perf_pid" ]; then
+        wait "$perf_pid" || :
+        echo "--- perf: nbdkit during $target $name (self time by DSO," \
+             "then the top symbols)"
+        perf_top "$tmp/$target-$name.perf" dso 8
+        perf_top "$tmp/$target-$name.perf" dso,symbol 20
+    fi
+    python3 - "$out" "$target" "$name" >> "$results" <<'PY'
+import json, sys
+path, target, name = sys.argv[1:4]
+j = json.load(open(path))["jobs"][0]
+if j["error"]:
+    sys.exit("fio %s %s: error %d" % (target, name, j["error"]))
+def p50(lat):
+    return lat.get("percentile", {}).get("50.000000", 0) / 1e6
+if name in ("seq-write", "cold-read"):
+    d = j["write" if name == "seq-write" else "read"]
+    # job_runtime includes the end_fsync of seq-write.
+    v = d["io_bytes"] / 1048576 / (j["job_runtime"] / 1000)
+elif name == "warm-read":
+    v = j["read"]["iops"]
+elif name == "rand-write":
+    v = j["write"]["iops"]
+else:
+    v = p50(j["write"]["clat_ns"]) + p50(j["sync"]["lat_ns"])
+print(target, name, "%.3f" % v)
+PY
+    tail -n 1 "$results" | sed 's/^/fio.sh: /'
+}
+
+# flush_device URI: one NBD flush (after a time-based writer stopped).
+flush_device ()
+{
+    nbdsh -u "$1" -c 'h.flush()'
+}
+
+region="${size_mib}M"
+common=(bs=1M "size=$region" offset=0)
+
+run_target ()
+{
+    local target="$1" uri log cache
+    log="$tmp/$target.nbdkit.log"
+    local -a start
+    echo "=== $target"
+    case "$target" in
+        file)
+            rm -f "$tmp/file.img"
+            truncate -s 1G "$tmp/file.img"
+            start=(file "$tmp/file.img")
+            uri="nbd+unix:///?socket=$sock"
+            ;;
+        *)
+            local bucket
+            local -a store=()
+            case "$target" in
+                dir)
+                    mkdir -p "$tmp/dirvol"
+                    bucket="file://$tmp/dirvol"
+                    ;;
+                s3rver*)
+                    if [ -z "$s3_started" ]; then
+                        # shellcheck source-path=SCRIPTDIR source=../tests/s3-servers.sh
+                        source "$here/../tests/s3-servers.sh"
+                        s3rver_start "$tmp/s3rver"
+                        s3_started=yes
+                    fi
+                    bucket="$S3_BUCKET/$target"
+                    store=(endpoint="$S3_ENDPOINT" region=us-east-1)
+                    ;;
+            esac
+            if [ "$target" = s3rver-wan ]; then
+                echo "delay $delay" > "$tmp/fault"
+                store+=(fault-file="$tmp/fault")
+            fi
+            local -a dev=(--bucket="$bucket" --password-file="$tmp/pw")
+            for a in "${store[@]}"; do
+                case "$a" in fault-file=*) ;; *) dev+=(--"$a") ;; esac
+            done
+            "$zerofs_dev" "${dev[@]}" init --scrypt-log2n=10
+            "$zerofs_dev" "${dev[@]}" create disk 1G
+            cache="$tmp/cache-$target"
+            # shellcheck disable=SC2206 # -z PARAMS: words on purpose
+            start=("$plugin" bucket="$bucket" password=+"$tmp/pw"
+                   cache-dir="$cache" "${store[@]}" $zparams)
+            uri="nbd+unix:///disk?socket=$sock"
+            ;;
+    esac
+
+    start_nbdkit "$log" "${start[@]}"
+    job "$target" seq-write "$uri" rw=write "${common[@]}" iodepth=8 \
+        end_fsync=1
+
+    stop_nbdkit
+    if [ -n "${cache:-}" ]; then
+        rm -rf "$cache"
+    fi
+    start_nbdkit "$log" "${start[@]}"
+    job "$target" cold-read "$uri" rw=read "${common[@]}" iodepth=8
+
+    job "$target" warm-read "$uri" rw=randread bs=4k "size=$region" \
+        offset=0 iodepth=32 time_based "runtime=$runtime"
+    job "$target" rand-write "$uri" rw=randwrite bs=4k "size=$region" \
+        offset=0 iodepth=32 fsync=256 time_based "runtime=$runtime"
+    flush_device "$uri"
+    job "$target" flush-lat "$uri" rw=write bs=1M "offset=$region" \
+        size=64M iodepth=1 fsync=1 "runtime=$(( runtime * 2 ))"
+    stop_nbdkit
+}
+
+head -c 24 /dev/urandom | base64 > "$tmp/pw"
+echo "fio.sh: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs," \
+     "$(uname -r), $(fio --version), $(nbdkit --version | head -n 1)"
+echo "fio.sh: region $size_mib MiB, time-based jobs $runtime s," \
+     "WAN model: fault-file 'delay $delay'"
+echo "fio.sh: plugin $plugin ${zparams:+(with $zparams)}"
+# The reference is measured first and again last, so that a machine that
+# gets busier or quieter during the run moves it as it moves zerofs; the
+# table uses the mean of the two.
+runs=("${targets[@]}")
+if [ ${#targets[@]} -gt 1 ] && [ "${targets[0]}" = file ]; then
+    runs+=(file)
+fi
+for t in "${runs[@]}"; do
+    run_target "$t"
+done
+
+echo
+python3 - "$results" "$delay" "${targets[@]}" <<'PY'
+import sys
+path, delay, targets = sys.argv[1], sys.argv[2], sys.argv[3:]
+runs = {}
+for line in open(path):
+    t, n, x = line.split()
+    runs.setdefault((t, n), []).append(float(x))
+v = {k: sum(xs) / len(xs) for k, xs in runs.items()}
+rows = [("seq-write", "1 MiB seq write + final flush, MiB/s"),
+        ("cold-read", "cold 1 MiB seq read QD8, MiB/s"),
+        ("warm-read", "warm 4 KiB rand read QD32, IOPS"),
+        ("rand-write", "4 KiB rand write QD32, flush/256, IOPS"),
+        ("flush-lat", "1 MiB write + flush p50, ms (lower=better)")]
+names = {"file": "file plugin", "dir": "zerofs dir",
+         "s3rver": "zerofs s3rver", "s3rver-wan": "s3rver+" + delay}
+w = 44
+print("%-*s" % (w, "workload") +
+      "".join("%15s" % names[t] for t in targets))
+for n, label in rows:
+    print("%-*s" % (w, label) +
+          "".join("%15.1f" % v[t, n] if (t, n) in v else "%15s" % "-"
+                  for t in targets))
+if len(runs.get(("file", "seq-write"), [])) > 1:
+    print()
+    print("file plugin, first and last run (the table has their mean):")
+    for n, label in rows:
+        if ("file", n) in runs:
+            print("%-*s" % (w, label) +
+                  "".join("%15.1f" % x for x in runs["file", n]))
+if "file" in targets and len(targets) > 1:
+    print()
+    print("ratio zerofs / file plugin, same run")
+    others = [t for t in targets if t != "file"]
+    print("%-*s" % (w, "workload") + "".join("%15s" % names[t] for t in others))
+    for n, label in rows:
+        cells = []
+        for t in others:
+            if (t, n) in v and v.get(("file", n)):
+                cells.append("%15.3f" % (v[t, n] / v["file", n]))
+            else:
+                cells.append("%15s" % "-")
+        print("%-*s" % (w, label) + "".join(cells))
+PY

@@ -1,0 +1,444 @@
+/* zerofs bench: what the object layer (lib/objstore*.c) gets from a store.
+ *
+ * Opens a store exactly as the plugin does (objstore_open: retry wrapper,
+ * the fault wrapper if fault-file= is given, then the S3 or directory
+ * backend) from KEY=VALUE parameters with the plugin's names, then for
+ * each in-flight count J: J threads PUT COUNT objects of SIZE bytes under
+ * distinct keys, then GET them back (checking every byte), and the
+ * objects are deleted.  It prints requests/s, MiB/s and the median and
+ * 99th percentile latency of one request, in the format of
+ * bench/raw-curl-s3.sh so that bench/objstore-vs-curl.sh can put the two
+ * side by side:
+ *
+ *   objstore PUT jobs=8: 200 x 1024 KiB in 2.41 s: 83.0 req/s 83.0 MiB/s \
+ *     p50 9.2 ms p99 21.0 ms
+ *
+ * The threads take the next object index from one shared counter, so J
+ * requests are in flight until the last J.  Each thread has its own copy
+ * of the payload with the object's index in its first bytes, so every
+ * object differs and a GET that returned the wrong object is caught.
+ * The store's own limit on requests in flight (connections=, default
+ * 32) applies on top of J: say connections=J or more to measure J.
+ *
+ * Usage: objstore-bench [-n COUNT] [-s SIZE_KIB] [-j "8 32"] [-p PREFIX]
+ *                       [-k] bucket=... [endpoint=...] [KEY=VALUE...]
+ * Credentials come from the usual places (AWS_ACCESS_KEY_ID, ...), as for
+ * the plugin.  ZEROFS_DEBUG=s3 shows every request.
+ *
+ * Speed is only meaningful next to a reference measured in the same run
+ * (bench/objstore-vs-curl.sh does that); this program is not a test.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+#include "objstore.h"
+
+#define MAX_JOBS 1024
+#define MAX_JOB_COUNTS 16
+
+enum op { OP_PUT, OP_GET };
+
+struct phase {
+  struct objstore *store;
+  enum op op;
+  const char *prefix;           /* keys are PREFIX/jJOBS/INDEX */
+  unsigned jobs;
+  unsigned count;
+  size_t size;
+  const unsigned char *pattern; /* SIZE bytes: every object but its head */
+  atomic_uint next;             /* the next object index to take */
+  atomic_bool failed;
+  uint64_t *latency_ns;         /* [COUNT] */
+};
+
+static void
+usage (FILE *fp)
+{
+  fprintf (fp,
+           "usage: objstore-bench [-n COUNT] [-s SIZE_KIB] [-j \"8 32\"] "
+           "[-p PREFIX] [-k]\n"
+           "                      bucket=... [endpoint=...] [KEY=VALUE...]\n"
+           "  -n COUNT     objects per measurement (default 200)\n"
+           "  -s SIZE_KIB  object size in KiB (default 1024)\n"
+           "  -j LIST      requests in flight, a list (default \"8 32\")\n"
+           "  -p PREFIX    key prefix (default objstore-bench/PID)\n"
+           "  -k           keep the objects (default: delete them)\n"
+           "KEY=VALUE are the plugin's parameters, for example:\n");
+  zconf_print_help (fp, "  ");
+}
+
+static uint64_t
+now_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void
+make_key (char *key, size_t size, const char *prefix, unsigned jobs,
+          unsigned index)
+{
+  snprintf (key, size, "%s/j%u/%u", prefix, jobs, index);
+}
+
+/* The head of object INDEX: its index, so that objects differ. */
+static void
+stamp (unsigned char *buf, size_t size, unsigned index)
+{
+  char head[32];
+  int n;
+
+  n = snprintf (head, sizeof head, "objstore-bench %u\n", index);
+  if ((size_t) n > size)
+    n = size;
+  memcpy (buf, head, n);
+}
+
+static void *
+worker (void *arg)
+{
+  struct phase *p = arg;
+  unsigned char *payload = NULL, *expect = NULL;
+  char key[OBJSTORE_KEY_MAX + 1];
+  unsigned index;
+  uint64_t t0;
+  void *data;
+  size_t len;
+
+  payload = malloc (p->size);
+  expect = malloc (p->size);
+  if (payload == NULL || expect == NULL) {
+    perror ("malloc");
+    atomic_store (&p->failed, true);
+    goto out;
+  }
+  memcpy (payload, p->pattern, p->size);
+  memcpy (expect, p->pattern, p->size);
+
+  while (!atomic_load (&p->failed) &&
+         (index = atomic_fetch_add (&p->next, 1)) < p->count) {
+    make_key (key, sizeof key, p->prefix, p->jobs, index);
+    t0 = now_ns ();
+    if (p->op == OP_PUT) {
+      stamp (payload, p->size, index);
+      if (objstore_put (p->store, key, payload, p->size) == -1) {
+        atomic_store (&p->failed, true);
+        break;
+      }
+    }
+    else {
+      if (objstore_get (p->store, key, &data, &len) == -1) {
+        atomic_store (&p->failed, true);
+        break;
+      }
+      stamp (expect, p->size, index);
+      if (len != p->size || memcmp (data, expect, len) != 0) {
+        fprintf (stderr, "objstore-bench: GET %s: %zu bytes, not the %zu "
+                 "that were PUT\n", key, len, p->size);
+        atomic_store (&p->failed, true);
+        free (data);
+        break;
+      }
+      free (data);
+    }
+    p->latency_ns[index] = now_ns () - t0;
+  }
+
+ out:
+  free (payload);
+  free (expect);
+  return NULL;
+}
+
+static int
+compare_u64 (const void *a, const void *b)
+{
+  uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+/* The latency at quantile Q (0..1) of the sorted array V[N]. */
+static double
+quantile_ms (const uint64_t *v, unsigned n, double q)
+{
+  unsigned i = (unsigned) (q * (n - 1) + 0.5);
+
+  return v[i] / 1e6;
+}
+
+/* Run one phase: JOBS threads, COUNT requests.  0 or -1. */
+static int
+run_phase (struct phase *p)
+{
+  pthread_t threads[MAX_JOBS];
+  unsigned i, started = 0;
+  uint64_t t0, t1;
+  double seconds;
+  int err, ret = -1;
+
+  atomic_store (&p->next, 0);
+  atomic_store (&p->failed, false);
+  memset (p->latency_ns, 0, p->count * sizeof *p->latency_ns);
+
+  t0 = now_ns ();
+  for (i = 0; i < p->jobs; i++) {
+    err = pthread_create (&threads[i], NULL, worker, p);
+    if (err != 0) {
+      errno = err;
+      perror ("pthread_create");
+      atomic_store (&p->failed, true);
+      break;
+    }
+    started++;
+  }
+  for (i = 0; i < started; i++) {
+    err = pthread_join (threads[i], NULL);
+    if (err != 0) {
+      errno = err;
+      perror ("pthread_join");
+      atomic_store (&p->failed, true);
+    }
+  }
+  t1 = now_ns ();
+  if (atomic_load (&p->failed))
+    goto out;
+
+  seconds = (t1 - t0) / 1e9;
+  qsort (p->latency_ns, p->count, sizeof *p->latency_ns, compare_u64);
+  printf ("objstore %s jobs=%u: %u x %zu KiB in %.2f s: "
+          "%.1f req/s %.1f MiB/s p50 %.1f ms p99 %.1f ms\n",
+          p->op == OP_PUT ? "PUT" : "GET", p->jobs, p->count,
+          p->size / 1024, seconds, p->count / seconds,
+          p->count * (p->size / 1048576.0) / seconds,
+          quantile_ms (p->latency_ns, p->count, 0.5),
+          quantile_ms (p->latency_ns, p->count, 0.99));
+  fflush (stdout);
+  ret = 0;
+ out:
+  return ret;
+}
+
+/* Delete the COUNT objects of one in-flight count. */
+static int
+delete_objects (struct objstore *store, const char *prefix, unsigned jobs,
+                unsigned count)
+{
+  char **keys;
+  unsigned i, made = 0;
+  int ret = -1;
+
+  keys = calloc (count, sizeof *keys);
+  if (keys == NULL) {
+    perror ("calloc");
+    goto out;
+  }
+  for (i = 0; i < count; i++) {
+    keys[i] = malloc (OBJSTORE_KEY_MAX + 1);
+    if (keys[i] == NULL) {
+      perror ("malloc");
+      goto out;
+    }
+    made++;
+    make_key (keys[i], OBJSTORE_KEY_MAX + 1, prefix, jobs, i);
+  }
+  ret = objstore_delete_many (store, (const char *const *) keys, count);
+ out:
+  for (i = 0; i < made; i++)
+    free (keys[i]);
+  free (keys);
+  return ret;
+}
+
+/* Parse "8 32" or "8,32" into JOBS[]; returns how many, or -1. */
+static int
+parse_jobs (const char *str, unsigned *jobs)
+{
+  const char *p = str;
+  char *end;
+  unsigned long v;
+  int n = 0;
+
+  for (;;) {
+    while (*p == ' ' || *p == ',')
+      p++;
+    if (*p == '\0')
+      break;
+    errno = 0;
+    v = strtoul (p, &end, 10);
+    if (errno != 0 || end == p || v == 0 || v > MAX_JOBS ||
+        (*end != '\0' && *end != ' ' && *end != ',') || n == MAX_JOB_COUNTS) {
+      fprintf (stderr, "objstore-bench: -j %s: a list of up to %d numbers "
+               "from 1 to %d\n", str, MAX_JOB_COUNTS, MAX_JOBS);
+      return -1;
+    }
+    jobs[n++] = v;
+    p = end;
+  }
+  if (n == 0) {
+    fprintf (stderr, "objstore-bench: -j %s: no number\n", str);
+    return -1;
+  }
+  return n;
+}
+
+static int
+parse_uint (const char *opt, const char *str, unsigned long max,
+            unsigned long *out)
+{
+  char *end;
+  unsigned long v;
+
+  errno = 0;
+  v = strtoul (str, &end, 10);
+  if (errno != 0 || end == str || *end != '\0' || v == 0 || v > max) {
+    fprintf (stderr, "objstore-bench: %s %s: a number from 1 to %lu\n",
+             opt, str, max);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+int
+main (int argc, char *argv[])
+{
+  struct zconf conf;
+  struct objstore *store = NULL;
+  struct phase phase = { 0 };
+  unsigned jobs[MAX_JOB_COUNTS];
+  unsigned long count = 200, size_kib = 1024;
+  int njobs, opt, i, status = EXIT_FAILURE;
+  char default_prefix[64];
+  const char *prefix = NULL;
+  const char *debug;
+  bool keep = false;
+  unsigned char *pattern = NULL;
+  uint64_t x;
+  size_t k;
+  char *eq;
+
+  zconf_init (&conf);
+  njobs = parse_jobs ("8 32", jobs);
+
+  while ((opt = getopt (argc, argv, "n:s:j:p:kh")) != -1) {
+    switch (opt) {
+    case 'n':
+      if (parse_uint ("-n", optarg, 10000000, &count) == -1)
+        goto out;
+      break;
+    case 's':
+      if (parse_uint ("-s", optarg, 1024 * 1024, &size_kib) == -1)
+        goto out;
+      break;
+    case 'j':
+      if ((njobs = parse_jobs (optarg, jobs)) == -1)
+        goto out;
+      break;
+    case 'p':
+      prefix = optarg;
+      break;
+    case 'k':
+      keep = true;
+      break;
+    case 'h':
+      usage (stdout);
+      status = EXIT_SUCCESS;
+      goto out;
+    default:
+      usage (stderr);
+      goto out;
+    }
+  }
+
+  debug = getenv ("ZEROFS_DEBUG");
+  if (debug)
+    zlog_debug_from_string (debug);
+
+  for (i = optind; i < argc; i++) {
+    eq = strchr (argv[i], '=');
+    if (eq == NULL) {
+      fprintf (stderr, "objstore-bench: %s: expected KEY=VALUE\n", argv[i]);
+      goto out;
+    }
+    *eq = '\0';
+    if (zconf_set (&conf, argv[i], eq + 1) == -1)
+      goto out;
+  }
+  if (zconf_finish (&conf, false) == -1)
+    goto out;
+
+  if (prefix == NULL) {
+    snprintf (default_prefix, sizeof default_prefix, "objstore-bench/%ld",
+              (long) getpid ());
+    prefix = default_prefix;
+  }
+
+  /* The payload: pseudo-random bytes (xorshift64), incompressible and
+   * cheap to make.
+   */
+  phase.size = size_kib * 1024;
+  pattern = malloc (phase.size);
+  phase.latency_ns = calloc (count, sizeof *phase.latency_ns);
+  if (pattern == NULL || phase.latency_ns == NULL) {
+    perror ("malloc");
+    goto out;
+  }
+  x = 0x9e3779b97f4a7c15ULL ^ (uint64_t) getpid ();
+  for (k = 0; k < phase.size; k++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    pattern[k] = x >> 32;
+  }
+
+  store = objstore_open (&conf);
+  if (store == NULL)
+    goto out;
+  printf ("objstore: %s, connections=%u\n", store->description,
+          conf.connections);
+
+  phase.store = store;
+  phase.prefix = prefix;
+  phase.count = count;
+  phase.pattern = pattern;
+  for (i = 0; i < njobs; i++) {
+    phase.jobs = jobs[i];
+    if (jobs[i] > conf.connections)
+      printf ("objstore: note: jobs=%u but connections=%u: at most %u "
+              "requests in flight\n", jobs[i], conf.connections,
+              conf.connections);
+    phase.op = OP_PUT;
+    if (run_phase (&phase) == -1)
+      goto out;
+    phase.op = OP_GET;
+    if (run_phase (&phase) == -1)
+      goto out;
+    if (!keep && delete_objects (store, prefix, jobs[i], count) == -1)
+      goto out;
+  }
+  status = EXIT_SUCCESS;
+
+ out:
+  if (store)
+    objstore_close (store);
+  free (phase.latency_ns);
+  free (pattern);
+  zconf_free (&conf);
+  return status;
+}
