@@ -44,6 +44,10 @@ struct device_value {
   char name[64];
 };
 
+/* The sizes zerofs-format(5) documents. */
+_Static_assert (sizeof (struct device_value) == 88, "device record size");
+_Static_assert (sizeof (struct zindex_chunk) == 48, "chunk record size");
+
 static int
 mdb_fail (struct zindex *ix, const char *what, int rc)
 {
