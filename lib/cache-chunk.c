@@ -528,13 +528,8 @@ static void
 throttle (struct zcache *c)
 {
   pthread_mutex_lock (&c->lock);
-  while (c->ndirty >= c->dirty_max && !c->stop) {
-    c->space_waiters++;
-    c->wb_kick = true;
-    pthread_cond_signal (&c->wb_cond);
-    zcache_timed_wait (c, &c->cond, 1000);
-    c->space_waiters--;
-  }
+  while (c->ndirty >= c->dirty_max && !c->stop)
+    zcache_wait_for_space_locked (c);
   pthread_mutex_unlock (&c->lock);
 }
 

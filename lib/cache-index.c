@@ -221,17 +221,20 @@ zindex_get_chunk (struct zindex *ix, const uint8_t uuid[16],
   return r;
 }
 
-/* Walk a whole database in a read transaction. */
+/* Walk a database in a read transaction, from the first key >= START
+ * (NULL: the first key).  FN returns 0 to go on, 1 to stop, -1 on error.
+ */
 static int
 foreach_record (struct zindex *ix, MDB_dbi dbi,
+                const void *start, size_t startlen,
                 int (*fn) (struct zindex *ix, const MDB_val *k,
                            const MDB_val *v, void *opaque),
                 void *opaque)
 {
   MDB_txn *txn = NULL;
   MDB_cursor *cur = NULL;
-  MDB_val k, v;
-  int rc, ret = -1, err;
+  MDB_val k = { .mv_size = startlen, .mv_data = (void *) start }, v;
+  int rc, r, ret = -1, err;
 
   rc = mdb_txn_begin (ix->env, NULL, MDB_RDONLY, &txn);
   if (rc)
@@ -241,11 +244,15 @@ foreach_record (struct zindex *ix, MDB_dbi dbi,
     mdb_fail (ix, "mdb_cursor_open", rc);
     goto out;
   }
-  for (rc = mdb_cursor_get (cur, &k, &v, MDB_FIRST); rc == 0;
-       rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT))
-    if (fn (ix, &k, &v, opaque) == -1)
+  for (rc = mdb_cursor_get (cur, &k, &v, start ? MDB_SET_RANGE : MDB_FIRST);
+       rc == 0; rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
+    r = fn (ix, &k, &v, opaque);
+    if (r == -1)
       goto out;
-  if (rc != MDB_NOTFOUND) {
+    if (r == 1)
+      break;
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) {
     mdb_fail (ix, "mdb_cursor_get", rc);
     goto out;
   }
@@ -289,7 +296,7 @@ zindex_foreach_device (struct zindex *ix,
 {
   struct foreach_device_ctx ctx = { fn, opaque };
 
-  return foreach_record (ix, ix->devices, foreach_device_cb, &ctx);
+  return foreach_record (ix, ix->devices, NULL, 0, foreach_device_cb, &ctx);
 }
 
 struct foreach_chunk_ctx {
@@ -329,7 +336,36 @@ zindex_foreach_chunk (struct zindex *ix,
 {
   struct foreach_chunk_ctx ctx = { fn, opaque };
 
-  return foreach_record (ix, ix->chunks, foreach_chunk_cb, &ctx);
+  return foreach_record (ix, ix->chunks, NULL, 0, foreach_chunk_cb, &ctx);
+}
+
+struct foreach_in_ctx {
+  const uint8_t *uuid;
+  uint64_t last;
+  int (*fn) (void *opaque, uint64_t index, const struct zindex_chunk *rec);
+  void *opaque;
+};
+
+static int
+foreach_in_cb (struct zindex *ix, const MDB_val *k, const MDB_val *v,
+               void *opaque)
+{
+  struct foreach_in_ctx *ctx = opaque;
+  struct zindex_chunk rec;
+  uint64_t index;
+
+  if (k->mv_size != 24 || memcmp (k->mv_data, ctx->uuid, 16) != 0)
+    return 1;                   /* past the device */
+  index = chunk_key_index (k->mv_data);
+  if (index > ctx->last)
+    return 1;
+  if (v->mv_size != sizeof rec) {
+    zerror ("%s: corrupt chunk record", ix->path);
+    errno = EIO;
+    return -1;
+  }
+  memcpy (&rec, v->mv_data, sizeof rec);
+  return ctx->fn (ctx->opaque, index, &rec);
 }
 
 int
@@ -339,53 +375,11 @@ zindex_foreach_chunk_in (struct zindex *ix, const uint8_t uuid[16],
                                     const struct zindex_chunk *rec),
                          void *opaque)
 {
-  MDB_txn *txn = NULL;
-  MDB_cursor *cur = NULL;
-  struct zindex_chunk rec;
+  struct foreach_in_ctx ctx = { uuid, last, fn, opaque };
   uint8_t key[24];
-  uint64_t index;
-  MDB_val k, v;
-  int rc, ret = -1, err;
 
-  rc = mdb_txn_begin (ix->env, NULL, MDB_RDONLY, &txn);
-  if (rc)
-    return mdb_fail (ix, "mdb_txn_begin", rc);
-  rc = mdb_cursor_open (txn, ix->chunks, &cur);
-  if (rc) {
-    mdb_fail (ix, "mdb_cursor_open", rc);
-    goto out;
-  }
   chunk_key (key, uuid, first);
-  k.mv_size = sizeof key;
-  k.mv_data = key;
-  for (rc = mdb_cursor_get (cur, &k, &v, MDB_SET_RANGE); rc == 0;
-       rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
-    if (k.mv_size != 24 || memcmp (k.mv_data, uuid, 16) != 0)
-      break;
-    index = chunk_key_index (k.mv_data);
-    if (index > last)
-      break;
-    if (v.mv_size != sizeof rec) {
-      zerror ("%s: corrupt chunk record", ix->path);
-      errno = EIO;
-      goto out;
-    }
-    memcpy (&rec, v.mv_data, sizeof rec);
-    if (fn (opaque, index, &rec) == -1)
-      goto out;
-  }
-  if (rc != 0 && rc != MDB_NOTFOUND) {
-    mdb_fail (ix, "mdb_cursor_get", rc);
-    goto out;
-  }
-  ret = 0;
- out:
-  err = errno;
-  if (cur)
-    mdb_cursor_close (cur);
-  mdb_txn_abort (txn);
-  errno = err;
-  return ret;
+  return foreach_record (ix, ix->chunks, key, sizeof key, foreach_in_cb, &ctx);
 }
 
 struct zindex_txn *

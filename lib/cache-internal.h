@@ -156,5 +156,6 @@ extern int zcache_start_writeback (struct zcache *c);
 extern void zcache_stop_writeback (struct zcache *c);
 extern int zcache_flush_all (struct zcache *c);
 extern void zcache_wait_for_space (struct zcache *c);
+extern void zcache_wait_for_space_locked (struct zcache *c);
 
 #endif /* ZEROFS_CACHE_INTERNAL_H */

@@ -387,15 +387,24 @@ zcache_flush_all (struct zcache *c)
   return flush_range (c, NULL, 0, UINT64_MAX);
 }
 
+/* Under c->lock: wake the write-back thread and wait (at most a second)
+ * for it to make room.
+ */
 void
-zcache_wait_for_space (struct zcache *c)
+zcache_wait_for_space_locked (struct zcache *c)
 {
-  pthread_mutex_lock (&c->lock);
   c->space_waiters++;
   c->wb_kick = true;
   pthread_cond_signal (&c->wb_cond);
   zcache_timed_wait (c, &c->cond, 1000);
   c->space_waiters--;
+}
+
+void
+zcache_wait_for_space (struct zcache *c)
+{
+  pthread_mutex_lock (&c->lock);
+  zcache_wait_for_space_locked (c);
   pthread_mutex_unlock (&c->lock);
 }
 
