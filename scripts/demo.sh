@@ -31,7 +31,7 @@ Serving device "demo" of the volume in $dir/volume on $sock.
 Attach it with any NBD client, for example:
 
   nbd-client -unix $sock /dev/nbd0 -N demo       (kernel NBD; modprobe nbd)
-  mkdir -p /tmp/demo && nbdfuse /tmp/demo/disk "nbd+unix:///demo?socket=$sock" &
+  mkdir -p /tmp/zerofs-fuse && nbdfuse /tmp/zerofs-fuse/disk "nbd+unix:///demo?socket=$sock" &
   qemu-img info "nbd+unix:///demo?socket=$sock"
   nbdinfo --list "nbd+unix://?socket=$sock"
 
