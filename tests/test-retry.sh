@@ -74,23 +74,22 @@ grep -q "stay dirty" "$log"
 set_faults
 nbdsh -u "nbd+unix:///disk?socket=$sock" -c 'h.flush()'
 
-# 4. With a real S3 server: stop it for longer than a request timeout,
-#    resume it while the flush is retrying.
+# 4. With a real S3 server: stop it, flush (which must wait through
+#    request timeouts and retries), resume it while the flush retries.
 if [ "$ZEROFS_TEST_BACKEND" != dir ]; then
     pids=${S3_PIDS:-$S3_PID}
-    nbdsh -u "nbd+unix:///disk?socket=$sock" -c - <<'EOF' &
+    nbdsh -u "nbd+unix:///disk?socket=$sock" -c - <<'EOF'
 import os
 data = bytearray(open(os.environ["tmpdir"] + "/data", "rb").read())
 new = os.urandom(4096)
 h.pwrite(new, 400000)
 data[400000:404096] = new
-h.flush()
 open(os.environ["tmpdir"] + "/data", "wb").write(data)
 EOF
-    flusher=$!
-    sleep 0.2
     kill -STOP $pids
-    sleep 3
+    nbdsh -u "nbd+unix:///disk?socket=$sock" -c 'h.flush()' &
+    flusher=$!
+    sleep 3                     # longer than timeout=2
     kill -CONT $pids
     wait $flusher
     # The stopped server made real requests time out and be retried.
