@@ -522,15 +522,44 @@ zcache_read (struct zcdev *d, uint64_t index,
 }
 
 /* Writers wait while too much is dirty: the write-back thread must catch
- * up first.  This bounds dirty slots and pending deletes alike.
+ * up first.  This bounds dirty slots and pending deletes alike.  If the
+ * store keeps failing, the wait ends after retry-time with EIO, like any
+ * request the store cannot serve: *WAITED_SINCE (0 at first) is when
+ * this request began waiting.
  */
-static void
-throttle (struct zcache *c)
+static int
+space_deadline_passed (struct zcache *c, time_t *waited_since)
 {
+  time_t now = zcache_now ();
+
+  if (*waited_since == 0)
+    *waited_since = now;
+  if (c->conf->retry_time > 0 &&
+      now - *waited_since > (time_t) c->conf->retry_time) {
+    zerror ("the cache is full of data not yet written to the store, and "
+            "the store has not taken any for %u seconds (retry-time)",
+            c->conf->retry_time);
+    errno = EIO;
+    return 1;
+  }
+  return 0;
+}
+
+static int
+throttle (struct zcache *c, time_t *waited_since)
+{
+  int ret = 0;
+
   pthread_mutex_lock (&c->lock);
-  while (c->ndirty >= c->dirty_max && !c->stop)
+  while (c->ndirty >= c->dirty_max && !c->stop) {
+    if (space_deadline_passed (c, waited_since)) {
+      ret = -1;
+      break;
+    }
     zcache_wait_for_space_locked (c);
+  }
   pthread_mutex_unlock (&c->lock);
+  return ret;
 }
 
 static const uint8_t zero_sectors[16 * ZSECTOR_SIZE];
@@ -562,13 +591,15 @@ zcache_write (struct zcdev *d, uint64_t index,
   bool head = offset % ZSECTOR_SIZE != 0;
   bool tail = (offset + len) % ZSECTOR_SIZE != 0;
   void *plain = NULL, *bounce = NULL;
+  time_t waited_since = 0;
   struct centry *e;
   int ret = -1, err;
 
   if (len == 0)
     return 0;
  retry:
-  throttle (c);
+  if (throttle (c, &waited_since) == -1)
+    return -1;
   e = centry_get (c, d, index);
   if (e == NULL)
     return -1;
@@ -585,7 +616,13 @@ zcache_write (struct zcdev *d, uint64_t index,
       goto unlock;
     pthread_rwlock_unlock (stripe);
     centry_put (c, e);
-    zcache_wait_for_space (c);
+    pthread_mutex_lock (&c->lock);
+    if (space_deadline_passed (c, &waited_since)) {
+      pthread_mutex_unlock (&c->lock);
+      return -1;
+    }
+    zcache_wait_for_space_locked (c);
+    pthread_mutex_unlock (&c->lock);
     goto retry;
   }
 
@@ -630,6 +667,7 @@ zcache_write (struct zcdev *d, uint64_t index,
   centry_set_dirty (c, e);
   centry_index_touch (c, e);
   e->referenced = true;
+  e->write_time = zcache_now ();
   pthread_mutex_unlock (&c->lock);
   ret = 0;
 
@@ -648,9 +686,11 @@ zcache_discard (struct zcdev *d, uint64_t index)
 {
   struct zcache *c = d->c;
   pthread_rwlock_t *stripe = centry_stripe (c, d, index);
+  time_t waited_since = 0;
   struct centry *e;
 
-  throttle (c);
+  if (throttle (c, &waited_since) == -1)
+    return -1;
   e = centry_get (c, d, index);
   if (e == NULL)
     return -1;

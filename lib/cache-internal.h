@@ -26,6 +26,11 @@
 #define ZCOMMIT_INTERVAL_MS 1000
 /* A dirty chunk is written back after this long even without a flush. */
 #define ZWRITEBACK_DELAY_S 5
+/* A chunk written whole and then left alone this long is written back
+ * without waiting for ZWRITEBACK_DELAY_S (sequential writes: the uploads
+ * overlap the writing instead of all waiting for the flush).
+ */
+#define ZWRITEBACK_FULL_IDLE_S 1
 /* After a failed write-back round, wait this long before the next. */
 #define ZWRITEBACK_BACKOFF_S 2
 /* At most this many chunks per write-back round. */
@@ -54,6 +59,7 @@ struct centry {
   bool dirty;                    /* [C] newer than the store */
   uint64_t dirty_since;          /* [C] first sequence not uploaded */
   time_t dirty_time;             /* [C] when it became dirty (monotonic s) */
+  time_t write_time;             /* [C] its last write (monotonic s) */
   bool busy;                     /* [C] queued for or being uploaded */
   uint64_t busy_seq;             /* [C] seq when queued (no-slot deletes) */
   bool busy_slotless;            /* [C] had no slot when queued: a delete */
@@ -155,7 +161,6 @@ extern int centry_read_sectors (struct zcache *c, struct centry *e,
 extern int zcache_start_writeback (struct zcache *c);
 extern void zcache_stop_writeback (struct zcache *c);
 extern int zcache_flush_all (struct zcache *c);
-extern void zcache_wait_for_space (struct zcache *c);
 extern void zcache_wait_for_space_locked (struct zcache *c);
 
 #endif /* ZEROFS_CACHE_INTERNAL_H */

@@ -23,8 +23,9 @@
  *
  * The write-back thread wakes every second (or when writers wait for
  * space) and uploads chunks that have been dirty for ZWRITEBACK_DELAY_S,
- * or all of them when the cache is filling up; it also commits the index
- * at least every ZCOMMIT_INTERVAL_MS.
+ * chunks written whole and idle for ZWRITEBACK_FULL_IDLE_S, or all of
+ * them when the cache is filling up; it also commits the index at least
+ * every ZCOMMIT_INTERVAL_MS.
  */
 #include <config.h>
 
@@ -400,13 +401,7 @@ zcache_wait_for_space_locked (struct zcache *c)
   c->space_waiters--;
 }
 
-void
-zcache_wait_for_space (struct zcache *c)
-{
-  pthread_mutex_lock (&c->lock);
-  zcache_wait_for_space_locked (c);
-  pthread_mutex_unlock (&c->lock);
-}
+
 
 static uint64_t
 ms_since (const struct timespec *t)
@@ -458,7 +453,9 @@ writeback_thread (void *arg)
     urgent = c->space_waiters > 0 || c->ndirty >= c->dirty_max / 2;
     n = 0;
     for (e = c->dirty_head; e && n < ZWRITEBACK_BATCH; e = e->dnext)
-      if (!e->busy && (urgent || now - e->dirty_time >= ZWRITEBACK_DELAY_S))
+      if (!e->busy &&
+          (urgent || now - e->dirty_time >= ZWRITEBACK_DELAY_S ||
+           (now - e->write_time >= ZWRITEBACK_FULL_IDLE_S && centry_full (e))))
         take (e, v, &n);
     commit = c->index_head != NULL &&
       (n > 0 || ms_since (&c->last_commit) >= ZCOMMIT_INTERVAL_MS ||

@@ -27,9 +27,15 @@ EOF
 # 1. Unflushed writes, SIGKILL, restart: uploaded on restart.
 start_server "$PLUGIN" "${zargs[@]}" export=disk
 nbdsh -u "nbd+unix:///disk?socket=$sock" -c - <<'EOF'
-import os, time
-data = os.urandom(3 << 20)
-h.pwrite(data, 0)
+import os
+# Three chunks, none written whole (a whole chunk left idle is uploaded
+# after a second; a partial one waits for the write-back delay).
+M = 1 << 20
+data = bytearray(3 * M)
+for i in range(3):
+    piece = os.urandom(M - 4096)
+    h.pwrite(piece, i * M)
+    data[i * M:i * M + len(piece)] = piece
 open(os.environ["tmpdir"] + "/data", "wb").write(data)
 EOF
 sleep 2.5                  # the periodic index commit (1 s) has run

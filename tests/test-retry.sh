@@ -14,6 +14,7 @@ export tmpdir sock
 
 start_volume
 zdev create disk 4M
+zdev create big 24M
 
 faults=$tmpdir/faults
 : > "$faults"
@@ -25,7 +26,7 @@ set_faults () { printf '%s\n' "$@" > "$faults"; sleep 0.3; }
 rm -f "$sock" "$pidfile"
 nbdkit -f -v --log=stderr -D zerofs.s3=1 -U "$sock" -P "$pidfile" \
        "$PLUGIN" "${zargs[@]}" export=disk fault-file="$faults" \
-       retry-time=6 timeout=2 2> "$log" &
+       retry-time=6 timeout=2 cache-size=16M 2> "$log" &
 for (( i = 0; i < 300; i++ )); do
     [ -s "$pidfile" ] && [ -S "$sock" ] && break
     sleep 0.1
@@ -97,6 +98,47 @@ EOF
     grep "retrying" "$log" | grep -qv "injected fault"
 fi
 
+# 5. The cache fills with data the store will not take: writes wait,
+#    then fail with EIO after retry-time (they do not hang); once the
+#    store is back, everything written before and after is uploaded.
+set_faults "fail put EAGAIN"
+timeout 120 nbdsh -u "nbd+unix:///big?socket=$sock" -c - <<'EOF'
+import os, time
+M = 1 << 20
+data = bytearray(24 * M)
+t = time.monotonic()
+failed_at = None
+for i in range(24):
+    buf = os.urandom(M)
+    try:
+        h.pwrite(buf, i * M)
+    except nbd.Error as ex:
+        assert ex.errno == "EIO", ex.errno
+        failed_at = i
+        break
+    data[i * M:(i + 1) * M] = buf
+took = time.monotonic() - t
+print("write %s failed with EIO after %.1f s" % (failed_at, took))
+assert failed_at is not None and 8 <= failed_at < 16, failed_at
+assert 5 <= took < 60, took
+open(os.environ["tmpdir"] + "/big", "wb").write(data)
+open(os.environ["tmpdir"] + "/failed_at", "w").write(str(failed_at))
+EOF
+grep -q "the cache is full of data not yet written" "$log"
+set_faults
+nbdsh -u "nbd+unix:///big?socket=$sock" -c - <<'EOF'
+import os
+M = 1 << 20
+data = bytearray(open(os.environ["tmpdir"] + "/big", "rb").read())
+first = int(open(os.environ["tmpdir"] + "/failed_at").read())
+for i in range(first, 24):
+    buf = os.urandom(M)
+    h.pwrite(buf, i * M)
+    data[i * M:(i + 1) * M] = buf
+h.flush()
+open(os.environ["tmpdir"] + "/big", "wb").write(data)
+EOF
+
 kill "$(cat "$pidfile")"
 for (( i = 0; i < 300; i++ )); do
     kill -0 "$(cat "$pidfile")" 2>/dev/null || break
@@ -112,4 +154,10 @@ nbdkit -U - "$PLUGIN" "${zargs[@]}" export=disk \
 import os
 data = open(os.environ["tmpdir"] + "/data", "rb").read()
 assert h.pread(len(data), 0) == data, "acknowledged data lost"
+EOF
+nbdkit -U - "$PLUGIN" "${zargs[@]}" export=big \
+       --run 'nbdsh -u "$uri" -c -' <<'EOF'
+import os
+data = open(os.environ["tmpdir"] + "/big", "rb").read()
+assert h.pread(len(data), 0) == data, "data written around the EIO lost"
 EOF
