@@ -16,7 +16,10 @@
  *
  * zstd contexts and the scratch buffer are cached per thread (freed by a
  * pthread_key destructor at thread exit), so encoding or decoding a chunk
- * allocates only the object it returns.
+ * allocates only the object it returns.  Like crypto.c (see "Lifetime"
+ * there), the first use pins the object holding this code, so that a
+ * thread exiting after the nbdkit plugin was dlclose()d still finds the
+ * destructor.
  */
 #include <config.h>
 
@@ -36,6 +39,7 @@
 #include "conf.h"
 #include "crypto.h"
 #include "log.h"
+#include "module.h"
 
 #define MAGIC "ZFSC"
 #define AAD_LEN (ZCHUNK_HEADER_LEN + 16 + 16 + 8)
@@ -72,9 +76,11 @@ free_thread (void *p)
     this_thread = NULL;
 }
 
+
 static void
 make_key (void)
 {
+  zmodule_pin ();
   key_error = pthread_key_create (&thread_key, free_thread);
 }
 

@@ -21,6 +21,14 @@
  * leaks.  Freeing them from an ELF destructor would race with OpenSSL's
  * own atexit cleanup.
  *
+ * Both rest on this code staying mapped until the process exits, which
+ * a dlopen()ed module cannot take for granted: nbdkit's connection
+ * threads are detached, so one may still be exiting (and about to run
+ * our destructor) when nbdkit has called .unload and dlclose()d the
+ * plugin; and the pointers to the algorithms would vanish with the
+ * plugin's data, turning them into leaks.  So the first use pins the
+ * object that holds this file (zmodule_pin, module.h).
+ *
  * The functions declared void (hashes, MAC) can fail only when a
  * thread's first call cannot allocate its context or the OpenSSL
  * installation lacks SHA-256/MD5/HMAC; they report and abort rather than
@@ -46,6 +54,7 @@
 
 #include "crypto.h"
 #include "log.h"
+#include "module.h"
 
 /* Algorithms, fetched once. */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -111,9 +120,11 @@ free_thread (void *p)
     this_thread = NULL;
 }
 
+
 static void
 do_init (void)
 {
+  zmodule_pin ();
   if (pthread_key_create (&thread_key, free_thread) != 0)
     return;
   alg_gcm = EVP_CIPHER_fetch (NULL, "AES-256-GCM", NULL);
