@@ -56,6 +56,20 @@ requires ()
 }
 
 requires nbdkit --version
+
+# make check-valgrind: every nbdkit (and so the plugin) runs under
+# valgrind's memcheck; an error or a definite leak fails the test (exit
+# 119 from nbdkit).  valgrind.supp holds third-party suppressions only.
+if [ -n "${ZEROFS_TEST_VALGRIND:-}" ]; then
+    requires valgrind --version
+    nbdkit ()
+    {
+        valgrind --quiet --leak-check=full --show-leak-kinds=definite \
+                 --errors-for-leak-kinds=definite --error-exitcode=119 \
+                 --suppressions="$srcdir/valgrind.supp" \
+                 "$(command -v nbdkit)" "$@"
+    }
+fi
 requires test -f "$PLUGIN"
 requires test -x "$ZEROFS_DEV"
 
