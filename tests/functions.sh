@@ -62,12 +62,13 @@ requires nbdkit --version
 # 119 from nbdkit).  valgrind.supp holds third-party suppressions only.
 if [ -n "${ZEROFS_TEST_VALGRIND:-}" ]; then
     requires valgrind --version
+    nbdkit_binary=$(type -P nbdkit)
     nbdkit ()
     {
         valgrind --quiet --leak-check=full --show-leak-kinds=definite \
                  --errors-for-leak-kinds=definite --error-exitcode=119 \
                  --suppressions="$srcdir/valgrind.supp" \
-                 "$(command -v nbdkit)" "$@"
+                 "$nbdkit_binary" "$@"
     }
 fi
 requires test -f "$PLUGIN"
