@@ -136,7 +136,7 @@ static void
 test_gcm (void)
 {
   uint8_t key[32] = { 0 }, nonce[12] = { 0 };
-  uint8_t pt[64], ct[64 + 16], back[64], zero16[16] = { 0 };
+  uint8_t pt[64], ct[64 + 16], back[64 + 16], zero16[16] = { 0 };
   const char *aad = "header";
   size_t i;
 
@@ -158,16 +158,16 @@ test_gcm (void)
   CHECK (zc_open (key, nonce, aad, 6, ct, sizeof ct, back) == 0, "open");
   CHECK (memcmp (pt, back, sizeof pt) == 0, "round trip");
 
-  /* In place. */
+  /* In place: BACK has room for the tag. */
   memcpy (back, pt, sizeof pt);
   CHECK (zc_seal (key, nonce, aad, 6, back, sizeof pt, back) == 0 &&
          memcmp (back, ct, sizeof pt) == 0, "seal in place");
 
   errno = 0;
-  memset (back, 0xaa, sizeof back);
+  memset (back, 0xaa, sizeof pt);
   CHECK (zc_open (key, nonce, "headex", 6, ct, sizeof ct, back) == -1 &&
          errno == EBADMSG, "other AAD: errno %d", errno);
-  CHECK (zis_zero (back, sizeof back), "failed open leaves no plaintext");
+  CHECK (zis_zero (back, sizeof pt), "failed open leaves no plaintext");
   ct[70] ^= 1;
   errno = 0;
   CHECK (zc_open (key, nonce, aad, 6, ct, sizeof ct, back) == -1 &&

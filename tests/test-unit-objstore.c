@@ -58,7 +58,7 @@ error_hook (const char *fmt, va_list args)
     fprintf (stderr, "logged error: %s\n", last_logged);
 }
 
-static char * __attribute__ ((format (printf, 1, 2)))
+static char * __attribute__ ((format (printf, 1, 2), nonnull (1)))
 xprintf (const char *fmt, ...)
 {
   va_list args;
