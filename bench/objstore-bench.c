@@ -44,7 +44,7 @@
 
 #include "conf.h"
 #include "log.h"
-#include "objstore.h"
+#include "store/objstore.h"
 
 #define MAX_JOBS 1024
 #define MAX_JOB_COUNTS 16

@@ -148,7 +148,7 @@ zchunk_encode (const struct zchunk_codec *codec, uint64_t index,
     return -1;
   }
 
-  o = malloc (ZCHUNK_HEADER_LEN + len + ZC_TAG_LEN);
+  o = malloc (ZCHUNK_HEADER_LEN + len + CRYPTO_TAG_LEN);
   if (o == NULL) {
     zerror ("chunk: malloc: %m");
     goto out;
@@ -187,16 +187,16 @@ zchunk_encode (const struct zchunk_codec *codec, uint64_t index,
   o[OFF_RESERVED] = o[OFF_RESERVED + 1] = 0;
   put_be64 (o + OFF_SEQ, seq);
   put_be32 (o + OFF_LENGTH, len);
-  if (zc_random (o + OFF_NONCE, ZC_NONCE_LEN) == -1)
+  if (crypto_random (o + OFF_NONCE, CRYPTO_NONCE_LEN) == -1)
     goto out;
 
   make_aad (aad, o, codec, index);
-  if (zc_seal (codec->key, o + OFF_NONCE, aad, sizeof aad,
+  if (crypto_seal (codec->key, o + OFF_NONCE, aad, sizeof aad,
                compression == ZCOMP_ZSTD ? payload : data, n, payload) == -1)
     goto out;
 
   *obj = o;
-  *objlen = ZCHUNK_HEADER_LEN + n + ZC_TAG_LEN;
+  *objlen = ZCHUNK_HEADER_LEN + n + CRYPTO_TAG_LEN;
   o = NULL;
   ret = 0;
  out:
@@ -272,7 +272,7 @@ zchunk_decode (const struct zchunk_codec *codec, uint64_t index,
   }
 
   /* The structure, before any cryptography. */
-  if (objlen < ZCHUNK_HEADER_LEN + ZC_TAG_LEN) {
+  if (objlen < ZCHUNK_HEADER_LEN + CRYPTO_TAG_LEN) {
     zerror ("chunk object %s is truncated (%zu bytes)", description, objlen);
     goto bad;
   }
@@ -303,7 +303,7 @@ zchunk_decode (const struct zchunk_codec *codec, uint64_t index,
             description, plen, len);
     goto bad;
   }
-  n = objlen - ZCHUNK_HEADER_LEN - ZC_TAG_LEN;
+  n = objlen - ZCHUNK_HEADER_LEN - CRYPTO_TAG_LEN;
   if (compression == ZCOMP_NONE ? n != len : n == 0 || n >= len) {
     zerror ("chunk object %s has the wrong size (%zu bytes)",
             description, objlen);
@@ -312,8 +312,8 @@ zchunk_decode (const struct zchunk_codec *codec, uint64_t index,
 
   make_aad (aad, o, codec, index);
   if (compression == ZCOMP_NONE) {
-    if (zc_open (codec->key, o + OFF_NONCE, aad, sizeof aad,
-                 payload, n + ZC_TAG_LEN, data) == -1)
+    if (crypto_unseal (codec->key, o + OFF_NONCE, aad, sizeof aad,
+                 payload, n + CRYPTO_TAG_LEN, data) == -1)
       goto open_failed;
   }
   else {
@@ -324,8 +324,8 @@ zchunk_decode (const struct zchunk_codec *codec, uint64_t index,
       zerror ("chunk: malloc: %m");
       return -1;
     }
-    if (zc_open (codec->key, o + OFF_NONCE, aad, sizeof aad,
-                 payload, n + ZC_TAG_LEN, t->scratch) == -1)
+    if (crypto_unseal (codec->key, o + OFF_NONCE, aad, sizeof aad,
+                 payload, n + CRYPTO_TAG_LEN, t->scratch) == -1)
       goto open_failed;
     if (decompress (t, t->scratch, n, data, len, description) == -1) {
       memset (data, 0, len);
@@ -352,7 +352,7 @@ zchunk_peek_seq (const void *obj, size_t objlen, uint64_t *seq)
 {
   const uint8_t *o = obj;
 
-  if (objlen < ZCHUNK_HEADER_LEN + ZC_TAG_LEN || memcmp (o, MAGIC, 4) != 0 ||
+  if (objlen < ZCHUNK_HEADER_LEN + CRYPTO_TAG_LEN || memcmp (o, MAGIC, 4) != 0 ||
       o[OFF_VERSION] != ZCHUNK_VERSION) {
     zerror ("malformed chunk object header (%zu bytes)", objlen);
     errno = EBADMSG;

@@ -42,10 +42,10 @@
 #define ZCHUNK_HEADER_LEN 32
 #define ZCHUNK_VERSION 1
 /* Largest encoded object: header + (zstd bound or raw) + tag. */
-#define ZCHUNK_OBJECT_MAX (ZCHUNK_HEADER_LEN + ZCHUNK_SIZE + 4096 + ZC_TAG_LEN)
+#define ZCHUNK_OBJECT_MAX (ZCHUNK_HEADER_LEN + ZCHUNK_SIZE + 4096 + CRYPTO_TAG_LEN)
 
 struct zchunk_codec {
-  uint8_t key[ZC_KEY_LEN];          /* the device's chunk key */
+  uint8_t key[CRYPTO_KEY_LEN];          /* the device's chunk key */
   uint8_t volume_uuid[16];
   uint8_t device_uuid[16];
   int compression;                  /* enum zcompression */

@@ -9,7 +9,7 @@
  * lock and a hash lookup when EVP_aes_256_gcm() is passed to an init
  * function) and allocating a context.  So the algorithms are fetched
  * once per process (pthread_once) and each thread keeps its own contexts
- * (struct zc_thread), created on first use and re-keyed on each call.
+ * (struct crypto_thread), created on first use and re-keyed on each call.
  * Sealing a 1 MiB chunk or encrypting a 4 KiB cache sector then
  * allocates nothing.  The XTS contexts also remember their key, so a
  * run of sectors under one cache key skips the AES key schedule.
@@ -68,17 +68,17 @@ static EVP_KDF *alg_hkdf;
 static pthread_key_t thread_key;
 
 /* One thread's contexts.  Each is NULL until first used. */
-struct zc_thread {
+struct crypto_thread {
   EVP_CIPHER_CTX *gcm_enc, *gcm_dec;
   EVP_CIPHER_CTX *xts_enc, *xts_dec;
-  uint8_t xts_enc_key[ZC_XTS_KEY_LEN]; /* the key each XTS context holds */
-  uint8_t xts_dec_key[ZC_XTS_KEY_LEN];
+  uint8_t xts_enc_key[CRYPTO_XTS_KEY_LEN]; /* the key each XTS context holds */
+  uint8_t xts_dec_key[CRYPTO_XTS_KEY_LEN];
   bool xts_enc_keyed, xts_dec_keyed;
   EVP_MD_CTX *md;
   EVP_MAC_CTX *hmac;
 };
 
-static __thread struct zc_thread *this_thread;
+static __thread struct crypto_thread *this_thread;
 
 /* Report the first queued OpenSSL error after WHAT, clear the queue,
  * set errno (ENOMEM or EIO) and return -1.
@@ -106,7 +106,7 @@ ssl_fail (const char *what)
 static void
 free_thread (void *p)
 {
-  struct zc_thread *t = p;
+  struct crypto_thread *t = p;
 
   EVP_CIPHER_CTX_free (t->gcm_enc);
   EVP_CIPHER_CTX_free (t->gcm_dec);
@@ -138,10 +138,10 @@ do_init (void)
 }
 
 /* This thread's context table, set up on first use. */
-static struct zc_thread *
+static struct crypto_thread *
 get_thread (void)
 {
-  struct zc_thread *t;
+  struct crypto_thread *t;
   int r;
 
   if (this_thread)
@@ -212,7 +212,7 @@ cipher_update (EVP_CIPHER_CTX *ctx, uint8_t *out,
 }
 
 int
-zc_random (void *buf, size_t len)
+crypto_random (void *buf, size_t len)
 {
   uint8_t *p = buf;
   int piece;
@@ -228,11 +228,11 @@ zc_random (void *buf, size_t len)
 }
 
 int
-zc_seal (const uint8_t key[ZC_KEY_LEN], const uint8_t nonce[ZC_NONCE_LEN],
+crypto_seal (const uint8_t key[CRYPTO_KEY_LEN], const uint8_t nonce[CRYPTO_NONCE_LEN],
          const void *aad, size_t aadlen,
          const void *pt, size_t ptlen, void *ct)
 {
-  struct zc_thread *t = get_thread ();
+  struct crypto_thread *t = get_thread ();
   EVP_CIPHER_CTX *ctx;
   int outl;
 
@@ -244,30 +244,30 @@ zc_seal (const uint8_t key[ZC_KEY_LEN], const uint8_t nonce[ZC_NONCE_LEN],
       (aadlen > 0 && cipher_update (ctx, NULL, aad, aadlen) == -1) ||
       cipher_update (ctx, ct, pt, ptlen) == -1 ||
       !EVP_EncryptFinal_ex (ctx, (uint8_t *) ct + ptlen, &outl) ||
-      !EVP_CIPHER_CTX_ctrl (ctx, EVP_CTRL_AEAD_GET_TAG, ZC_TAG_LEN,
+      !EVP_CIPHER_CTX_ctrl (ctx, EVP_CTRL_AEAD_GET_TAG, CRYPTO_TAG_LEN,
                             (uint8_t *) ct + ptlen))
     return ssl_fail ("crypto: AES-256-GCM seal");
   return 0;
 }
 
 int
-zc_open (const uint8_t key[ZC_KEY_LEN], const uint8_t nonce[ZC_NONCE_LEN],
+crypto_unseal (const uint8_t key[CRYPTO_KEY_LEN], const uint8_t nonce[CRYPTO_NONCE_LEN],
          const void *aad, size_t aadlen,
          const void *ct, size_t ctlen, void *pt)
 {
-  struct zc_thread *t;
+  struct crypto_thread *t;
   EVP_CIPHER_CTX *ctx;
   size_t ptlen;
-  uint8_t tag[ZC_TAG_LEN];
+  uint8_t tag[CRYPTO_TAG_LEN];
   int outl;
 
-  if (ctlen < ZC_TAG_LEN) {
+  if (ctlen < CRYPTO_TAG_LEN) {
     errno = EBADMSG;
     return -1;
   }
-  ptlen = ctlen - ZC_TAG_LEN;
+  ptlen = ctlen - CRYPTO_TAG_LEN;
   /* Copy the tag first: PT may overlap CT. */
-  memcpy (tag, (const uint8_t *) ct + ptlen, ZC_TAG_LEN);
+  memcpy (tag, (const uint8_t *) ct + ptlen, CRYPTO_TAG_LEN);
 
   t = get_thread ();
   if (t == NULL || cipher_ctx (&t->gcm_dec, alg_gcm, 0) == -1)
@@ -277,7 +277,7 @@ zc_open (const uint8_t key[ZC_KEY_LEN], const uint8_t nonce[ZC_NONCE_LEN],
   if (!EVP_DecryptInit_ex2 (ctx, NULL, key, nonce, NULL) ||
       (aadlen > 0 && cipher_update (ctx, NULL, aad, aadlen) == -1) ||
       cipher_update (ctx, pt, ct, ptlen) == -1 ||
-      !EVP_CIPHER_CTX_ctrl (ctx, EVP_CTRL_AEAD_SET_TAG, ZC_TAG_LEN, tag))
+      !EVP_CIPHER_CTX_ctrl (ctx, EVP_CTRL_AEAD_SET_TAG, CRYPTO_TAG_LEN, tag))
     return ssl_fail ("crypto: AES-256-GCM open");
 
   if (EVP_DecryptFinal_ex (ctx, (uint8_t *) pt + ptlen, &outl) != 1) {
@@ -293,7 +293,7 @@ zc_open (const uint8_t key[ZC_KEY_LEN], const uint8_t nonce[ZC_NONCE_LEN],
 }
 
 int
-zc_scrypt (const char *password, size_t pwlen,
+crypto_scrypt (const char *password, size_t pwlen,
            const uint8_t *salt, size_t saltlen,
            unsigned log2_n, unsigned r, unsigned p,
            uint8_t *out, size_t outlen)
@@ -329,7 +329,7 @@ zc_scrypt (const char *password, size_t pwlen,
 }
 
 int
-zc_hkdf (const uint8_t *ikm, size_t ikmlen,
+crypto_hkdf (const uint8_t *ikm, size_t ikmlen,
          const uint8_t *salt, size_t saltlen,
          const char *info, uint8_t *out, size_t outlen)
 {
@@ -368,10 +368,10 @@ zc_hkdf (const uint8_t *ikm, size_t ikmlen,
 }
 
 int
-zc_xts (const uint8_t key[ZC_XTS_KEY_LEN], int encrypt,
+crypto_xts (const uint8_t key[CRYPTO_XTS_KEY_LEN], int encrypt,
         uint64_t tweak, const void *in, void *out, size_t len)
 {
-  struct zc_thread *t = get_thread ();
+  struct crypto_thread *t = get_thread ();
   EVP_CIPHER_CTX **ctx;
   uint8_t *held_key;
   bool *keyed;
@@ -407,11 +407,11 @@ zc_xts (const uint8_t key[ZC_XTS_KEY_LEN], int encrypt,
   /* Only re-key when the key changes: the key schedule of two AES keys
    * costs as much as encrypting a good part of a sector.
    */
-  new_key = *keyed && memcmp (held_key, key, ZC_XTS_KEY_LEN) == 0 ? NULL : key;
+  new_key = *keyed && memcmp (held_key, key, CRYPTO_XTS_KEY_LEN) == 0 ? NULL : key;
   if (new_key) {
     *keyed = false;
-    if (CRYPTO_memcmp (key, key + ZC_XTS_KEY_LEN / 2,
-                       ZC_XTS_KEY_LEN / 2) == 0) {
+    if (CRYPTO_memcmp (key, key + CRYPTO_XTS_KEY_LEN / 2,
+                       CRYPTO_XTS_KEY_LEN / 2) == 0) {
       zerror ("AES-256-XTS: the two key halves are equal");
       errno = EINVAL;
       return -1;
@@ -420,7 +420,7 @@ zc_xts (const uint8_t key[ZC_XTS_KEY_LEN], int encrypt,
   if (!EVP_CipherInit_ex2 (*ctx, NULL, new_key, iv, encrypt ? 1 : 0, NULL))
     return ssl_fail ("AES-256-XTS: init");
   if (new_key) {
-    memcpy (held_key, key, ZC_XTS_KEY_LEN);
+    memcpy (held_key, key, CRYPTO_XTS_KEY_LEN);
     *keyed = true;
   }
   /* XTS processes one data unit per update call. */
@@ -443,7 +443,7 @@ static void
 digest (EVP_MD *const *md, const char *what,
         const void *data, size_t len, uint8_t *out)
 {
-  struct zc_thread *t = get_thread ();
+  struct crypto_thread *t = get_thread ();
   unsigned outl;
 
   if (t == NULL)
@@ -457,22 +457,22 @@ digest (EVP_MD *const *md, const char *what,
 }
 
 void
-zc_sha256 (const void *data, size_t len, uint8_t out[32])
+crypto_sha256 (const void *data, size_t len, uint8_t out[32])
 {
   digest (&alg_sha256, "SHA-256", data, len, out);
 }
 
 void
-zc_md5 (const void *data, size_t len, uint8_t out[16])
+crypto_md5 (const void *data, size_t len, uint8_t out[16])
 {
   digest (&alg_md5, "MD5", data, len, out);
 }
 
 void
-zc_hmac_sha256 (const void *key, size_t keylen,
+crypto_hmac_sha256 (const void *key, size_t keylen,
                 const void *data, size_t len, uint8_t out[32])
 {
-  struct zc_thread *t = get_thread ();
+  struct crypto_thread *t = get_thread ();
   OSSL_PARAM params[2];
   size_t outl;
 
@@ -493,7 +493,7 @@ zc_hmac_sha256 (const void *key, size_t keylen,
 }
 
 void
-zc_hex (const void *data, size_t len, char *out)
+crypto_hex (const void *data, size_t len, char *out)
 {
   static const char digits[] = "0123456789abcdef";
   const uint8_t *p = data;
@@ -507,7 +507,7 @@ zc_hex (const void *data, size_t len, char *out)
 }
 
 void
-zc_base64 (const void *data, size_t len, char *out)
+crypto_base64 (const void *data, size_t len, char *out)
 {
   static const char alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -540,7 +540,7 @@ zc_base64 (const void *data, size_t len, char *out)
 }
 
 int
-zc_memcmp (const void *a, const void *b, size_t len)
+crypto_memcmp (const void *a, const void *b, size_t len)
 {
   return CRYPTO_memcmp (a, b, len) != 0;
 }

@@ -18,32 +18,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ZC_KEY_LEN   32
-#define ZC_NONCE_LEN 12
-#define ZC_TAG_LEN   16
-#define ZC_XTS_KEY_LEN 64
+#define CRYPTO_KEY_LEN   32
+#define CRYPTO_NONCE_LEN 12
+#define CRYPTO_TAG_LEN   16
+#define CRYPTO_XTS_KEY_LEN 64
 
-extern int zc_random (void *buf, size_t len);
+extern int crypto_random (void *buf, size_t len);
 
-/* CT must have room for PTLEN + ZC_TAG_LEN bytes (ciphertext then tag). */
-extern int zc_seal (const uint8_t key[ZC_KEY_LEN],
-                    const uint8_t nonce[ZC_NONCE_LEN],
+/* CT must have room for PTLEN + CRYPTO_TAG_LEN bytes (ciphertext then tag). */
+extern int crypto_seal (const uint8_t key[CRYPTO_KEY_LEN],
+                    const uint8_t nonce[CRYPTO_NONCE_LEN],
                     const void *aad, size_t aadlen,
                     const void *pt, size_t ptlen, void *ct);
-/* CTLEN includes the tag; PT gets CTLEN - ZC_TAG_LEN bytes. */
-extern int zc_open (const uint8_t key[ZC_KEY_LEN],
-                    const uint8_t nonce[ZC_NONCE_LEN],
+/* CTLEN includes the tag; PT gets CTLEN - CRYPTO_TAG_LEN bytes. */
+extern int crypto_unseal (const uint8_t key[CRYPTO_KEY_LEN],
+                    const uint8_t nonce[CRYPTO_NONCE_LEN],
                     const void *aad, size_t aadlen,
                     const void *ct, size_t ctlen, void *pt);
 
 /* scrypt with N = 2^LOG2_N, R, P. */
-extern int zc_scrypt (const char *password, size_t pwlen,
+extern int crypto_scrypt (const char *password, size_t pwlen,
                       const uint8_t *salt, size_t saltlen,
                       unsigned log2_n, unsigned r, unsigned p,
                       uint8_t *out, size_t outlen);
 
 /* HKDF-SHA256 (extract with SALT, expand with INFO). */
-extern int zc_hkdf (const uint8_t *ikm, size_t ikmlen,
+extern int crypto_hkdf (const uint8_t *ikm, size_t ikmlen,
                     const uint8_t *salt, size_t saltlen,
                     const char *info,
                     uint8_t *out, size_t outlen);
@@ -53,21 +53,21 @@ extern int zc_hkdf (const uint8_t *ikm, size_t ikmlen,
  * OUT may be the same buffer.  ENCRYPT: 1 to encrypt, 0 to decrypt.
  * The two key halves must differ (OpenSSL refuses equal halves).
  */
-extern int zc_xts (const uint8_t key[ZC_XTS_KEY_LEN], int encrypt,
+extern int crypto_xts (const uint8_t key[CRYPTO_XTS_KEY_LEN], int encrypt,
                    uint64_t tweak, const void *in, void *out, size_t len);
 
-extern void zc_sha256 (const void *data, size_t len, uint8_t out[32]);
-extern void zc_hmac_sha256 (const void *key, size_t keylen,
+extern void crypto_sha256 (const void *data, size_t len, uint8_t out[32]);
+extern void crypto_hmac_sha256 (const void *key, size_t keylen,
                             const void *data, size_t len, uint8_t out[32]);
-extern void zc_md5 (const void *data, size_t len, uint8_t out[16]);
+extern void crypto_md5 (const void *data, size_t len, uint8_t out[16]);
 
 /* Lowercase hex of LEN bytes into OUT (2*LEN+1 bytes, NUL-terminated). */
-extern void zc_hex (const void *data, size_t len, char *out);
+extern void crypto_hex (const void *data, size_t len, char *out);
 
 /* Base64 (standard alphabet, padded) into OUT (4*ceil(LEN/3)+1 bytes). */
-extern void zc_base64 (const void *data, size_t len, char *out);
+extern void crypto_base64 (const void *data, size_t len, char *out);
 
 /* Constant-time comparison: 0 if equal. */
-extern int zc_memcmp (const void *a, const void *b, size_t len);
+extern int crypto_memcmp (const void *a, const void *b, size_t len);
 
 #endif /* ZEROFS_CRYPTO_H */

@@ -10,18 +10,18 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
-#include "cache.h"
+#include "cache/cache.h"
 #include "device.h"
 #include "log.h"
 
 uint64_t
-zdev_size (const struct zdev *dev)
+device_size (const struct device *dev)
 {
   return dev->meta.size;
 }
 
 static int
-check_range (const struct zdev *dev, uint32_t count, uint64_t offset,
+check_range (const struct device *dev, uint32_t count, uint64_t offset,
              int err, const char *what)
 {
   if (offset > dev->meta.size || count > dev->meta.size - offset) {
@@ -45,7 +45,7 @@ check_range (const struct zdev *dev, uint32_t count, uint64_t offset,
        pos_ += (len))
 
 int
-zdev_pread (struct zdev *dev, void *buf, uint32_t count, uint64_t offset)
+device_pread (struct device *dev, void *buf, uint32_t count, uint64_t offset)
 {
   uint64_t idx;
   uint32_t off, len;
@@ -62,7 +62,7 @@ zdev_pread (struct zdev *dev, void *buf, uint32_t count, uint64_t offset)
 }
 
 static int
-sync_range (struct zdev *dev, uint32_t count, uint64_t offset)
+sync_range (struct device *dev, uint32_t count, uint64_t offset)
 {
   if (count == 0)
     return 0;
@@ -71,7 +71,7 @@ sync_range (struct zdev *dev, uint32_t count, uint64_t offset)
 }
 
 int
-zdev_pwrite (struct zdev *dev, const void *buf, uint32_t count,
+device_pwrite (struct device *dev, const void *buf, uint32_t count,
              uint64_t offset, bool fua)
 {
   uint64_t idx;
@@ -89,7 +89,7 @@ zdev_pwrite (struct zdev *dev, const void *buf, uint32_t count,
 }
 
 int
-zdev_zero (struct zdev *dev, uint32_t count, uint64_t offset, bool fua)
+device_zero (struct device *dev, uint32_t count, uint64_t offset, bool fua)
 {
   uint64_t idx;
   uint32_t off, len;
@@ -98,7 +98,7 @@ zdev_zero (struct zdev *dev, uint32_t count, uint64_t offset, bool fua)
   if (check_range (dev, count, offset, ENOSPC, "zero") == -1)
     return -1;
   FOR_EACH_PIECE (offset, count, idx, off, len) {
-    if (off == 0 && len == zcdev_chunk_len (dev->cd, idx))
+    if (off == 0 && len == cache_device_chunk_len (dev->cd, idx))
       r = zcache_discard (dev->cd, idx);
     else
       r = zcache_write (dev->cd, idx, off, len, NULL);
@@ -109,7 +109,7 @@ zdev_zero (struct zdev *dev, uint32_t count, uint64_t offset, bool fua)
 }
 
 int
-zdev_can_zero_fast (const struct zdev *dev, uint32_t count, uint64_t offset)
+device_can_zero_fast (const struct device *dev, uint32_t count, uint64_t offset)
 {
   /* Whole chunks are discards, aligned partial ones plain cache writes;
    * only an unaligned edge may need the store's copy of a sector.
@@ -122,13 +122,13 @@ zdev_can_zero_fast (const struct zdev *dev, uint32_t count, uint64_t offset)
 }
 
 int
-zdev_flush (struct zdev *dev)
+device_flush (struct device *dev)
 {
   return zcache_flush (dev->cd, 0, UINT64_MAX);
 }
 
 int
-zdev_prefetch (struct zdev *dev, uint32_t count, uint64_t offset)
+device_prefetch (struct device *dev, uint32_t count, uint64_t offset)
 {
   uint64_t idx;
   uint32_t off, len;
@@ -165,7 +165,7 @@ report_run (uint64_t start, uint64_t end, bool hole,
 }
 
 int
-zdev_extents (struct zdev *dev, uint32_t count, uint64_t offset,
+device_extents (struct device *dev, uint32_t count, uint64_t offset,
               int (*fn) (void *opaque, uint64_t offset, uint64_t length,
                          bool hole),
               void *opaque)

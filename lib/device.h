@@ -14,32 +14,32 @@
 
 #include "volume.h"
 
-struct zcdev;
+struct cache_device;
 
-struct zdev {
-  struct zdev *next;
-  struct zdevice_meta meta;
-  struct zcdev *cd;
+struct device {
+  struct device *next;
+  struct device_meta meta;
+  struct cache_device *cd;
 };
 
-extern uint64_t zdev_size (const struct zdev *dev);
-extern int zdev_pread (struct zdev *dev, void *buf, uint32_t count,
+extern uint64_t device_size (const struct device *dev);
+extern int device_pread (struct device *dev, void *buf, uint32_t count,
                        uint64_t offset);
-extern int zdev_pwrite (struct zdev *dev, const void *buf, uint32_t count,
+extern int device_pwrite (struct device *dev, const void *buf, uint32_t count,
                         uint64_t offset, bool fua);
 /* Zeros: whole chunks lose their objects, partial ones are written. */
-extern int zdev_zero (struct zdev *dev, uint32_t count, uint64_t offset,
+extern int device_zero (struct device *dev, uint32_t count, uint64_t offset,
                       bool fua);
 /* Fails with ENOTSUP (quietly) when zeroing would not be fast. */
-extern int zdev_can_zero_fast (const struct zdev *dev, uint32_t count,
+extern int device_can_zero_fast (const struct device *dev, uint32_t count,
                                uint64_t offset);
-extern int zdev_flush (struct zdev *dev);
-extern int zdev_prefetch (struct zdev *dev, uint32_t count, uint64_t offset);
+extern int device_flush (struct device *dev);
+extern int device_prefetch (struct device *dev, uint32_t count, uint64_t offset);
 
 /* Report the range as runs of data (HOLE false) and holes (known zeros)
  * to FN, at chunk granularity, covering exactly [OFFSET, OFFSET+COUNT).
  */
-extern int zdev_extents (struct zdev *dev, uint32_t count, uint64_t offset,
+extern int device_extents (struct device *dev, uint32_t count, uint64_t offset,
                          int (*fn) (void *opaque, uint64_t offset,
                                     uint64_t length, bool hole),
                          void *opaque);

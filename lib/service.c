@@ -1,6 +1,6 @@
 /* zerofs: one volume being served (see service.h).
  *
- * The device registry is a short list: one struct zdev per device that
+ * The device registry is a short list: one struct device per device that
  * has been opened, shared by every connection to it and kept until the
  * service closes (its cache state lives as long anyway).  Each open reads
  * the device's meta again, so a device removed with zerofs-dev is refused
@@ -14,9 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cache.h"
+#include "cache/cache.h"
 #include "log.h"
-#include "objstore.h"
+#include "store/objstore.h"
 #include "service.h"
 #include "volume.h"
 
@@ -27,7 +27,7 @@ struct zservice {
   int lock_fd;
   struct zcache *cache;
   pthread_mutex_t lock;
-  struct zdev *devices;
+  struct device *devices;
 };
 
 struct zservice *
@@ -69,7 +69,7 @@ zservice_start (struct zservice *svc)
 void
 zservice_close (struct zservice *svc)
 {
-  struct zdev *dev;
+  struct device *dev;
 
   if (svc == NULL)
     return;
@@ -94,14 +94,14 @@ zservice_list_devices (struct zservice *svc,
   return zvolume_list_devices (svc->vol, fn, opaque);
 }
 
-struct zdev *
+struct device *
 zservice_open_device (struct zservice *svc, const char *name)
 {
-  struct zdevice_meta meta;
-  struct zdev *dev = NULL;
-  struct zcdev *cd;
+  struct device_meta meta;
+  struct device *dev = NULL;
+  struct cache_device *cd;
 
-  if (zdevice_name_check (name) == -1 ||
+  if (device_name_check (name) == -1 ||
       zvolume_get_device (svc->vol, name, &meta) == -1)
     return NULL;
   pthread_mutex_lock (&svc->lock);
@@ -119,7 +119,7 @@ zservice_open_device (struct zservice *svc, const char *name)
   }
   dev->meta = meta;
   /* The cache's view may be older (device resized while served). */
-  dev->meta.size = zcdev_size (cd);
+  dev->meta.size = cache_device_size (cd);
   dev->cd = cd;
   dev->next = svc->devices;
   svc->devices = dev;

@@ -31,7 +31,7 @@ extern int zservice_list_devices (struct zservice *svc,
 /* Open device NAME (shared by every connection to it).  An unknown name is
  * an error naming it and listing what there is.
  */
-extern struct zdev *zservice_open_device (struct zservice *svc,
+extern struct device *zservice_open_device (struct zservice *svc,
                                           const char *name);
 
 #endif /* ZEROFS_SERVICE_H */

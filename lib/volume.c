@@ -38,7 +38,7 @@
 #include "conf.h"
 #include "crypto.h"
 #include "log.h"
-#include "objstore.h"
+#include "store/objstore.h"
 #include "volume.h"
 
 #define VOLUME_MAGIC "ZFSV"
@@ -63,7 +63,7 @@
 static int
 random_uuid (uint8_t uuid[16])
 {
-  if (zc_random (uuid, 16) == -1)
+  if (crypto_random (uuid, 16) == -1)
     return -1;
   uuid[6] = (uuid[6] & 0x0f) | 0x40;
   uuid[8] = (uuid[8] & 0x3f) | 0x80;
@@ -75,7 +75,7 @@ zuuid_format (const uint8_t uuid[16], char out[37])
 {
   char hex[33];
 
-  zc_hex (uuid, 16, hex);
+  crypto_hex (uuid, 16, hex);
   snprintf (out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s",
             hex, hex + 8, hex + 12, hex + 16, hex + 20);
 }
@@ -117,10 +117,10 @@ kdf_params_check (const struct zkdf_params *kdf, const char *where, int err)
  */
 static int
 build_header (uint8_t header[ZVOLUME_HEADER_LEN], const uint8_t uuid[16],
-              const uint8_t dek[ZC_KEY_LEN], const char *password,
+              const uint8_t dek[CRYPTO_KEY_LEN], const char *password,
               const struct zkdf_params *kdf)
 {
-  uint8_t kek[ZC_KEY_LEN];
+  uint8_t kek[CRYPTO_KEY_LEN];
   int ret = -1;
 
   memcpy (header, VOLUME_MAGIC, 4);
@@ -131,13 +131,13 @@ build_header (uint8_t header[ZVOLUME_HEADER_LEN], const uint8_t uuid[16],
   put_be32 (header + 8, kdf->r);
   put_be32 (header + 12, kdf->p);
   memcpy (header + 16, uuid, 16);
-  if (zc_random (header + 32, 32) == -1 ||     /* salt */
-      zc_random (header + 64, ZC_NONCE_LEN) == -1)
+  if (crypto_random (header + 32, 32) == -1 ||     /* salt */
+      crypto_random (header + 64, CRYPTO_NONCE_LEN) == -1)
     goto out;
-  if (zc_scrypt (password, strlen (password), header + 32, 32,
+  if (crypto_scrypt (password, strlen (password), header + 32, 32,
                  kdf->log2_n, kdf->r, kdf->p, kek, sizeof kek) == -1)
     goto out;
-  if (zc_seal (kek, header + 64, header, WRAP_AAD_LEN, dek, ZC_KEY_LEN,
+  if (crypto_seal (kek, header + 64, header, WRAP_AAD_LEN, dek, CRYPTO_KEY_LEN,
                header + WRAP_AAD_LEN) == -1)
     goto out;
   ret = 0;
@@ -222,7 +222,7 @@ zvolume_init (struct objstore *store, const char *password,
 {
   struct zkdf_params params = kdf ? *kdf : ZKDF_DEFAULT;
   uint8_t header[ZVOLUME_HEADER_LEN];
-  uint8_t uuid[16], dek[ZC_KEY_LEN];
+  uint8_t uuid[16], dek[CRYPTO_KEY_LEN];
   char where[256];
   int ret = -1;
 
@@ -235,7 +235,7 @@ zvolume_init (struct objstore *store, const char *password,
   if (kdf_params_check (&params, where, EINVAL) == -1)
     return -1;
 
-  if (random_uuid (uuid) == -1 || zc_random (dek, sizeof dek) == -1 ||
+  if (random_uuid (uuid) == -1 || crypto_random (dek, sizeof dek) == -1 ||
       build_header (header, uuid, dek, password, &params) == -1)
     goto out;
 
@@ -254,7 +254,7 @@ zvolume_init (struct objstore *store, const char *password,
 static int
 derive_meta_key (struct zvolume *vol)
 {
-  return zc_hkdf (vol->dek, sizeof vol->dek, vol->uuid, sizeof vol->uuid,
+  return crypto_hkdf (vol->dek, sizeof vol->dek, vol->uuid, sizeof vol->uuid,
                   "zerofs meta v1", vol->meta_key, sizeof vol->meta_key);
 }
 
@@ -265,7 +265,7 @@ zvolume_open (struct objstore *store, const char *password)
   void *data = NULL;
   size_t len;
   const uint8_t *h;
-  uint8_t kek[ZC_KEY_LEN];
+  uint8_t kek[CRYPTO_KEY_LEN];
   int saved_errno;
 
   if (password == NULL) {
@@ -291,12 +291,12 @@ zvolume_open (struct objstore *store, const char *password)
   if (parse_header (store, h, len, vol->uuid, &vol->kdf) == -1)
     goto fail;
 
-  if (zc_scrypt (password, strlen (password), h + 32, 32,
+  if (crypto_scrypt (password, strlen (password), h + 32, 32,
                  vol->kdf.log2_n, vol->kdf.r, vol->kdf.p,
                  kek, sizeof kek) == -1)
     goto fail;
-  if (zc_open (kek, h + 64, h, WRAP_AAD_LEN, h + WRAP_AAD_LEN,
-               ZC_KEY_LEN + ZC_TAG_LEN, vol->dek) == -1) {
+  if (crypto_unseal (kek, h + 64, h, WRAP_AAD_LEN, h + WRAP_AAD_LEN,
+               CRYPTO_KEY_LEN + CRYPTO_TAG_LEN, vol->dek) == -1) {
     if (errno == EBADMSG) {
       zerror ("wrong password for volume %s", store->description);
       errno = EACCES;
@@ -402,7 +402,7 @@ printable_name (const char *name, char *buf, size_t size)
 }
 
 int
-zdevice_name_check (const char *name)
+device_name_check (const char *name)
 {
   char shown[128];
   size_t i, len;
@@ -525,10 +525,10 @@ meta_aad (uint8_t *aad, const uint8_t *header, const struct zvolume *vol,
  * size.
  */
 #define META_OBJECT_MAX \
-  (META_HEADER_LEN + META_PAYLOAD_FIXED + ZDEVICE_NAME_MAX + ZC_TAG_LEN)
+  (META_HEADER_LEN + META_PAYLOAD_FIXED + ZDEVICE_NAME_MAX + CRYPTO_TAG_LEN)
 
 static int
-meta_encode (const struct zvolume *vol, const struct zdevice_meta *meta,
+meta_encode (const struct zvolume *vol, const struct device_meta *meta,
              uint8_t obj[META_OBJECT_MAX], size_t *len)
 {
   uint8_t payload[META_PAYLOAD_FIXED + ZDEVICE_NAME_MAX];
@@ -538,7 +538,7 @@ meta_encode (const struct zvolume *vol, const struct zdevice_meta *meta,
   memcpy (obj, META_MAGIC, 4);
   obj[4] = META_VERSION;
   obj[5] = obj[6] = obj[7] = 0;
-  if (zc_random (obj + 8, ZC_NONCE_LEN) == -1)
+  if (crypto_random (obj + 8, CRYPTO_NONCE_LEN) == -1)
     return -1;
 
   memcpy (payload, meta->uuid, 16);
@@ -550,16 +550,16 @@ meta_encode (const struct zvolume *vol, const struct zdevice_meta *meta,
   memcpy (payload + 45, meta->name, namelen);
 
   meta_aad (aad, obj, vol, meta->name, namelen);
-  if (zc_seal (vol->meta_key, obj + 8, aad, META_HEADER_LEN + 16 + namelen,
+  if (crypto_seal (vol->meta_key, obj + 8, aad, META_HEADER_LEN + 16 + namelen,
                payload, plen, obj + META_HEADER_LEN) == -1)
     return -1;
-  *len = META_HEADER_LEN + plen + ZC_TAG_LEN;
+  *len = META_HEADER_LEN + plen + CRYPTO_TAG_LEN;
   return 0;
 }
 
 static int
 meta_decode (const struct zvolume *vol, const char *name,
-             const uint8_t *obj, size_t len, struct zdevice_meta *meta)
+             const uint8_t *obj, size_t len, struct device_meta *meta)
 {
   uint8_t payload[META_PAYLOAD_FIXED + ZDEVICE_NAME_MAX];
   uint8_t aad[META_HEADER_LEN + 16 + ZDEVICE_NAME_MAX];
@@ -569,7 +569,7 @@ meta_decode (const struct zvolume *vol, const char *name,
   int ret = -1;
 
   zkey_meta (key, name);
-  if (len != META_HEADER_LEN + plen + ZC_TAG_LEN) {
+  if (len != META_HEADER_LEN + plen + CRYPTO_TAG_LEN) {
     /* The length follows from the name: another length is another
      * name's object or a damaged one.
      */
@@ -580,7 +580,7 @@ meta_decode (const struct zvolume *vol, const char *name,
       zerror ("device meta %s in %s failed authentication "
               "(%zu bytes, expected %zu)",
               key, vol->store->description, len,
-              META_HEADER_LEN + plen + ZC_TAG_LEN);
+              META_HEADER_LEN + plen + CRYPTO_TAG_LEN);
     goto bad;
   }
   if (memcmp (obj, META_MAGIC, 4) != 0) {
@@ -601,8 +601,8 @@ meta_decode (const struct zvolume *vol, const char *name,
   }
 
   meta_aad (aad, obj, vol, name, namelen);
-  if (zc_open (vol->meta_key, obj + 8, aad, META_HEADER_LEN + 16 + namelen,
-               obj + META_HEADER_LEN, plen + ZC_TAG_LEN, payload) == -1) {
+  if (crypto_unseal (vol->meta_key, obj + 8, aad, META_HEADER_LEN + 16 + namelen,
+               obj + META_HEADER_LEN, plen + CRYPTO_TAG_LEN, payload) == -1) {
     if (errno == EBADMSG)
       zerror ("device meta %s in %s failed authentication",
               key, vol->store->description);
@@ -645,14 +645,14 @@ meta_decode (const struct zvolume *vol, const char *name,
 
 int
 zvolume_create_device (struct zvolume *vol, const char *name,
-                       uint64_t size, struct zdevice_meta *out)
+                       uint64_t size, struct device_meta *out)
 {
-  struct zdevice_meta meta;
+  struct device_meta meta;
   uint8_t obj[META_OBJECT_MAX];
   size_t len;
   char key[OBJSTORE_KEY_MAX];
 
-  if (zdevice_name_check (name) == -1 || size_check (name, size) == -1)
+  if (device_name_check (name) == -1 || size_check (name, size) == -1)
     return -1;
 
   memset (&meta, 0, sizeof meta);
@@ -678,14 +678,14 @@ zvolume_create_device (struct zvolume *vol, const char *name,
 
 int
 zvolume_get_device (struct zvolume *vol, const char *name,
-                    struct zdevice_meta *out)
+                    struct device_meta *out)
 {
   char key[OBJSTORE_KEY_MAX];
   void *data = NULL;
   size_t len;
   int ret;
 
-  if (zdevice_name_check (name) == -1)
+  if (device_name_check (name) == -1)
     return -1;
   zkey_meta (key, name);
   if (objstore_get (vol->store, key, &data, &len) == -1) {
@@ -699,19 +699,19 @@ zvolume_get_device (struct zvolume *vol, const char *name,
 }
 
 int
-zvolume_put_device (struct zvolume *vol, const struct zdevice_meta *old)
+zvolume_put_device (struct zvolume *vol, const struct device_meta *old)
 {
   uint8_t obj[META_OBJECT_MAX];
   size_t len;
   char key[OBJSTORE_KEY_MAX];
-  struct zdevice_meta m = *old, *meta = &m;
+  struct device_meta m = *old, *meta = &m;
 
   /* Every rewrite is a new generation: caches compare it to know that
    * what they hold of the device may be stale.
    */
   m.generation++;
 
-  if (zdevice_name_check (meta->name) == -1 ||
+  if (device_name_check (meta->name) == -1 ||
       size_check (meta->name, meta->size) == -1)
     return -1;
   if (meta->chunk_size != ZCHUNK_SIZE) {
@@ -840,7 +840,7 @@ zvolume_remove_device (struct zvolume *vol, const char *name)
   struct delete_batch *batch;
   int ret = -1;
 
-  if (zdevice_name_check (name) == -1)
+  if (device_name_check (name) == -1)
     return -1;
   zkey_meta (meta_key, name);
   zkey_lease (lease_key, name);
@@ -917,7 +917,7 @@ zvolume_device_usage (struct zvolume *vol, const char *name,
   char prefix[OBJSTORE_KEY_MAX];
   struct usage u = { 0, 0 };
 
-  if (zdevice_name_check (name) == -1)
+  if (device_name_check (name) == -1)
     return -1;
   zkey_chunks_prefix (prefix, name);
   if (objstore_list (vol->store, prefix, NULL, count_object, &u) == -1)
@@ -931,7 +931,7 @@ zvolume_device_usage (struct zvolume *vol, const char *name,
 
 int
 zvolume_chunk_codec (const struct zvolume *vol,
-                     const struct zdevice_meta *meta,
+                     const struct device_meta *meta,
                      int compression, int level,
                      struct zchunk_codec *codec)
 {
@@ -941,7 +941,7 @@ zvolume_chunk_codec (const struct zvolume *vol,
     return -1;
   }
   memset (codec, 0, sizeof *codec);
-  if (zc_hkdf (vol->dek, sizeof vol->dek, meta->uuid, sizeof meta->uuid,
+  if (crypto_hkdf (vol->dek, sizeof vol->dek, meta->uuid, sizeof meta->uuid,
                "zerofs chunk v1", codec->key, sizeof codec->key) == -1)
     return -1;
   memcpy (codec->volume_uuid, vol->uuid, 16);
@@ -953,15 +953,15 @@ zvolume_chunk_codec (const struct zvolume *vol,
 
 int
 zvolume_cache_key (const struct zvolume *vol, const uint8_t instance[16],
-                   uint8_t key[ZC_XTS_KEY_LEN])
+                   uint8_t key[CRYPTO_XTS_KEY_LEN])
 {
-  if (zc_hkdf (vol->dek, sizeof vol->dek, instance, 16,
-               "zerofs cache xts v1", key, ZC_XTS_KEY_LEN) == -1)
+  if (crypto_hkdf (vol->dek, sizeof vol->dek, instance, 16,
+               "zerofs cache xts v1", key, CRYPTO_XTS_KEY_LEN) == -1)
     return -1;
   /* XTS refuses equal halves; HKDF output has them with probability
    * 2^-256, but say so rather than fail obscurely later.
    */
-  if (CRYPTO_memcmp (key, key + ZC_XTS_KEY_LEN / 2, ZC_XTS_KEY_LEN / 2)
+  if (CRYPTO_memcmp (key, key + CRYPTO_XTS_KEY_LEN / 2, CRYPTO_XTS_KEY_LEN / 2)
       == 0) {
     zerror ("cache key derivation gave equal XTS key halves");
     errno = EIO;

@@ -84,12 +84,12 @@ struct zkdf_params {
 struct zvolume {
   struct objstore *store;          /* not owned */
   uint8_t uuid[16];
-  uint8_t dek[ZC_KEY_LEN];
-  uint8_t meta_key[ZC_KEY_LEN];
+  uint8_t dek[CRYPTO_KEY_LEN];
+  uint8_t meta_key[CRYPTO_KEY_LEN];
   struct zkdf_params kdf;
 };
 
-struct zdevice_meta {
+struct device_meta {
   char name[ZDEVICE_NAME_MAX + 1];
   uint8_t uuid[16];
   uint64_t size;
@@ -120,23 +120,23 @@ extern int zvolume_change_password (struct zvolume *vol,
 extern void zvolume_close (struct zvolume *vol);
 
 /* 0 if NAME is a valid device name, else -1 with a zerror() naming it. */
-extern int zdevice_name_check (const char *name);
+extern int device_name_check (const char *name);
 
 /* Create a device: EEXIST ("device NAME already exists") if it does.
  * SIZE is checked (multiple of 4096, 0 < SIZE <= ZDEVICE_SIZE_MAX).
  */
 extern int zvolume_create_device (struct zvolume *vol, const char *name,
-                                  uint64_t size, struct zdevice_meta *out);
+                                  uint64_t size, struct device_meta *out);
 
 /* Read a device's meta.  Absent: -1, errno ENOENT, and a zerror()
  * "no device NAME in volume DESC".  Tampered: EBADMSG.
  */
 extern int zvolume_get_device (struct zvolume *vol, const char *name,
-                               struct zdevice_meta *out);
+                               struct device_meta *out);
 
 /* Rewrite a device's meta (resize), as the next generation. */
 extern int zvolume_put_device (struct zvolume *vol,
-                               const struct zdevice_meta *meta);
+                               const struct device_meta *meta);
 
 /* Call FN for each device name, sorted.  FN returns 0 to go on, -1 to
  * abort (having reported its error).
@@ -156,14 +156,14 @@ extern int zvolume_device_usage (struct zvolume *vol, const char *name,
 
 /* Fill a chunk codec for this device (key, uuids, compression). */
 extern int zvolume_chunk_codec (const struct zvolume *vol,
-                                const struct zdevice_meta *meta,
+                                const struct device_meta *meta,
                                 int compression, int level,
                                 struct zchunk_codec *codec);
 
 /* The local cache's XTS key for cache instance INSTANCE. */
 extern int zvolume_cache_key (const struct zvolume *vol,
                               const uint8_t instance[16],
-                              uint8_t key[ZC_XTS_KEY_LEN]);
+                              uint8_t key[CRYPTO_XTS_KEY_LEN]);
 
 /* Object keys, into BUF of OBJSTORE_KEY_MAX bytes. */
 extern void zkey_meta (char *buf, const char *name);

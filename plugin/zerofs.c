@@ -212,7 +212,7 @@ zerofs_open (int readonly)
 static const char *
 zerofs_export_description (void *handle)
 {
-  struct zdev *dev = handle;
+  struct device *dev = handle;
 
   return nbdkit_printf_intern ("zerofs device %s, %" PRIu64 " bytes",
                                dev->meta.name, dev->meta.size);
@@ -221,7 +221,7 @@ zerofs_export_description (void *handle)
 static int64_t
 zerofs_get_size (void *handle)
 {
-  return zdev_size (handle);
+  return device_size (handle);
 }
 
 static int
@@ -271,36 +271,36 @@ static int
 zerofs_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
               uint32_t flags)
 {
-  return zdev_pread (handle, buf, count, offset);
+  return device_pread (handle, buf, count, offset);
 }
 
 static int
 zerofs_pwrite (void *handle, const void *buf, uint32_t count,
                uint64_t offset, uint32_t flags)
 {
-  return zdev_pwrite (handle, buf, count, offset,
+  return device_pwrite (handle, buf, count, offset,
                       (flags & NBDKIT_FLAG_FUA) != 0);
 }
 
 static int
 zerofs_flush (void *handle, uint32_t flags)
 {
-  return zdev_flush (handle);
+  return device_flush (handle);
 }
 
 static int
 zerofs_trim (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
-  return zdev_zero (handle, count, offset, (flags & NBDKIT_FLAG_FUA) != 0);
+  return device_zero (handle, count, offset, (flags & NBDKIT_FLAG_FUA) != 0);
 }
 
 static int
 zerofs_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
   if ((flags & NBDKIT_FLAG_FAST_ZERO) &&
-      zdev_can_zero_fast (handle, count, offset) == -1)
+      device_can_zero_fast (handle, count, offset) == -1)
     return -1;
-  return zdev_zero (handle, count, offset, (flags & NBDKIT_FLAG_FUA) != 0);
+  return device_zero (handle, count, offset, (flags & NBDKIT_FLAG_FUA) != 0);
 }
 
 static int
@@ -314,13 +314,13 @@ static int
 zerofs_extents (void *handle, uint32_t count, uint64_t offset,
                 uint32_t flags, struct nbdkit_extents *extents)
 {
-  return zdev_extents (handle, count, offset, add_extent, extents);
+  return device_extents (handle, count, offset, add_extent, extents);
 }
 
 static int
 zerofs_cache (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
-  return zdev_prefetch (handle, count, offset);
+  return device_prefetch (handle, count, offset);
 }
 
 static void

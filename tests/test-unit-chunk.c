@@ -35,7 +35,7 @@ equals_hex (const uint8_t *got, size_t len, const char *want)
 {
   char hex[2 * 256 + 1];
 
-  zc_hex (got, len, hex);
+  crypto_hex (got, len, hex);
   if (strcmp (hex, want) != 0) {
     fprintf (stderr, "  got  %s\n  want %s\n", hex, want);
     return false;
@@ -54,33 +54,33 @@ test_hashes (void)
   };
   size_t i;
 
-  zc_sha256 ("abc", 3, out);
+  crypto_sha256 ("abc", 3, out);
   CHECK (equals_hex (out, 32, "ba7816bf8f01cfea414140de5dae2223"
                      "b00361a396177a9cb410ff61f20015ad"), "SHA-256(abc)");
-  zc_sha256 ("", 0, out);
+  crypto_sha256 ("", 0, out);
   CHECK (equals_hex (out, 32, "e3b0c44298fc1c149afbf4c8996fb924"
                      "27ae41e4649b934ca495991b7852b855"), "SHA-256()");
-  zc_md5 ("abc", 3, out);
+  crypto_md5 ("abc", 3, out);
   CHECK (equals_hex (out, 16, "900150983cd24fb0d6963f7d28e17f72"), "MD5(abc)");
 
   /* RFC 4231 test case 1. */
   memset (key, 0x0b, sizeof key);
-  zc_hmac_sha256 (key, sizeof key, "Hi There", 8, out);
+  crypto_hmac_sha256 (key, sizeof key, "Hi There", 8, out);
   CHECK (equals_hex (out, 32, "b0344c61d8db38535ca8afceaf0bf12b"
                      "881dc200c9833da726e9376c2e32cff7"), "HMAC case 1");
   /* RFC 4231 test case 2: the context is re-keyed. */
-  zc_hmac_sha256 ("Jefe", 4, "what do ya want for nothing?", 28, out);
+  crypto_hmac_sha256 ("Jefe", 4, "what do ya want for nothing?", 28, out);
   CHECK (equals_hex (out, 32, "5bdcc146bf60754e6a042426089575c7"
                      "5a003f089d2739839dec58b964ec3843"), "HMAC case 2");
 
   for (i = 0; i < sizeof b64_cases / sizeof b64_cases[0]; i++) {
-    zc_base64 (b64_cases[i].in, strlen (b64_cases[i].in), b64);
+    crypto_base64 (b64_cases[i].in, strlen (b64_cases[i].in), b64);
     CHECK (strcmp (b64, b64_cases[i].out) == 0, "base64(%s) = %s",
            b64_cases[i].in, b64);
   }
 
-  CHECK (zc_memcmp ("abcd", "abcd", 4) == 0, "memcmp equal");
-  CHECK (zc_memcmp ("abcd", "abce", 4) != 0, "memcmp differ");
+  CHECK (crypto_memcmp ("abcd", "abcd", 4) == 0, "memcmp equal");
+  CHECK (crypto_memcmp ("abcd", "abce", 4) != 0, "memcmp differ");
 }
 
 static void
@@ -97,20 +97,20 @@ test_kdfs (void)
   for (i = 0; i < 10; i++)
     info[i] = (char) (0xf0 + i);
   info[10] = '\0';
-  CHECK (zc_hkdf (ikm, sizeof ikm, salt, sizeof salt, info, okm, 42) == 0,
+  CHECK (crypto_hkdf (ikm, sizeof ikm, salt, sizeof salt, info, okm, 42) == 0,
          "hkdf");
   CHECK (equals_hex (okm, 42, "3cb25f25faacd57a90434f64d0362f2a"
                      "2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
                      "34007208d5b887185865"), "HKDF RFC 5869 case 1");
 
   /* RFC 7914 section 12, the first two vectors. */
-  CHECK (zc_scrypt ("", 0, (const uint8_t *) "", 0, 4, 1, 1, okm, 64) == 0,
+  CHECK (crypto_scrypt ("", 0, (const uint8_t *) "", 0, 4, 1, 1, okm, 64) == 0,
          "scrypt N=16");
   CHECK (equals_hex (okm, 64, "77d6576238657b203b19ca42c18a0497"
                      "f16b4844e3074ae8dfdffa3fede21442"
                      "fcd0069ded0948f8326a753a0fc81f17"
                      "e8d3e0fb2e0d3628cf35e20c38d18906"), "scrypt N=16");
-  CHECK (zc_scrypt ("password", 8, (const uint8_t *) "NaCl", 4, 10, 8, 16,
+  CHECK (crypto_scrypt ("password", 8, (const uint8_t *) "NaCl", 4, 10, 8, 16,
                     okm, 64) == 0, "scrypt N=1024");
   CHECK (equals_hex (okm, 64, "fdbabe1c9d3472007856e7190d01e9fe"
                      "7c6ad7cbc8237830e77376634b373162"
@@ -119,16 +119,16 @@ test_kdfs (void)
 
   /* Bad parameters are refused, not passed on. */
   errno = 0;
-  CHECK (zc_scrypt ("x", 1, (const uint8_t *) "s", 1, 0, 8, 1, okm, 32) == -1
+  CHECK (crypto_scrypt ("x", 1, (const uint8_t *) "s", 1, 0, 8, 1, okm, 32) == -1
          && errno == EINVAL, "scrypt log2_n=0");
-  CHECK (zc_scrypt ("x", 1, (const uint8_t *) "s", 1, 10, 0, 1, okm, 32) == -1
+  CHECK (crypto_scrypt ("x", 1, (const uint8_t *) "s", 1, 10, 0, 1, okm, 32) == -1
          && errno == EINVAL, "scrypt r=0");
   errno = 0;
-  CHECK (zc_scrypt ("x", 1, (const uint8_t *) "s", 1, 40, 1 << 29, 1,
+  CHECK (crypto_scrypt ("x", 1, (const uint8_t *) "s", 1, 40, 1 << 29, 1,
                     okm, 32) == -1 && errno == EINVAL,
          "scrypt beyond any memory");
   errno = 0;
-  CHECK (zc_scrypt ("x", 1, (const uint8_t *) "s", 1, 41, 1, 1,
+  CHECK (crypto_scrypt ("x", 1, (const uint8_t *) "s", 1, 41, 1, 1,
                     okm, 32) == -1 && errno == EINVAL, "scrypt log2_n=41");
 }
 
@@ -141,47 +141,47 @@ test_gcm (void)
   size_t i;
 
   /* The GCM specification (McGrew & Viega), test cases 13 and 14. */
-  CHECK (zc_seal (key, nonce, NULL, 0, NULL, 0, ct) == 0, "seal empty");
+  CHECK (crypto_seal (key, nonce, NULL, 0, NULL, 0, ct) == 0, "seal empty");
   CHECK (equals_hex (ct, 16, "530f8afbc74536b9a963b4f1c4cb738b"),
          "GCM case 13");
-  CHECK (zc_seal (key, nonce, NULL, 0, zero16, 16, ct) == 0, "seal");
+  CHECK (crypto_seal (key, nonce, NULL, 0, zero16, 16, ct) == 0, "seal");
   CHECK (equals_hex (ct, 32, "cea7403d4d606b6e074ec5d3baf39d18"
                      "d0d1c8a799996bf0265b98b5d48ab919"), "GCM case 14");
-  CHECK (zc_open (key, nonce, NULL, 0, ct, 32, back) == 0, "open case 14");
+  CHECK (crypto_unseal (key, nonce, NULL, 0, ct, 32, back) == 0, "open case 14");
   CHECK (memcmp (back, zero16, 16) == 0, "open case 14 plaintext");
 
   for (i = 0; i < sizeof pt; i++)
     pt[i] = i * 7;
   key[0] = 1;
   nonce[0] = 2;
-  CHECK (zc_seal (key, nonce, aad, 6, pt, sizeof pt, ct) == 0, "seal");
-  CHECK (zc_open (key, nonce, aad, 6, ct, sizeof ct, back) == 0, "open");
+  CHECK (crypto_seal (key, nonce, aad, 6, pt, sizeof pt, ct) == 0, "seal");
+  CHECK (crypto_unseal (key, nonce, aad, 6, ct, sizeof ct, back) == 0, "open");
   CHECK (memcmp (pt, back, sizeof pt) == 0, "round trip");
 
   /* In place: BACK has room for the tag. */
   memcpy (back, pt, sizeof pt);
-  CHECK (zc_seal (key, nonce, aad, 6, back, sizeof pt, back) == 0 &&
+  CHECK (crypto_seal (key, nonce, aad, 6, back, sizeof pt, back) == 0 &&
          memcmp (back, ct, sizeof pt) == 0, "seal in place");
 
   errno = 0;
   memset (back, 0xaa, sizeof pt);
-  CHECK (zc_open (key, nonce, "headex", 6, ct, sizeof ct, back) == -1 &&
+  CHECK (crypto_unseal (key, nonce, "headex", 6, ct, sizeof ct, back) == -1 &&
          errno == EBADMSG, "other AAD: errno %d", errno);
   CHECK (zis_zero (back, sizeof pt), "failed open leaves no plaintext");
   ct[70] ^= 1;
   errno = 0;
-  CHECK (zc_open (key, nonce, aad, 6, ct, sizeof ct, back) == -1 &&
+  CHECK (crypto_unseal (key, nonce, aad, 6, ct, sizeof ct, back) == -1 &&
          errno == EBADMSG, "bad tag");
   ct[70] ^= 1;
   ct[3] ^= 0x80;
   errno = 0;
-  CHECK (zc_open (key, nonce, aad, 6, ct, sizeof ct, back) == -1 &&
+  CHECK (crypto_unseal (key, nonce, aad, 6, ct, sizeof ct, back) == -1 &&
          errno == EBADMSG, "bad ciphertext");
   ct[3] ^= 0x80;
   errno = 0;
-  CHECK (zc_open (key, nonce, aad, 6, ct, 15, back) == -1 &&
+  CHECK (crypto_unseal (key, nonce, aad, 6, ct, 15, back) == -1 &&
          errno == EBADMSG, "shorter than a tag");
-  CHECK (zc_open (key, nonce, aad, 6, ct, sizeof ct, back) == 0,
+  CHECK (crypto_unseal (key, nonce, aad, 6, ct, sizeof ct, back) == 0,
          "still opens");
 }
 
@@ -221,40 +221,40 @@ test_xts (void)
   for (i = 0; i < sizeof pt; i++)
     pt[i] = i & 0xff;
 
-  CHECK (zc_xts (key1, 1, 0x0102030405060708, pt, ct, sizeof pt) == 0, "xts");
+  CHECK (crypto_xts (key1, 1, 0x0102030405060708, pt, ct, sizeof pt) == 0, "xts");
   xts_reference (key1, 0x0102030405060708, pt, ref, sizeof pt);
   CHECK (memcmp (ct, ref, sizeof ct) == 0, "XTS tweak encoding");
   CHECK (memcmp (ct, pt, sizeof ct) != 0, "XTS encrypts");
 
-  CHECK (zc_xts (key1, 1, 0x0102030405060709, pt, ct2, sizeof pt) == 0, "%s", last_error);
+  CHECK (crypto_xts (key1, 1, 0x0102030405060709, pt, ct2, sizeof pt) == 0, "%s", last_error);
   CHECK (memcmp (ct, ct2, 16) != 0 && memcmp (ct, ct2, sizeof ct) != 0,
          "different tweaks give different ciphertext");
 
-  CHECK (zc_xts (key1, 0, 0x0102030405060708, ct, back, sizeof ct) == 0, "%s", last_error);
+  CHECK (crypto_xts (key1, 0, 0x0102030405060708, ct, back, sizeof ct) == 0, "%s", last_error);
   CHECK (memcmp (back, pt, sizeof pt) == 0, "XTS round trip");
 
   /* In place, and switching keys back and forth (the key cache). */
   memcpy (back, pt, sizeof pt);
-  CHECK (zc_xts (key2, 1, 7, back, back, sizeof back) == 0, "%s", last_error);
+  CHECK (crypto_xts (key2, 1, 7, back, back, sizeof back) == 0, "%s", last_error);
   xts_reference (key2, 7, pt, ref, sizeof pt);
   CHECK (memcmp (back, ref, sizeof ref) == 0, "XTS in place, key 2");
-  CHECK (zc_xts (key1, 1, 7, pt, ct, sizeof pt) == 0, "%s", last_error);
+  CHECK (crypto_xts (key1, 1, 7, pt, ct, sizeof pt) == 0, "%s", last_error);
   xts_reference (key1, 7, pt, ref, sizeof pt);
   CHECK (memcmp (ct, ref, sizeof ref) == 0, "XTS back to key 1");
-  CHECK (zc_xts (key2, 0, 7, back, back, sizeof back) == 0 &&
+  CHECK (crypto_xts (key2, 0, 7, back, back, sizeof back) == 0 &&
          memcmp (back, pt, sizeof pt) == 0, "XTS in place decrypt");
 
   /* A 16-byte unit and the refusals. */
-  CHECK (zc_xts (key1, 1, 1, pt, ct, 16) == 0, "16 bytes");
+  CHECK (crypto_xts (key1, 1, 1, pt, ct, 16) == 0, "16 bytes");
   errno = 0;
-  CHECK (zc_xts (key1, 1, 1, pt, ct, 24) == -1 && errno == EINVAL,
+  CHECK (crypto_xts (key1, 1, 1, pt, ct, 24) == -1 && errno == EINVAL,
          "not a multiple of 16");
   errno = 0;
-  CHECK (zc_xts (key1, 1, 1, pt, ct, 0) == -1 && errno == EINVAL, "empty");
+  CHECK (crypto_xts (key1, 1, 1, pt, ct, 0) == -1 && errno == EINVAL, "empty");
   memcpy (bad, key1, 32);
   memcpy (bad + 32, key1, 32);
   errno = 0;
-  CHECK (zc_xts (bad, 1, 1, pt, ct, 16) == -1 && errno == EINVAL,
+  CHECK (crypto_xts (bad, 1, 1, pt, ct, 16) == -1 && errno == EINVAL,
          "equal key halves");
 }
 
@@ -297,8 +297,8 @@ make_codec (struct zchunk_codec *codec, int compression)
 static void
 fill_random (uint8_t *p, size_t len)
 {
-  if (zc_random (p, len) == -1) {
-    fprintf (stderr, "zc_random failed\n");
+  if (crypto_random (p, len) == -1) {
+    fprintf (stderr, "crypto_random failed\n");
     exit (1);
   }
 }
@@ -355,7 +355,7 @@ round_trip (const struct zchunk_codec *codec, const uint8_t *data,
          obj[5] == want_compression, "%s: header magic %.4s version %u "
          "compression %u", what, obj, obj[4], obj[5]);
   if (want_compression == ZCOMP_NONE)
-    CHECK (objlen == ZCHUNK_HEADER_LEN + len + ZC_TAG_LEN,
+    CHECK (objlen == ZCHUNK_HEADER_LEN + len + CRYPTO_TAG_LEN,
            "%s: raw object is %zu bytes", what, objlen);
   else
     CHECK (objlen < len / 4, "%s: compressed object is %zu bytes",
@@ -383,7 +383,7 @@ round_trip (const struct zchunk_codec *codec, const uint8_t *data,
   copy[ZCHUNK_HEADER_LEN] ^= 0x10;
   expect_bad (codec, 5, copy, objlen, len, "first ciphertext byte");
   memcpy (copy, obj, objlen);
-  copy[objlen - ZC_TAG_LEN - 1] ^= 0x10;
+  copy[objlen - CRYPTO_TAG_LEN - 1] ^= 0x10;
   expect_bad (codec, 5, copy, objlen, len, "last ciphertext byte");
   memcpy (copy, obj, objlen);
   copy[objlen - 1] ^= 0x10;
@@ -460,7 +460,7 @@ static void
 test_lying_frame (void)
 {
   struct zchunk_codec codec;
-  static uint8_t data[8192], obj[ZCHUNK_HEADER_LEN + 8192 + ZC_TAG_LEN];
+  static uint8_t data[8192], obj[ZCHUNK_HEADER_LEN + 8192 + CRYPTO_TAG_LEN];
   uint8_t aad[ZCHUNK_HEADER_LEN + 40];
   size_t n;
   int j;
@@ -476,7 +476,7 @@ test_lying_frame (void)
 
     CHECK (zchunk_encode (&small, 9, 1, data, 4096, (void **) &o, &ol) == 0,
            "encode 4096");
-    n = ol - ZCHUNK_HEADER_LEN - ZC_TAG_LEN;
+    n = ol - ZCHUNK_HEADER_LEN - CRYPTO_TAG_LEN;
     memcpy (obj, o, ZCHUNK_HEADER_LEN);
     obj[16] = 0; obj[17] = 0; obj[18] = 0x20; obj[19] = 0;   /* 8192 */
     memcpy (aad, obj, ZCHUNK_HEADER_LEN);
@@ -490,16 +490,16 @@ test_lying_frame (void)
       static uint8_t frame[8192];
       memcpy (realaad, o, ZCHUNK_HEADER_LEN);
       memcpy (realaad + 32, aad + 32, 40);
-      CHECK (zc_open (codec.key, o + 20, realaad, sizeof realaad,
-                      o + ZCHUNK_HEADER_LEN, n + ZC_TAG_LEN, frame) == 0,
+      CHECK (crypto_unseal (codec.key, o + 20, realaad, sizeof realaad,
+                      o + ZCHUNK_HEADER_LEN, n + CRYPTO_TAG_LEN, frame) == 0,
              "open frame");
-      CHECK (zc_seal (codec.key, obj + 20, aad, sizeof aad, frame, n,
+      CHECK (crypto_seal (codec.key, obj + 20, aad, sizeof aad, frame, n,
                       obj + ZCHUNK_HEADER_LEN) == 0, "reseal");
     }
     free (o);
     errno = 0;
     last_error[0] = '\0';
-    CHECK (zchunk_decode (&codec, 9, obj, ZCHUNK_HEADER_LEN + n + ZC_TAG_LEN,
+    CHECK (zchunk_decode (&codec, 9, obj, ZCHUNK_HEADER_LEN + n + CRYPTO_TAG_LEN,
                           out, 8192, NULL, "LYING") == -1 &&
            errno == EBADMSG && strstr (last_error, "LYING"),
            "frame of 4096 bytes in a chunk of 8192: %s", last_error);
@@ -575,8 +575,8 @@ worker (void *arg)
       bad++;
     free (obj);
     memcpy (sector, data, sizeof sector);
-    if (zc_xts (xkey, 1, i, sector, sector, sizeof sector) == -1 ||
-        zc_xts (xkey, 0, i, sector, sector, sizeof sector) == -1 ||
+    if (crypto_xts (xkey, 1, i, sector, sector, sizeof sector) == -1 ||
+        crypto_xts (xkey, 0, i, sector, sector, sizeof sector) == -1 ||
         memcmp (sector, data, sizeof sector) != 0)
       bad++;
   }

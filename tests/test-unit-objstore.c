@@ -24,7 +24,7 @@
 
 #include "conf.h"
 #include "log.h"
-#include "objstore.h"
+#include "store/internal.h"
 
 static int failures;
 static char tmpdir[256];

@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "objstore.h"
-#include "s3-xml.h"
+#include "store/internal.h"
+#include "store/s3-xml.h"
 
 static unsigned failures;
 

@@ -48,7 +48,7 @@
 #include <time.h>
 
 #include "crypto.h"
-#include "s3-sigv4.h"
+#include "store/s3-sigv4.h"
 
 #define MAX_HEADERS 32
 #define MAX_PARAMS 32
@@ -307,8 +307,8 @@ payload_hash_of (const struct parsed_request *r, char out[65])
 {
   uint8_t h[32];
 
-  zc_sha256 (r->body, r->body_len, h);
-  zc_hex (h, sizeof h, out);
+  crypto_sha256 (r->body, r->body_len, h);
+  crypto_hex (h, sizeof h, out);
 }
 
 /* Sign R and compare with the vector's files. */

@@ -27,7 +27,7 @@
 #include "conf.h"
 #include "crypto.h"
 #include "log.h"
-#include "objstore.h"
+#include "store/internal.h"
 #include "volume.h"
 
 #include "unit.h"
@@ -196,9 +196,9 @@ test_volume (void)
     vol2 = zvolume_open (s, "new pw");
     CHECK (vol2 != NULL, "new password: %s", last_error);
     if (vol2) {
-      CHECK (memcmp (vol2->dek, vol->dek, ZC_KEY_LEN) == 0 &&
+      CHECK (memcmp (vol2->dek, vol->dek, CRYPTO_KEY_LEN) == 0 &&
              memcmp (vol2->uuid, vol->uuid, 16) == 0 &&
-             memcmp (vol2->meta_key, vol->meta_key, ZC_KEY_LEN) == 0,
+             memcmp (vol2->meta_key, vol->meta_key, CRYPTO_KEY_LEN) == 0,
              "same keys after a password change");
       zvolume_close (vol2);
     }
@@ -256,20 +256,20 @@ test_names (void)
   size_t i;
 
   for (i = 0; i < sizeof valid / sizeof valid[0]; i++)
-    CHECK (zdevice_name_check (valid[i]) == 0, "valid name \"%s\": %s",
+    CHECK (device_name_check (valid[i]) == 0, "valid name \"%s\": %s",
            valid[i], last_error);
   for (i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
     errno = 0;
     last_error[0] = '\0';
-    CHECK (zdevice_name_check (invalid[i]) == -1 && errno == EINVAL,
+    CHECK (device_name_check (invalid[i]) == -1 && errno == EINVAL,
            "invalid name \"%s\" accepted", invalid[i]);
     CHECK (strstr (last_error, "device name") != NULL, "message: %s",
            last_error);
   }
   errno = 0;
-  CHECK (zdevice_name_check (NULL) == -1 && errno == EINVAL, "NULL name");
+  CHECK (device_name_check (NULL) == -1 && errno == EINVAL, "NULL name");
   /* Non-printable bytes are not echoed raw. */
-  zdevice_name_check ("a\033[2Jb");
+  device_name_check ("a\033[2Jb");
   CHECK (strchr (last_error, '\033') == NULL && strstr (last_error, "\\x1b"),
          "escape in message: %s", last_error);
 }
@@ -378,7 +378,7 @@ test_devices (void)
 {
   struct objstore *s = open_store ("v2"), *s3 = open_store ("v3");
   struct zvolume *vol, *vol3;
-  struct zdevice_meta meta, meta2;
+  struct device_meta meta, meta2;
   struct zchunk_codec codec, codec2;
   struct names names = { "", 0, 0 };
   static const char *unsorted[] = { "zeta", "Alpha", "a0", "a.b", "a-b", "b" };
@@ -521,12 +521,12 @@ test_devices (void)
   CHECK (memcmp (codec.volume_uuid, vol->uuid, 16) == 0 &&
          memcmp (codec.device_uuid, meta.uuid, 16) == 0 &&
          codec.compression == ZCOMP_ZSTD && codec.level == 3, "codec fields");
-  CHECK (memcmp (codec.key, vol->dek, ZC_KEY_LEN) != 0 &&
-         memcmp (codec.key, vol->meta_key, ZC_KEY_LEN) != 0, "chunk subkey");
+  CHECK (memcmp (codec.key, vol->dek, CRYPTO_KEY_LEN) != 0 &&
+         memcmp (codec.key, vol->meta_key, CRYPTO_KEY_LEN) != 0, "chunk subkey");
   meta2 = meta;
   meta2.uuid[0] ^= 1;
   CHECK (zvolume_chunk_codec (vol, &meta2, ZCOMP_NONE, 0, &codec2) == 0 &&
-         memcmp (codec.key, codec2.key, ZC_KEY_LEN) != 0,
+         memcmp (codec.key, codec2.key, CRYPTO_KEY_LEN) != 0,
          "another device, another key");
   errno = 0;
   CHECK (zvolume_chunk_codec (vol, &meta, 5, 0, &codec2) == -1 &&

@@ -56,7 +56,7 @@
 #include "conf.h"
 #include "crypto.h"
 #include "log.h"
-#include "objstore.h"
+#include "store/objstore.h"
 #include "volume.h"
 
 #define PROGRAM_NAME "zerofs-dev"
@@ -499,7 +499,7 @@ cmd_init (struct ctx *ctx)
 static int
 cmd_create (struct ctx *ctx)
 {
-  struct zdevice_meta meta;
+  struct device_meta meta;
 
   return zvolume_create_device (ctx->vol, ctx->cl->args[1], ctx->size, &meta);
 }
@@ -522,7 +522,7 @@ static int
 list_one (void *opaque, const char *name)
 {
   struct list_state *ls = opaque;
-  struct zdevice_meta meta;
+  struct device_meta meta;
   struct list_row *row;
 
   if (ls->n == ls->alloc) {
@@ -619,7 +619,7 @@ static int
 cmd_info (struct ctx *ctx)
 {
   const char *name = ctx->cl->args[1];
-  struct zdevice_meta meta;
+  struct device_meta meta;
   uint64_t objects, used;
   char uuid[37], created[64], size_h[32], used_h[32];
 
@@ -744,7 +744,7 @@ chunk_len (uint64_t size, uint64_t chunk_size, uint64_t index)
  * no object at all is left alone.
  */
 static int
-rewrite_chunk (struct ctx *ctx, const struct zdevice_meta *meta,
+rewrite_chunk (struct ctx *ctx, const struct device_meta *meta,
                uint64_t index, uint64_t new_len)
 {
   struct zchunk_codec codec;
@@ -820,7 +820,7 @@ static int
 cmd_resize (struct ctx *ctx)
 {
   const char *name = ctx->cl->args[1];
-  struct zdevice_meta meta;
+  struct device_meta meta;
   uint64_t old_size, new_size = ctx->size, old_n, new_n, last;
   char old_h[32], new_h[32];
 
@@ -972,7 +972,7 @@ main (int argc, char *argv[])
       parse_uint ("--scrypt-log2n", cl.log2n_str, LOG2N_MIN, LOG2N_MAX,
                   &ctx.log2n) == -1)
     goto out;
-  if (cmd->nargs >= 1 && zdevice_name_check (cl.args[1]) == -1)
+  if (cmd->nargs >= 1 && device_name_check (cl.args[1]) == -1)
     goto out;
   if (cmd->size_arg && zparse_size (cl.args[2], &ctx.size) == -1)
     goto out;

@@ -4,7 +4,7 @@
  *
  *   "meta"     "format" -> u32 1, "volume" -> the volume uuid this cache
  *              belongs to, "instance" -> this cache's random id
- *   "devices"  device uuid (16) -> struct zindex_device (devices seen)
+ *   "devices"  device uuid (16) -> struct index_device (devices seen)
  *   "chunks"   device uuid (16) || chunk index (8, big-endian, so that a
  *              device's records sort by index) -> struct zindex_chunk
  *
@@ -41,7 +41,7 @@ struct zindex_chunk {
   uint64_t bitmap[4];          /* valid 4 KiB sectors of the slot */
 };
 
-struct zindex_device {
+struct index_device {
   uint8_t uuid[16];
   char name[65];
   bool listed;                 /* remote chunk listing imported */
@@ -59,7 +59,7 @@ extern void zindex_close (struct zindex *ix);
 extern int zindex_get_meta (struct zindex *ix, const char *key,
                             void *buf, size_t len);
 extern int zindex_get_device (struct zindex *ix, const uint8_t uuid[16],
-                              struct zindex_device *dev);
+                              struct index_device *dev);
 extern int zindex_get_chunk (struct zindex *ix, const uint8_t uuid[16],
                              uint64_t index, struct zindex_chunk *rec);
 
@@ -68,7 +68,7 @@ extern int zindex_get_chunk (struct zindex *ix, const uint8_t uuid[16],
  */
 extern int zindex_foreach_device (struct zindex *ix,
                                   int (*fn) (void *opaque,
-                                             const struct zindex_device *dev),
+                                             const struct index_device *dev),
                                   void *opaque);
 extern int zindex_foreach_chunk (struct zindex *ix,
                                  int (*fn) (void *opaque,
@@ -94,7 +94,7 @@ extern struct zindex_txn *zindex_begin (struct zindex *ix);
 extern int zindex_put_meta (struct zindex_txn *t, const char *key,
                             const void *data, size_t len);
 extern int zindex_put_device (struct zindex_txn *t,
-                              const struct zindex_device *dev);
+                              const struct index_device *dev);
 extern int zindex_del_device (struct zindex_txn *t, const uint8_t uuid[16]);
 extern int zindex_put_chunk (struct zindex_txn *t, const uint8_t uuid[16],
                              uint64_t index, const struct zindex_chunk *rec);

@@ -16,7 +16,7 @@
 #include <lmdb.h>
 
 #include "byteorder.h"
-#include "cache-index.h"
+#include "index.h"
 #include "log.h"
 
 /* 16 GiB of address space (the file grows only as records are added):
@@ -178,7 +178,7 @@ zindex_get_meta (struct zindex *ix, const char *key, void *buf, size_t len)
 
 static int
 device_from_value (struct zindex *ix, const struct device_value *v,
-                   const uint8_t uuid[16], struct zindex_device *dev)
+                   const uint8_t uuid[16], struct index_device *dev)
 {
   if (v->version != ZINDEX_RECORD_VERSION || v->name_len == 0 ||
       v->name_len > 64) {
@@ -197,7 +197,7 @@ device_from_value (struct zindex *ix, const struct device_value *v,
 
 int
 zindex_get_device (struct zindex *ix, const uint8_t uuid[16],
-                   struct zindex_device *dev)
+                   struct index_device *dev)
 {
   struct device_value v;
   int r;
@@ -271,7 +271,7 @@ foreach_record (struct zindex *ix, MDB_dbi dbi,
 }
 
 struct foreach_device_ctx {
-  int (*fn) (void *opaque, const struct zindex_device *dev);
+  int (*fn) (void *opaque, const struct index_device *dev);
   void *opaque;
 };
 
@@ -280,7 +280,7 @@ foreach_device_cb (struct zindex *ix, const MDB_val *k, const MDB_val *v,
                    void *opaque)
 {
   struct foreach_device_ctx *ctx = opaque;
-  struct zindex_device dev;
+  struct index_device dev;
 
   if (k->mv_size != 16 || v->mv_size != sizeof (struct device_value)) {
     zerror ("%s: corrupt device record", ix->path);
@@ -295,7 +295,7 @@ foreach_device_cb (struct zindex *ix, const MDB_val *k, const MDB_val *v,
 int
 zindex_foreach_device (struct zindex *ix,
                        int (*fn) (void *opaque,
-                                  const struct zindex_device *dev),
+                                  const struct index_device *dev),
                        void *opaque)
 {
   struct foreach_device_ctx ctx = { fn, opaque };
@@ -441,7 +441,7 @@ zindex_put_meta (struct zindex_txn *t, const char *key,
 }
 
 int
-zindex_put_device (struct zindex_txn *t, const struct zindex_device *dev)
+zindex_put_device (struct zindex_txn *t, const struct index_device *dev)
 {
   struct device_value v;
   size_t n = strlen (dev->name);

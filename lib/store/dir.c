@@ -75,7 +75,9 @@
 #include <openssl/evp.h>
 
 #include "log.h"
-#include "objstore.h"
+#include "cleanup.h"
+#include "internal.h"
+#include "utils.h"
 
 #define TMP_PREFIX ".zerofs-tmp."
 #define TMP_PREFIX_LEN (sizeof TMP_PREFIX - 1)
@@ -1111,32 +1113,16 @@ static const struct objstore_ops dir_ops = {
   .close = dir_close,
 };
 
-/* mkdir -p DIR. */
+/* mkdir -p DIR, reported as a store failure. */
 static int
-make_dirs (const char *dir)
+make_store_dirs (const char *dir)
 {
-  char *path, *p;
-  int r = -1;
+  CLEANUP_FREE char *failed = NULL;
 
-  path = strdup (dir);
-  if (path == NULL)
-    return objstore_fail (ENOMEM, "out of memory");
-  for (p = path + 1; ; p++) {
-    p = strchr (p, '/');
-    if (p)
-      *p = '\0';
-    if (path[0] != '\0' && mkdir (path, 0777) == -1 && errno != EEXIST) {
-      objstore_fail (errno, "directory store %s: mkdir %s: %m", dir, path);
-      goto out;
-    }
-    if (p == NULL)
-      break;
-    *p = '/';
-  }
-  r = 0;
- out:
-  free (path);
-  return r;
+  if (make_dirs (dir, 0777, &failed) == -1)
+    return objstore_fail (errno, "directory store %s: mkdir %s: %m",
+                          dir, failed ? failed : dir);
+  return 0;
 }
 
 struct objstore *
@@ -1149,7 +1135,7 @@ objstore_dir_open (const char *dir, bool create)
     objstore_fail (EINVAL, "directory store: no directory given");
     return NULL;
   }
-  if (create && make_dirs (dir) == -1)
+  if (create && make_store_dirs (dir) == -1)
     return NULL;
 
   ds = calloc (1, sizeof *ds);

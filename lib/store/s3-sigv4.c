@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "crypto.h"
+#include "utils.h"
 #include "s3-sigv4.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
@@ -60,23 +61,6 @@ close_stream (FILE *fp, char **buf)
     errno = ENOMEM;
   }
   return *buf;
-}
-
-/* Like asprintf (a GNU extension, which configure does not ask for). */
-static char * __attribute__ ((format (printf, 1, 2)))
-format_string (const char *fmt, ...)
-{
-  char *buf = NULL;
-  size_t size;
-  FILE *fp = open_memstream (&buf, &size);
-  va_list args;
-
-  if (fp == NULL)
-    return NULL;
-  va_start (args, fmt);
-  vfprintf (fp, fmt, args);
-  va_end (args);
-  return close_stream (fp, &buf);
 }
 
 char *
@@ -185,7 +169,7 @@ add_header (struct pair *pairs, size_t *n, const char *name, const char *value)
 static void
 hmac (const uint8_t *key, size_t keylen, const char *data, uint8_t out[32])
 {
-  zc_hmac_sha256 (key, keylen, data, strlen (data), out);
+  crypto_hmac_sha256 (key, keylen, data, strlen (data), out);
 }
 
 int
@@ -321,8 +305,8 @@ sigv4_sign (const struct sigv4_request *req, struct sigv4_signature *sig)
     goto out;
 
   /* The string to sign. */
-  zc_sha256 (sig->canonical_request, strlen (sig->canonical_request), hash);
-  zc_hex (hash, sizeof hash, hash_hex);
+  crypto_sha256 (sig->canonical_request, strlen (sig->canonical_request), hash);
+  crypto_hex (hash, sizeof hash, hash_hex);
   sig->string_to_sign = format_string ("%s\n%s\n%s\n%s", ALGORITHM,
                                        sig->amz_date, scope, hash_hex);
   if (sig->string_to_sign == NULL)
@@ -337,7 +321,7 @@ sigv4_sign (const struct sigv4_request *req, struct sigv4_signature *sig)
   hmac (key, sizeof key, req->service, key);
   hmac (key, sizeof key, "aws4_request", key);
   hmac (key, sizeof key, sig->string_to_sign, hash);
-  zc_hex (hash, sizeof hash, sig->signature);
+  crypto_hex (hash, sizeof hash, sig->signature);
 
   if (req->presign_expires) {
     char *q = format_string ("%s&X-Amz-Signature=%s",

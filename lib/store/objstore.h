@@ -1,4 +1,6 @@
-/* zerofs: the object store interface.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: the object store interface.
  *
  * Everything above this layer (volume, chunk, cache, device) sees a flat
  * key space relative to the volume's root: "zerofs.volume",
@@ -6,17 +8,19 @@
  * store is a table of functions (struct objstore_ops) with real backends
  * behind it:
  *
- *   objstore-dir.c    a local directory (bucket=file:///DIR)
- *   objstore-s3.c     S3 and S3-compatible stores over libcurl + SigV4
- *   objstore-fault.c  a wrapper that injects errors and delays (tests,
- *                     WAN models in benchmarks)
- *   objstore-retry.c  a wrapper that retries transient failures with
- *                     exponential backoff and full jitter up to a deadline
+ *   store/dir.c     a local directory (bucket=file:///DIR)
+ *   store/s3.c      S3 and S3-compatible stores over libcurl + SigV4
+ *                   (with s3-sigv4, s3-http, s3-xml and s3-creds)
+ *   store/fault.c   a wrapper that injects errors and delays (tests,
+ *                   WAN models in benchmarks)
+ *   store/retry.c   a wrapper that retries transient failures with
+ *                   exponential backoff and full jitter up to a deadline
  *
  * objstore_open() stacks them: retry(fault?(backend)).
  *
  * Errors.  A backend never calls zerror() itself: a failure may be
- * retried and succeed.  It calls objstore_fail(ERRNO, fmt, ...), which
+ * retried and succeed.  It calls objstore_fail(ERRNO, fmt, ...) (see
+ * internal.h, which holds what only backends and wrappers use), which
  * records the message in a thread-local buffer, sets errno and returns -1.
  * The public entry points below (objstore_get, ...) log that message with
  * zerror() when they finally fail, except for the answers that are not
@@ -144,27 +148,9 @@ extern int objstore_list (struct objstore *s, const char *prefix,
                           objstore_list_fn fn, void *opaque);
 extern void objstore_close (struct objstore *s);
 
-/* For backends and wrappers. */
-
-/* Record a failure message for this thread, set errno = ERR, return -1. */
-extern int objstore_fail (int err, const char *fmt, ...)
-  __attribute__ ((format (printf, 2, 3)));
-/* The message of this thread's last objstore_fail. */
-extern const char *objstore_last_error (void);
-/* Is ERR a transient failure worth retrying? */
-extern bool objstore_err_is_transient (int err);
-/* Keys: non-empty, at most OBJSTORE_KEY_MAX bytes, no NUL, no leading
- * '/', no empty, "." or ".." segment.  0 if valid, else objstore_fail
- * (EINVAL).
+/* The message of this thread's last store failure (also for callers
+ * that handle an expected failure themselves and want its text).
  */
-extern int objstore_check_key (const char *key);
-
-/* Backend constructors (used by objstore_open and tests). */
-extern struct objstore *objstore_dir_open (const char *dir, bool create);
-extern struct objstore *objstore_s3_open (const struct zconf *conf);
-extern struct objstore *objstore_fault_wrap (struct objstore *inner,
-                                             const char *control_file);
-extern struct objstore *objstore_retry_wrap (struct objstore *inner,
-                                             unsigned retry_time_seconds);
+extern const char *objstore_last_error (void);
 
 #endif /* ZEROFS_OBJSTORE_H */

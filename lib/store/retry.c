@@ -37,7 +37,7 @@
 #include <time.h>
 
 #include "log.h"
-#include "objstore.h"
+#include "internal.h"
 
 #define BACKOFF_BASE_MS 50
 #define BACKOFF_CAP_MS 5000

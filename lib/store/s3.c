@@ -41,8 +41,9 @@
 
 #include "conf.h"
 #include "crypto.h"
+#include "utils.h"
 #include "log.h"
-#include "objstore.h"
+#include "internal.h"
 #include "s3-creds.h"
 #include "s3-http.h"
 #include "s3-sigv4.h"
@@ -63,25 +64,6 @@ struct s3_store {
   struct s3_creds creds;
   struct s3_http *http;
 };
-
-/* Like asprintf (a GNU extension, which configure does not ask for). */
-static char * __attribute__ ((format (printf, 1, 2)))
-format_string (const char *fmt, ...)
-{
-  va_list args;
-  char *buf;
-  int n;
-
-  va_start (args, fmt);
-  n = vsnprintf (NULL, 0, fmt, args);
-  va_end (args);
-  if (n < 0 || (buf = malloc (n + 1)) == NULL)
-    return NULL;
-  va_start (args, fmt);
-  vsnprintf (buf, n + 1, fmt, args);
-  va_end (args);
-  return buf;
-}
 
 /* The errno class of an S3 error code, or of the status without one. */
 static int
@@ -289,8 +271,8 @@ s3_request (struct s3_store *s, const char *op, const char *method,
   else {
     uint8_t hash[32];
 
-    zc_sha256 (body, body_len, hash);
-    zc_hex (hash, sizeof hash, hash_hex);
+    crypto_sha256 (body, body_len, hash);
+    crypto_hex (hash, sizeof hash, hash_hex);
     sreq.payload_hash = hash_hex;
   }
 
@@ -562,8 +544,8 @@ s3_delete_many (struct objstore *base, const char *const *keys, size_t n)
   body = s3_xml_delete_request (s->prefix, keys, n, &len);
   if (body == NULL)
     return -1;
-  zc_md5 (body, len, md5);
-  zc_base64 (md5, sizeof md5, md5_b64);
+  crypto_md5 (body, len, md5);
+  crypto_base64 (md5, sizeof md5, md5_b64);
   extra[0].name = "content-md5";
   extra[0].value = md5_b64;
   extra[1].name = "content-type";

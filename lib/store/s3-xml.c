@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "objstore.h"
+#include "internal.h"
 #include "s3-xml.h"
 
 #define MAX_DEPTH 64

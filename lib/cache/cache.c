@@ -89,7 +89,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cache-internal.h"
+#include "cleanup.h"
+#include "internal.h"
+#include "utils.h"
 #include "log.h"
 
 time_t
@@ -126,35 +128,17 @@ zcache_timed_wait (struct zcache *c, pthread_cond_t *cond, unsigned ms)
   pthread_cond_timedwait (cond, &c->lock, &ts);
 }
 
-/* mkdir -p, the last component with MODE. */
+/* mkdir -p DIR, DIR itself with MODE; errors name the failing path. */
 static int
-make_dirs (const char *dir, mode_t mode)
+make_cache_dirs (const char *dir, mode_t mode)
 {
-  char *copy = strdup (dir), *p;
-  int ret = -1;
+  CLEANUP_FREE char *failed = NULL;
 
-  if (copy == NULL) {
-    zerror ("strdup: %m");
+  if (make_dirs (dir, mode, &failed) == -1) {
+    zerror ("cache-dir: mkdir %s: %m", failed ? failed : dir);
     return -1;
   }
-  for (p = copy + 1; *p; p++) {
-    if (*p != '/')
-      continue;
-    *p = '\0';
-    if (mkdir (copy, 0755) == -1 && errno != EEXIST) {
-      zerror ("cache-dir: mkdir %s: %m", copy);
-      goto out;
-    }
-    *p = '/';
-  }
-  if (mkdir (copy, mode) == -1 && errno != EEXIST) {
-    zerror ("cache-dir: mkdir %s: %m", copy);
-    goto out;
-  }
-  ret = 0;
- out:
-  free (copy);
-  return ret;
+  return 0;
 }
 
 int
@@ -164,7 +148,7 @@ zcache_lock_dir (const char *dir)
   ssize_t n;
   int fd, err;
 
-  if (make_dirs (dir, 0700) == -1)
+  if (make_cache_dirs (dir, 0700) == -1)
     return -1;
   snprintf (path, sizeof path, "%s/lock", dir);
   fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -199,7 +183,7 @@ zcache_lock_dir (const char *dir)
 }
 
 uint64_t
-zcache_next_seq (struct zcdev *d)
+zcache_next_seq (struct cache_device *d)
 {
   d->seq++;
   if (d->seq + ZSEQ_RESERVE / 2 >= d->seq_reserved) {
@@ -212,19 +196,19 @@ zcache_next_seq (struct zcdev *d)
 }
 
 uint64_t
-zcdev_nchunks (const struct zcdev *d)
+cache_device_nchunks (const struct cache_device *d)
 {
   return d->nchunks;
 }
 
 uint64_t
-zcdev_size (const struct zcdev *d)
+cache_device_size (const struct cache_device *d)
 {
   return d->size;
 }
 
 uint32_t
-zcdev_chunk_len (const struct zcdev *d, uint64_t index)
+cache_device_chunk_len (const struct cache_device *d, uint64_t index)
 {
   uint64_t start = index << ZCHUNK_SHIFT;
 
@@ -263,10 +247,10 @@ record_of (const struct centry *e, struct zindex_chunk *rec)
   memcpy (rec->bitmap, e->bitmap, sizeof rec->bitmap);
 }
 
-static struct zindex_device
-device_record (const struct zcdev *d, uint64_t reserved)
+static struct index_device
+device_record (const struct cache_device *d, uint64_t reserved)
 {
-  struct zindex_device r;
+  struct index_device r;
 
   memset (&r, 0, sizeof r);
   memcpy (r.uuid, d->uuid, 16);
@@ -287,7 +271,7 @@ zcache_commit (struct zcache *c)
   uint32_t *pend = NULL, npend = 0, i;
   struct zindex_txn *txn = NULL;
   struct centry *e;
-  struct zcdev *d;
+  struct cache_device *d;
   uint64_t ticket, target;
   size_t n = 0, k;
   int ret = -1, err;
@@ -359,7 +343,7 @@ zcache_commit (struct zcache *c)
   }
   pthread_mutex_lock (&c->lock);
   for (d = c->devices; d; d = d->next) {
-    struct zindex_device rec = device_record (d, d->seq_reserving);
+    struct index_device rec = device_record (d, d->seq_reserving);
     if (zindex_put_device (txn, &rec) == -1) {
       pthread_mutex_unlock (&c->lock);
       goto fail;
@@ -419,11 +403,11 @@ zcache_commit (struct zcache *c)
 }
 
 /* Create the cache's view of a device (not yet linked into c->devices). */
-static struct zcdev *
-new_device (struct zcache *c, const struct zdevice_meta *meta,
+static struct cache_device *
+new_device (struct zcache *c, const struct device_meta *meta,
             uint64_t seq_reserved)
 {
-  struct zcdev *d = calloc (1, sizeof *d);
+  struct cache_device *d = calloc (1, sizeof *d);
   uint64_t t = now_ns ();
 
   if (d == NULL) {
@@ -448,7 +432,7 @@ new_device (struct zcache *c, const struct zdevice_meta *meta,
 }
 
 static void
-link_device (struct zcache *c, struct zcdev *d)
+link_device (struct zcache *c, struct cache_device *d)
 {
   pthread_mutex_lock (&c->lock);
   d->id = c->next_dev_id++;
@@ -466,7 +450,7 @@ link_device (struct zcache *c, struct zcdev *d)
 
 struct import_ctx {
   struct zcache *c;
-  struct zcdev *d;
+  struct cache_device *d;
   uint64_t *batch;
   size_t n;
   uint64_t count, ignored;
@@ -528,7 +512,7 @@ struct stale_ctx {
 };
 
 static int
-find_stale (void *opaque, const struct zindex_device *dev)
+find_stale (void *opaque, const struct index_device *dev)
 {
   struct stale_ctx *ctx = opaque;
 
@@ -542,11 +526,11 @@ find_stale (void *opaque, const struct zindex_device *dev)
  * index knew of D's chunks if FORGET, and write D's record (LISTED).
  */
 static int
-write_device_state (struct zcache *c, struct zcdev *d,
+write_device_state (struct zcache *c, struct cache_device *d,
                     uint8_t (*stale)[16], size_t nstale,
                     bool forget, bool listed)
 {
-  struct zindex_device rec = device_record (d, d->seq_reserved);
+  struct index_device rec = device_record (d, d->seq_reserved);
   struct zindex_txn *txn;
   size_t i;
   int r = -1;
@@ -572,11 +556,11 @@ write_device_state (struct zcache *c, struct zcdev *d,
   return r;
 }
 
-struct zcdev *
-zcache_device (struct zcache *c, const struct zdevice_meta *meta)
+struct cache_device *
+zcache_device (struct zcache *c, const struct device_meta *meta)
 {
-  struct zindex_device rec;
-  struct zcdev *d = NULL, *found = NULL;
+  struct index_device rec;
+  struct cache_device *d = NULL, *found = NULL;
   struct import_ctx ictx = { .c = c };
   uint8_t stale[16][16];
   struct stale_ctx sctx = { meta->name, meta->uuid, stale, 0, 16 };
@@ -749,10 +733,10 @@ scan_chunk (void *opaque, const uint8_t uuid[16], uint64_t index,
   return 0;
 }
 
-static struct zcdev *
+static struct cache_device *
 device_by_uuid (struct zcache *c, const uint8_t uuid[16])
 {
-  struct zcdev *d;
+  struct cache_device *d;
 
   for (d = c->devices; d; d = d->next)
     if (memcmp (d->uuid, uuid, 16) == 0)
@@ -771,7 +755,7 @@ load_chunk (void *opaque, const uint8_t uuid[16], uint64_t index,
 {
   struct load_ctx *ctx = opaque;
   struct zcache *c = ctx->c;
-  struct zcdev *d;
+  struct cache_device *d;
   struct centry *e;
 
   if (rec->slot == ZSLOT_NONE && !(rec->flags & ZREC_DIRTY))
@@ -815,8 +799,8 @@ load_chunk (void *opaque, const uint8_t uuid[16], uint64_t index,
  * refuse (EBUSY) rather than discard.  0 if that is not the case.
  */
 static int
-refuse_resized (const char *dir, const struct zindex_device *rec,
-                const struct zdevice_meta *meta, uint64_t dirty)
+refuse_resized (const char *dir, const struct index_device *rec,
+                const struct device_meta *meta, uint64_t dirty)
 {
   if (dirty == 0 || memcmp (meta->uuid, rec->uuid, 16) != 0 ||
       meta->generation == rec->generation)
@@ -839,12 +823,12 @@ static int
 recover (struct zcache *c, struct scan_ctx *scan)
 {
   struct load_ctx lctx = { c, scan->unclean };
-  struct zindex_device rec;
-  struct zdevice_meta meta;
+  struct index_device rec;
+  struct device_meta meta;
   struct zindex_txn *txn = NULL;
   struct zindex_chunk detached;
   struct scan_record *sr;
-  struct zcdev *d;
+  struct cache_device *d;
   size_t i, npurged = 0;
   int r;
 
@@ -973,7 +957,7 @@ check_identity (struct zindex *ix, const char *dir, const struct zvolume *vol,
     }
     return 0;
   }
-  if (zc_random (instance, 16) == -1)
+  if (crypto_random (instance, 16) == -1)
     return -1;
   txn = zindex_begin (ix);
   if (txn == NULL)
@@ -991,8 +975,8 @@ int
 zcache_check_dir (const char *dir, struct zvolume *vol)
 {
   struct scan_ctx scan = { 0 };
-  struct zindex_device rec;
-  struct zdevice_meta meta;
+  struct index_device rec;
+  struct device_meta meta;
   struct zindex *ix;
   uint8_t instance[16];
   char path[4096];
@@ -1038,7 +1022,7 @@ zcache_open (const struct zconf *conf, struct zvolume *vol,
   struct zcache *c;
   pthread_condattr_t attr;
   pthread_rwlockattr_t rwattr;
-  uint8_t instance[16], key[ZC_XTS_KEY_LEN];
+  uint8_t instance[16], key[CRYPTO_XTS_KEY_LEN];
   char path[4096];
   uint64_t want;
   uint32_t s;
@@ -1146,7 +1130,7 @@ void
 zcache_close (struct zcache *c)
 {
   struct centry *e, *next;
-  struct zcdev *d;
+  struct cache_device *d;
   size_t b;
   int i;
 

@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache-internal.h"
+#include "internal.h"
 #include "log.h"
 
 static uint64_t
@@ -41,13 +41,13 @@ hash_of (uint32_t dev_id, uint64_t index)
 }
 
 pthread_rwlock_t *
-centry_stripe (struct zcache *c, struct zcdev *d, uint64_t index)
+centry_stripe (struct zcache *c, struct cache_device *d, uint64_t index)
 {
   return &c->stripes[(hash_of (d->id, index) >> 20) % ZCACHE_STRIPES];
 }
 
 struct centry *
-centry_find (struct zcache *c, struct zcdev *d, uint64_t index)
+centry_find (struct zcache *c, struct cache_device *d, uint64_t index)
 {
   struct centry *e;
 
@@ -97,7 +97,7 @@ centry_remove (struct zcache *c, struct centry *e)
  * describes a chunk that is only in the store.
  */
 struct centry *
-centry_get (struct zcache *c, struct zcdev *d, uint64_t index)
+centry_get (struct zcache *c, struct cache_device *d, uint64_t index)
 {
   struct zindex_chunk rec;
   struct centry *e;
@@ -228,7 +228,7 @@ bit_set (uint64_t *bm, uint32_t i)
 static uint32_t
 chunk_sectors (const struct centry *e)
 {
-  return zcdev_chunk_len (e->dev, e->index) / ZSECTOR_SIZE;
+  return cache_device_chunk_len (e->dev, e->index) / ZSECTOR_SIZE;
 }
 
 bool
@@ -339,7 +339,7 @@ slot_detach_locked (struct zcache *c, struct centry *e)
 int
 centry_fetch (struct zcache *c, struct centry *e, void **plain)
 {
-  struct zcdev *d = e->dev;
+  struct cache_device *d = e->dev;
   char key[OBJSTORE_KEY_MAX];
   void *obj = NULL, *buf = NULL;
   size_t objlen;
@@ -360,7 +360,7 @@ centry_fetch (struct zcache *c, struct centry *e, void **plain)
     goto out;
   }
   if (zchunk_decode (&d->codec, e->index, obj, objlen, buf,
-                     zcdev_chunk_len (d, e->index), NULL, key) == -1) {
+                     cache_device_chunk_len (d, e->index), NULL, key) == -1) {
     errno = EIO;
     goto out;
   }
@@ -457,7 +457,7 @@ bounce_alloc (uint32_t nsec)
 }
 
 int
-zcache_read (struct zcdev *d, uint64_t index,
+zcache_read (struct cache_device *d, uint64_t index,
              uint32_t offset, uint32_t len, void *buf)
 {
   struct zcache *c = d->c;
@@ -580,7 +580,7 @@ write_zero_sectors (struct zcache *c, uint32_t slot, uint32_t first,
 }
 
 int
-zcache_write (struct zcdev *d, uint64_t index,
+zcache_write (struct cache_device *d, uint64_t index,
               uint32_t offset, uint32_t len, const void *buf)
 {
   struct zcache *c = d->c;
@@ -682,7 +682,7 @@ zcache_write (struct zcdev *d, uint64_t index,
 }
 
 int
-zcache_discard (struct zcdev *d, uint64_t index)
+zcache_discard (struct cache_device *d, uint64_t index)
 {
   struct zcache *c = d->c;
   pthread_rwlock_t *stripe = centry_stripe (c, d, index);
@@ -723,7 +723,7 @@ zcache_discard (struct zcdev *d, uint64_t index)
 }
 
 int
-zcache_prefetch (struct zcdev *d, uint64_t index)
+zcache_prefetch (struct cache_device *d, uint64_t index)
 {
   struct zcache *c = d->c;
   pthread_rwlock_t *stripe = centry_stripe (c, d, index);
@@ -803,7 +803,7 @@ compare_u64 (const void *a, const void *b)
 }
 
 int
-zcache_allocated_chunks (struct zcdev *d, uint64_t first, uint64_t last,
+zcache_allocated_chunks (struct cache_device *d, uint64_t first, uint64_t last,
                          uint64_t **indexes, size_t *n)
 {
   struct zcache *c = d->c;

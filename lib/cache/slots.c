@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cache-slots.h"
+#include "slots.h"
 #include "chunk.h"
 #include "log.h"
 
@@ -24,12 +24,12 @@ struct zslots {
   int fd;
   uint32_t nslots;
   char *path;
-  uint8_t key[ZC_XTS_KEY_LEN];
+  uint8_t key[CRYPTO_XTS_KEY_LEN];
 };
 
 struct zslots *
 zslots_open (const char *path, uint32_t nslots,
-             const uint8_t key[ZC_XTS_KEY_LEN])
+             const uint8_t key[CRYPTO_XTS_KEY_LEN])
 {
   struct zslots *s = NULL;
   struct stat st;
@@ -48,7 +48,7 @@ zslots_open (const char *path, uint32_t nslots,
     zerror ("strdup: %m");
     goto err;
   }
-  memcpy (s->key, key, ZC_XTS_KEY_LEN);
+  memcpy (s->key, key, CRYPTO_XTS_KEY_LEN);
 
   s->fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (s->fd == -1) {
@@ -132,7 +132,7 @@ zslots_read (struct zslots *s, uint32_t slot,
     done += r;
   }
   for (i = 0; i < len; i += ZSECTOR_SIZE)
-    if (zc_xts (s->key, 0, tweak_of (slot, offset + i),
+    if (crypto_xts (s->key, 0, tweak_of (slot, offset + i),
                 p + i, p + i, ZSECTOR_SIZE) == -1)
       return -1;
   return 0;
@@ -154,7 +154,7 @@ zslots_write (struct zslots *s, uint32_t slot,
     if (piece > sizeof cipher)
       piece = sizeof cipher;
     for (i = 0; i < piece; i += ZSECTOR_SIZE)
-      if (zc_xts (s->key, 1, tweak_of (slot, offset + done + i),
+      if (crypto_xts (s->key, 1, tweak_of (slot, offset + done + i),
                   p + done + i, cipher + i, ZSECTOR_SIZE) == -1)
         return -1;
     for (w = 0; w < piece; ) {

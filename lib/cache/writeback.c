@@ -34,16 +34,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache-internal.h"
+#include "internal.h"
 #include "log.h"
 
 /* Upload one busy, referenced entry.  SCRATCH holds ZCHUNK_SIZE bytes. */
 static int
 upload_one (struct zcache *c, struct centry *e, void *scratch)
 {
-  struct zcdev *d = e->dev;
+  struct cache_device *d = e->dev;
   pthread_rwlock_t *stripe = centry_stripe (c, d, e->index);
-  uint32_t len = zcdev_chunk_len (d, e->index);
+  uint32_t len = cache_device_chunk_len (d, e->index);
   char key[OBJSTORE_KEY_MAX];
   void *plain = NULL, *obj = NULL;
   size_t objlen;
@@ -304,11 +304,11 @@ take (struct centry *e, struct centry **v, size_t *n)
 
 /* Flush D's chunks FIRST..LAST (D NULL: every device). */
 static int
-flush_range (struct zcache *c, struct zcdev *d, uint64_t first, uint64_t last)
+flush_range (struct zcache *c, struct cache_device *d, uint64_t first, uint64_t last)
 {
   struct centry **v = NULL, *e;
   uint64_t F = 0, i;
-  struct zcdev *dd;
+  struct cache_device *dd;
   size_t n, cap;
   bool others_busy;
   int ret = -1;
@@ -373,7 +373,7 @@ flush_range (struct zcache *c, struct zcdev *d, uint64_t first, uint64_t last)
 }
 
 int
-zcache_flush (struct zcdev *d, uint64_t first, uint64_t last)
+zcache_flush (struct cache_device *d, uint64_t first, uint64_t last)
 {
   struct zcache *c = d->c;
 

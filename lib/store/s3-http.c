@@ -28,7 +28,7 @@
 
 #include <curl/curl.h>
 
-#include "objstore.h"
+#include "internal.h"
 #include "s3-http.h"
 
 /* Trust a Content-Length this big to size the buffer up front. */

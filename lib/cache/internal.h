@@ -12,11 +12,11 @@
 #include <time.h>
 
 #include "cache.h"
-#include "cache-index.h"
-#include "cache-slots.h"
+#include "index.h"
+#include "slots.h"
 #include "chunk.h"
 #include "conf.h"
-#include "objstore.h"
+#include "store/objstore.h"
 #include "volume.h"
 
 #define ZCACHE_STRIPES 1024
@@ -48,7 +48,7 @@ struct centry {
   struct centry *dprev, *dnext;  /* [C] dirty list */
   struct centry *iprev, *inext;  /* [C] index-dirty list */
   struct centry *vprev, *vnext;  /* [C] the device's entries */
-  struct zcdev *dev;
+  struct cache_device *dev;
   uint64_t index;
   uint64_t seq;                  /* [S] sequence of the last change */
   uint64_t bitmap[4];            /* [S] valid sectors of the slot */
@@ -69,8 +69,8 @@ struct centry {
   bool referenced;               /* [C] clock bit for eviction */
 };
 
-struct zcdev {
-  struct zcdev *next;            /* [C] c->devices */
+struct cache_device {
+  struct cache_device *next;            /* [C] c->devices */
   struct zcache *c;
   uint32_t id;
   uint8_t uuid[16];
@@ -109,7 +109,7 @@ struct zcache {
   uint64_t ndirty, dirty_max;
   struct centry *index_head;
   uint64_t nentries;
-  struct zcdev *devices;
+  struct cache_device *devices;
   uint32_t next_dev_id;
   unsigned space_waiters;
   struct timespec wb_backoff_until;  /* [C] after a failed round */
@@ -130,18 +130,18 @@ struct zcache {
 
 /* cache.c */
 extern int zcache_commit (struct zcache *c);
-extern uint64_t zcache_next_seq (struct zcdev *d);
+extern uint64_t zcache_next_seq (struct cache_device *d);
 extern time_t zcache_now (void);
 extern void zcache_timed_wait (struct zcache *c, pthread_cond_t *cond,
                                unsigned ms);
 
 /* cache-chunk.c */
-extern pthread_rwlock_t *centry_stripe (struct zcache *c, struct zcdev *d,
+extern pthread_rwlock_t *centry_stripe (struct zcache *c, struct cache_device *d,
                                         uint64_t index);
-extern struct centry *centry_find (struct zcache *c, struct zcdev *d,
+extern struct centry *centry_find (struct zcache *c, struct cache_device *d,
                                    uint64_t index);
 extern void centry_insert (struct zcache *c, struct centry *e);
-extern struct centry *centry_get (struct zcache *c, struct zcdev *d,
+extern struct centry *centry_get (struct zcache *c, struct cache_device *d,
                                   uint64_t index);
 extern void centry_put_locked (struct zcache *c, struct centry *e);
 extern void centry_put (struct zcache *c, struct centry *e);

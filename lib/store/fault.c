@@ -53,7 +53,7 @@
 #include <time.h>
 
 #include "log.h"
-#include "objstore.h"
+#include "internal.h"
 
 #define CHECK_INTERVAL_NS 100000000  /* 100 ms between stats of the file */
 #define MAX_RULES 256

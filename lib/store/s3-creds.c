@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "conf.h"
-#include "objstore.h"
+#include "internal.h"
 #include "s3-creds.h"
 
 static void

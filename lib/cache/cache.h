@@ -3,7 +3,7 @@
  *
  * A struct zcache owns one cache-dir: the slot file (cache-slots.h), the
  * LMDB index (cache-index.h), the write-back thread and the flush path.
- * Devices of the volume are registered with it (struct zcdev) and all
+ * Devices of the volume are registered with it (struct cache_device) and all
  * connections to a device share that one state.  Callers (device.c) split
  * byte ranges into per-chunk calls; everything here is about one chunk
  * at a time, except flush.
@@ -20,7 +20,7 @@
 
 struct objstore;
 struct zcache;
-struct zcdev;
+struct cache_device;
 
 /* Before any fork: create DIR (mode 0700) if needed and take its lock
  * file (flock, non-blocking).  Returns the lock fd to keep open for the
@@ -51,25 +51,25 @@ extern void zcache_close (struct zcache *c);
 /* The cache's view of a device: found or created on first use (then its
  * remote chunk listing is imported into the index, once per cache).
  */
-extern struct zcdev *zcache_device (struct zcache *c,
-                                    const struct zdevice_meta *meta);
+extern struct cache_device *zcache_device (struct zcache *c,
+                                    const struct device_meta *meta);
 
 /* Chunk operations.  OFFSET + LEN <= the chunk's length. */
-extern int zcache_read (struct zcdev *d, uint64_t index,
+extern int zcache_read (struct cache_device *d, uint64_t index,
                         uint32_t offset, uint32_t len, void *buf);
 /* BUF NULL writes zeros. */
-extern int zcache_write (struct zcdev *d, uint64_t index,
+extern int zcache_write (struct cache_device *d, uint64_t index,
                          uint32_t offset, uint32_t len, const void *buf);
 /* The whole chunk becomes zeros; its object is deleted at the next
  * write-back or flush.
  */
-extern int zcache_discard (struct zcdev *d, uint64_t index);
+extern int zcache_discard (struct cache_device *d, uint64_t index);
 /* Bring the chunk into the local cache (NBD_CMD_CACHE). */
-extern int zcache_prefetch (struct zcdev *d, uint64_t index);
+extern int zcache_prefetch (struct cache_device *d, uint64_t index);
 /* The chunks of FIRST..LAST that may hold data, sorted, in a malloc'd
  * array *INDEXES of *N.  Costs what is stored, not the range's size.
  */
-extern int zcache_allocated_chunks (struct zcdev *d, uint64_t first,
+extern int zcache_allocated_chunks (struct cache_device *d, uint64_t first,
                                     uint64_t last, uint64_t **indexes,
                                     size_t *n);
 
@@ -78,12 +78,12 @@ extern int zcache_allocated_chunks (struct zcdev *d, uint64_t first,
  * store (remote) or fsynced locally (local).  Concurrent flushes share
  * uploads and index commits.
  */
-extern int zcache_flush (struct zcdev *d, uint64_t first, uint64_t last);
+extern int zcache_flush (struct cache_device *d, uint64_t first, uint64_t last);
 
 /* The chunk count and the length of chunk INDEX on this device. */
-extern uint64_t zcdev_nchunks (const struct zcdev *d);
-extern uint32_t zcdev_chunk_len (const struct zcdev *d, uint64_t index);
-extern uint64_t zcdev_size (const struct zcdev *d);
+extern uint64_t cache_device_nchunks (const struct cache_device *d);
+extern uint32_t cache_device_chunk_len (const struct cache_device *d, uint64_t index);
+extern uint64_t cache_device_size (const struct cache_device *d);
 
 /* Counters, for tests and debug output. */
 struct zcache_stats {

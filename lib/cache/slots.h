@@ -25,7 +25,7 @@ struct zslots;
  * sparse; it grows but never shrinks below what is there.
  */
 extern struct zslots *zslots_open (const char *path, uint32_t nslots,
-                                   const uint8_t key[ZC_XTS_KEY_LEN]);
+                                   const uint8_t key[CRYPTO_XTS_KEY_LEN]);
 extern void zslots_close (struct zslots *s);
 
 extern int zslots_read (struct zslots *s, uint32_t slot,

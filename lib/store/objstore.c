@@ -33,7 +33,7 @@
 
 #include "conf.h"
 #include "log.h"
-#include "objstore.h"
+#include "internal.h"
 
 /* Long enough for a key (1024 bytes) and a reason. */
 #define OBJSTORE_ERROR_MAX 2048

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: what only the object store's backends and wrappers use.
+ *
+ * objstore.h is the store as the rest of lib/ sees it: open one from the
+ * configuration, then get, put, delete and list.  This header is the
+ * other side: how a backend reports a failure without logging it (a
+ * retry may still succeed), how keys are checked, and the constructors
+ * that objstore_open() stacks.  The unit tests of the store include it
+ * to build stores by hand; nothing outside lib/store/ else should.
+ */
+#ifndef ZEROFS_STORE_INTERNAL_H
+#define ZEROFS_STORE_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "objstore.h"
+
+/* Record a failure message for this thread, set errno = ERR, return -1. */
+extern int objstore_fail (int err, const char *fmt, ...)
+  __attribute__ ((format (printf, 2, 3)));
+/* Is ERR a transient failure worth retrying? */
+extern bool objstore_err_is_transient (int err);
+/* Keys: non-empty, at most OBJSTORE_KEY_MAX bytes, no NUL, no leading
+ * '/', no empty, "." or ".." segment.  0 if valid, else objstore_fail
+ * (EINVAL).
+ */
+extern int objstore_check_key (const char *key);
+
+/* Backend constructors (used by objstore_open and tests). */
+extern struct objstore *objstore_dir_open (const char *dir, bool create);
+extern struct objstore *objstore_s3_open (const struct zconf *conf);
+extern struct objstore *objstore_fault_wrap (struct objstore *inner,
+                                             const char *control_file);
+extern struct objstore *objstore_retry_wrap (struct objstore *inner,
+                                             unsigned retry_time_seconds);
+
+#endif /* ZEROFS_STORE_INTERNAL_H */
