@@ -1,7 +1,9 @@
-/* zerofs: big-endian integers in on-disk and in-bucket formats.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: big-endian integers in on-disk and in-bucket formats.
  *
  * Every format zerofs writes to the store (volume.h, chunk.h) and the
- * keys of its index (cache-index.h) are big-endian, byte by byte, so the
+ * keys of its index (cache/index.h) are big-endian, byte by byte, so the
  * code never depends on the host's order or on alignment.
  */
 #ifndef ZEROFS_BYTEORDER_H

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Configure (once) and build zerofs in the source tree.
 # Extra arguments go to ./configure.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The main job on the embedded default: a volume in a local directory.
 # Installs what is missing, builds, creates the volume and a 1 GiB device
 # named "demo" (once), and serves it with nbdkit on a Unix socket until

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Install what zerofs needs on Debian 12, and nothing that is already there.
 #
 #   scripts/install-deps.sh          to build and run zerofs

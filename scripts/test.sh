@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Install what the tests need, build with warnings as errors, and run the
 # whole test suite ("make check"): unit tests, then every integration test
 # on a directory volume, on s3rver and on OpenStack Swift's s3api.
