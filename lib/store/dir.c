@@ -1,10 +1,13 @@
-/* zerofs: the directory object store (bucket=file:///DIR).
+/* SPDX-License-Identifier: BSD-3-Clause
  *
- * Key "a/b/c" is the file DIR/a/b/c.  Keys were checked by objstore.c
- * (no "", "." or ".." segment, no leading '/'), and are checked again
- * here because the wrappers and tests call the ops directly: a key must
- * never name a path outside DIR.  Every path is resolved relative to a
- * descriptor of DIR (openat and friends), so DIR may be long.
+ * zerofs: the directory object store (bucket=file:///DIR).
+ *
+ * Key "a/b/c" is the file DIR/a/b/c.  Keys were checked by
+ * lib/store/objstore.c (no "", "." or ".." segment, no leading '/'), and
+ * are checked again here because the wrappers and tests call the ops
+ * directly: a key must never name a path outside DIR.  Every path is
+ * resolved relative to a descriptor of DIR (openat and friends), so DIR
+ * may be long.
  *
  * Writes are atomic and durable, as an object store's are:
  *
@@ -78,6 +81,7 @@
 #include "cleanup.h"
 #include "internal.h"
 #include "utils.h"
+#include "vector.h"
 
 #define TMP_PREFIX ".zerofs-tmp."
 #define TMP_PREFIX_LEN (sizeof TMP_PREFIX - 1)
@@ -93,6 +97,50 @@ struct dir_store {
 };
 
 static atomic_uint_fast64_t tmp_counter;
+
+/* Cleanups for what only this file holds.  Like cleanup.h's, they keep
+ * errno.
+ */
+static inline void
+cleanup_md_ctx (EVP_MD_CTX **ctx)
+{
+  int saved_errno = errno;
+
+  EVP_MD_CTX_free (*ctx);
+  errno = saved_errno;
+}
+#define CLEANUP_MD_CTX __attribute__ ((cleanup (cleanup_md_ctx)))
+
+static inline void
+cleanup_closedir (DIR **dir)
+{
+  int saved_errno = errno;
+
+  if (*dir)
+    closedir (*dir);
+  errno = saved_errno;
+}
+#define CLEANUP_CLOSEDIR __attribute__ ((cleanup (cleanup_closedir)))
+
+/* A put's temporary file in directory DIRFD: unlinked when the scope
+ * ends unless it is gone (renamed over its target, or never created).
+ */
+struct tmp_file {
+  int dirfd;
+  bool exists;
+  char name[64];
+};
+
+static inline void
+cleanup_tmp_file (struct tmp_file *tmp)
+{
+  int saved_errno = errno;
+
+  if (tmp->exists)
+    unlinkat (tmp->dirfd, tmp->name, 0);
+  errno = saved_errno;
+}
+#define CLEANUP_TMP_FILE __attribute__ ((cleanup (cleanup_tmp_file)))
 
 /* Keys as objstore_check_key, plus no segment that looks like one of
  * our temporary files.
@@ -169,50 +217,33 @@ etag_of_fd (int fd, const char *op, const char *key,
 {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digestlen;
-  EVP_MD_CTX *ctx;
-  char *buf = NULL;
   const size_t bufsize = 65536;
+  CLEANUP_MD_CTX EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
+  CLEANUP_FREE char *buf = malloc (bufsize);
   off_t offset = 0;
   ssize_t r;
-  int ret = -1;
 
-  ctx = EVP_MD_CTX_new ();
-  buf = malloc (bufsize);
-  if (ctx == NULL || buf == NULL) {
-    objstore_fail (ENOMEM, "%s %s: out of memory", op, key);
-    goto out;
-  }
-  if (EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL) != 1) {
-    objstore_fail (EIO, "%s %s: SHA-256 failed", op, key);
-    goto out;
-  }
+  if (ctx == NULL || buf == NULL)
+    return objstore_fail (ENOMEM, "%s %s: out of memory", op, key);
+  if (EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL) != 1)
+    return objstore_fail (EIO, "%s %s: SHA-256 failed", op, key);
   for (;;) {
     r = pread (fd, buf, bufsize, offset);
     if (r == -1) {
       if (errno == EINTR)
         continue;
-      objstore_fail (errno, "%s %s: read: %m", op, key);
-      goto out;
+      return objstore_fail (errno, "%s %s: read: %m", op, key);
     }
     if (r == 0)
       break;
-    if (EVP_DigestUpdate (ctx, buf, r) != 1) {
-      objstore_fail (EIO, "%s %s: SHA-256 failed", op, key);
-      goto out;
-    }
+    if (EVP_DigestUpdate (ctx, buf, r) != 1)
+      return objstore_fail (EIO, "%s %s: SHA-256 failed", op, key);
     offset += r;
   }
-  if (EVP_DigestFinal_ex (ctx, digest, &digestlen) != 1) {
-    objstore_fail (EIO, "%s %s: SHA-256 failed", op, key);
-    goto out;
-  }
+  if (EVP_DigestFinal_ex (ctx, digest, &digestlen) != 1)
+    return objstore_fail (EIO, "%s %s: SHA-256 failed", op, key);
   format_etag (digest, etag);
-  ret = 0;
-
- out:
-  free (buf);
-  EVP_MD_CTX_free (ctx);
-  return ret;
+  return 0;
 }
 
 /* Compare two ETags, with or without their quotes. */
@@ -241,7 +272,8 @@ static int
 open_object (struct dir_store *ds, const char *op, const char *key,
              struct stat *st)
 {
-  int fd;
+  CLEANUP_CLOSE int fd = -1;
+  int ret;
 
   fd = openat (ds->rootfd, key, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd == -1) {
@@ -249,16 +281,13 @@ open_object (struct dir_store *ds, const char *op, const char *key,
       return objstore_fail (ENOENT, "%s %s: no such object", op, key);
     return objstore_fail (errno, "%s %s: %m", op, key);
   }
-  if (fstat (fd, st) == -1) {
-    objstore_fail (errno, "%s %s: fstat: %m", op, key);
-    close (fd);
-    return -1;
-  }
-  if (!S_ISREG (st->st_mode)) {
-    close (fd);
+  if (fstat (fd, st) == -1)
+    return objstore_fail (errno, "%s %s: fstat: %m", op, key);
+  if (!S_ISREG (st->st_mode))
     return objstore_fail (ENOENT, "%s %s: no such object", op, key);
-  }
-  return fd;
+  ret = fd;
+  fd = -1;
+  return ret;
 }
 
 static int
@@ -269,9 +298,9 @@ dir_get (struct objstore *s, const char *key,
   struct dir_store *ds = (struct dir_store *) s;
   struct stat st;
   uint64_t size, n, done = 0;
-  char *buf = NULL;
+  CLEANUP_FREE char *buf = NULL;
+  CLEANUP_CLOSE int fd = -1;
   ssize_t r;
-  int fd = -1, ret = -1, saved_errno;
 
   *data = NULL;
   *len = 0;
@@ -282,36 +311,28 @@ dir_get (struct objstore *s, const char *key,
     return -1;
 
   size = st.st_size;
-  if (offset > size) {
-    objstore_fail (EINVAL, "GET %s: range starts at %" PRIu64
-                   ", beyond the object's %" PRIu64 " bytes",
-                   key, offset, size);
-    goto out;
-  }
+  if (offset > size)
+    return objstore_fail (EINVAL, "GET %s: range starts at %" PRIu64
+                          ", beyond the object's %" PRIu64 " bytes",
+                          key, offset, size);
   n = size - offset;
   if (length > 0 && length < n)
     n = length;
-  if (n > SIZE_MAX - 1) {
-    objstore_fail (EFBIG, "GET %s: object too large", key);
-    goto out;
-  }
+  if (n > SIZE_MAX - 1)
+    return objstore_fail (EFBIG, "GET %s: object too large", key);
   buf = malloc (n > 0 ? n : 1);
-  if (buf == NULL) {
-    objstore_fail (ENOMEM, "GET %s: out of memory", key);
-    goto out;
-  }
+  if (buf == NULL)
+    return objstore_fail (ENOMEM, "GET %s: out of memory", key);
   while (done < n) {
     r = pread (fd, buf + done, n - done, offset + done);
     if (r == -1) {
       if (errno == EINTR)
         continue;
-      objstore_fail (errno, "GET %s: read: %m", key);
-      goto out;
+      return objstore_fail (errno, "GET %s: read: %m", key);
     }
-    if (r == 0) {
-      objstore_fail (EIO, "GET %s: object shorter than its size", key);
-      goto out;
-    }
+    if (r == 0)
+      return objstore_fail (EIO, "GET %s: object shorter than its size",
+                            key);
     done += r;
   }
 
@@ -319,23 +340,16 @@ dir_get (struct objstore *s, const char *key,
     info->size = size;
     if (offset == 0 && n == size) {
       if (etag_of_buffer (buf, n, info->etag) == -1)
-        goto out;
+        return -1;
     }
     else if (etag_of_fd (fd, "GET", key, info->etag) == -1)
-      goto out;
+      return -1;
   }
 
   *data = buf;
   *len = n;
   buf = NULL;
-  ret = 0;
-
- out:
-  saved_errno = errno;
-  free (buf);
-  close (fd);
-  errno = saved_errno;
-  return ret;
+  return 0;
 }
 
 static int
@@ -343,7 +357,7 @@ dir_head (struct objstore *s, const char *key, struct objstore_info *info)
 {
   struct dir_store *ds = (struct dir_store *) s;
   struct stat st;
-  int fd, r, saved_errno;
+  CLEANUP_CLOSE int fd = -1;
 
   if (dir_check_key (key) == -1)
     return -1;
@@ -351,30 +365,29 @@ dir_head (struct objstore *s, const char *key, struct objstore_info *info)
   if (fd == -1)
     return -1;
   info->size = st.st_size;
-  r = etag_of_fd (fd, "HEAD", key, info->etag);
-  saved_errno = errno;
-  close (fd);
-  errno = saved_errno;
-  return r;
+  return etag_of_fd (fd, "HEAD", key, info->etag);
 }
 
-/* Open directory PARENT (relative to the root), creating it and its
- * missing ancestors if CREATE.  Each new directory is fsynced into its
- * parent.  Returns the descriptor, or -1 (objstore_fail).
+/* Directory PARENT could not be opened or created (errno says why). */
+static int
+parent_failed (const char *op, const char *key, const char *parent)
+{
+  if (errno == ENOTDIR || errno == EEXIST)
+    return objstore_fail (EINVAL, "%s %s: a key is in the way of "
+                          "directory %s", op, key, parent);
+  return objstore_fail (errno, "%s %s: directory %s: %m", op, key, parent);
+}
+
+/* Create directory PARENT and its missing ancestors, from the top.
+ * Each new directory is fsynced into its parent.
  */
 static int
-open_parent (struct dir_store *ds, const char *op, const char *key,
-             const char *parent, bool create)
+make_parent_dirs (struct dir_store *ds, const char *op, const char *key,
+                  const char *parent)
 {
   char path[OBJSTORE_KEY_MAX + 1];
   char *slash;
-  int fd, pfd;
 
-  fd = openat (ds->rootfd, parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0 || !create || errno != ENOENT)
-    goto done;
-
-  /* Create each missing component from the top. */
   strcpy (path, parent);
   for (slash = path; ; slash++) {
     slash = strchr (slash, '/');
@@ -383,6 +396,7 @@ open_parent (struct dir_store *ds, const char *op, const char *key,
     if (mkdirat (ds->rootfd, path, 0777) == 0) {
       /* Make the new entry durable in its parent. */
       char *up = strrchr (path, '/');
+      CLEANUP_CLOSE int pfd = -1;
 
       if (up)
         *up = '\0';
@@ -390,84 +404,78 @@ open_parent (struct dir_store *ds, const char *op, const char *key,
                     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       if (up)
         *up = '/';
-      if (pfd == -1 || fsync (pfd) == -1) {
-        objstore_fail (errno, "%s %s: fsync of a new directory: %m",
-                       op, key);
-        if (pfd >= 0)
-          close (pfd);
-        return -1;
-      }
-      close (pfd);
+      if (pfd == -1 || fsync (pfd) == -1)
+        return objstore_fail (errno, "%s %s: fsync of a new directory: %m",
+                              op, key);
     }
     else if (errno != EEXIST)
-      goto done;
+      return parent_failed (op, key, parent);
     if (slash == NULL)
-      break;
+      return 0;
     *slash = '/';
   }
-  fd = openat (ds->rootfd, parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
 
- done:
-  if (fd == -1) {
-    if (errno == ENOTDIR || errno == EEXIST)
-      return objstore_fail (EINVAL, "%s %s: a key is in the way of "
-                            "directory %s", op, key, parent);
-    return objstore_fail (errno, "%s %s: directory %s: %m",
-                          op, key, parent);
+/* Open directory PARENT (relative to the root), creating it and its
+ * missing ancestors if CREATE.  Returns the descriptor, or -1
+ * (objstore_fail).
+ */
+static int
+open_parent (struct dir_store *ds, const char *op, const char *key,
+             const char *parent, bool create)
+{
+  int fd;
+
+  fd = openat (ds->rootfd, parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd == -1 && create && errno == ENOENT) {
+    if (make_parent_dirs (ds, op, key, parent) == -1)
+      return -1;
+    fd = openat (ds->rootfd, parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   }
+  if (fd == -1)
+    return parent_failed (op, key, parent);
   return fd;
 }
 
-/* Create a uniquely named temporary file in DIRFD holding DATA, fsynced.
- * NAME gets its name.
+/* Create a uniquely named temporary file in TMP->dirfd holding DATA,
+ * fsynced.  Once it is created, TMP->exists is set and the caller's
+ * CLEANUP_TMP_FILE removes it (also when writing it failed).
  */
 static int
-write_temp (int dirfd, const char *key, const void *data, size_t len,
-            char name[64])
+write_temp (struct tmp_file *tmp, const char *key,
+            const void *data, size_t len)
 {
+  CLEANUP_CLOSE int fd = -1;
   unsigned rnd;
   size_t done = 0;
   ssize_t r;
-  int fd;
 
   rnd = (unsigned) random ();
-  snprintf (name, 64, TMP_PREFIX "%ld.%" PRIuFAST64 ".%08x",
-            (long) getpid (), atomic_fetch_add (&tmp_counter, 1), rnd);
-  fd = openat (dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  snprintf (tmp->name, sizeof tmp->name, TMP_PREFIX "%ld.%" PRIuFAST64
+            ".%08x", (long) getpid (), atomic_fetch_add (&tmp_counter, 1),
+            rnd);
+  fd = openat (tmp->dirfd, tmp->name,
+               O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (fd == -1)
-    return objstore_fail (errno, "PUT %s: create %s: %m", key, name);
+    return objstore_fail (errno, "PUT %s: create %s: %m", key, tmp->name);
+  tmp->exists = true;
 
   while (done < len) {
     r = write (fd, (const char *) data + done, len - done);
     if (r == -1) {
       if (errno == EINTR)
         continue;
-      objstore_fail (errno, "PUT %s: write: %m", key);
-      goto fail;
+      return objstore_fail (errno, "PUT %s: write: %m", key);
     }
     done += r;
   }
-  if (fsync (fd) == -1) {
-    objstore_fail (errno, "PUT %s: fsync: %m", key);
-    goto fail;
-  }
-  if (close (fd) == -1) {
-    fd = -1;
-    objstore_fail (errno, "PUT %s: close: %m", key);
-    goto fail;
-  }
+  if (fsync (fd) == -1)
+    return objstore_fail (errno, "PUT %s: fsync: %m", key);
+  r = close (fd);
+  fd = -1;
+  if (r == -1)
+    return objstore_fail (errno, "PUT %s: close: %m", key);
   return 0;
-
- fail:
-  {
-    int saved_errno = errno;
-
-    if (fd >= 0)
-      close (fd);
-    unlinkat (dirfd, name, 0);
-    errno = saved_errno;
-  }
-  return -1;
 }
 
 /* Lock out other conditional puts, in this process and others. */
@@ -501,7 +509,7 @@ check_if_match (struct dir_store *ds, const char *key, const char *want)
 {
   char etag[OBJSTORE_ETAG_MAX];
   struct stat st;
-  int fd, r, saved_errno;
+  CLEANUP_CLOSE int fd = -1;
 
   fd = open_object (ds, "PUT", key, &st);
   if (fd == -1) {
@@ -511,11 +519,7 @@ check_if_match (struct dir_store *ds, const char *key, const char *want)
                             key, want);
     return -1;
   }
-  r = etag_of_fd (fd, "PUT", key, etag);
-  saved_errno = errno;
-  close (fd);
-  errno = saved_errno;
-  if (r == -1)
+  if (etag_of_fd (fd, "PUT", key, etag) == -1)
     return -1;
   if (!etag_equal (etag, want))
     return objstore_fail (EEXIST, "PUT %s: precondition failed: "
@@ -531,9 +535,11 @@ put_once (struct dir_store *ds, const char *key, const char *parent,
           const char *leaf, const void *data, size_t len,
           const struct objstore_cond *cond, bool *retry)
 {
-  char tmpname[64];
-  int dirfd, r = -1, saved_errno;
-  bool have_tmp = false;
+  /* Declared in this order so that the temporary file is removed
+   * before its directory is closed.
+   */
+  CLEANUP_CLOSE int dirfd = -1;
+  CLEANUP_TMP_FILE struct tmp_file tmp = { .dirfd = -1, .exists = false };
 
   *retry = false;
   dirfd = open_parent (ds, "PUT", key, parent, true);
@@ -541,53 +547,38 @@ put_once (struct dir_store *ds, const char *key, const char *parent,
     *retry = errno == ENOENT;
     return -1;
   }
-  if (write_temp (dirfd, key, data, len, tmpname) == -1) {
+  tmp.dirfd = dirfd;
+  if (write_temp (&tmp, key, data, len) == -1) {
     *retry = errno == ENOENT;
-    goto out;
+    return -1;
   }
-  have_tmp = true;
 
   if (cond && cond->if_none_match) {
-    if (linkat (dirfd, tmpname, dirfd, leaf, 0) == -1) {
+    /* The temporary file stays until the end: the link is a copy. */
+    if (linkat (dirfd, tmp.name, dirfd, leaf, 0) == -1) {
       if (errno == EEXIST)
-        objstore_fail (EEXIST, "PUT %s: precondition failed: "
-                       "If-None-Match but the object exists", key);
-      else {
-        *retry = errno == ENOENT;
-        objstore_fail (errno, "PUT %s: link: %m", key);
-      }
-      goto out;
+        return objstore_fail (EEXIST, "PUT %s: precondition failed: "
+                              "If-None-Match but the object exists", key);
+      *retry = errno == ENOENT;
+      return objstore_fail (errno, "PUT %s: link: %m", key);
     }
   }
   else {
     if (cond && cond->if_match && check_if_match (ds, key, cond->if_match))
-      goto out;
-    if (renameat (dirfd, tmpname, dirfd, leaf) == -1) {
+      return -1;
+    if (renameat (dirfd, tmp.name, dirfd, leaf) == -1) {
       if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST)
-        objstore_fail (EINVAL, "PUT %s: the key is a directory of "
-                       "other keys", key);
-      else {
-        *retry = errno == ENOENT;
-        objstore_fail (errno, "PUT %s: rename: %m", key);
-      }
-      goto out;
+        return objstore_fail (EINVAL, "PUT %s: the key is a directory of "
+                              "other keys", key);
+      *retry = errno == ENOENT;
+      return objstore_fail (errno, "PUT %s: rename: %m", key);
     }
-    have_tmp = false;
+    tmp.exists = false;
   }
 
-  if (fsync (dirfd) == -1) {
-    objstore_fail (errno, "PUT %s: fsync of directory: %m", key);
-    goto out;
-  }
-  r = 0;
-
- out:
-  saved_errno = errno;
-  if (have_tmp)
-    unlinkat (dirfd, tmpname, 0);
-  close (dirfd);
-  errno = saved_errno;
-  return r;
+  if (fsync (dirfd) == -1)
+    return objstore_fail (errno, "PUT %s: fsync of directory: %m", key);
+  return 0;
 }
 
 static int
@@ -668,7 +659,7 @@ static int
 sync_dir (struct dir_store *ds, const char *op, const char *key,
           const char *parent)
 {
-  int fd, r = 0, saved_errno;
+  CLEANUP_CLOSE int fd = -1;
 
   fd = openat (ds->rootfd, parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd == -1) {
@@ -677,12 +668,9 @@ sync_dir (struct dir_store *ds, const char *op, const char *key,
     return objstore_fail (errno, "%s %s: directory %s: %m", op, key, parent);
   }
   if (fsync (fd) == -1)
-    r = objstore_fail (errno, "%s %s: fsync of directory %s: %m",
-                       op, key, parent);
-  saved_errno = errno;
-  close (fd);
-  errno = saved_errno;
-  return r;
+    return objstore_fail (errno, "%s %s: fsync of directory %s: %m",
+                          op, key, parent);
+  return 0;
 }
 
 static int
@@ -744,45 +732,28 @@ struct list_state {
   bool stopped;                /* the callback returned 1 */
 };
 
-/* One directory entry; NAME is "NAME/" for a subdirectory. */
-struct entry {
-  char *name;
-  bool is_dir;
-};
-
 static int
-compare_entries (const void *a, const void *b)
+compare_names (const void *a, const void *b)
 {
-  const struct entry *ea = a, *eb = b;
+  const char *const *na = a, *const *nb = b;
 
-  return strcmp (ea->name, eb->name);
+  return strcmp (*na, *nb);
 }
 
-static void
-free_entries (struct entry *entries, size_t n)
-{
-  size_t i;
-
-  for (i = 0; i < n; i++)
-    free (entries[i].name);
-  free (entries);
-}
-
-/* Read directory FD (consumed) into a sorted array, skipping ".", "..",
- * temporary files and anything that is neither a file nor a directory.
- * Only names beginning with FILTER are kept.
+/* Read directory FD (consumed) into NAMES (empty), sorted, skipping ".",
+ * "..", temporary files and anything that is neither a file nor a
+ * directory.  A subdirectory's name gets a '/' added: "NAME/".  Only
+ * names beginning with FILTER are kept.  On error, NAMES may hold some
+ * names: the caller frees them.
  */
 static int
-read_sorted_dir (int fd, const char *filter, struct entry **entriesp,
-                 size_t *np)
+read_sorted_dir (int fd, const char *filter, string_vector *names)
 {
-  struct entry *entries = NULL, *e;
-  size_t n = 0, alloc = 0, namelen, filterlen = strlen (filter);
+  size_t namelen, filterlen = strlen (filter);
   struct dirent *d;
   struct stat st;
-  DIR *dir;
+  CLEANUP_CLOSEDIR DIR *dir = NULL;
   bool is_dir;
-  int saved_errno;
 
   dir = fdopendir (fd);
   if (dir == NULL) {
@@ -791,13 +762,13 @@ read_sorted_dir (int fd, const char *filter, struct entry **entriesp,
     return -1;
   }
   for (;;) {
+    CLEANUP_FREE char *name = NULL;
+
     errno = 0;
     d = readdir (dir);
     if (d == NULL) {
-      if (errno != 0) {
-        objstore_fail (errno, "LIST: readdir: %m");
-        goto fail;
-      }
+      if (errno != 0)
+        return objstore_fail (errno, "LIST: readdir: %m");
       break;
     }
     if (strcmp (d->d_name, ".") == 0 || strcmp (d->d_name, "..") == 0 ||
@@ -826,40 +797,20 @@ read_sorted_dir (int fd, const char *filter, struct entry **entriesp,
     if (namelen < filterlen || strncmp (d->d_name, filter, filterlen) != 0)
       continue;
 
-    if (n == alloc) {
-      alloc = alloc ? alloc * 2 : 64;
-      e = realloc (entries, alloc * sizeof *entries);
-      if (e == NULL) {
-        objstore_fail (ENOMEM, "LIST: out of memory");
-        goto fail;
-      }
-      entries = e;
-    }
-    entries[n].is_dir = is_dir;
-    entries[n].name = malloc (namelen + 2);
-    if (entries[n].name == NULL) {
-      objstore_fail (ENOMEM, "LIST: out of memory");
-      goto fail;
-    }
-    memcpy (entries[n].name, d->d_name, namelen);
+    name = malloc (namelen + 2);
+    if (name == NULL)
+      return objstore_fail (ENOMEM, "LIST: out of memory");
+    memcpy (name, d->d_name, namelen);
     if (is_dir)
-      entries[n].name[namelen++] = '/';
-    entries[n].name[namelen] = '\0';
-    n++;
+      name[namelen++] = '/';
+    name[namelen] = '\0';
+    if (string_vector_append (names, name) == -1)
+      return objstore_fail (ENOMEM, "LIST: out of memory");
+    name = NULL;
   }
-  closedir (dir);
-  if (n > 0)
-    qsort (entries, n, sizeof *entries, compare_entries);
-  *entriesp = entries;
-  *np = n;
+  if (names->len > 0)
+    qsort (names->items, names->len, sizeof names->items[0], compare_names);
   return 0;
-
- fail:
-  saved_errno = errno;
-  closedir (dir);
-  free_entries (entries, n);
-  errno = saved_errno;
-  return -1;
 }
 
 /* Does directory FD (consumed) hold at least one object, at any depth?
@@ -870,7 +821,7 @@ dir_has_object (int fd)
 {
   struct dirent *d;
   struct stat st;
-  DIR *dir;
+  CLEANUP_CLOSEDIR DIR *dir = NULL;
   int r = 0, subfd;
   bool is_dir;
 
@@ -914,7 +865,6 @@ dir_has_object (int fd)
       r = dir_has_object (subfd);
     }
   }
-  closedir (dir);
   return r;
 }
 
@@ -957,21 +907,21 @@ common_prefix_len (struct list_state *ls, const char *key)
 static int
 walk (struct list_state *ls, int fd, size_t keylen, const char *filter)
 {
-  struct entry *entries;
-  size_t n, i, namelen, cplen;
+  CLEANUP_STRING_VECTOR string_vector names = EMPTY_VECTOR;
+  size_t i, namelen, cplen;
   struct stat st;
   int subfd, r = 0;
 
-  if (read_sorted_dir (fd, filter, &entries, &n) == -1)
+  if (read_sorted_dir (fd, filter, &names) == -1)
     return -1;
 
-  for (i = 0; i < n && r == 0 && !ls->stopped; i++) {
-    namelen = strlen (entries[i].name);
+  for (i = 0; i < names.len && r == 0 && !ls->stopped; i++) {
+    namelen = strlen (names.items[i]);
     if (keylen + namelen > OBJSTORE_KEY_MAX)
       continue;                 /* not a key we could have written */
-    memcpy (ls->key + keylen, entries[i].name, namelen + 1);
+    memcpy (ls->key + keylen, names.items[i], namelen + 1);
 
-    if (entries[i].is_dir) {
+    if (names.items[i][namelen - 1] == '/') {
       /* "NAME/" is in the key: open it without the slash. */
       ls->key[keylen + namelen - 1] = '\0';
       subfd = openat (ls->ds->rootfd, ls->key,
@@ -980,8 +930,7 @@ walk (struct list_state *ls, int fd, size_t keylen, const char *filter)
       if (subfd == -1) {
         if (errno == ENOENT || errno == ENOTDIR)
           continue;             /* removed meanwhile */
-        r = objstore_fail (errno, "LIST: %s: %m", ls->key);
-        break;
+        return objstore_fail (errno, "LIST: %s: %m", ls->key);
       }
       cplen = common_prefix_len (ls, ls->key);
       if (cplen > 0) {
@@ -1009,8 +958,6 @@ walk (struct list_state *ls, int fd, size_t keylen, const char *filter)
       }
     }
   }
-
-  free_entries (entries, n);
   return r;
 }
 
@@ -1039,10 +986,10 @@ dir_list (struct objstore *s, const char *prefix, const char *delimiter,
           objstore_list_fn fn, void *opaque)
 {
   struct dir_store *ds = (struct dir_store *) s;
-  struct list_state *ls;
+  CLEANUP_FREE struct list_state *ls = NULL;
   const char *slash;
   size_t dirlen;
-  int fd, r = -1;
+  int fd;
 
   if (prefix == NULL)
     prefix = "";
@@ -1077,17 +1024,10 @@ dir_list (struct objstore *s, const char *prefix, const char *delimiter,
     fd = openat (ds->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd == -1) {
     if (errno == ENOENT || errno == ENOTDIR)
-      r = 0;                    /* nothing there */
-    else
-      objstore_fail (errno, "LIST %s: %m", prefix);
-    goto out;
+      return 0;                 /* nothing there */
+    return objstore_fail (errno, "LIST %s: %m", prefix);
   }
-
-  r = walk (ls, fd, dirlen, prefix + dirlen);
-
- out:
-  free (ls);
-  return r;
+  return walk (ls, fd, dirlen, prefix + dirlen);
 }
 
 static void
@@ -1128,8 +1068,10 @@ make_store_dirs (const char *dir)
 struct objstore *
 objstore_dir_open (const char *dir, bool create)
 {
-  struct dir_store *ds;
-  int saved_errno;
+  CLEANUP_FREE struct dir_store *ds = NULL;
+  CLEANUP_FREE char *root = NULL;
+  CLEANUP_FREE char *description = NULL;
+  struct objstore *ret;
 
   if (dir == NULL || dir[0] == '\0') {
     objstore_fail (EINVAL, "directory store: no directory given");
@@ -1143,16 +1085,12 @@ objstore_dir_open (const char *dir, bool create)
     objstore_fail (ENOMEM, "out of memory");
     return NULL;
   }
-  ds->rootfd = -1;
-  ds->base.ops = &dir_ops;
-  ds->root = strdup (dir);
-  ds->base.description = malloc (strlen (dir) + 8);
-  if (ds->root == NULL || ds->base.description == NULL) {
+  root = strdup (dir);
+  description = format_string ("file://%s", dir);
+  if (root == NULL || description == NULL) {
     objstore_fail (ENOMEM, "out of memory");
-    goto fail;
+    return NULL;
   }
-  sprintf (ds->base.description, "file://%s", dir);
-  pthread_mutex_init (&ds->cond_lock, NULL);
 
   ds->rootfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (ds->rootfd == -1) {
@@ -1162,16 +1100,15 @@ objstore_dir_open (const char *dir, bool create)
       objstore_fail (ENODEV, "directory store %s is not a directory", dir);
     else
       objstore_fail (errno, "directory store %s: %m", dir);
-    pthread_mutex_destroy (&ds->cond_lock);
-    goto fail;
+    return NULL;
   }
-  return &ds->base;
-
- fail:
-  saved_errno = errno;
-  free (ds->root);
-  free (ds->base.description);
-  free (ds);
-  errno = saved_errno;
-  return NULL;
+  pthread_mutex_init (&ds->cond_lock, NULL);
+  ds->base.ops = &dir_ops;
+  ds->root = root;
+  root = NULL;
+  ds->base.description = description;
+  description = NULL;
+  ret = &ds->base;
+  ds = NULL;
+  return ret;
 }

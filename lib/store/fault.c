@@ -1,4 +1,6 @@
-/* zerofs: the fault-injecting object store wrapper (fault-file=FILE).
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: the fault-injecting object store wrapper (fault-file=FILE).
  *
  * Tests need a store that fails on demand (is a transient error retried?
  * is a permanent one reported?), and benchmarks need a store with the
@@ -52,6 +54,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cleanup.h"
 #include "log.h"
 #include "internal.h"
 
@@ -287,14 +290,14 @@ static int
 load_rules (const char *path, struct fault_rule **rulesp, size_t *np,
             struct file_id *id)
 {
-  struct fault_rule *rules = NULL;
+  CLEANUP_FREE struct fault_rule *rules = NULL;
+  CLEANUP_FREE char *line = NULL;
+  CLEANUP_FCLOSE FILE *fp = NULL;
   size_t n = 0, nwords, linesize = 0;
-  char *line = NULL, *words[8], *word, *saveptr;
+  char *words[8], *word, *saveptr;
   char why[256];
   unsigned lineno = 0;
   struct stat st;
-  FILE *fp;
-  int ret = -1;
 
   memset (id, 0, sizeof *id);
   fp = fopen (path, "re");
@@ -306,10 +309,8 @@ load_rules (const char *path, struct fault_rule **rulesp, size_t *np,
     }
     return objstore_fail (errno, "fault file %s: %m", path);
   }
-  if (fstat (fileno (fp), &st) == -1) {
-    objstore_fail (errno, "fault file %s: fstat: %m", path);
-    goto out;
-  }
+  if (fstat (fileno (fp), &st) == -1)
+    return objstore_fail (errno, "fault file %s: fstat: %m", path);
   file_id_of (&st, id);
 
   while (getline (&line, &linesize, fp) != -1) {
@@ -318,54 +319,34 @@ load_rules (const char *path, struct fault_rule **rulesp, size_t *np,
     for (word = strtok_r (line, " \t\r\n", &saveptr);
          word && word[0] != '#';
          word = strtok_r (NULL, " \t\r\n", &saveptr)) {
-      if (nwords == sizeof words / sizeof words[0]) {
-        objstore_fail (EINVAL, "fault file %s line %u: too many words",
-                       path, lineno);
-        goto out;
-      }
+      if (nwords == sizeof words / sizeof words[0])
+        return objstore_fail (EINVAL, "fault file %s line %u: too many words",
+                              path, lineno);
       words[nwords++] = word;
     }
     if (nwords == 0)
       continue;
-    if (n == MAX_RULES) {
-      objstore_fail (EINVAL, "fault file %s line %u: more than %d rules",
-                     path, lineno, MAX_RULES);
-      goto out;
-    }
+    if (n == MAX_RULES)
+      return objstore_fail (EINVAL, "fault file %s line %u: more than %d "
+                            "rules", path, lineno, MAX_RULES);
     if (n == 0) {
       rules = calloc (MAX_RULES, sizeof *rules);
-      if (rules == NULL) {
-        objstore_fail (ENOMEM, "out of memory");
-        goto out;
-      }
+      if (rules == NULL)
+        return objstore_fail (ENOMEM, "out of memory");
     }
-    if (parse_rule (words, nwords, &rules[n], why, sizeof why) == -1) {
-      objstore_fail (EINVAL, "fault file %s line %u: %s", path, lineno, why);
-      goto out;
-    }
+    if (parse_rule (words, nwords, &rules[n], why, sizeof why) == -1)
+      return objstore_fail (EINVAL, "fault file %s line %u: %s",
+                            path, lineno, why);
     rules[n].line = lineno;
     n++;
   }
-  if (ferror (fp)) {
-    objstore_fail (EIO, "fault file %s: read error", path);
-    goto out;
-  }
+  if (ferror (fp))
+    return objstore_fail (EIO, "fault file %s: read error", path);
 
   *rulesp = rules;
   *np = n;
   rules = NULL;
-  ret = 0;
-
- out:
-  {
-    int saved_errno = errno;
-
-    free (line);
-    free (rules);
-    fclose (fp);
-    errno = saved_errno;
-  }
-  return ret;
+  return 0;
 }
 
 /* Under the lock: look at the control file if it is time to. */
@@ -431,29 +412,34 @@ inject (struct fault_store *fs, unsigned op, const char *opname,
   const char *errname = NULL;
   unsigned line = 0;
 
-  pthread_mutex_lock (&fs->lock);
-  maybe_reload (fs);
-  for (i = 0; i < fs->nr_rules; i++) {
-    struct fault_rule *rule = &fs->rules[i];
+  /* The rules may be replaced once the lock is dropped: copy what is
+   * needed of the rule that fires.
+   */
+  {
+    LOCK_FOR_SCOPE (&fs->lock);
 
-    if (!(rule->ops & op))
-      continue;
-    if (!rule->is_fail)
-      delay_us += rule->delay_us;
-    else if (fail == NULL) {
-      if (rule->counted && rule->count == 0)
+    maybe_reload (fs);
+    for (i = 0; i < fs->nr_rules; i++) {
+      struct fault_rule *rule = &fs->rules[i];
+
+      if (!(rule->ops & op))
         continue;
-      if (rule->pct < 100 && random_pct (fs) >= rule->pct)
-        continue;
-      if (rule->counted)
-        rule->count--;
-      fail = rule;
-      err = rule->err;
-      errname = rule->errname;
-      line = rule->line;
+      if (!rule->is_fail)
+        delay_us += rule->delay_us;
+      else if (fail == NULL) {
+        if (rule->counted && rule->count == 0)
+          continue;
+        if (rule->pct < 100 && random_pct (fs) >= rule->pct)
+          continue;
+        if (rule->counted)
+          rule->count--;
+        fail = rule;
+        err = rule->err;
+        errname = rule->errname;
+        line = rule->line;
+      }
     }
   }
-  pthread_mutex_unlock (&fs->lock);
 
   if (delay_us > 0) {
     struct timespec ts = {
@@ -571,39 +557,39 @@ static const struct objstore_ops fault_ops = {
 struct objstore *
 objstore_fault_wrap (struct objstore *inner, const char *control_file)
 {
-  struct fault_store *fs;
-  int saved_errno;
+  CLEANUP_OBJSTORE struct objstore *owned = inner; /* until fs has it */
+  CLEANUP_FREE struct fault_store *fs = NULL;
+  CLEANUP_FREE char *path = NULL;
+  CLEANUP_FREE char *description = NULL;
+  struct objstore *ret;
 
   fs = calloc (1, sizeof *fs);
   if (fs == NULL) {
-    objstore_close (inner);
     objstore_fail (ENOMEM, "out of memory");
     return NULL;
   }
-  fs->base.ops = &fault_ops;
-  fs->inner = inner;
-  fs->path = strdup (control_file);
-  fs->base.description = strdup (inner->description);
-  if (fs->path == NULL || fs->base.description == NULL) {
+  path = strdup (control_file);
+  description = strdup (inner->description);
+  if (path == NULL || description == NULL) {
     objstore_fail (ENOMEM, "out of memory");
-    goto fail;
+    return NULL;
   }
-  if (load_rules (fs->path, &fs->rules, &fs->nr_rules, &fs->id) == -1)
-    goto fail;
+  if (load_rules (path, &fs->rules, &fs->nr_rules, &fs->id) == -1)
+    return NULL;
   clock_gettime (CLOCK_MONOTONIC, &fs->last_check);
   fs->rng = ((uint64_t) fs->last_check.tv_nsec << 20) ^
     (uint64_t) (uintptr_t) fs ^ 0x9e3779b97f4a7c15ULL;
   pthread_mutex_init (&fs->lock, NULL);
+  fs->base.ops = &fault_ops;
+  fs->inner = inner;
+  owned = NULL;
+  fs->path = path;
+  path = NULL;
+  fs->base.description = description;
+  description = NULL;
   if (zerofs_debug_fault)
     zdebug ("fault file %s: %zu rules loaded", fs->path, fs->nr_rules);
-  return &fs->base;
-
- fail:
-  saved_errno = errno;
-  objstore_close (inner);
-  free (fs->path);
-  free (fs->base.description);
-  free (fs);
-  errno = saved_errno;
-  return NULL;
+  ret = &fs->base;
+  fs = NULL;
+  return ret;
 }

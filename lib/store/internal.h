@@ -6,12 +6,14 @@
  * configuration, then get, put, delete and list.  This header is the
  * other side: how a backend reports a failure without logging it (a
  * retry may still succeed), how keys are checked, and the constructors
- * that objstore_open() stacks.  The unit tests of the store include it
- * to build stores by hand; nothing outside lib/store/ else should.
+ * that objstore_open() stacks, with a scoped cleanup for a store a
+ * constructor owns while it builds its wrapper.  The unit tests include
+ * it to build stores by hand; nothing else outside lib/store/ should.
  */
 #ifndef ZEROFS_STORE_INTERNAL_H
 #define ZEROFS_STORE_INTERNAL_H
 
+#include <errno.h>
 #include <stdbool.h>
 
 #include "objstore.h"
@@ -34,5 +36,19 @@ extern struct objstore *objstore_fault_wrap (struct objstore *inner,
                                              const char *control_file);
 extern struct objstore *objstore_retry_wrap (struct objstore *inner,
                                              unsigned retry_time_seconds);
+
+/* A store owned by the current scope, closed when the scope ends unless
+ * it was handed on (set to NULL): a wrapper's inner store while the
+ * wrapper is being built.  Keeps errno, like common/cleanup.h's.
+ */
+static inline void
+cleanup_objstore_close (struct objstore **s)
+{
+  int saved_errno = errno;
+
+  objstore_close (*s);
+  errno = saved_errno;
+}
+#define CLEANUP_OBJSTORE __attribute__ ((cleanup (cleanup_objstore_close)))
 
 #endif /* ZEROFS_STORE_INTERNAL_H */

@@ -1,4 +1,7 @@
-/* zerofs: the object store's public entry points (see objstore.h).
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: the object store's public entry points (see objstore.h), and
+ * the helpers its backends share (see internal.h).
  *
  * This file owns three things that every backend and wrapper shares:
  *

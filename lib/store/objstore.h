@@ -8,19 +8,27 @@
  * store is a table of functions (struct objstore_ops) with real backends
  * behind it:
  *
- *   store/dir.c     a local directory (bucket=file:///DIR)
- *   store/s3.c      S3 and S3-compatible stores over libcurl + SigV4
- *                   (with s3-sigv4, s3-http, s3-xml and s3-creds)
- *   store/fault.c   a wrapper that injects errors and delays (tests,
- *                   WAN models in benchmarks)
- *   store/retry.c   a wrapper that retries transient failures with
- *                   exponential backoff and full jitter up to a deadline
+ *   lib/store/dir.c    a local directory (bucket=file:///DIR)
+ *   lib/store/s3.c     S3 and S3-compatible stores over libcurl + SigV4
+ *                      (with s3-sigv4.c, s3-http.c, s3-xml.c and
+ *                      s3-creds.c beside it)
+ *   lib/store/fault.c  a wrapper that injects errors and delays (tests,
+ *                      WAN models in benchmarks)
+ *   lib/store/retry.c  a wrapper that retries transient failures with
+ *                      exponential backoff and full jitter up to a
+ *                      deadline
  *
- * objstore_open() stacks them: retry(fault?(backend)).
+ * objstore_open() (lib/store/objstore.c) stacks them:
+ * retry(fault?(backend)).
+ *
+ * This header is all that code outside lib/store/ needs.  What only the
+ * backends, the wrappers and the unit tests use is in
+ * lib/store/internal.h: objstore_fail(), objstore_err_is_transient(),
+ * objstore_check_key() and the constructors (objstore_dir_open,
+ * objstore_s3_open, objstore_fault_wrap, objstore_retry_wrap).
  *
  * Errors.  A backend never calls zerror() itself: a failure may be
- * retried and succeed.  It calls objstore_fail(ERRNO, fmt, ...) (see
- * internal.h, which holds what only backends and wrappers use), which
+ * retried and succeed.  It calls objstore_fail(ERRNO, fmt, ...), which
  * records the message in a thread-local buffer, sets errno and returns -1.
  * The public entry points below (objstore_get, ...) log that message with
  * zerror() when they finally fail, except for the answers that are not

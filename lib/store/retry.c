@@ -1,4 +1,6 @@
-/* zerofs: the retrying object store wrapper.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: the retrying object store wrapper.
  *
  * S3 fails now and then in ways that go away: 500 and 503 SlowDown, a
  * connection reset, a timeout.  Every operation of the wrapped store is
@@ -256,6 +258,16 @@ struct list_resume {
   bool callback_failed;
 };
 
+static void
+cleanup_list_resume (struct list_resume *lr)
+{
+  int saved_errno = errno;
+
+  free (lr->last);
+  errno = saved_errno;
+}
+#define CLEANUP_LIST_RESUME __attribute__ ((cleanup (cleanup_list_resume)))
+
 static int
 list_resume_fn (void *opaque, const char *key, uint64_t size, bool is_prefix)
 {
@@ -285,21 +297,17 @@ retry_list (struct objstore *s, const char *prefix, const char *delimiter,
             objstore_list_fn fn, void *opaque)
 {
   struct retry_store *rs = (struct retry_store *) s;
-  struct list_resume lr = { .fn = fn, .opaque = opaque };
+  CLEANUP_LIST_RESUME struct list_resume lr = { .fn = fn, .opaque = opaque };
   struct attempts a;
-  int r, saved_errno;
+  int r;
 
   attempts_init (&a, rs, "LIST", prefix);
   for (;;) {
     r = rs->inner->ops->list (rs->inner, prefix, delimiter,
                               list_resume_fn, &lr);
     if (r == 0 || lr.callback_failed || !should_retry (&a))
-      break;
+      return r;
   }
-  saved_errno = errno;
-  free (lr.last);
-  errno = saved_errno;
-  return r;
 }
 
 static void
