@@ -1,4 +1,6 @@
-/* zerofs: the chunk object codec (see chunk.h for the layout).
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: the chunk object codec (see chunk.h for the layout).
  *
  * This file turns a chunk's bytes into the object stored in the bucket
  * and back, and is the one place that decides whether an object is
@@ -35,6 +37,8 @@
 #include <zstd_errors.h>
 
 #include "byteorder.h"
+#include "cleanup.h"
+
 #include "chunk.h"
 #include "conf.h"
 #include "crypto.h"
@@ -130,12 +134,11 @@ zchunk_encode (const struct zchunk_codec *codec, uint64_t index,
                void **obj, size_t *objlen)
 {
   struct chunk_thread *t;
-  uint8_t *o = NULL;
+  CLEANUP_FREE uint8_t *o = NULL;
   uint8_t *payload;
   uint8_t aad[AAD_LEN];
   size_t n = len;               /* payload length */
   int compression = ZCOMP_NONE;
-  int ret = -1;
 
   if (len == 0 || len > ZCHUNK_SIZE) {
     zerror ("chunk %" PRIu64 ": invalid chunk length %zu", index, len);
@@ -151,7 +154,7 @@ zchunk_encode (const struct zchunk_codec *codec, uint64_t index,
   o = malloc (ZCHUNK_HEADER_LEN + len + CRYPTO_TAG_LEN);
   if (o == NULL) {
     zerror ("chunk: malloc: %m");
-    goto out;
+    return -1;
   }
   payload = o + ZCHUNK_HEADER_LEN;
 
@@ -160,11 +163,11 @@ zchunk_encode (const struct zchunk_codec *codec, uint64_t index,
 
     t = get_thread ();
     if (t == NULL)
-      goto out;
+      return -1;
     if (t->cctx == NULL && (t->cctx = ZSTD_createCCtx ()) == NULL) {
       zerror ("chunk: ZSTD_createCCtx failed");
       errno = ENOMEM;
-      goto out;
+      return -1;
     }
     /* Capacity len - 1: a result that fits is a result that helps. */
     r = ZSTD_compressCCtx (t->cctx, payload, len - 1, data, len,
@@ -177,7 +180,7 @@ zchunk_encode (const struct zchunk_codec *codec, uint64_t index,
       zerror ("chunk %" PRIu64 ": zstd compression (level %d): %s",
               index, codec->level, ZSTD_getErrorName (r));
       errno = EIO;
-      goto out;
+      return -1;
     }
   }
 
@@ -188,20 +191,18 @@ zchunk_encode (const struct zchunk_codec *codec, uint64_t index,
   put_be64 (o + OFF_SEQ, seq);
   put_be32 (o + OFF_LENGTH, len);
   if (crypto_random (o + OFF_NONCE, CRYPTO_NONCE_LEN) == -1)
-    goto out;
+    return -1;
 
   make_aad (aad, o, codec, index);
   if (crypto_seal (codec->key, o + OFF_NONCE, aad, sizeof aad,
-               compression == ZCOMP_ZSTD ? payload : data, n, payload) == -1)
-    goto out;
+                   compression == ZCOMP_ZSTD ? payload : data, n,
+                   payload) == -1)
+    return -1;
 
   *obj = o;
   *objlen = ZCHUNK_HEADER_LEN + n + CRYPTO_TAG_LEN;
-  o = NULL;
-  ret = 0;
- out:
-  free (o);
-  return ret;
+  o = NULL;                     /* the caller's now */
+  return 0;
 }
 
 /* Decompress the N-byte zstd frame SRC into exactly LEN bytes. */
@@ -225,30 +226,30 @@ decompress (struct chunk_thread *t, const uint8_t *src, size_t n,
             content == ZSTD_CONTENTSIZE_UNKNOWN ? "unknown length, " : "",
             content == ZSTD_CONTENTSIZE_UNKNOWN ||
             content == ZSTD_CONTENTSIZE_ERROR ? 0 : content, len);
-    goto bad;
+    errno = EBADMSG;
+    return -1;
   }
   r = ZSTD_findFrameCompressedSize (src, n);
   if (ZSTD_isError (r) || r != n) {
     zerror ("chunk object %s: compressed payload is not one zstd frame",
             description);
-    goto bad;
+    errno = EBADMSG;
+    return -1;
   }
   r = ZSTD_decompressDCtx (t->dctx, data, len, src, n);
   if (ZSTD_isError (r)) {
     zerror ("chunk object %s: bad compressed data: %s",
             description, ZSTD_getErrorName (r));
-    goto bad;
+    errno = EBADMSG;
+    return -1;
   }
   if (r != len) {
     zerror ("chunk object %s: decompressed to %zu bytes, expected %zu",
             description, r, len);
-    goto bad;
+    errno = EBADMSG;
+    return -1;
   }
   return 0;
-
- bad:
-  errno = EBADMSG;
-  return -1;
 }
 
 int
@@ -263,7 +264,7 @@ zchunk_decode (const struct zchunk_codec *codec, uint64_t index,
   uint8_t aad[AAD_LEN];
   uint32_t plen;
   size_t n;
-  int compression;
+  int compression, r;
 
   if (len == 0 || len > ZCHUNK_SIZE) {
     zerror ("chunk object %s: invalid expected length %zu", description, len);
@@ -274,48 +275,56 @@ zchunk_decode (const struct zchunk_codec *codec, uint64_t index,
   /* The structure, before any cryptography. */
   if (objlen < ZCHUNK_HEADER_LEN + CRYPTO_TAG_LEN) {
     zerror ("chunk object %s is truncated (%zu bytes)", description, objlen);
-    goto bad;
+    errno = EBADMSG;
+    return -1;
   }
   if (memcmp (o, MAGIC, 4) != 0) {
     zerror ("chunk object %s is not a zerofs chunk (bad magic)",
             description);
-    goto bad;
+    errno = EBADMSG;
+    return -1;
   }
   if (o[OFF_VERSION] != ZCHUNK_VERSION) {
     zerror ("chunk object %s has format version %u, "
             "this zerofs reads version %u",
             description, o[OFF_VERSION], ZCHUNK_VERSION);
-    goto bad;
+    errno = EBADMSG;
+    return -1;
   }
   compression = o[OFF_COMPRESSION];
   if (compression != ZCOMP_NONE && compression != ZCOMP_ZSTD) {
     zerror ("chunk object %s has unknown compression id %d",
             description, compression);
-    goto bad;
+    errno = EBADMSG;
+    return -1;
   }
   if (o[OFF_RESERVED] != 0 || o[OFF_RESERVED + 1] != 0) {
     zerror ("chunk object %s has non-zero reserved bytes", description);
-    goto bad;
+    errno = EBADMSG;
+    return -1;
   }
   plen = get_be32 (o + OFF_LENGTH);
   if (plen != len) {
     zerror ("chunk object %s holds %" PRIu32 " bytes, expected %zu",
             description, plen, len);
-    goto bad;
+    errno = EBADMSG;
+    return -1;
   }
   n = objlen - ZCHUNK_HEADER_LEN - CRYPTO_TAG_LEN;
   if (compression == ZCOMP_NONE ? n != len : n == 0 || n >= len) {
     zerror ("chunk object %s has the wrong size (%zu bytes)",
             description, objlen);
-    goto bad;
+    errno = EBADMSG;
+    return -1;
   }
 
+  /* Raw chunks open straight into DATA, compressed ones into the
+   * thread's scratch buffer.
+   */
   make_aad (aad, o, codec, index);
-  if (compression == ZCOMP_NONE) {
-    if (crypto_unseal (codec->key, o + OFF_NONCE, aad, sizeof aad,
-                 payload, n + CRYPTO_TAG_LEN, data) == -1)
-      goto open_failed;
-  }
+  if (compression == ZCOMP_NONE)
+    r = crypto_unseal (codec->key, o + OFF_NONCE, aad, sizeof aad,
+                       payload, n + CRYPTO_TAG_LEN, data);
   else {
     t = get_thread ();
     if (t == NULL)
@@ -324,27 +333,23 @@ zchunk_decode (const struct zchunk_codec *codec, uint64_t index,
       zerror ("chunk: malloc: %m");
       return -1;
     }
-    if (crypto_unseal (codec->key, o + OFF_NONCE, aad, sizeof aad,
-                 payload, n + CRYPTO_TAG_LEN, t->scratch) == -1)
-      goto open_failed;
-    if (decompress (t, t->scratch, n, data, len, description) == -1) {
-      memset (data, 0, len);
-      return -1;
-    }
+    r = crypto_unseal (codec->key, o + OFF_NONCE, aad, sizeof aad,
+                       payload, n + CRYPTO_TAG_LEN, t->scratch);
+  }
+  if (r == -1) {
+    if (errno == EBADMSG)
+      zerror ("chunk object %s failed authentication", description);
+    return -1;
+  }
+  if (compression == ZCOMP_ZSTD &&
+      decompress (t, t->scratch, n, data, len, description) == -1) {
+    memset (data, 0, len);
+    return -1;
   }
 
   if (seq)
     *seq = get_be64 (o + OFF_SEQ);
   return 0;
-
- open_failed:
-  if (errno == EBADMSG)
-    zerror ("chunk object %s failed authentication", description);
-  return -1;
-
- bad:
-  errno = EBADMSG;
-  return -1;
 }
 
 int
@@ -352,8 +357,8 @@ zchunk_peek_seq (const void *obj, size_t objlen, uint64_t *seq)
 {
   const uint8_t *o = obj;
 
-  if (objlen < ZCHUNK_HEADER_LEN + CRYPTO_TAG_LEN || memcmp (o, MAGIC, 4) != 0 ||
-      o[OFF_VERSION] != ZCHUNK_VERSION) {
+  if (objlen < ZCHUNK_HEADER_LEN + CRYPTO_TAG_LEN ||
+      memcmp (o, MAGIC, 4) != 0 || o[OFF_VERSION] != ZCHUNK_VERSION) {
     zerror ("malformed chunk object header (%zu bytes)", objlen);
     errno = EBADMSG;
     return -1;

@@ -1,4 +1,6 @@
-/* zerofs: the chunk object codec.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: the chunk object codec.
  *
  * A device is stored as chunks of ZCHUNK_SIZE bytes (the last one may be
  * shorter: a device's size is a multiple of 4096, not of 1 MiB).  A chunk
@@ -42,7 +44,8 @@
 #define ZCHUNK_HEADER_LEN 32
 #define ZCHUNK_VERSION 1
 /* Largest encoded object: header + (zstd bound or raw) + tag. */
-#define ZCHUNK_OBJECT_MAX (ZCHUNK_HEADER_LEN + ZCHUNK_SIZE + 4096 + CRYPTO_TAG_LEN)
+#define ZCHUNK_OBJECT_MAX \
+  (ZCHUNK_HEADER_LEN + ZCHUNK_SIZE + 4096 + CRYPTO_TAG_LEN)
 
 struct zchunk_codec {
   uint8_t key[CRYPTO_KEY_LEN];          /* the device's chunk key */

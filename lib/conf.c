@@ -1,4 +1,6 @@
-/* zerofs: configuration, one table of options (see conf.h).
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: configuration, one table of options (see conf.h).
  *
  * The table below is the only place an option is named, typed and
  * documented.  Two parallel arrays hold it: the public struct zopt array
@@ -28,6 +30,9 @@
  * auto, connections 32, timeout 30 s, retry-time 120 s.  region's default
  * is a static string, so that zconf_init() allocates nothing and region
  * is never NULL.
+ *
+ * Secrets are wiped wherever they are dropped: a replaced or freed secret
+ * field by free_string(), a password being read in a SECRET_BUFFER.
  */
 #include <config.h>
 
@@ -45,13 +50,16 @@
 
 #include <libconfig.h>
 
+#include "cleanup.h"
+#include "utils.h"
+
 #include "conf.h"
 #include "log.h"
 
 #define MIN_CACHE_SIZE (UINT64_C (16) << 20)
 #define DEFAULT_CACHE_SIZE (UINT64_C (1) << 30)
-#define DEFAULT_COMPRESSION_LEVEL 1  /* bench/: level 3 cost 5x the CPU of level 1 on
-                                        poorly compressible data */
+/* bench/: level 3 cost 5x the CPU of level 1 on poorly compressible data. */
+#define DEFAULT_COMPRESSION_LEVEL 1
 #define MAX_COMPRESSION_LEVEL 19
 #define MAX_PASSWORD_LEN 4096
 
@@ -367,18 +375,14 @@ parse_compression (const char *str, enum zcompression *comp, int *level)
 static char *
 absolute_path (const char *value)
 {
-  char *cwd, *path;
+  CLEANUP_FREE char *cwd = NULL;
 
   if (value[0] == '/')
     return strdup (value);
   cwd = getcwd (NULL, 0);
   if (cwd == NULL)
     return NULL;
-  path = malloc (strlen (cwd) + strlen (value) + 2);
-  if (path)
-    sprintf (path, "%s/%s", cwd, value);
-  free (cwd);
-  return path;
+  return format_string ("%s/%s", cwd, value);
 }
 
 /* Set option KEY from VALUE.  WHERE ("FILE:LINE: " or "") starts every
@@ -419,8 +423,11 @@ set_option (struct zconf *conf, const char *key, const char *value,
     if (why)
       break;
     str = strdup (value);
-    if (str == NULL)
-      goto nomem;
+    if (str == NULL) {
+      zerror ("%s%s: out of memory", where, key);
+      errno = ENOMEM;
+      return -1;
+    }
     free_string (field, false);
     *(char **) field = str;
     return 0;
@@ -454,8 +461,11 @@ set_option (struct zconf *conf, const char *key, const char *value,
         return -1;
       free_string (&conf->password_file, false);
     }
-    else if ((str = strdup (value)) == NULL)
-      goto nomem;
+    else if ((str = strdup (value)) == NULL) {
+      zerror ("%s%s: out of memory", where, key);
+      errno = ENOMEM;
+      return -1;
+    }
     free_string (field, true);
     *(char **) field = str;
     return 0;
@@ -516,11 +526,6 @@ set_option (struct zconf *conf, const char *key, const char *value,
     return -1;
   }
   return 0;
-
- nomem:
-  zerror ("%s%s: out of memory", where, key);
-  errno = ENOMEM;
-  return -1;
 }
 
 int
@@ -529,15 +534,25 @@ zconf_set (struct zconf *conf, const char *key, const char *value)
   return set_option (conf, key, value, "");
 }
 
+/* A libconfig configuration destroyed when the scope ends. */
+static void
+cleanup_config_destroy (config_t *cfg)
+{
+  int saved_errno = errno;
+
+  config_destroy (cfg);
+  errno = saved_errno;
+}
+#define CLEANUP_CONFIG __attribute__ ((cleanup (cleanup_config_destroy)))
+
 int
 zconf_load_file (struct zconf *conf, const char *path)
 {
-  config_t cfg;
   config_setting_t *root, *setting;
   const char *key, *value;
   char where[PATH_MAX + 32], number[32];
   FILE *fp;
-  int i, n, type, ret = -1;
+  int i, n, type;
   long long ll;
 
   /* Report an unreadable file with its errno; libconfig only says
@@ -550,13 +565,15 @@ zconf_load_file (struct zconf *conf, const char *path)
   }
   fclose (fp);
 
+  /* From here on, every return destroys the configuration. */
+  CLEANUP_CONFIG config_t cfg;
   config_init (&cfg);
   if (config_read_file (&cfg, path) != CONFIG_TRUE) {
     zerror ("%s:%d: %s", config_error_file (&cfg)
             ? config_error_file (&cfg) : path,
             config_error_line (&cfg), config_error_text (&cfg));
     errno = EINVAL;
-    goto out;
+    return -1;
   }
 
   root = config_root_setting (&cfg);
@@ -571,7 +588,7 @@ zconf_load_file (struct zconf *conf, const char *path)
     if (key == NULL || find_option (key) < 0) {
       zerror ("%sunknown setting \"%s\"", where, key ? key : "");
       errno = EINVAL;
-      goto out;
+      return -1;
     }
 
     type = config_setting_type (setting);
@@ -597,47 +614,40 @@ zconf_load_file (struct zconf *conf, const char *path)
           zerror ("%s%s: expected %s, not a boolean", where, key,
                   options[find_option (key)].metavar);
           errno = EINVAL;
-          goto out;
+          return -1;
         }
         if (type != CONFIG_TYPE_BOOL && t != ZOPT_SIZE &&
             t != ZOPT_UINT && t != ZOPT_BOOL) {
           zerror ("%s%s: expected a string in quotes", where, key);
           errno = EINVAL;
-          goto out;
+          return -1;
         }
       }
       break;
     default:
       zerror ("%s%s: expected a string, number or boolean", where, key);
       errno = EINVAL;
-      goto out;
+      return -1;
     }
     if (set_option (conf, key, value, where) == -1)
-      goto out;
+      return -1;
   }
-  ret = 0;
-
- out:
-  config_destroy (&cfg);
-  return ret;
+  return 0;
 }
 
 /* The first line of FD's content (up to MAX_PASSWORD_LEN), without its
  * line end.  FD is not closed.  WHAT names the source in messages.
+ * The line is read into a stack buffer wiped on every way out; only the
+ * password returned is copied to the heap.
  */
 static char *
 read_line_fd (int fd, const char *what)
 {
-  char *buf;
+  SECRET_BUFFER (buf, MAX_PASSWORD_LEN + 1);
   size_t len = 0;
   ssize_t r;
-  char c;
+  char c, *password;
 
-  buf = malloc (MAX_PASSWORD_LEN + 1);
-  if (buf == NULL) {
-    zerror ("reading the password: out of memory");
-    return NULL;
-  }
   /* Byte by byte, so as not to consume what follows the line. */
   for (;;) {
     r = read (fd, &c, 1);
@@ -645,7 +655,7 @@ read_line_fd (int fd, const char *what)
       if (errno == EINTR)
         continue;
       zerror ("reading the password from %s: %m", what);
-      goto fail;
+      return NULL;
     }
     if (r == 0 || c == '\n')
       break;
@@ -653,7 +663,7 @@ read_line_fd (int fd, const char *what)
       zerror ("reading the password from %s: longer than %d bytes",
               what, MAX_PASSWORD_LEN);
       errno = EINVAL;
-      goto fail;
+      return NULL;
     }
     buf[len++] = c;
   }
@@ -663,19 +673,12 @@ read_line_fd (int fd, const char *what)
   if (len == 0) {
     zerror ("reading the password from %s: empty password", what);
     errno = EINVAL;
-    goto fail;
+    return NULL;
   }
-  return buf;
-
- fail:
-  {
-    int saved_errno = errno;
-
-    explicit_bzero (buf, MAX_PASSWORD_LEN + 1);
-    free (buf);
-    errno = saved_errno;
-  }
-  return NULL;
+  password = strdup ((char *) buf);
+  if (password == NULL)
+    zerror ("reading the password: out of memory");
+  return password;
 }
 
 /* "-": the terminal with echo off, or a line of stdin. */
@@ -710,7 +713,6 @@ zread_password (const char *spec)
 {
   char *password, what[64];
   uint64_t fd;
-  int filefd, saved_errno;
 
   if (strcmp (spec, "-") == 0)
     return read_password_interactive ();
@@ -729,16 +731,13 @@ zread_password (const char *spec)
   }
 
   if (spec[0] == '+') {
-    filefd = open (spec + 1, O_RDONLY | O_CLOEXEC);
+    CLEANUP_CLOSE int filefd = open (spec + 1, O_RDONLY | O_CLOEXEC);
+
     if (filefd == -1) {
       zerror ("password file %s: %m", spec + 1);
       return NULL;
     }
-    password = read_line_fd (filefd, spec + 1);
-    saved_errno = errno;
-    close (filefd);
-    errno = saved_errno;
-    return password;
+    return read_line_fd (filefd, spec + 1);
   }
 
   password = strdup (spec);
@@ -755,18 +754,12 @@ default_cache_dir (void)
   const char *home = getenv ("HOME");
   char *dir;
 
-  if (xdg && xdg[0] == '/') {
-    dir = malloc (strlen (xdg) + sizeof "/zerofs");
-    if (dir)
-      sprintf (dir, "%s/zerofs", xdg);
-  }
+  if (xdg && xdg[0] == '/')
+    dir = format_string ("%s/zerofs", xdg);
   else if (geteuid () == 0)
     dir = strdup ("/var/cache/zerofs");
-  else if (home && home[0] == '/') {
-    dir = malloc (strlen (home) + sizeof "/.cache/zerofs");
-    if (dir)
-      sprintf (dir, "%s/.cache/zerofs", home);
-  }
+  else if (home && home[0] == '/')
+    dir = format_string ("%s/.cache/zerofs", home);
   else {
     zerror ("no cache-dir given, and neither $XDG_CACHE_HOME nor $HOME "
             "is set to an absolute path: use cache-dir=DIR");

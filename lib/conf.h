@@ -1,4 +1,6 @@
-/* zerofs: configuration, one table of options for every front end.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: configuration, one table of options for every front end.
  *
  * The plugin (key=value parameters), zerofs-dev (--key=value flags) and the
  * libconfig file (config=FILE, "key = value;" settings with the same names)
@@ -8,8 +10,9 @@
  * after it, so parameters override the file.
  *
  * Every value from outside is checked here: an unknown key, a malformed
- * size or number, an enum value not in its list, a relative path is an
- * error that names the key and the value (secrets are never echoed).
+ * size or number, an enum value not in its list is an error that names
+ * the key and the value (secrets are never echoed).  A relative path is
+ * made absolute against the current directory when it is set.
  */
 #ifndef ZEROFS_CONF_H
 #define ZEROFS_CONF_H
@@ -33,7 +36,7 @@ struct zconf {
   char *cache_dir;           /* absolute; default set by zconf_finish */
   uint64_t cache_size;       /* bytes of chunk slots, default 1G */
   enum zcompression compression;
-  int compression_level;     /* zstd level, default 3 */
+  int compression_level;     /* zstd level, default 1 */
   enum zdurability durability;
   unsigned writeback_threads;  /* parallel uploads per flush, default 16 */
   bool readonly;             /* set by front ends, not an option */
@@ -52,7 +55,7 @@ struct zconf {
   unsigned timeout;          /* seconds per request attempt, default 30 */
   unsigned retry_time;       /* seconds of retrying before EIO, default 120 */
 
-  /* Testing: fault-injection control file (see objstore-fault.c). */
+  /* Testing: fault-injection control file (see lib/store/fault.c). */
   char *fault_file;
 };
 

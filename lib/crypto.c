@@ -1,4 +1,6 @@
-/* zerofs: cryptographic primitives over OpenSSL 3 (see crypto.h).
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: cryptographic primitives over OpenSSL 3 (see crypto.h).
  *
  * This file owns every call into libcrypto, so that the rest of zerofs
  * sees a handful of functions with zerofs error conventions and never an
@@ -228,9 +230,10 @@ crypto_random (void *buf, size_t len)
 }
 
 int
-crypto_seal (const uint8_t key[CRYPTO_KEY_LEN], const uint8_t nonce[CRYPTO_NONCE_LEN],
-         const void *aad, size_t aadlen,
-         const void *pt, size_t ptlen, void *ct)
+crypto_seal (const uint8_t key[CRYPTO_KEY_LEN],
+             const uint8_t nonce[CRYPTO_NONCE_LEN],
+             const void *aad, size_t aadlen,
+             const void *pt, size_t ptlen, void *ct)
 {
   struct crypto_thread *t = get_thread ();
   EVP_CIPHER_CTX *ctx;
@@ -251,9 +254,10 @@ crypto_seal (const uint8_t key[CRYPTO_KEY_LEN], const uint8_t nonce[CRYPTO_NONCE
 }
 
 int
-crypto_unseal (const uint8_t key[CRYPTO_KEY_LEN], const uint8_t nonce[CRYPTO_NONCE_LEN],
-         const void *aad, size_t aadlen,
-         const void *ct, size_t ctlen, void *pt)
+crypto_unseal (const uint8_t key[CRYPTO_KEY_LEN],
+               const uint8_t nonce[CRYPTO_NONCE_LEN],
+               const void *aad, size_t aadlen,
+               const void *ct, size_t ctlen, void *pt)
 {
   struct crypto_thread *t;
   EVP_CIPHER_CTX *ctx;
@@ -294,9 +298,9 @@ crypto_unseal (const uint8_t key[CRYPTO_KEY_LEN], const uint8_t nonce[CRYPTO_NON
 
 int
 crypto_scrypt (const char *password, size_t pwlen,
-           const uint8_t *salt, size_t saltlen,
-           unsigned log2_n, unsigned r, unsigned p,
-           uint8_t *out, size_t outlen)
+               const uint8_t *salt, size_t saltlen,
+               unsigned log2_n, unsigned r, unsigned p,
+               uint8_t *out, size_t outlen)
 {
   uint64_t n, maxmem;
 
@@ -328,14 +332,26 @@ crypto_scrypt (const char *password, size_t pwlen,
   return 0;
 }
 
+/* An HKDF context freed (which cleanses its copy of the key) when the
+ * scope ends.
+ */
+static void
+cleanup_kdf_ctx (EVP_KDF_CTX **kctx)
+{
+  int saved_errno = errno;
+
+  EVP_KDF_CTX_free (*kctx);
+  errno = saved_errno;
+}
+#define CLEANUP_KDF_CTX __attribute__ ((cleanup (cleanup_kdf_ctx)))
+
 int
 crypto_hkdf (const uint8_t *ikm, size_t ikmlen,
-         const uint8_t *salt, size_t saltlen,
-         const char *info, uint8_t *out, size_t outlen)
+             const uint8_t *salt, size_t saltlen,
+             const char *info, uint8_t *out, size_t outlen)
 {
-  EVP_KDF_CTX *kctx = NULL;
+  CLEANUP_KDF_CTX EVP_KDF_CTX *kctx = NULL;
   OSSL_PARAM params[5], *p = params;
-  int ret = -1;
 
   if (get_thread () == NULL)
     return -1;
@@ -353,23 +369,16 @@ crypto_hkdf (const uint8_t *ikm, size_t ikmlen,
   *p = OSSL_PARAM_construct_end ();
 
   kctx = EVP_KDF_CTX_new (alg_hkdf);
-  if (kctx == NULL) {
-    ssl_fail ("HKDF: EVP_KDF_CTX_new");
-    goto out;
-  }
-  if (EVP_KDF_derive (kctx, out, outlen, params) != 1) {
-    ssl_fail ("HKDF");
-    goto out;
-  }
-  ret = 0;
- out:
-  EVP_KDF_CTX_free (kctx);      /* cleanses its copy of the key */
-  return ret;
+  if (kctx == NULL)
+    return ssl_fail ("HKDF: EVP_KDF_CTX_new");
+  if (EVP_KDF_derive (kctx, out, outlen, params) != 1)
+    return ssl_fail ("HKDF");
+  return 0;
 }
 
 int
 crypto_xts (const uint8_t key[CRYPTO_XTS_KEY_LEN], int encrypt,
-        uint64_t tweak, const void *in, void *out, size_t len)
+            uint64_t tweak, const void *in, void *out, size_t len)
 {
   struct crypto_thread *t = get_thread ();
   EVP_CIPHER_CTX **ctx;
@@ -407,7 +416,8 @@ crypto_xts (const uint8_t key[CRYPTO_XTS_KEY_LEN], int encrypt,
   /* Only re-key when the key changes: the key schedule of two AES keys
    * costs as much as encrypting a good part of a sector.
    */
-  new_key = *keyed && memcmp (held_key, key, CRYPTO_XTS_KEY_LEN) == 0 ? NULL : key;
+  new_key =
+    *keyed && memcmp (held_key, key, CRYPTO_XTS_KEY_LEN) == 0 ? NULL : key;
   if (new_key) {
     *keyed = false;
     if (CRYPTO_memcmp (key, key + CRYPTO_XTS_KEY_LEN / 2,
@@ -470,7 +480,7 @@ crypto_md5 (const void *data, size_t len, uint8_t out[16])
 
 void
 crypto_hmac_sha256 (const void *key, size_t keylen,
-                const void *data, size_t len, uint8_t out[32])
+                    const void *data, size_t len, uint8_t out[32])
 {
   struct crypto_thread *t = get_thread ();
   OSSL_PARAM params[2];

@@ -1,4 +1,6 @@
-/* zerofs: the few cryptographic primitives zerofs uses, over OpenSSL 3.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: the few cryptographic primitives zerofs uses, over OpenSSL 3.
  *
  *   AES-256-GCM  sealing of chunks, device metadata and the wrapped DEK
  *   scrypt       password -> key-encryption key (memory-hard)
@@ -7,8 +9,9 @@
  *   SHA-256, HMAC-SHA256, MD5 (Content-MD5 only), random bytes
  *
  * All functions return 0 on success, -1 on error (zerror, errno set);
- * an AEAD open whose tag does not verify returns -1 with errno = EBADMSG
- * and logs nothing: the caller knows what the object was and says so.
+ * crypto_unseal on a tag that does not verify returns -1 with errno =
+ * EBADMSG and logs nothing: the caller knows what the object was and
+ * says so.
  * Cipher contexts are cached per thread, so the hot paths (a 4 KiB cache
  * sector, a 1 MiB chunk) allocate nothing.
  */
@@ -27,26 +30,26 @@ extern int crypto_random (void *buf, size_t len);
 
 /* CT must have room for PTLEN + CRYPTO_TAG_LEN bytes (ciphertext then tag). */
 extern int crypto_seal (const uint8_t key[CRYPTO_KEY_LEN],
-                    const uint8_t nonce[CRYPTO_NONCE_LEN],
-                    const void *aad, size_t aadlen,
-                    const void *pt, size_t ptlen, void *ct);
+                        const uint8_t nonce[CRYPTO_NONCE_LEN],
+                        const void *aad, size_t aadlen,
+                        const void *pt, size_t ptlen, void *ct);
 /* CTLEN includes the tag; PT gets CTLEN - CRYPTO_TAG_LEN bytes. */
 extern int crypto_unseal (const uint8_t key[CRYPTO_KEY_LEN],
-                    const uint8_t nonce[CRYPTO_NONCE_LEN],
-                    const void *aad, size_t aadlen,
-                    const void *ct, size_t ctlen, void *pt);
+                          const uint8_t nonce[CRYPTO_NONCE_LEN],
+                          const void *aad, size_t aadlen,
+                          const void *ct, size_t ctlen, void *pt);
 
 /* scrypt with N = 2^LOG2_N, R, P. */
 extern int crypto_scrypt (const char *password, size_t pwlen,
-                      const uint8_t *salt, size_t saltlen,
-                      unsigned log2_n, unsigned r, unsigned p,
-                      uint8_t *out, size_t outlen);
+                          const uint8_t *salt, size_t saltlen,
+                          unsigned log2_n, unsigned r, unsigned p,
+                          uint8_t *out, size_t outlen);
 
 /* HKDF-SHA256 (extract with SALT, expand with INFO). */
 extern int crypto_hkdf (const uint8_t *ikm, size_t ikmlen,
-                    const uint8_t *salt, size_t saltlen,
-                    const char *info,
-                    uint8_t *out, size_t outlen);
+                        const uint8_t *salt, size_t saltlen,
+                        const char *info,
+                        uint8_t *out, size_t outlen);
 
 /* AES-256-XTS over LEN bytes (a multiple of 16, at least 16) with the
  * 128-bit tweak built from TWEAK (little-endian, zero-extended).  IN and
@@ -54,11 +57,11 @@ extern int crypto_hkdf (const uint8_t *ikm, size_t ikmlen,
  * The two key halves must differ (OpenSSL refuses equal halves).
  */
 extern int crypto_xts (const uint8_t key[CRYPTO_XTS_KEY_LEN], int encrypt,
-                   uint64_t tweak, const void *in, void *out, size_t len);
+                       uint64_t tweak, const void *in, void *out, size_t len);
 
 extern void crypto_sha256 (const void *data, size_t len, uint8_t out[32]);
 extern void crypto_hmac_sha256 (const void *key, size_t keylen,
-                            const void *data, size_t len, uint8_t out[32]);
+                                const void *data, size_t len, uint8_t out[32]);
 extern void crypto_md5 (const void *data, size_t len, uint8_t out[16]);
 
 /* Lowercase hex of LEN bytes into OUT (2*LEN+1 bytes, NUL-terminated). */

@@ -1,4 +1,6 @@
-/* zerofs: a device's byte-range operations (see device.h).
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: a device's byte-range operations (see device.h).
  *
  * The only knowledge here is geometry: where chunks begin and end, and
  * which requests cover whole chunks (those become discards: a whole-chunk
@@ -9,6 +11,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
+
+#include "cleanup.h"
 
 #include "cache/cache.h"
 #include "device.h"
@@ -72,7 +76,7 @@ sync_range (struct device *dev, uint32_t count, uint64_t offset)
 
 int
 device_pwrite (struct device *dev, const void *buf, uint32_t count,
-             uint64_t offset, bool fua)
+               uint64_t offset, bool fua)
 {
   uint64_t idx;
   uint32_t off, len;
@@ -166,13 +170,13 @@ report_run (uint64_t start, uint64_t end, bool hole,
 
 int
 device_extents (struct device *dev, uint32_t count, uint64_t offset,
-              int (*fn) (void *opaque, uint64_t offset, uint64_t length,
-                         bool hole),
-              void *opaque)
+                int (*fn) (void *opaque, uint64_t offset, uint64_t length,
+                           bool hole),
+                void *opaque)
 {
-  uint64_t first, last, pos, *alloc = NULL;
+  uint64_t first, last, pos;
+  CLEANUP_FREE uint64_t *alloc = NULL;
   size_t n, i, j;
-  int ret = -1;
 
   if (check_range (dev, count, offset, EINVAL, "block status") == -1)
     return -1;
@@ -189,16 +193,12 @@ device_extents (struct device *dev, uint32_t count, uint64_t offset,
       ;
     if (report_run (pos << ZCHUNK_SHIFT, alloc[i] << ZCHUNK_SHIFT, true,
                     count, offset, fn, opaque) == -1 ||
-        report_run (alloc[i] << ZCHUNK_SHIFT, (alloc[j - 1] + 1) << ZCHUNK_SHIFT,
+        report_run (alloc[i] << ZCHUNK_SHIFT,
+                    (alloc[j - 1] + 1) << ZCHUNK_SHIFT,
                     false, count, offset, fn, opaque) == -1)
-      goto out;
+      return -1;
     pos = alloc[j - 1] + 1;
   }
-  if (report_run (pos << ZCHUNK_SHIFT, (last + 1) << ZCHUNK_SHIFT, true,
-                  count, offset, fn, opaque) == -1)
-    goto out;
-  ret = 0;
- out:
-  free (alloc);
-  return ret;
+  return report_run (pos << ZCHUNK_SHIFT, (last + 1) << ZCHUNK_SHIFT, true,
+                     count, offset, fn, opaque);
 }

@@ -1,4 +1,6 @@
-/* zerofs: a device's byte-range operations, as NBD asks for them.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: a device's byte-range operations, as NBD asks for them.
  *
  * Requests are split at chunk boundaries and handed to the cache chunk by
  * chunk.  Ranges are checked here: a read or write past the end is an
@@ -24,15 +26,15 @@ struct device {
 
 extern uint64_t device_size (const struct device *dev);
 extern int device_pread (struct device *dev, void *buf, uint32_t count,
-                       uint64_t offset);
+                         uint64_t offset);
 extern int device_pwrite (struct device *dev, const void *buf, uint32_t count,
-                        uint64_t offset, bool fua);
+                          uint64_t offset, bool fua);
 /* Zeros: whole chunks lose their objects, partial ones are written. */
 extern int device_zero (struct device *dev, uint32_t count, uint64_t offset,
-                      bool fua);
+                        bool fua);
 /* Fails with ENOTSUP (quietly) when zeroing would not be fast. */
 extern int device_can_zero_fast (const struct device *dev, uint32_t count,
-                               uint64_t offset);
+                                 uint64_t offset);
 extern int device_flush (struct device *dev);
 extern int device_prefetch (struct device *dev, uint32_t count, uint64_t offset);
 
@@ -40,8 +42,8 @@ extern int device_prefetch (struct device *dev, uint32_t count, uint64_t offset)
  * to FN, at chunk granularity, covering exactly [OFFSET, OFFSET+COUNT).
  */
 extern int device_extents (struct device *dev, uint32_t count, uint64_t offset,
-                         int (*fn) (void *opaque, uint64_t offset,
-                                    uint64_t length, bool hole),
-                         void *opaque);
+                           int (*fn) (void *opaque, uint64_t offset,
+                                      uint64_t length, bool hole),
+                           void *opaque);
 
 #endif /* ZEROFS_DEVICE_H */

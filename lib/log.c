@@ -1,4 +1,12 @@
-/* zerofs: error and debug reporting for lib/ (see log.h). */
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: error and debug reporting for lib/ (see log.h).
+ *
+ * Two hooks and the debug flags, nothing more: the hooks are set once at
+ * start-up, before any thread runs, so they are read without a lock.
+ * zerror and zdebug save and restore errno themselves, because their
+ * callers report and then return -1 with the errno of the failure.
+ */
 #include <config.h>
 
 #include <errno.h>

@@ -1,4 +1,6 @@
-/* zerofs: error and debug reporting for lib/.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: error and debug reporting for lib/.
  *
  * lib/ knows nothing of nbdkit, yet its errors must reach nbdkit's log
  * (nbdkit_error) when it runs inside the plugin, and stderr when it runs

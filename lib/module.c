@@ -1,5 +1,9 @@
-/* zerofs: keeping lib/ mapped for as long as the process lives
- * (see module.h).
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: keeping lib/ mapped for as long as the process lives
+ * (see module.h).  dladdr finds the object that holds this very
+ * function; dlopen with RTLD_NOLOAD | RTLD_NODELETE then marks it never
+ * to be unmapped, without loading anything.
  */
 #define _GNU_SOURCE             /* dladdr */
 #include <config.h>

@@ -1,4 +1,6 @@
-/* zerofs: keeping lib/ mapped for as long as the process lives.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: keeping lib/ mapped for as long as the process lives.
  *
  * lib/ keeps per-thread state (cipher and zstd contexts) freed by
  * pthread_key destructors.  Inside the nbdkit plugin that code lives in

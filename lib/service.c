@@ -1,10 +1,13 @@
-/* zerofs: one volume being served (see service.h).
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: one volume being served (see service.h).
  *
  * The device registry is a short list: one struct device per device that
  * has been opened, shared by every connection to it and kept until the
  * service closes (its cache state lives as long anyway).  Each open reads
  * the device's meta again, so a device removed with zerofs-dev is refused
- * and one created while the server runs is found.
+ * and one created while the server runs is found.  The list is guarded by
+ * svc->lock, held for the whole of a lookup-or-insert.
  */
 #include <config.h>
 
@@ -13,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "cleanup.h"
 
 #include "cache/cache.h"
 #include "log.h"
@@ -30,10 +35,23 @@ struct zservice {
   struct device *devices;
 };
 
+/* A service closed when the scope ends, unless handed out. */
+static void
+cleanup_zservice_close (struct zservice **svc)
+{
+  int saved_errno = errno;
+
+  zservice_close (*svc);
+  errno = saved_errno;
+}
+#define CLEANUP_ZSERVICE_CLOSE \
+  __attribute__ ((cleanup (cleanup_zservice_close)))
+
 struct zservice *
 zservice_open (const struct zconf *conf)
 {
-  struct zservice *svc;
+  CLEANUP_ZSERVICE_CLOSE struct zservice *svc = NULL;
+  struct zservice *ret;
 
   svc = calloc (1, sizeof *svc);
   if (svc == NULL) {
@@ -45,18 +63,17 @@ zservice_open (const struct zconf *conf)
   pthread_mutex_init (&svc->lock, NULL);
   svc->store = objstore_open (conf);
   if (svc->store == NULL)
-    goto err;
+    return NULL;
   svc->vol = zvolume_open (svc->store, conf->password);
   if (svc->vol == NULL)
-    goto err;
+    return NULL;
   svc->lock_fd = zcache_lock_dir (conf->cache_dir);
   if (svc->lock_fd == -1 || zcache_check_dir (conf->cache_dir, svc->vol) == -1)
-    goto err;
-  return svc;
+    return NULL;
 
- err:
-  zservice_close (svc);
-  return NULL;
+  ret = svc;
+  svc = NULL;
+  return ret;
 }
 
 int
@@ -98,24 +115,25 @@ struct device *
 zservice_open_device (struct zservice *svc, const char *name)
 {
   struct device_meta meta;
-  struct device *dev = NULL;
+  struct device *dev;
   struct cache_device *cd;
 
   if (device_name_check (name) == -1 ||
       zvolume_get_device (svc->vol, name, &meta) == -1)
     return NULL;
-  pthread_mutex_lock (&svc->lock);
+
+  LOCK_FOR_SCOPE (&svc->lock);
   for (dev = svc->devices; dev; dev = dev->next)
     if (strcmp (dev->meta.name, name) == 0 &&
         memcmp (dev->meta.uuid, meta.uuid, 16) == 0)
-      goto out;
+      return dev;
   cd = zcache_device (svc->cache, &meta);
   if (cd == NULL)
-    goto out;
+    return NULL;
   dev = calloc (1, sizeof *dev);
   if (dev == NULL) {
     zerror ("calloc: %m");
-    goto out;
+    return NULL;
   }
   dev->meta = meta;
   /* The cache's view may be older (device resized while served). */
@@ -123,7 +141,5 @@ zservice_open_device (struct zservice *svc, const char *name)
   dev->cd = cd;
   dev->next = svc->devices;
   svc->devices = dev;
- out:
-  pthread_mutex_unlock (&svc->lock);
   return dev;
 }

@@ -1,4 +1,6 @@
-/* zerofs: one volume being served: its store, its keys, its cache and the
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: one volume being served: its store, its keys, its cache and the
  * devices opened from it.
  *
  * The plugin holds one struct zservice.  zservice_open does everything
@@ -16,10 +18,14 @@
 
 struct zservice;
 
-/* CONF must outlive the service.  NEED_CACHE false: no cache-dir lock
- * (for listing only).
+/* CONF must outlive the service.  Always opens the store and the volume
+ * (the password is checked here), takes the cache-dir lock and checks the
+ * cache there against the volume (zcache_check_dir).  NULL on error.
  */
 extern struct zservice *zservice_open (const struct zconf *conf);
+/* After the fork: open the cache (its LMDB index, recovery of dirty
+ * chunks, the write-back thread).
+ */
 extern int zservice_start (struct zservice *svc);
 extern void zservice_close (struct zservice *svc);
 
@@ -29,9 +35,9 @@ extern int zservice_list_devices (struct zservice *svc,
                                   void *opaque);
 
 /* Open device NAME (shared by every connection to it).  An unknown name is
- * an error naming it and listing what there is.
+ * an error naming it and the volume ("no device NAME in volume DESC").
  */
 extern struct device *zservice_open_device (struct zservice *svc,
-                                          const char *name);
+                                            const char *name);
 
 #endif /* ZEROFS_SERVICE_H */

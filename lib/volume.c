@@ -1,4 +1,6 @@
-/* zerofs: volumes, their keys, and the devices they hold (see volume.h).
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: volumes, their keys, and the devices they hold (see volume.h).
  *
  * This file owns the volume header and the device meta objects: their
  * byte layouts, the key hierarchy (password -> KEK -> DEK -> subkeys),
@@ -19,6 +21,11 @@
  * backend has to tolerate deletions in the middle of its own listing.
  * The lease and then the meta go last, so an interrupted rm leaves a
  * device that "rm" can remove again.
+ *
+ * Secrets (the password-derived KEK, the DEK, a decoded meta payload)
+ * live in SECRET_BUFFERs, wiped however the function is left; the
+ * cryptography itself, wiping included, is crypto.c's: this file calls
+ * no OpenSSL function.
  */
 #include <config.h>
 
@@ -31,9 +38,10 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/crypto.h>
-
 #include "byteorder.h"
+#include "cleanup.h"
+#include "vector.h"
+
 #include "chunk.h"
 #include "conf.h"
 #include "crypto.h"
@@ -89,27 +97,28 @@ kdf_params_check (const struct zkdf_params *kdf, const char *where, int err)
   if (kdf->log2_n < ZKDF_LOG2_N_MIN || kdf->log2_n > ZKDF_LOG2_N_MAX) {
     zerror ("%s: scrypt log2(N) = %u is outside %d..%d",
             where, kdf->log2_n, ZKDF_LOG2_N_MIN, ZKDF_LOG2_N_MAX);
-    goto bad;
+    errno = err;
+    return -1;
   }
   if (kdf->r == 0 || kdf->r > ZKDF_R_MAX) {
     zerror ("%s: scrypt r = %u is outside 1..%d", where, kdf->r, ZKDF_R_MAX);
-    goto bad;
+    errno = err;
+    return -1;
   }
   if (kdf->p == 0 || kdf->p > ZKDF_P_MAX) {
     zerror ("%s: scrypt p = %u is outside 1..%d", where, kdf->p, ZKDF_P_MAX);
-    goto bad;
+    errno = err;
+    return -1;
   }
   memory = (UINT64_C (128) * kdf->r) << kdf->log2_n;
   if (memory > ZKDF_MEMORY_MAX) {
     zerror ("%s: scrypt log2(N) = %u, r = %u would need %" PRIu64
             " MiB of memory, more than the limit of %" PRIu64 " MiB",
             where, kdf->log2_n, kdf->r, memory >> 20, ZKDF_MEMORY_MAX >> 20);
-    goto bad;
+    errno = err;
+    return -1;
   }
   return 0;
- bad:
-  errno = err;
-  return -1;
 }
 
 /* Build the 124-byte header around DEK, sealed under a KEK derived from
@@ -120,8 +129,7 @@ build_header (uint8_t header[ZVOLUME_HEADER_LEN], const uint8_t uuid[16],
               const uint8_t dek[CRYPTO_KEY_LEN], const char *password,
               const struct zkdf_params *kdf)
 {
-  uint8_t kek[CRYPTO_KEY_LEN];
-  int ret = -1;
+  SECRET_BUFFER (kek, CRYPTO_KEY_LEN);
 
   memcpy (header, VOLUME_MAGIC, 4);
   header[4] = VOLUME_VERSION;
@@ -133,17 +141,12 @@ build_header (uint8_t header[ZVOLUME_HEADER_LEN], const uint8_t uuid[16],
   memcpy (header + 16, uuid, 16);
   if (crypto_random (header + 32, 32) == -1 ||     /* salt */
       crypto_random (header + 64, CRYPTO_NONCE_LEN) == -1)
-    goto out;
+    return -1;
   if (crypto_scrypt (password, strlen (password), header + 32, 32,
-                 kdf->log2_n, kdf->r, kdf->p, kek, sizeof kek) == -1)
-    goto out;
-  if (crypto_seal (kek, header + 64, header, WRAP_AAD_LEN, dek, CRYPTO_KEY_LEN,
-               header + WRAP_AAD_LEN) == -1)
-    goto out;
-  ret = 0;
- out:
-  OPENSSL_cleanse (kek, sizeof kek);
-  return ret;
+                     kdf->log2_n, kdf->r, kdf->p, kek, sizeof kek) == -1)
+    return -1;
+  return crypto_seal (kek, header + 64, header, WRAP_AAD_LEN,
+                      dek, CRYPTO_KEY_LEN, header + WRAP_AAD_LEN);
 }
 
 /* Parse and check every field of a header read from STORE. */
@@ -158,11 +161,13 @@ parse_header (struct objstore *store, const uint8_t *h, size_t len,
   if (len != ZVOLUME_HEADER_LEN) {
     zerror ("%s has %zu bytes, expected %d",
             where, len, ZVOLUME_HEADER_LEN);
-    goto bad;
+    errno = EBADMSG;
+    return -1;
   }
   if (memcmp (h, VOLUME_MAGIC, 4) != 0) {
     zerror ("%s is not a zerofs volume header (bad magic)", where);
-    goto bad;
+    errno = EBADMSG;
+    return -1;
   }
   if (h[4] != VOLUME_VERSION) {
     zerror ("%s has format version %u, this zerofs reads version %d",
@@ -178,7 +183,8 @@ parse_header (struct objstore *store, const uint8_t *h, size_t len,
   }
   if (h[7] != 0) {
     zerror ("%s has a non-zero reserved byte", where);
-    goto bad;
+    errno = EBADMSG;
+    return -1;
   }
   kdf->log2_n = h[6];
   kdf->r = get_be32 (h + 8);
@@ -187,9 +193,6 @@ parse_header (struct objstore *store, const uint8_t *h, size_t len,
     return -1;
   memcpy (uuid, h + 16, 16);
   return 0;
- bad:
-  errno = EBADMSG;
-  return -1;
 }
 
 /* Put OBJ at KEY only if KEY is absent: -1 with errno EEXIST (and no
@@ -222,9 +225,9 @@ zvolume_init (struct objstore *store, const char *password,
 {
   struct zkdf_params params = kdf ? *kdf : ZKDF_DEFAULT;
   uint8_t header[ZVOLUME_HEADER_LEN];
-  uint8_t uuid[16], dek[CRYPTO_KEY_LEN];
+  uint8_t uuid[16];
+  SECRET_BUFFER (dek, CRYPTO_KEY_LEN);
   char where[256];
-  int ret = -1;
 
   if (password == NULL) {
     zerror ("volume %s: no password given", store->description);
@@ -237,36 +240,44 @@ zvolume_init (struct objstore *store, const char *password,
 
   if (random_uuid (uuid) == -1 || crypto_random (dek, sizeof dek) == -1 ||
       build_header (header, uuid, dek, password, &params) == -1)
-    goto out;
+    return -1;
 
   if (put_if_absent (store, ZVOLUME_HEADER_KEY, header, sizeof header)
       == -1) {
     if (errno == EEXIST)
       zerror ("volume %s already exists", store->description);
-    goto out;
+    return -1;
   }
-  ret = 0;
- out:
-  OPENSSL_cleanse (dek, sizeof dek);
-  return ret;
+  return 0;
 }
 
 static int
 derive_meta_key (struct zvolume *vol)
 {
   return crypto_hkdf (vol->dek, sizeof vol->dek, vol->uuid, sizeof vol->uuid,
-                  "zerofs meta v1", vol->meta_key, sizeof vol->meta_key);
+                      "zerofs meta v1", vol->meta_key, sizeof vol->meta_key);
 }
+
+/* A volume closed (keys wiped) when the scope ends, unless handed out. */
+static void
+cleanup_zvolume_close (struct zvolume **vol)
+{
+  int saved_errno = errno;
+
+  zvolume_close (*vol);
+  errno = saved_errno;
+}
+#define CLEANUP_ZVOLUME_CLOSE __attribute__ ((cleanup (cleanup_zvolume_close)))
 
 struct zvolume *
 zvolume_open (struct objstore *store, const char *password)
 {
-  struct zvolume *vol = NULL;
-  void *data = NULL;
+  CLEANUP_ZVOLUME_CLOSE struct zvolume *vol = NULL;
+  CLEANUP_FREE void *data = NULL;
   size_t len;
   const uint8_t *h;
-  uint8_t kek[CRYPTO_KEY_LEN];
-  int saved_errno;
+  SECRET_BUFFER (kek, CRYPTO_KEY_LEN);
+  struct zvolume *ret;
 
   if (password == NULL) {
     zerror ("volume %s: no password given", store->description);
@@ -285,38 +296,30 @@ zvolume_open (struct objstore *store, const char *password)
   vol = calloc (1, sizeof *vol);
   if (vol == NULL) {
     zerror ("calloc: %m");
-    goto fail;
+    return NULL;
   }
   vol->store = store;
   if (parse_header (store, h, len, vol->uuid, &vol->kdf) == -1)
-    goto fail;
+    return NULL;
 
   if (crypto_scrypt (password, strlen (password), h + 32, 32,
-                 vol->kdf.log2_n, vol->kdf.r, vol->kdf.p,
-                 kek, sizeof kek) == -1)
-    goto fail;
+                     vol->kdf.log2_n, vol->kdf.r, vol->kdf.p,
+                     kek, sizeof kek) == -1)
+    return NULL;
   if (crypto_unseal (kek, h + 64, h, WRAP_AAD_LEN, h + WRAP_AAD_LEN,
-               CRYPTO_KEY_LEN + CRYPTO_TAG_LEN, vol->dek) == -1) {
+                     CRYPTO_KEY_LEN + CRYPTO_TAG_LEN, vol->dek) == -1) {
     if (errno == EBADMSG) {
       zerror ("wrong password for volume %s", store->description);
       errno = EACCES;
     }
-    goto fail;
+    return NULL;
   }
   if (derive_meta_key (vol) == -1)
-    goto fail;
+    return NULL;
 
-  OPENSSL_cleanse (kek, sizeof kek);
-  free (data);
-  return vol;
-
- fail:
-  saved_errno = errno;
-  OPENSSL_cleanse (kek, sizeof kek);
-  free (data);
-  zvolume_close (vol);
-  errno = saved_errno;
-  return NULL;
+  ret = vol;
+  vol = NULL;
+  return ret;
 }
 
 int
@@ -353,7 +356,7 @@ zvolume_close (struct zvolume *vol)
 {
   if (vol == NULL)
     return;
-  OPENSSL_cleanse (vol, sizeof *vol);
+  explicit_bzero (vol, sizeof *vol);
   free (vol);
 }
 
@@ -409,29 +412,30 @@ device_name_check (const char *name)
 
   if (name == NULL || name[0] == '\0') {
     zerror ("device name is empty");
-    goto bad;
+    errno = EINVAL;
+    return -1;
   }
   printable_name (name, shown, sizeof shown);
   len = strlen (name);
   if (len > ZDEVICE_NAME_MAX) {
     zerror ("device name \"%s\" is too long (%zu bytes, at most %d)",
             shown, len, ZDEVICE_NAME_MAX);
-    goto bad;
+    errno = EINVAL;
+    return -1;
   }
   if (name[0] == '.') {
     zerror ("device name \"%s\" must not begin with '.'", shown);
-    goto bad;
+    errno = EINVAL;
+    return -1;
   }
   for (i = 0; i < len; i++)
     if (!name_char_ok (name[i])) {
       zerror ("device name \"%s\" has a character other than "
               "A-Z a-z 0-9 . _ - (at byte %zu)", shown, i);
-      goto bad;
+      errno = EINVAL;
+      return -1;
     }
   return 0;
- bad:
-  errno = EINVAL;
-  return -1;
 }
 
 static int
@@ -489,25 +493,26 @@ zkey_parse_chunk (const char *key, uint64_t *index)
   const char *hex;
   uint64_t v = 0;
 
-  if (len < dirlen + 16)
-    goto bad;
+  /* "chunks/" and 16 digits, the whole key or after a '/'. */
+  if (len < dirlen + 16 ||
+      memcmp (key + len - 16 - dirlen, dir, dirlen) != 0 ||
+      (len > dirlen + 16 && key[len - 16 - dirlen - 1] != '/')) {
+    errno = EINVAL;
+    return -1;
+  }
   hex = key + len - 16;
-  if (memcmp (hex - dirlen, dir, dirlen) != 0 ||
-      (len > dirlen + 16 && hex[-(int) dirlen - 1] != '/'))
-    goto bad;
   for (i = 0; i < 16; i++) {
     if (hex[i] >= '0' && hex[i] <= '9')
       v = v << 4 | (hex[i] - '0');
     else if (hex[i] >= 'a' && hex[i] <= 'f')
       v = v << 4 | (hex[i] - 'a' + 10);
-    else
-      goto bad;
+    else {
+      errno = EINVAL;
+      return -1;
+    }
   }
   *index = v;
   return 0;
- bad:
-  errno = EINVAL;
-  return -1;
 }
 
 /* Device meta objects. */
@@ -550,8 +555,9 @@ meta_encode (const struct zvolume *vol, const struct device_meta *meta,
   memcpy (payload + 45, meta->name, namelen);
 
   meta_aad (aad, obj, vol, meta->name, namelen);
-  if (crypto_seal (vol->meta_key, obj + 8, aad, META_HEADER_LEN + 16 + namelen,
-               payload, plen, obj + META_HEADER_LEN) == -1)
+  if (crypto_seal (vol->meta_key, obj + 8,
+                   aad, META_HEADER_LEN + 16 + namelen,
+                   payload, plen, obj + META_HEADER_LEN) == -1)
     return -1;
   *len = META_HEADER_LEN + plen + CRYPTO_TAG_LEN;
   return 0;
@@ -561,12 +567,11 @@ static int
 meta_decode (const struct zvolume *vol, const char *name,
              const uint8_t *obj, size_t len, struct device_meta *meta)
 {
-  uint8_t payload[META_PAYLOAD_FIXED + ZDEVICE_NAME_MAX];
+  SECRET_BUFFER (payload, META_PAYLOAD_FIXED + ZDEVICE_NAME_MAX);
   uint8_t aad[META_HEADER_LEN + 16 + ZDEVICE_NAME_MAX];
   size_t namelen = strlen (name);
   size_t plen = META_PAYLOAD_FIXED + namelen;
   char key[OBJSTORE_KEY_MAX];
-  int ret = -1;
 
   zkey_meta (key, name);
   if (len != META_HEADER_LEN + plen + CRYPTO_TAG_LEN) {
@@ -581,39 +586,46 @@ meta_decode (const struct zvolume *vol, const char *name,
               "(%zu bytes, expected %zu)",
               key, vol->store->description, len,
               META_HEADER_LEN + plen + CRYPTO_TAG_LEN);
-    goto bad;
+    errno = EBADMSG;
+    return -1;
   }
   if (memcmp (obj, META_MAGIC, 4) != 0) {
     zerror ("device meta %s in %s is not a zerofs device meta object "
             "(bad magic)", key, vol->store->description);
-    goto bad;
+    errno = EBADMSG;
+    return -1;
   }
   if (obj[4] != META_VERSION) {
     zerror ("device meta %s in %s has format version %u, "
             "this zerofs reads version %d",
             key, vol->store->description, obj[4], META_VERSION);
-    goto bad;
+    errno = EBADMSG;
+    return -1;
   }
   if (obj[5] != 0 || obj[6] != 0 || obj[7] != 0) {
     zerror ("device meta %s in %s has non-zero reserved bytes",
             key, vol->store->description);
-    goto bad;
+    errno = EBADMSG;
+    return -1;
   }
 
   meta_aad (aad, obj, vol, name, namelen);
-  if (crypto_unseal (vol->meta_key, obj + 8, aad, META_HEADER_LEN + 16 + namelen,
-               obj + META_HEADER_LEN, plen + CRYPTO_TAG_LEN, payload) == -1) {
+  if (crypto_unseal (vol->meta_key, obj + 8,
+                     aad, META_HEADER_LEN + 16 + namelen,
+                     obj + META_HEADER_LEN, plen + CRYPTO_TAG_LEN,
+                     payload) == -1) {
     if (errno == EBADMSG)
       zerror ("device meta %s in %s failed authentication",
               key, vol->store->description);
-    goto out;
+    return -1;
   }
 
   /* Authenticated: these hold unless the writer was broken. */
   if (payload[44] != namelen || memcmp (payload + 45, name, namelen) != 0) {
     zerror ("device meta %s in %s names another device",
             key, vol->store->description);
-    goto bad;
+    errno = EBADMSG;
+    return -1;
   }
   memset (meta, 0, sizeof *meta);
   memcpy (meta->name, name, namelen + 1);
@@ -627,20 +639,13 @@ meta_decode (const struct zvolume *vol, const char *name,
             "(this zerofs uses %" PRIu32 ")",
             key, vol->store->description, meta->chunk_size, ZCHUNK_SIZE);
     errno = ENOTSUP;
-    goto out;
+    return -1;
   }
   if (size_check (name, meta->size) == -1) {
     errno = EBADMSG;
-    goto out;
+    return -1;
   }
-  ret = 0;
-  goto out;
-
- bad:
-  errno = EBADMSG;
- out:
-  OPENSSL_cleanse (payload, sizeof payload);
-  return ret;
+  return 0;
 }
 
 int
@@ -681,9 +686,8 @@ zvolume_get_device (struct zvolume *vol, const char *name,
                     struct device_meta *out)
 {
   char key[OBJSTORE_KEY_MAX];
-  void *data = NULL;
+  CLEANUP_FREE void *data = NULL;
   size_t len;
-  int ret;
 
   if (device_name_check (name) == -1)
     return -1;
@@ -693,9 +697,7 @@ zvolume_get_device (struct zvolume *vol, const char *name,
       zerror ("no device %s in volume %s", name, vol->store->description);
     return -1;
   }
-  ret = meta_decode (vol, name, data, len, out);
-  free (data);
-  return ret;
+  return meta_decode (vol, name, data, len, out);
 }
 
 int
@@ -726,19 +728,14 @@ zvolume_put_device (struct zvolume *vol, const struct device_meta *old)
   return objstore_put (vol->store, key, obj, len);
 }
 
-/* Listing devices: collect the names, then sort. */
-struct name_list {
-  char **names;
-  size_t n, cap;
-};
-
+/* Listing devices: collect the names into a string_vector, then sort. */
 static int
 collect_name (void *opaque, const char *key, uint64_t size, bool is_prefix)
 {
   static const char prefix[] = "devices/";
-  struct name_list *list = opaque;
+  string_vector *names = opaque;
   size_t len;
-  char *name, **names;
+  CLEANUP_FREE char *name = NULL;
 
   if (!is_prefix || strncmp (key, prefix, sizeof prefix - 1) != 0)
     return 0;
@@ -751,21 +748,13 @@ collect_name (void *opaque, const char *key, uint64_t size, bool is_prefix)
     zerror ("strndup: %m");
     return -1;
   }
-  if (!name_ok (name)) {        /* not ours: skip silently */
-    free (name);
+  if (!name_ok (name))          /* not ours: skip silently */
     return 0;
+  if (string_vector_append (names, name) == -1) {
+    zerror ("realloc: %m");
+    return -1;
   }
-  if (list->n == list->cap) {
-    list->cap = list->cap ? 2 * list->cap : 16;
-    names = realloc (list->names, list->cap * sizeof *names);
-    if (names == NULL) {
-      zerror ("realloc: %m");
-      free (name);
-      return -1;
-    }
-    list->names = names;
-  }
-  list->names[list->n++] = name;
+  name = NULL;                  /* the vector owns it now */
   return 0;
 }
 
@@ -780,22 +769,16 @@ zvolume_list_devices (struct zvolume *vol,
                       int (*fn) (void *opaque, const char *name),
                       void *opaque)
 {
-  struct name_list list = { 0 };
+  CLEANUP_STRING_VECTOR string_vector names = EMPTY_VECTOR;
   size_t i;
-  int ret = -1;
 
-  if (objstore_list (vol->store, "devices/", "/", collect_name, &list) == -1)
-    goto out;
-  qsort (list.names, list.n, sizeof *list.names, compare_names);
-  for (i = 0; i < list.n; i++)
-    if (fn (opaque, list.names[i]) == -1)
-      goto out;
-  ret = 0;
- out:
-  for (i = 0; i < list.n; i++)
-    free (list.names[i]);
-  free (list.names);
-  return ret;
+  if (objstore_list (vol->store, "devices/", "/", collect_name, &names) == -1)
+    return -1;
+  qsort (names.items, names.len, sizeof *names.items, compare_names);
+  for (i = 0; i < names.len; i++)
+    if (fn (opaque, names.items[i]) == -1)
+      return -1;
+  return 0;
 }
 
 /* Removing a device: one round's batch of keys. */
@@ -831,14 +814,27 @@ free_batch (struct delete_batch *b)
   b->n = 0;
 }
 
+/* The batch and the keys it holds, freed when the scope ends. */
+static void
+cleanup_batch (struct delete_batch **b)
+{
+  int saved_errno = errno;
+
+  if (*b) {
+    free_batch (*b);
+    free (*b);
+  }
+  errno = saved_errno;
+}
+#define CLEANUP_BATCH __attribute__ ((cleanup (cleanup_batch)))
+
 int
 zvolume_remove_device (struct zvolume *vol, const char *name)
 {
   char meta_key[OBJSTORE_KEY_MAX], lease_key[OBJSTORE_KEY_MAX];
   char prefix[OBJSTORE_KEY_MAX];
-  char *previous_first = NULL;
-  struct delete_batch *batch;
-  int ret = -1;
+  CLEANUP_FREE char *previous_first = NULL;
+  CLEANUP_BATCH struct delete_batch *batch = NULL;
 
   if (device_name_check (name) == -1)
     return -1;
@@ -862,7 +858,7 @@ zvolume_remove_device (struct zvolume *vol, const char *name)
 
   for (;;) {
     if (objstore_list (vol->store, prefix, NULL, collect_key, batch) == -1)
-      goto out;
+      return -1;
     if (batch->n == 0)
       break;
     /* A store that acknowledges deletes but keeps the objects would
@@ -872,11 +868,11 @@ zvolume_remove_device (struct zvolume *vol, const char *name)
       zerror ("device %s: %s is still listed after it was deleted",
               name, batch->keys[0]);
       errno = EIO;
-      goto out;
+      return -1;
     }
     if (objstore_delete_many (vol->store, (const char *const *) batch->keys,
                               batch->n) == -1)
-      goto out;
+      return -1;
     free (previous_first);
     previous_first = batch->keys[0];
     batch->keys[0] = NULL;
@@ -885,13 +881,8 @@ zvolume_remove_device (struct zvolume *vol, const char *name)
 
   if (objstore_delete (vol->store, lease_key) == -1 ||
       objstore_delete (vol->store, meta_key) == -1)
-    goto out;
-  ret = 0;
- out:
-  free_batch (batch);
-  free (batch);
-  free (previous_first);
-  return ret;
+    return -1;
+  return 0;
 }
 
 struct usage {
@@ -942,7 +933,7 @@ zvolume_chunk_codec (const struct zvolume *vol,
   }
   memset (codec, 0, sizeof *codec);
   if (crypto_hkdf (vol->dek, sizeof vol->dek, meta->uuid, sizeof meta->uuid,
-               "zerofs chunk v1", codec->key, sizeof codec->key) == -1)
+                   "zerofs chunk v1", codec->key, sizeof codec->key) == -1)
     return -1;
   memcpy (codec->volume_uuid, vol->uuid, 16);
   memcpy (codec->device_uuid, meta->uuid, 16);
@@ -956,12 +947,12 @@ zvolume_cache_key (const struct zvolume *vol, const uint8_t instance[16],
                    uint8_t key[CRYPTO_XTS_KEY_LEN])
 {
   if (crypto_hkdf (vol->dek, sizeof vol->dek, instance, 16,
-               "zerofs cache xts v1", key, CRYPTO_XTS_KEY_LEN) == -1)
+                   "zerofs cache xts v1", key, CRYPTO_XTS_KEY_LEN) == -1)
     return -1;
   /* XTS refuses equal halves; HKDF output has them with probability
    * 2^-256, but say so rather than fail obscurely later.
    */
-  if (CRYPTO_memcmp (key, key + CRYPTO_XTS_KEY_LEN / 2, CRYPTO_XTS_KEY_LEN / 2)
+  if (crypto_memcmp (key, key + CRYPTO_XTS_KEY_LEN / 2, CRYPTO_XTS_KEY_LEN / 2)
       == 0) {
     zerror ("cache key derivation gave equal XTS key halves");
     errno = EIO;

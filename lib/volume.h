@@ -1,4 +1,6 @@
-/* zerofs: volumes, their keys, and the devices they hold.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: volumes, their keys, and the devices they hold.
  *
  * A volume is an object store root (bucket + prefix, or a directory)
  * holding a header and any number of devices:
