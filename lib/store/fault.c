@@ -16,6 +16,11 @@
  *   fail OP ERRNO COUNT            the next COUNT OPs fail
  *   fail OP ERRNO PCT%             each OP fails with probability PCT %
  *   fail OP ERRNO COUNT PCT%       both: COUNT failures, picked at random
+ *   crash OP [COUNT]               the process kills itself (SIGKILL) as
+ *                                  soon as the COUNT-th OP (default: the
+ *                                  next one) has reached the real store:
+ *                                  a kill -9 at an exact point, for crash
+ *                                  tests
  *
  *   OP        get put head delete list, or * for all (delete includes
  *             delete_many; get includes range reads)
@@ -48,11 +53,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 #include "log.h"
@@ -89,7 +96,8 @@ static const struct {
 };
 
 struct fault_rule {
-  bool is_fail;               /* else a delay */
+  bool is_fail;               /* else a delay (or a crash) */
+  bool is_crash;              /* crash after COUNT more OPs */
   unsigned ops;               /* mask of enum fault_op */
   uint64_t delay_us;          /* delay */
   int err;                    /* fail: errno and its name */
@@ -277,7 +285,30 @@ parse_rule (char **words, size_t n, struct fault_rule *rule,
     return 0;
   }
 
-  snprintf (why, whylen, "unknown directive \"%s\" (delay or fail)",
+  if (strcmp (words[0], "crash") == 0) {
+    rule->is_crash = true;
+    rule->counted = true;
+    rule->count = 1;
+    if (n < 2 || n > 3) {
+      snprintf (why, whylen, "expected: crash OP [COUNT]");
+      return -1;
+    }
+    if (parse_op (words[1], &rule->ops) == -1) {
+      snprintf (why, whylen, "unknown operation \"%s\"", words[1]);
+      return -1;
+    }
+    if (n == 3 &&
+        (parse_uint (words[2], strlen (words[2]), &v) == -1 || v < 1)) {
+      snprintf (why, whylen, "bad count \"%s\" (a whole number, at least 1)",
+                words[2]);
+      return -1;
+    }
+    if (n == 3)
+      rule->count = v;
+    return 0;
+  }
+
+  snprintf (why, whylen, "unknown directive \"%s\" (delay, fail or crash)",
             words[0]);
   return -1;
 }
@@ -399,11 +430,12 @@ random_pct (struct fault_store *fs)
 }
 
 /* Decide an operation's fate: delay it, then fail it (-1, recorded) or
- * let it through (0).
+ * let it through (0).  *CRASH_AFTER is set when a crash rule fires: the
+ * caller kills the process once the real store has done the operation.
  */
 static int
 inject (struct fault_store *fs, unsigned op, const char *opname,
-        const char *key)
+        const char *key, bool *crash_after)
 {
   const struct fault_rule *fail = NULL;
   uint64_t delay_us = 0;
@@ -424,7 +456,11 @@ inject (struct fault_store *fs, unsigned op, const char *opname,
 
       if (!(rule->ops & op))
         continue;
-      if (!rule->is_fail)
+      if (rule->is_crash) {
+        if (rule->count > 0 && --rule->count == 0)
+          *crash_after = true;
+      }
+      else if (!rule->is_fail)
         delay_us += rule->delay_us;
       else if (fail == NULL) {
         if (rule->counted && rule->count == 0)
@@ -464,6 +500,17 @@ inject (struct fault_store *fs, unsigned op, const char *opname,
   return 0;
 }
 
+/* After the real operation: die now if a crash rule said so. */
+static int
+maybe_crash (bool crash_after, const char *opname, const char *key, int r)
+{
+  if (crash_after) {
+    zdebug ("fault: crashing after %s %s", opname, key);
+    kill (getpid (), SIGKILL);
+  }
+  return r;
+}
+
 static int
 fault_get (struct objstore *s, const char *key,
            uint64_t offset, uint64_t length,
@@ -471,10 +518,13 @@ fault_get (struct objstore *s, const char *key,
 {
   struct fault_store *fs = (struct fault_store *) s;
 
-  if (inject (fs, OP_GET, "GET", key) == -1)
+  bool crash = false;
+
+  if (inject (fs, OP_GET, "GET", key, &crash) == -1)
     return -1;
-  return fs->inner->ops->get (fs->inner, key, offset, length, data, len,
-                              info);
+  return maybe_crash (crash, "GET", key,
+                      fs->inner->ops->get (fs->inner, key, offset, length,
+                                           data, len, info));
 }
 
 static int
@@ -484,9 +534,13 @@ fault_put (struct objstore *s, const char *key,
 {
   struct fault_store *fs = (struct fault_store *) s;
 
-  if (inject (fs, OP_PUT, "PUT", key) == -1)
+  bool crash = false;
+
+  if (inject (fs, OP_PUT, "PUT", key, &crash) == -1)
     return -1;
-  return fs->inner->ops->put (fs->inner, key, data, len, cond, info);
+  return maybe_crash (crash, "PUT", key,
+                      fs->inner->ops->put (fs->inner, key, data, len, cond,
+                                           info));
 }
 
 static int
@@ -494,9 +548,12 @@ fault_head (struct objstore *s, const char *key, struct objstore_info *info)
 {
   struct fault_store *fs = (struct fault_store *) s;
 
-  if (inject (fs, OP_HEAD, "HEAD", key) == -1)
+  bool crash = false;
+
+  if (inject (fs, OP_HEAD, "HEAD", key, &crash) == -1)
     return -1;
-  return fs->inner->ops->head (fs->inner, key, info);
+  return maybe_crash (crash, "HEAD", key,
+                      fs->inner->ops->head (fs->inner, key, info));
 }
 
 static int
@@ -504,9 +561,12 @@ fault_del (struct objstore *s, const char *key)
 {
   struct fault_store *fs = (struct fault_store *) s;
 
-  if (inject (fs, OP_DELETE, "DELETE", key) == -1)
+  bool crash = false;
+
+  if (inject (fs, OP_DELETE, "DELETE", key, &crash) == -1)
     return -1;
-  return fs->inner->ops->del (fs->inner, key);
+  return maybe_crash (crash, "DELETE", key,
+                      fs->inner->ops->del (fs->inner, key));
 }
 
 static int
@@ -514,9 +574,13 @@ fault_delete_many (struct objstore *s, const char *const *keys, size_t n)
 {
   struct fault_store *fs = (struct fault_store *) s;
 
-  if (inject (fs, OP_DELETE, "DELETE", n > 0 ? keys[0] : "(no keys)") == -1)
+  const char *first = n > 0 ? keys[0] : "(no keys)";
+  bool crash = false;
+
+  if (inject (fs, OP_DELETE, "DELETE", first, &crash) == -1)
     return -1;
-  return fs->inner->ops->delete_many (fs->inner, keys, n);
+  return maybe_crash (crash, "DELETE", first,
+                      fs->inner->ops->delete_many (fs->inner, keys, n));
 }
 
 static int
@@ -525,9 +589,13 @@ fault_list (struct objstore *s, const char *prefix, const char *delimiter,
 {
   struct fault_store *fs = (struct fault_store *) s;
 
-  if (inject (fs, OP_LIST, "LIST", prefix) == -1)
+  bool crash = false;
+
+  if (inject (fs, OP_LIST, "LIST", prefix, &crash) == -1)
     return -1;
-  return fs->inner->ops->list (fs->inner, prefix, delimiter, fn, opaque);
+  return maybe_crash (crash, "LIST", prefix,
+                      fs->inner->ops->list (fs->inner, prefix, delimiter,
+                                            fn, opaque));
 }
 
 static void

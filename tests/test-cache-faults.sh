@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# The cache engine on a bad day (each part failed before its fix):
+#
+# 1. A chunk whose store object is deleted because it became all zeros,
+#    with a kill right after the DELETE: the index must not be left
+#    wanting to merge with the object that is gone (reads of the chunk
+#    failed with EIO, and every later FLUSH of the device, forever).
+# 2. A chunk written continuously is uploaded once per write-back delay,
+#    not at every round (it kept its first dirty time after an upload).
+set -e
+source "${srcdir:-.}/functions.sh"
+requires nbdsh --version
+export tmpdir sock
+
+start_volume
+zdev create disk 4M
+faults=$tmpdir/faults
+log=$tmpdir/nbdkit.log
+: > "$faults"
+export log
+cleanup_fn sh -c "grep -v ' debug: ' '$log' | tail -n 30 2>/dev/null || :"
+
+serve () { start_server -v -D zerofs.flush=1 "$PLUGIN" "${zargs[@]}" \
+                        export=disk fault-file="$faults" "$@" 2>>"$log"; }
+client () { nbdsh -u "nbd+unix:///disk?socket=$sock" -c -; }
+M=$(( 1 << 20 ))
+
+# 1.  Chunk 0 (Y) and chunk 1 (X) are stored; X with data in sector 0.
+serve
+client <<'EOF2'
+h.pwrite(b"Y" * 4096, 0)
+h.pwrite(b"A" * 4096, 1 << 20)
+h.flush()
+EOF2
+stop_server
+rm -rf "$cachedir"                  # both chunks now only in the store
+serve writeback-threads=1
+printf 'delay put 1500ms\ncrash delete\n' > "$faults"
+sleep 0.3
+# X's sector 0 is zeroed, then Y's written: both dirty and partial (the
+# rest of each still in the store), Y the newer.  After the write-back
+# delay one round takes both: its first commit records X as partial, then
+# it uploads Y first (a slow PUT: the round's thread is busy, so no
+# periodic commit happens meanwhile).  During that PUT the rest of X is
+# zeroed: X's turn finds it all zeros and deletes its object, and the
+# fault file kills the server right after that DELETE.
+client <<'EOF2' || :
+import os, time
+M = 1 << 20
+h.zero(4096, M)
+h.pwrite(b"Z" * 4096, 0)
+for _ in range(1000):
+    if "write-back: 2 chunks" in open(os.environ["log"]).read():
+        break
+    time.sleep(0.01)
+time.sleep(0.2)
+h.zero(M - 4096, M + 4096)
+EOF2
+for (( i = 0; i < 100; i++ )); do
+    kill -0 "$(cat "$pidfile")" 2>/dev/null || break
+    sleep 0.1
+done
+if kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    echo "$0: the fault file did not kill the server after the DELETE"
+    exit 1
+fi
+rm -f "$pidfile"
+: > "$faults"
+serve
+client <<'EOF2'
+M = 1 << 20
+assert h.pread(M, M) == bytes(M), "chunk 1 should read as zeros"
+assert h.pread(4096, 0) == b"Z" * 4096
+h.flush()
+EOF2
+stop_server
+rm -rf "$cachedir"
+serve
+client <<'EOF2'
+M = 1 << 20
+assert h.pread(M, M) == bytes(M)
+assert h.pread(M, 0) == b"Z" * 4096 + bytes(M - 4096)
+EOF2
+stop_server
+
+# 2.  A 4 KiB write every 50 ms to one chunk for 12 s, PUTs taking
+#     200 ms, no flush: the write-back delay is 5 s, so 2 or 3 uploads.
+printf 'delay put 200ms\n' > "$faults"
+: > "$log"
+serve
+client <<'EOF2'
+import time
+end = time.monotonic() + 12
+i = 0
+while time.monotonic() < end:
+    h.pwrite(bytes([i % 251 + 1]) * 4096, 2 << 20)
+    i += 1
+    time.sleep(0.05)
+EOF2
+uploads=$(grep -c 'flush: uploaded devices/disk/chunks/0000000000000002' "$log" || :)
+echo "uploads of the hot chunk in 12 s: $uploads"
+if [ "$uploads" -gt 3 ]; then
+    echo "$0: a chunk written continuously was uploaded $uploads times" \
+         "in 12 s (at most once per 5 s write-back delay expected)"
+    exit 1
+fi
+stop_server
