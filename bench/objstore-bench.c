@@ -3,12 +3,13 @@
  * zerofs bench: what the object layer (lib/store/) gets from a store.
  *
  * Opens a store exactly as the plugin does (objstore_open: the retry
- * wrapper, retry.c; the fault wrapper, fault.c, if fault-file= is given;
- * then the S3 or directory backend, s3.c or dir.c) from KEY=VALUE parameters with the plugin's names, then for
- * each in-flight count J: J threads PUT COUNT objects of SIZE bytes under
- * distinct keys, then GET them back (checking every byte), and the
- * objects are deleted.  It prints requests/s, MiB/s and the median and
- * 99th percentile latency of one request, in the format of
+ * wrapper, retry.c; the fault wrapper, fault.c, if fault-file= is
+ * given; then the S3 or directory backend, s3.c or dir.c) from
+ * KEY=VALUE parameters with the plugin's names, then for each in-flight
+ * count J: J threads PUT COUNT objects of SIZE bytes under distinct
+ * keys, then GET them back (checking every byte), and the objects are
+ * deleted.  It prints requests/s, MiB/s and the median and 99th
+ * percentile latency of one request, in the format of
  * bench/raw-curl-s3.sh so that bench/objstore-vs-curl.sh can put the two
  * side by side:
  *

@@ -230,14 +230,15 @@ zerofs_block_size (void *handle,
                    uint32_t *minimum, uint32_t *preferred, uint32_t *maximum)
 {
   /* Device sizes are multiples of 4 KiB and the cache keeps 4 KiB
-   * sectors (zerofs-format(5)), so 4 KiB would be the natural minimum.  We advertise 1 byte instead, as
-   * nbdkit-zerofs-plugin(1) documents ("Block sizes"): every request size
-   * and alignment is served correctly (unaligned edges are
-   * read-modify-written per 4 KiB sector), and clients that honour a
-   * larger minimum without splitting requests themselves (nbdfuse 1.14
-   * passes FUSE's byte ranges straight to libnbd, which then refuses
-   * them) would otherwise break.  Aligned 4 KiB I/O is still the fast
-   * path, and 1 MiB (a whole chunk) is preferred.
+   * sectors (zerofs-format(5)), so 4 KiB would be the natural minimum.
+   * We advertise 1 byte instead, as nbdkit-zerofs-plugin(1) documents
+   * ("Block sizes"): every request size and alignment is served
+   * correctly (unaligned edges are read-modify-written per 4 KiB sector),
+   * and clients that honour a larger minimum without splitting requests
+   * themselves (nbdfuse 1.14 passes FUSE's byte ranges straight to
+   * libnbd, which then refuses them) would otherwise break.  Aligned
+   * 4 KiB I/O is still the fast path, and 1 MiB (a whole chunk) is
+   * preferred.
    */
   *minimum = 1;
   *preferred = ZCHUNK_SIZE;

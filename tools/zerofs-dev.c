@@ -8,8 +8,8 @@
  * This file owns the command line and the few operations that are only
  * ever done from a shell: everything else (volume header, device
  * metadata, chunk codec, object store) is lib/, called through
- * volume.h, conf.h and objstore.h, so that the tool and the nbdkit plugin
- * cannot disagree about a format.
+ * volume.h, conf.h and store/objstore.h, so that the tool and the nbdkit
+ * plugin cannot disagree about a format.
  *
  * The command line is parsed by hand rather than with getopt_long,
  * because any option of the configuration table (conf.h) is accepted as
