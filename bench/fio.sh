@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
 # zerofs bench: fio through its nbd engine, zerofs next to nbdkit's file
 # plugin, in one run.
 #
@@ -65,7 +67,7 @@ while getopts "s:t:d:pz:h" opt; do
         d) delay="$OPTARG" ;;
         p) perf=yes ;;
         z) zparams="$OPTARG" ;;
-        *) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 2 ;;
+        *) sed -n '4,/^$/s/^# \{0,1\}//p' "$0"; exit 2 ;;
     esac
 done
 shift $(( OPTIND - 1 ))

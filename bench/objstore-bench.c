@@ -1,12 +1,15 @@
-/* zerofs bench: what the object layer (lib/objstore*.c) gets from a store.
+/* SPDX-License-Identifier: BSD-3-Clause
  *
- * Opens a store exactly as the plugin does (objstore_open: retry wrapper,
- * the fault wrapper if fault-file= is given, then the S3 or directory
- * backend) from KEY=VALUE parameters with the plugin's names, then for
- * each in-flight count J: J threads PUT COUNT objects of SIZE bytes under
- * distinct keys, then GET them back (checking every byte), and the
- * objects are deleted.  It prints requests/s, MiB/s and the median and
- * 99th percentile latency of one request, in the format of
+ * zerofs bench: what the object layer (lib/store/) gets from a store.
+ *
+ * Opens a store exactly as the plugin does (objstore_open: the retry
+ * wrapper, retry.c; the fault wrapper, fault.c, if fault-file= is
+ * given; then the S3 or directory backend, s3.c or dir.c) from
+ * KEY=VALUE parameters with the plugin's names, then for each in-flight
+ * count J: J threads PUT COUNT objects of SIZE bytes under distinct
+ * keys, then GET them back (checking every byte), and the objects are
+ * deleted.  It prints requests/s, MiB/s and the median and 99th
+ * percentile latency of one request, in the format of
  * bench/raw-curl-s3.sh so that bench/objstore-vs-curl.sh can put the two
  * side by side:
  *
@@ -27,6 +30,8 @@
  *
  * Speed is only meaningful next to a reference measured in the same run
  * (bench/objstore-vs-curl.sh does that); this program is not a test.
+ * Buffers, the store and the configuration are released by scope
+ * (common/cleanup.h), so every failure is a plain return.
  */
 #include <config.h>
 
@@ -41,6 +46,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "cleanup.h"
+#include "vector.h"
 
 #include "conf.h"
 #include "log.h"
@@ -63,6 +71,22 @@ struct phase {
   atomic_bool failed;
   uint64_t *latency_ns;         /* [COUNT] */
 };
+
+/* Scoped cleanups for the two things main opens. */
+static void
+cleanup_zconf (struct zconf *conf)
+{
+  zconf_free (conf);
+}
+#define CLEANUP_ZCONF __attribute__ ((cleanup (cleanup_zconf)))
+
+static void
+cleanup_objstore (struct objstore **store)
+{
+  if (*store)
+    objstore_close (*store);
+}
+#define CLEANUP_OBJSTORE __attribute__ ((cleanup (cleanup_objstore)))
 
 static void
 usage (FILE *fp)
@@ -113,19 +137,16 @@ static void *
 worker (void *arg)
 {
   struct phase *p = arg;
-  unsigned char *payload = NULL, *expect = NULL;
+  CLEANUP_FREE unsigned char *payload = malloc (p->size);
+  CLEANUP_FREE unsigned char *expect = malloc (p->size);
   char key[OBJSTORE_KEY_MAX + 1];
   unsigned index;
   uint64_t t0;
-  void *data;
-  size_t len;
 
-  payload = malloc (p->size);
-  expect = malloc (p->size);
   if (payload == NULL || expect == NULL) {
     perror ("malloc");
     atomic_store (&p->failed, true);
-    goto out;
+    return NULL;
   }
   memcpy (payload, p->pattern, p->size);
   memcpy (expect, p->pattern, p->size);
@@ -142,6 +163,9 @@ worker (void *arg)
       }
     }
     else {
+      CLEANUP_FREE void *data = NULL;
+      size_t len;
+
       if (objstore_get (p->store, key, &data, &len) == -1) {
         atomic_store (&p->failed, true);
         break;
@@ -151,17 +175,11 @@ worker (void *arg)
         fprintf (stderr, "objstore-bench: GET %s: %zu bytes, not the %zu "
                  "that were PUT\n", key, len, p->size);
         atomic_store (&p->failed, true);
-        free (data);
         break;
       }
-      free (data);
     }
     p->latency_ns[index] = now_ns () - t0;
   }
-
- out:
-  free (payload);
-  free (expect);
   return NULL;
 }
 
@@ -190,7 +208,7 @@ run_phase (struct phase *p)
   unsigned i, started = 0;
   uint64_t t0, t1;
   double seconds;
-  int err, ret = -1;
+  int err;
 
   atomic_store (&p->next, 0);
   atomic_store (&p->failed, false);
@@ -217,7 +235,7 @@ run_phase (struct phase *p)
   }
   t1 = now_ns ();
   if (atomic_load (&p->failed))
-    goto out;
+    return -1;
 
   seconds = (t1 - t0) / 1e9;
   qsort (p->latency_ns, p->count, sizeof *p->latency_ns, compare_u64);
@@ -229,9 +247,7 @@ run_phase (struct phase *p)
           quantile_ms (p->latency_ns, p->count, 0.5),
           quantile_ms (p->latency_ns, p->count, 0.99));
   fflush (stdout);
-  ret = 0;
- out:
-  return ret;
+  return 0;
 }
 
 /* Delete the COUNT objects of one in-flight count. */
@@ -239,30 +255,25 @@ static int
 delete_objects (struct objstore *store, const char *prefix, unsigned jobs,
                 unsigned count)
 {
-  char **keys;
-  unsigned i, made = 0;
-  int ret = -1;
+  CLEANUP_STRING_VECTOR string_vector keys = EMPTY_VECTOR;
+  unsigned i;
 
-  keys = calloc (count, sizeof *keys);
-  if (keys == NULL) {
+  if (string_vector_reserve (&keys, count) == -1) {
     perror ("calloc");
-    goto out;
+    return -1;
   }
   for (i = 0; i < count; i++) {
-    keys[i] = malloc (OBJSTORE_KEY_MAX + 1);
-    if (keys[i] == NULL) {
+    char *key = malloc (OBJSTORE_KEY_MAX + 1);
+
+    if (key == NULL) {
       perror ("malloc");
-      goto out;
+      return -1;
     }
-    made++;
-    make_key (keys[i], OBJSTORE_KEY_MAX + 1, prefix, jobs, i);
+    make_key (key, OBJSTORE_KEY_MAX + 1, prefix, jobs, i);
+    string_vector_append (&keys, key);  /* cannot fail: reserved */
   }
-  ret = objstore_delete_many (store, (const char *const *) keys, count);
- out:
-  for (i = 0; i < made; i++)
-    free (keys[i]);
-  free (keys);
-  return ret;
+  return objstore_delete_many (store, (const char *const *) keys.items,
+                               keys.len);
 }
 
 /* Parse "8 32" or "8,32" into JOBS[]; returns how many, or -1. */
@@ -318,17 +329,18 @@ parse_uint (const char *opt, const char *str, unsigned long max,
 int
 main (int argc, char *argv[])
 {
-  struct zconf conf;
-  struct objstore *store = NULL;
+  CLEANUP_ZCONF struct zconf conf;
+  CLEANUP_FREE unsigned char *pattern = NULL;
+  CLEANUP_FREE uint64_t *latency_ns = NULL;
+  CLEANUP_OBJSTORE struct objstore *store = NULL;
   struct phase phase = { 0 };
   unsigned jobs[MAX_JOB_COUNTS];
   unsigned long count = 200, size_kib = 1024;
-  int njobs, opt, i, status = EXIT_FAILURE;
+  int njobs, opt, i;
   char default_prefix[64];
   const char *prefix = NULL;
   const char *debug;
   bool keep = false;
-  unsigned char *pattern = NULL;
   uint64_t x;
   size_t k;
   char *eq;
@@ -340,15 +352,15 @@ main (int argc, char *argv[])
     switch (opt) {
     case 'n':
       if (parse_uint ("-n", optarg, 10000000, &count) == -1)
-        goto out;
+        return EXIT_FAILURE;
       break;
     case 's':
       if (parse_uint ("-s", optarg, 1024 * 1024, &size_kib) == -1)
-        goto out;
+        return EXIT_FAILURE;
       break;
     case 'j':
       if ((njobs = parse_jobs (optarg, jobs)) == -1)
-        goto out;
+        return EXIT_FAILURE;
       break;
     case 'p':
       prefix = optarg;
@@ -358,11 +370,10 @@ main (int argc, char *argv[])
       break;
     case 'h':
       usage (stdout);
-      status = EXIT_SUCCESS;
-      goto out;
+      return EXIT_SUCCESS;
     default:
       usage (stderr);
-      goto out;
+      return EXIT_FAILURE;
     }
   }
 
@@ -374,14 +385,14 @@ main (int argc, char *argv[])
     eq = strchr (argv[i], '=');
     if (eq == NULL) {
       fprintf (stderr, "objstore-bench: %s: expected KEY=VALUE\n", argv[i]);
-      goto out;
+      return EXIT_FAILURE;
     }
     *eq = '\0';
     if (zconf_set (&conf, argv[i], eq + 1) == -1)
-      goto out;
+      return EXIT_FAILURE;
   }
   if (zconf_finish (&conf, false) == -1)
-    goto out;
+    return EXIT_FAILURE;
 
   if (prefix == NULL) {
     snprintf (default_prefix, sizeof default_prefix, "objstore-bench/%ld",
@@ -394,10 +405,10 @@ main (int argc, char *argv[])
    */
   phase.size = size_kib * 1024;
   pattern = malloc (phase.size);
-  phase.latency_ns = calloc (count, sizeof *phase.latency_ns);
-  if (pattern == NULL || phase.latency_ns == NULL) {
+  latency_ns = calloc (count, sizeof *latency_ns);
+  if (pattern == NULL || latency_ns == NULL) {
     perror ("malloc");
-    goto out;
+    return EXIT_FAILURE;
   }
   x = 0x9e3779b97f4a7c15ULL ^ (uint64_t) getpid ();
   for (k = 0; k < phase.size; k++) {
@@ -409,7 +420,7 @@ main (int argc, char *argv[])
 
   store = objstore_open (&conf);
   if (store == NULL)
-    goto out;
+    return EXIT_FAILURE;
   printf ("objstore: %s, connections=%u\n", store->description,
           conf.connections);
 
@@ -417,6 +428,7 @@ main (int argc, char *argv[])
   phase.prefix = prefix;
   phase.count = count;
   phase.pattern = pattern;
+  phase.latency_ns = latency_ns;
   for (i = 0; i < njobs; i++) {
     phase.jobs = jobs[i];
     if (jobs[i] > conf.connections)
@@ -425,20 +437,12 @@ main (int argc, char *argv[])
               conf.connections);
     phase.op = OP_PUT;
     if (run_phase (&phase) == -1)
-      goto out;
+      return EXIT_FAILURE;
     phase.op = OP_GET;
     if (run_phase (&phase) == -1)
-      goto out;
+      return EXIT_FAILURE;
     if (!keep && delete_objects (store, prefix, jobs[i], count) == -1)
-      goto out;
+      return EXIT_FAILURE;
   }
-  status = EXIT_SUCCESS;
-
- out:
-  if (store)
-    objstore_close (store);
-  free (phase.latency_ns);
-  free (pattern);
-  zconf_free (&conf);
-  return status;
+  return EXIT_SUCCESS;
 }

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
 # zerofs bench: the object layer against plain curl, on one S3 server, in
 # one run.
 #
-# Starts s3rver on loopback (tests/s3-servers.sh), then, ROUNDS times,
-# runs bench/raw-curl-s3.sh (curl --aws-sigv4: one process per request,
-# and one kept-alive process per lane) and objstore-bench (lib/objstore
-# through objstore_open, as the plugin uses it) on that server: COUNT
-# PUTs of 1 MiB objects with distinct keys, then GETs of them, with 8 and
-# 32 requests in flight.  Prints every measurement, then a table of the
-# medians over the rounds and the ratios objstore / curl.
+# Starts s3rver on loopback (bench-server.sh, tests/s3-servers.sh),
+# then, ROUNDS times, runs bench/raw-curl-s3.sh (curl --aws-sigv4: one
+# process per request, and one kept-alive process per lane) and
+# objstore-bench (lib/store through objstore_open, as the plugin uses
+# it) on that server: COUNT PUTs of 1 MiB objects with distinct keys,
+# then GETs of them, with 8 and 32 requests in flight.  Prints every
+# measurement, then a table of the medians over the rounds and the
+# ratios objstore / curl.
 #
 # Usage: bench/objstore-vs-curl.sh [-n COUNT] [-r ROUNDS] [-j "8 32"]
 #                                  [-S s3rver|swift]
@@ -37,17 +40,13 @@ while getopts "n:r:j:S:h" opt; do
         r) rounds="$OPTARG" ;;
         j) jobs_list="$OPTARG" ;;
         S) server="$OPTARG" ;;
-        *) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 2 ;;
+        *) sed -n '4,/^$/s/^# \{0,1\}//p' "$0"; exit 2 ;;
     esac
 done
-case "$server" in
-    s3rver|swift) ;;
-    *) echo "$0: -S must be s3rver or swift" >&2; exit 2 ;;
-esac
 
 here="$(cd "$(dirname "$0")" && pwd)"
-# shellcheck source-path=SCRIPTDIR source=../tests/s3-servers.sh
-source "$here/../tests/s3-servers.sh"
+# shellcheck source-path=SCRIPTDIR source=bench-server.sh
+source "$here/bench-server.sh"
 
 bench="${OBJSTORE_BENCH:-}"
 if [ -z "$bench" ]; then
@@ -62,15 +61,8 @@ if [ -z "$bench" ] || [ ! -x "$bench" ]; then
     exit 1
 fi
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/objstore-vs-curl.XXXXXX")"
-cleanup ()
-{
-    "${server}_stop"
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-"${server}_start" "$tmp/server"
+bench_tmp objstore-vs-curl
+bench_server_start
 max_jobs=0
 for j in $jobs_list; do
     if [ "$j" -gt "$max_jobs" ]; then max_jobs="$j"; fi

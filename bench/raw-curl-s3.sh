@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
 # zerofs bench: what plain curl gets from an S3 server, as the yardstick
 # for zerofs's own object layer.
 #
@@ -39,7 +41,7 @@ while getopts "n:s:j:m:S:h" opt; do
         j) jobs_list="$OPTARG" ;;
         m) mode="$OPTARG" ;;
         S) server="$OPTARG" ;;
-        *) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 2 ;;
+        *) sed -n '4,/^$/s/^# \{0,1\}//p' "$0"; exit 2 ;;
     esac
 done
 case "$mode" in
@@ -47,32 +49,17 @@ case "$mode" in
     both) modes="per-request keepalive" ;;
     *) echo "$0: -m must be per-request, keepalive or both" >&2; exit 2 ;;
 esac
-case "$server" in
-    s3rver|swift) ;;
-    *) echo "$0: -S must be s3rver or swift" >&2; exit 2 ;;
-esac
 
 here="$(cd "$(dirname "$0")" && pwd)"
-# shellcheck source-path=SCRIPTDIR source=../tests/s3-servers.sh
-source "$here/../tests/s3-servers.sh"
-
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/raw-curl-s3.XXXXXX")"
-own_server=
-cleanup ()
-{
-    if [ -n "$own_server" ]; then
-        "${server}_stop"
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+# shellcheck source-path=SCRIPTDIR source=bench-server.sh
+source "$here/bench-server.sh"
+bench_tmp raw-curl-s3
 
 if [ -n "${S3_ENDPOINT:-}" ] && [ -n "${S3_BUCKET:-}" ] &&
    [ -n "${AWS_ACCESS_KEY_ID:-}" ] && [ -n "${AWS_SECRET_ACCESS_KEY:-}" ]; then
     echo "raw-curl: using the server at $S3_ENDPOINT, bucket $S3_BUCKET"
 else
-    own_server=yes
-    "${server}_start" "$tmp/server"
+    bench_server_start
     echo "raw-curl: started $server at $S3_ENDPOINT"
 fi
 

@@ -1,4 +1,6 @@
-/* nbdkit-zerofs-plugin: S3-backed block devices.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * nbdkit-zerofs-plugin: S3-backed block devices.
  *
  * A thin map of nbdkit's callbacks onto lib/: parameters go into a
  * struct zconf (one table of options shared with zerofs-dev and the
@@ -7,6 +9,11 @@
  * what the user typed (bucket, credentials, password, cache-dir lock) is
  * checked in .get_ready so that the error reaches the terminal; LMDB and
  * threads start in .after_fork because they must not cross a fork.
+ *
+ * What the plugin promises (parameters, NBD semantics, crash behaviour)
+ * is documented in nbdkit-zerofs-plugin(1), plugin/nbdkit-zerofs-plugin.pod;
+ * the objects it stores in zerofs-format(5), man/zerofs-format.pod; the
+ * cache's chunk states and crash rules at the top of lib/cache/cache.c.
  */
 #include <config.h>
 
@@ -20,6 +27,9 @@
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
+#include "cleanup.h"
+#include "vector.h"
+
 #include "chunk.h"
 #include "conf.h"
 #include "device.h"
@@ -30,10 +40,10 @@
  * that parameters override the file.
  */
 struct param {
-  char *key, *value;
+  char *key, *value;                /* VALUE may be a secret: wiped */
 };
-static struct param *params;
-static size_t nparams;
+DEFINE_VECTOR_TYPE (param_vector, struct param);
+static param_vector params = EMPTY_VECTOR;
 static char *config_file;
 
 static struct zconf conf;
@@ -52,12 +62,12 @@ zerofs_unload (void)
 {
   size_t i;
 
-  for (i = 0; i < nparams; i++) {
-    free (params[i].key);
-    explicit_bzero (params[i].value, strlen (params[i].value));
-    free (params[i].value);
+  for (i = 0; i < params.len; i++) {
+    free (params.items[i].key);
+    explicit_bzero (params.items[i].value, strlen (params.items[i].value));
+    free (params.items[i].value);
   }
-  free (params);
+  param_vector_reset (&params);
   free (config_file);
   zconf_free (&conf);
 }
@@ -76,8 +86,10 @@ apply_param (const struct param *p)
 static int
 zerofs_config (const char *key, const char *value)
 {
-  struct param *p;
-  char *secret = NULL;
+  CLEANUP_WIPE_STRING char *secret = NULL;
+  CLEANUP_FREE char *pkey = NULL;
+  CLEANUP_WIPE_STRING char *pvalue = NULL;
+  struct param p;
 
   if (strcmp (key, "config") == 0) {
     free (config_file);
@@ -99,37 +111,26 @@ zerofs_config (const char *key, const char *value)
     nbdkit_error ("unknown parameter '%s' (see nbdkit zerofs --help)", key);
     return -1;
   }
-  p = realloc (params, (nparams + 1) * sizeof *params);
-  if (p == NULL) {
+  /* Room first, so that the append below cannot fail. */
+  if (param_vector_reserve (&params, 1) == -1) {
     nbdkit_error ("realloc: %m");
-    if (secret) {
-      explicit_bzero (secret, strlen (secret));
-      free (secret);
-    }
     return -1;
   }
-  params = p;
-  params[nparams].key = strdup (key);
-  params[nparams].value = strdup (value);
-  if (secret) {
-    explicit_bzero (secret, strlen (secret));
-    free (secret);
-  }
-  if (params[nparams].key == NULL || params[nparams].value == NULL) {
+  pkey = strdup (key);
+  pvalue = strdup (value);
+  if (pkey == NULL || pvalue == NULL) {
     nbdkit_error ("strdup: %m");
-    free (params[nparams].key);
-    free (params[nparams].value);
     return -1;
   }
+  p.key = pkey;
+  p.value = pvalue;
   /* Check the value now so that the error names the parameter early
    * (this also makes paths absolute while the cwd is still the user's).
    */
-  if (apply_param (&params[nparams]) == -1) {
-    free (params[nparams].key);
-    free (params[nparams].value);
+  if (apply_param (&p) == -1)
     return -1;
-  }
-  nparams++;
+  param_vector_append (&params, p);
+  pkey = pvalue = NULL;
   return 0;
 }
 
@@ -144,8 +145,8 @@ zerofs_config_complete (void)
     zconf_init (&conf);
     if (zconf_load_file (&conf, config_file) == -1)
       return -1;
-    for (i = 0; i < nparams; i++)
-      if (apply_param (&params[i]) == -1)
+    for (i = 0; i < params.len; i++)
+      if (apply_param (&params.items[i]) == -1)
         return -1;
   }
   if (zconf_finish (&conf, true) == -1)
@@ -228,13 +229,16 @@ static int
 zerofs_block_size (void *handle,
                    uint32_t *minimum, uint32_t *preferred, uint32_t *maximum)
 {
-  /* DESIGN.md asked for a 4 KiB minimum.  We advertise 1 byte instead:
-   * every request size and alignment is served correctly (unaligned edges
-   * are read-modify-written per 4 KiB sector), and clients that honour a
-   * larger minimum without splitting requests themselves (nbdfuse 1.14
-   * passes FUSE's byte ranges straight to libnbd, which then refuses
-   * them) would otherwise break.  Aligned 4 KiB I/O is still the fast
-   * path, and 1 MiB (a whole chunk) is preferred.
+  /* Device sizes are multiples of 4 KiB and the cache keeps 4 KiB
+   * sectors (zerofs-format(5)), so 4 KiB would be the natural minimum.
+   * We advertise 1 byte instead, as nbdkit-zerofs-plugin(1) documents
+   * ("Block sizes"): every request size and alignment is served
+   * correctly (unaligned edges are read-modify-written per 4 KiB sector),
+   * and clients that honour a larger minimum without splitting requests
+   * themselves (nbdfuse 1.14 passes FUSE's byte ranges straight to
+   * libnbd, which then refuses them) would otherwise break.  Aligned
+   * 4 KiB I/O is still the fast path, and 1 MiB (a whole chunk) is
+   * preferred.
    */
   *minimum = 1;
   *preferred = ZCHUNK_SIZE;

@@ -1,4 +1,6 @@
-/* zerofs-dev: manage the devices of a zerofs volume without serving them.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs-dev: manage the devices of a zerofs volume without serving them.
  *
  *   zerofs-dev [OPTIONS] init | create NAME SIZE | list | info NAME |
  *              rm NAME | resize NAME SIZE | passwd
@@ -6,8 +8,8 @@
  * This file owns the command line and the few operations that are only
  * ever done from a shell: everything else (volume header, device
  * metadata, chunk codec, object store) is lib/, called through
- * volume.h, conf.h and objstore.h, so that the tool and the nbdkit plugin
- * cannot disagree about a format.
+ * volume.h, conf.h and store/objstore.h, so that the tool and the nbdkit
+ * plugin cannot disagree about a format.
  *
  * The command line is parsed by hand rather than with getopt_long,
  * because any option of the configuration table (conf.h) is accepted as
@@ -21,6 +23,10 @@
  * table too, and the one set last wins.  There is deliberately no
  * environment variable for it: the environment is inherited by every
  * child process and readable in /proc/PID/environ.
+ *
+ * Memory and secrets are released by scope (common/cleanup.h): a
+ * command returns -1 from wherever it fails and main closes what it
+ * opened.
  *
  * Errors: the lib reports each error once through zerror(); the log
  * handler installed here prints it as the single line "zerofs-dev:
@@ -51,6 +57,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+
+#include "byteorder.h"
+#include "cleanup.h"
+#include "vector.h"
 
 #include "chunk.h"
 #include "conf.h"
@@ -375,16 +385,6 @@ free_cmdline (struct cmdline *cl)
   free (cl->args);
 }
 
-/* Wipe and free a secret. */
-static void
-free_secret (char *secret)
-{
-  if (secret) {
-    explicit_bzero (secret, strlen (secret));
-    free (secret);
-  }
-}
-
 /* Load the config file, then apply the command line over it. */
 static int
 setup_conf (const struct cmdline *cl, struct zconf *conf)
@@ -481,6 +481,34 @@ print_json_string (const char *s)
   putchar ('"');
 }
 
+/* A JSON object on one line, its fields in order: list prints one per
+ * device, info one for its device.  A field is the string STR if set,
+ * else the number NUM.
+ */
+struct json_field {
+  const char *key;
+  const char *str;
+  uint64_t num;
+};
+#define JSON_STR(key, str) { (key), (str), 0 }
+#define JSON_NUM(key, num) { (key), NULL, (num) }
+
+static void
+print_json_object (const struct json_field *fields, size_t n)
+{
+  size_t i;
+
+  putchar ('{');
+  for (i = 0; i < n; i++) {
+    printf ("%s\"%s\": ", i ? ", " : "", fields[i].key);
+    if (fields[i].str)
+      print_json_string (fields[i].str);
+    else
+      printf ("%" PRIu64, fields[i].num);
+  }
+  putchar ('}');
+}
+
 static int
 cmd_init (struct ctx *ctx)
 {
@@ -504,18 +532,30 @@ cmd_create (struct ctx *ctx)
   return zvolume_create_device (ctx->vol, ctx->cl->args[1], ctx->size, &meta);
 }
 
-/* One row of the list. */
+/* One row of the list, with its SIZE and USED cells as printed. */
 struct list_row {
   char *name;
   uint64_t size;
   uint64_t objects;
   uint64_t used;
+  char size_cell[32], used_cell[32];
 };
+DEFINE_VECTOR_TYPE (list_rows, struct list_row);
+
+static void
+list_rows_free_all (list_rows *rows)
+{
+  size_t i;
+
+  for (i = 0; i < rows->len; i++)
+    free (rows->items[i].name);
+  list_rows_reset (rows);
+}
+#define CLEANUP_LIST_ROWS __attribute__ ((cleanup (list_rows_free_all)))
 
 struct list_state {
   struct zvolume *vol;
-  struct list_row *rows;
-  size_t n, alloc;
+  list_rows *rows;
 };
 
 static int
@@ -523,96 +563,93 @@ list_one (void *opaque, const char *name)
 {
   struct list_state *ls = opaque;
   struct device_meta meta;
-  struct list_row *row;
+  struct list_row row = { 0 };
 
-  if (ls->n == ls->alloc) {
-    size_t alloc = ls->alloc ? ls->alloc * 2 : 16;
-    struct list_row *rows = realloc (ls->rows, alloc * sizeof rows[0]);
-
-    if (rows == NULL) {
-      zerror ("realloc: %m");
-      return -1;
-    }
-    ls->rows = rows;
-    ls->alloc = alloc;
-  }
-  row = &ls->rows[ls->n];
-  if (zvolume_get_device (ls->vol, name, &meta) == -1 ||
-      zvolume_device_usage (ls->vol, name, &row->objects, &row->used) == -1)
+  if (list_rows_reserve (ls->rows, 1) == -1) {
+    zerror ("realloc: %m");
     return -1;
-  row->name = strdup (name);
-  if (row->name == NULL) {
+  }
+  if (zvolume_get_device (ls->vol, name, &meta) == -1 ||
+      zvolume_device_usage (ls->vol, name, &row.objects, &row.used) == -1)
+    return -1;
+  row.name = strdup (name);
+  if (row.name == NULL) {
     zerror ("strdup: %m");
     return -1;
   }
-  row->size = meta.size;
-  ls->n++;
+  row.size = meta.size;
+  list_rows_append (ls->rows, row);     /* cannot fail: reserved */
   return 0;
+}
+
+/* A SIZE or USED cell: exact bytes with --bytes, else for people. */
+static void
+size_cell (uint64_t n, bool bytes, char *buf, size_t buflen)
+{
+  if (bytes)
+    snprintf (buf, buflen, "%" PRIu64, n);
+  else
+    human_size (n, buf, buflen);
+}
+
+static void
+print_list_row (const int width[3],
+                const char *name, const char *size, const char *used)
+{
+  printf ("%-*s  %*s  %*s\n",
+          width[0], name, width[1], size, width[2], used);
 }
 
 static int
 cmd_list (struct ctx *ctx)
 {
-  struct list_state ls = { .vol = ctx->vol };
-  char size_str[32], used_str[32];
-  int namew = 4, sizew = 4, usedw = 4, w;
+  CLEANUP_LIST_ROWS list_rows rows = EMPTY_VECTOR;
+  struct list_state ls = { .vol = ctx->vol, .rows = &rows };
+  int width[3] = { 4, 4, 4 };       /* NAME, SIZE, USED */
   size_t i;
-  int r = -1;
 
   if (zvolume_list_devices (ctx->vol, list_one, &ls) == -1)
-    goto out;
+    return -1;
 
   if (ctx->cl->json) {
     printf ("[");
-    for (i = 0; i < ls.n; i++) {
-      printf ("%s\n  {\"name\": ", i ? "," : "");
-      print_json_string (ls.rows[i].name);
-      printf (", \"size\": %" PRIu64 ", \"used\": %" PRIu64
-              ", \"objects\": %" PRIu64 "}",
-              ls.rows[i].size, ls.rows[i].used, ls.rows[i].objects);
+    for (i = 0; i < rows.len; i++) {
+      const struct list_row *row = &rows.items[i];
+      const struct json_field fields[] = {
+        JSON_STR ("name", row->name),
+        JSON_NUM ("size", row->size),
+        JSON_NUM ("used", row->used),
+        JSON_NUM ("objects", row->objects),
+      };
+
+      printf ("%s\n  ", i ? "," : "");
+      print_json_object (fields, sizeof fields / sizeof fields[0]);
     }
-    printf ("%s]\n", ls.n ? "\n" : "");
-    r = 0;
-    goto out;
+    printf ("%s]\n", rows.len ? "\n" : "");
+    return 0;
   }
 
-  /* Two passes: column widths, then the table. */
-  for (i = 0; i < ls.n; i++) {
-    if (ctx->cl->bytes) {
-      snprintf (size_str, sizeof size_str, "%" PRIu64, ls.rows[i].size);
-      snprintf (used_str, sizeof used_str, "%" PRIu64, ls.rows[i].used);
-    }
-    else {
-      human_size (ls.rows[i].size, size_str, sizeof size_str);
-      human_size (ls.rows[i].used, used_str, sizeof used_str);
-    }
-    w = strlen (ls.rows[i].name);
-    if (w > namew) namew = w;
-    w = strlen (size_str);
-    if (w > sizew) sizew = w;
-    w = strlen (used_str);
-    if (w > usedw) usedw = w;
-  }
-  printf ("%-*s  %*s  %*s\n", namew, "NAME", sizew, "SIZE", usedw, "USED");
-  for (i = 0; i < ls.n; i++) {
-    if (ctx->cl->bytes) {
-      snprintf (size_str, sizeof size_str, "%" PRIu64, ls.rows[i].size);
-      snprintf (used_str, sizeof used_str, "%" PRIu64, ls.rows[i].used);
-    }
-    else {
-      human_size (ls.rows[i].size, size_str, sizeof size_str);
-      human_size (ls.rows[i].used, used_str, sizeof used_str);
-    }
-    printf ("%-*s  %*s  %*s\n",
-            namew, ls.rows[i].name, sizew, size_str, usedw, used_str);
-  }
-  r = 0;
+  /* The cells and the column widths, then the table. */
+  for (i = 0; i < rows.len; i++) {
+    struct list_row *row = &rows.items[i];
+    int w;
 
- out:
-  for (i = 0; i < ls.n; i++)
-    free (ls.rows[i].name);
-  free (ls.rows);
-  return r;
+    size_cell (row->size, ctx->cl->bytes,
+               row->size_cell, sizeof row->size_cell);
+    size_cell (row->used, ctx->cl->bytes,
+               row->used_cell, sizeof row->used_cell);
+    w = strlen (row->name);
+    if (w > width[0]) width[0] = w;
+    w = strlen (row->size_cell);
+    if (w > width[1]) width[1] = w;
+    w = strlen (row->used_cell);
+    if (w > width[2]) width[2] = w;
+  }
+  print_list_row (width, "NAME", "SIZE", "USED");
+  for (i = 0; i < rows.len; i++)
+    print_list_row (width, rows.items[i].name,
+                    rows.items[i].size_cell, rows.items[i].used_cell);
+  return 0;
 }
 
 static int
@@ -633,14 +670,19 @@ cmd_info (struct ctx *ctx)
   human_size (used, used_h, sizeof used_h);
 
   if (ctx->cl->json) {
-    printf ("{\"name\": ");
-    print_json_string (meta.name);
-    printf (", \"uuid\": \"%s\", \"size\": %" PRIu64
-            ", \"chunk_size\": %" PRIu32 ", \"created\": \"%s\""
-            ", \"generation\": %" PRIu64
-            ", \"objects\": %" PRIu64 ", \"used\": %" PRIu64 "}\n",
-            uuid, meta.size, meta.chunk_size, created, meta.generation,
-            objects, used);
+    const struct json_field fields[] = {
+      JSON_STR ("name", meta.name),
+      JSON_STR ("uuid", uuid),
+      JSON_NUM ("size", meta.size),
+      JSON_NUM ("chunk_size", meta.chunk_size),
+      JSON_STR ("created", created),
+      JSON_NUM ("generation", meta.generation),
+      JSON_NUM ("objects", objects),
+      JSON_NUM ("used", used),
+    };
+
+    print_json_object (fields, sizeof fields / sizeof fields[0]);
+    printf ("\n");
     return 0;
   }
 
@@ -673,18 +715,28 @@ struct trim_state {
   size_t n;
 };
 
+/* Free the keys of the batch (also the cleanup of a failed listing). */
+static void
+trim_drop (struct trim_state *ts)
+{
+  int saved_errno = errno;
+  size_t i;
+
+  for (i = 0; i < ts->n; i++)
+    free (ts->keys[i]);
+  ts->n = 0;
+  errno = saved_errno;
+}
+
 static int
 trim_flush (struct trim_state *ts)
 {
   int r;
-  size_t i;
 
   if (ts->n == 0)
     return 0;
   r = objstore_delete_many (ts->store, (const char *const *) ts->keys, ts->n);
-  for (i = 0; i < ts->n; i++)
-    free (ts->keys[i]);
-  ts->n = 0;
+  trim_drop (ts);
   return r;
 }
 
@@ -710,23 +762,16 @@ trim_one (void *opaque, const char *key, uint64_t size, bool is_prefix)
 static int
 delete_chunks_from (struct zvolume *vol, const char *name, uint64_t first)
 {
+  __attribute__ ((cleanup (trim_drop)))
   struct trim_state ts = { .store = vol->store, .first = first };
   char prefix[OBJSTORE_KEY_MAX];
   int r;
 
   zkey_chunks_prefix (prefix, name);
   r = objstore_list (vol->store, prefix, NULL, trim_one, &ts);
-  if (r == 0)
-    r = trim_flush (&ts);
-  else {
-    int saved_errno = errno;
-    size_t i;
-
-    for (i = 0; i < ts.n; i++)
-      free (ts.keys[i]);
-    errno = saved_errno;
-  }
-  return r;
+  if (r != 0)
+    return r;
+  return trim_flush (&ts);
 }
 
 static uint64_t
@@ -737,7 +782,35 @@ chunk_len (uint64_t size, uint64_t chunk_size, uint64_t index)
   return size - start < chunk_size ? size - start : chunk_size;
 }
 
-/* resize, step 2: chunk INDEX has length OLD_LEN on the device now and
+/* Chunk plaintext on the heap and the codec's key: both wiped when the
+ * scope ends.
+ */
+struct plaintext {
+  uint8_t *data;
+  size_t len;
+};
+
+static void
+cleanup_plaintext (struct plaintext *p)
+{
+  int saved_errno = errno;
+
+  if (p->data) {
+    explicit_bzero (p->data, p->len);
+    free (p->data);
+  }
+  errno = saved_errno;
+}
+#define CLEANUP_PLAINTEXT __attribute__ ((cleanup (cleanup_plaintext)))
+
+static void
+cleanup_codec (struct zchunk_codec *codec)
+{
+  explicit_bzero (codec, sizeof *codec);
+}
+#define CLEANUP_CODEC __attribute__ ((cleanup (cleanup_codec)))
+
+/* resize, step 2: chunk INDEX has another length on the device now and
  * will have NEW_LEN.  Rewrite its object with the new length: cut, or
  * extended with zeros; deleted if what remains is all zeros.  An object
  * that already has the new length (an interrupted resize run again) or
@@ -747,73 +820,53 @@ static int
 rewrite_chunk (struct ctx *ctx, const struct device_meta *meta,
                uint64_t index, uint64_t new_len)
 {
-  struct zchunk_codec codec;
+  CLEANUP_CODEC struct zchunk_codec codec;
   char key[OBJSTORE_KEY_MAX];
-  void *obj = NULL, *newobj = NULL;
+  CLEANUP_FREE void *obj = NULL;
+  CLEANUP_FREE void *newobj = NULL;
+  CLEANUP_PLAINTEXT struct plaintext plain = { .len = meta->chunk_size };
   size_t objlen, newlen;
-  uint8_t *data = NULL;
   uint64_t seq;
   uint32_t stored_len;
-  int r = -1;
 
   if (zvolume_chunk_codec (ctx->vol, meta, ctx->conf->compression,
                            ctx->conf->compression_level, &codec) == -1)
     return -1;
 
   zkey_chunk (key, meta->name, index);
-  if (objstore_get (ctx->store, key, &obj, &objlen) == -1) {
-    if (errno == ENOENT)        /* a zero chunk: nothing stored */
-      r = 0;
-    goto out;
-  }
+  if (objstore_get (ctx->store, key, &obj, &objlen) == -1)
+    return errno == ENOENT ? 0 : -1; /* ENOENT: a zero chunk, not stored */
 
   /* The plaintext length in the header (chunk.h); zchunk_decode
    * authenticates it, as part of the AAD.
    */
   stored_len = chunk_len (meta->size, meta->chunk_size, index);
   if (objlen >= ZCHUNK_HEADER_LEN) {
-    const uint8_t *h = obj;
-    uint32_t len = (uint32_t) h[16] << 24 | (uint32_t) h[17] << 16 |
-                   (uint32_t) h[18] << 8 | h[19];
+    uint32_t len = get_be32 ((const uint8_t *) obj + 16);
 
-    if (len == new_len) {
-      r = 0;
-      goto out;
-    }
+    if (len == new_len)
+      return 0;
     if (len <= meta->chunk_size)
       stored_len = len;
   }
 
-  data = calloc (1, meta->chunk_size);
-  if (data == NULL) {
+  plain.data = calloc (1, meta->chunk_size);
+  if (plain.data == NULL) {
     zerror ("calloc: %m");
-    goto out;
+    return -1;
   }
-  if (zchunk_decode (&codec, index, obj, objlen, data, stored_len, &seq,
-                     key) == -1)
-    goto out;
+  if (zchunk_decode (&codec, index, obj, objlen, plain.data, stored_len,
+                     &seq, key) == -1)
+    return -1;
   if (new_len < stored_len)
-    memset (data + new_len, 0, stored_len - new_len);
+    memset (plain.data + new_len, 0, stored_len - new_len);
 
-  if (zis_zero (data, new_len))
-    r = objstore_delete (ctx->store, key);
-  else if (zchunk_encode (&codec, index, seq, data, new_len,
-                          &newobj, &newlen) == 0)
-    r = objstore_put (ctx->store, key, newobj, newlen);
-
- out:
-  {
-    int saved_errno = errno;
-
-    explicit_bzero (&codec, sizeof codec);
-    if (data)
-      explicit_bzero (data, meta->chunk_size);
-    free (data);
-    free (obj);
-    free (newobj);
-    errno = saved_errno;
-  }
-  return r;
+  if (zis_zero (plain.data, new_len))
+    return objstore_delete (ctx->store, key);
+  if (zchunk_encode (&codec, index, seq, plain.data, new_len,
+                     &newobj, &newlen) == -1)
+    return -1;
+  return objstore_put (ctx->store, key, newobj, newlen);
 }
 
 static int
@@ -874,8 +927,7 @@ static int
 cmd_passwd (struct ctx *ctx)
 {
   struct zkdf_params kdf;
-  char *new_password;
-  int r;
+  CLEANUP_WIPE_STRING char *new_password = NULL;
 
   new_password = zread_password (ctx->cl->new_password_spec);
   if (new_password == NULL)
@@ -883,17 +935,14 @@ cmd_passwd (struct ctx *ctx)
   if (new_password[0] == '\0') {
     zerror ("the new password is empty");
     errno = EINVAL;
-    r = -1;
+    return -1;
   }
-  else if (ctx->cl->log2n_str) {
+  if (ctx->cl->log2n_str) {
     kdf = ctx->vol->kdf;
     kdf.log2_n = ctx->log2n;
-    r = zvolume_change_password (ctx->vol, new_password, &kdf);
+    return zvolume_change_password (ctx->vol, new_password, &kdf);
   }
-  else
-    r = zvolume_change_password (ctx->vol, new_password, NULL);
-  free_secret (new_password);
-  return r;
+  return zvolume_change_password (ctx->vol, new_password, NULL);
 }
 
 /* init on a directory store: create the directory itself (not its
@@ -914,6 +963,47 @@ make_volume_dir (const char *bucket)
   return 0;
 }
 
+/* Check the values, set up the configuration, open the store and the
+ * volume into CTX (main closes them), then run the command.
+ */
+static int
+run_command (const struct command *cmd, struct ctx *ctx)
+{
+  const struct cmdline *cl = ctx->cl;
+  struct zconf *conf = ctx->conf;
+
+  /* Values, before the store is touched. */
+  if (cl->log2n_str &&
+      parse_uint ("--scrypt-log2n", cl->log2n_str, LOG2N_MIN, LOG2N_MAX,
+                  &ctx->log2n) == -1)
+    return -1;
+  if (cmd->nargs >= 1 && device_name_check (cl->args[1]) == -1)
+    return -1;
+  if (cmd->size_arg && zparse_size (cl->args[2], &ctx->size) == -1)
+    return -1;
+
+  if (setup_conf (cl, conf) == -1)
+    return -1;
+  if (conf->bucket == NULL)
+    usage_error ("no volume: give --bucket=BUCKET "
+                 "(or bucket in the --config file)");
+  if (zconf_finish (conf, true) == -1)
+    return -1;
+
+  if (cmd->run == cmd_init && make_volume_dir (conf->bucket) == -1)
+    return -1;
+  ctx->store = objstore_open (conf);
+  if (ctx->store == NULL)
+    return -1;
+  if (cmd->run != cmd_init) {
+    ctx->vol = zvolume_open (ctx->store, conf->password);
+    if (ctx->vol == NULL)
+      return -1;
+  }
+
+  return cmd->run (ctx);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -923,7 +1013,7 @@ main (int argc, char *argv[])
   const struct command *cmd;
   const char *debug;
   unsigned extra;
-  int r = -1;
+  int r;
 
   zlog_set_handlers (error_handler, debug_handler);
   debug = getenv ("ZEROFS_DEBUG");
@@ -966,39 +1056,8 @@ main (int argc, char *argv[])
     usage_error ("passwd needs --new-password=SPEC");
 
   zconf_init (&conf);
+  r = run_command (cmd, &ctx);
 
-  /* Values, before the store is touched. */
-  if (cl.log2n_str &&
-      parse_uint ("--scrypt-log2n", cl.log2n_str, LOG2N_MIN, LOG2N_MAX,
-                  &ctx.log2n) == -1)
-    goto out;
-  if (cmd->nargs >= 1 && device_name_check (cl.args[1]) == -1)
-    goto out;
-  if (cmd->size_arg && zparse_size (cl.args[2], &ctx.size) == -1)
-    goto out;
-
-  if (setup_conf (&cl, &conf) == -1)
-    goto out;
-  if (conf.bucket == NULL)
-    usage_error ("no volume: give --bucket=BUCKET "
-                 "(or bucket in the --config file)");
-  if (zconf_finish (&conf, true) == -1)
-    goto out;
-
-  if (cmd->run == cmd_init && make_volume_dir (conf.bucket) == -1)
-    goto out;
-  ctx.store = objstore_open (&conf);
-  if (ctx.store == NULL)
-    goto out;
-  if (cmd->run != cmd_init) {
-    ctx.vol = zvolume_open (ctx.store, conf.password);
-    if (ctx.vol == NULL)
-      goto out;
-  }
-
-  r = cmd->run (&ctx);
-
- out:
   if (ctx.vol)
     zvolume_close (ctx.vol);
   if (ctx.store)
