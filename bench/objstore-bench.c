@@ -72,21 +72,13 @@ struct phase {
   uint64_t *latency_ns;         /* [COUNT] */
 };
 
-/* Scoped cleanups for the two things main opens. */
+/* The configuration main parses, freed when its scope ends. */
 static void
 cleanup_zconf (struct zconf *conf)
 {
   zconf_free (conf);
 }
 #define CLEANUP_ZCONF __attribute__ ((cleanup (cleanup_zconf)))
-
-static void
-cleanup_objstore (struct objstore **store)
-{
-  if (*store)
-    objstore_close (*store);
-}
-#define CLEANUP_OBJSTORE __attribute__ ((cleanup (cleanup_objstore)))
 
 static void
 usage (FILE *fp)

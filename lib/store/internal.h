@@ -37,18 +37,4 @@ extern struct objstore *objstore_fault_wrap (struct objstore *inner,
 extern struct objstore *objstore_retry_wrap (struct objstore *inner,
                                              unsigned retry_time_seconds);
 
-/* A store owned by the current scope, closed when the scope ends unless
- * it was handed on (set to NULL): a wrapper's inner store while the
- * wrapper is being built.  Keeps errno, like common/cleanup.h's.
- */
-static inline void
-cleanup_objstore_close (struct objstore **s)
-{
-  int saved_errno = errno;
-
-  objstore_close (*s);
-  errno = saved_errno;
-}
-#define CLEANUP_OBJSTORE __attribute__ ((cleanup (cleanup_objstore_close)))
-
 #endif /* ZEROFS_STORE_INTERNAL_H */

@@ -53,6 +53,7 @@
 #ifndef ZEROFS_OBJSTORE_H
 #define ZEROFS_OBJSTORE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -160,5 +161,18 @@ extern void objstore_close (struct objstore *s);
  * that handle an expected failure themselves and want its text).
  */
 extern const char *objstore_last_error (void);
+
+/* A store owned by the current scope, closed when the scope ends unless
+ * it was handed on (set to NULL).  Keeps errno, like common/cleanup.h's.
+ */
+static inline void
+cleanup_objstore_close (struct objstore **s)
+{
+  int saved_errno = errno;
+
+  objstore_close (*s);
+  errno = saved_errno;
+}
+#define CLEANUP_OBJSTORE __attribute__ ((cleanup (cleanup_objstore_close)))
 
 #endif /* ZEROFS_OBJSTORE_H */
