@@ -35,6 +35,12 @@
 #include "device.h"
 #include "log.h"
 #include "service.h"
+#include "volume.h"
+
+/* nbdkit refuses reads and writes larger than this (its server's
+ * MAX_REQUEST_SIZE, not exported to plugins).
+ */
+#define MAX_REQUEST_BYTES (64 * 1024 * 1024)
 
 /* Parameters in the order given; applied after config= is loaded, so
  * that parameters override the file.
@@ -151,6 +157,11 @@ zerofs_config_complete (void)
   }
   if (zconf_finish (&conf, true) == -1)
     return -1;
+  /* A default export that can never be served is a startup error, not a
+   * failure when the first client connects.
+   */
+  if (conf.export_name && device_name_check (conf.export_name) == -1)
+    return -1;
   conf_ready = true;
   return 0;
 }
@@ -238,11 +249,13 @@ zerofs_block_size (void *handle,
    * themselves (nbdfuse 1.14 passes FUSE's byte ranges straight to
    * libnbd, which then refuses them) would otherwise break.  Aligned
    * 4 KiB I/O is still the fast path, and 1 MiB (a whole chunk) is
-   * preferred.
+   * preferred.  The maximum is what nbdkit itself accepts for a read or
+   * a write (64 MiB): a client that honours a larger advertisement would
+   * be refused.
    */
   *minimum = 1;
   *preferred = ZCHUNK_SIZE;
-  *maximum = 0xffffffff;
+  *maximum = MAX_REQUEST_BYTES;
   return 0;
 }
 

@@ -106,3 +106,25 @@ if [ "$uploads" -gt 3 ]; then
     exit 1
 fi
 stop_server
+
+# 3.  Small ones.
+# A default export that can never be served is refused at startup,
+# naming the rule (it used to fail only when a client connected).
+for bad in ../x a/b .hidden "$(printf 'x%.0s' {1..65})"; do
+    if nbdkit -U - "$PLUGIN" "${zargs[@]}" export="$bad" --run true \
+              2>"$tmpdir/err"; then
+        echo "$0: export=$bad was accepted"
+        exit 1
+    fi
+    grep -q 'device name' "$tmpdir/err" || {
+        echo "$0: export=$bad: no message naming the rule:"
+        cat "$tmpdir/err"
+        exit 1
+    }
+done
+# The advertised maximum request is one nbdkit serves (64 MiB).
+max=$(nbdkit -U - "$PLUGIN" "${zargs[@]}" export=disk \
+             --run 'nbdinfo --json "$uri"' |
+      sed -n 's/.*"block_size_maximum": *\([0-9]*\).*/\1/p')
+echo "advertised maximum block size: $max"
+[ -n "$max" ] && [ "$max" -le $(( 64 << 20 )) ] && [ "$max" -ge $(( 1 << 20 )) ]
