@@ -62,6 +62,7 @@ extern int s3_xml_parse_list (const char *doc, size_t len,
                               struct s3_list_page *page);
 /* The free functions below keep errno, and leave the struct zeroed. */
 extern void s3_list_page_free (struct s3_list_page *page);
+#define CLEANUP_S3_LIST_PAGE __attribute__ ((cleanup (s3_list_page_free)))
 
 /* An <Error> document.  Fields not present are NULL. */
 struct s3_error {
@@ -94,6 +95,8 @@ struct s3_delete_result {
 extern int s3_xml_parse_delete (const char *doc, size_t len,
                                 struct s3_delete_result *res);
 extern void s3_delete_result_free (struct s3_delete_result *res);
+#define CLEANUP_S3_DELETE_RESULT \
+  __attribute__ ((cleanup (s3_delete_result_free)))
 
 /* The DeleteObjects request body for PREFIX + each of KEYS, quiet mode.
  * Returns malloc'd document, its length in *LEN.
