@@ -25,7 +25,8 @@
  * (NAME.ENDPOINT-HOST/KEY); "auto" takes virtual-hosted for AWS endpoints
  * when the name is a DNS label that a TLS wildcard certificate covers,
  * path-style for every other endpoint (MinIO, Ceph, Swift, s3rver).  The
- * Host header is set explicitly and signed as sent.
+ * Host header is set explicitly and signed as sent.  The endpoint URL is
+ * split by curl's URL API, the parser that reads the URLs built from it.
  *
  * Payloads are signed (SHA-256 of the body in x-amz-content-sha256),
  * unless unsigned-payload is set and the endpoint is https.
@@ -40,6 +41,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+#include <curl/curl.h>
 
 #include "cleanup.h"
 #include "conf.h"
@@ -749,15 +752,65 @@ parse_bucket (struct s3_store *s, const char *spec)
   return 0;
 }
 
-/* Parse the endpoint URL and decide the addressing style. */
+static void
+cleanup_curl_url (CURLU **u)
+{
+  int saved_errno = errno;
+
+  curl_url_cleanup (*u);
+  errno = saved_errno;
+}
+#define CLEANUP_CURL_URL __attribute__ ((cleanup (cleanup_curl_url)))
+
+/* For the strings that curl_url_get returns. */
+static void
+cleanup_curl_free (char **p)
+{
+  int saved_errno = errno;
+
+  curl_free (*p);
+  errno = saved_errno;
+}
+#define CLEANUP_CURL_FREE __attribute__ ((cleanup (cleanup_curl_free)))
+
+/* PART of U into *VALUE, NULL if the URL has none.  -1 if out of
+ * memory (objstore_fail).
+ */
+static int
+url_part (CURLU *u, CURLUPart part, char **value)
+{
+  CURLUcode rc = curl_url_get (u, part, value, 0);
+
+  if (rc == CURLUE_OK)
+    return 0;
+  *value = NULL;
+  return rc == CURLUE_OUT_OF_MEMORY ? out_of_memory () : 0;
+}
+
+/* Parse the endpoint URL and decide the addressing style.
+ *
+ * curl's URL parser splits the URL, so that the endpoint is read the way
+ * curl reads the URLs built from it.  Checked here are what curl would
+ * let through: a scheme other than http(s) or not followed by exactly
+ * two slashes, a query or a fragment (even empty), credentials, an empty
+ * port and port 0.  The path is kept as written (CURLU_PATH_AS_IS): it
+ * is part of every key's path, signed as it is.
+ */
 static int
 parse_endpoint (struct s3_store *s, const struct zconf *conf)
 {
-  const char *url = s->endpoint, *authority, *end, *port = NULL;
-  char *host = NULL, *path = NULL, *hostport = NULL;
-  size_t hostlen, i;
-  bool ip_literal = false, is_aws;
-  int ret = -1;
+  const char *url = s->endpoint, *authority;
+  CLEANUP_CURL_URL CURLU *u = NULL;
+  CLEANUP_CURL_FREE char *url_host = NULL;
+  CLEANUP_CURL_FREE char *zone = NULL;
+  CLEANUP_CURL_FREE char *port = NULL;
+  CLEANUP_CURL_FREE char *path = NULL;
+  CLEANUP_FREE char *host = NULL;
+  CLEANUP_FREE char *hostport = NULL;
+  const char *endpoint_path;
+  size_t authority_len, i, len;
+  bool ip_literal, is_aws;
+  CURLUcode rc;
 
   if (strncasecmp (url, "https://", 8) == 0) {
     s->https = true;
@@ -768,68 +821,71 @@ parse_endpoint (struct s3_store *s, const struct zconf *conf)
   else
     return objstore_fail (EINVAL, "endpoint=%s: the endpoint must begin "
                           "with https:// (or http://)", url);
-
-  end = authority + strcspn (authority, "/?#");
-  if (*end == '?' || *end == '#' || strchr (end, '?') || strchr (end, '#'))
+  if (strpbrk (url, "?#"))
     return objstore_fail (EINVAL, "endpoint=%s: an endpoint has no query "
                           "or fragment", url);
-  if (memchr (authority, '@', end - authority))
+  authority_len = strcspn (authority, "/");
+  if (authority_len == 0)
+    return objstore_fail (EINVAL, "endpoint=%s: no host name", url);
+
+  u = curl_url ();
+  if (u == NULL)
+    return out_of_memory ();
+  rc = curl_url_set (u, CURLUPART_URL, url,
+                     CURLU_DISALLOW_USER | CURLU_PATH_AS_IS |
+                     CURLU_ALLOW_SPACE);
+  switch (rc) {
+  case CURLUE_OK:
+    break;
+  case CURLUE_OUT_OF_MEMORY:
+    return out_of_memory ();
+  case CURLUE_USER_NOT_ALLOWED:
     return objstore_fail (EINVAL, "endpoint=%s: credentials do not go in "
                           "the endpoint URL", url);
-  if (*authority == '[') {
-    const char *close = memchr (authority, ']', end - authority);
-
-    if (close == NULL)
-      return objstore_fail (EINVAL, "endpoint=%s: unterminated IPv6 "
-                            "address", url);
-    hostlen = close + 1 - authority;
-    ip_literal = true;
-    if (close + 1 < end) {
-      if (close[1] != ':')
-        return objstore_fail (EINVAL, "endpoint=%s: junk after the IPv6 "
-                              "address", url);
-      port = close + 2;
-    }
-  }
-  else {
-    const char *colon = memchr (authority, ':', end - authority);
-
-    hostlen = (colon ? colon : end) - authority;
-    if (colon)
-      port = colon + 1;
-  }
-  if (hostlen == 0)
+  case CURLUE_NO_HOST:
     return objstore_fail (EINVAL, "endpoint=%s: no host name", url);
-  if (port) {
-    unsigned long n = 0;
-    const char *p;
-
-    for (p = port; p < end; p++) {
-      if (*p < '0' || *p > '9' || (n = n * 10 + (*p - '0')) > 65535)
-        break;
-    }
-    if (p == port || p < end || n == 0)
-      return objstore_fail (EINVAL, "endpoint=%s: bad port number", url);
-    /* The default port is left out of the Host header. */
-    if (n == (s->https ? 443 : 80))
-      port = NULL;
+  case CURLUE_BAD_PORT_NUMBER:
+    return objstore_fail (EINVAL, "endpoint=%s: bad port number", url);
+  default:
+    return objstore_fail (EINVAL, "endpoint=%s: %s", url,
+                          curl_url_strerror (rc));
+  }
+  if (url_part (u, CURLUPART_HOST, &url_host) == -1 ||
+      url_part (u, CURLUPART_ZONEID, &zone) == -1 ||
+      url_part (u, CURLUPART_PORT, &port) == -1 ||
+      url_part (u, CURLUPART_PATH, &path) == -1)
+    return -1;
+  if (url_host == NULL || *url_host == '\0')
+    return objstore_fail (EINVAL, "endpoint=%s: no host name", url);
+  /* "HOST:" has an empty port, which curl ignores. */
+  if ((port == NULL && authority[authority_len - 1] == ':') ||
+      (port && strcmp (port, "0") == 0))
+    return objstore_fail (EINVAL, "endpoint=%s: bad port number", url);
+  /* The default port is left out of the Host header. */
+  if (port && strcmp (port, s->https ? "443" : "80") == 0) {
+    curl_free (port);
+    port = NULL;
   }
 
-  host = strndup (authority, hostlen);
+  /* The host as written: an IPv6 zone goes back inside the brackets. */
+  if (zone)
+    host = format_string ("%.*s%%25%s]", (int) strlen (url_host) - 1,
+                          url_host, zone);
+  else
+    host = strdup (url_host);
   if (host == NULL)
-    goto nomem;
+    return out_of_memory ();
   for (i = 0; host[i]; i++)
     if (host[i] >= 'A' && host[i] <= 'Z')
       host[i] += 'a' - 'A';
-  if (!ip_literal && strspn (host, "0123456789.") == strlen (host))
-    ip_literal = true;
+  ip_literal = host[0] == '[' ||
+    strspn (host, "0123456789.") == strlen (host);
 
   /* The endpoint's own path, without trailing slashes. */
-  path = strdup (end);
-  if (path == NULL)
-    goto nomem;
-  while (*path && path[strlen (path) - 1] == '/')
-    path[strlen (path) - 1] = '\0';
+  len = path ? strlen (path) : 0;
+  while (len > 0 && path[len - 1] == '/')
+    path[--len] = '\0';
+  endpoint_path = path ? path : "";
 
   is_aws = ends_with (host, ".amazonaws.com") ||
     ends_with (host, ".amazonaws.com.cn");
@@ -838,12 +894,10 @@ parse_endpoint (struct s3_store *s, const struct zconf *conf)
     s->virtual_host = false;
     break;
   case ZADDR_VIRTUAL:
-    if (ip_literal || !is_dns_bucket (s->bucket)) {
-      objstore_fail (EINVAL, "addressing=virtual: bucket \"%s\" cannot be "
-                     "a host name under %s (use addressing=path)",
-                     s->bucket, host);
-      goto out;
-    }
+    if (ip_literal || !is_dns_bucket (s->bucket))
+      return objstore_fail (EINVAL, "addressing=virtual: bucket \"%s\" "
+                            "cannot be a host name under %s (use "
+                            "addressing=path)", s->bucket, host);
     s->virtual_host = true;
     break;
   default:
@@ -851,34 +905,24 @@ parse_endpoint (struct s3_store *s, const struct zconf *conf)
       !(s->https && strchr (s->bucket, '.'));
   }
 
-  hostport = port ? format_string ("%s:%.*s", host, (int) (end - port), port)
-    : strdup (host);
+  hostport = port ? format_string ("%s:%s", host, port) : strdup (host);
   if (hostport == NULL)
-    goto nomem;
+    return out_of_memory ();
   if (s->virtual_host) {
     s->host = format_string ("%s.%s", s->bucket, hostport);
-    s->base_path = strdup (path);
+    s->base_path = strdup (endpoint_path);
   }
   else {
     s->host = strdup (hostport);
-    s->base_path = format_string ("%s/%s", path, s->bucket);
+    s->base_path = format_string ("%s/%s", endpoint_path, s->bucket);
   }
   if (s->host == NULL || s->base_path == NULL)
-    goto nomem;
+    return out_of_memory ();
   s->origin = format_string ("%s://%s", s->https ? "https" : "http",
                              s->host);
   if (s->origin == NULL)
-    goto nomem;
-  ret = 0;
-  goto out;
-
- nomem:
-  objstore_fail (ENOMEM, "out of memory");
- out:
-  free (host);
-  free (path);
-  free (hostport);
-  return ret;
+    return out_of_memory ();
+  return 0;
 }
 
 /* Can we list the bucket with these credentials?  One small request. */
