@@ -1,11 +1,15 @@
-/* zerofs: where the S3 credentials come from (see s3-creds.h).
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: where the S3 credentials come from (see s3-creds.h).
  *
  * The shared files are INI files as botocore reads them: "[section]"
  * headers, "key = value" lines, '#' and ';' comment lines, indented lines
  * continuing the previous value (nested settings such as "s3 =", never
  * credentials, so they are skipped).  Keys are compared without regard to
- * case; the last assignment in the section wins.  Lines that held a
- * secret are wiped before their buffer is freed.
+ * case; the last assignment in the section wins.  Every line read is
+ * wiped once parsed, and the getline buffer before it is freed; the
+ * secrets themselves are wiped when freed (cleanup_wipe_string, also
+ * as the CLEANUP_WIPE_STRING / CLEANUP_PROFILE_VALUES attributes).
  */
 #include <config.h>
 
@@ -18,26 +22,19 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "conf.h"
+#include "utils.h"
 #include "internal.h"
 #include "s3-creds.h"
-
-static void
-wipe_free (char *s)
-{
-  if (s) {
-    explicit_bzero (s, strlen (s));
-    free (s);
-  }
-}
 
 void
 s3_creds_free (struct s3_creds *creds)
 {
-  wipe_free (creds->access_key);
-  wipe_free (creds->secret_key);
-  wipe_free (creds->session_token);
-  free (creds->source);
+  cleanup_wipe_string (&creds->access_key);
+  cleanup_wipe_string (&creds->secret_key);
+  cleanup_wipe_string (&creds->session_token);
+  cleanup_free (&creds->source);
   creds->access_key = creds->secret_key = NULL;
   creds->session_token = creds->source = NULL;
 }
@@ -99,10 +96,11 @@ struct profile_values {
 static void
 profile_values_free (struct profile_values *v)
 {
-  wipe_free (v->access_key);
-  wipe_free (v->secret_key);
-  wipe_free (v->session_token);
+  cleanup_wipe_string (&v->access_key);
+  cleanup_wipe_string (&v->secret_key);
+  cleanup_wipe_string (&v->session_token);
 }
+#define CLEANUP_PROFILE_VALUES __attribute__ ((cleanup (profile_values_free)))
 
 static int
 replace (char **slot, const char *value)
@@ -111,8 +109,49 @@ replace (char **slot, const char *value)
 
   if (copy == NULL)
     return -1;
-  wipe_free (*slot);
+  cleanup_wipe_string (slot);
   *slot = copy;
+  return 0;
+}
+
+/* One line of an INI file (modified in place): a section header sets
+ * *IN_PROFILE, a key of PROFILE's section goes into *V.  -1 on ENOMEM.
+ */
+static int
+read_line (char *line, const char *profile, bool config_file,
+           bool *in_profile, struct profile_values *v)
+{
+  char *s, *eq, *key, *value;
+
+  if (*line == ' ' || *line == '\t')
+    return 0;                   /* continuation of a nested value */
+  s = trim (line);
+  if (*s == '\0' || *s == '#' || *s == ';')
+    return 0;
+  if (*s == '[') {
+    char *close = strrchr (s, ']');
+
+    if (close == NULL) {
+      *in_profile = false;
+      return 0;
+    }
+    *close = '\0';
+    *in_profile = section_is (trim (s + 1), profile, config_file);
+    if (*in_profile)
+      v->found = true;
+    return 0;
+  }
+  if (!*in_profile || (eq = strchr (s, '=')) == NULL)
+    return 0;
+  *eq = '\0';
+  key = trim (s);
+  value = trim (eq + 1);
+  if (strcasecmp (key, "aws_access_key_id") == 0)
+    return replace (&v->access_key, value);
+  if (strcasecmp (key, "aws_secret_access_key") == 0)
+    return replace (&v->secret_key, value);
+  if (strcasecmp (key, "aws_session_token") == 0)
+    return replace (&v->session_token, value);
   return 0;
 }
 
@@ -123,7 +162,7 @@ static int
 read_profile (const char *path, const char *profile, bool config_file,
               struct profile_values *v)
 {
-  FILE *fp = fopen (path, "r");
+  CLEANUP_FCLOSE FILE *fp = fopen (path, "r");
   char *line = NULL;
   size_t cap = 0;
   ssize_t len;
@@ -137,42 +176,13 @@ read_profile (const char *path, const char *profile, bool config_file,
                           path);
   }
   while ((len = getline (&line, &cap, fp)) != -1) {
-    char *s = line, *eq, *key, *value;
+    int r = read_line (line, profile, config_file, &in_profile, v);
 
-    if (*s == ' ' || *s == '\t')
-      goto next;                  /* continuation of a nested value */
-    s = trim (s);
-    if (*s == '\0' || *s == '#' || *s == ';')
-      goto next;
-    if (*s == '[') {
-      char *close = strrchr (s, ']');
-
-      if (close == NULL) {
-        in_profile = false;
-        goto next;
-      }
-      *close = '\0';
-      in_profile = section_is (trim (s + 1), profile, config_file);
-      if (in_profile)
-        v->found = true;
-      goto next;
-    }
-    if (!in_profile || (eq = strchr (s, '=')) == NULL)
-      goto next;
-    *eq = '\0';
-    key = trim (s);
-    value = trim (eq + 1);
-    if ((strcasecmp (key, "aws_access_key_id") == 0 &&
-         replace (&v->access_key, value) == -1) ||
-        (strcasecmp (key, "aws_secret_access_key") == 0 &&
-         replace (&v->secret_key, value) == -1) ||
-        (strcasecmp (key, "aws_session_token") == 0 &&
-         replace (&v->session_token, value) == -1)) {
+    explicit_bzero (line, len);
+    if (r == -1) {
       ret = objstore_fail (ENOMEM, "credentials: out of memory");
       break;
     }
-  next:
-    explicit_bzero (line, len);
   }
   if (ret == 1 && ferror (fp))
     ret = objstore_fail (EINVAL, "error reading the AWS shared file %s: %m",
@@ -181,7 +191,6 @@ read_profile (const char *path, const char *profile, bool config_file,
     explicit_bzero (line, cap);
     free (line);
   }
-  fclose (fp);
   return ret;
 }
 
@@ -192,8 +201,7 @@ shared_file_path (const char *var, const char *name)
   const char *env = nonempty (getenv (var));
   const char *home = nonempty (getenv ("HOME"));
   struct passwd pw, *result = NULL;
-  char buf[4096], *path;
-  size_t len;
+  char buf[4096];
 
   if (env)
     return strdup (env);
@@ -204,11 +212,7 @@ shared_file_path (const char *var, const char *name)
     else
       home = "~";               /* only for the message: nothing is there */
   }
-  len = strlen (home) + strlen ("/.aws/") + strlen (name) + 1;
-  path = malloc (len);
-  if (path)
-    snprintf (path, len, "%s/.aws/%s", home, name);
-  return path;
+  return format_string ("%s/.aws/%s", home, name);
 }
 
 /* Look in one shared file.  Returns 1 found, 0 not there (*WHY says
@@ -218,49 +222,35 @@ static int
 try_shared_file (const char *path, const char *profile, bool config_file,
                  struct s3_creds *creds, const char **why)
 {
-  struct profile_values v = { 0 };
-  char *source = NULL;
-  size_t len;
+  CLEANUP_PROFILE_VALUES struct profile_values v = { 0 };
+  CLEANUP_FREE char *source = NULL;
   int r;
 
   r = read_profile (path, profile, config_file, &v);
   if (r <= 0) {
     *why = "not found";
-    goto out;
+    return r;
   }
   if (!v.found) {
     *why = "no such profile";
-    r = 0;
-    goto out;
+    return 0;
   }
   if (!nonempty (v.access_key) && !nonempty (v.secret_key)) {
     *why = "no keys in the profile";
-    r = 0;
-    goto out;
+    return 0;
   }
-  if (!nonempty (v.access_key) || !nonempty (v.secret_key)) {
-    r = objstore_fail (EINVAL, "%s, profile \"%s\": %s is set but %s "
-                       "is not", path, profile,
-                       nonempty (v.access_key) ? "aws_access_key_id"
-                       : "aws_secret_access_key",
-                       nonempty (v.access_key) ? "aws_secret_access_key"
-                       : "aws_access_key_id");
-    goto out;
-  }
-  len = strlen (path) + strlen (profile) + 32;
-  source = malloc (len);
-  if (source == NULL) {
-    r = objstore_fail (ENOMEM, "credentials: out of memory");
-    goto out;
-  }
-  snprintf (source, len, "%s, profile \"%s\"", path, profile);
-  r = set_creds (creds, v.access_key, v.secret_key,
-                 nonempty (v.session_token), source) == 0 ? 1 : -1;
-
- out:
-  free (source);
-  profile_values_free (&v);
-  return r;
+  if (!nonempty (v.access_key) || !nonempty (v.secret_key))
+    return objstore_fail (EINVAL, "%s, profile \"%s\": %s is set but %s "
+                          "is not", path, profile,
+                          nonempty (v.access_key) ? "aws_access_key_id"
+                          : "aws_secret_access_key",
+                          nonempty (v.access_key) ? "aws_secret_access_key"
+                          : "aws_access_key_id");
+  source = format_string ("%s, profile \"%s\"", path, profile);
+  if (source == NULL)
+    return objstore_fail (ENOMEM, "credentials: out of memory");
+  return set_creds (creds, v.access_key, v.secret_key,
+                    nonempty (v.session_token), source) == 0 ? 1 : -1;
 }
 
 int
@@ -268,9 +258,10 @@ s3_creds_resolve (const struct zconf *conf, struct s3_creds *creds)
 {
   const char *ak, *sk, *profile;
   const char *cred_why = NULL, *config_why = NULL;
-  char *cred_path = NULL, *config_path = NULL;
+  CLEANUP_FREE char *cred_path = NULL;
+  CLEANUP_FREE char *config_path = NULL;
   bool explicit_profile = nonempty (conf->profile) != NULL;
-  int r, ret = -1;
+  int r;
 
   creds->access_key = creds->secret_key = NULL;
   creds->session_token = creds->source = NULL;
@@ -310,35 +301,26 @@ s3_creds_resolve (const struct zconf *conf, struct s3_creds *creds)
     : nonempty (getenv ("AWS_PROFILE")) ? getenv ("AWS_PROFILE") : "default";
   cred_path = shared_file_path ("AWS_SHARED_CREDENTIALS_FILE", "credentials");
   config_path = shared_file_path ("AWS_CONFIG_FILE", "config");
-  if (cred_path == NULL || config_path == NULL) {
-    objstore_fail (ENOMEM, "credentials: out of memory");
-    goto out;
-  }
+  if (cred_path == NULL || config_path == NULL)
+    return objstore_fail (ENOMEM, "credentials: out of memory");
   r = try_shared_file (cred_path, profile, false, creds, &cred_why);
   if (r == 0)
     r = try_shared_file (config_path, profile, true, creds, &config_why);
-  if (r == -1)
-    goto out;
-  if (r == 1) {
-    ret = 0;
-    goto out;
-  }
+  if (r != 0)
+    return r == 1 ? 0 : -1;
 
   if (explicit_profile)
-    objstore_fail (EACCES, "no S3 credentials for profile \"%s\" (from "
-                   "profile=): %s: %s; %s: %s",
-                   profile, cred_path, cred_why, config_path, config_why);
-  else
-    objstore_fail (EACCES, "no S3 credentials found: not in the access-key "
-                   "and secret-key options, not in the environment "
-                   "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), and for "
-                   "profile \"%s\"%s: %s: %s; %s: %s",
-                   profile, getenv ("AWS_PROFILE") && *getenv ("AWS_PROFILE")
-                   ? " (from AWS_PROFILE)" : "",
-                   cred_path, cred_why, config_path, config_why);
-
- out:
-  free (cred_path);
-  free (config_path);
-  return ret;
+    return objstore_fail (EACCES, "no S3 credentials for profile \"%s\" "
+                          "(from profile=): %s: %s; %s: %s",
+                          profile, cred_path, cred_why,
+                          config_path, config_why);
+  return objstore_fail (EACCES, "no S3 credentials found: not in the "
+                        "access-key and secret-key options, not in the "
+                        "environment (AWS_ACCESS_KEY_ID, "
+                        "AWS_SECRET_ACCESS_KEY), and for profile \"%s\"%s: "
+                        "%s: %s; %s: %s",
+                        profile,
+                        getenv ("AWS_PROFILE") && *getenv ("AWS_PROFILE")
+                        ? " (from AWS_PROFILE)" : "",
+                        cred_path, cred_why, config_path, config_why);
 }

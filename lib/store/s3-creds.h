@@ -1,4 +1,6 @@
-/* zerofs: where the S3 credentials come from.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: where the S3 credentials come from.
  *
  * The order is AWS's (as the AWS CLI and SDKs use it):
  *
@@ -34,6 +36,7 @@ struct s3_creds {
  */
 extern int s3_creds_resolve (const struct zconf *conf, struct s3_creds *creds);
 
+/* Wipe and free what *CREDS holds; the fields become NULL. */
 extern void s3_creds_free (struct s3_creds *creds);
 
 #endif /* ZEROFS_S3_CREDS_H */

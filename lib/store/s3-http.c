@@ -1,12 +1,14 @@
-/* zerofs: HTTP requests over a pool of curl handles (see s3-http.h).
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: HTTP requests over a pool of curl handles (see s3-http.h).
  *
  * Costs per request are kept to what the bytes need: a handle and its
  * live connection come from the pool (curl_easy_reset keeps the
  * connection); request headers are linked from the caller's strings on
  * the stack; an upload is read straight from the caller's buffer; a
- * response body goes into one buffer sized from Content-Length when the
- * server sends it (else grown by doubling), and that buffer is what the
- * caller gets.
+ * response body goes into one byte vector sized from Content-Length
+ * when the server sends it (else grown by doubling), and that buffer is
+ * what the caller gets.
  *
  * Every handle is set up the same way: no signals (CURLOPT_NOSIGNAL:
  * many threads), a whole-request timeout and a shorter connect timeout,
@@ -28,6 +30,8 @@
 
 #include <curl/curl.h>
 
+#include "cleanup.h"
+#include "vector.h"
 #include "internal.h"
 #include "s3-http.h"
 
@@ -83,10 +87,22 @@ share_unlock (CURL *handle, curl_lock_data data, void *opaque)
     pthread_mutex_unlock (&http->share_locks[data]);
 }
 
+/* s3_http_free, keeping errno: for a pool that is being set up. */
+static void
+cleanup_http_free (struct s3_http **http)
+{
+  int saved_errno = errno;
+
+  s3_http_free (*http);
+  errno = saved_errno;
+}
+#define CLEANUP_HTTP_FREE __attribute__ ((cleanup (cleanup_http_free)))
+
 struct s3_http *
 s3_http_new (const struct s3_http_options *opts)
 {
-  struct s3_http *http;
+  CLEANUP_HTTP_FREE struct s3_http *http = NULL;
+  struct s3_http *ret;
   int i;
 
   pthread_once (&global_once, global_init);
@@ -97,21 +113,25 @@ s3_http_new (const struct s3_http_options *opts)
   }
 
   http = calloc (1, sizeof *http);
-  if (http == NULL)
-    goto nomem;
+  if (http == NULL) {
+    objstore_fail (ENOMEM, "out of memory");
+    return NULL;
+  }
   pthread_mutex_init (&http->lock, NULL);
   pthread_cond_init (&http->returned, NULL);
   for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
     pthread_mutex_init (&http->share_locks[i], NULL);
   http->nslots = opts->connections ? opts->connections : 32;
   http->slots = calloc (http->nslots, sizeof *http->slots);
-  if (http->slots == NULL)
-    goto nomem;
   http->timeout = opts->timeout ? opts->timeout : 30;
   http->connect_timeout = http->timeout < CONNECT_TIMEOUT_MAX
     ? http->timeout : CONNECT_TIMEOUT_MAX;
-  if (opts->ca_bundle && (http->ca_bundle = strdup (opts->ca_bundle)) == NULL)
-    goto nomem;
+  if (opts->ca_bundle)
+    http->ca_bundle = strdup (opts->ca_bundle);
+  if (http->slots == NULL || (opts->ca_bundle && http->ca_bundle == NULL)) {
+    objstore_fail (ENOMEM, "out of memory");
+    return NULL;
+  }
 
   http->share = curl_share_init ();
   if (http->share == NULL ||
@@ -126,15 +146,11 @@ s3_http_new (const struct s3_http_options *opts)
       curl_share_setopt (http->share, CURLSHOPT_SHARE,
                          CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
     objstore_fail (EIO, "cannot set up a curl share handle");
-    s3_http_free (http);
     return NULL;
   }
-  return http;
-
- nomem:
-  objstore_fail (ENOMEM, "out of memory");
-  s3_http_free (http);
-  return NULL;
+  ret = http;
+  http = NULL;
+  return ret;
 }
 
 void
@@ -164,8 +180,8 @@ static struct slot *
 acquire (struct s3_http *http)
 {
   struct slot *slot;
+  LOCK_FOR_SCOPE (&http->lock);
 
-  pthread_mutex_lock (&http->lock);
   while (http->free_list == NULL && http->used == http->nslots)
     pthread_cond_wait (&http->returned, &http->lock);
   if (http->free_list) {
@@ -174,65 +190,45 @@ acquire (struct s3_http *http)
   }
   else
     slot = &http->slots[http->used++];
-  pthread_mutex_unlock (&http->lock);
   return slot;
 }
 
 static void
 release (struct s3_http *http, struct slot *slot)
 {
-  pthread_mutex_lock (&http->lock);
+  LOCK_FOR_SCOPE (&http->lock);
+
   slot->next_free = http->free_list;
   http->free_list = slot;
   pthread_cond_signal (&http->returned);
-  pthread_mutex_unlock (&http->lock);
 }
 
 /* What a transfer needs in the callbacks. */
 struct transfer {
   const struct s3_http_request *req;
   struct s3_http_response *resp;
-  size_t cap;                     /* of resp->body */
+  /* The response body, NUL-terminated once it has any room; the
+   * response gets it when the transfer succeeds.
+   */
+  byte_vector body;
   size_t upload_pos;
   bool head;
   bool nomem;
 };
 
-/* Make room for NEED bytes: exactly NEED if EXACT, else doubling. */
-static int
-grow (struct transfer *t, size_t need, bool exact)
-{
-  size_t cap = exact ? need : t->cap ? t->cap : 16384;
-  char *body;
-
-  while (cap < need) {
-    if (cap > SIZE_MAX / 2)
-      return -1;
-    cap *= 2;
-  }
-  body = realloc (t->resp->body, cap);
-  if (body == NULL)
-    return -1;
-  t->resp->body = body;
-  t->cap = cap;
-  return 0;
-}
-
 static size_t
 write_cb (char *ptr, size_t size, size_t nmemb, void *opaque)
 {
   struct transfer *t = opaque;
-  struct s3_http_response *resp = t->resp;
   size_t n = size * nmemb;
 
-  if (resp->body_len + n + 1 > t->cap &&
-      grow (t, resp->body_len + n + 1, false) == -1) {
+  /* Room for the NUL too, so that the append cannot fail. */
+  if (byte_vector_reserve (&t->body, n + 1) == -1) {
     t->nomem = true;
     return 0;
   }
-  memcpy (resp->body + resp->body_len, ptr, n);
-  resp->body_len += n;
-  resp->body[resp->body_len] = '\0';
+  byte_vector_append_array (&t->body, (unsigned char *) ptr, n);
+  t->body.items[t->body.len] = '\0';
   return n;
 }
 
@@ -321,10 +317,12 @@ header_cb (char *line, size_t size, size_t nitems, void *opaque)
   else if (IS ("content-length")) {
     resp->has_content_length =
       parse_u64 (value, len, &resp->content_length);
-    /* Size the body buffer once, if the body is coming. */
-    if (resp->has_content_length && !t->head && resp->body == NULL &&
+    /* Size the body buffer once, if the body is coming; if that
+     * fails, write_cb will try again and report it.
+     */
+    if (resp->has_content_length && !t->head && t->body.items == NULL &&
         resp->content_length < PREALLOC_MAX)
-      grow (t, resp->content_length + 1, true);
+      (void) byte_vector_reserve (&t->body, resp->content_length + 1);
   }
   else if (IS ("content-range")) {
     const char *slash = memchr (value, '/', len);
@@ -386,16 +384,89 @@ transfer_errno (CURLcode code, long os_errno)
   }
 }
 
+/* A new handle in SLOT: it joins the share, which curl_easy_reset
+ * keeps.
+ */
+static int
+new_handle (struct s3_http *http, struct slot *slot)
+{
+  slot->curl = curl_easy_init ();
+  if (slot->curl &&
+      curl_easy_setopt (slot->curl, CURLOPT_SHARE, http->share)
+      != CURLE_OK) {
+    curl_easy_cleanup (slot->curl);
+    slot->curl = NULL;
+  }
+  return slot->curl ? 0 : -1;
+}
+
+/* Set up SLOT's (reset) handle for the transfer T. */
+static CURLcode
+set_options (struct s3_http *http, struct slot *slot, struct transfer *t,
+             struct curl_slist *headers)
+{
+  const struct s3_http_request *req = t->req;
+  CURL *curl = slot->curl;
+  CURLcode code;
+
+#define SETOPT(opt, val)                                            \
+  do {                                                              \
+    if ((code = curl_easy_setopt (curl, (opt), (val))) != CURLE_OK) \
+      return code;                                                  \
+  } while (0)
+  SETOPT (CURLOPT_ERRORBUFFER, slot->errbuf);
+  SETOPT (CURLOPT_URL, req->url);
+  SETOPT (CURLOPT_PROTOCOLS_STR, "http,https");
+  SETOPT (CURLOPT_NOSIGNAL, 1L);
+  SETOPT (CURLOPT_TIMEOUT, http->timeout);
+  SETOPT (CURLOPT_CONNECTTIMEOUT, http->connect_timeout);
+  SETOPT (CURLOPT_TCP_NODELAY, 1L);
+  SETOPT (CURLOPT_TCP_KEEPALIVE, 1L);
+  SETOPT (CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
+  SETOPT (CURLOPT_PATH_AS_IS, 1L);
+  SETOPT (CURLOPT_BUFFERSIZE, RECEIVE_BUFFER_SIZE);
+  SETOPT (CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
+  if (http->ca_bundle)
+    SETOPT (CURLOPT_CAINFO, http->ca_bundle);
+  SETOPT (CURLOPT_HTTPHEADER, headers);
+  SETOPT (CURLOPT_WRITEFUNCTION, write_cb);
+  SETOPT (CURLOPT_WRITEDATA, t);
+  SETOPT (CURLOPT_HEADERFUNCTION, header_cb);
+  SETOPT (CURLOPT_HEADERDATA, t);
+
+  if (strcmp (req->method, "GET") == 0)
+    SETOPT (CURLOPT_HTTPGET, 1L);
+  else if (t->head)
+    SETOPT (CURLOPT_NOBODY, 1L);
+  else if (strcmp (req->method, "PUT") == 0) {
+    SETOPT (CURLOPT_UPLOAD, 1L);
+    SETOPT (CURLOPT_UPLOAD_BUFFERSIZE, UPLOAD_BUFFER_SIZE);
+    SETOPT (CURLOPT_READFUNCTION, read_cb);
+    SETOPT (CURLOPT_READDATA, t);
+    SETOPT (CURLOPT_SEEKFUNCTION, seek_cb);
+    SETOPT (CURLOPT_SEEKDATA, t);
+    SETOPT (CURLOPT_INFILESIZE_LARGE, (curl_off_t) req->body_len);
+  }
+  else if (strcmp (req->method, "POST") == 0) {
+    SETOPT (CURLOPT_POST, 1L);
+    SETOPT (CURLOPT_POSTFIELDS, req->body ? req->body : "");
+    SETOPT (CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
+  }
+  else
+    SETOPT (CURLOPT_CUSTOMREQUEST, req->method);
+#undef SETOPT
+  return CURLE_OK;
+}
+
 int
 s3_http_perform (struct s3_http *http, const struct s3_http_request *req,
                  struct s3_http_response *resp)
 {
   struct curl_slist list[S3_HTTP_MAX_HEADERS + 1];
-  struct transfer t = { .req = req, .resp = resp };
+  struct transfer t = { .req = req, .resp = resp, .body = EMPTY_VECTOR };
   struct timespec start, end;
   struct slot *slot;
-  CURL *curl;
-  CURLcode code = CURLE_OK;
+  CURLcode code;
   long os_errno = 0;
   size_t i;
   int err = 0;
@@ -416,86 +487,29 @@ s3_http_perform (struct s3_http *http, const struct s3_http_request *req,
   list[i].next = NULL;
 
   slot = acquire (http);
-  if (slot->curl == NULL) {
-    /* New handles join the share; curl_easy_reset keeps that. */
-    slot->curl = curl_easy_init ();
-    if (slot->curl &&
-        curl_easy_setopt (slot->curl, CURLOPT_SHARE, http->share)
-        != CURLE_OK) {
-      curl_easy_cleanup (slot->curl);
-      slot->curl = NULL;
-    }
-    if (slot->curl == NULL) {
-      release (http, slot);
-      snprintf (resp->error, sizeof resp->error,
-                "cannot make a curl handle");
-      errno = ENOMEM;
-      return -1;
-    }
+  if (slot->curl == NULL && new_handle (http, slot) == -1) {
+    release (http, slot);
+    snprintf (resp->error, sizeof resp->error, "cannot make a curl handle");
+    errno = ENOMEM;
+    return -1;
   }
-  curl = slot->curl;
-  curl_easy_reset (curl);
+  curl_easy_reset (slot->curl);
   slot->errbuf[0] = '\0';
   t.head = strcmp (req->method, "HEAD") == 0;
 
-#define SETOPT(opt, val)                                        \
-  do {                                                          \
-    if ((code = curl_easy_setopt (curl, (opt), (val))) != CURLE_OK) \
-      goto done;                                                \
-  } while (0)
-  SETOPT (CURLOPT_ERRORBUFFER, slot->errbuf);
-  SETOPT (CURLOPT_URL, req->url);
-  SETOPT (CURLOPT_PROTOCOLS_STR, "http,https");
-  SETOPT (CURLOPT_NOSIGNAL, 1L);
-  SETOPT (CURLOPT_TIMEOUT, http->timeout);
-  SETOPT (CURLOPT_CONNECTTIMEOUT, http->connect_timeout);
-  SETOPT (CURLOPT_TCP_NODELAY, 1L);
-  SETOPT (CURLOPT_TCP_KEEPALIVE, 1L);
-  SETOPT (CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
-  SETOPT (CURLOPT_PATH_AS_IS, 1L);
-  SETOPT (CURLOPT_BUFFERSIZE, RECEIVE_BUFFER_SIZE);
-  SETOPT (CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
-  if (http->ca_bundle)
-    SETOPT (CURLOPT_CAINFO, http->ca_bundle);
-  SETOPT (CURLOPT_HTTPHEADER, list);
-  SETOPT (CURLOPT_WRITEFUNCTION, write_cb);
-  SETOPT (CURLOPT_WRITEDATA, &t);
-  SETOPT (CURLOPT_HEADERFUNCTION, header_cb);
-  SETOPT (CURLOPT_HEADERDATA, &t);
-
-  if (strcmp (req->method, "GET") == 0)
-    SETOPT (CURLOPT_HTTPGET, 1L);
-  else if (t.head)
-    SETOPT (CURLOPT_NOBODY, 1L);
-  else if (strcmp (req->method, "PUT") == 0) {
-    SETOPT (CURLOPT_UPLOAD, 1L);
-    SETOPT (CURLOPT_UPLOAD_BUFFERSIZE, UPLOAD_BUFFER_SIZE);
-    SETOPT (CURLOPT_READFUNCTION, read_cb);
-    SETOPT (CURLOPT_READDATA, &t);
-    SETOPT (CURLOPT_SEEKFUNCTION, seek_cb);
-    SETOPT (CURLOPT_SEEKDATA, &t);
-    SETOPT (CURLOPT_INFILESIZE_LARGE, (curl_off_t) req->body_len);
+  code = set_options (http, slot, &t, list);
+  if (code == CURLE_OK) {
+    clock_gettime (CLOCK_MONOTONIC, &start);
+    code = curl_easy_perform (slot->curl);
+    clock_gettime (CLOCK_MONOTONIC, &end);
+    resp->seconds = (end.tv_sec - start.tv_sec) +
+      (end.tv_nsec - start.tv_nsec) / 1e9;
+    if (code == CURLE_OK)
+      code = curl_easy_getinfo (slot->curl, CURLINFO_RESPONSE_CODE,
+                                &resp->status);
+    else
+      curl_easy_getinfo (slot->curl, CURLINFO_OS_ERRNO, &os_errno);
   }
-  else if (strcmp (req->method, "POST") == 0) {
-    SETOPT (CURLOPT_POST, 1L);
-    SETOPT (CURLOPT_POSTFIELDS, req->body ? req->body : "");
-    SETOPT (CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
-  }
-  else
-    SETOPT (CURLOPT_CUSTOMREQUEST, req->method);
-#undef SETOPT
-
-  clock_gettime (CLOCK_MONOTONIC, &start);
-  code = curl_easy_perform (curl);
-  clock_gettime (CLOCK_MONOTONIC, &end);
-  resp->seconds = (end.tv_sec - start.tv_sec) +
-    (end.tv_nsec - start.tv_nsec) / 1e9;
-  if (code == CURLE_OK)
-    code = curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &resp->status);
-  else
-    curl_easy_getinfo (curl, CURLINFO_OS_ERRNO, &os_errno);
-
- done:
   if (code != CURLE_OK) {
     if (t.nomem) {
       err = ENOMEM;
@@ -511,16 +525,24 @@ s3_http_perform (struct s3_http *http, const struct s3_http_request *req,
   }
   release (http, slot);
   if (err) {
+    byte_vector_reset (&t.body);
     errno = err;
     return -1;
   }
+  if (t.body.items)                 /* a preallocated, unused buffer */
+    t.body.items[t.body.len] = '\0';
+  resp->body_len = t.body.len;
+  resp->body = (char *) byte_vector_release (&t.body);
   return 0;
 }
 
 void
 s3_http_response_free (struct s3_http_response *resp)
 {
+  int saved_errno = errno;
+
   free (resp->body);
   resp->body = NULL;
   resp->body_len = 0;
+  errno = saved_errno;
 }

@@ -1,4 +1,6 @@
-/* zerofs: HTTP requests for the S3 backend, over a pool of curl handles.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: HTTP requests for the S3 backend, over a pool of curl handles.
  *
  * A curl easy handle keeps its connection alive between requests, so the
  * pool keeps up to "connections" handles and lends one to each request:
@@ -69,6 +71,9 @@ extern int s3_http_perform (struct s3_http *http,
                             const struct s3_http_request *req,
                             struct s3_http_response *resp);
 
+/* Free the body (the rest is inline).  errno is kept. */
 extern void s3_http_response_free (struct s3_http_response *resp);
+#define CLEANUP_S3_HTTP_RESPONSE \
+  __attribute__ ((cleanup (s3_http_response_free)))
 
 #endif /* ZEROFS_S3_HTTP_H */

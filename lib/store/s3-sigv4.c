@@ -1,10 +1,15 @@
-/* zerofs: AWS Signature Version 4 with S3's rules (see s3-sigv4.h).
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: AWS Signature Version 4 with S3's rules (see s3-sigv4.h).
  *
  * Built as one pure function so that the exact bytes it hashes can be
  * compared with AWS's vectors: the canonical request, the string to sign
- * and the signature are all returned.  Strings are assembled with
- * open_memstream; the few allocations per request are nothing next to a
- * 1 MiB body.  HMAC and SHA-256 come from crypto.c.
+ * and the signature are all returned.  The headers and query parameters
+ * are collected in a vector of (name, value) pairs and sorted; strings
+ * are assembled with open_memstream; the few allocations per request are
+ * nothing next to a 1 MiB body.  HMAC and SHA-256 come from crypto.c.
+ * The signing key and the "AWS4" + secret key it is derived from live
+ * in buffers that are wiped when the signing function returns.
  */
 #include <config.h>
 
@@ -14,8 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "crypto.h"
 #include "utils.h"
+#include "vector.h"
 #include "s3-sigv4.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
@@ -82,19 +89,22 @@ struct pair {
   size_t order;                   /* position in the input, for stable sorts */
 };
 
+DEFINE_VECTOR_TYPE (pair_list, struct pair);
+
 static void
-free_pairs (struct pair *pairs, size_t n)
+pair_list_free_all (pair_list *pairs)
 {
+  int saved_errno = errno;
   size_t i;
 
-  if (pairs == NULL)
-    return;
-  for (i = 0; i < n; i++) {
-    free (pairs[i].name);
-    free (pairs[i].value);
+  for (i = 0; i < pairs->len; i++) {
+    free (pairs->items[i].name);
+    free (pairs->items[i].value);
   }
-  free (pairs);
+  pair_list_reset (pairs);
+  errno = saved_errno;
 }
+#define CLEANUP_PAIR_LIST __attribute__ ((cleanup (pair_list_free_all)))
 
 static int
 compare_params (const void *a, const void *b)
@@ -118,52 +128,74 @@ compare_headers (const void *a, const void *b)
   return r;
 }
 
+/* Append (NAME, VALUE), malloc'd strings that the list takes even on
+ * failure; either may be NULL (the allocation failed): -1, ENOMEM.
+ */
 static int
-add_param (struct pair *pairs, size_t *n, const char *name, const char *value)
+add_pair (pair_list *pairs, char *name, char *value)
 {
-  struct pair *p = &pairs[*n];
+  CLEANUP_FREE char *n = name;
+  CLEANUP_FREE char *v = value;
+  struct pair p = { .name = n, .value = v, .order = pairs->len };
 
-  if (value == NULL)
-    value = "";
-  p->name = sigv4_uri_encode (name, strlen (name), false);
-  p->value = sigv4_uri_encode (value, strlen (value), false);
-  p->order = *n;
-  (*n)++;
-  return p->name && p->value ? 0 : -1;
+  if (n == NULL || v == NULL || pair_list_append (pairs, p) == -1)
+    return -1;
+  n = v = NULL;
+  return 0;
 }
 
-/* Lowercase name; value trimmed and inner runs of blanks collapsed. */
 static int
-add_header (struct pair *pairs, size_t *n, const char *name, const char *value)
+add_param (pair_list *params, const char *name, const char *value)
 {
-  struct pair *p = &pairs[*n];
-  size_t i, j, len;
-
-  p->order = *n;
-  (*n)++;
   if (value == NULL)
     value = "";
-  p->name = strdup (name);
-  p->value = malloc (strlen (value) + 1);
-  if (p->name == NULL || p->value == NULL)
-    return -1;
-  for (i = 0; p->name[i]; i++)
-    if (p->name[i] >= 'A' && p->name[i] <= 'Z')
-      p->name[i] += 'a' - 'A';
+  return add_pair (params,
+                   sigv4_uri_encode (name, strlen (name), false),
+                   sigv4_uri_encode (value, strlen (value), false));
+}
 
+/* A copy of NAME in lowercase. */
+static char *
+lowercase (const char *name)
+{
+  char *copy = strdup (name);
+  size_t i;
+
+  if (copy)
+    for (i = 0; copy[i]; i++)
+      if (copy[i] >= 'A' && copy[i] <= 'Z')
+        copy[i] += 'a' - 'A';
+  return copy;
+}
+
+/* A copy of VALUE trimmed, inner runs of blanks collapsed to one space. */
+static char *
+canonical_value (const char *value)
+{
+  char *copy = malloc (strlen (value) + 1);
+  size_t i, j;
+
+  if (copy == NULL)
+    return NULL;
   for (i = j = 0; value[i]; i++) {
     bool blank = strchr (" \t\r\n", value[i]) != NULL;
 
     if (!blank)
-      p->value[j++] = value[i];
-    else if (j > 0 && p->value[j-1] != ' ')
-      p->value[j++] = ' ';
+      copy[j++] = value[i];
+    else if (j > 0 && copy[j-1] != ' ')
+      copy[j++] = ' ';
   }
-  len = j;
-  if (len > 0 && p->value[len-1] == ' ')
-    len--;
-  p->value[len] = '\0';
-  return 0;
+  if (j > 0 && copy[j-1] == ' ')
+    j--;
+  copy[j] = '\0';
+  return copy;
+}
+
+static int
+add_header (pair_list *headers, const char *name, const char *value)
+{
+  return add_pair (headers, lowercase (name),
+                   canonical_value (value ? value : ""));
 }
 
 static void
@@ -172,31 +204,154 @@ hmac (const uint8_t *key, size_t keylen, const char *data, uint8_t out[32])
   crypto_hmac_sha256 (key, keylen, data, strlen (data), out);
 }
 
-int
-sigv4_sign (const struct sigv4_request *req, struct sigv4_signature *sig)
+/* The caller's headers and the signer's, sorted by name, stable. */
+static int
+collect_headers (const struct sigv4_request *req, const char *amz_date,
+                 const char *token, pair_list *headers)
+{
+  size_t i;
+
+  for (i = 0; i < req->nheaders; i++)
+    if (add_header (headers, req->headers[i].name,
+                    req->headers[i].value) == -1)
+      return -1;
+  if (!req->presign_expires) {
+    if (add_header (headers, "x-amz-date", amz_date) == -1)
+      return -1;
+    if (token &&
+        add_header (headers, "x-amz-security-token", token) == -1)
+      return -1;
+    if (req->sign_content_sha256 &&
+        add_header (headers, "x-amz-content-sha256",
+                    req->payload_hash) == -1)
+      return -1;
+  }
+  qsort (headers->items, headers->len, sizeof *headers->items,
+         compare_headers);
+  return 0;
+}
+
+/* The sorted header names, each once, ';'-separated. */
+static char *
+signed_header_names (const pair_list *headers)
+{
+  char *buf = NULL;
+  size_t size, i;
+  FILE *fp = open_memstream (&buf, &size);
+
+  if (fp == NULL)
+    return NULL;
+  for (i = 0; i < headers->len; i++)
+    if (i == 0 || strcmp (headers->items[i].name,
+                          headers->items[i-1].name) != 0)
+      fprintf (fp, "%s%s", i ? ";" : "", headers->items[i].name);
+  return close_stream (fp, &buf);
+}
+
+/* The encoded, sorted query: the caller's parameters and, presigned,
+ * the X-Amz-* ones (without the signature).
+ */
+static char *
+canonical_query (const struct sigv4_request *req, const char *amz_date,
+                 const char *token, const char *scope,
+                 const char *signed_headers)
+{
+  CLEANUP_PAIR_LIST pair_list params = EMPTY_VECTOR;
+  CLEANUP_FREE char *credential = NULL;
+  char expires[24], *buf = NULL;
+  size_t size, i;
+  FILE *fp;
+
+  for (i = 0; i < req->nquery; i++)
+    if (add_param (&params, req->query[i].name, req->query[i].value) == -1)
+      return NULL;
+  if (req->presign_expires) {
+    credential = format_string ("%s/%s", req->creds->access_key, scope);
+    if (credential == NULL)
+      return NULL;
+    snprintf (expires, sizeof expires, "%u", req->presign_expires);
+    if (add_param (&params, "X-Amz-Algorithm", ALGORITHM) == -1 ||
+        add_param (&params, "X-Amz-Credential", credential) == -1 ||
+        add_param (&params, "X-Amz-Date", amz_date) == -1 ||
+        add_param (&params, "X-Amz-Expires", expires) == -1 ||
+        (token &&
+         add_param (&params, "X-Amz-Security-Token", token) == -1) ||
+        add_param (&params, "X-Amz-SignedHeaders", signed_headers) == -1)
+      return NULL;
+  }
+  qsort (params.items, params.len, sizeof *params.items, compare_params);
+
+  fp = open_memstream (&buf, &size);
+  if (fp == NULL)
+    return NULL;
+  for (i = 0; i < params.len; i++)
+    fprintf (fp, "%s%s=%s", i ? "&" : "",
+             params.items[i].name, params.items[i].value);
+  return close_stream (fp, &buf);
+}
+
+static char *
+canonical_request (const struct sigv4_request *req,
+                   const struct sigv4_signature *sig,
+                   const pair_list *headers, const char *signed_headers)
+{
+  const struct pair *h = headers->items;
+  char *buf = NULL;
+  size_t size, i;
+  FILE *fp = open_memstream (&buf, &size);
+
+  if (fp == NULL)
+    return NULL;
+  fprintf (fp, "%s\n%s\n%s\n", req->method, sig->canonical_uri, sig->query);
+  for (i = 0; i < headers->len; i++) {
+    if (i == 0 || strcmp (h[i].name, h[i-1].name) != 0)
+      fprintf (fp, "%s%s:%s", i ? "\n" : "", h[i].name, h[i].value);
+    else
+      fprintf (fp, ",%s", h[i].value);
+  }
+  fprintf (fp, "%s%s\n%s", headers->len ? "\n\n" : "\n",
+           signed_headers, req->payload_hash);
+  return close_stream (fp, &buf);
+}
+
+/* The signature of sig->string_to_sign, with the key derived from the
+ * secret key for DATE, region and service.
+ */
+static int
+compute_signature (const struct sigv4_request *req, const char *date,
+                   struct sigv4_signature *sig)
+{
+  CLEANUP_WIPE_STRING char *kdate_key =
+    format_string ("AWS4%s", req->creds->secret_key);
+  SECRET_BUFFER (key, 32);
+  uint8_t hash[32];
+
+  if (kdate_key == NULL)
+    return -1;
+  hmac ((const uint8_t *) kdate_key, strlen (kdate_key), date, key);
+  hmac (key, sizeof key, req->region, key);
+  hmac (key, sizeof key, req->service, key);
+  hmac (key, sizeof key, "aws4_request", key);
+  hmac (key, sizeof key, sig->string_to_sign, hash);
+  crypto_hex (hash, sizeof hash, sig->signature);
+  return 0;
+}
+
+/* sigv4_sign once the request is known to be complete: on failure, the
+ * caller frees what is in *SIG.
+ */
+static int
+sign (const struct sigv4_request *req, struct sigv4_signature *sig)
 {
   const struct sigv4_credentials *creds = req->creds;
-  const char *token;
-  struct pair *params = NULL, *headers = NULL;
-  size_t nparams = 0, nheaders = 0, i, size;
-  char date[9], expires[24], hash_hex[65];
-  char *scope = NULL, *credential = NULL, *signed_headers = NULL;
-  char *buf = NULL, *kdate_key = NULL;
-  uint8_t hash[32], key[32];
-  FILE *fp = NULL;
-  struct tm tm;
-  int ret = -1, saved_errno;
-
-  memset (sig, 0, sizeof *sig);
-  if (req->method == NULL || req->path == NULL || req->path[0] != '/' ||
-      creds == NULL || creds->access_key == NULL ||
-      creds->secret_key == NULL || req->region == NULL ||
-      req->service == NULL || req->payload_hash == NULL) {
-    errno = EINVAL;
-    return -1;
-  }
-  token = creds->session_token && *creds->session_token
+  const char *token = creds->session_token && *creds->session_token
     ? creds->session_token : NULL;
+  CLEANUP_PAIR_LIST pair_list headers = EMPTY_VECTOR;
+  CLEANUP_FREE char *scope = NULL;
+  CLEANUP_FREE char *signed_headers = NULL;
+  char date[9], hash_hex[65];
+  uint8_t hash[32];
+  struct tm tm;
 
   if (gmtime_r (&req->time, &tm) == NULL ||
       strftime (sig->amz_date, sizeof sig->amz_date,
@@ -209,126 +364,41 @@ sigv4_sign (const struct sigv4_request *req, struct sigv4_signature *sig)
   scope = format_string ("%s/%s/%s/aws4_request",
                          date, req->region, req->service);
   if (scope == NULL)
-    goto out;
+    return -1;
 
-  /* Headers: the caller's and ours, sorted by name, stable. */
-  headers = calloc (req->nheaders + 3, sizeof *headers);
-  if (headers == NULL)
-    goto out;
-  for (i = 0; i < req->nheaders; i++)
-    if (add_header (headers, &nheaders,
-                    req->headers[i].name, req->headers[i].value) == -1)
-      goto out;
-  if (!req->presign_expires) {
-    if (add_header (headers, &nheaders, "x-amz-date", sig->amz_date) == -1)
-      goto out;
-    if (token &&
-        add_header (headers, &nheaders, "x-amz-security-token", token) == -1)
-      goto out;
-    if (req->sign_content_sha256 &&
-        add_header (headers, &nheaders, "x-amz-content-sha256",
-                    req->payload_hash) == -1)
-      goto out;
-  }
-  qsort (headers, nheaders, sizeof *headers, compare_headers);
-
-  fp = open_memstream (&buf, &size);
-  if (fp == NULL)
-    goto out;
-  for (i = 0; i < nheaders; i++)
-    if (i == 0 || strcmp (headers[i].name, headers[i-1].name) != 0)
-      fprintf (fp, "%s%s", i ? ";" : "", headers[i].name);
-  signed_headers = close_stream (fp, &buf);
-  fp = NULL;
-  buf = NULL;
+  if (collect_headers (req, sig->amz_date, token, &headers) == -1)
+    return -1;
+  signed_headers = signed_header_names (&headers);
   if (signed_headers == NULL)
-    goto out;
-
-  /* Query: the caller's and, presigned, the X-Amz-* parameters. */
-  params = calloc (req->nquery + 6, sizeof *params);
-  if (params == NULL)
-    goto out;
-  for (i = 0; i < req->nquery; i++)
-    if (add_param (params, &nparams,
-                   req->query[i].name, req->query[i].value) == -1)
-      goto out;
-  if (req->presign_expires) {
-    credential = format_string ("%s/%s", creds->access_key, scope);
-    if (credential == NULL)
-      goto out;
-    snprintf (expires, sizeof expires, "%u", req->presign_expires);
-    if (add_param (params, &nparams, "X-Amz-Algorithm", ALGORITHM) == -1 ||
-        add_param (params, &nparams, "X-Amz-Credential", credential) == -1 ||
-        add_param (params, &nparams, "X-Amz-Date", sig->amz_date) == -1 ||
-        add_param (params, &nparams, "X-Amz-Expires", expires) == -1 ||
-        (token &&
-         add_param (params, &nparams, "X-Amz-Security-Token", token) == -1) ||
-        add_param (params, &nparams, "X-Amz-SignedHeaders",
-                   signed_headers) == -1)
-      goto out;
-  }
-  qsort (params, nparams, sizeof *params, compare_params);
-
-  fp = open_memstream (&buf, &size);
-  if (fp == NULL)
-    goto out;
-  for (i = 0; i < nparams; i++)
-    fprintf (fp, "%s%s=%s", i ? "&" : "", params[i].name, params[i].value);
-  sig->query = close_stream (fp, &buf);
-  fp = NULL;
-  buf = NULL;
+    return -1;
+  sig->query = canonical_query (req, sig->amz_date, token, scope,
+                                signed_headers);
   if (sig->query == NULL)
-    goto out;
-
+    return -1;
   sig->canonical_uri = sigv4_uri_encode (req->path, strlen (req->path), true);
   if (sig->canonical_uri == NULL)
-    goto out;
-
-  /* The canonical request. */
-  fp = open_memstream (&buf, &size);
-  if (fp == NULL)
-    goto out;
-  fprintf (fp, "%s\n%s\n%s\n", req->method, sig->canonical_uri, sig->query);
-  for (i = 0; i < nheaders; i++) {
-    if (i == 0 || strcmp (headers[i].name, headers[i-1].name) != 0)
-      fprintf (fp, "%s%s:%s", i ? "\n" : "",
-               headers[i].name, headers[i].value);
-    else
-      fprintf (fp, ",%s", headers[i].value);
-  }
-  fprintf (fp, "%s%s\n%s", nheaders ? "\n\n" : "\n",
-           signed_headers, req->payload_hash);
-  sig->canonical_request = close_stream (fp, &buf);
-  fp = NULL;
-  buf = NULL;
+    return -1;
+  sig->canonical_request = canonical_request (req, sig, &headers,
+                                              signed_headers);
   if (sig->canonical_request == NULL)
-    goto out;
+    return -1;
 
-  /* The string to sign. */
+  /* The string to sign, then the signature. */
   crypto_sha256 (sig->canonical_request, strlen (sig->canonical_request), hash);
   crypto_hex (hash, sizeof hash, hash_hex);
   sig->string_to_sign = format_string ("%s\n%s\n%s\n%s", ALGORITHM,
                                        sig->amz_date, scope, hash_hex);
   if (sig->string_to_sign == NULL)
-    goto out;
-
-  /* The signing key, then the signature. */
-  kdate_key = format_string ("AWS4%s", creds->secret_key);
-  if (kdate_key == NULL)
-    goto out;
-  hmac ((const uint8_t *) kdate_key, strlen (kdate_key), date, key);
-  hmac (key, sizeof key, req->region, key);
-  hmac (key, sizeof key, req->service, key);
-  hmac (key, sizeof key, "aws4_request", key);
-  hmac (key, sizeof key, sig->string_to_sign, hash);
-  crypto_hex (hash, sizeof hash, sig->signature);
+    return -1;
+  if (compute_signature (req, date, sig) == -1)
+    return -1;
 
   if (req->presign_expires) {
     char *q = format_string ("%s&X-Amz-Signature=%s",
                              sig->query, sig->signature);
 
     if (q == NULL)
-      goto out;
+      return -1;
     free (sig->query);
     sig->query = q;
   }
@@ -338,35 +408,36 @@ sigv4_sign (const struct sigv4_request *req, struct sigv4_signature *sig)
                      "Signature=%s", creds->access_key, scope,
                      signed_headers, sig->signature);
     if (sig->authorization == NULL)
-      goto out;
+      return -1;
   }
-  ret = 0;
+  return 0;
+}
 
- out:
-  saved_errno = errno;
-  if (fp)
-    close_stream (fp, &buf);
-  free (buf);
-  if (kdate_key) {
-    explicit_bzero (kdate_key, strlen (kdate_key));
-    free (kdate_key);
+int
+sigv4_sign (const struct sigv4_request *req, struct sigv4_signature *sig)
+{
+  const struct sigv4_credentials *creds = req->creds;
+
+  memset (sig, 0, sizeof *sig);
+  if (req->method == NULL || req->path == NULL || req->path[0] != '/' ||
+      creds == NULL || creds->access_key == NULL ||
+      creds->secret_key == NULL || req->region == NULL ||
+      req->service == NULL || req->payload_hash == NULL) {
+    errno = EINVAL;
+    return -1;
   }
-  explicit_bzero (key, sizeof key);
-  free (scope);
-  free (credential);
-  free (signed_headers);
-  free_pairs (params, nparams);
-  free_pairs (headers, nheaders);
-  if (ret == -1) {
+  if (sign (req, sig) == -1) {
     sigv4_signature_free (sig);
-    errno = saved_errno ? saved_errno : ENOMEM;
+    return -1;
   }
-  return ret;
+  return 0;
 }
 
 void
 sigv4_signature_free (struct sigv4_signature *sig)
 {
+  int saved_errno = errno;
+
   free (sig->canonical_uri);
   free (sig->query);
   free (sig->canonical_request);
@@ -374,4 +445,5 @@ sigv4_signature_free (struct sigv4_signature *sig)
   free (sig->authorization);
   sig->canonical_uri = sig->query = sig->canonical_request = NULL;
   sig->string_to_sign = sig->authorization = NULL;
+  errno = saved_errno;
 }

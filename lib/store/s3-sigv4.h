@@ -1,9 +1,11 @@
-/* zerofs: AWS Signature Version 4 with S3's rules.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: AWS Signature Version 4 with S3's rules.
  *
  * The signer is a pure function of a request description: no clock, no
  * environment, no I/O.  That is what makes it testable byte for byte
  * against AWS's published vectors (tests/test-unit-sigv4.c), and it is
- * the same function that signs every real request (objstore-s3.c).
+ * the same function that signs every real request (lib/store/s3.c).
  *
  * S3 rules, which differ from the generic SigV4 ones:
  *  - the path is URI-encoded once, segment by segment ('/' kept), and is
@@ -96,7 +98,10 @@ struct sigv4_signature {
 extern int sigv4_sign (const struct sigv4_request *req,
                        struct sigv4_signature *sig);
 
+/* Free what *SIG holds (it may be all zero).  errno is kept. */
 extern void sigv4_signature_free (struct sigv4_signature *sig);
+#define CLEANUP_SIGV4_SIGNATURE \
+  __attribute__ ((cleanup (sigv4_signature_free)))
 
 /* URI-encode LEN bytes of S the S3 way (unreserved kept, '/' kept if
  * KEEP_SLASH, everything else %XX uppercase).  Returns malloc'd string

@@ -1,4 +1,6 @@
-/* zerofs: the XML that S3 speaks (see s3-xml.h).
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: the XML that S3 speaks (see s3-xml.h).
  *
  * A non-validating parser of the subset of XML 1.0 that S3 and its
  * look-alikes send: one root element, nested elements with attributes,
@@ -12,6 +14,10 @@
  *
  * Parsing builds a small tree; the three readers below walk it.  The
  * documents are at most a page of 1000 keys, so the tree is cheap.
+ * Growing things (an element's text, a page's entries, the failures of
+ * a DeleteObjects) are vectors; a tree or list being built is freed by
+ * a cleanup attribute on every way out, and handed to the caller only
+ * once complete.
  */
 #include <config.h>
 
@@ -20,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "internal.h"
 #include "s3-xml.h"
 
@@ -81,21 +88,13 @@ skip_past (struct parser *ps, const char *term, const char *what)
 static int
 append (struct xml_node *node, const char *s, size_t n)
 {
-  if (node->text_len + n + 1 > node->text_cap) {
-    size_t cap = node->text_cap ? node->text_cap * 2 : 64;
-    char *text;
+  xml_text *text = &node->text;
 
-    while (cap < node->text_len + n + 1)
-      cap *= 2;
-    text = realloc (node->text, cap);
-    if (text == NULL)
-      return out_of_memory ();
-    node->text = text;
-    node->text_cap = cap;
-  }
-  memcpy (node->text + node->text_len, s, n);
-  node->text_len += n;
-  node->text[node->text_len] = '\0';
+  /* Room for the NUL too, so that the append cannot fail. */
+  if (xml_text_reserve (text, n + 1) == -1)
+    return out_of_memory ();
+  xml_text_append_array (text, s, n);
+  text->items[text->len] = '\0';
   return 0;
 }
 
@@ -291,9 +290,19 @@ xml_free (struct xml_node *node)
     xml_free (child);
   }
   free (node->name);
-  free (node->text);
+  xml_text_reset (&node->text);
   free (node);
 }
+
+static void
+cleanup_xml_free (struct xml_node **node)
+{
+  int saved_errno = errno;
+
+  xml_free (*node);
+  errno = saved_errno;
+}
+#define CLEANUP_XML_FREE __attribute__ ((cleanup (cleanup_xml_free)))
 
 /* Comments, processing instructions, a DOCTYPE and blanks, which may come
  * before and after the root element.  Returns 1 if something was
@@ -327,139 +336,160 @@ skip_misc (struct parser *ps, bool doctype_allowed)
   return 0;
 }
 
+/* A start tag at ps->p ('<'): a new child of *CUR (or the root), which
+ * becomes *CUR unless the element is empty ("/>").
+ */
+static int
+start_tag (struct parser *ps, struct xml_node **root, struct xml_node **cur,
+           unsigned *depth)
+{
+  struct xml_node *node;
+  const char *name;
+  size_t namelen;
+
+  ps->p++;
+  if (parse_name (ps, &name, &namelen) == -1 ||
+      skip_attributes (ps) == -1)
+    return -1;
+  if (*depth == MAX_DEPTH)
+    return malformed (ps, "elements nested too deep");
+  node = new_node (name, namelen);
+  if (node == NULL)
+    return -1;
+  if (*cur == NULL)
+    *root = node;
+  else {
+    node->parent = *cur;
+    if ((*cur)->last_child)
+      (*cur)->last_child->next = node;
+    else
+      (*cur)->children = node;
+    (*cur)->last_child = node;
+  }
+  if (*ps->p == '/')
+    ps->p += 2;                 /* "/>": empty element */
+  else {
+    ps->p++;
+    *cur = node;
+    (*depth)++;
+  }
+  return 0;
+}
+
+/* An end tag at ps->p ("</"): it must close *CUR, whose parent becomes
+ * *CUR.
+ */
+static int
+end_tag (struct parser *ps, struct xml_node **cur, unsigned *depth)
+{
+  const char *name;
+  size_t namelen;
+
+  ps->p += 2;
+  if (parse_name (ps, &name, &namelen) == -1)
+    return -1;
+  if (strlen ((*cur)->name) != namelen ||
+      memcmp ((*cur)->name, name, namelen) != 0) {
+    ps->p = name;
+    return malformed (ps, "end tag does not match the start tag");
+  }
+  skip_space (ps);
+  if (ps->p == ps->end || *ps->p != '>')
+    return malformed (ps, "unterminated end tag");
+  ps->p++;
+  *cur = (*cur)->parent;
+  (*depth)--;
+  return 0;
+}
+
+/* The document into *ROOT, which the caller frees, complete or not. */
+static int
+parse_document (struct parser *ps, struct xml_node **root)
+{
+  struct xml_node *cur = NULL;
+  unsigned depth = 0;
+  const char *nul = memchr (ps->doc, '\0', ps->end - ps->doc);
+  int r;
+
+  if (nul != NULL) {
+    ps->p = nul;
+    return malformed (ps, "NUL byte");
+  }
+  /* A UTF-8 byte order mark. */
+  if (starts_with (ps, "\xEF\xBB\xBF"))
+    ps->p += 3;
+
+  /* Before the root. */
+  while ((r = skip_misc (ps, true)) == 1)
+    ;
+  if (r == -1)
+    return -1;
+  if (ps->p == ps->end || *ps->p != '<')
+    return malformed (ps, ps->p == ps->end ? "no root element"
+                      : "text before the root element");
+
+  while (ps->p < ps->end) {
+    if (cur == NULL && *root != NULL) {
+      /* After the root: only comments, PIs and blanks. */
+      r = skip_misc (ps, false);
+      if (r == -1)
+        return -1;
+      if (r == 0)
+        return malformed (ps, "content after the root element");
+    }
+    else if (cur == NULL && (ps->p + 1 == ps->end ||
+                             strchr ("/!?", ps->p[1]) != NULL))
+      return malformed (ps, "expected the root element");
+    else if (*ps->p != '<') {
+      /* Character data up to the next markup or reference. */
+      const char *s = ps->p;
+
+      while (ps->p < ps->end && *ps->p != '<' && *ps->p != '&')
+        ps->p++;
+      if (append_normalized (cur, s, ps->p - s) == -1)
+        return -1;
+      if (ps->p < ps->end && *ps->p == '&' &&
+          decode_reference (ps, cur) == -1)
+        return -1;
+    }
+    else if (starts_with (ps, "<![CDATA[")) {
+      const char *s = ps->p + 9;
+
+      ps->p = s;
+      if (skip_past (ps, "]]>", "unterminated CDATA section") == -1 ||
+          append_normalized (cur, s, ps->p - 3 - s) == -1)
+        return -1;
+    }
+    else if (starts_with (ps, "<?") || starts_with (ps, "<!--")) {
+      if (skip_misc (ps, false) == -1)
+        return -1;
+    }
+    else if (starts_with (ps, "</")) {
+      if (end_tag (ps, &cur, &depth) == -1)
+        return -1;
+    }
+    else if (starts_with (ps, "<!"))
+      return malformed (ps, "unexpected markup declaration");
+    else if (start_tag (ps, root, &cur, &depth) == -1)
+      return -1;
+  }
+  if (cur != NULL)
+    return malformed (ps, "document ends inside an element");
+  return 0;
+}
+
 struct xml_node *
 xml_parse (const char *doc, size_t len)
 {
   struct parser ps = { .doc = doc, .p = doc, .end = doc + len };
-  struct xml_node *root = NULL, *cur = NULL, *node;
-  unsigned depth = 0;
-  const char *name;
-  size_t namelen;
-  int r;
+  CLEANUP_XML_FREE struct xml_node *root = NULL;
+  struct xml_node *ret;
 
-  if (memchr (doc, '\0', len) != NULL) {
-    ps.p = memchr (doc, '\0', len);
-    malformed (&ps, "NUL byte");
+  if (parse_document (&ps, &root) == -1)
     return NULL;
-  }
-  /* A UTF-8 byte order mark. */
-  if (starts_with (&ps, "\xEF\xBB\xBF"))
-    ps.p += 3;
-
-  /* Before the root. */
-  while ((r = skip_misc (&ps, true)) == 1)
-    ;
-  if (r == -1)
-    return NULL;
-  if (ps.p == ps.end || *ps.p != '<') {
-    malformed (&ps, ps.p == ps.end ? "no root element"
-               : "text before the root element");
-    return NULL;
-  }
-
-  while (ps.p < ps.end) {
-    if (cur == NULL && root != NULL) {
-      /* After the root: only comments, PIs and blanks. */
-      r = skip_misc (&ps, false);
-      if (r == -1)
-        goto error;
-      if (r == 0) {
-        malformed (&ps, "content after the root element");
-        goto error;
-      }
-    }
-    else if (cur == NULL && (ps.p + 1 == ps.end ||
-                             strchr ("/!?", ps.p[1]) != NULL)) {
-      malformed (&ps, "expected the root element");
-      goto error;
-    }
-    else if (*ps.p != '<') {
-      /* Character data up to the next markup or reference. */
-      const char *s = ps.p;
-
-      while (ps.p < ps.end && *ps.p != '<' && *ps.p != '&')
-        ps.p++;
-      if (append_normalized (cur, s, ps.p - s) == -1)
-        goto error;
-      if (ps.p < ps.end && *ps.p == '&' &&
-          decode_reference (&ps, cur) == -1)
-        goto error;
-    }
-    else if (starts_with (&ps, "<![CDATA[")) {
-      const char *s = ps.p + 9;
-
-      ps.p = s;
-      if (skip_past (&ps, "]]>", "unterminated CDATA section") == -1 ||
-          append_normalized (cur, s, ps.p - 3 - s) == -1)
-        goto error;
-    }
-    else if (starts_with (&ps, "<?") || starts_with (&ps, "<!--")) {
-      if (skip_misc (&ps, false) == -1)
-        goto error;
-    }
-    else if (starts_with (&ps, "</")) {
-      ps.p += 2;
-      if (parse_name (&ps, &name, &namelen) == -1)
-        goto error;
-      if (strlen (cur->name) != namelen ||
-          memcmp (cur->name, name, namelen) != 0) {
-        ps.p = name;
-        malformed (&ps, "end tag does not match the start tag");
-        goto error;
-      }
-      skip_space (&ps);
-      if (ps.p == ps.end || *ps.p != '>') {
-        malformed (&ps, "unterminated end tag");
-        goto error;
-      }
-      ps.p++;
-      cur = cur->parent;
-      depth--;
-    }
-    else if (starts_with (&ps, "<!")) {
-      malformed (&ps, "unexpected markup declaration");
-      goto error;
-    }
-    else {
-      ps.p++;
-      if (parse_name (&ps, &name, &namelen) == -1 ||
-          skip_attributes (&ps) == -1)
-        goto error;
-      if (depth == MAX_DEPTH) {
-        malformed (&ps, "elements nested too deep");
-        goto error;
-      }
-      node = new_node (name, namelen);
-      if (node == NULL)
-        goto error;
-      if (cur == NULL)
-        root = node;
-      else {
-        node->parent = cur;
-        if (cur->last_child)
-          cur->last_child->next = node;
-        else
-          cur->children = node;
-        cur->last_child = node;
-      }
-      if (*ps.p == '/')
-        ps.p += 2;              /* "/>": empty element */
-      else {
-        ps.p++;
-        cur = node;
-        depth++;
-      }
-    }
-  }
-  if (cur != NULL) {
-    malformed (&ps, "document ends inside an element");
-    goto error;
-  }
-  return root;
-
- error:
-  xml_free (root);
-  return NULL;
+  ret = root;
+  root = NULL;
+  return ret;
 }
 
 /* Does NAME, with any namespace prefix dropped, equal LOCAL? */
@@ -489,7 +519,7 @@ xml_child_text (const struct xml_node *node, const char *name)
 
   if (child == NULL)
     return NULL;
-  return child->text ? child->text : "";
+  return child->text.items ? child->text.items : "";
 }
 
 /* strdup of a child's text, NULL if absent.  *OK is cleared on ENOMEM. */
@@ -521,6 +551,22 @@ parse_root (const char *doc, size_t len, const char *want)
   return root;
 }
 
+/* The entries of a list page while it is read; then page->entries. */
+DEFINE_VECTOR_TYPE (entry_list, struct s3_list_entry);
+
+static void
+entry_list_free_all (entry_list *entries)
+{
+  int saved_errno = errno;
+  size_t i;
+
+  for (i = 0; i < entries->len; i++)
+    free (entries->items[i].key);
+  entry_list_reset (entries);
+  errno = saved_errno;
+}
+#define CLEANUP_ENTRY_LIST __attribute__ ((cleanup (entry_list_free_all)))
+
 static int
 compare_entries (const void *a, const void *b)
 {
@@ -551,13 +597,37 @@ parse_size (const char *text, uint64_t *size)
   return 0;
 }
 
+/* A <Contents> (a key and its size) or a <CommonPrefixes> (a prefix). */
+static int
+add_entry (entry_list *entries, const struct xml_node *node)
+{
+  bool prefix = name_is (node->name, "CommonPrefixes");
+  const char *text = xml_child_text (node, prefix ? "Prefix" : "Key");
+  struct s3_list_entry e = { .is_prefix = prefix };
+
+  if (text == NULL || *text == '\0')
+    return objstore_fail (EBADMSG, "list result: <%s> without a %s",
+                          node->name, prefix ? "Prefix" : "Key");
+  if (!prefix &&
+      parse_size (xml_child_text (node, "Size"), &e.size) == -1)
+    return objstore_fail (EBADMSG, "list result: key \"%s\": missing or "
+                          "malformed <Size>", text);
+  e.key = strdup (text);
+  if (e.key == NULL || entry_list_append (entries, e) == -1) {
+    free (e.key);
+    return out_of_memory ();
+  }
+  return 0;
+}
+
 int
 s3_xml_parse_list (const char *doc, size_t len, struct s3_list_page *page)
 {
-  struct xml_node *root, *child;
-  size_t cap = 0;
-  const char *text;
-  int ret = -1;
+  CLEANUP_XML_FREE struct xml_node *root = NULL;
+  CLEANUP_ENTRY_LIST entry_list entries = EMPTY_VECTOR;
+  CLEANUP_FREE char *next_token = NULL;
+  const struct xml_node *child;
+  bool truncated = false;
 
   memset (page, 0, sizeof *page);
   root = parse_root (doc, len, "ListBucketResult");
@@ -565,86 +635,45 @@ s3_xml_parse_list (const char *doc, size_t len, struct s3_list_page *page)
     return -1;
 
   for (child = root->children; child; child = child->next) {
-    bool prefix = name_is (child->name, "CommonPrefixes");
-    struct s3_list_entry *e;
-
-    if (name_is (child->name, "IsTruncated")) {
-      page->truncated = child->text && strcmp (child->text, "true") == 0;
-      continue;
+    if (name_is (child->name, "IsTruncated"))
+      truncated = child->text.items &&
+        strcmp (child->text.items, "true") == 0;
+    else if (name_is (child->name, "NextContinuationToken")) {
+      free (next_token);
+      next_token = strdup (child->text.items ? child->text.items : "");
+      if (next_token == NULL)
+        return out_of_memory ();
     }
-    if (name_is (child->name, "NextContinuationToken")) {
-      free (page->next_token);
-      page->next_token = strdup (child->text ? child->text : "");
-      if (page->next_token == NULL) {
-        out_of_memory ();
-        goto out;
-      }
-      continue;
-    }
-    if (!prefix && !name_is (child->name, "Contents"))
-      continue;
-
-    text = xml_child_text (child, prefix ? "Prefix" : "Key");
-    if (text == NULL || *text == '\0') {
-      objstore_fail (EBADMSG, "list result: <%s> without a %s",
-                     child->name, prefix ? "Prefix" : "Key");
-      goto out;
-    }
-    if (page->n == cap) {
-      size_t newcap = cap ? cap * 2 : 64;
-      struct s3_list_entry *entries =
-        realloc (page->entries, newcap * sizeof *entries);
-
-      if (entries == NULL) {
-        out_of_memory ();
-        goto out;
-      }
-      page->entries = entries;
-      cap = newcap;
-    }
-    e = &page->entries[page->n];
-    memset (e, 0, sizeof *e);
-    e->is_prefix = prefix;
-    if (!prefix &&
-        parse_size (xml_child_text (child, "Size"), &e->size) == -1) {
-      objstore_fail (EBADMSG, "list result: key \"%s\": missing or "
-                     "malformed <Size>", text);
-      goto out;
-    }
-    e->key = strdup (text);
-    if (e->key == NULL) {
-      out_of_memory ();
-      goto out;
-    }
-    page->n++;
+    else if ((name_is (child->name, "Contents") ||
+              name_is (child->name, "CommonPrefixes")) &&
+             add_entry (&entries, child) == -1)
+      return -1;
   }
 
   /* S3 sends the keys, then the prefixes, each sorted: merge them. */
-  if (page->n > 1)
-    qsort (page->entries, page->n, sizeof *page->entries, compare_entries);
-  if (page->truncated && (page->next_token == NULL ||
-                          *page->next_token == '\0')) {
-    objstore_fail (EBADMSG, "list result is truncated but has no "
-                   "NextContinuationToken");
-    goto out;
-  }
-  ret = 0;
+  if (entries.len > 1)
+    qsort (entries.items, entries.len, sizeof *entries.items,
+           compare_entries);
+  if (truncated && (next_token == NULL || *next_token == '\0'))
+    return objstore_fail (EBADMSG, "list result is truncated but has no "
+                          "NextContinuationToken");
 
- out:
-  xml_free (root);
-  if (ret == -1)
-    s3_list_page_free (page);
-  return ret;
+  page->n = entries.len;
+  page->entries = entry_list_release (&entries);
+  page->truncated = truncated;
+  page->next_token = next_token;
+  next_token = NULL;
+  return 0;
 }
 
 void
 s3_list_page_free (struct s3_list_page *page)
 {
-  size_t i;
+  entry_list entries = {
+    .items = page->entries, .len = page->n, .cap = page->n,
+  };
 
-  for (i = 0; i < page->n; i++)
-    free (page->entries[i].key);
-  free (page->entries);
+  entry_list_free_all (&entries);
   free (page->next_token);
   memset (page, 0, sizeof *page);
 }
@@ -652,7 +681,7 @@ s3_list_page_free (struct s3_list_page *page)
 int
 s3_xml_parse_error (const char *doc, size_t len, struct s3_error *err)
 {
-  struct xml_node *root;
+  CLEANUP_XML_FREE struct xml_node *root = NULL;
   bool ok = true;
 
   memset (err, 0, sizeof *err);
@@ -666,7 +695,6 @@ s3_xml_parse_error (const char *doc, size_t len, struct s3_error *err)
   err->endpoint = dup_child_text (root, "Endpoint", &ok);
   err->region = dup_child_text (root, "Region", &ok);
   err->request_id = dup_child_text (root, "RequestId", &ok);
-  xml_free (root);
   if (!ok) {
     s3_error_free (err);
     return out_of_memory ();
@@ -677,6 +705,8 @@ s3_xml_parse_error (const char *doc, size_t len, struct s3_error *err)
 void
 s3_error_free (struct s3_error *err)
 {
+  int saved_errno = errno;
+
   free (err->code);
   free (err->message);
   free (err->bucket);
@@ -685,16 +715,60 @@ s3_error_free (struct s3_error *err)
   free (err->region);
   free (err->request_id);
   memset (err, 0, sizeof *err);
+  errno = saved_errno;
+}
+
+/* The failures of a DeleteObjects while they are read; then
+ * res->failures.
+ */
+DEFINE_VECTOR_TYPE (failure_list, struct s3_delete_failure);
+
+static void
+failure_free (struct s3_delete_failure *f)
+{
+  free (f->key);
+  free (f->code);
+  free (f->message);
+}
+
+static void
+failure_list_free_all (failure_list *failures)
+{
+  int saved_errno = errno;
+  size_t i;
+
+  for (i = 0; i < failures->len; i++)
+    failure_free (&failures->items[i]);
+  failure_list_reset (failures);
+  errno = saved_errno;
+}
+#define CLEANUP_FAILURE_LIST __attribute__ ((cleanup (failure_list_free_all)))
+
+/* An <Error> of a DeleteObjects result. */
+static int
+add_failure (failure_list *failures, const struct xml_node *node)
+{
+  struct s3_delete_failure f;
+  bool ok = true;
+
+  f.key = dup_child_text (node, "Key", &ok);
+  f.code = dup_child_text (node, "Code", &ok);
+  f.message = dup_child_text (node, "Message", &ok);
+  if (!ok || failure_list_append (failures, f) == -1) {
+    failure_free (&f);
+    return out_of_memory ();
+  }
+  return 0;
 }
 
 int
 s3_xml_parse_delete (const char *doc, size_t len,
                      struct s3_delete_result *res)
 {
-  struct xml_node *root, *child;
-  size_t cap = 0;
-  bool ok = true;
-  int ret = -1;
+  CLEANUP_XML_FREE struct xml_node *root = NULL;
+  CLEANUP_FAILURE_LIST failure_list failures = EMPTY_VECTOR;
+  const struct xml_node *child;
+  size_t deleted = 0;
 
   memset (res, 0, sizeof *res);
   root = parse_root (doc, len, "DeleteResult");
@@ -702,55 +776,26 @@ s3_xml_parse_delete (const char *doc, size_t len,
     return -1;
 
   for (child = root->children; child; child = child->next) {
-    struct s3_delete_failure *f;
-
-    if (name_is (child->name, "Deleted")) {
-      res->deleted++;
-      continue;
-    }
-    if (!name_is (child->name, "Error"))
-      continue;
-    if (res->nfailures == cap) {
-      size_t newcap = cap ? cap * 2 : 16;
-      struct s3_delete_failure *failures =
-        realloc (res->failures, newcap * sizeof *failures);
-
-      if (failures == NULL) {
-        out_of_memory ();
-        goto out;
-      }
-      res->failures = failures;
-      cap = newcap;
-    }
-    f = &res->failures[res->nfailures++];
-    f->key = dup_child_text (child, "Key", &ok);
-    f->code = dup_child_text (child, "Code", &ok);
-    f->message = dup_child_text (child, "Message", &ok);
-    if (!ok) {
-      out_of_memory ();
-      goto out;
-    }
+    if (name_is (child->name, "Deleted"))
+      deleted++;
+    else if (name_is (child->name, "Error") &&
+             add_failure (&failures, child) == -1)
+      return -1;
   }
-  ret = 0;
-
- out:
-  xml_free (root);
-  if (ret == -1)
-    s3_delete_result_free (res);
-  return ret;
+  res->deleted = deleted;
+  res->nfailures = failures.len;
+  res->failures = failure_list_release (&failures);
+  return 0;
 }
 
 void
 s3_delete_result_free (struct s3_delete_result *res)
 {
-  size_t i;
+  failure_list failures = {
+    .items = res->failures, .len = res->nfailures, .cap = res->nfailures,
+  };
 
-  for (i = 0; i < res->nfailures; i++) {
-    free (res->failures[i].key);
-    free (res->failures[i].code);
-    free (res->failures[i].message);
-  }
-  free (res->failures);
+  failure_list_free_all (&failures);
   memset (res, 0, sizeof *res);
 }
 

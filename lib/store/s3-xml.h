@@ -1,4 +1,6 @@
-/* zerofs: the XML that S3 speaks, parsed and written.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: the XML that S3 speaks, parsed and written.
  *
  * S3 answers ListObjectsV2 and DeleteObjects, and reports every error,
  * in small XML documents.  Object keys inside them may hold '&', '<',
@@ -19,11 +21,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vector.h"
+
+DEFINE_VECTOR_TYPE (xml_text, char);
+
 /* The generic tree (exposed for the unit test). */
 struct xml_node {
   char *name;                     /* as written; lookups ignore a prefix */
-  char *text;                     /* character data directly inside, decoded */
-  size_t text_len, text_cap;
+  /* Character data directly inside, decoded: text.items is
+   * NUL-terminated, or NULL if the element had none.
+   */
+  xml_text text;
   struct xml_node *parent, *children, *last_child, *next;
 };
 
@@ -52,7 +60,9 @@ struct s3_list_page {
 
 extern int s3_xml_parse_list (const char *doc, size_t len,
                               struct s3_list_page *page);
+/* The free functions below keep errno, and leave the struct zeroed. */
 extern void s3_list_page_free (struct s3_list_page *page);
+#define CLEANUP_S3_LIST_PAGE __attribute__ ((cleanup (s3_list_page_free)))
 
 /* An <Error> document.  Fields not present are NULL. */
 struct s3_error {
@@ -85,6 +95,8 @@ struct s3_delete_result {
 extern int s3_xml_parse_delete (const char *doc, size_t len,
                                 struct s3_delete_result *res);
 extern void s3_delete_result_free (struct s3_delete_result *res);
+#define CLEANUP_S3_DELETE_RESULT \
+  __attribute__ ((cleanup (s3_delete_result_free)))
 
 /* The DeleteObjects request body for PREFIX + each of KEYS, quiet mode.
  * Returns malloc'd document, its length in *LEN.

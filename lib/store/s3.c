@@ -1,4 +1,6 @@
-/* zerofs: the S3 object store (struct objstore_ops over S3's REST API).
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: the S3 object store (struct objstore_ops over S3's REST API).
  *
  * The parts are in their own files: s3-sigv4.c signs, s3-http.c moves
  * bytes over a pool of curl handles, s3-xml.c reads and writes S3's XML,
@@ -23,7 +25,8 @@
  * (NAME.ENDPOINT-HOST/KEY); "auto" takes virtual-hosted for AWS endpoints
  * when the name is a DNS label that a TLS wildcard certificate covers,
  * path-style for every other endpoint (MinIO, Ceph, Swift, s3rver).  The
- * Host header is set explicitly and signed as sent.
+ * Host header is set explicitly and signed as sent.  The endpoint URL is
+ * split by curl's URL API, the parser that reads the URLs built from it.
  *
  * Payloads are signed (SHA-256 of the body in x-amz-content-sha256),
  * unless unsigned-payload is set and the endpoint is https.
@@ -39,9 +42,13 @@
 #include <strings.h>
 #include <time.h>
 
+#include <curl/curl.h>
+
+#include "cleanup.h"
 #include "conf.h"
 #include "crypto.h"
 #include "utils.h"
+#include "vector.h"
 #include "log.h"
 #include "internal.h"
 #include "s3-creds.h"
@@ -177,44 +184,29 @@ s3_fail (const struct s3_store *s, const char *op, const char *what,
   return -1;
 }
 
-/* Header lines for the HTTP layer: "Name: value", NUL-separated. */
-struct header_lines {
-  char *buf;
-  size_t size;
-  FILE *fp;
-  long offsets[S3_HTTP_MAX_HEADERS];
-  const char *lines[S3_HTTP_MAX_HEADERS];
-  size_t n;
-};
-
-static void
-add_line (struct header_lines *h, const char *name, const char *value)
+/* objstore_fail (ENOMEM, "out of memory"): -1. */
+static int
+out_of_memory (void)
 {
-  if (h->n >= S3_HTTP_MAX_HEADERS) {
-    h->n++;                       /* refused by finish_lines */
-    return;
-  }
-  h->offsets[h->n++] = ftell (h->fp);
-  fprintf (h->fp, "%s: %s", name, value);
-  putc ('\0', h->fp);
+  return objstore_fail (ENOMEM, "out of memory");
 }
 
+/* The header lines for the HTTP layer, "Name: value", one string each. */
 static int
-finish_lines (struct header_lines *h)
+header_lines (const struct sigv4_header *headers, size_t n,
+              string_vector *lines)
 {
-  bool failed = ferror (h->fp) || h->n > S3_HTTP_MAX_HEADERS;
   size_t i;
 
-  if (fclose (h->fp) == EOF)
-    failed = true;
-  h->fp = NULL;
-  if (failed) {
-    free (h->buf);
-    h->buf = NULL;
-    return -1;
+  for (i = 0; i < n; i++) {
+    char *line = format_string ("%s: %s", headers[i].name,
+                                 headers[i].value);
+
+    if (line == NULL || string_vector_append (lines, line) == -1) {
+      free (line);
+      return -1;
+    }
   }
-  for (i = 0; i < h->n; i++)
-    h->lines[i] = h->buf + h->offsets[i];
   return 0;
 }
 
@@ -230,7 +222,7 @@ s3_request (struct s3_store *s, const char *op, const char *method,
             const void *body, size_t body_len,
             struct s3_http_response *resp)
 {
-  struct sigv4_header headers[8];
+  struct sigv4_header headers[8], sent[S3_HTTP_MAX_HEADERS];
   struct sigv4_credentials creds = {
     s->creds.access_key, s->creds.secret_key, s->creds.session_token,
   };
@@ -240,15 +232,16 @@ s3_request (struct s3_store *s, const char *op, const char *method,
     .creds = &creds, .region = s->region, .service = "s3",
     .time = time (NULL),
   };
-  struct sigv4_signature sig = { 0 };
-  struct header_lines h = { 0 };
+  CLEANUP_SIGV4_SIGNATURE struct sigv4_signature sig = { 0 };
+  CLEANUP_STRING_VECTOR string_vector lines = EMPTY_VECTOR;
+  CLEANUP_FREE char *path = NULL;
+  CLEANUP_FREE char *url = NULL;
   struct s3_http_request hreq = { .method = method, .body = body,
                                   .body_len = body_len };
-  char hash_hex[65], *path = NULL, *url = NULL;
+  char hash_hex[65];
   const char *what = key ? key : s->bucket;
   bool has_body = strcmp (method, "PUT") == 0 || strcmp (method, "POST") == 0;
-  size_t i;
-  int ret = -1;
+  size_t i, nsent = 0;
 
   memset (resp, 0, sizeof *resp);
   if (nextra + 1 > sizeof headers / sizeof headers[0]) {
@@ -261,7 +254,7 @@ s3_request (struct s3_store *s, const char *op, const char *method,
   else
     path = strdup (s->base_path[0] ? s->base_path : "/");
   if (path == NULL)
-    goto nomem;
+    return objstore_fail (ENOMEM, "%s %s: out of memory", op, what);
   sreq.path = path;
 
   if (!has_body)
@@ -280,32 +273,30 @@ s3_request (struct s3_store *s, const char *op, const char *method,
   headers[sreq.nheaders++].value = s->host;
   for (i = 0; i < nextra; i++)
     headers[sreq.nheaders++] = extra[i];
-  if (sigv4_sign (&sreq, &sig) == -1) {
-    objstore_fail (errno, "%s %s: cannot sign the request: %m", op, what);
-    goto out;
-  }
+  if (sigv4_sign (&sreq, &sig) == -1)
+    return objstore_fail (errno, "%s %s: cannot sign the request: %m",
+                          op, what);
+
+  /* What is sent is what was signed: at most 4 + 7 + 1 headers. */
+  sent[nsent++] = (struct sigv4_header) { "Host", s->host };
+  sent[nsent++] = (struct sigv4_header) { "x-amz-date", sig.amz_date };
+  sent[nsent++] = (struct sigv4_header) { "x-amz-content-sha256",
+                                          sreq.payload_hash };
+  if (creds.session_token && *creds.session_token)
+    sent[nsent++] = (struct sigv4_header) { "x-amz-security-token",
+                                            creds.session_token };
+  for (i = 0; i < nextra; i++)
+    sent[nsent++] = extra[i];
+  sent[nsent++] = (struct sigv4_header) { "Authorization",
+                                          sig.authorization };
 
   url = format_string ("%s%s%s%s", s->origin, sig.canonical_uri,
                        nquery ? "?" : "", nquery ? sig.query : "");
-  if (url == NULL)
-    goto nomem;
+  if (url == NULL || header_lines (sent, nsent, &lines) == -1)
+    return objstore_fail (ENOMEM, "%s %s: out of memory", op, what);
   hreq.url = url;
-
-  h.fp = open_memstream (&h.buf, &h.size);
-  if (h.fp == NULL)
-    goto nomem;
-  add_line (&h, "Host", s->host);
-  add_line (&h, "x-amz-date", sig.amz_date);
-  add_line (&h, "x-amz-content-sha256", sreq.payload_hash);
-  if (creds.session_token && *creds.session_token)
-    add_line (&h, "x-amz-security-token", creds.session_token);
-  for (i = 0; i < nextra; i++)
-    add_line (&h, extra[i].name, extra[i].value);
-  add_line (&h, "Authorization", sig.authorization);
-  if (finish_lines (&h) == -1)
-    goto nomem;
-  hreq.headers = h.lines;
-  hreq.nheaders = h.n;
+  hreq.headers = (const char *const *) lines.items;
+  hreq.nheaders = lines.len;
 
   if (s3_http_perform (s->http, &hreq, resp) == -1) {
     int e = errno;
@@ -313,33 +304,19 @@ s3_request (struct s3_store *s, const char *op, const char *method,
     if (zerofs_debug_s3)
       zdebug ("s3: %s %s: failed after %.1f ms: %s",
               method, what, resp->seconds * 1000, resp->error);
-    objstore_fail (e, "%s %s: %s", op, what, resp->error);
-    goto out;
+    s3_http_response_free (resp);
+    return objstore_fail (e, "%s %s: %s", op, what, resp->error);
   }
   if (zerofs_debug_s3)
     zdebug ("s3: %s %s -> %ld, %zu bytes sent, %zu received, %.1f ms",
             method, what, resp->status, has_body ? body_len : 0,
             resp->body_len, resp->seconds * 1000);
   if (resp->etag_too_long) {
-    objstore_fail (EBADMSG, "%s %s: the ETag is longer than %d bytes",
-                   op, what, OBJSTORE_ETAG_MAX - 1);
-    goto out;
-  }
-  ret = 0;
-  goto out;
-
- nomem:
-  objstore_fail (ENOMEM, "%s %s: out of memory", op, what);
- out:
-  if (ret == -1)
     s3_http_response_free (resp);
-  if (h.fp)
-    fclose (h.fp);
-  free (h.buf);
-  sigv4_signature_free (&sig);
-  free (path);
-  free (url);
-  return ret;
+    return objstore_fail (EBADMSG, "%s %s: the ETag is longer than %d "
+                          "bytes", op, what, OBJSTORE_ETAG_MAX - 1);
+  }
+  return 0;
 }
 
 static int s3_head (struct objstore *base, const char *key,
@@ -357,7 +334,7 @@ s3_get (struct objstore *base, const char *key,
         void **data, size_t *len, struct objstore_info *info)
 {
   struct s3_store *s = (struct s3_store *) base;
-  struct s3_http_response resp;
+  CLEANUP_S3_HTTP_RESPONSE struct s3_http_response resp = { 0 };
   struct sigv4_header range = { "range", NULL };
   char rangebuf[64];
   bool ranged = offset > 0 || length > 0;
@@ -398,11 +375,8 @@ s3_get (struct objstore *base, const char *key,
       *info = head;
     return 0;
   }
-  if (!is_success (resp.status)) {
-    s3_fail (s, "GetObject", key, &resp);
-    s3_http_response_free (&resp);
-    return -1;
-  }
+  if (!is_success (resp.status))
+    return s3_fail (s, "GetObject", key, &resp);
 
   if (info) {
     info->size = resp.status == 206 && resp.has_range_total
@@ -413,12 +387,10 @@ s3_get (struct objstore *base, const char *key,
     /* The store ignored Range and sent it all: cut out the range. */
     size_t start = offset, n;
 
-    if (offset > resp.body_len) {
-      s3_http_response_free (&resp);
+    if (offset > resp.body_len)
       return objstore_fail (EINVAL, "GetObject %s: range starts at %"
                             PRIu64 ", beyond the object's %zu bytes",
                             key, offset, resp.body_len);
-    }
     n = resp.body_len - start;
     if (length > 0 && n > length)
       n = length;
@@ -429,6 +401,7 @@ s3_get (struct objstore *base, const char *key,
     return objstore_fail (ENOMEM, "GetObject %s: out of memory", key);
   *data = resp.body;
   *len = resp.body_len;
+  resp.body = NULL;
   return 0;
 }
 
@@ -438,10 +411,9 @@ s3_put (struct objstore *base, const char *key,
         const struct objstore_cond *cond, struct objstore_info *info)
 {
   struct s3_store *s = (struct s3_store *) base;
-  struct s3_http_response resp;
+  CLEANUP_S3_HTTP_RESPONSE struct s3_http_response resp = { 0 };
   struct sigv4_header extra[2];
   size_t nextra = 0;
-  int r;
 
   if (cond && cond->if_none_match) {
     extra[nextra].name = "if-none-match";
@@ -460,55 +432,49 @@ s3_put (struct objstore *base, const char *key,
       info->size = len;
       snprintf (info->etag, sizeof info->etag, "%s", resp.etag);
     }
-    r = 0;
+    return 0;
   }
-  else if (nextra > 0 && resp.status == 412)
-    r = objstore_fail (EEXIST, "PutObject %s: precondition failed (%s)",
-                       key, cond->if_none_match && !cond->if_match
-                       ? "the object exists" : "the object has changed");
-  else if (nextra > 0 && resp.status == 501)
-    r = objstore_fail (ENOTSUP, "PutObject %s: this store does not "
-                       "implement conditional PUT (HTTP 501)", key);
-  else {
-    r = s3_fail (s, "PutObject", key, &resp);
-    /* If-Match on an absent object: the condition failed. */
-    if (errno == ENOENT && cond && cond->if_match)
-      r = objstore_fail (EEXIST, "PutObject %s: precondition failed "
-                         "(the object is absent)", key);
-  }
-  s3_http_response_free (&resp);
-  return r;
+  if (nextra > 0 && resp.status == 412)
+    return objstore_fail (EEXIST, "PutObject %s: precondition failed (%s)",
+                          key, cond->if_none_match && !cond->if_match
+                          ? "the object exists" : "the object has changed");
+  if (nextra > 0 && resp.status == 501)
+    return objstore_fail (ENOTSUP, "PutObject %s: this store does not "
+                          "implement conditional PUT (HTTP 501)", key);
+  s3_fail (s, "PutObject", key, &resp);
+  /* If-Match on an absent object: the condition failed. */
+  if (errno == ENOENT && cond && cond->if_match)
+    return objstore_fail (EEXIST, "PutObject %s: precondition failed "
+                          "(the object is absent)", key);
+  return -1;
 }
 
 static int
 s3_head (struct objstore *base, const char *key, struct objstore_info *info)
 {
   struct s3_store *s = (struct s3_store *) base;
-  struct s3_http_response resp;
-  int r = 0;
+  CLEANUP_S3_HTTP_RESPONSE struct s3_http_response resp = { 0 };
 
   if (s3_request (s, "HeadObject", "HEAD", key, NULL, 0, NULL, 0,
                   NULL, 0, &resp) == -1)
     return -1;
   if (!is_success (resp.status))
-    r = s3_fail (s, "HeadObject", key, &resp);
-  else if (!resp.has_content_length)
-    r = objstore_fail (EBADMSG, "HeadObject %s: no Content-Length in "
-                       "the response", key);
-  else if (info) {
+    return s3_fail (s, "HeadObject", key, &resp);
+  if (!resp.has_content_length)
+    return objstore_fail (EBADMSG, "HeadObject %s: no Content-Length in "
+                          "the response", key);
+  if (info) {
     info->size = resp.content_length;
     snprintf (info->etag, sizeof info->etag, "%s", resp.etag);
   }
-  s3_http_response_free (&resp);
-  return r;
+  return 0;
 }
 
 static int
 s3_del (struct objstore *base, const char *key)
 {
   struct s3_store *s = (struct s3_store *) base;
-  struct s3_http_response resp;
-  int r = 0;
+  CLEANUP_S3_HTTP_RESPONSE struct s3_http_response resp = { 0 };
 
   if (s3_request (s, "DeleteObject", "DELETE", key, NULL, 0, NULL, 0,
                   NULL, 0, &resp) == -1)
@@ -516,24 +482,22 @@ s3_del (struct objstore *base, const char *key)
   /* Absent is success; a missing bucket is not. */
   if (!is_success (resp.status) &&
       s3_fail (s, "DeleteObject", key, &resp) == -1 && errno != ENOENT)
-    r = -1;
-  s3_http_response_free (&resp);
-  return r;
+    return -1;
+  return 0;
 }
 
 static int
 s3_delete_many (struct objstore *base, const char *const *keys, size_t n)
 {
   struct s3_store *s = (struct s3_store *) base;
-  struct s3_http_response resp = { 0 };
-  struct s3_delete_result result = { 0 };
+  CLEANUP_S3_HTTP_RESPONSE struct s3_http_response resp = { 0 };
+  CLEANUP_S3_DELETE_RESULT struct s3_delete_result result = { 0 };
+  CLEANUP_FREE char *body = NULL;
   struct sigv4_param query = { "delete", NULL };
   struct sigv4_header extra[2];
   uint8_t md5[16];
   char md5_b64[25], what[64];
   size_t len, i, failed = 0, first = 0;
-  char *body;
-  int r = -1;
 
   if (n == 0)
     return 0;
@@ -552,30 +516,24 @@ s3_delete_many (struct objstore *base, const char *const *keys, size_t n)
   extra[1].value = "application/xml";
   if (s3_request (s, "DeleteObjects", "POST", NULL, &query, 1, extra, 2,
                   body, len, &resp) == -1)
-    goto out;
-  if (!is_success (resp.status)) {
-    s3_fail (s, "DeleteObjects", what, &resp);
-    goto out;
-  }
+    return -1;
+  if (!is_success (resp.status))
+    return s3_fail (s, "DeleteObjects", what, &resp);
   if (s3_xml_parse_delete (resp.body ? resp.body : "", resp.body_len,
                            &result) == -1) {
     struct s3_error err;
+    char msg[512];
 
     /* Some stores send an <Error> with 200. */
     if (resp.body_len &&
         s3_xml_parse_error (resp.body, resp.body_len, &err) == 0) {
       s3_error_free (&err);
       resp.status = 500;
-      s3_fail (s, "DeleteObjects", what, &resp);
+      return s3_fail (s, "DeleteObjects", what, &resp);
     }
-    else {
-      char msg[512];
-
-      snprintf (msg, sizeof msg, "%s", objstore_last_error ());
-      objstore_fail (EBADMSG, "DeleteObjects %s: unexpected response: %s",
-                     what, msg);
-    }
-    goto out;
+    snprintf (msg, sizeof msg, "%s", objstore_last_error ());
+    return objstore_fail (EBADMSG, "DeleteObjects %s: unexpected "
+                          "response: %s", what, msg);
   }
 
   for (i = 0; i < result.nfailures; i++) {
@@ -593,19 +551,12 @@ s3_delete_many (struct objstore *base, const char *const *keys, size_t n)
 
     if (strncmp (key, s->prefix, plen) == 0)
       key += plen;
-    objstore_fail (s3_errno (0, f->code), "DeleteObjects %s: %zu not "
-                   "deleted, the first: %s: %s: %s", what, failed, key,
-                   f->code ? f->code : "no code",
-                   f->message ? f->message : "no message");
-    goto out;
+    return objstore_fail (s3_errno (0, f->code), "DeleteObjects %s: %zu "
+                          "not deleted, the first: %s: %s: %s", what,
+                          failed, key, f->code ? f->code : "no code",
+                          f->message ? f->message : "no message");
   }
-  r = 0;
-
- out:
-  s3_delete_result_free (&result);
-  s3_http_response_free (&resp);
-  free (body);
-  return r;
+  return 0;
 }
 
 static int
@@ -613,12 +564,14 @@ s3_list (struct objstore *base, const char *prefix, const char *delimiter,
          objstore_list_fn fn, void *opaque)
 {
   struct s3_store *s = (struct s3_store *) base;
-  struct s3_http_response resp = { 0 };
-  struct s3_list_page page = { 0 };
+  CLEANUP_S3_HTTP_RESPONSE struct s3_http_response resp = { 0 };
+  CLEANUP_S3_LIST_PAGE struct s3_list_page page = { 0 };
+  CLEANUP_FREE char *full_prefix = NULL;
+  CLEANUP_FREE char *token = NULL;
   struct sigv4_param query[4];
   size_t plen = strlen (s->prefix), nquery, i;
-  char *full_prefix, *token = NULL, what[OBJSTORE_KEY_MAX + 32];
-  int r = -1, cb;
+  char what[OBJSTORE_KEY_MAX + 32];
+  int cb;
 
   snprintf (what, sizeof what, "prefix \"%s\"", prefix);
   full_prefix = format_string ("%s%s", s->prefix, prefix);
@@ -641,57 +594,42 @@ s3_list (struct objstore *base, const char *prefix, const char *delimiter,
     }
     if (s3_request (s, "ListObjectsV2", "GET", NULL, query, nquery,
                     NULL, 0, NULL, 0, &resp) == -1)
-      goto out;
-    if (!is_success (resp.status)) {
-      s3_fail (s, "ListObjectsV2", what, &resp);
-      goto out;
-    }
+      return -1;
+    if (!is_success (resp.status))
+      return s3_fail (s, "ListObjectsV2", what, &resp);
     if (s3_xml_parse_list (resp.body ? resp.body : "", resp.body_len,
                            &page) == -1) {
       char msg[512];
 
       snprintf (msg, sizeof msg, "%s", objstore_last_error ());
-      objstore_fail (EBADMSG, "ListObjectsV2 %s: %s", what, msg);
-      goto out;
+      return objstore_fail (EBADMSG, "ListObjectsV2 %s: %s", what, msg);
     }
     s3_http_response_free (&resp);
 
     for (i = 0; i < page.n; i++) {
       const struct s3_list_entry *e = &page.entries[i];
 
-      if (strncmp (e->key, full_prefix, strlen (full_prefix)) != 0) {
-        objstore_fail (EBADMSG, "ListObjectsV2 %s: the store returned "
-                       "\"%s\", outside the prefix", what, e->key);
-        goto out;
-      }
+      if (strncmp (e->key, full_prefix, strlen (full_prefix)) != 0)
+        return objstore_fail (EBADMSG, "ListObjectsV2 %s: the store "
+                              "returned \"%s\", outside the prefix",
+                              what, e->key);
       cb = fn (opaque, e->key + plen, e->size, e->is_prefix);
       if (cb == -1)
-        goto out;                 /* reported by the callback */
-      if (cb == 1) {
-        r = 0;
-        goto out;
-      }
+        return -1;                /* reported by the callback */
+      if (cb == 1)
+        return 0;
     }
     if (!page.truncated)
-      break;
-    if (token && strcmp (token, page.next_token) == 0) {
-      objstore_fail (EBADMSG, "ListObjectsV2 %s: the store returned the "
-                     "same continuation token twice", what);
-      goto out;
-    }
+      return 0;
+    if (token && strcmp (token, page.next_token) == 0)
+      return objstore_fail (EBADMSG, "ListObjectsV2 %s: the store "
+                            "returned the same continuation token twice",
+                            what);
     free (token);
     token = page.next_token;
     page.next_token = NULL;
     s3_list_page_free (&page);
   }
-  r = 0;
-
- out:
-  s3_list_page_free (&page);
-  s3_http_response_free (&resp);
-  free (full_prefix);
-  free (token);
-  return r;
 }
 
 static void
@@ -787,7 +725,7 @@ parse_bucket (struct s3_store *s, const char *spec)
   s->bucket = strndup (name, namelen);
   s->prefix = strdup (slash ? slash + 1 : "");
   if (s->bucket == NULL || s->prefix == NULL)
-    return objstore_fail (ENOMEM, "out of memory");
+    return out_of_memory ();
 
   /* PREFIX: no empty, "." or ".." segment; stored with one '/' after. */
   p = s->prefix;
@@ -807,22 +745,72 @@ parse_bucket (struct s3_store *s, const char *spec)
     }
     p = format_string ("%s/", s->prefix);
     if (p == NULL)
-      return objstore_fail (ENOMEM, "out of memory");
+      return out_of_memory ();
     free (s->prefix);
     s->prefix = p;
   }
   return 0;
 }
 
-/* Parse the endpoint URL and decide the addressing style. */
+static void
+cleanup_curl_url (CURLU **u)
+{
+  int saved_errno = errno;
+
+  curl_url_cleanup (*u);
+  errno = saved_errno;
+}
+#define CLEANUP_CURL_URL __attribute__ ((cleanup (cleanup_curl_url)))
+
+/* For the strings that curl_url_get returns. */
+static void
+cleanup_curl_free (char **p)
+{
+  int saved_errno = errno;
+
+  curl_free (*p);
+  errno = saved_errno;
+}
+#define CLEANUP_CURL_FREE __attribute__ ((cleanup (cleanup_curl_free)))
+
+/* PART of U into *VALUE, NULL if the URL has none.  -1 if out of
+ * memory (objstore_fail).
+ */
+static int
+url_part (CURLU *u, CURLUPart part, char **value)
+{
+  CURLUcode rc = curl_url_get (u, part, value, 0);
+
+  if (rc == CURLUE_OK)
+    return 0;
+  *value = NULL;
+  return rc == CURLUE_OUT_OF_MEMORY ? out_of_memory () : 0;
+}
+
+/* Parse the endpoint URL and decide the addressing style.
+ *
+ * curl's URL parser splits the URL, so that the endpoint is read the way
+ * curl reads the URLs built from it.  Checked here are what curl would
+ * let through: a scheme other than http(s) or not followed by exactly
+ * two slashes, a query or a fragment (even empty), credentials, an empty
+ * port and port 0.  The path is kept as written (CURLU_PATH_AS_IS): it
+ * is part of every key's path, signed as it is.
+ */
 static int
 parse_endpoint (struct s3_store *s, const struct zconf *conf)
 {
-  const char *url = s->endpoint, *authority, *end, *port = NULL;
-  char *host = NULL, *path = NULL, *hostport = NULL;
-  size_t hostlen, i;
-  bool ip_literal = false, is_aws;
-  int ret = -1;
+  const char *url = s->endpoint, *authority;
+  CLEANUP_CURL_URL CURLU *u = NULL;
+  CLEANUP_CURL_FREE char *url_host = NULL;
+  CLEANUP_CURL_FREE char *zone = NULL;
+  CLEANUP_CURL_FREE char *port = NULL;
+  CLEANUP_CURL_FREE char *path = NULL;
+  CLEANUP_FREE char *host = NULL;
+  CLEANUP_FREE char *hostport = NULL;
+  const char *endpoint_path;
+  size_t authority_len, i, len;
+  bool ip_literal, is_aws;
+  CURLUcode rc;
 
   if (strncasecmp (url, "https://", 8) == 0) {
     s->https = true;
@@ -833,68 +821,71 @@ parse_endpoint (struct s3_store *s, const struct zconf *conf)
   else
     return objstore_fail (EINVAL, "endpoint=%s: the endpoint must begin "
                           "with https:// (or http://)", url);
-
-  end = authority + strcspn (authority, "/?#");
-  if (*end == '?' || *end == '#' || strchr (end, '?') || strchr (end, '#'))
+  if (strpbrk (url, "?#"))
     return objstore_fail (EINVAL, "endpoint=%s: an endpoint has no query "
                           "or fragment", url);
-  if (memchr (authority, '@', end - authority))
+  authority_len = strcspn (authority, "/");
+  if (authority_len == 0)
+    return objstore_fail (EINVAL, "endpoint=%s: no host name", url);
+
+  u = curl_url ();
+  if (u == NULL)
+    return out_of_memory ();
+  rc = curl_url_set (u, CURLUPART_URL, url,
+                     CURLU_DISALLOW_USER | CURLU_PATH_AS_IS |
+                     CURLU_ALLOW_SPACE);
+  switch (rc) {
+  case CURLUE_OK:
+    break;
+  case CURLUE_OUT_OF_MEMORY:
+    return out_of_memory ();
+  case CURLUE_USER_NOT_ALLOWED:
     return objstore_fail (EINVAL, "endpoint=%s: credentials do not go in "
                           "the endpoint URL", url);
-  if (*authority == '[') {
-    const char *close = memchr (authority, ']', end - authority);
-
-    if (close == NULL)
-      return objstore_fail (EINVAL, "endpoint=%s: unterminated IPv6 "
-                            "address", url);
-    hostlen = close + 1 - authority;
-    ip_literal = true;
-    if (close + 1 < end) {
-      if (close[1] != ':')
-        return objstore_fail (EINVAL, "endpoint=%s: junk after the IPv6 "
-                              "address", url);
-      port = close + 2;
-    }
-  }
-  else {
-    const char *colon = memchr (authority, ':', end - authority);
-
-    hostlen = (colon ? colon : end) - authority;
-    if (colon)
-      port = colon + 1;
-  }
-  if (hostlen == 0)
+  case CURLUE_NO_HOST:
     return objstore_fail (EINVAL, "endpoint=%s: no host name", url);
-  if (port) {
-    unsigned long n = 0;
-    const char *p;
-
-    for (p = port; p < end; p++) {
-      if (*p < '0' || *p > '9' || (n = n * 10 + (*p - '0')) > 65535)
-        break;
-    }
-    if (p == port || p < end || n == 0)
-      return objstore_fail (EINVAL, "endpoint=%s: bad port number", url);
-    /* The default port is left out of the Host header. */
-    if (n == (s->https ? 443 : 80))
-      port = NULL;
+  case CURLUE_BAD_PORT_NUMBER:
+    return objstore_fail (EINVAL, "endpoint=%s: bad port number", url);
+  default:
+    return objstore_fail (EINVAL, "endpoint=%s: %s", url,
+                          curl_url_strerror (rc));
+  }
+  if (url_part (u, CURLUPART_HOST, &url_host) == -1 ||
+      url_part (u, CURLUPART_ZONEID, &zone) == -1 ||
+      url_part (u, CURLUPART_PORT, &port) == -1 ||
+      url_part (u, CURLUPART_PATH, &path) == -1)
+    return -1;
+  if (url_host == NULL || *url_host == '\0')
+    return objstore_fail (EINVAL, "endpoint=%s: no host name", url);
+  /* "HOST:" has an empty port, which curl ignores. */
+  if ((port == NULL && authority[authority_len - 1] == ':') ||
+      (port && strcmp (port, "0") == 0))
+    return objstore_fail (EINVAL, "endpoint=%s: bad port number", url);
+  /* The default port is left out of the Host header. */
+  if (port && strcmp (port, s->https ? "443" : "80") == 0) {
+    curl_free (port);
+    port = NULL;
   }
 
-  host = strndup (authority, hostlen);
+  /* The host as written: an IPv6 zone goes back inside the brackets. */
+  if (zone)
+    host = format_string ("%.*s%%25%s]", (int) strlen (url_host) - 1,
+                          url_host, zone);
+  else
+    host = strdup (url_host);
   if (host == NULL)
-    goto nomem;
+    return out_of_memory ();
   for (i = 0; host[i]; i++)
     if (host[i] >= 'A' && host[i] <= 'Z')
       host[i] += 'a' - 'A';
-  if (!ip_literal && strspn (host, "0123456789.") == strlen (host))
-    ip_literal = true;
+  ip_literal = host[0] == '[' ||
+    strspn (host, "0123456789.") == strlen (host);
 
   /* The endpoint's own path, without trailing slashes. */
-  path = strdup (end);
-  if (path == NULL)
-    goto nomem;
-  while (*path && path[strlen (path) - 1] == '/')
-    path[strlen (path) - 1] = '\0';
+  len = path ? strlen (path) : 0;
+  while (len > 0 && path[len - 1] == '/')
+    path[--len] = '\0';
+  endpoint_path = path ? path : "";
 
   is_aws = ends_with (host, ".amazonaws.com") ||
     ends_with (host, ".amazonaws.com.cn");
@@ -903,12 +894,10 @@ parse_endpoint (struct s3_store *s, const struct zconf *conf)
     s->virtual_host = false;
     break;
   case ZADDR_VIRTUAL:
-    if (ip_literal || !is_dns_bucket (s->bucket)) {
-      objstore_fail (EINVAL, "addressing=virtual: bucket \"%s\" cannot be "
-                     "a host name under %s (use addressing=path)",
-                     s->bucket, host);
-      goto out;
-    }
+    if (ip_literal || !is_dns_bucket (s->bucket))
+      return objstore_fail (EINVAL, "addressing=virtual: bucket \"%s\" "
+                            "cannot be a host name under %s (use "
+                            "addressing=path)", s->bucket, host);
     s->virtual_host = true;
     break;
   default:
@@ -916,41 +905,31 @@ parse_endpoint (struct s3_store *s, const struct zconf *conf)
       !(s->https && strchr (s->bucket, '.'));
   }
 
-  hostport = port ? format_string ("%s:%.*s", host, (int) (end - port), port)
-    : strdup (host);
+  hostport = port ? format_string ("%s:%s", host, port) : strdup (host);
   if (hostport == NULL)
-    goto nomem;
+    return out_of_memory ();
   if (s->virtual_host) {
     s->host = format_string ("%s.%s", s->bucket, hostport);
-    s->base_path = strdup (path);
+    s->base_path = strdup (endpoint_path);
   }
   else {
     s->host = strdup (hostport);
-    s->base_path = format_string ("%s/%s", path, s->bucket);
+    s->base_path = format_string ("%s/%s", endpoint_path, s->bucket);
   }
   if (s->host == NULL || s->base_path == NULL)
-    goto nomem;
+    return out_of_memory ();
   s->origin = format_string ("%s://%s", s->https ? "https" : "http",
                              s->host);
   if (s->origin == NULL)
-    goto nomem;
-  ret = 0;
-  goto out;
-
- nomem:
-  objstore_fail (ENOMEM, "out of memory");
- out:
-  free (host);
-  free (path);
-  free (hostport);
-  return ret;
+    return out_of_memory ();
+  return 0;
 }
 
 /* Can we list the bucket with these credentials?  One small request. */
 static int
 check_bucket (struct s3_store *s)
 {
-  struct s3_http_response resp;
+  CLEANUP_S3_HTTP_RESPONSE struct s3_http_response resp = { 0 };
   struct sigv4_param query[] = {
     { "list-type", "2" }, { "max-keys", "1" }, { "prefix", s->prefix },
   };
@@ -964,60 +943,61 @@ check_bucket (struct s3_store *s)
     return objstore_fail (e, "cannot reach the S3 store at %s: %s",
                           s->endpoint, msg);
   }
-  if (!is_success (resp.status)) {
-    s3_fail (s, "ListObjectsV2", s->bucket, &resp);
-    e = errno;
-    snprintf (msg, sizeof msg, "%s", objstore_last_error ());
-    s3_http_response_free (&resp);
-    if (e == ENODEV)
-      return objstore_fail (e, "bucket \"%s\" does not exist at %s "
-                            "(NoSuchBucket)",
-                            s->bucket, s->endpoint);
-    if (e == EACCES)
-      return objstore_fail (e, "s3://%s at %s refused access (credentials "
-                            "from %s, access key %s): %s",
-                            s->bucket, s->endpoint, s->creds.source,
-                            s->creds.access_key, msg);
-    return objstore_fail (e, "s3://%s at %s: %s", s->bucket, s->endpoint,
-                          msg);
-  }
-  s3_http_response_free (&resp);
-  return 0;
+  if (is_success (resp.status))
+    return 0;
+
+  s3_fail (s, "ListObjectsV2", s->bucket, &resp);
+  e = errno;
+  snprintf (msg, sizeof msg, "%s", objstore_last_error ());
+  if (e == ENODEV)
+    return objstore_fail (e, "bucket \"%s\" does not exist at %s "
+                          "(NoSuchBucket)",
+                          s->bucket, s->endpoint);
+  if (e == EACCES)
+    return objstore_fail (e, "s3://%s at %s refused access (credentials "
+                          "from %s, access key %s): %s",
+                          s->bucket, s->endpoint, s->creds.source,
+                          s->creds.access_key, msg);
+  return objstore_fail (e, "s3://%s at %s: %s", s->bucket, s->endpoint,
+                        msg);
 }
 
-struct objstore *
-objstore_s3_open (const struct zconf *conf)
+/* s3_close, keeping errno: for a store that is being opened. */
+static void
+cleanup_s3_close (struct s3_store **s)
+{
+  int saved_errno = errno;
+
+  if (*s)
+    s3_close (&(*s)->base);
+  errno = saved_errno;
+}
+#define CLEANUP_S3_CLOSE __attribute__ ((cleanup (cleanup_s3_close)))
+
+/* Fill in S from CONF: names, endpoint, credentials, the connection
+ * pool; then one request to see that it all works.
+ */
+static int
+s3_init (struct s3_store *s, const struct zconf *conf)
 {
   struct s3_http_options opts = {
     .connections = conf->connections,
     .timeout = conf->timeout,
     .ca_bundle = conf->ca_bundle,
   };
-  struct s3_store *s;
-
-  if (conf->bucket == NULL || *conf->bucket == '\0') {
-    objstore_fail (EINVAL, "no bucket given");
-    return NULL;
-  }
-  s = calloc (1, sizeof *s);
-  if (s == NULL) {
-    objstore_fail (ENOMEM, "out of memory");
-    return NULL;
-  }
-  s->base.ops = &s3_ops;
 
   if (parse_bucket (s, conf->bucket) == -1)
-    goto error;
+    return -1;
   s->region = strdup (conf->region && *conf->region
                       ? conf->region : "us-east-1");
   if (s->region == NULL)
-    goto nomem;
+    return out_of_memory ();
   s->endpoint = conf->endpoint && *conf->endpoint ? strdup (conf->endpoint)
     : format_string ("https://s3.%s.amazonaws.com", s->region);
   if (s->endpoint == NULL)
-    goto nomem;
+    return out_of_memory ();
   if (parse_endpoint (s, conf) == -1)
-    goto error;
+    return -1;
   s->sign_payload = !(conf->unsigned_payload && s->https);
   s->base.description = format_string ("s3://%s%s%.*s", s->bucket,
                                        *s->prefix ? "/" : "",
@@ -1025,13 +1005,13 @@ objstore_s3_open (const struct zconf *conf)
                                        ? (int) strlen (s->prefix) - 1 : 0,
                                        s->prefix);
   if (s->base.description == NULL)
-    goto nomem;
+    return out_of_memory ();
 
   if (s3_creds_resolve (conf, &s->creds) == -1)
-    goto error;
+    return -1;
   s->http = s3_http_new (&opts);
   if (s->http == NULL)
-    goto error;
+    return -1;
   if (zerofs_debug_s3)
     zdebug ("s3: %s: endpoint %s, %s-style (Host %s), region %s, "
             "credentials from %s, %s payloads, %u connections",
@@ -1040,13 +1020,28 @@ objstore_s3_open (const struct zconf *conf)
             s->creds.source, s->sign_payload ? "signed" : "unsigned",
             conf->connections ? conf->connections : 32);
 
-  if (check_bucket (s) == -1)
-    goto error;
-  return &s->base;
+  return check_bucket (s);
+}
 
- nomem:
-  objstore_fail (ENOMEM, "out of memory");
- error:
-  s3_close (&s->base);
-  return NULL;
+struct objstore *
+objstore_s3_open (const struct zconf *conf)
+{
+  CLEANUP_S3_CLOSE struct s3_store *s = NULL;
+  struct objstore *ret;
+
+  if (conf->bucket == NULL || *conf->bucket == '\0') {
+    objstore_fail (EINVAL, "no bucket given");
+    return NULL;
+  }
+  s = calloc (1, sizeof *s);
+  if (s == NULL) {
+    out_of_memory ();
+    return NULL;
+  }
+  s->base.ops = &s3_ops;
+  if (s3_init (s, conf) == -1)
+    return NULL;
+  ret = &s->base;
+  s = NULL;
+  return ret;
 }
