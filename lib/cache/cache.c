@@ -1,14 +1,16 @@
-/* zerofs: the chunk cache: open, recovery, devices and index commits.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: the chunk cache: open, recovery, devices and index commits.
  *
  * The cache sits between the NBD requests and the object store.  It owns
  * cache-dir:
  *
  *   lock        flock()ed by the one process that uses the directory
- *   index.mdb   the LMDB index (cache-index.h): what is cached where, what
+ *   index.mdb   the LMDB index (index.h): what is cached where, what
  *               is dirty, which chunks exist in the store
- *   slots       the chunk slots (cache-slots.h), encrypted at rest
+ *   slots       the chunk slots (slots.h), encrypted at rest
  *
- * Each chunk is in one of these states (struct centry, cache-internal.h):
+ * Each chunk is in one of these states (struct centry, internal.h):
  *
  *   absent   no object, no slot: zeros (no record, no entry)
  *   remote   an object, no slot (a record with ZREC_REMOTE)
@@ -18,27 +20,27 @@
  *            at all when it was trimmed and its object must be deleted
  *   busy     dirty and being uploaded (in memory only)
  *
- * WRITE lands in a slot and returns; FLUSH uploads (cache-writeback.c).
+ * WRITE lands in a slot and returns; FLUSH uploads (writeback.c).
  *
  * Crash safety.  The index is changed in memory and committed in batches
  * (at least once a second, and by every flush), never once per write.
  * The rules that make that safe, and where they are kept:
  *
  * 1. Bytes reach the slot before the index says the slot holds them:
- *    zcache_commit fdatasyncs the slot file after taking its snapshot of
- *    the entries and before the LMDB commit, so every slot write that
- *    came before a state change in the snapshot is on disk first.  A
- *    crash before the commit loses unflushed writes, never maps a chunk
- *    onto bytes that were not written to it.
+ *    zcache_commit (commit_write) fdatasyncs the slot file after taking
+ *    its snapshot of the entries and before the LMDB commit, so every
+ *    slot write that came before a state change in the snapshot is on
+ *    disk first.  A crash before the commit loses unflushed writes, never
+ *    maps a chunk onto bytes that were not written to it.
  *
  * 2. A slot is reused only after the commit that detached it is durable:
  *    eviction and trims put slots on the pending list; only a successful
- *    commit moves them to the free list (slot_attach in cache-chunk.c
+ *    commit moves them to the free list (slot_attach in chunk-io.c
  *    commits when it needs them).
  *
  * 3. An upload seals a copy taken under the chunk's lock with its
  *    sequence number; a chunk written meanwhile stays dirty
- *    (cache-writeback.c).
+ *    (writeback.c).
  *
  * 4. A flush commits the index before it returns, so no dirty record
  *    older than what the store holds survives a crash to be uploaded
@@ -66,7 +68,7 @@
  * 7. Before a batch of uploads touches the store, the index is committed
  *    with what the store may become: a chunk about to be PUT for the
  *    first time is recorded as possibly stored, and trims about to be
- *    deleted are recorded as trims (cache-writeback.c).
+ *    deleted are recorded as trims (writeback.c).
  *
  * Known limit: a write that is not flushed can be torn by a power loss
  * at the granularity of the local disk, and a torn 4 KiB sector of the
@@ -76,6 +78,15 @@
  * earlier FLUSH acknowledged only locally can turn that sector to noise
  * (a copy-on-write of the slot on the first write after a flush would
  * close this; not done yet).
+ *
+ * Locks and cleanup.  The lock order is stripe -> commit_lock -> c->lock
+ * (chunk-io.c), and device_lock -> commit_lock -> c->lock.  A lock held
+ * to the end of a function is a LOCK_FOR_SCOPE; the ones taken and
+ * dropped in phases (the commit, a flush round, an upload) are explicit
+ * calls, so that what runs with which lock can be read in the code.  An
+ * index transaction that is not committed is aborted at the end of its
+ * scope (CLEANUP_ZINDEX_ABORT, index.h), and is declared after the
+ * commit lock so that it is aborted before that lock is released.
  */
 #include <config.h>
 
@@ -93,6 +104,7 @@
 #include "internal.h"
 #include "utils.h"
 #include "log.h"
+#include "vector.h"
 
 time_t
 zcache_now (void)
@@ -145,8 +157,9 @@ int
 zcache_lock_dir (const char *dir)
 {
   char path[4096], pidbuf[32];
+  CLEANUP_CLOSE int fd = -1;
   ssize_t n;
-  int fd, err;
+  int ret, err;
 
   if (make_cache_dirs (dir, 0700) == -1)
     return -1;
@@ -168,7 +181,6 @@ zcache_lock_dir (const char *dir)
     }
     else
       zerror ("cache-dir: flock %s: %m", path);
-    close (fd);
     errno = err == EWOULDBLOCK ? EBUSY : err;
     return -1;
   }
@@ -176,10 +188,11 @@ zcache_lock_dir (const char *dir)
   if (ftruncate (fd, 0) == -1 ||
       pwrite (fd, pidbuf, strlen (pidbuf), 0) != (ssize_t) strlen (pidbuf)) {
     zerror ("cache-dir: writing %s: %m", path);
-    close (fd);
     return -1;
   }
-  return fd;
+  ret = fd;
+  fd = -1;
+  return ret;
 }
 
 uint64_t
@@ -220,12 +233,12 @@ cache_device_chunk_len (const struct cache_device *d, uint64_t index)
 void
 zcache_get_stats (struct zcache *c, struct zcache_stats *st)
 {
-  pthread_mutex_lock (&c->lock);
+  LOCK_FOR_SCOPE (&c->lock);
+
   *st = c->stats;
   st->slots = c->nslots;
   st->free_slots = c->nfree;
   st->dirty = c->ndirty;
-  pthread_mutex_unlock (&c->lock);
 }
 
 /* Snapshot of one entry's record for a commit. */
@@ -261,30 +274,74 @@ device_record (const struct cache_device *d, uint64_t reserved)
   return r;
 }
 
-/* Write every changed record (group commit: concurrent callers share one
- * transaction).  Durable on return.
+/* Write the snapshot SNAPS[N] and every device's record in one
+ * transaction, durable on return.
  */
-int
-zcache_commit (struct zcache *c)
+static int
+commit_write (struct zcache *c, const struct snap *snaps, size_t n)
 {
-  struct snap *snaps = NULL;
-  uint32_t *pend = NULL, npend = 0, i;
-  struct zindex_txn *txn = NULL;
+  CLEANUP_ZINDEX_ABORT struct zindex_txn *txn = NULL;
+  struct cache_device *d;
+  size_t k;
+
+  /* Rule 1: slot bytes are durable before the records that name them.
+   * A failed fdatasync is final: Linux may have dropped the pages, and
+   * a later fdatasync would succeed without them.
+   */
+  if (c->broken) {
+    zerror ("cache-dir %s: an earlier write to the slot file did not reach "
+            "the disk; no more commits (restart the server)", c->dir);
+    errno = EIO;
+    return -1;
+  }
+  if (zslots_sync (c->slots) == -1) {
+    pthread_mutex_lock (&c->lock);
+    c->broken = true;
+    pthread_mutex_unlock (&c->lock);
+    return -1;
+  }
+  txn = zindex_begin (c->ix);
+  if (txn == NULL)
+    return -1;
+  for (k = 0; k < n; k++) {
+    if (snaps[k].del ?
+        zindex_del_chunk (txn, snaps[k].e->dev->uuid, snaps[k].e->index) :
+        zindex_put_chunk (txn, snaps[k].e->dev->uuid, snaps[k].e->index,
+                          &snaps[k].rec))
+      return -1;
+  }
+  pthread_mutex_lock (&c->lock);
+  for (d = c->devices; d; d = d->next) {
+    struct index_device rec = device_record (d, d->seq_reserving);
+    if (zindex_put_device (txn, &rec) == -1) {
+      pthread_mutex_unlock (&c->lock);
+      return -1;
+    }
+  }
+  pthread_mutex_unlock (&c->lock);
+  return zindex_commit_clear (&txn);
+}
+
+/* zcache_commit with commit_lock held, for TICKET: snapshot the changed
+ * entries and the pending slots under c->lock, write them without it,
+ * then (under c->lock again) take off the index-dirty list what did not
+ * change meanwhile and free the slots.  On failure the pending slots and
+ * the device records are put back for the next commit.
+ */
+static int
+commit_locked (struct zcache *c, uint64_t ticket)
+{
+  CLEANUP_FREE struct snap *snaps = NULL;
+  CLEANUP_FREE uint32_t *pend = NULL;
+  uint32_t npend, i;
   struct centry *e;
   struct cache_device *d;
-  uint64_t ticket, target;
+  uint64_t target;
   size_t n = 0, k;
-  int ret = -1, err;
 
-  pthread_mutex_lock (&c->lock);
-  ticket = ++c->commit_requested;
-  pthread_mutex_unlock (&c->lock);
-
-  pthread_mutex_lock (&c->commit_lock);
   pthread_mutex_lock (&c->lock);
   if (c->commit_done >= ticket) {
     pthread_mutex_unlock (&c->lock);
-    pthread_mutex_unlock (&c->commit_lock);
     return 0;
   }
   target = c->commit_requested;
@@ -295,7 +352,7 @@ zcache_commit (struct zcache *c)
   if (snaps == NULL || pend == NULL) {
     zerror ("malloc: %m");
     pthread_mutex_unlock (&c->lock);
-    goto out;
+    return -1;
   }
   for (k = 0, e = c->index_head; e; e = e->inext, k++) {
     snaps[k].e = e;
@@ -315,45 +372,15 @@ zcache_commit (struct zcache *c)
   }
   pthread_mutex_unlock (&c->lock);
 
-  /* Rule 1: slot bytes are durable before the records that name them.
-   * A failed fdatasync is final: Linux may have dropped the pages, and
-   * a later fdatasync would succeed without them.
-   */
-  if (c->broken) {
-    zerror ("cache-dir %s: an earlier write to the slot file did not reach "
-            "the disk; no more commits (restart the server)", c->dir);
-    errno = EIO;
-    goto fail;
-  }
-  if (zslots_sync (c->slots) == -1) {
+  if (commit_write (c, snaps, n) == -1) {
     pthread_mutex_lock (&c->lock);
-    c->broken = true;
+    for (i = 0; i < npend; i++)
+      c->pending_slots[c->npending++] = pend[i];
+    for (d = c->devices; d; d = d->next)
+      d->record_dirty = true;
     pthread_mutex_unlock (&c->lock);
-    goto fail;
+    return -1;
   }
-  txn = zindex_begin (c->ix);
-  if (txn == NULL)
-    goto fail;
-  for (k = 0; k < n; k++) {
-    if (snaps[k].del ?
-        zindex_del_chunk (txn, snaps[k].e->dev->uuid, snaps[k].e->index) :
-        zindex_put_chunk (txn, snaps[k].e->dev->uuid, snaps[k].e->index,
-                          &snaps[k].rec))
-      goto fail;
-  }
-  pthread_mutex_lock (&c->lock);
-  for (d = c->devices; d; d = d->next) {
-    struct index_device rec = device_record (d, d->seq_reserving);
-    if (zindex_put_device (txn, &rec) == -1) {
-      pthread_mutex_unlock (&c->lock);
-      goto fail;
-    }
-  }
-  pthread_mutex_unlock (&c->lock);
-  err = zindex_commit (txn);
-  txn = NULL;
-  if (err == -1)
-    goto fail;
 
   pthread_mutex_lock (&c->lock);
   for (k = 0; k < n; k++) {
@@ -382,24 +409,26 @@ zcache_commit (struct zcache *c)
   pthread_mutex_unlock (&c->lock);
   if (zerofs_debug_cache)
     zdebug ("cache: committed %zu records, freed %u slots", n, npend);
-  ret = 0;
-  goto out;
+  return 0;
+}
 
- fail:
-  err = errno;
-  zindex_abort (txn);
+/* Write every changed record (group commit: concurrent callers share one
+ * transaction).  Durable on return.
+ */
+int
+zcache_commit (struct zcache *c)
+{
+  uint64_t ticket;
+  int r;
+
   pthread_mutex_lock (&c->lock);
-  for (i = 0; i < npend; i++)
-    c->pending_slots[c->npending++] = pend[i];
-  for (d = c->devices; d; d = d->next)
-    d->record_dirty = true;
+  ticket = ++c->commit_requested;
   pthread_mutex_unlock (&c->lock);
-  errno = err;
- out:
+
+  pthread_mutex_lock (&c->commit_lock);
+  r = commit_locked (c, ticket);
   pthread_mutex_unlock (&c->commit_lock);
-  free (snaps);
-  free (pend);
-  return ret;
+  return r;
 }
 
 /* Create the cache's view of a device (not yet linked into c->devices). */
@@ -456,32 +485,35 @@ struct import_ctx {
   uint64_t count, ignored;
 };
 
+/* N chunk indexes of D, all stored, in one transaction. */
 static int
-import_flush (struct import_ctx *ctx)
+import_write (struct zcache *c, struct cache_device *d,
+              const uint64_t *indexes, size_t n)
 {
-  struct zcache *c = ctx->c;
   struct zindex_chunk rec;
-  struct zindex_txn *txn;
   size_t i;
-  int r = -1;
 
-  if (ctx->n == 0)
-    return 0;
   memset (&rec, 0, sizeof rec);
   rec.flags = ZREC_REMOTE | ZREC_BASE_REMOTE;
   rec.slot = ZSLOT_NONE;
-  pthread_mutex_lock (&c->commit_lock);
-  txn = zindex_begin (c->ix);
+  LOCK_FOR_SCOPE (&c->commit_lock);
+  CLEANUP_ZINDEX_ABORT struct zindex_txn *txn = zindex_begin (c->ix);
   if (txn == NULL)
-    goto out;
-  for (i = 0; i < ctx->n; i++)
-    if (zindex_put_chunk (txn, ctx->d->uuid, ctx->batch[i], &rec) == -1) {
-      zindex_abort (txn);
-      goto out;
-    }
-  r = zindex_commit (txn);
- out:
-  pthread_mutex_unlock (&c->commit_lock);
+    return -1;
+  for (i = 0; i < n; i++)
+    if (zindex_put_chunk (txn, d->uuid, indexes[i], &rec) == -1)
+      return -1;
+  return zindex_commit_clear (&txn);
+}
+
+static int
+import_flush (struct import_ctx *ctx)
+{
+  int r;
+
+  if (ctx->n == 0)
+    return 0;
+  r = import_write (ctx->c, ctx->d, ctx->batch, ctx->n);
   ctx->count += ctx->n;
   ctx->n = 0;
   return r;
@@ -531,77 +563,80 @@ write_device_state (struct zcache *c, struct cache_device *d,
                     bool forget, bool listed)
 {
   struct index_device rec = device_record (d, d->seq_reserved);
-  struct zindex_txn *txn;
   size_t i;
-  int r = -1;
 
   rec.listed = listed;
-  pthread_mutex_lock (&c->commit_lock);
-  txn = zindex_begin (c->ix);
+  LOCK_FOR_SCOPE (&c->commit_lock);
+  CLEANUP_ZINDEX_ABORT struct zindex_txn *txn = zindex_begin (c->ix);
   if (txn == NULL)
-    goto out;
+    return -1;
   for (i = 0; i < nstale; i++)
     if (zindex_del_device_chunks (txn, stale[i]) == -1 ||
         zindex_del_device (txn, stale[i]) == -1)
-      goto abort;
+      return -1;
   if ((forget && zindex_del_device_chunks (txn, d->uuid) == -1) ||
       zindex_put_device (txn, &rec) == -1)
-    goto abort;
-  r = zindex_commit (txn);
-  goto out;
- abort:
-  zindex_abort (txn);
- out:
-  pthread_mutex_unlock (&c->commit_lock);
-  return r;
+    return -1;
+  return zindex_commit_clear (&txn);
 }
 
-struct cache_device *
-zcache_device (struct zcache *c, const struct device_meta *meta)
+/* Record every chunk object of D (named by META) in the store as stored,
+ * then mark D listed.  With device_lock held.
+ */
+static int
+import_listing (struct zcache *c, struct cache_device *d,
+                const struct device_meta *meta)
+{
+  CLEANUP_FREE uint64_t *batch = malloc (ZIMPORT_BATCH * sizeof *batch);
+  struct import_ctx ictx = { .c = c, .d = d, .batch = batch };
+  char prefix[OBJSTORE_KEY_MAX];
+
+  if (batch == NULL) {
+    zerror ("malloc: %m");
+    return -1;
+  }
+  zkey_chunks_prefix (prefix, meta->name);
+  if (objstore_list (c->store, prefix, NULL, import_chunk, &ictx) == -1 ||
+      import_flush (&ictx) == -1 ||
+      write_device_state (c, d, NULL, 0, false, true) == -1)
+    return -1;
+  if (ictx.ignored)
+    zerror ("device %s: ignored %" PRIu64 " objects under %s that are "
+            "not chunks of this device", meta->name, ictx.ignored, prefix);
+  if (zerofs_debug_cache)
+    zdebug ("cache: %s: imported %" PRIu64 " stored chunks",
+            meta->name, ictx.count);
+  return 0;
+}
+
+/* A device the cache has not seen since it was opened: forget older
+ * devices of the same name, import the store's listing if the index
+ * has none (or a stale one), and link it.  With device_lock held.
+ */
+static struct cache_device *
+add_device (struct zcache *c, const struct device_meta *meta)
 {
   struct index_device rec;
-  struct cache_device *d = NULL, *found = NULL;
-  struct import_ctx ictx = { .c = c };
+  CLEANUP_FREE struct cache_device *d = NULL;
+  struct cache_device *ret;
   uint8_t stale[16][16];
   struct stale_ctx sctx = { meta->name, meta->uuid, stale, 0, 16 };
-  char prefix[OBJSTORE_KEY_MAX];
   bool import;
-  int r, err;
-
-  pthread_mutex_lock (&c->device_lock);
-  pthread_mutex_lock (&c->lock);
-  for (d = c->devices; d; d = d->next) {
-    if (memcmp (d->uuid, meta->uuid, 16) == 0)
-      found = d;
-    else if (strcmp (d->name, meta->name) == 0) {
-      pthread_mutex_unlock (&c->lock);
-      zerror ("device %s was removed and created again while this server "
-              "holds cached data of the old one: restart the server",
-              meta->name);
-      errno = EBUSY;
-      d = NULL;
-      goto out;
-    }
-  }
-  pthread_mutex_unlock (&c->lock);
-  if (found) {
-    d = found;
-    goto out;
-  }
+  int r;
 
   r = zindex_get_device (c->ix, meta->uuid, &rec);
   if (r == -1)
-    goto out;
+    return NULL;
   if (r == 1)
     memset (&rec, 0, sizeof rec);
   /* A device of the same name the cache knew before is an older device
    * that was removed: forget it.
    */
   if (zindex_foreach_device (c->ix, find_stale, &sctx) == -1)
-    goto out;
+    return NULL;
   d = new_device (c, meta, rec.seq_reserved);
   if (d == NULL)
-    goto out;
+    return NULL;
 
   /* Import the store's listing once per cache, and again when the device
    * was rewritten (zerofs-dev resize) while this cache was not looking:
@@ -612,39 +647,38 @@ zcache_device (struct zcache *c, const struct device_meta *meta)
   import = r == 1 || !rec.listed || rec.generation != meta->generation;
   if (write_device_state (c, d, stale, sctx.n, import && r == 0,
                           !import) == -1)
-    goto fail;
-  if (import) {
-    ictx.d = d;
-    ictx.batch = malloc (ZIMPORT_BATCH * sizeof *ictx.batch);
-    if (ictx.batch == NULL) {
-      zerror ("malloc: %m");
-      goto fail;
-    }
-    zkey_chunks_prefix (prefix, meta->name);
-    if (objstore_list (c->store, prefix, NULL, import_chunk, &ictx) == -1 ||
-        import_flush (&ictx) == -1 ||
-        write_device_state (c, d, NULL, 0, false, true) == -1)
-      goto fail;
-    if (ictx.ignored)
-      zerror ("device %s: ignored %" PRIu64 " objects under %s that are "
-              "not chunks of this device", meta->name, ictx.ignored, prefix);
-    if (zerofs_debug_cache)
-      zdebug ("cache: %s: imported %" PRIu64 " stored chunks",
-              meta->name, ictx.count);
-  }
-  free (ictx.batch);
+    return NULL;
+  if (import && import_listing (c, d, meta) == -1)
+    return NULL;
   link_device (c, d);
-  goto out;
-
- fail:
-  err = errno;
-  free (ictx.batch);
-  free (d);
+  ret = d;
   d = NULL;
-  errno = err;
- out:
-  pthread_mutex_unlock (&c->device_lock);
-  return d;
+  return ret;
+}
+
+struct cache_device *
+zcache_device (struct zcache *c, const struct device_meta *meta)
+{
+  struct cache_device *d, *found = NULL;
+  LOCK_FOR_SCOPE (&c->device_lock);
+
+  pthread_mutex_lock (&c->lock);
+  for (d = c->devices; d; d = d->next) {
+    if (memcmp (d->uuid, meta->uuid, 16) == 0)
+      found = d;
+    else if (strcmp (d->name, meta->name) == 0) {
+      pthread_mutex_unlock (&c->lock);
+      zerror ("device %s was removed and created again while this server "
+              "holds cached data of the old one: restart the server",
+              meta->name);
+      errno = EBUSY;
+      return NULL;
+    }
+  }
+  pthread_mutex_unlock (&c->lock);
+  if (found)
+    return found;
+  return add_device (c, meta);
 }
 
 /* Recovery: what the index says is cached or dirty.
@@ -667,33 +701,25 @@ struct scan_record {
   struct zindex_chunk rec;
 };
 
+DEFINE_VECTOR_TYPE (scan_device_vector, struct scan_device);
+DEFINE_VECTOR_TYPE (scan_record_vector, struct scan_record);
+
 struct scan_ctx {
   struct zcache *c;
   bool unclean;
   uint32_t max_slot;
   uint64_t nload;
-  struct scan_device *devs;    /* devices with something to load */
-  size_t ndevs, devs_cap;
-  struct scan_record *detach;  /* clean slots to forget (unclean) */
-  size_t ndetach, detach_cap;
+  scan_device_vector devs;     /* devices with something to load */
+  scan_record_vector detach;   /* clean slots to forget (unclean) */
 };
 
-static int
-grow (void **v, size_t *cap, size_t n, size_t size)
+static void
+scan_ctx_reset (struct scan_ctx *ctx)
 {
-  void *p;
-
-  if (n < *cap)
-    return 0;
-  *cap = *cap ? *cap * 2 : 16;
-  p = realloc (*v, *cap * size);
-  if (p == NULL) {
-    zerror ("realloc: %m");
-    return -1;
-  }
-  *v = p;
-  return 0;
+  scan_device_vector_reset (&ctx->devs);
+  scan_record_vector_reset (&ctx->detach);
 }
+#define CLEANUP_SCAN_CTX __attribute__ ((cleanup (scan_ctx_reset)))
 
 static int
 scan_chunk (void *opaque, const uint8_t uuid[16], uint64_t index,
@@ -706,30 +732,31 @@ scan_chunk (void *opaque, const uint8_t uuid[16], uint64_t index,
   if (rec->slot == ZSLOT_NONE && !dirty)
     return 0;
   if (ctx->unclean && !dirty) {
-    if (grow ((void **) &ctx->detach, &ctx->detach_cap, ctx->ndetach,
-              sizeof *ctx->detach) == -1)
+    struct scan_record sr = { .index = index, .rec = *rec };
+
+    memcpy (sr.uuid, uuid, 16);
+    if (scan_record_vector_append (&ctx->detach, sr) == -1) {
+      zerror ("realloc: %m");
       return -1;
-    memcpy (ctx->detach[ctx->ndetach].uuid, uuid, 16);
-    ctx->detach[ctx->ndetach].index = index;
-    ctx->detach[ctx->ndetach].rec = *rec;
-    ctx->ndetach++;
+    }
     return 0;
   }
   ctx->nload++;
   if (rec->slot != ZSLOT_NONE && rec->slot + 1 > ctx->max_slot)
     ctx->max_slot = rec->slot + 1;
-  for (i = 0; i < ctx->ndevs; i++)
-    if (memcmp (ctx->devs[i].uuid, uuid, 16) == 0)
+  for (i = 0; i < ctx->devs.len; i++)
+    if (memcmp (ctx->devs.items[i].uuid, uuid, 16) == 0)
       break;
-  if (i == ctx->ndevs) {
-    if (grow ((void **) &ctx->devs, &ctx->devs_cap, ctx->ndevs,
-              sizeof *ctx->devs) == -1)
+  if (i == ctx->devs.len) {
+    struct scan_device sd = { .dirty = 0 };
+
+    memcpy (sd.uuid, uuid, 16);
+    if (scan_device_vector_append (&ctx->devs, sd) == -1) {
+      zerror ("realloc: %m");
       return -1;
-    memcpy (ctx->devs[i].uuid, uuid, 16);
-    ctx->devs[i].dirty = 0;
-    ctx->ndevs++;
+    }
   }
-  ctx->devs[i].dirty += dirty;
+  ctx->devs.items[i].dirty += dirty;
   return 0;
 }
 
@@ -825,49 +852,51 @@ recover (struct zcache *c, struct scan_ctx *scan)
   struct load_ctx lctx = { c, scan->unclean };
   struct index_device rec;
   struct device_meta meta;
-  struct zindex_txn *txn = NULL;
+  CLEANUP_ZINDEX_ABORT struct zindex_txn *txn = NULL;
   struct zindex_chunk detached;
   struct scan_record *sr;
+  struct scan_device *sd;
   struct cache_device *d;
   size_t i, npurged = 0;
   int r;
 
-  for (i = 0; i < scan->ndevs; i++) {
-    r = zindex_get_device (c->ix, scan->devs[i].uuid, &rec);
+  for (i = 0; i < scan->devs.len; i++) {
+    sd = &scan->devs.items[i];
+    r = zindex_get_device (c->ix, sd->uuid, &rec);
     if (r == -1)
-      goto err;
+      return -1;
     if (r == 0) {
       if (zvolume_get_device (c->vol, rec.name, &meta) == 0) {
         if (memcmp (meta.uuid, rec.uuid, 16) == 0 &&
             meta.generation == rec.generation) {
           d = new_device (c, &meta, rec.seq_reserved);
           if (d == NULL)
-            goto err;
+            return -1;
           link_device (c, d);
           d->record_dirty = true;   /* commit the new reservation */
           continue;
         }
-        if (refuse_resized (c->dir, &rec, &meta, scan->devs[i].dirty) == -1)
-          goto err;
+        if (refuse_resized (c->dir, &rec, &meta, sd->dirty) == -1)
+          return -1;
       }
       else if (errno != ENOENT)
-        goto err;               /* the store failed: try again later */
+        return -1;              /* the store failed: try again later */
     }
     zerror ("cache: device %s is no longer in the volume as this cache "
             "knew it (removed, created again or resized): discarding its "
             "cached data", r == 0 ? rec.name : "(unknown)");
     if (txn == NULL && (txn = zindex_begin (c->ix)) == NULL)
-      goto err;
-    if (zindex_del_device_chunks (txn, scan->devs[i].uuid) == -1 ||
-        zindex_del_device (txn, scan->devs[i].uuid) == -1)
-      goto err;
+      return -1;
+    if (zindex_del_device_chunks (txn, sd->uuid) == -1 ||
+        zindex_del_device (txn, sd->uuid) == -1)
+      return -1;
     npurged++;
   }
   /* After an unclean shutdown: forget clean slots. */
-  for (i = 0; i < scan->ndetach; i++) {
-    sr = &scan->detach[i];
+  for (i = 0; i < scan->detach.len; i++) {
+    sr = &scan->detach.items[i];
     if (txn == NULL && (txn = zindex_begin (c->ix)) == NULL)
-      goto err;
+      return -1;
     detached = sr->rec;
     detached.slot = ZSLOT_NONE;
     memset (detached.bitmap, 0, sizeof detached.bitmap);
@@ -876,26 +905,18 @@ recover (struct zcache *c, struct scan_ctx *scan)
     if ((detached.flags ?
          zindex_put_chunk (txn, sr->uuid, sr->index, &detached) :
          zindex_del_chunk (txn, sr->uuid, sr->index)) == -1)
-      goto err;
+      return -1;
   }
-  if (txn) {
-    r = zindex_commit (txn);
-    txn = NULL;
-    if (r == -1)
-      goto err;
-  }
+  if (txn && zindex_commit_clear (&txn) == -1)
+    return -1;
   if (zindex_foreach_chunk (c->ix, load_chunk, &lctx) == -1)
-    goto err;
+    return -1;
   if (zerofs_debug_cache)
     zdebug ("cache: recovered %" PRIu64 " chunks (%" PRIu64 " dirty), "
             "forgot %zu clean slots%s, discarded %zu devices",
-            c->nentries, c->ndirty, scan->ndetach,
+            c->nentries, c->ndirty, scan->detach.len,
             scan->unclean ? " (unclean shutdown)" : "", npurged);
   return 0;
-
- err:
-  zindex_abort (txn);
-  return -1;
 }
 
 /* The "clean" flag: set when the cache was closed properly, cleared for
@@ -904,19 +925,12 @@ recover (struct zcache *c, struct scan_ctx *scan)
 static int
 set_clean_flag (struct zcache *c, uint8_t clean)
 {
-  struct zindex_txn *txn;
-  int r = -1;
+  LOCK_FOR_SCOPE (&c->commit_lock);
+  CLEANUP_ZINDEX_ABORT struct zindex_txn *txn = zindex_begin (c->ix);
 
-  pthread_mutex_lock (&c->commit_lock);
-  txn = zindex_begin (c->ix);
-  if (txn) {
-    if (zindex_put_meta (txn, "clean", &clean, 1) == -1)
-      zindex_abort (txn);
-    else
-      r = zindex_commit (txn);
-  }
-  pthread_mutex_unlock (&c->commit_lock);
-  return r;
+  if (txn == NULL || zindex_put_meta (txn, "clean", &clean, 1) == -1)
+    return -1;
+  return zindex_commit_clear (&txn);
 }
 
 /* The cache belongs to one volume, and has an instance id of its own
@@ -974,9 +988,10 @@ check_identity (struct zindex *ix, const char *dir, const struct zvolume *vol,
 int
 zcache_check_dir (const char *dir, struct zvolume *vol)
 {
-  struct scan_ctx scan = { 0 };
+  CLEANUP_SCAN_CTX struct scan_ctx scan = { 0 };
   struct index_device rec;
   struct device_meta meta;
+  struct scan_device *sd;
   struct zindex *ix;
   uint8_t instance[16];
   char path[4096];
@@ -991,15 +1006,13 @@ zcache_check_dir (const char *dir, struct zvolume *vol)
   /* Refuse now, where the user sees it, what recovery would refuse. */
   if (r == 0)
     r = zindex_foreach_chunk (ix, scan_chunk, &scan);
-  for (i = 0; r == 0 && i < scan.ndevs; i++) {
-    if (scan.devs[i].dirty == 0 ||
-        zindex_get_device (ix, scan.devs[i].uuid, &rec) != 0)
+  for (i = 0; r == 0 && i < scan.devs.len; i++) {
+    sd = &scan.devs.items[i];
+    if (sd->dirty == 0 || zindex_get_device (ix, sd->uuid, &rec) != 0)
       continue;
     if (zvolume_get_device (vol, rec.name, &meta) == 0)
-      r = refuse_resized (dir, &rec, &meta, scan.devs[i].dirty);
+      r = refuse_resized (dir, &rec, &meta, sd->dirty);
   }
-  free (scan.devs);
-  free (scan.detach);
   zindex_close (ix);
   return r;
 }
@@ -1014,20 +1027,17 @@ pow2_at_least (uint64_t n)
   return p;
 }
 
-struct zcache *
-zcache_open (const struct zconf *conf, struct zvolume *vol,
-             struct objstore *store)
+/* A cache with its locks and condition variables, and nothing else yet:
+ * zcache_close can take it from here.
+ */
+static struct zcache *
+zcache_new (const struct zconf *conf, struct zvolume *vol,
+            struct objstore *store)
 {
-  struct scan_ctx scan = { 0 };
   struct zcache *c;
   pthread_condattr_t attr;
   pthread_rwlockattr_t rwattr;
-  uint8_t instance[16], key[CRYPTO_XTS_KEY_LEN];
-  char path[4096];
-  uint64_t want;
-  uint32_t s;
-  uint8_t clean;
-  int i, r, err;
+  int i;
 
   c = calloc (1, sizeof *c);
   if (c == NULL) {
@@ -1057,73 +1067,112 @@ zcache_open (const struct zconf *conf, struct zvolume *vol,
     pthread_rwlock_init (&c->stripes[i], &rwattr);
   pthread_rwlockattr_destroy (&rwattr);
   clock_gettime (CLOCK_MONOTONIC, &c->last_commit);
-  c->dir = strdup (conf->cache_dir);
-  if (c->dir == NULL) {
-    zerror ("strdup: %m");
-    goto err;
-  }
+  return c;
+}
 
-  snprintf (path, sizeof path, "%s/index.mdb", c->dir);
-  c->ix = zindex_open (path);
-  if (c->ix == NULL || check_identity (c->ix, c->dir, vol, instance) == -1)
-    goto err;
-  scan.c = c;
-  r = zindex_get_meta (c->ix, "clean", &clean, 1);
-  if (r == -1)
-    goto err;
-  scan.unclean = r == 0 && clean == 0;
-  if (zindex_foreach_chunk (c->ix, scan_chunk, &scan) == -1)
-    goto err;
+/* Size the slot count (at least what the index uses) and the tables that
+ * go with it.
+ */
+static int
+alloc_tables (struct zcache *c, const struct scan_ctx *scan)
+{
+  uint64_t want = c->conf->cache_size / ZCHUNK_SIZE;
 
-  want = conf->cache_size / ZCHUNK_SIZE;
   if (want < 8)
     want = 8;
   if (want > UINT32_MAX - 1) {
     zerror ("cache-size is too large");
     errno = EINVAL;
-    goto err;
+    return -1;
   }
-  c->nslots = want > scan.max_slot ? want : scan.max_slot;
+  c->nslots = want > scan->max_slot ? want : scan->max_slot;
   c->dirty_max = c->nslots * 3 / 4;
   c->nbuckets = pow2_at_least (2 * ((uint64_t) c->nslots + c->dirty_max +
-                                    scan.nload));
+                                    scan->nload));
   c->buckets = calloc (c->nbuckets, sizeof *c->buckets);
   c->slot_owner = calloc (c->nslots, sizeof *c->slot_owner);
   c->free_slots = malloc (c->nslots * sizeof *c->free_slots);
   c->pending_slots = malloc (c->nslots * sizeof *c->pending_slots);
   if (!c->buckets || !c->slot_owner || !c->free_slots || !c->pending_slots) {
     zerror ("calloc: %m");
-    goto err;
+    return -1;
   }
+  return 0;
+}
 
-  if (zvolume_cache_key (vol, instance, key) == -1)
-    goto err;
+/* Open the slot file with its key (derived from the volume's DEK and
+ * this cache's INSTANCE id), which is wiped as soon as it is handed over.
+ */
+static int
+open_slots (struct zcache *c, const uint8_t instance[16])
+{
+  SECRET_BUFFER (key, CRYPTO_XTS_KEY_LEN);
+  char path[4096];
+
+  if (zvolume_cache_key (c->vol, instance, key) == -1)
+    return -1;
   snprintf (path, sizeof path, "%s/slots", c->dir);
   c->slots = zslots_open (path, c->nslots, key);
-  memset (key, 0, sizeof key);
-  if (c->slots == NULL)
-    goto err;
+  return c->slots ? 0 : -1;
+}
 
-  if (recover (c, &scan) == -1)
-    goto err;
+/* zcache_close, errno preserved: for zcache_open's ways out. */
+static void
+cleanup_zcache_close (struct zcache **c)
+{
+  int saved_errno = errno;
+
+  zcache_close (*c);
+  errno = saved_errno;
+}
+#define CLEANUP_ZCACHE_CLOSE __attribute__ ((cleanup (cleanup_zcache_close)))
+
+struct zcache *
+zcache_open (const struct zconf *conf, struct zvolume *vol,
+             struct objstore *store)
+{
+  CLEANUP_ZCACHE_CLOSE struct zcache *c = NULL;
+  CLEANUP_SCAN_CTX struct scan_ctx scan = { 0 };
+  struct zcache *ret;
+  uint8_t instance[16];
+  char path[4096];
+  uint32_t s;
+  uint8_t clean;
+  int r;
+
+  c = zcache_new (conf, vol, store);
+  if (c == NULL)
+    return NULL;
+  c->dir = strdup (conf->cache_dir);
+  if (c->dir == NULL) {
+    zerror ("strdup: %m");
+    return NULL;
+  }
+
+  snprintf (path, sizeof path, "%s/index.mdb", c->dir);
+  c->ix = zindex_open (path);
+  if (c->ix == NULL || check_identity (c->ix, c->dir, vol, instance) == -1)
+    return NULL;
+  scan.c = c;
+  r = zindex_get_meta (c->ix, "clean", &clean, 1);
+  if (r == -1)
+    return NULL;
+  scan.unclean = r == 0 && clean == 0;
+  if (zindex_foreach_chunk (c->ix, scan_chunk, &scan) == -1 ||
+      alloc_tables (c, &scan) == -1 ||
+      open_slots (c, instance) == -1 ||
+      recover (c, &scan) == -1)
+    return NULL;
   for (s = c->nslots; s-- > 0; )
     if (c->slot_owner[s] == NULL)
       c->free_slots[c->nfree++] = s;
   if ((c->devices && zcache_commit (c) == -1) || set_clean_flag (c, 0) == -1)
-    goto err;
+    return NULL;
   if (zcache_start_writeback (c) == -1)
-    goto err;
-  free (scan.devs);
-  free (scan.detach);
-  return c;
-
- err:
-  err = errno;
-  free (scan.devs);
-  free (scan.detach);
-  zcache_close (c);
-  errno = err;
-  return NULL;
+    return NULL;
+  ret = c;
+  c = NULL;
+  return ret;
 }
 
 void

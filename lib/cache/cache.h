@@ -1,8 +1,10 @@
-/* zerofs: the chunk cache, write-back and flush (see cache.c for the
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: the chunk cache, write-back and flush (see cache.c for the
  * design and the crash-safety argument).
  *
- * A struct zcache owns one cache-dir: the slot file (cache-slots.h), the
- * LMDB index (cache-index.h), the write-back thread and the flush path.
+ * A struct zcache owns one cache-dir: the slot file (slots.h), the LMDB
+ * index (index.h), the write-back thread and the flush path.
  * Devices of the volume are registered with it (struct cache_device) and all
  * connections to a device share that one state.  Callers (device.c) split
  * byte ranges into per-chunk calls; everything here is about one chunk

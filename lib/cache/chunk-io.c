@@ -1,4 +1,6 @@
-/* zerofs: per-chunk operations of the cache: read, write, discard,
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: per-chunk operations of the cache: read, write, discard,
  * prefetch, and the entry table and slot allocation they share.
  *
  * Locking (see also cache.c).  Each chunk maps to one of ZCACHE_STRIPES
@@ -25,8 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "internal.h"
 #include "log.h"
+#include "vector.h"
 
 static uint64_t
 hash_of (uint32_t dev_id, uint64_t index)
@@ -102,23 +106,23 @@ centry_get (struct zcache *c, struct cache_device *d, uint64_t index)
   struct zindex_chunk rec;
   struct centry *e;
   int r;
+  LOCK_FOR_SCOPE (&c->lock);
 
-  pthread_mutex_lock (&c->lock);
   e = centry_find (c, d, index);
   if (e == NULL) {
     r = zindex_get_chunk (c->ix, d->uuid, index, &rec);
     if (r == -1)
-      goto err;
+      return NULL;
     if (r == 0 && (rec.slot != ZSLOT_NONE || (rec.flags & ZREC_DIRTY))) {
       zerror ("cache index: chunk %" PRIu64 " of %s is cached but was not "
               "loaded: the index is inconsistent", index, d->name);
       errno = EIO;
-      goto err;
+      return NULL;
     }
     e = calloc (1, sizeof *e);
     if (e == NULL) {
       zerror ("calloc: %m");
-      goto err;
+      return NULL;
     }
     e->dev = d;
     e->index = index;
@@ -131,12 +135,7 @@ centry_get (struct zcache *c, struct cache_device *d, uint64_t index)
     centry_insert (c, e);
   }
   e->users++;
-  pthread_mutex_unlock (&c->lock);
   return e;
-
- err:
-  pthread_mutex_unlock (&c->lock);
-  return NULL;
 }
 
 /* Free an entry that says nothing the index does not already say. */
@@ -160,9 +159,8 @@ centry_put_locked (struct zcache *c, struct centry *e)
 void
 centry_put (struct zcache *c, struct centry *e)
 {
-  pthread_mutex_lock (&c->lock);
+  LOCK_FOR_SCOPE (&c->lock);
   centry_put_locked (c, e);
-  pthread_mutex_unlock (&c->lock);
 }
 
 /* Under c->lock: the entry's record must be written at the next commit. */
@@ -341,9 +339,9 @@ centry_fetch (struct zcache *c, struct centry *e, void **plain)
 {
   struct cache_device *d = e->dev;
   char key[OBJSTORE_KEY_MAX];
-  void *obj = NULL, *buf = NULL;
+  CLEANUP_FREE void *obj = NULL;
+  CLEANUP_FREE void *buf = NULL;
   size_t objlen;
-  int ret = -1, err;
 
   zkey_chunk (key, d->name, e->index);
   if (objstore_get (c->store, key, &obj, &objlen) == -1) {
@@ -352,30 +350,24 @@ centry_fetch (struct zcache *c, struct centry *e, void **plain)
               "index says it exists", key);
       errno = EIO;
     }
-    goto out;
+    return -1;
   }
   buf = malloc (ZCHUNK_SIZE);
   if (buf == NULL) {
     zerror ("malloc: %m");
-    goto out;
+    return -1;
   }
   if (zchunk_decode (&d->codec, e->index, obj, objlen, buf,
                      cache_device_chunk_len (d, e->index), NULL, key) == -1) {
     errno = EIO;
-    goto out;
+    return -1;
   }
   pthread_mutex_lock (&c->lock);
   c->stats.gets++;
   pthread_mutex_unlock (&c->lock);
   *plain = buf;
   buf = NULL;
-  ret = 0;
- out:
-  err = errno;
-  free (obj);
-  free (buf);
-  errno = err;
-  return ret;
+  return 0;
 }
 
 /* Write PLAIN's sectors into E's slot wherever the slot is not valid and
@@ -456,6 +448,46 @@ bounce_alloc (uint32_t nsec)
   return p;
 }
 
+/* Fetch E's object into *PLAIN and keep it in the cache if a slot can
+ * be had; if not (every slot is dirty: EAGAIN), *PLAIN still serves the
+ * request.  Stripe held for writing.
+ */
+static int
+fetch_and_install (struct zcache *c, struct centry *e, void **plain)
+{
+  if (centry_fetch (c, e, plain) == -1)
+    return -1;
+  if (centry_install (c, e, *plain) == -1 && errno != EAGAIN)
+    return -1;
+  return 0;
+}
+
+/* zcache_read with a reference on E and its stripe held: for writing
+ * if sectors of the range must come from the store, else either way.
+ */
+static int
+read_locked (struct zcache *c, struct centry *e,
+             uint32_t offset, uint32_t len, void *buf)
+{
+  uint32_t first = offset / ZSECTOR_SIZE;
+  uint32_t last = (offset + len - 1) / ZSECTOR_SIZE;
+  uint32_t nsec = last - first + 1;
+  CLEANUP_FREE void *plain = NULL;
+  CLEANUP_FREE void *bounce = NULL;
+
+  if (e->base_remote && !range_valid (e, first, last) &&
+      fetch_and_install (c, e, &plain) == -1)
+    return -1;
+  if (offset % ZSECTOR_SIZE == 0 && len % ZSECTOR_SIZE == 0)
+    return centry_read_sectors (c, e, first, nsec, plain, buf);
+  bounce = bounce_alloc (nsec);
+  if (bounce == NULL ||
+      centry_read_sectors (c, e, first, nsec, plain, bounce) == -1)
+    return -1;
+  memcpy (buf, (uint8_t *) bounce + offset % ZSECTOR_SIZE, len);
+  return 0;
+}
+
 int
 zcache_read (struct cache_device *d, uint64_t index,
              uint32_t offset, uint32_t len, void *buf)
@@ -464,12 +496,8 @@ zcache_read (struct cache_device *d, uint64_t index,
   pthread_rwlock_t *stripe = centry_stripe (c, d, index);
   uint32_t first = offset / ZSECTOR_SIZE;
   uint32_t last = (offset + len - 1) / ZSECTOR_SIZE;
-  uint32_t nsec = last - first + 1;
-  bool aligned = offset % ZSECTOR_SIZE == 0 && len % ZSECTOR_SIZE == 0;
-  bool writer = false;
-  void *plain = NULL, *bounce = NULL;
   struct centry *e;
-  int ret = -1, err;
+  int ret;
 
   if (len == 0)
     return 0;
@@ -477,47 +505,23 @@ zcache_read (struct cache_device *d, uint64_t index,
   if (e == NULL)
     return -1;
 
- again:
-  if (writer)
-    pthread_rwlock_wrlock (stripe);
-  else
-    pthread_rwlock_rdlock (stripe);
+  pthread_rwlock_rdlock (stripe);
+  /* Sectors that must come from the store: filling the slot with them
+   * needs the stripe for writing.  read_locked looks again: another
+   * thread may have filled them meanwhile.  (Held for reading, the
+   * stripe keeps the answer as it was: those are [S] fields, and E is
+   * referenced, so not evicted.)
+   */
   if (e->base_remote && !range_valid (e, first, last)) {
-    if (!writer) {
-      pthread_rwlock_unlock (stripe);
-      writer = true;
-      goto again;
-    }
-    if (centry_fetch (c, e, &plain) == -1)
-      goto unlock;
-    /* Keep it in the cache if a slot can be had; if not (every slot is
-     * dirty), serve this read from the fetched copy.
-     */
-    if (centry_install (c, e, plain) == -1 && errno != EAGAIN)
-      goto unlock;
+    pthread_rwlock_unlock (stripe);
+    pthread_rwlock_wrlock (stripe);
   }
-  if (aligned) {
-    if (centry_read_sectors (c, e, first, nsec, plain, buf) == -1)
-      goto unlock;
-  }
-  else {
-    bounce = bounce_alloc (nsec);
-    if (bounce == NULL ||
-        centry_read_sectors (c, e, first, nsec, plain, bounce) == -1)
-      goto unlock;
-    memcpy (buf, (uint8_t *) bounce + offset % ZSECTOR_SIZE, len);
-  }
-  ret = 0;
- unlock:
-  err = errno;
+  ret = read_locked (c, e, offset, len, buf);
   pthread_rwlock_unlock (stripe);
   pthread_mutex_lock (&c->lock);
   e->referenced = true;
   centry_put_locked (c, e);
   pthread_mutex_unlock (&c->lock);
-  free (plain);
-  free (bounce);
-  errno = err;
   return ret;
 }
 
@@ -548,18 +552,28 @@ space_deadline_passed (struct zcache *c, time_t *waited_since)
 static int
 throttle (struct zcache *c, time_t *waited_since)
 {
-  int ret = 0;
+  LOCK_FOR_SCOPE (&c->lock);
 
-  pthread_mutex_lock (&c->lock);
   while (c->ndirty >= c->dirty_max && !c->stop) {
-    if (space_deadline_passed (c, waited_since)) {
-      ret = -1;
-      break;
-    }
+    if (space_deadline_passed (c, waited_since))
+      return -1;
     zcache_wait_for_space_locked (c);
   }
-  pthread_mutex_unlock (&c->lock);
-  return ret;
+  return 0;
+}
+
+/* A write found no slot to attach (EAGAIN): wait for one, or fail once
+ * *WAITED_SINCE is too long ago.
+ */
+static int
+wait_for_slot (struct zcache *c, time_t *waited_since)
+{
+  LOCK_FOR_SCOPE (&c->lock);
+
+  if (space_deadline_passed (c, waited_since))
+    return -1;
+  zcache_wait_for_space_locked (c);
+  return 0;
 }
 
 static const uint8_t zero_sectors[16 * ZSECTOR_SIZE];
@@ -579,106 +593,115 @@ write_zero_sectors (struct zcache *c, uint32_t slot, uint32_t first,
   return 0;
 }
 
+/* Read-modify-write of the edge sectors of an unaligned write (BUF NULL:
+ * zeros).  E has a slot; stripe held for writing.
+ */
+static int
+write_unaligned (struct zcache *c, struct centry *e,
+                 uint32_t offset, uint32_t len, const void *buf)
+{
+  uint32_t first = offset / ZSECTOR_SIZE;
+  uint32_t last = (offset + len - 1) / ZSECTOR_SIZE;
+  uint32_t nsec = last - first + 1;
+  bool head = offset % ZSECTOR_SIZE != 0;
+  bool tail = (offset + len) % ZSECTOR_SIZE != 0;
+  CLEANUP_FREE void *plain = NULL;
+  CLEANUP_FREE void *bounce = NULL;
+
+  if (e->base_remote &&
+      ((head && !range_valid (e, first, first)) ||
+       (tail && !range_valid (e, last, last)))) {
+    if (centry_fetch (c, e, &plain) == -1 ||
+        centry_install (c, e, plain) == -1)
+      return -1;
+  }
+  bounce = bounce_alloc (nsec);
+  if (bounce == NULL)
+    return -1;
+  if (head && centry_read_sectors (c, e, first, 1, plain, bounce) == -1)
+    return -1;
+  if (tail && (nsec > 1 || !head) &&
+      centry_read_sectors (c, e, last, 1, plain,
+                           (uint8_t *) bounce +
+                           (size_t) (nsec - 1) * ZSECTOR_SIZE) == -1)
+    return -1;
+  if (buf)
+    memcpy ((uint8_t *) bounce + offset % ZSECTOR_SIZE, buf, len);
+  else
+    memset ((uint8_t *) bounce + offset % ZSECTOR_SIZE, 0, len);
+  return zslots_write (c->slots, e->slot, first * ZSECTOR_SIZE,
+                       nsec * ZSECTOR_SIZE, bounce);
+}
+
+/* zcache_write with a reference on E and its stripe held for writing.
+ * 1 (errno EAGAIN) when no slot could be had: the caller drops its
+ * locks, waits for space and tries again.
+ */
+static int
+write_locked (struct zcache *c, struct centry *e,
+              uint32_t offset, uint32_t len, const void *buf)
+{
+  uint32_t first = offset / ZSECTOR_SIZE;
+  uint32_t last = (offset + len - 1) / ZSECTOR_SIZE;
+  uint32_t nsec = last - first + 1, i;
+  int r;
+
+  /* Zeros over a chunk that is known zeros (absent or trimmed): nothing
+   * to write, nothing to upload.
+   */
+  if (buf == NULL && e->slot == ZSLOT_NONE && !e->base_remote)
+    return 0;
+  if (e->slot == ZSLOT_NONE && slot_attach (c, e) == -1)
+    return errno == EAGAIN ? 1 : -1;
+
+  if (offset % ZSECTOR_SIZE != 0 || (offset + len) % ZSECTOR_SIZE != 0)
+    r = write_unaligned (c, e, offset, len, buf);
+  else if (buf)
+    r = zslots_write (c->slots, e->slot, offset, len, buf);
+  else
+    r = write_zero_sectors (c, e->slot, first, nsec);
+  if (r == -1)
+    return -1;
+
+  pthread_mutex_lock (&c->lock);
+  for (i = first; i <= last; i++)
+    bit_set (e->bitmap, i);
+  e->seq = zcache_next_seq (e->dev);
+  centry_set_dirty (c, e);
+  centry_index_touch (c, e);
+  e->referenced = true;
+  e->write_time = zcache_now ();
+  pthread_mutex_unlock (&c->lock);
+  return 0;
+}
+
 int
 zcache_write (struct cache_device *d, uint64_t index,
               uint32_t offset, uint32_t len, const void *buf)
 {
   struct zcache *c = d->c;
   pthread_rwlock_t *stripe = centry_stripe (c, d, index);
-  uint32_t first = offset / ZSECTOR_SIZE;
-  uint32_t last = (offset + len - 1) / ZSECTOR_SIZE;
-  uint32_t nsec = last - first + 1, i;
-  bool head = offset % ZSECTOR_SIZE != 0;
-  bool tail = (offset + len) % ZSECTOR_SIZE != 0;
-  void *plain = NULL, *bounce = NULL;
   time_t waited_since = 0;
   struct centry *e;
-  int ret = -1, err;
+  int r;
 
   if (len == 0)
     return 0;
- retry:
-  if (throttle (c, &waited_since) == -1)
-    return -1;
-  e = centry_get (c, d, index);
-  if (e == NULL)
-    return -1;
-  pthread_rwlock_wrlock (stripe);
-  /* Zeros over a chunk that is known zeros (absent or trimmed): nothing
-   * to write, nothing to upload.
-   */
-  if (buf == NULL && e->slot == ZSLOT_NONE && !e->base_remote) {
-    ret = 0;
-    goto unlock;
-  }
-  if (e->slot == ZSLOT_NONE && slot_attach (c, e) == -1) {
-    if (errno != EAGAIN)
-      goto unlock;
+  for (;;) {
+    if (throttle (c, &waited_since) == -1)
+      return -1;
+    e = centry_get (c, d, index);
+    if (e == NULL)
+      return -1;
+    pthread_rwlock_wrlock (stripe);
+    r = write_locked (c, e, offset, len, buf);
     pthread_rwlock_unlock (stripe);
     centry_put (c, e);
-    pthread_mutex_lock (&c->lock);
-    if (space_deadline_passed (c, &waited_since)) {
-      pthread_mutex_unlock (&c->lock);
+    if (r != 1)
+      return r;
+    if (wait_for_slot (c, &waited_since) == -1)
       return -1;
-    }
-    zcache_wait_for_space_locked (c);
-    pthread_mutex_unlock (&c->lock);
-    goto retry;
   }
-
-  if (head || tail) {
-    /* Read-modify-write of the edge sectors. */
-    if (e->base_remote &&
-        ((head && !range_valid (e, first, first)) ||
-         (tail && !range_valid (e, last, last)))) {
-      if (centry_fetch (c, e, &plain) == -1 ||
-          centry_install (c, e, plain) == -1)
-        goto unlock;
-    }
-    bounce = bounce_alloc (nsec);
-    if (bounce == NULL)
-      goto unlock;
-    if (head && centry_read_sectors (c, e, first, 1, plain, bounce) == -1)
-      goto unlock;
-    if (tail && (nsec > 1 || !head) &&
-        centry_read_sectors (c, e, last, 1, plain,
-                             (uint8_t *) bounce +
-                             (size_t) (nsec - 1) * ZSECTOR_SIZE) == -1)
-      goto unlock;
-    if (buf)
-      memcpy ((uint8_t *) bounce + offset % ZSECTOR_SIZE, buf, len);
-    else
-      memset ((uint8_t *) bounce + offset % ZSECTOR_SIZE, 0, len);
-    if (zslots_write (c->slots, e->slot, first * ZSECTOR_SIZE,
-                      nsec * ZSECTOR_SIZE, bounce) == -1)
-      goto unlock;
-  }
-  else if (buf) {
-    if (zslots_write (c->slots, e->slot, offset, len, buf) == -1)
-      goto unlock;
-  }
-  else if (write_zero_sectors (c, e->slot, first, nsec) == -1)
-    goto unlock;
-
-  pthread_mutex_lock (&c->lock);
-  for (i = first; i <= last; i++)
-    bit_set (e->bitmap, i);
-  e->seq = zcache_next_seq (d);
-  centry_set_dirty (c, e);
-  centry_index_touch (c, e);
-  e->referenced = true;
-  e->write_time = zcache_now ();
-  pthread_mutex_unlock (&c->lock);
-  ret = 0;
-
- unlock:
-  err = errno;
-  pthread_rwlock_unlock (stripe);
-  centry_put (c, e);
-  free (plain);
-  free (bounce);
-  errno = err;
-  return ret;
 }
 
 int
@@ -694,8 +717,8 @@ zcache_discard (struct cache_device *d, uint64_t index)
   e = centry_get (c, d, index);
   if (e == NULL)
     return -1;
-  pthread_rwlock_wrlock (stripe);
-  pthread_mutex_lock (&c->lock);
+  WRLOCK_FOR_SCOPE (stripe);
+  LOCK_FOR_SCOPE (&c->lock);
   /* Already known zeros with nothing in the store and nothing pending:
    * nothing to do (and nothing to remember: trimming a huge empty range
    * must not fill memory).
@@ -717,8 +740,6 @@ zcache_discard (struct cache_device *d, uint64_t index)
     centry_index_touch (c, e);
   }
   centry_put_locked (c, e);
-  pthread_mutex_unlock (&c->lock);
-  pthread_rwlock_unlock (stripe);
   return 0;
 }
 
@@ -727,28 +748,20 @@ zcache_prefetch (struct cache_device *d, uint64_t index)
 {
   struct zcache *c = d->c;
   pthread_rwlock_t *stripe = centry_stripe (c, d, index);
-  void *plain = NULL;
+  CLEANUP_FREE void *plain = NULL;
   struct centry *e;
-  int ret = -1, err;
+  int ret = 0;
 
   e = centry_get (c, d, index);
   if (e == NULL)
     return -1;
   pthread_rwlock_wrlock (stripe);
-  if (e->base_remote && !centry_full (e)) {
-    if (centry_fetch (c, e, &plain) == -1)
-      goto out;
-    /* No free slot: a prefetch is only a hint, so that is not an error. */
-    if (centry_install (c, e, plain) == -1 && errno != EAGAIN)
-      goto out;
-  }
-  ret = 0;
- out:
-  err = errno;
+  /* No free slot: a prefetch is only a hint, so that is not an error. */
+  if (e->base_remote && !centry_full (e) &&
+      fetch_and_install (c, e, &plain) == -1)
+    ret = -1;
   pthread_rwlock_unlock (stripe);
   centry_put (c, e);
-  free (plain);
-  errno = err;
   return ret;
 }
 
@@ -763,35 +776,24 @@ centry_allocated (const struct centry *e)
  * override them.  Both under c->lock: an entry leaves memory only after
  * the commit that wrote its record, so together they are never behind.
  */
-struct alloc_list {
-  uint64_t *v;
-  size_t n, cap;
-};
+DEFINE_VECTOR_TYPE (index_vector, uint64_t);
 
 static int
-alloc_push (struct alloc_list *l, uint64_t index)
+index_push (index_vector *v, uint64_t index)
 {
-  uint64_t *p;
-
-  if (l->n == l->cap) {
-    l->cap = l->cap ? 2 * l->cap : 64;
-    p = realloc (l->v, l->cap * sizeof *p);
-    if (p == NULL) {
-      zerror ("realloc: %m");
-      return -1;
-    }
-    l->v = p;
+  if (index_vector_append (v, index) == -1) {
+    zerror ("realloc: %m");
+    return -1;
   }
-  l->v[l->n++] = index;
   return 0;
 }
 
 static int
 alloc_record (void *opaque, uint64_t index, const struct zindex_chunk *rec)
 {
-  struct alloc_list *l = opaque;
+  index_vector *v = opaque;
 
-  return alloc_push (l, index);
+  return index_push (v, index);
 }
 
 static int
@@ -802,55 +804,58 @@ compare_u64 (const void *a, const void *b)
   return x < y ? -1 : x > y;
 }
 
+/* Under c->lock: D's records in FIRST..LAST, the indexes of its entries
+ * in memory there, and of those the ones that are allocated.
+ */
+static int
+collect_allocated (struct zcache *c, struct cache_device *d,
+                   uint64_t first, uint64_t last, index_vector *records,
+                   index_vector *memory, index_vector *memory_alloc)
+{
+  struct centry *e;
+  LOCK_FOR_SCOPE (&c->lock);
+
+  if (zindex_foreach_chunk_in (c->ix, d->uuid, first, last, alloc_record,
+                               records) == -1)
+    return -1;
+  for (e = d->entries; e; e = e->vnext)
+    if (e->index >= first && e->index <= last) {
+      if (index_push (memory, e->index) == -1 ||
+          (centry_allocated (e) && index_push (memory_alloc, e->index) == -1))
+        return -1;
+    }
+  return 0;
+}
+
 int
 zcache_allocated_chunks (struct cache_device *d, uint64_t first, uint64_t last,
                          uint64_t **indexes, size_t *n)
 {
-  struct zcache *c = d->c;
-  struct alloc_list records = { 0 }, result = { 0 };
-  struct alloc_list memory = { 0 }, memory_alloc = { 0 };
-  struct centry *e;
+  CLEANUP_VECTOR (index_vector) index_vector records = EMPTY_VECTOR;
+  CLEANUP_VECTOR (index_vector) index_vector memory = EMPTY_VECTOR;
+  CLEANUP_VECTOR (index_vector) index_vector memory_alloc = EMPTY_VECTOR;
+  CLEANUP_VECTOR (index_vector) index_vector result = EMPTY_VECTOR;
   size_t i, j, k;
-  int ret = -1;
 
-  pthread_mutex_lock (&c->lock);
-  if (zindex_foreach_chunk_in (c->ix, d->uuid, first, last, alloc_record,
-                               &records) == -1)
-    goto out;
-  for (e = d->entries; e; e = e->vnext)
-    if (e->index >= first && e->index <= last) {
-      if (alloc_push (&memory, e->index) == -1 ||
-          (centry_allocated (e) && alloc_push (&memory_alloc, e->index) == -1))
-        goto out;
-    }
-  pthread_mutex_unlock (&c->lock);
+  if (collect_allocated (d->c, d, first, last, &records, &memory,
+                         &memory_alloc) == -1)
+    return -1;
 
   /* Records not overridden by an entry, plus allocated entries. */
-  qsort (memory.v, memory.n, sizeof *memory.v, compare_u64);
-  for (i = 0, j = 0; i < records.n; i++) {
-    while (j < memory.n && memory.v[j] < records.v[i])
+  qsort (memory.items, memory.len, sizeof *memory.items, compare_u64);
+  for (i = 0, j = 0; i < records.len; i++) {
+    while (j < memory.len && memory.items[j] < records.items[i])
       j++;
-    if (j < memory.n && memory.v[j] == records.v[i])
+    if (j < memory.len && memory.items[j] == records.items[i])
       continue;
-    if (alloc_push (&result, records.v[i]) == -1)
-      goto out_unlocked;
+    if (index_push (&result, records.items[i]) == -1)
+      return -1;
   }
-  for (k = 0; k < memory_alloc.n; k++)
-    if (alloc_push (&result, memory_alloc.v[k]) == -1)
-      goto out_unlocked;
-  qsort (result.v, result.n, sizeof *result.v, compare_u64);
-  *indexes = result.v;
-  *n = result.n;
-  result.v = NULL;
-  ret = 0;
-  goto out_unlocked;
-
- out:
-  pthread_mutex_unlock (&c->lock);
- out_unlocked:
-  free (records.v);
-  free (memory.v);
-  free (memory_alloc.v);
-  free (result.v);
-  return ret;
+  for (k = 0; k < memory_alloc.len; k++)
+    if (index_push (&result, memory_alloc.items[k]) == -1)
+      return -1;
+  qsort (result.items, result.len, sizeof *result.items, compare_u64);
+  *n = result.len;
+  *indexes = index_vector_release (&result);
+  return 0;
 }

@@ -1,4 +1,6 @@
-/* zerofs: the cache's LMDB index (see cache-index.h).
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: the cache's LMDB index (see index.h).
  *
  * A thin, typed layer over LMDB so that the cache engine deals in records
  * and never in MDB_vals.  The environment is opened with MDB_NOSUBDIR
@@ -16,6 +18,7 @@
 #include <lmdb.h>
 
 #include "byteorder.h"
+#include "cleanup.h"
 #include "index.h"
 #include "log.h"
 
@@ -52,6 +55,43 @@ struct device_value {
 _Static_assert (sizeof (struct device_value) == 88, "device record size");
 _Static_assert (sizeof (struct zindex_chunk) == 48, "chunk record size");
 
+/* Scoped LMDB handles (errno preserved): a cursor is closed before
+ * the transaction it belongs to is aborted when both are declared
+ * transaction first.
+ */
+static inline void
+cleanup_mdb_txn_abort (MDB_txn **txn)
+{
+  int saved_errno = errno;
+
+  if (*txn)
+    mdb_txn_abort (*txn);
+  errno = saved_errno;
+}
+#define CLEANUP_MDB_TXN_ABORT __attribute__ ((cleanup (cleanup_mdb_txn_abort)))
+
+static inline void
+cleanup_mdb_cursor_close (MDB_cursor **cur)
+{
+  int saved_errno = errno;
+
+  if (*cur)
+    mdb_cursor_close (*cur);
+  errno = saved_errno;
+}
+#define CLEANUP_MDB_CURSOR_CLOSE \
+  __attribute__ ((cleanup (cleanup_mdb_cursor_close)))
+
+static inline void
+cleanup_zindex_close (struct zindex **ix)
+{
+  int saved_errno = errno;
+
+  zindex_close (*ix);
+  errno = saved_errno;
+}
+#define CLEANUP_ZINDEX_CLOSE __attribute__ ((cleanup (cleanup_zindex_close)))
+
 static int
 mdb_fail (struct zindex *ix, const char *what, int rc)
 {
@@ -60,59 +100,62 @@ mdb_fail (struct zindex *ix, const char *what, int rc)
   return -1;
 }
 
-struct zindex *
-zindex_open (const char *path)
+/* Open (creating them if needed) the three databases. */
+static int
+open_databases (struct zindex *ix)
 {
-  struct zindex *ix;
-  MDB_txn *txn = NULL;
-  int rc, err;
+  MDB_txn *txn;
+  int rc;
 
-  ix = calloc (1, sizeof *ix);
-  if (ix == NULL || (ix->path = strdup (path)) == NULL) {
-    zerror ("calloc: %m");
-    free (ix);
-    return NULL;
-  }
-  rc = mdb_env_create (&ix->env);
-  if (rc) {
-    mdb_fail (ix, "mdb_env_create", rc);
-    goto err;
-  }
-  if ((rc = mdb_env_set_maxdbs (ix->env, 4)) != 0 ||
-      (rc = mdb_env_set_mapsize (ix->env, ZINDEX_MAP_SIZE)) != 0 ||
-      (rc = mdb_env_set_maxreaders (ix->env, 1024)) != 0) {
-    mdb_fail (ix, "mdb_env_set", rc);
-    goto err;
-  }
-  rc = mdb_env_open (ix->env, path, MDB_NOSUBDIR | MDB_NOTLS, 0600);
-  if (rc) {
-    mdb_fail (ix, "mdb_env_open", rc);
-    goto err;
-  }
   rc = mdb_txn_begin (ix->env, NULL, 0, &txn);
-  if (rc) {
-    mdb_fail (ix, "mdb_txn_begin", rc);
-    goto err;
-  }
+  if (rc)
+    return mdb_fail (ix, "mdb_txn_begin", rc);
   if ((rc = mdb_dbi_open (txn, "meta", MDB_CREATE, &ix->meta)) != 0 ||
       (rc = mdb_dbi_open (txn, "devices", MDB_CREATE, &ix->devices)) != 0 ||
       (rc = mdb_dbi_open (txn, "chunks", MDB_CREATE, &ix->chunks)) != 0) {
     mdb_fail (ix, "mdb_dbi_open", rc);
     mdb_txn_abort (txn);
-    goto err;
+    return -1;
   }
   rc = mdb_txn_commit (txn);
-  if (rc) {
-    mdb_fail (ix, "mdb_txn_commit", rc);
-    goto err;
-  }
-  return ix;
+  if (rc)
+    return mdb_fail (ix, "mdb_txn_commit", rc);
+  return 0;
+}
 
- err:
-  err = errno;
-  zindex_close (ix);
-  errno = err;
-  return NULL;
+struct zindex *
+zindex_open (const char *path)
+{
+  CLEANUP_ZINDEX_CLOSE struct zindex *ix = NULL;
+  struct zindex *ret;
+  int rc;
+
+  ix = calloc (1, sizeof *ix);
+  if (ix == NULL || (ix->path = strdup (path)) == NULL) {
+    zerror ("calloc: %m");
+    return NULL;
+  }
+  rc = mdb_env_create (&ix->env);
+  if (rc) {
+    mdb_fail (ix, "mdb_env_create", rc);
+    return NULL;
+  }
+  if ((rc = mdb_env_set_maxdbs (ix->env, 4)) != 0 ||
+      (rc = mdb_env_set_mapsize (ix->env, ZINDEX_MAP_SIZE)) != 0 ||
+      (rc = mdb_env_set_maxreaders (ix->env, 1024)) != 0) {
+    mdb_fail (ix, "mdb_env_set", rc);
+    return NULL;
+  }
+  rc = mdb_env_open (ix->env, path, MDB_NOSUBDIR | MDB_NOTLS, 0600);
+  if (rc) {
+    mdb_fail (ix, "mdb_env_open", rc);
+    return NULL;
+  }
+  if (open_databases (ix) == -1)
+    return NULL;
+  ret = ix;
+  ix = NULL;
+  return ret;
 }
 
 void
@@ -235,39 +278,28 @@ foreach_record (struct zindex *ix, MDB_dbi dbi,
                            const MDB_val *v, void *opaque),
                 void *opaque)
 {
-  MDB_txn *txn = NULL;
-  MDB_cursor *cur = NULL;
+  CLEANUP_MDB_TXN_ABORT MDB_txn *txn = NULL;
+  CLEANUP_MDB_CURSOR_CLOSE MDB_cursor *cur = NULL;
   MDB_val k = { .mv_size = startlen, .mv_data = (void *) start }, v;
-  int rc, r, ret = -1, err;
+  int rc, r;
 
   rc = mdb_txn_begin (ix->env, NULL, MDB_RDONLY, &txn);
   if (rc)
     return mdb_fail (ix, "mdb_txn_begin", rc);
   rc = mdb_cursor_open (txn, dbi, &cur);
-  if (rc) {
-    mdb_fail (ix, "mdb_cursor_open", rc);
-    goto out;
-  }
+  if (rc)
+    return mdb_fail (ix, "mdb_cursor_open", rc);
   for (rc = mdb_cursor_get (cur, &k, &v, start ? MDB_SET_RANGE : MDB_FIRST);
        rc == 0; rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
     r = fn (ix, &k, &v, opaque);
     if (r == -1)
-      goto out;
+      return -1;
     if (r == 1)
       break;
   }
-  if (rc != 0 && rc != MDB_NOTFOUND) {
-    mdb_fail (ix, "mdb_cursor_get", rc);
-    goto out;
-  }
-  ret = 0;
- out:
-  err = errno;
-  if (cur)
-    mdb_cursor_close (cur);
-  mdb_txn_abort (txn);
-  errno = err;
-  return ret;
+  if (rc != 0 && rc != MDB_NOTFOUND)
+    return mdb_fail (ix, "mdb_cursor_get", rc);
+  return 0;
 }
 
 struct foreach_device_ctx {
@@ -492,10 +524,10 @@ zindex_del_chunk (struct zindex_txn *t, const uint8_t uuid[16],
 int
 zindex_del_device_chunks (struct zindex_txn *t, const uint8_t uuid[16])
 {
-  MDB_cursor *cur = NULL;
+  CLEANUP_MDB_CURSOR_CLOSE MDB_cursor *cur = NULL;
   uint8_t first[24];
   MDB_val k, v;
-  int rc, ret = -1;
+  int rc;
 
   chunk_key (first, uuid, 0);
   rc = mdb_cursor_open (t->txn, t->ix->chunks, &cur);
@@ -507,19 +539,12 @@ zindex_del_device_chunks (struct zindex_txn *t, const uint8_t uuid[16])
        rc == 0 && k.mv_size == 24 && memcmp (k.mv_data, uuid, 16) == 0;
        rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
     rc = mdb_cursor_del (cur, 0);
-    if (rc) {
-      mdb_fail (t->ix, "mdb_cursor_del", rc);
-      goto out;
-    }
+    if (rc)
+      return mdb_fail (t->ix, "mdb_cursor_del", rc);
   }
-  if (rc != 0 && rc != MDB_NOTFOUND) {
-    mdb_fail (t->ix, "mdb_cursor_get", rc);
-    goto out;
-  }
-  ret = 0;
- out:
-  mdb_cursor_close (cur);
-  return ret;
+  if (rc != 0 && rc != MDB_NOTFOUND)
+    return mdb_fail (t->ix, "mdb_cursor_get", rc);
+  return 0;
 }
 
 int

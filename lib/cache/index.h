@@ -1,4 +1,6 @@
-/* zerofs: the cache's LMDB index.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: the cache's LMDB index.
  *
  * One LMDB environment, cache-dir/index.mdb, with three databases:
  *
@@ -20,6 +22,7 @@
 #ifndef ZEROFS_CACHE_INDEX_H
 #define ZEROFS_CACHE_INDEX_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -106,5 +109,38 @@ extern int zindex_del_device_chunks (struct zindex_txn *t,
 /* Commit (durable on return) and free T; on error T is freed too. */
 extern int zindex_commit (struct zindex_txn *t);
 extern void zindex_abort (struct zindex_txn *t);
+
+/* A write transaction that is aborted when its scope ends, unless it
+ * was committed with zindex_commit_clear (which sets it to NULL):
+ *
+ *   LOCK_FOR_SCOPE (&c->commit_lock);
+ *   CLEANUP_ZINDEX_ABORT struct zindex_txn *txn = zindex_begin (c->ix);
+ *   if (txn == NULL || zindex_put_meta (txn, ...) == -1)
+ *     return -1;
+ *   return zindex_commit_clear (&txn);
+ *
+ * Cleanups run in reverse order of declaration: declared after the
+ * commit lock, the transaction is aborted before the lock is released.
+ * errno is preserved.
+ */
+static inline void
+cleanup_zindex_abort (struct zindex_txn **t)
+{
+  int saved_errno = errno;
+
+  zindex_abort (*t);
+  errno = saved_errno;
+}
+#define CLEANUP_ZINDEX_ABORT __attribute__ ((cleanup (cleanup_zindex_abort)))
+
+/* zindex_commit (*T), which frees it either way, and set *T to NULL. */
+static inline int
+zindex_commit_clear (struct zindex_txn **t)
+{
+  struct zindex_txn *txn = *t;
+
+  *t = NULL;
+  return zindex_commit (txn);
+}
 
 #endif /* ZEROFS_CACHE_INDEX_H */

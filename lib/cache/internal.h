@@ -1,7 +1,9 @@
-/* zerofs: the cache engine's private structures, shared by cache.c
- * (open, recovery, devices, index commits), cache-chunk.c (per-chunk
- * reads, writes, discards, slot allocation) and cache-writeback.c
- * (uploads, flush, the write-back thread).  See cache.c for the design.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: the cache engine's private structures, shared by cache.c
+ * (open, recovery, devices, index commits), chunk-io.c (per-chunk
+ * reads, writes, discards, slot allocation) and writeback.c (uploads,
+ * flush, the write-back thread).  See cache.c for the design.
  */
 #ifndef ZEROFS_CACHE_INTERNAL_H
 #define ZEROFS_CACHE_INTERNAL_H
@@ -135,7 +137,7 @@ extern time_t zcache_now (void);
 extern void zcache_timed_wait (struct zcache *c, pthread_cond_t *cond,
                                unsigned ms);
 
-/* cache-chunk.c */
+/* chunk-io.c */
 extern pthread_rwlock_t *centry_stripe (struct zcache *c, struct cache_device *d,
                                         uint64_t index);
 extern struct centry *centry_find (struct zcache *c, struct cache_device *d,
@@ -157,7 +159,7 @@ extern int centry_read_sectors (struct zcache *c, struct centry *e,
                                 uint32_t first, uint32_t nsec,
                                 const void *plain, void *dst);
 
-/* cache-writeback.c */
+/* writeback.c */
 extern int zcache_start_writeback (struct zcache *c);
 extern void zcache_stop_writeback (struct zcache *c);
 extern int zcache_flush_all (struct zcache *c);

@@ -1,4 +1,6 @@
-/* zerofs: the local chunk cache's slot file (see cache-slots.h).
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: the local chunk cache's slot file (see slots.h).
  *
  * Encryption happens in bounded pieces (ZSLOT_IO_SECTORS sectors at a
  * time through a buffer on the stack) so that no request allocates and
@@ -14,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "slots.h"
 #include "chunk.h"
 #include "log.h"
@@ -27,14 +30,25 @@ struct zslots {
   uint8_t key[CRYPTO_XTS_KEY_LEN];
 };
 
+/* zslots_close, errno preserved: for zslots_open's ways out. */
+static void
+cleanup_zslots_close (struct zslots **s)
+{
+  int saved_errno = errno;
+
+  zslots_close (*s);
+  errno = saved_errno;
+}
+#define CLEANUP_ZSLOTS_CLOSE __attribute__ ((cleanup (cleanup_zslots_close)))
+
 struct zslots *
 zslots_open (const char *path, uint32_t nslots,
              const uint8_t key[CRYPTO_XTS_KEY_LEN])
 {
-  struct zslots *s = NULL;
+  CLEANUP_ZSLOTS_CLOSE struct zslots *s = NULL;
+  struct zslots *ret;
   struct stat st;
   off_t want = (off_t) nslots * ZCHUNK_SIZE;
-  int err;
 
   s = calloc (1, sizeof *s);
   if (s == NULL) {
@@ -46,30 +60,26 @@ zslots_open (const char *path, uint32_t nslots,
   s->path = strdup (path);
   if (s->path == NULL) {
     zerror ("strdup: %m");
-    goto err;
+    return NULL;
   }
   memcpy (s->key, key, CRYPTO_XTS_KEY_LEN);
 
   s->fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (s->fd == -1) {
     zerror ("open: %s: %m", path);
-    goto err;
+    return NULL;
   }
   if (fstat (s->fd, &st) == -1) {
     zerror ("fstat: %s: %m", path);
-    goto err;
+    return NULL;
   }
   if (st.st_size < want && ftruncate (s->fd, want) == -1) {
     zerror ("ftruncate: %s: %m", path);
-    goto err;
+    return NULL;
   }
-  return s;
-
- err:
-  err = errno;
-  zslots_close (s);
-  errno = err;
-  return NULL;
+  ret = s;
+  s = NULL;
+  return ret;
 }
 
 void

@@ -1,11 +1,13 @@
-/* zerofs: the local chunk cache's slot file.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: the local chunk cache's slot file.
  *
  * One file, cache-dir/slots, of NSLOTS slots of ZCHUNK_SIZE bytes each.
  * A slot holds one chunk's bytes, encrypted at rest with AES-256-XTS per
  * 4 KiB sector (tweak = slot * ZSECTORS_PER_CHUNK + sector), the key
  * derived from the volume's DEK and this cache's instance id.  Which
  * chunk a slot holds, and which of its sectors are valid, is the index's
- * business (cache-index.h); this file only moves sectors in and out.
+ * business (index.h); this file only moves sectors in and out.
  *
  * All offsets and lengths are multiples of ZSECTOR_SIZE within one slot.
  * Thread-safe: pread/pwrite on one fd; callers serialize access to a slot.

@@ -1,4 +1,6 @@
-/* zerofs: uploads, flush and the write-back thread.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: uploads, flush and the write-back thread.
  *
  * An upload seals a consistent copy of a dirty chunk taken under its
  * stripe lock, together with the chunk's sequence number S, and PUTs it
@@ -34,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "internal.h"
 #include "log.h"
 
@@ -45,11 +48,11 @@ upload_one (struct zcache *c, struct centry *e, void *scratch)
   pthread_rwlock_t *stripe = centry_stripe (c, d, e->index);
   uint32_t len = cache_device_chunk_len (d, e->index);
   char key[OBJSTORE_KEY_MAX];
-  void *plain = NULL, *obj = NULL;
+  CLEANUP_FREE void *plain = NULL;
+  CLEANUP_FREE void *obj = NULL;
   size_t objlen;
   bool zero, remote;
   uint64_t seq;
-  int ret = -1, err;
 
   zkey_chunk (key, d->name, e->index);
   pthread_rwlock_wrlock (stripe);
@@ -61,13 +64,13 @@ upload_one (struct zcache *c, struct centry *e, void *scratch)
       if (centry_fetch (c, e, &plain) == -1 ||
           centry_install (c, e, plain) == -1) {
         pthread_rwlock_unlock (stripe);
-        goto out;
+        return -1;
       }
     }
     if (centry_read_sectors (c, e, 0, len / ZSECTOR_SIZE, NULL,
                              scratch) == -1) {
       pthread_rwlock_unlock (stripe);
-      goto out;
+      return -1;
     }
     zero = zis_zero (scratch, len);
   }
@@ -84,15 +87,15 @@ upload_one (struct zcache *c, struct centry *e, void *scratch)
      * between leaves a record that needs the deleted object.
      */
     if (remote && plain && zcache_commit (c) == -1)
-      goto out;
+      return -1;
     if (remote && objstore_delete (c->store, key) == -1)
-      goto out;
+      return -1;
   }
   else {
     if (zchunk_encode (&d->codec, e->index, seq, scratch, len,
                        &obj, &objlen) == -1 ||
         objstore_put (c->store, key, obj, objlen) == -1)
-      goto out;
+      return -1;
   }
   if (zerofs_debug_flush)
     zdebug ("flush: %s %s (seq %" PRIu64 ", %zu bytes)",
@@ -110,13 +113,7 @@ upload_one (struct zcache *c, struct centry *e, void *scratch)
   else
     c->stats.uploads++;
   pthread_mutex_unlock (&c->lock);
-  ret = 0;
- out:
-  err = errno;
-  free (plain);
-  free (obj);
-  errno = err;
-  return ret;
+  return 0;
 }
 
 /* Under c->lock: an entry's upload or delete is over; let others at it
@@ -306,12 +303,12 @@ take (struct centry *e, struct centry **v, size_t *n)
 static int
 flush_range (struct zcache *c, struct cache_device *d, uint64_t first, uint64_t last)
 {
-  struct centry **v = NULL, *e;
+  CLEANUP_FREE struct centry **v = NULL;
+  struct centry *e;
   uint64_t F = 0, i;
   struct cache_device *dd;
   size_t n, cap;
   bool others_busy;
-  int ret = -1;
 
   pthread_mutex_lock (&c->lock);
   for (dd = c->devices; dd; dd = dd->next)
@@ -362,14 +359,11 @@ flush_range (struct zcache *c, struct cache_device *d, uint64_t first, uint64_t 
     if (zerofs_debug_flush)
       zdebug ("flush: uploading %zu chunks", n);
     if (run_batch (c, v, n) == -1)
-      goto out;
+      return -1;
     pthread_mutex_lock (&c->lock);
   }
   pthread_mutex_unlock (&c->lock);
-  ret = zcache_commit (c);
- out:
-  free (v);
-  return ret;
+  return zcache_commit (c);
 }
 
 int
@@ -400,8 +394,6 @@ zcache_wait_for_space_locked (struct zcache *c)
   zcache_timed_wait (c, &c->cond, 1000);
   c->space_waiters--;
 }
-
-
 
 static uint64_t
 ms_since (const struct timespec *t)
