@@ -66,16 +66,16 @@ for _ in range(100):
 PY
 export MODEL=$tmpdir/model
 
-nbdkit -U - "$PLUGIN" "${zargs[@]}" export=disk \
+nbdkit -v -U - "$PLUGIN" "${zargs[@]}" export=disk \
        --run 'nbdsh -u "$uri" -c "exec(open(\"'"$tmpdir"'/model.py\").read())"'
 
 # Warm cache.
-nbdkit -U - "$PLUGIN" "${zargs[@]}" export=disk \
+nbdkit -v -U - "$PLUGIN" "${zargs[@]}" export=disk \
        --run 'nbdsh -u "$uri" -c "exec(open(\"'"$tmpdir"'/check.py\").read())"'
 
 # Cold cache: only the store is left.
 rm -rf "$cachedir"
-nbdkit -U - "$PLUGIN" "${zargs[@]}" export=disk \
+nbdkit -v -U - "$PLUGIN" "${zargs[@]}" export=disk \
        --run 'nbdsh -u "$uri" -c "exec(open(\"'"$tmpdir"'/check.py\").read())"'
 
 # The data went to the store as 6 chunk objects (every chunk was written).
