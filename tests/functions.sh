@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # zerofs tests: helpers sourced by every shell test, in nbdkit's style.
 #
 #   requires CMD ARGS...     skip (exit 77) saying what is missing unless
@@ -8,8 +9,26 @@
 #                            plugin's parameters) and zdev () (zerofs-dev
 #                            with the same volume)
 #   count_chunks DEV         how many chunk objects DEV has in the store
-#   start_server ARGS...     nbdkit in the background on $sock ($pidfile)
-#   stop_server [-9]         stop it (SIGTERM and wait, or SIGKILL)
+#   start_server ARGS...     nbdkit -f -v in the background on $sock, its
+#                            log on this shell's stderr; returns once it
+#                            serves, or 1 if it exits first
+#   stop_server [-9]         stop that nbdkit by its pid and reap it
+#                            (SIGTERM, which must end it with status 0,
+#                            or SIGKILL)
+#   client [EXPORT [CODE]]   nbdsh connected to EXPORT (default disk) of
+#                            that server, running CODE (default: the
+#                            Python script on stdin)
+#   server_error PATTERN FILE
+#                            FILE (an nbdkit's stderr) has a line other
+#                            than a debug line that matches PATTERN
+#
+# Tests start every nbdkit with -v, so that a failing test's log shows
+# what the server did: start_server does, and "nbdkit -U - ... --run"
+# invocations say -v themselves.  A debug line echoes every parameter
+# (and so the key or value an error message names): look for errors
+# with server_error, not grep.
+#
+# $tmpdir and $sock are exported, for the Python scripts that nbdsh runs.
 #
 # The backend is $ZEROFS_TEST_BACKEND: "dir" (a local directory volume,
 # the default), "s3rver" or "swift" (real S3 servers on loopback, see
@@ -60,16 +79,17 @@ requires nbdkit --version
 # make check-valgrind: every nbdkit (and so the plugin) runs under
 # valgrind's memcheck; an error or a definite leak fails the test (exit
 # 119 from nbdkit).  valgrind.supp holds third-party suppressions only.
+# nbdkit_cmd is the command, so that start_server can run it in the
+# background as a process of its own (valgrind keeps the pid) rather
+# than a subshell running a function.
+nbdkit_cmd=(nbdkit)
 if [ -n "${ZEROFS_TEST_VALGRIND:-}" ]; then
     requires valgrind --version
-    nbdkit_binary=$(type -P nbdkit)
-    nbdkit ()
-    {
-        valgrind --quiet --leak-check=full --show-leak-kinds=definite \
-                 --errors-for-leak-kinds=definite --error-exitcode=119 \
-                 --suppressions="$srcdir/valgrind.supp" \
-                 "$nbdkit_binary" "$@"
-    }
+    nbdkit_cmd=(valgrind --quiet --leak-check=full
+                --show-leak-kinds=definite --errors-for-leak-kinds=definite
+                --error-exitcode=119 --suppressions="$srcdir/valgrind.supp"
+                "$(type -P nbdkit)")
+    nbdkit () { "${nbdkit_cmd[@]}" "$@"; }
 fi
 requires test -f "$PLUGIN"
 requires test -x "$ZEROFS_DEV"
@@ -83,6 +103,7 @@ head -c 24 /dev/urandom | base64 > "$pwfile"
 cachedir=$tmpdir/cache
 sock=$tmpdir/nbd.sock
 pidfile=$tmpdir/nbdkit.pid
+export tmpdir sock
 
 start_volume ()
 {
@@ -139,14 +160,23 @@ count_chunks ()
     esac
 }
 
+server_pid=
+
 start_server ()
 {
+    local i status=0
     rm -f "$sock" "$pidfile"
-    nbdkit -U "$sock" -P "$pidfile" "$@"
+    "${nbdkit_cmd[@]}" -f -v -U "$sock" -P "$pidfile" "$@" &
+    server_pid=$!
     # nbdkit writes the pidfile once it is ready to serve.
-    local i
     for (( i = 0; i < 300; i++ )); do
         [ -s "$pidfile" ] && [ -S "$sock" ] && return 0
+        if ! kill -0 "$server_pid" 2>/dev/null; then
+            wait "$server_pid" || status=$?
+            echo "$0: nbdkit exited with status $status before serving"
+            server_pid=
+            return 1
+        fi
         sleep 0.1
     done
     echo "$0: nbdkit did not start"
@@ -155,20 +185,38 @@ start_server ()
 
 stop_server ()
 {
-    local pid sig=TERM i
+    local sig=TERM i status=0
     [ "${1:-}" = -9 ] && sig=KILL
-    [ -s "$pidfile" ] || return 0
-    pid=$(cat "$pidfile")
-    kill -$sig "$pid" 2>/dev/null || true
+    [ -n "$server_pid" ] || return 0
+    kill -$sig "$server_pid" 2>/dev/null || :
     for (( i = 0; i < 600; i++ )); do
-        kill -0 "$pid" 2>/dev/null || break
+        kill -0 "$server_pid" 2>/dev/null || break
         sleep 0.1
     done
-    if kill -0 "$pid" 2>/dev/null; then
-        echo "$0: nbdkit $pid did not exit"
-        kill -9 "$pid"
+    if kill -0 "$server_pid" 2>/dev/null; then
+        echo "$0: nbdkit $server_pid did not exit on SIG$sig; killing it"
+        kill -KILL "$server_pid"
+        sig=
+    fi
+    # (2>/dev/null: not bash's "Killed" notice with the whole command.)
+    wait "$server_pid" 2>/dev/null || status=$?
+    server_pid=
+    rm -f "$pidfile"
+    if [ "$sig" != KILL ] && [ "$status" -ne 0 ]; then
+        echo "$0: nbdkit exited with status $status"
         return 1
     fi
-    rm -f "$pidfile"
 }
 cleanup_fn stop_server -9
+
+client ()
+{
+    nbdsh -u "nbd+unix:///${1:-disk}?socket=$sock" -c "${2:--}"
+}
+
+server_error ()
+{
+    # Not grep -q: it would stop reading, and pipefail would see grep -v
+    # die of SIGPIPE.
+    grep -v -- ': debug: ' "$2" | grep -- "$1" > /dev/null
+}

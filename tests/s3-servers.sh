@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # zerofs tests: start and stop real S3 servers on loopback.
 # Source this file from a bash test script; it defines functions only.
 #
@@ -5,7 +6,11 @@
 #  - s3rver (npm, installed in tests/node_modules by "npm ci" in tests/):
 #    small and quick, but it checks no signature (any secret key is
 #    accepted, only the access key must be S3RVER) and ignores conditional
-#    PUT headers.
+#    PUT headers.  Nor is it crash-atomic: it streams the body into the
+#    object's file in place, so a PUT cut off by a SIGKILL (of nbdkit
+#    while it uploads) leaves a truncated object behind, where S3 keeps
+#    the old object or none.  So crash tests (those that SIGKILL nbdkit)
+#    are judged on Swift and the directory store only.
 #  - OpenStack Swift with its s3api middleware (Debian's python3-swift and
 #    memcached): slower to start, but it verifies SigV4 signatures, payload
 #    hashes, region and clock skew, and insists on Content-MD5 for

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A device four times the size of the cache: writing all of it forces
 # write-back while writing (the cache can hold only so much dirty data)
 # and eviction of clean chunks; reading it back forces fetches and more
@@ -20,22 +21,22 @@ dd if=/dev/zero of="$src" bs=1M seek=8 count=8 conv=notrunc status=none
 dd if=/dev/zero of="$src" bs=1M seek=40 count=8 conv=notrunc status=none
 
 cargs=("${zargs[@]}" export=disk cache-size=16M)
-nbdkit -U - "$PLUGIN" "${cargs[@]}" \
+nbdkit -v -U - "$PLUGIN" "${cargs[@]}" \
        --run 'nbdcopy "'"$src"'" "$uri"'
 test "$(count_chunks disk)" = 48
 
-nbdkit -U - "$PLUGIN" "${cargs[@]}" \
+nbdkit -v -U - "$PLUGIN" "${cargs[@]}" \
        --run 'nbdcopy "$uri" "'"$tmpdir/out1"'"'
 cmp "$src" "$tmpdir/out1"
 
 rm -rf "$cachedir"
-nbdkit -U - "$PLUGIN" "${cargs[@]}" \
+nbdkit -v -U - "$PLUGIN" "${cargs[@]}" \
        --run 'nbdcopy "$uri" "'"$tmpdir/out2"'"'
 cmp "$src" "$tmpdir/out2"
 
 # Random 4 KiB writes all over the device with the small cache, then
 # read back through a fresh server.
-nbdkit -U - "$PLUGIN" "${cargs[@]}" --run 'nbdsh -u "$uri" -c -' <<EOF
+nbdkit -v -U - "$PLUGIN" "${cargs[@]}" --run 'nbdsh -u "$uri" -c -' <<EOF
 import random
 rng = random.Random(7)
 data = bytearray(open("$src", "rb").read())
@@ -48,6 +49,6 @@ h.flush()
 open("$tmpdir/expect", "wb").write(data)
 EOF
 rm -rf "$cachedir"
-nbdkit -U - "$PLUGIN" "${cargs[@]}" \
+nbdkit -v -U - "$PLUGIN" "${cargs[@]}" \
        --run 'nbdcopy "$uri" "'"$tmpdir/out3"'"'
 cmp "$tmpdir/expect" "$tmpdir/out3"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Crashes (SIGKILL) at the points where the local index and the store
 # could disagree, and what must hold after a restart with the same cache:
 #
@@ -14,7 +15,6 @@
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
-export tmpdir sock
 
 start_volume
 zdev create disk 4M
@@ -24,7 +24,6 @@ M=$(( 1 << 20 ))
 
 serve () { start_server "$PLUGIN" "${zargs[@]}" export=disk \
                         fault-file="$faults" "$@"; }
-client () { nbdsh -u "nbd+unix:///disk?socket=$sock" -c -; }
 
 # 1.
 serve
@@ -102,7 +101,7 @@ if serve durability=local 2> "$tmpdir/err"; then
     exit 1
 fi
 cat "$tmpdir/err"
-grep -q "was resized .* 1 of its chunks not yet written" "$tmpdir/err"
+server_error "was resized .* 1 of its chunks not yet written" "$tmpdir/err"
 # Still refused on a second try: nothing was thrown away meanwhile.
 if serve 2> /dev/null; then exit 1; fi
 # Moving the cache-dir away is the way out (and the data is lost).

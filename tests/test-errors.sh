@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Bad input gets a clear error that names the problem, at start-up, on the
 # terminal: unknown parameter, bad values, missing bucket parameter, a
 # volume that does not exist, a wrong password, a cache-dir in use by
@@ -7,7 +8,6 @@
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
-export tmpdir
 
 start_volume
 zdev create disk 1M
@@ -18,13 +18,13 @@ expect_fail ()
     local pattern=$1; shift
     # The --run command must talk to the server: errors found after the
     # fork (.after_fork) end the server, not the command.
-    if nbdkit -U - "$PLUGIN" "$@" --run 'nbdinfo --list "$uri"' \
+    if nbdkit -v -U - "$PLUGIN" "$@" --run 'nbdinfo --list "$uri"' \
               > "$tmpdir/out" 2>&1; then
         echo "$0: nbdkit $* should have failed"
         exit 1
     fi
     cat "$tmpdir/out"
-    if ! grep -q -- "$pattern" "$tmpdir/out"; then
+    if ! server_error "$pattern" "$tmpdir/out"; then
         echo "$0: expected the error to match: $pattern"
         exit 1
     fi
@@ -52,7 +52,7 @@ cache-size = "32M";
 compression = "none";
 export = "disk";
 EOF
-nbdkit -U - "$PLUGIN" "${zargs[@]}" config="$tmpdir/good.cfg" \
+nbdkit -v -U - "$PLUGIN" "${zargs[@]}" config="$tmpdir/good.cfg" \
        --run 'nbdinfo --size "$uri"' | grep -qx 1048576
 echo 'bogus-key = 1;' > "$tmpdir/bad.cfg"
 expect_fail "bogus-key" "${zargs[@]}" config="$tmpdir/bad.cfg"
@@ -67,18 +67,18 @@ other=$tmpdir/other
 "$ZEROFS_DEV" --bucket="file://$other" --password-file="$pwfile" \
               init --scrypt-log2n=10
 if [ "$ZEROFS_TEST_BACKEND" = dir ]; then
-    if nbdkit -U - "$PLUGIN" bucket="file://$other" password=+"$pwfile" \
+    if nbdkit -v -U - "$PLUGIN" bucket="file://$other" password=+"$pwfile" \
               cache-dir="$cachedir" --run 'nbdinfo --list "$uri"' \
               > "$tmpdir/out" 2>&1; then
         echo "$0: a cache-dir of another volume was accepted"
         exit 1
     fi
     cat "$tmpdir/out"
-    grep -q "belongs to volume" "$tmpdir/out"
+    server_error "belongs to volume" "$tmpdir/out"
 fi
 
 # Past the end: errors, and the server lives on.
-nbdkit -U - "$PLUGIN" "${zargs[@]}" export=disk \
+nbdkit -v -U - "$PLUGIN" "${zargs[@]}" export=disk \
        --run 'nbdsh -u "$uri" -c -' <<'EOF'
 h.set_strict_mode(0)
 for op in (lambda: h.pread(4096, (1 << 20) - 100),

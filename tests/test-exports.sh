@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Export listing: every device of the volume is listed, with a
 # description; a device created by zerofs-dev while nbdkit runs is listed
 # and served without a restart; an unknown export name is a clear error
@@ -8,7 +9,6 @@ set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdinfo --version
 requires nbdsh --version
-export tmpdir sock
 
 start_volume
 zdev create alpha 1M
@@ -37,7 +37,7 @@ test "$(nbdinfo --size "nbd+unix:///?socket=$sock")" = 1048576
 # Created while the server runs: listed and served.
 zdev create gamma 3M
 nbdinfo --list --json "nbd+unix:///?socket=$sock" | grep -q '"gamma"'
-nbdsh -u "nbd+unix:///gamma?socket=$sock" -c '
+client gamma '
 assert h.get_size() == 3 << 20
 h.pwrite(b"x" * 4096, 0)
 h.flush()
@@ -58,14 +58,14 @@ fi
 stop_server
 
 # The server's own log says which export was unknown.
-nbdkit -U - "$PLUGIN" "${zargs[@]}" \
+nbdkit -v -U - "$PLUGIN" "${zargs[@]}" \
        --run 'nbdinfo "nbd+unix:///nosuch?socket=$unixsocket"' \
        > "$tmpdir/log" 2>&1 && exit 1
 cat "$tmpdir/log"
-grep -q "no device nosuch" "$tmpdir/log"
+server_error "no device nosuch" "$tmpdir/log"
 
 # Read-only: reads work, writes are refused.
-nbdkit -r -U - "$PLUGIN" "${zargs[@]}" \
+nbdkit -r -v -U - "$PLUGIN" "${zargs[@]}" \
        --run 'nbdsh -u "nbd+unix:///gamma?socket=$unixsocket" -c -' <<'EOF'
 assert h.is_read_only()
 assert h.pread(4096, 0) == b"x" * 4096

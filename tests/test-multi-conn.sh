@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Two connections to one device share one cache and one flush path: a
 # FLUSH on connection B makes connection A's completed writes durable.
 # Proven the hard way: after B's flush nbdkit is killed with SIGKILL (no
@@ -8,7 +9,6 @@
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
-export tmpdir sock
 
 start_volume
 zdev create disk 4M
@@ -35,7 +35,7 @@ EOF
 stop_server -9
 rm -rf "$cachedir"
 
-nbdkit -U - "$PLUGIN" "${zargs[@]}" export=disk \
+nbdkit -v -U - "$PLUGIN" "${zargs[@]}" export=disk \
        --run 'nbdsh -u "$uri" -c -' <<'EOF'
 import os
 M = 1 << 20

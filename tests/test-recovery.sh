@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Crash recovery.  Writes that were never flushed are in the local cache
 # when nbdkit is killed with SIGKILL; once the index has committed them
 # (within a second), a restart with the same cache-dir uploads them:
@@ -8,7 +9,6 @@
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
-export tmpdir sock
 
 start_volume
 zdev create disk 4M
@@ -16,7 +16,7 @@ zdev create disk 4M
 check_store_has ()
 {
     rm -rf "$cachedir"
-    nbdkit -U - "$PLUGIN" "${zargs[@]}" export=disk \
+    nbdkit -v -U - "$PLUGIN" "${zargs[@]}" export=disk \
            --run 'nbdsh -u "$uri" -c -' <<'EOF'
 import os
 data = open(os.environ["tmpdir"] + "/data", "rb").read()
@@ -26,7 +26,7 @@ EOF
 
 # 1. Unflushed writes, SIGKILL, restart: uploaded on restart.
 start_server "$PLUGIN" "${zargs[@]}" export=disk
-nbdsh -u "nbd+unix:///disk?socket=$sock" -c - <<'EOF'
+client <<'EOF'
 import os
 # Three chunks, none written whole (a whole chunk left idle is uploaded
 # after a second; a partial one waits for the write-back delay).
@@ -52,7 +52,7 @@ check_store_has
 
 # 2. durability=local: FLUSH returns once the cache is fsynced.
 start_server "$PLUGIN" "${zargs[@]}" export=disk durability=local
-nbdsh -u "nbd+unix:///disk?socket=$sock" -c - <<'EOF'
+client <<'EOF'
 import os
 data = bytearray(open(os.environ["tmpdir"] + "/data", "rb").read())
 new = os.urandom(1 << 20)
@@ -63,7 +63,7 @@ open(os.environ["tmpdir"] + "/data", "wb").write(data)
 EOF
 stop_server -9             # immediately after the flush
 start_server "$PLUGIN" "${zargs[@]}" export=disk durability=local
-nbdsh -u "nbd+unix:///disk?socket=$sock" -c - <<'EOF'
+client <<'EOF'
 import os
 data = open(os.environ["tmpdir"] + "/data", "rb").read()
 assert h.pread(len(data), 0) == data, "locally durable write lost"

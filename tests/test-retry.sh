@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A store that fails for a while costs time, not errors; a store that
 # fails past retry-time makes the NBD request fail with EIO, and nothing
 # acknowledged is lost: the data stays dirty and is uploaded later.
@@ -10,7 +11,6 @@
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
-export tmpdir sock
 
 start_volume
 zdev create disk 4M
@@ -18,23 +18,22 @@ zdev create big 24M
 
 faults=$tmpdir/faults
 : > "$faults"
+# The server's log is a file of its own, for the greps below; it goes to
+# the test's log at the end, whatever the outcome.
 log=$tmpdir/nbdkit.log
+show_server_log () { echo "--- the server's log:"; cat "$log"; }
+cleanup_fn show_server_log
 
 # The fault file is re-read when it changes (checked every 100 ms).
 set_faults () { printf '%s\n' "$@" > "$faults"; sleep 0.3; }
 
-rm -f "$sock" "$pidfile"
-nbdkit -f -v --log=stderr -D zerofs.s3=1 -U "$sock" -P "$pidfile" \
-       "$PLUGIN" "${zargs[@]}" export=disk fault-file="$faults" \
-       retry-time=6 timeout=2 cache-size=16M 2> "$log" &
-for (( i = 0; i < 300; i++ )); do
-    [ -s "$pidfile" ] && [ -S "$sock" ] && break
-    sleep 0.1
-done
+start_server -D zerofs.s3=1 "$PLUGIN" "${zargs[@]}" export=disk \
+             fault-file="$faults" retry-time=6 timeout=2 cache-size=16M \
+             2> "$log"
 
 # 1. Transient failures for a while: the flush succeeds.
 set_faults "fail put EAGAIN 6" "fail delete ECONNRESET 2"
-nbdsh -u "nbd+unix:///disk?socket=$sock" -c - <<'EOF'
+client <<'EOF'
 import os, time
 data = os.urandom(2 << 20)
 h.pwrite(data, 0)
@@ -50,7 +49,7 @@ grep -q "injected fault" "$log"
 
 # 2. Failing past retry-time: FLUSH fails with EIO, the data stays.
 set_faults "fail put EAGAIN"
-nbdsh -u "nbd+unix:///disk?socket=$sock" -c - <<'EOF'
+client <<'EOF'
 import os, time
 data = bytearray(open(os.environ["tmpdir"] + "/data", "rb").read())
 new = os.urandom(1 << 20)
@@ -73,13 +72,13 @@ grep -q "stay dirty" "$log"
 
 # 3. The store comes back: a later flush uploads what stayed dirty.
 set_faults
-nbdsh -u "nbd+unix:///disk?socket=$sock" -c 'h.flush()'
+client disk 'h.flush()'
 
 # 4. With a real S3 server: stop it, flush (which must wait through
 #    request timeouts and retries), resume it while the flush retries.
 if [ "$ZEROFS_TEST_BACKEND" != dir ]; then
     pids=${S3_PIDS:-$S3_PID}
-    nbdsh -u "nbd+unix:///disk?socket=$sock" -c - <<'EOF'
+    client <<'EOF'
 import os
 data = bytearray(open(os.environ["tmpdir"] + "/data", "rb").read())
 new = os.urandom(4096)
@@ -88,7 +87,7 @@ data[400000:404096] = new
 open(os.environ["tmpdir"] + "/data", "wb").write(data)
 EOF
     kill -STOP $pids
-    nbdsh -u "nbd+unix:///disk?socket=$sock" -c 'h.flush()' &
+    client disk 'h.flush()' &
     flusher=$!
     sleep 3                     # longer than timeout=2
     kill -CONT $pids
@@ -126,7 +125,7 @@ open(os.environ["tmpdir"] + "/failed_at", "w").write(str(failed_at))
 EOF
 grep -q "the cache is full of data not yet written" "$log"
 set_faults
-nbdsh -u "nbd+unix:///big?socket=$sock" -c - <<'EOF'
+client big <<'EOF'
 import os
 M = 1 << 20
 data = bytearray(open(os.environ["tmpdir"] + "/big", "rb").read())
@@ -139,23 +138,18 @@ h.flush()
 open(os.environ["tmpdir"] + "/big", "wb").write(data)
 EOF
 
-kill "$(cat "$pidfile")"
-for (( i = 0; i < 300; i++ )); do
-    kill -0 "$(cat "$pidfile")" 2>/dev/null || break
-    sleep 0.1
-done
-rm -f "$pidfile"
+stop_server
 grep -E "error|retrying" "$log" | tail -20 || :
 
 # Everything acknowledged is in the store.
 rm -rf "$cachedir"
-nbdkit -U - "$PLUGIN" "${zargs[@]}" export=disk \
+nbdkit -v -U - "$PLUGIN" "${zargs[@]}" export=disk \
        --run 'nbdsh -u "$uri" -c -' <<'EOF'
 import os
 data = open(os.environ["tmpdir"] + "/data", "rb").read()
 assert h.pread(len(data), 0) == data, "acknowledged data lost"
 EOF
-nbdkit -U - "$PLUGIN" "${zargs[@]}" export=big \
+nbdkit -v -U - "$PLUGIN" "${zargs[@]}" export=big \
        --run 'nbdsh -u "$uri" -c -' <<'EOF'
 import os
 data = open(os.environ["tmpdir"] + "/big", "rb").read()

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # S3 configuration, run through test-s3-config-s3rver.sh and
 # test-s3-config-swift.sh: credentials from parameters, the environment
 # and the shared credentials file (profiles); the same options in
@@ -25,8 +26,8 @@ base=(bucket="$bucket" password=+"$pwfile" "${store_args[@]}" export=disk)
 size_with ()
 {
     rm -rf "$tmpdir/c"
-    timeout 60 nbdkit -U - "$PLUGIN" "${base[@]}" cache-dir="$tmpdir/c" "$@" \
-            --run 'nbdinfo --size "$uri"'
+    timeout 60 nbdkit -v -U - "$PLUGIN" "${base[@]}" cache-dir="$tmpdir/c" \
+            "$@" --run 'nbdinfo --size "$uri"'
 }
 
 # Expect start-up to fail (within the timeout) with an error matching $1.
@@ -34,14 +35,14 @@ fails_with ()
 {
     local pattern=$1 status=0; shift
     rm -rf "$tmpdir/c"
-    timeout 60 nbdkit -U - "$PLUGIN" "$@" cache-dir="$tmpdir/c" \
+    timeout 60 nbdkit -v -U - "$PLUGIN" "$@" cache-dir="$tmpdir/c" \
             --run 'nbdinfo --list "$uri"' > "$tmpdir/out" 2>&1 || status=$?
     cat "$tmpdir/out"
     if [ $status = 0 ] || [ $status = 124 ]; then
         echo "$0: expected a quick failure, got status $status"
         exit 1
     fi
-    grep -q -- "$pattern" "$tmpdir/out"
+    server_error "$pattern" "$tmpdir/out"
 }
 
 # The environment (AWS_ACCESS_KEY_ID, ...) was used so far.  Now without
@@ -110,7 +111,7 @@ EOF
               --region=us-east-1 --access-key="$ak" --secret-key="$sk" \
               --password-file="$pwfile" info disk | grep -q '^size: *1048576'
 rm -rf "$tmpdir/c"
-timeout 60 nbdkit -U - "$PLUGIN" config="$tmpdir/zerofs.cfg" \
+timeout 60 nbdkit -v -U - "$PLUGIN" config="$tmpdir/zerofs.cfg" \
         cache-dir="$tmpdir/c" --run 'nbdinfo --size "$uri"' | grep -qx 1048576
 if [ "$ZEROFS_TEST_BACKEND" = swift ]; then
     # A wrong secret on the command line overrides the file's good one.

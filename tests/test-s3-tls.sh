@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # HTTPS: certificates are verified by default (a self-signed server is a
 # quick, clear error, not retried), ca-bundle= trusts a given CA,
 # unsigned-payload=true works over HTTPS, and virtual-hosted addressing
@@ -42,7 +43,7 @@ zdev init --scrypt-log2n=10
 zdev create disk 2M
 zargs=(bucket="$bucket" password=+"$pwfile" cache-dir="$cachedir"
        "${store_args[@]}" export=disk)
-nbdkit -U - "$PLUGIN" "${zargs[@]}" unsigned-payload=true \
+nbdkit -v -U - "$PLUGIN" "${zargs[@]}" unsigned-payload=true \
        --run 'nbdsh -u "$uri" -c -' <<'EOF'
 h.pwrite(b"tls!" * 1024, 0)
 h.flush()
@@ -53,7 +54,7 @@ test "$(s3_count_objects vol/devices/disk/chunks/)" = 1
 # (s3rver takes BUCKET.s3.ENDPOINT; curl resolves *.localhost itself).
 rm -rf "$cachedir"
 status=0
-nbdkit -U - "$PLUGIN" bucket="$bucket" password=+"$pwfile" \
+nbdkit -v -U - "$PLUGIN" bucket="$bucket" password=+"$pwfile" \
        cache-dir="$cachedir" endpoint="https://s3.localhost:$port" \
        region=us-east-1 ca-bundle="$tls/cert.pem" addressing=virtual \
        export=disk -D zerofs.s3=1 -v \

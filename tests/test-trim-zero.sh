@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # TRIM and WRITE_ZEROES over whole chunks delete their objects (counted in
 # the store), partial ones write zeros and keep the rest; reads return
 # zeros; BLOCK_STATUS (nbdinfo --map) reports the deleted chunks as holes;
@@ -8,12 +9,11 @@ set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
 requires nbdinfo --version
-export tmpdir
 
 start_volume
 zdev create disk 8M
 
-nbdkit -U - "$PLUGIN" "${zargs[@]}" export=disk \
+nbdkit -v -U - "$PLUGIN" "${zargs[@]}" export=disk \
        --run 'nbdsh -u "$uri" -c -' <<'EOF'
 import os
 M = 1 << 20
@@ -24,7 +24,7 @@ open(os.environ["tmpdir"] + "/data", "wb").write(data)
 EOF
 test "$(count_chunks disk)" = 8
 
-nbdkit -U - "$PLUGIN" "${zargs[@]}" export=disk \
+nbdkit -v -U - "$PLUGIN" "${zargs[@]}" export=disk \
        --run 'nbdsh -u "$uri" -c -' <<'EOF'
 import os
 M = 1 << 20
@@ -49,7 +49,7 @@ EOF
 test "$(count_chunks disk)" = 5
 
 # Holes where the chunks were deleted, data elsewhere.
-nbdkit -U - "$PLUGIN" "${zargs[@]}" export=disk \
+nbdkit -v -U - "$PLUGIN" "${zargs[@]}" export=disk \
        --run 'nbdinfo --map --json "$uri"' > "$tmpdir/map.json"
 cat "$tmpdir/map.json"
 /usr/bin/python3 - "$tmpdir/map.json" <<'EOF'
@@ -69,12 +69,12 @@ EOF
 
 # Cold cache: the store alone gives the same bytes and the same holes.
 rm -rf "$cachedir"
-nbdkit -U - "$PLUGIN" "${zargs[@]}" export=disk \
+nbdkit -v -U - "$PLUGIN" "${zargs[@]}" export=disk \
        --run 'nbdsh -u "$uri" -c -' <<'EOF'
 import os
 data = open(os.environ["tmpdir"] + "/data", "rb").read()
 assert h.pread(len(data), 0) == data
 EOF
-nbdkit -U - "$PLUGIN" "${zargs[@]}" export=disk \
+nbdkit -v -U - "$PLUGIN" "${zargs[@]}" export=disk \
        --run 'nbdinfo --map --json "$uri"' > "$tmpdir/map2.json"
 cmp "$tmpdir/map.json" "$tmpdir/map2.json"

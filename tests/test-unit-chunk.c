@@ -1,4 +1,6 @@
-/* zerofs: unit test of lib/crypto.c and lib/chunk.c.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: unit test of lib/crypto.c and lib/chunk.c.
  *
  * The primitives are checked against published answers (RFC 5869 HKDF,
  * RFC 7914 scrypt, RFC 4231 HMAC, FIPS 180 SHA-256, RFC 1321 MD5, the
@@ -14,7 +16,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -198,12 +199,10 @@ xts_reference (const uint8_t *key, uint64_t tweak,
 
   for (i = 0; i < 8; i++)
     iv[i] = tweak >> (8 * i);
-  if (ctx == NULL ||
-      !EVP_EncryptInit_ex (ctx, EVP_aes_256_xts (), NULL, key, iv) ||
-      !EVP_EncryptUpdate (ctx, out, &outl, in, len)) {
-    fprintf (stderr, "reference XTS failed\n");
-    exit (1);
-  }
+  REQUIRE (ctx != NULL &&
+           EVP_EncryptInit_ex (ctx, EVP_aes_256_xts (), NULL, key, iv) &&
+           EVP_EncryptUpdate (ctx, out, &outl, in, len),
+           "reference XTS");
   EVP_CIPHER_CTX_free (ctx);
 }
 
@@ -297,10 +296,7 @@ make_codec (struct zchunk_codec *codec, int compression)
 static void
 fill_random (uint8_t *p, size_t len)
 {
-  if (crypto_random (p, len) == -1) {
-    fprintf (stderr, "crypto_random failed\n");
-    exit (1);
-  }
+  REQUIRE (crypto_random (p, len) == 0);
 }
 
 static void
@@ -323,7 +319,7 @@ expect_bad (const struct zchunk_codec *codec, uint64_t index,
   int r;
 
   errno = 0;
-  last_error[0] = '\0';
+  unit_clear_errors ();
   memset (out, 0x5a, len);
   r = zchunk_decode (codec, index, obj, objlen, out, len, NULL, desc);
   CHECK (r == -1 && errno == EBADMSG, "%s: r=%d errno=%d", what, r, errno);
@@ -370,8 +366,7 @@ round_trip (const struct zchunk_codec *codec, const uint8_t *data,
          "%s: peek_seq", what);
 
   copy = malloc (objlen);
-  if (copy == NULL)
-    exit (1);
+  REQUIRE (copy != NULL);
 
   /* Every header byte is bound. */
   for (i = 0; i < ZCHUNK_HEADER_LEN; i++) {
@@ -498,7 +493,7 @@ test_lying_frame (void)
     }
     free (o);
     errno = 0;
-    last_error[0] = '\0';
+    unit_clear_errors ();
     CHECK (zchunk_decode (&codec, 9, obj, ZCHUNK_HEADER_LEN + n + CRYPTO_TAG_LEN,
                           out, 8192, NULL, "LYING") == -1 &&
            errno == EBADMSG && strstr (last_error, "LYING"),
@@ -517,8 +512,7 @@ test_chunks (void)
   make_codec (&zstd, ZCOMP_ZSTD);
   random_data = malloc (ZCHUNK_SIZE);
   text = malloc (ZCHUNK_SIZE);
-  if (!random_data || !text)
-    exit (1);
+  REQUIRE (random_data && text);
   fill_random (random_data, ZCHUNK_SIZE);
   fill_text (text, ZCHUNK_SIZE);
 
@@ -556,7 +550,6 @@ worker (void *arg)
   long bad = 0;
   int i;
 
-  zlog_set_handlers (capture_error, quiet_debug);
   if (!data || !out)
     return (void *) 1;
   make_codec (&codec, (intptr_t) arg % 2 ? ZCOMP_ZSTD : ZCOMP_NONE);
@@ -593,10 +586,7 @@ test_threads (void)
   intptr_t i;
 
   for (i = 0; i < 4; i++)
-    if (pthread_create (&threads[i], NULL, worker, (void *) i) != 0) {
-      fprintf (stderr, "pthread_create failed\n");
-      exit (1);
-    }
+    REQUIRE (pthread_create (&threads[i], NULL, worker, (void *) i) == 0);
   for (i = 0; i < 4; i++) {
     CHECK (pthread_join (threads[i], &result) == 0, "join");
     CHECK (result == NULL, "thread %d: %ld failures", (int) i,
@@ -607,7 +597,7 @@ test_threads (void)
 int
 main (void)
 {
-  zlog_set_handlers (capture_error, quiet_debug);
+  unit_capture_errors ();
 
   test_hashes ();
   test_kdfs ();
@@ -617,10 +607,5 @@ main (void)
   test_chunks ();
   test_threads ();
 
-  if (failures) {
-    fprintf (stderr, "test-unit-chunk: %d failures\n", failures);
-    exit (EXIT_FAILURE);
-  }
-  printf ("test-unit-chunk: ok\n");
-  exit (EXIT_SUCCESS);
+  return unit_exit_status ("test-unit-chunk");
 }

@@ -1,4 +1,6 @@
-/* zerofs: unit test of the configuration table (lib/conf.c).
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: unit test of the configuration table (lib/conf.c).
  *
  * Every value that reaches zerofs from a command line, a plugin
  * parameter or a config file goes through conf.c, so this checks that
@@ -11,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,46 +21,17 @@
 #include "conf.h"
 #include "log.h"
 
-static int failures;
+#include "unit.h"
+
 static char tmpdir[256];
-static char logged[8192];       /* every error since the last clear */
-
-#define CHECK(cond)                                                     \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      fprintf (stderr, "%s:%d: FAIL: %s (last error: %s)\n",            \
-               __FILE__, __LINE__, #cond, logged);                      \
-      failures++;                                                       \
-    }                                                                   \
-  } while (0)
-
-static void
-error_hook (const char *fmt, va_list args)
-{
-  char msg[1024];
-  size_t used = strlen (logged);
-
-  vsnprintf (msg, sizeof msg, fmt, args);
-  snprintf (logged + used, sizeof logged - used, "%s\n", msg);
-  if (getenv ("VERBOSE"))
-    fprintf (stderr, "logged: %s\n", msg);
-}
-
-static void
-clear_log (void)
-{
-  logged[0] = '\0';
-}
 
 static void
 write_file (const char *path, const char *content)
 {
   FILE *fp = fopen (path, "w");
 
-  if (fp == NULL || fputs (content, fp) == EOF || fclose (fp) == EOF) {
-    perror (path);
-    exit (1);
-  }
+  REQUIRE (fp != NULL && fputs (content, fp) != EOF && fclose (fp) != EOF,
+           "%s: %m", path);
 }
 
 static void
@@ -83,21 +55,17 @@ test_sizes (void)
 
   for (i = 0; i < sizeof good / sizeof good[0]; i++) {
     v = 12345;
-    if (zparse_size (good[i].str, &v) != 0 || v != good[i].want) {
-      fprintf (stderr, "size \"%s\": got %" PRIu64 ", expected %" PRIu64
-               "\n", good[i].str, v, good[i].want);
-      failures++;
-    }
+    CHECK (zparse_size (good[i].str, &v) == 0 && v == good[i].want,
+           "size \"%s\": got %" PRIu64 ", expected %" PRIu64,
+           good[i].str, v, good[i].want);
   }
   for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    clear_log ();
+    unit_clear_errors ();
     v = 12345;
     errno = 0;
-    if (zparse_size (bad[i], &v) != -1 || errno != EINVAL || v != 12345 ||
-        strstr (logged, "invalid size") == NULL) {
-      fprintf (stderr, "size \"%s\" was not refused properly\n", bad[i]);
-      failures++;
-    }
+    CHECK (zparse_size (bad[i], &v) == -1 && errno == EINVAL && v == 12345 &&
+           strstr (logged_errors, "invalid size") != NULL,
+           "size \"%s\" was not refused properly", bad[i]);
   }
 }
 
@@ -257,24 +225,20 @@ test_bad_values (void)
   CHECK (zconf_set (&conf, "cache-size", "2G") == 0);
   memcpy (&before, &conf, sizeof conf);
   for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    clear_log ();
+    unit_clear_errors ();
     errno = 0;
     if (zconf_set (&conf, bad[i].key, bad[i].value) != -1 ||
         errno != EINVAL) {
-      fprintf (stderr, "%s=%s was not refused\n", bad[i].key, bad[i].value);
-      failures++;
+      FAIL ("%s=%s was not refused", bad[i].key, bad[i].value);
       continue;
     }
     /* The message names the key, and the value of a known key (an
      * unknown key might be a misspelt secret).
      */
-    if (strstr (logged, bad[i].key) == NULL ||
-        (zconf_is_option (bad[i].key) &&
-         strstr (logged, bad[i].value) == NULL)) {
-      fprintf (stderr, "%s=%s: message does not name them: %s",
-               bad[i].key, bad[i].value, logged);
-      failures++;
-    }
+    CHECK (strstr (logged_errors, bad[i].key) != NULL &&
+           (!zconf_is_option (bad[i].key) ||
+            strstr (logged_errors, bad[i].value) != NULL),
+           "%s=%s: the message does not name them", bad[i].key, bad[i].value);
   }
   /* Nothing changed. */
   CHECK (memcmp (&conf, &before, sizeof conf) == 0);
@@ -297,12 +261,13 @@ test_bad_values (void)
   }
 
   /* Secrets are not echoed. */
-  clear_log ();
+  unit_clear_errors ();
   CHECK (zconf_set (&conf, "password", "-notanfd") == -1);
-  CHECK (strstr (logged, "notanfd") == NULL && logged[0] != '\0');
-  clear_log ();
+  CHECK (strstr (logged_errors, "notanfd") == NULL &&
+         logged_errors[0] != '\0');
+  unit_clear_errors ();
   CHECK (zconf_set (&conf, "secret-key", "") == -1);
-  CHECK (strstr (logged, "secret-key") != NULL);
+  CHECK (strstr (logged_errors, "secret-key") != NULL);
   zconf_free (&conf);
 }
 
@@ -332,14 +297,14 @@ test_passwords (void)
   CHECK (pw && strcmp (pw, "no newline") == 0);
   free (pw);
   write_file (path + 1, "\nsecret after an empty line\n");
-  clear_log ();
+  unit_clear_errors ();
   CHECK (zread_password (path) == NULL);
-  CHECK (strstr (logged, "empty") != NULL);
-  CHECK (strstr (logged, "secret after") == NULL);
+  CHECK (strstr (logged_errors, "empty") != NULL);
+  CHECK (strstr (logged_errors, "secret after") == NULL);
   snprintf (path, sizeof path, "+%s/missing", tmpdir);
-  clear_log ();
+  unit_clear_errors ();
   CHECK (zread_password (path) == NULL && errno == ENOENT);
-  CHECK (strstr (logged, "missing") != NULL);
+  CHECK (strstr (logged_errors, "missing") != NULL);
 
   /* -FD through a pipe; the descriptor stays open. */
   if (pipe (fds) == -1)
@@ -432,29 +397,29 @@ test_file (void)
   /* Unknown setting: file and line. */
   write_file (path, "bucket = \"b\";\n\nfrobnicate = 1;\n");
   zconf_init (&conf);
-  clear_log ();
+  unit_clear_errors ();
   CHECK (zconf_load_file (&conf, path) == -1 && errno == EINVAL);
   snprintf (content, sizeof content, "%s:3:", path);
-  CHECK (strstr (logged, content) != NULL);
-  CHECK (strstr (logged, "frobnicate") != NULL);
+  CHECK (strstr (logged_errors, content) != NULL);
+  CHECK (strstr (logged_errors, "frobnicate") != NULL);
   zconf_free (&conf);
 
   /* Syntax error: file and line. */
   write_file (path, "bucket = \"b\";\ncache-size = \"1G\"\nexport = ;\n");
   zconf_init (&conf);
-  clear_log ();
+  unit_clear_errors ();
   CHECK (zconf_load_file (&conf, path) == -1);
   snprintf (content, sizeof content, "%s:3:", path);
-  CHECK (strstr (logged, content) != NULL);
+  CHECK (strstr (logged_errors, content) != NULL);
   zconf_free (&conf);
 
   /* A bad value: file, line, key and value. */
   write_file (path, "bucket = \"b\";\n# two\ncache-size = \"12X\";\n");
   zconf_init (&conf);
-  clear_log ();
+  unit_clear_errors ();
   CHECK (zconf_load_file (&conf, path) == -1 && errno == EINVAL);
   snprintf (content, sizeof content, "%s:3: cache-size=12X", path);
-  CHECK (strstr (logged, content) != NULL);
+  CHECK (strstr (logged_errors, content) != NULL);
   zconf_free (&conf);
 
   /* Types that make no sense for the key. */
@@ -469,14 +434,12 @@ test_file (void)
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
       write_file (path, bad[i]);
       zconf_init (&conf);
-      clear_log ();
+      unit_clear_errors ();
       snprintf (content, sizeof content, "%s:1:", path);
-      if (zconf_load_file (&conf, path) != -1 ||
-          strstr (logged, content) == NULL) {
-        fprintf (stderr, "config \"%.*s\" not refused properly: %s\n",
-                 (int) strlen (bad[i]) - 1, bad[i], logged);
-        failures++;
-      }
+      CHECK (zconf_load_file (&conf, path) == -1 &&
+             strstr (logged_errors, content) != NULL,
+             "config \"%.*s\" not refused properly",
+             (int) strlen (bad[i]) - 1, bad[i]);
       zconf_free (&conf);
     }
   }
@@ -492,9 +455,9 @@ test_file (void)
   /* A missing file. */
   snprintf (path, sizeof path, "%s/nonexistent.conf", tmpdir);
   zconf_init (&conf);
-  clear_log ();
+  unit_clear_errors ();
   CHECK (zconf_load_file (&conf, path) == -1 && errno == ENOENT);
-  CHECK (strstr (logged, path) != NULL);
+  CHECK (strstr (logged_errors, path) != NULL);
   zconf_free (&conf);
 }
 
@@ -506,15 +469,15 @@ test_finish (void)
 
   /* bucket is required. */
   zconf_init (&conf);
-  clear_log ();
+  unit_clear_errors ();
   CHECK (zconf_finish (&conf, false) == -1 && errno == EINVAL);
-  CHECK (strstr (logged, "bucket") != NULL);
+  CHECK (strstr (logged_errors, "bucket") != NULL);
 
   /* A password when one is needed. */
   CHECK (zconf_set (&conf, "bucket", "b") == 0);
-  clear_log ();
+  unit_clear_errors ();
   CHECK (zconf_finish (&conf, true) == -1);
-  CHECK (strstr (logged, "password") != NULL);
+  CHECK (strstr (logged_errors, "password") != NULL);
   CHECK (zconf_finish (&conf, false) == 0);
   CHECK (conf.password == NULL);
   zconf_free (&conf);
@@ -524,9 +487,9 @@ test_finish (void)
   snprintf (pwfile, sizeof pwfile, "%s/no-pw-file", tmpdir);
   CHECK (zconf_set (&conf, "bucket", "b") == 0);
   CHECK (zconf_set (&conf, "password-file", pwfile) == 0);
-  clear_log ();
+  unit_clear_errors ();
   CHECK (zconf_finish (&conf, true) == -1);
-  CHECK (strstr (logged, pwfile) != NULL);
+  CHECK (strstr (logged_errors, pwfile) != NULL);
   zconf_free (&conf);
 
   /* cache-dir defaults. */
@@ -555,17 +518,15 @@ test_finish (void)
 }
 
 int
-main (int argc, char *argv[])
+main (void)
 {
   const char *t = getenv ("TMPDIR");
   char path[512];
 
-  zlog_set_handlers (error_hook, NULL);
+  unit_capture_errors ();
+  unit_context = unit_show_errors;
   snprintf (tmpdir, sizeof tmpdir, "%s/zerofs-conf.XXXXXX", t ? t : "/tmp");
-  if (mkdtemp (tmpdir) == NULL) {
-    perror ("mkdtemp");
-    exit (1);
-  }
+  REQUIRE (mkdtemp (tmpdir) != NULL, "mkdtemp: %m");
 
   test_sizes ();
   test_every_key ();
@@ -580,13 +541,6 @@ main (int argc, char *argv[])
   unlink (path);
   snprintf (path, sizeof path, "%s/zerofs.conf", tmpdir);
   unlink (path);
-  if (rmdir (tmpdir) == -1) {
-    perror (tmpdir);
-    failures++;
-  }
-  if (failures) {
-    fprintf (stderr, "%s: %d failures\n", argv[0], failures);
-    exit (1);
-  }
-  return 0;
+  CHECK (rmdir (tmpdir) == 0, "%s: %m", tmpdir);
+  return unit_exit_status ("test-unit-conf");
 }

@@ -1,4 +1,6 @@
-/* zerofs: unit test of the object store layer, on the directory backend.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: unit test of the object store layer, on the directory backend.
  *
  * The directory store is a real store (the one the integration tests
  * use), so every semantic above it is checked here against it: whole
@@ -14,7 +16,6 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,59 +23,26 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "conf.h"
 #include "log.h"
 #include "store/internal.h"
+#include "utils.h"
+#include "vector.h"
 
-static int failures;
+#include "unit.h"
+
 static char tmpdir[256];
 static char root[300];
 
-#define CHECK(cond)                                                     \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      fprintf (stderr, "%s:%d: FAIL: %s (errno %d: %s; last error: %s)\n", \
-               __FILE__, __LINE__, #cond, errno, strerror (errno),      \
-               objstore_last_error ());                                 \
-      failures++;                                                       \
-    }                                                                   \
-  } while (0)
-
-/* Errors the code under test logs: kept, so a test can look at the
- * last one, and printed so a failing run shows them.
- */
-static char last_logged[4096];
-static char all_logged[65536];  /* since the last clear, truncated */
-
+/* After a failed check: errno, and the store's own last error. */
 static void
-error_hook (const char *fmt, va_list args)
+show_store_error (void)
 {
-  size_t used = strlen (all_logged);
+  int e = errno;
 
-  vsnprintf (last_logged, sizeof last_logged, fmt, args);
-  snprintf (all_logged + used, sizeof all_logged - used, "%s\n",
-            last_logged);
-  if (getenv ("VERBOSE"))
-    fprintf (stderr, "logged error: %s\n", last_logged);
-}
-
-static char * __attribute__ ((format (printf, 1, 2), nonnull (1)))
-xprintf (const char *fmt, ...)
-{
-  va_list args;
-  char *s;
-  int n;
-
-  va_start (args, fmt);
-  n = vsnprintf (NULL, 0, fmt, args);
-  va_end (args);
-  s = malloc (n + 1);
-  if (s == NULL)
-    abort ();
-  va_start (args, fmt);
-  vsnprintf (s, n + 1, fmt, args);
-  va_end (args);
-  return s;
+  fprintf (stderr, "  errno %d (%s); last store error: %s\n",
+           e, strerror (e), objstore_last_error ());
 }
 
 static double
@@ -95,11 +63,8 @@ write_file (const char *path, const char *content)
   /* Replace by rename, as an editor would. */
   snprintf (tmp, sizeof tmp, "%s.new", path);
   fp = fopen (tmp, "w");
-  if (fp == NULL || fputs (content, fp) == EOF || fclose (fp) == EOF ||
-      rename (tmp, path) == -1) {
-    perror (path);
-    exit (1);
-  }
+  REQUIRE (fp != NULL && fputs (content, fp) != EOF && fclose (fp) != EOF &&
+           rename (tmp, path) == 0, "%s: %m", path);
 }
 
 static bool
@@ -137,10 +102,9 @@ put_str (struct objstore *s, const char *key, const char *str)
   return objstore_put (s, key, str, strlen (str));
 }
 
-/* Collect a listing as "key" and "key/P" (prefixes) lines. */
+/* Collect a listing as "key" and "key P" (prefixes) lines. */
 struct listing {
-  char **items;
-  size_t n, alloc;
+  string_vector lines;
   size_t stop_after;            /* 0: never */
   bool fail_at_stop;
 };
@@ -149,9 +113,9 @@ static int
 collect (void *opaque, const char *key, uint64_t size, bool is_prefix)
 {
   struct listing *l = opaque;
-  char *item;
+  char *line;
 
-  if (l->stop_after && l->n == l->stop_after) {
+  if (l->stop_after && l->lines.len == l->stop_after) {
     if (l->fail_at_stop) {
       zerror ("callback: aborting");
       errno = EPROTO;
@@ -159,26 +123,18 @@ collect (void *opaque, const char *key, uint64_t size, bool is_prefix)
     }
     return 1;
   }
-  if (l->n == l->alloc) {
-    l->alloc = l->alloc ? 2 * l->alloc : 16;
-    l->items = realloc (l->items, l->alloc * sizeof *l->items);
-    if (l->items == NULL)
-      abort ();
-  }
-  item = xprintf ("%s%s", key, is_prefix ? " P" : "");
-  l->items[l->n++] = item;
+  line = format_string ("%s%s", key, is_prefix ? " P" : "");
+  REQUIRE (line != NULL && string_vector_append (&l->lines, line) == 0,
+           "collect: %m");
   return 0;
 }
 
 static void
 listing_free (struct listing *l)
 {
-  size_t i;
-
-  for (i = 0; i < l->n; i++)
-    free (l->items[i]);
-  free (l->items);
-  memset (l, 0, sizeof *l);
+  string_vector_free_all (&l->lines);
+  l->stop_after = 0;
+  l->fail_at_stop = false;
 }
 
 static int
@@ -226,9 +182,9 @@ listings_equal (const struct listing *a, const struct listing *b,
 {
   size_t i;
 
-  for (i = 0; i < a->n || i < b->n; i++) {
-    const char *x = i < a->n ? a->items[i] : "(end)";
-    const char *y = i < b->n ? b->items[i] : "(end)";
+  for (i = 0; i < a->lines.len || i < b->lines.len; i++) {
+    const char *x = i < a->lines.len ? a->lines.items[i] : "(end)";
+    const char *y = i < b->lines.len ? b->lines.items[i] : "(end)";
 
     if (strcmp (x, y) != 0) {
       fprintf (stderr, "listing %s: item %zu is \"%s\", expected \"%s\"\n",
@@ -271,15 +227,15 @@ test_open_errors (void)
   memset (&conf, 0, sizeof conf);
   snprintf (path, sizeof path, "file://%s/missing", tmpdir);
   conf.bucket = path;
-  last_logged[0] = '\0';
+  unit_clear_errors ();
   s = objstore_open (&conf);
   CHECK (s == NULL && errno == ENODEV);
-  CHECK (strstr (last_logged, "missing") != NULL);
+  CHECK (strstr (last_error, "missing") != NULL);
 
   conf.bucket = (char *) "file://relative/dir";
   s = objstore_open (&conf);
   CHECK (s == NULL && errno == EINVAL);
-  CHECK (strstr (last_logged, "file://relative/dir") != NULL);
+  CHECK (strstr (last_error, "file://relative/dir") != NULL);
 
   conf.bucket = (char *) "file:/one/slash";
   s = objstore_open (&conf);
@@ -314,7 +270,7 @@ test_basic (struct objstore *s)
   CHECK (objstore_head (s, "empty", &info2) == 0 && info2.size == 0);
 
   /* Absent objects: ENOENT, and no error logged. */
-  last_logged[0] = '\0';
+  unit_clear_errors ();
   errno = 0;
   CHECK (objstore_get (s, "a/b/nothing", &data, &len) == -1 &&
          errno == ENOENT && data == NULL);
@@ -326,12 +282,12 @@ test_basic (struct objstore *s)
          errno == ENOENT);
   CHECK (objstore_head (s, "a/b/nothing", &info) == -1 && errno == ENOENT);
   CHECK (objstore_head (s, "a", &info) == -1 && errno == ENOENT);
-  CHECK (last_logged[0] == '\0');
+  CHECK (last_error[0] == '\0');
 
   /* A key in the way of a directory and the other way round. */
   CHECK (put_str (s, "a/b", "x") == -1 && errno == EINVAL);
   CHECK (put_str (s, "a/b/c/d", "x") == -1 && errno == EINVAL);
-  CHECK (last_logged[0] != '\0');
+  CHECK (last_error[0] != '\0');
 
   /* Atomic replace leaves no temporary file behind. */
   CHECK (put_str (s, "a/b/c", "replaced") == 0);
@@ -364,10 +320,8 @@ test_invalid_keys (struct objstore *s)
 
   for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     errno = 0;
-    if (put_str (s, bad[i], "x") != -1 || errno != EINVAL) {
-      fprintf (stderr, "key \"%s\" was not refused\n", bad[i]);
-      failures++;
-    }
+    CHECK (put_str (s, bad[i], "x") == -1 && errno == EINVAL,
+           "key \"%s\" was not refused", bad[i]);
     CHECK (objstore_get (s, bad[i], &data, &len) == -1 && errno == EINVAL);
     CHECK (objstore_head (s, bad[i], &info) == -1 && errno == EINVAL);
     CHECK (objstore_delete (s, bad[i]) == -1 && errno == EINVAL);
@@ -403,7 +357,7 @@ test_conditional (struct objstore *s)
   struct objstore_cond match = { 0 };
   struct objstore_info info, info2, info3;
 
-  last_logged[0] = '\0';
+  unit_clear_errors ();
   CHECK (objstore_put_cond (s, "lease", "one", 3, &none, &info) == 0);
   CHECK (info.size == 3 && info.etag[0] == '"');
   CHECK (objstore_put_cond (s, "lease", "two", 3, &none, NULL) == -1 &&
@@ -444,7 +398,7 @@ test_conditional (struct objstore *s)
     CHECK (len == 2 && strcmp (info4.etag, info3.etag) == 0);
     free (data);
   }
-  CHECK (last_logged[0] == '\0');
+  CHECK (last_error[0] == '\0');
 
   /* If-Match on an absent object fails the precondition. */
   match.if_match = info3.etag;
@@ -565,24 +519,25 @@ test_delete_many (struct objstore *inner)
   };
   struct objstore *s = &cs.base;
   enum { N = 2500 };
-  char **keys = calloc (N, sizeof *keys);
+  CLEANUP_STRING_VECTOR string_vector keys = EMPTY_VECTOR;
   struct listing l = { 0 };
   size_t i;
 
   for (i = 0; i < N; i++) {
-    keys[i] = xprintf ("dm/%s/%04zu", i % 2 ? "odd" : "even", i);
+    char *key = format_string ("dm/%s/%04zu", i % 2 ? "odd" : "even", i);
+
+    REQUIRE (key != NULL && string_vector_append (&keys, key) == 0, "%m");
     /* Only every third key exists: the others are absent. */
     if (i % 3 == 0)
-      CHECK (put_str (s, keys[i], "x") == 0);
+      CHECK (put_str (s, key, "x") == 0);
   }
-  CHECK (objstore_delete_many (s, (const char *const *) keys, N) == 0);
+  CHECK (objstore_delete_many (s, (const char *const *) keys.items,
+                               keys.len) == 0);
   CHECK (cs.calls == 3 && cs.max_batch == OBJSTORE_DELETE_BATCH);
-  CHECK (objstore_list (s, "dm/", NULL, collect, &l) == 0 && l.n == 0);
+  CHECK (objstore_list (s, "dm/", NULL, collect, &l) == 0 &&
+         l.lines.len == 0);
   listing_free (&l);
   CHECK (objstore_delete_many (s, NULL, 0) == 0);
-  for (i = 0; i < N; i++)
-    free (keys[i]);
-  free (keys);
   CHECK (count_dir_entries (root) == 0);
 }
 
@@ -627,8 +582,7 @@ test_list (struct objstore *s)
     reference_list (keys, nkeys, cases[i].prefix, cases[i].delim, &want);
     CHECK (objstore_list (s, cases[i].prefix, cases[i].delim,
                           collect, &got) == 0);
-    if (!listings_equal (&got, &want, what))
-      failures++;
+    CHECK (listings_equal (&got, &want, what));
     listing_free (&got);
     listing_free (&want);
   }
@@ -643,13 +597,14 @@ test_list (struct objstore *s)
 
   /* Early stop: 0.  Callback error: -1, not logged again. */
   got.stop_after = 3;
-  CHECK (objstore_list (s, "", NULL, collect, &got) == 0 && got.n == 3);
+  CHECK (objstore_list (s, "", NULL, collect, &got) == 0 &&
+         got.lines.len == 3);
   listing_free (&got);
   got.stop_after = 3;
   got.fail_at_stop = true;
-  last_logged[0] = '\0';
+  unit_clear_errors ();
   CHECK (objstore_list (s, "", NULL, collect, &got) == -1);
-  CHECK (strcmp (last_logged, "callback: aborting") == 0);
+  CHECK (strcmp (last_error, "callback: aborting") == 0);
   listing_free (&got);
 
   CHECK (objstore_delete_many (s, keys, nkeys) == 0);
@@ -669,8 +624,7 @@ test_list_many (struct objstore *s)
 {
   enum { N = 3000 };
   struct listing got = { 0 };
-  char key[64];
-  const char **keys = calloc (N, sizeof *keys);
+  CLEANUP_STRING_VECTOR string_vector keys = EMPTY_VECTOR;
   size_t i;
   bool ordered = true;
   double t;
@@ -678,31 +632,31 @@ test_list_many (struct objstore *s)
   t = now_s ();
   for (i = 0; i < N; i++) {
     /* Reverse order of creation, and two directories. */
-    snprintf (key, sizeof key, "many/%s/%016zx",
-              i < N / 2 ? "chunks" : "chunks-2", N - i);
-    keys[i] = strdup (key);
+    char *key = format_string ("many/%s/%016zx",
+                               i < N / 2 ? "chunks" : "chunks-2", N - i);
+
+    REQUIRE (key != NULL && string_vector_append (&keys, key) == 0, "%m");
     CHECK (put_str (s, key, "c") == 0);
   }
   if (getenv ("VERBOSE"))
     fprintf (stderr, "%d puts in %.2f s\n", N, now_s () - t);
 
   CHECK (objstore_list (s, "many/", NULL, collect, &got) == 0);
-  CHECK (got.n == N);
-  for (i = 1; i < got.n; i++)
-    if (strcmp (got.items[i-1], got.items[i]) >= 0)
+  CHECK (got.lines.len == N);
+  for (i = 1; i < got.lines.len; i++)
+    if (strcmp (got.lines.items[i-1], got.lines.items[i]) >= 0)
       ordered = false;
   CHECK (ordered);
   listing_free (&got);
   CHECK (objstore_list (s, "many/", "/", collect, &got) == 0);
   /* '-' sorts before '/'. */
-  CHECK (got.n == 2 && strcmp (got.items[0], "many/chunks-2/ P") == 0 &&
-         strcmp (got.items[1], "many/chunks/ P") == 0);
+  CHECK (got.lines.len == 2 &&
+         strcmp (got.lines.items[0], "many/chunks-2/ P") == 0 &&
+         strcmp (got.lines.items[1], "many/chunks/ P") == 0);
   listing_free (&got);
 
-  CHECK (objstore_delete_many (s, keys, N) == 0);
-  for (i = 0; i < N; i++)
-    free ((char *) keys[i]);
-  free (keys);
+  CHECK (objstore_delete_many (s, (const char *const *) keys.items,
+                               keys.len) == 0);
   CHECK (count_dir_entries (root) == 0);
 }
 
@@ -844,10 +798,10 @@ test_fault_and_retry (void)
   CHECK (s != NULL);
   if (s == NULL)
     return;
-  last_logged[0] = '\0';
+  unit_clear_errors ();
   CHECK (put_str (s, "f/1", "two") == -1 && errno == EAGAIN);
-  CHECK (strstr (last_logged, "injected fault") != NULL);
-  CHECK (strstr (last_logged, "f/1") != NULL);
+  CHECK (strstr (last_error, "injected fault") != NULL);
+  CHECK (strstr (last_error, "f/1") != NULL);
   CHECK (put_str (s, "f/1", "two") == -1 && errno == EAGAIN);
   CHECK (put_str (s, "f/1", "two") == -1 && errno == EAGAIN);
   CHECK (put_str (s, "f/1", "two") == 0);       /* the count is used up */
@@ -878,7 +832,7 @@ test_fault_and_retry (void)
   CHECK (put_str (s, "f/1", "four") == -1 && errno == EAGAIN);
   t = now_s () - t;
   CHECK (t >= 0.95 && t < 3);
-  CHECK (strstr (last_logged, "gave up after") != NULL);
+  CHECK (strstr (last_error, "gave up after") != NULL);
 
   /* Changing the file changes the faults (after the 100 ms check). */
   write_file (fault_file, "fail get ECONNRESET 2\nfail head EIO\n");
@@ -932,15 +886,15 @@ test_fault_and_retry (void)
   CHECK (objstore_get (s, "f/1", &data, &len) == -1 && errno == EIO);
   write_file (fault_file, "fail get EWHAT\n");
   usleep (150000);
-  all_logged[0] = '\0';
+  unit_clear_errors ();
   CHECK (objstore_get (s, "f/1", &data, &len) == -1 && errno == EIO);
   usleep (150000);
   CHECK (objstore_get (s, "f/1", &data, &len) == -1 && errno == EIO);
-  CHECK (strstr (all_logged, "EWHAT") != NULL &&
-         strstr (all_logged, "line 1") != NULL);
+  CHECK (strstr (logged_errors, "EWHAT") != NULL &&
+         strstr (logged_errors, "line 1") != NULL);
   /* Reported once, not at every look at the file. */
-  CHECK (strstr (all_logged, "EWHAT") &&
-         strstr (strstr (all_logged, "EWHAT") + 1, "EWHAT") == NULL);
+  CHECK (strstr (logged_errors, "EWHAT") &&
+         strstr (strstr (logged_errors, "EWHAT") + 1, "EWHAT") == NULL);
   write_file (fault_file, "\n");
   usleep (150000);
   CHECK (objstore_delete (s, "f/1") == 0);
@@ -959,16 +913,14 @@ test_fault_and_retry (void)
     for (i = 0; i < (int) (sizeof bad / sizeof bad[0]); i++) {
       snprintf (content, sizeof content, "# ok\n%s", bad[i]);
       write_file (fault_file, content);
-      last_logged[0] = '\0';
+      unit_clear_errors ();
       s = objstore_open (&conf);
-      if (s != NULL || errno != EINVAL ||
-          strstr (last_logged, "line 2") == NULL ||
-          strstr (last_logged, fault_file) == NULL) {
-        fprintf (stderr, "fault file line \"%.*s\" not refused properly: "
-                 "%s\n", (int) strlen (bad[i]) - 1, bad[i], last_logged);
-        failures++;
-        objstore_close (s);
-      }
+      CHECK (s == NULL && errno == EINVAL &&
+             strstr (last_error, "line 2") != NULL &&
+             strstr (last_error, fault_file) != NULL,
+             "fault file line \"%.*s\" not refused properly: %s",
+             (int) strlen (bad[i]) - 1, bad[i], last_error);
+      objstore_close (s);
     }
     CHECK (unlink (fault_file) == 0);
   }
@@ -1004,16 +956,14 @@ test_list_retry (void)
   cs->list_failures = 2;
   CHECK (objstore_list (s, "r/", NULL, collect, &got) == 0);
   reference_list (keys, n, "r/", NULL, &want);
-  if (!listings_equal (&got, &want, "after retries"))
-    failures++;
+  CHECK (listings_equal (&got, &want, "after retries"));
   listing_free (&got);
   listing_free (&want);
 
   cs->list_failures = 1;
   CHECK (objstore_list (s, "r/", "/", collect, &got) == 0);
   reference_list (keys, n, "r/", "/", &want);
-  if (!listings_equal (&got, &want, "after a retry, with delimiter"))
-    failures++;
+  CHECK (listings_equal (&got, &want, "after a retry, with delimiter"));
   listing_free (&got);
   listing_free (&want);
 
@@ -1023,29 +973,25 @@ test_list_retry (void)
 }
 
 int
-main (int argc, char *argv[])
+main (void)
 {
   struct objstore *s;
   const char *t = getenv ("TMPDIR");
 
-  zlog_set_handlers (error_hook, NULL);
+  unit_capture_errors ();
+  unit_context = show_store_error;
   if (getenv ("VERBOSE"))
     zlog_debug_from_string ("s3,fault");
   snprintf (tmpdir, sizeof tmpdir, "%s/zerofs-objstore.XXXXXX",
             t ? t : "/tmp");
-  if (mkdtemp (tmpdir) == NULL) {
-    perror ("mkdtemp");
-    exit (1);
-  }
+  REQUIRE (mkdtemp (tmpdir) != NULL, "mkdtemp: %m");
   snprintf (root, sizeof root, "%s/store/sub", tmpdir);
 
   test_open_errors ();
 
   /* create=true makes the directory and its parents. */
   s = objstore_dir_open (root, true);
-  CHECK (s != NULL);
-  if (s == NULL)
-    exit (1);
+  REQUIRE (s != NULL);
   CHECK (strcmp (s->ops->name, "dir") == 0);
 
   test_basic (s);
@@ -1064,15 +1010,10 @@ main (int argc, char *argv[])
     char store[512];
 
     snprintf (store, sizeof store, "%s/store", tmpdir);
-    if (rmdir (root) == -1 || rmdir (store) == -1 || rmdir (tmpdir) == -1) {
-      perror ("cleaning up");
-      failures++;
-    }
+    CHECK (rmdir (root) == 0 && rmdir (store) == 0 && rmdir (tmpdir) == 0,
+           "cleaning up: %m");
   }
-  if (failures) {
-    fprintf (stderr, "%s: %d failures (files left in %s)\n",
-             argv[0], failures, tmpdir);
-    exit (1);
-  }
-  return 0;
+  if (failures)
+    fprintf (stderr, "files left in %s\n", tmpdir);
+  return unit_exit_status ("test-unit-objstore");
 }

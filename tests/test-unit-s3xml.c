@@ -1,4 +1,6 @@
-/* zerofs: the S3 XML parser and writer (lib/s3-xml.c).
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: the S3 XML parser and writer (lib/store/s3-xml.c).
  *
  * Documents shaped like the ones S3, s3rver and Swift's s3api send, with
  * the keys that break naive parsers: '&', '<', spaces, UTF-8 (raw and as
@@ -18,25 +20,7 @@
 #include "store/internal.h"
 #include "store/s3-xml.h"
 
-static unsigned failures;
-
-#define CHECK(cond)                                                     \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      fprintf (stderr, "FAIL: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                       \
-    }                                                                   \
-  } while (0)
-
-#define CHECK_STR(got, want)                                            \
-  do {                                                                  \
-    const char *g_ = (got), *w_ = (want);                               \
-    if (g_ == NULL || strcmp (g_, w_) != 0) {                           \
-      fprintf (stderr, "FAIL: %s:%d: %s is \"%s\", expected \"%s\"\n",  \
-               __FILE__, __LINE__, #got, g_ ? g_ : "(null)", w_);       \
-      failures++;                                                       \
-    }                                                                   \
-  } while (0)
+#include "unit.h"
 
 /* An exact-size, not NUL-terminated copy of DOC. */
 static char *
@@ -46,10 +30,7 @@ copy (const char *doc, size_t *len)
 
   *len = strlen (doc);
   p = malloc (*len ? *len : 1);
-  if (p == NULL) {
-    perror ("malloc");
-    exit (EXIT_FAILURE);
-  }
+  REQUIRE (p != NULL, "malloc: %m");
   memcpy (p, doc, *len);
   return p;
 }
@@ -328,16 +309,14 @@ test_malformed (void)
   for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     errno = 0;
     if (parse_list (bad[i], &page) != -1 || errno != EBADMSG) {
-      fprintf (stderr, "FAIL: malformed document %zu accepted "
-               "(errno %d): %s\n", i, errno, bad[i]);
-      failures++;
+      FAIL ("malformed document %zu accepted (errno %d): %s",
+            i, errno, bad[i]);
       if (errno == 0)
         s3_list_page_free (&page);
     }
-    else if (objstore_last_error ()[0] == '\0') {
-      fprintf (stderr, "FAIL: malformed document %zu: no message\n", i);
-      failures++;
-    }
+    else
+      CHECK (objstore_last_error ()[0] != '\0',
+             "malformed document %zu: no message", i);
   }
 
   /* A NUL byte inside. */
@@ -377,10 +356,5 @@ main (void)
   test_error ();
   test_delete ();
   test_malformed ();
-  if (failures) {
-    fprintf (stderr, "%u checks failed\n", failures);
-    exit (EXIT_FAILURE);
-  }
-  printf ("all S3 XML checks passed\n");
-  exit (EXIT_SUCCESS);
+  return unit_exit_status ("test-unit-s3xml");
 }

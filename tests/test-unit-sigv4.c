@@ -1,4 +1,6 @@
-/* zerofs: the SigV4 signer (lib/s3-sigv4.c) against AWS's vectors.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: the SigV4 signer (lib/store/s3-sigv4.c) against AWS's vectors.
  *
  * The data is under $srcdir/sigv4/ (Apache-2.0, see LICENSE and NOTICE
  * there; sigv4/README.txt says where each suite comes from).  Every case
@@ -47,42 +49,45 @@
 #include <string.h>
 #include <time.h>
 
+#include "cleanup.h"
 #include "crypto.h"
 #include "store/s3-sigv4.h"
+#include "utils.h"
+
+#include "unit.h"
 
 #define MAX_HEADERS 32
 #define MAX_PARAMS 32
 
 static const char *datadir;
-static unsigned failures, checks;
+static unsigned checks;
 
 /* Read a whole file, NUL-terminated; NULL and a failure if missing. */
 static char *
 read_file (const char *dir, const char *name, size_t *lenp)
 {
   char path[4096];
-  FILE *fp;
-  char *buf = NULL;
+  CLEANUP_FCLOSE FILE *fp = NULL;
+  char *buf;
   long len;
 
   snprintf (path, sizeof path, "%s/%s/%s", datadir, dir, name);
   fp = fopen (path, "rb");
   if (fp == NULL) {
-    fprintf (stderr, "FAIL: %s: %m\n", path);
-    failures++;
+    FAIL ("%s: %m", path);
     return NULL;
   }
   if (fseek (fp, 0, SEEK_END) == -1 || (len = ftell (fp)) == -1 ||
-      fseek (fp, 0, SEEK_SET) == -1 ||
-      (buf = malloc (len + 1)) == NULL ||
-      fread (buf, 1, len, fp) != (size_t) len) {
-    fprintf (stderr, "FAIL: reading %s: %m\n", path);
-    failures++;
-    free (buf);
-    fclose (fp);
+      fseek (fp, 0, SEEK_SET) == -1) {
+    FAIL ("reading %s: %m", path);
     return NULL;
   }
-  fclose (fp);
+  buf = malloc (len + 1);
+  if (buf == NULL || fread (buf, 1, len, fp) != (size_t) len) {
+    FAIL ("reading %s: %m", path);
+    free (buf);
+    return NULL;
+  }
   buf[len] = '\0';
   if (lenp)
     *lenp = len;
@@ -94,11 +99,19 @@ expect (const char *what, const char *where, const char *got,
         const char *want)
 {
   checks++;
-  if (got && want && strcmp (got, want) == 0)
-    return;
-  failures++;
-  fprintf (stderr, "FAIL: %s: %s differs\n--- expected:\n%s\n--- got:\n%s\n",
-           where, what, want ? want : "(missing)", got ? got : "(none)");
+  if (got == NULL || want == NULL || strcmp (got, want) != 0)
+    FAIL ("%s: %s differs\n--- expected:\n%s\n--- got:\n%s",
+          where, what, want ? want : "(missing)", got ? got : "(none)");
+}
+
+/* expect () with the contents of DIR/FILE. */
+static void
+expect_file (const char *what, const char *where, const char *got,
+             const char *dir, const char *file)
+{
+  CLEANUP_FREE char *want = read_file (dir, file, NULL);
+
+  expect (what, where, got, want);
 }
 
 static void
@@ -135,6 +148,7 @@ struct parsed_request {
   const char *amz_date, *content_sha256, *token;
 };
 
+/* Free what R owns and empty it (so it can be freed again). */
 static void
 free_request (struct parsed_request *r)
 {
@@ -143,7 +157,9 @@ free_request (struct parsed_request *r)
   for (i = 0; i < MAX_HEADERS; i++)
     free (r->unfolded[i]);
   free (r->text);
+  memset (r, 0, sizeof *r);
 }
+#define CLEANUP_REQUEST __attribute__ ((cleanup (free_request)))
 
 static bool
 name_is (const char *a, const char *b)
@@ -247,6 +263,25 @@ parse_request (char *text, size_t len, struct parsed_request *r)
   return 0;
 }
 
+/* Read DIR/NAME and parse it into R, which owns the text from then on.
+ * A file that is missing or cannot be parsed is a failure.
+ */
+static int
+load_request (const char *dir, const char *name, struct parsed_request *r)
+{
+  size_t len;
+  char *text = read_file (dir, name, &len);
+
+  if (text == NULL)
+    return -1;
+  if (parse_request (text, len, r) == -1) {
+    FAIL ("%s: cannot parse %s", dir, name);
+    free_request (r);
+    return -1;
+  }
+  return 0;
+}
+
 static time_t
 parse_time (const char *s)
 {
@@ -333,29 +368,21 @@ check_case (const char *where, const char *dir,
     .presign_expires = presign_expires,
   };
   struct sigv4_signature sig;
-  char *want;
 
   if (sigv4_sign (&req, &sig) == -1) {
-    fprintf (stderr, "FAIL: %s: sigv4_sign: %m\n", where);
-    failures++;
+    FAIL ("%s: sigv4_sign: %m", where);
     return;
   }
   if (r->amz_date)
     expect ("x-amz-date", where, sig.amz_date, r->amz_date);
 
-  want = read_file (dir, creq_file, NULL);
-  expect ("canonical request", where, sig.canonical_request, want);
-  free (want);
-  want = read_file (dir, sts_file, NULL);
-  expect ("string to sign", where, sig.string_to_sign, want);
-  free (want);
-  if (sig_file) {
-    want = read_file (dir, sig_file, NULL);
-    expect ("signature", where, sig.signature, want);
-    free (want);
-  }
+  expect_file ("canonical request", where, sig.canonical_request,
+               dir, creq_file);
+  expect_file ("string to sign", where, sig.string_to_sign, dir, sts_file);
+  if (sig_file)
+    expect_file ("signature", where, sig.signature, dir, sig_file);
   if (authz_file) {
-    char *text = read_file (dir, authz_file, NULL);
+    CLEANUP_FREE char *text = read_file (dir, authz_file, NULL);
     char *line = NULL;
 
     /* Either the bare value (.authz) or a line of a signed request. */
@@ -369,7 +396,6 @@ check_case (const char *where, const char *dir,
     else
       line = text;
     expect ("Authorization", where, sig.authorization, line);
-    free (text);
   }
   sigv4_signature_free (&sig);
 }
@@ -395,21 +421,12 @@ run_classic (const char *dir)
   struct sigv4_credentials creds = {
     "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", NULL
   };
-  struct parsed_request r;
+  CLEANUP_REQUEST struct parsed_request r = { 0 };
   char file[256], hash[65];
-  char *text;
-  size_t len;
 
   snprintf (file, sizeof file, "%s.req", base);
-  text = read_file (dir, file, &len);
-  if (text == NULL)
+  if (load_request (dir, file, &r) == -1)
     return;
-  if (parse_request (text, len, &r) == -1) {
-    fprintf (stderr, "FAIL: %s: cannot parse %s\n", dir, file);
-    failures++;
-    free (text);
-    return;
-  }
   creds.session_token = r.token;
   payload_hash_of (&r, hash);
   {
@@ -422,7 +439,6 @@ run_classic (const char *dir)
                 parse_time ("20150830T123600Z"), hash, false, 0,
                 creq, sts, NULL, authz, NULL);
   }
-  free_request (&r);
 }
 
 /* aws-c-auth's suite: header and presigned forms. */
@@ -447,21 +463,22 @@ static void
 run_crt (const char *name)
 {
   char dir[256], where[300], hash[65];
-  char *context, *text;
-  char *ak = NULL, *sk = NULL, *token = NULL, *region = NULL;
-  char *service = NULL, *timestamp = NULL, *sign_body = NULL;
-  char *expires = NULL, *normalize = NULL;
-  struct parsed_request r;
-  size_t len;
+  CLEANUP_FREE char *context = NULL;
+  CLEANUP_FREE char *ak = NULL;
+  CLEANUP_FREE char *sk = NULL;
+  CLEANUP_FREE char *token = NULL;
+  CLEANUP_FREE char *region = NULL;
+  CLEANUP_FREE char *service = NULL;
+  CLEANUP_FREE char *timestamp = NULL;
+  CLEANUP_FREE char *sign_body = NULL;
+  CLEANUP_FREE char *expires = NULL;
+  CLEANUP_FREE char *normalize = NULL;
+  CLEANUP_REQUEST struct parsed_request r = { 0 };
 
   snprintf (dir, sizeof dir, "_aws-c-auth-v4/%s", name);
   context = read_file (dir, "context.json", NULL);
-  text = read_file (dir, "request.txt", &len);
-  if (context == NULL || text == NULL) {
-    free (context);
-    free (text);
+  if (load_request (dir, "request.txt", &r) == -1 || context == NULL)
     return;
-  }
   ak = json_value (context, "access_key_id");
   sk = json_value (context, "secret_access_key");
   token = json_value (context, "token");
@@ -473,16 +490,8 @@ run_crt (const char *name)
   normalize = json_value (context, "normalize");
   if (!ak || !sk || !region || !service || !timestamp || !sign_body ||
       !expires || !normalize) {
-    fprintf (stderr, "FAIL: %s: context.json lacks a field\n", dir);
-    failures++;
-    free (text);
-    goto out;
-  }
-  if (parse_request (text, len, &r) == -1) {
-    fprintf (stderr, "FAIL: %s: cannot parse request.txt\n", dir);
-    failures++;
-    free (text);
-    goto out;
+    FAIL ("%s: context.json lacks a field", dir);
+    return;
   }
   {
     struct sigv4_credentials creds = { ak, sk, token };
@@ -501,18 +510,6 @@ run_crt (const char *name)
                 "query-canonical-request.txt", "query-string-to-sign.txt",
                 "query-signature.txt", NULL, NULL);
   }
-  free_request (&r);
- out:
-  free (context);
-  free (ak);
-  free (sk);
-  free (token);
-  free (region);
-  free (service);
-  free (timestamp);
-  free (sign_body);
-  free (expires);
-  free (normalize);
 }
 
 /* The S3 worked examples. */
@@ -523,21 +520,12 @@ run_s3_example (const char *name, unsigned presign_expires)
     "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", NULL
   };
   char dir[256], file[256], creq[256], sts[256], authz[256], hash[65];
-  struct parsed_request r;
-  char *text;
-  size_t len;
+  CLEANUP_REQUEST struct parsed_request r = { 0 };
 
   snprintf (dir, sizeof dir, "_s3-doc-examples/%s", name);
   snprintf (file, sizeof file, "%s.req", name);
-  text = read_file (dir, file, &len);
-  if (text == NULL)
+  if (load_request (dir, file, &r) == -1)
     return;
-  if (parse_request (text, len, &r) == -1) {
-    fprintf (stderr, "FAIL: %s: cannot parse %s\n", dir, file);
-    failures++;
-    free (text);
-    return;
-  }
   payload_hash_of (&r, hash);
   snprintf (creq, sizeof creq, "%s.creq", name);
   snprintf (sts, sizeof sts, "%s.sts", name);
@@ -560,32 +548,23 @@ run_s3_example (const char *name, unsigned presign_expires)
       .presign_expires = presign_expires,
     };
     struct sigv4_signature sig;
-    char *want, *url;
 
     check_case (dir, dir, &r, &creds, "us-east-1", "s3", req.time,
                 SIGV4_UNSIGNED_PAYLOAD, false, presign_expires,
                 creq, sts, NULL, NULL, NULL);
     /* And the whole presigned URL. */
     snprintf (file, sizeof file, "%s.sreq", name);
-    want = read_file (dir, file, NULL);
     if (sigv4_sign (&req, &sig) == 0) {
-      static const char origin[] = "https://examplebucket.s3.amazonaws.com";
+      CLEANUP_FREE char *url =
+        format_string ("https://examplebucket.s3.amazonaws.com%s?%s",
+                       sig.canonical_uri, sig.query);
 
-      url = malloc (sizeof origin + strlen (sig.canonical_uri) + 1 +
-                    strlen (sig.query));
-      if (url)
-        sprintf (url, "%s%s?%s", origin, sig.canonical_uri, sig.query);
-      expect ("presigned URL", dir, url, want);
-      free (url);
+      expect_file ("presigned URL", dir, url, dir, file);
       sigv4_signature_free (&sig);
     }
-    else {
-      fprintf (stderr, "FAIL: %s: sigv4_sign: %m\n", dir);
-      failures++;
-    }
-    free (want);
+    else
+      FAIL ("%s: sigv4_sign: %m", dir);
   }
-  free_request (&r);
 }
 
 /* S3 keys are signed as written: no normalization, one encoding. */
@@ -607,8 +586,7 @@ run_s3_path_rules (void)
   char *enc;
 
   if (sigv4_sign (&req, &sig) == -1) {
-    fprintf (stderr, "FAIL: S3 path rules: sigv4_sign: %m\n");
-    failures++;
+    FAIL ("S3 path rules: sigv4_sign: %m");
     return;
   }
   expect ("canonical URI", "S3 path rules", sig.canonical_uri,
@@ -635,10 +613,8 @@ run_s3_path_rules (void)
   /* Incomplete requests are refused, not signed. */
   req.creds = NULL;
   checks++;
-  if (sigv4_sign (&req, &sig) != -1 || errno != EINVAL) {
-    fprintf (stderr, "FAIL: signing without credentials did not fail\n");
-    failures++;
-  }
+  CHECK (sigv4_sign (&req, &sig) == -1 && errno == EINVAL,
+         "signing without credentials did not fail");
 }
 
 int
@@ -662,14 +638,13 @@ main (void)
   run_s3_example ("s3-presigned-get", 86400);
   run_s3_path_rules ();
 
-  if (failures) {
-    fprintf (stderr, "%u of %u checks failed (data in %s)\n",
+  if (failures)
+    fprintf (stderr, "%d of %u checks failed (data in %s)\n",
              failures, checks, datadir);
-    exit (EXIT_FAILURE);
-  }
-  printf ("%u checks passed (%zu classic, %zu aws-c-auth cases in two "
-          "forms, 5 S3 examples)\n", checks,
-          sizeof classic_cases / sizeof classic_cases[0],
-          sizeof crt_cases / sizeof crt_cases[0]);
-  exit (EXIT_SUCCESS);
+  else
+    printf ("%u checks passed (%zu classic, %zu aws-c-auth cases in two "
+            "forms, 5 S3 examples)\n", checks,
+            sizeof classic_cases / sizeof classic_cases[0],
+            sizeof crt_cases / sizeof crt_cases[0]);
+  return unit_exit_status ("test-unit-sigv4");
 }

@@ -1,4 +1,6 @@
-/* zerofs: unit test of lib/volume.c over the directory object store.
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: unit test of lib/volume.c over the directory object store.
  *
  * A volume in a fresh temporary directory: init, open with the right and
  * wrong passwords, damaged headers, password change, device names and
@@ -14,7 +16,6 @@
 #include <errno.h>
 #include <ftw.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -148,7 +149,7 @@ test_volume (void)
       bad[damage[i].offset] = damage[i].value;
     put_object (s, ZVOLUME_HEADER_KEY, bad, ZVOLUME_HEADER_LEN);
     errno = 0;
-    last_error[0] = '\0';
+    unit_clear_errors ();
     CHECK (zvolume_open (s, "pw") == NULL && errno == damage[i].err,
            "%s: errno %d", damage[i].what, errno);
     CHECK (strstr (last_error, damage[i].what) != NULL,
@@ -260,7 +261,7 @@ test_names (void)
            valid[i], last_error);
   for (i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
     errno = 0;
-    last_error[0] = '\0';
+    unit_clear_errors ();
     CHECK (device_name_check (invalid[i]) == -1 && errno == EINVAL,
            "invalid name \"%s\" accepted", invalid[i]);
     CHECK (strstr (last_error, "device name") != NULL, "message: %s",
@@ -477,7 +478,7 @@ test_devices (void)
     data[i] ^= 0x04;
     put_object (s, key, data, len);
     errno = 0;
-    last_error[0] = '\0';
+    unit_clear_errors ();
     CHECK (zvolume_get_device (vol, "db", &meta2) == -1 && errno == EBADMSG,
            "meta byte %zu flipped: errno %d", i, errno);
     CHECK (strstr (last_error, key) != NULL, "message: %s", last_error);
@@ -625,7 +626,7 @@ main (void)
 {
   const char *tmp = getenv ("TMPDIR");
 
-  zlog_set_handlers (capture_error, quiet_debug);
+  unit_capture_errors ();
   snprintf (root, sizeof root, "%s/zerofs-test-volume.XXXXXX",
             tmp && *tmp ? tmp : "/tmp");
   REQUIRE (mkdtemp (root) != NULL, "mkdtemp %s: %m", root);
@@ -638,10 +639,5 @@ main (void)
 
   nftw (root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 
-  if (failures) {
-    fprintf (stderr, "test-unit-volume: %d failures\n", failures);
-    exit (EXIT_FAILURE);
-  }
-  printf ("test-unit-volume: ok\n");
-  exit (EXIT_SUCCESS);
+  return unit_exit_status ("test-unit-volume");
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Test zerofs-dev: init, create, list, info, rm, resize, passwd,
 # --config, and the errors (exit status 1 with exactly one line on
 # stderr, 2 for usage errors).  It always uses a directory volume of its
@@ -240,7 +241,7 @@ fi
 serve () {
     [ -n "${keep_cache:-}" ] || rm -rf "$tmp/cache"
     ZEROFS_TEST_CODE="$2" \
-    nbdkit -U - "$PLUGIN" bucket="file://$vol" password="+$tmp/pw" \
+    nbdkit -v -U - "$PLUGIN" bucket="file://$vol" password="+$tmp/pw" \
            cache-dir="$tmp/cache" export="$1" \
            --run 'nbdsh -u "$uri" -c "$ZEROFS_TEST_CODE"'
 }
