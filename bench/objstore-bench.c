@@ -73,12 +73,8 @@ struct phase {
 };
 
 /* The configuration main parses, freed when its scope ends. */
-static void
-cleanup_zconf (struct zconf *conf)
-{
-  zconf_free (conf);
-}
-#define CLEANUP_ZCONF __attribute__ ((cleanup (cleanup_zconf)))
+DEFINE_CLEANUP_STRUCT (zconf, struct zconf, zconf_free);
+#define CLEANUP_ZCONF CLEANUP (zconf)
 
 static void
 usage (FILE *fp)

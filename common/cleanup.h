@@ -18,12 +18,17 @@
  * that take and drop a lock in phases (cache.c's commit) keep explicit
  * lock and unlock calls; LOCK_FOR_SCOPE is for a lock held to the end.
  *
+ * A type with its own destroy function gets its cleanup from
+ * DEFINE_CLEANUP_POINTER or DEFINE_CLEANUP_STRUCT (below), not from a
+ * hand-written wrapper.
+ *
  * GCC and Clang both implement __attribute__ ((cleanup)); nothing else
  * here needs more than C99.
  */
 #ifndef ZEROFS_CLEANUP_H
 #define ZEROFS_CLEANUP_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -31,6 +36,48 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* Most cleanups hand the variable to one destroy function and keep
+ * errno; these write that function, cleanup_NAME, for you:
+ *
+ *   DEFINE_CLEANUP_POINTER (objstore_close, struct objstore *,
+ *                           objstore_close);
+ *   #define CLEANUP_OBJSTORE CLEANUP (objstore_close)
+ *   ...
+ *   CLEANUP_OBJSTORE struct objstore *s = NULL;
+ *
+ * DEFINE_CLEANUP_POINTER is for a variable of pointer type TYPE: the
+ * cleanup calls DESTROY (var) unless var is NULL (never set, or handed
+ * on).  DEFINE_CLEANUP_STRUCT is for a variable of type TYPE (usually a
+ * struct) that DESTROY takes by address: the cleanup calls
+ * DESTROY (&var) always.  A cleanup that needs more than that one call
+ * is written out by hand, and keeps errno the same way.
+ */
+#define DEFINE_CLEANUP_POINTER(name, type, destroy)                     \
+  static inline void __attribute__ ((unused))                           \
+  cleanup_##name (type *p)                                              \
+  {                                                                     \
+    int saved_errno = errno;                                            \
+                                                                        \
+    if (*p != NULL)                                                     \
+      destroy (*p);                                                     \
+    errno = saved_errno;                                                \
+  }                                                                     \
+  struct cleanup_##name /* so that the macro's use ends with a semicolon */
+
+#define DEFINE_CLEANUP_STRUCT(name, type, destroy)                      \
+  static inline void __attribute__ ((unused))                           \
+  cleanup_##name (type *p)                                              \
+  {                                                                     \
+    int saved_errno = errno;                                            \
+                                                                        \
+    destroy (p);                                                        \
+    errno = saved_errno;                                                \
+  }                                                                     \
+  struct cleanup_##name /* so that the macro's use ends with a semicolon */
+
+/* The attribute that runs cleanup_NAME on a variable at scope end. */
+#define CLEANUP(name) __attribute__ ((cleanup (cleanup_##name)))
 
 /* free (*ptr). */
 static inline void
@@ -94,37 +141,21 @@ cleanup_close (int *fd)
 /* fclose (*fp) if it is open.  For streams whose write errors matter,
  * fclose explicitly and check it; this is for the error paths.
  */
-static inline void
-cleanup_fclose (FILE **fp)
-{
-  int saved_errno = errno;
+DEFINE_CLEANUP_POINTER (fclose, FILE *, fclose);
+#define CLEANUP_FCLOSE CLEANUP (fclose)
 
-  if (*fp)
-    fclose (*fp);
-  errno = saved_errno;
-}
-#define CLEANUP_FCLOSE __attribute__ ((cleanup (cleanup_fclose)))
+/* closedir (*dir) if it is open. */
+DEFINE_CLEANUP_POINTER (closedir, DIR *, closedir);
+#define CLEANUP_CLOSEDIR CLEANUP (closedir)
 
 /* Locks held until the end of the enclosing scope.  The lock is taken
  * where the macro stands; a failure to take it is a bug (EDEADLK,
  * EINVAL) and aborts.
  */
-static inline void
-cleanup_mutex_unlock (pthread_mutex_t **m)
-{
-  int saved_errno = errno;
-
-  pthread_mutex_unlock (*m);
-  errno = saved_errno;
-}
-static inline void
-cleanup_rwlock_unlock (pthread_rwlock_t **l)
-{
-  int saved_errno = errno;
-
-  pthread_rwlock_unlock (*l);
-  errno = saved_errno;
-}
+DEFINE_CLEANUP_POINTER (mutex_unlock, pthread_mutex_t *,
+                        pthread_mutex_unlock);
+DEFINE_CLEANUP_POINTER (rwlock_unlock, pthread_rwlock_t *,
+                        pthread_rwlock_unlock);
 
 static inline pthread_mutex_t *
 scope_mutex_lock (pthread_mutex_t *m)

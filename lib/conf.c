@@ -535,15 +535,8 @@ zconf_set (struct zconf *conf, const char *key, const char *value)
 }
 
 /* A libconfig configuration destroyed when the scope ends. */
-static void
-cleanup_config_destroy (config_t *cfg)
-{
-  int saved_errno = errno;
-
-  config_destroy (cfg);
-  errno = saved_errno;
-}
-#define CLEANUP_CONFIG __attribute__ ((cleanup (cleanup_config_destroy)))
+DEFINE_CLEANUP_STRUCT (config_destroy, config_t, config_destroy);
+#define CLEANUP_CONFIG CLEANUP (config_destroy)
 
 int
 zconf_load_file (struct zconf *conf, const char *path)

@@ -54,6 +54,8 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "cleanup.h"
+
 #include "crypto.h"
 #include "log.h"
 #include "module.h"
@@ -335,15 +337,8 @@ crypto_scrypt (const char *password, size_t pwlen,
 /* An HKDF context freed (which cleanses its copy of the key) when the
  * scope ends.
  */
-static void
-cleanup_kdf_ctx (EVP_KDF_CTX **kctx)
-{
-  int saved_errno = errno;
-
-  EVP_KDF_CTX_free (*kctx);
-  errno = saved_errno;
-}
-#define CLEANUP_KDF_CTX __attribute__ ((cleanup (cleanup_kdf_ctx)))
+DEFINE_CLEANUP_POINTER (kdf_ctx, EVP_KDF_CTX *, EVP_KDF_CTX_free);
+#define CLEANUP_KDF_CTX CLEANUP (kdf_ctx)
 
 int
 crypto_hkdf (const uint8_t *ikm, size_t ikmlen,

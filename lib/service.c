@@ -36,16 +36,8 @@ struct zservice {
 };
 
 /* A service closed when the scope ends, unless handed out. */
-static void
-cleanup_zservice_close (struct zservice **svc)
-{
-  int saved_errno = errno;
-
-  zservice_close (*svc);
-  errno = saved_errno;
-}
-#define CLEANUP_ZSERVICE_CLOSE \
-  __attribute__ ((cleanup (cleanup_zservice_close)))
+DEFINE_CLEANUP_POINTER (zservice_close, struct zservice *, zservice_close);
+#define CLEANUP_ZSERVICE_CLOSE CLEANUP (zservice_close)
 
 struct zservice *
 zservice_open (const struct zconf *conf)

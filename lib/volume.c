@@ -259,15 +259,8 @@ derive_meta_key (struct zvolume *vol)
 }
 
 /* A volume closed (keys wiped) when the scope ends, unless handed out. */
-static void
-cleanup_zvolume_close (struct zvolume **vol)
-{
-  int saved_errno = errno;
-
-  zvolume_close (*vol);
-  errno = saved_errno;
-}
-#define CLEANUP_ZVOLUME_CLOSE __attribute__ ((cleanup (cleanup_zvolume_close)))
+DEFINE_CLEANUP_POINTER (zvolume_close, struct zvolume *, zvolume_close);
+#define CLEANUP_ZVOLUME_CLOSE CLEANUP (zvolume_close)
 
 struct zvolume *
 zvolume_open (struct objstore *store, const char *password)

@@ -101,26 +101,8 @@ static atomic_uint_fast64_t tmp_counter;
 /* Cleanups for what only this file holds.  Like cleanup.h's, they keep
  * errno.
  */
-static inline void
-cleanup_md_ctx (EVP_MD_CTX **ctx)
-{
-  int saved_errno = errno;
-
-  EVP_MD_CTX_free (*ctx);
-  errno = saved_errno;
-}
-#define CLEANUP_MD_CTX __attribute__ ((cleanup (cleanup_md_ctx)))
-
-static inline void
-cleanup_closedir (DIR **dir)
-{
-  int saved_errno = errno;
-
-  if (*dir)
-    closedir (*dir);
-  errno = saved_errno;
-}
-#define CLEANUP_CLOSEDIR __attribute__ ((cleanup (cleanup_closedir)))
+DEFINE_CLEANUP_POINTER (md_ctx, EVP_MD_CTX *, EVP_MD_CTX_free);
+#define CLEANUP_MD_CTX CLEANUP (md_ctx)
 
 /* A put's temporary file in directory DIRFD: unlinked when the scope
  * ends unless it is gone (renamed over its target, or never created).

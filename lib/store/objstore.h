@@ -58,6 +58,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cleanup.h"
+
 struct zconf;
 
 #define OBJSTORE_ETAG_MAX 128
@@ -165,14 +167,7 @@ extern const char *objstore_last_error (void);
 /* A store owned by the current scope, closed when the scope ends unless
  * it was handed on (set to NULL).  Keeps errno, like common/cleanup.h's.
  */
-static inline void
-cleanup_objstore_close (struct objstore **s)
-{
-  int saved_errno = errno;
-
-  objstore_close (*s);
-  errno = saved_errno;
-}
-#define CLEANUP_OBJSTORE __attribute__ ((cleanup (cleanup_objstore_close)))
+DEFINE_CLEANUP_POINTER (objstore_close, struct objstore *, objstore_close);
+#define CLEANUP_OBJSTORE CLEANUP (objstore_close)
 
 #endif /* ZEROFS_OBJSTORE_H */

@@ -88,15 +88,8 @@ share_unlock (CURL *handle, curl_lock_data data, void *opaque)
 }
 
 /* s3_http_free, keeping errno: for a pool that is being set up. */
-static void
-cleanup_http_free (struct s3_http **http)
-{
-  int saved_errno = errno;
-
-  s3_http_free (*http);
-  errno = saved_errno;
-}
-#define CLEANUP_HTTP_FREE __attribute__ ((cleanup (cleanup_http_free)))
+DEFINE_CLEANUP_POINTER (http_free, struct s3_http *, s3_http_free);
+#define CLEANUP_HTTP_FREE CLEANUP (http_free)
 
 struct s3_http *
 s3_http_new (const struct s3_http_options *opts)

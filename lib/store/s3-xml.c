@@ -294,15 +294,8 @@ xml_free (struct xml_node *node)
   free (node);
 }
 
-static void
-cleanup_xml_free (struct xml_node **node)
-{
-  int saved_errno = errno;
-
-  xml_free (*node);
-  errno = saved_errno;
-}
-#define CLEANUP_XML_FREE __attribute__ ((cleanup (cleanup_xml_free)))
+DEFINE_CLEANUP_POINTER (xml_free, struct xml_node *, xml_free);
+#define CLEANUP_XML_FREE CLEANUP (xml_free)
 
 /* Comments, processing instructions, a DOCTYPE and blanks, which may come
  * before and after the root element.  Returns 1 if something was

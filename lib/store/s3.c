@@ -752,26 +752,12 @@ parse_bucket (struct s3_store *s, const char *spec)
   return 0;
 }
 
-static void
-cleanup_curl_url (CURLU **u)
-{
-  int saved_errno = errno;
-
-  curl_url_cleanup (*u);
-  errno = saved_errno;
-}
-#define CLEANUP_CURL_URL __attribute__ ((cleanup (cleanup_curl_url)))
+DEFINE_CLEANUP_POINTER (curl_url, CURLU *, curl_url_cleanup);
+#define CLEANUP_CURL_URL CLEANUP (curl_url)
 
 /* For the strings that curl_url_get returns. */
-static void
-cleanup_curl_free (char **p)
-{
-  int saved_errno = errno;
-
-  curl_free (*p);
-  errno = saved_errno;
-}
-#define CLEANUP_CURL_FREE __attribute__ ((cleanup (cleanup_curl_free)))
+DEFINE_CLEANUP_POINTER (curl_free, char *, curl_free);
+#define CLEANUP_CURL_FREE CLEANUP (curl_free)
 
 /* PART of U into *VALUE, NULL if the URL has none.  -1 if out of
  * memory (objstore_fail).
