@@ -60,7 +60,8 @@ zservice_open (const struct zconf *conf)
   if (svc->vol == NULL)
     return NULL;
   svc->lock_fd = zcache_lock_dir (conf->cache_dir);
-  if (svc->lock_fd == -1 || zcache_check_dir (conf->cache_dir, svc->vol) == -1)
+  if (svc->lock_fd == -1 ||
+      zcache_check_dir (conf->cache_dir, conf->cache_size, svc->vol) == -1)
     return NULL;
 
   ret = svc;
@@ -71,6 +72,8 @@ zservice_open (const struct zconf *conf)
 int
 zservice_start (struct zservice *svc)
 {
+  if (zcache_lock_record_pid (svc->lock_fd) == -1)
+    return -1;
   svc->cache = zcache_open (svc->conf, svc->vol, svc->store);
   return svc->cache ? 0 : -1;
 }

@@ -8,22 +8,26 @@
 #    failed with EIO, and every later FLUSH of the device, forever).
 # 2. A chunk written continuously is uploaded once per write-back delay,
 #    not at every round (it kept its first dirty time after an upload).
+# 3. Small ones: a bad default export refused at start-up; the maximum
+#    request advertised is what nbdkit serves; the cache-dir lock names
+#    the serving process; retry-time=0 does not make writers wait forever
+#    for cache space.
+# 4. A rollback (an older, genuine version of a chunk object put back in
+#    the store) is refused, not returned as data.
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
-export tmpdir sock
 
 start_volume
-zdev create disk 4M
+zdev create disk 32M
 faults=$tmpdir/faults
 log=$tmpdir/nbdkit.log
 : > "$faults"
 export log
 cleanup_fn sh -c "grep -v ' debug: ' '$log' | tail -n 30 2>/dev/null || :"
 
-serve () { start_server -v -D zerofs.flush=1 "$PLUGIN" "${zargs[@]}" \
+serve () { start_server -D zerofs.flush=1 "$PLUGIN" "${zargs[@]}" \
                         export=disk fault-file="$faults" "$@" 2>>"$log"; }
-client () { nbdsh -u "nbd+unix:///disk?socket=$sock" -c -; }
 M=$(( 1 << 20 ))
 
 # 1.  Chunk 0 (Y) and chunk 1 (X) are stored; X with data in sector 0.
@@ -58,14 +62,14 @@ time.sleep(0.2)
 h.zero(M - 4096, M + 4096)
 EOF2
 for (( i = 0; i < 100; i++ )); do
-    kill -0 "$(cat "$pidfile")" 2>/dev/null || break
+    kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.1
 done
-if kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+if kill -0 "$server_pid" 2>/dev/null; then
     echo "$0: the fault file did not kill the server after the DELETE"
     exit 1
 fi
-rm -f "$pidfile"
+stop_server -9
 : > "$faults"
 serve
 client <<'EOF2'
@@ -128,3 +132,70 @@ max=$(nbdkit -U - "$PLUGIN" "${zargs[@]}" export=disk \
       sed -n 's/.*"block_size_maximum": *\([0-9]*\).*/\1/p')
 echo "advertised maximum block size: $max"
 [ -n "$max" ] && [ "$max" -le $(( 64 << 20 )) ] && [ "$max" -ge $(( 1 << 20 )) ]
+# The cache-dir lock names the process that serves, not the parent that
+# took the lock before nbdkit forked into the background (so this server
+# is started the way users start it: without -f).
+rm -f "$sock"
+nbdkit -v -U "$sock" -P "$tmpdir/bg.pid" "$PLUGIN" "${zargs[@]}" \
+       export=disk 2>>"$log"
+bgpid=$(cat "$tmpdir/bg.pid")
+cleanup_fn kill -9 "$bgpid"
+if nbdkit -U - "$PLUGIN" "${zargs[@]}" export=disk --run true \
+          2>"$tmpdir/err"; then
+    echo "$0: a second server on the same cache-dir was accepted"
+    exit 1
+fi
+grep -q "in use by another zerofs process (pid $bgpid)" "$tmpdir/err" || {
+    echo "$0: the refusal does not name the serving process $bgpid:"
+    cat "$tmpdir/err"
+    exit 1
+}
+kill "$bgpid"
+for (( i = 0; i < 300; i++ )); do
+    kill -0 "$bgpid" 2>/dev/null || break
+    sleep 0.1
+done
+# retry-time=0 (no retries): a writer waiting for cache space while the
+# store takes nothing gives up after timeout=, instead of waiting forever.
+printf 'fail put EIO\n' > "$faults"
+serve cache-size=16M retry-time=0 timeout=2
+if timeout 120 nbdsh -u "nbd+unix:///disk?socket=$sock" \
+           -c 'h.pwrite(b"W" * (16 << 20), 0)' 2>"$tmpdir/err"; then
+    echo "$0: 16 MiB of writes into a 16 slot cache with a dead store succeeded?"
+    exit 1
+fi
+status=$?
+[ $status != 124 ] || { echo "$0: the writer waited forever"; exit 1; }
+grep -q 'Input/output error' "$tmpdir/err"
+: > "$faults"
+stop_server -9
+
+# 4.  A chunk object replaced in the store by an older, genuine version
+#     of itself (a rollback) is an EIO naming the key, never data.
+if [ "$ZEROFS_TEST_BACKEND" = dir ]; then
+    obj=$tmpdir/store/devices/disk/chunks/0000000000000005
+    serve
+    client <<'EOF2'
+h.pwrite(b"1" * 4096, 5 << 20)
+h.flush()
+EOF2
+    cp "$obj" "$tmpdir/old-object"
+    client <<'EOF2'
+h.pwrite(b"2" * 4096, 5 << 20)
+h.flush()
+EOF2
+    stop_server -9                  # unclean: cached copies are dropped
+    cp "$tmpdir/old-object" "$obj"
+    : > "$log"
+    serve
+    client <<'EOF2'
+try:
+    h.pread(4096, 5 << 20)
+    assert False, "an old version of the chunk was returned as data"
+except nbd.Error:
+    pass
+EOF2
+    stop_server
+    server_error 'devices/disk/chunks/0000000000000005 holds write sequence' \
+                 "$log"
+fi

@@ -34,7 +34,7 @@ log=$tmpdir/ops.log
 baseline=$tmpdir/baseline.json
 py=$srcdir/crash-random.py
 
-serve () { start_server -v "$PLUGIN" "${zargs[@]}" export=disk \
+serve () { start_server "$PLUGIN" "${zargs[@]}" export=disk \
                         durability="$1" 2>>"$tmpdir/nbdkit.log"; }
 cleanup_fn sh -c "tail -n 60 '$tmpdir/nbdkit.log' 2>/dev/null || :"
 

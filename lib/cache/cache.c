@@ -98,6 +98,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -184,15 +185,26 @@ zcache_lock_dir (const char *dir)
     errno = err == EWOULDBLOCK ? EBUSY : err;
     return -1;
   }
-  snprintf (pidbuf, sizeof pidbuf, "%ld\n", (long) getpid ());
-  if (ftruncate (fd, 0) == -1 ||
-      pwrite (fd, pidbuf, strlen (pidbuf), 0) != (ssize_t) strlen (pidbuf)) {
-    zerror ("cache-dir: writing %s: %m", path);
+  if (zcache_lock_record_pid (fd) == -1)
     return -1;
-  }
   ret = fd;
   fd = -1;
   return ret;
+}
+
+int
+zcache_lock_record_pid (int lock_fd)
+{
+  char pidbuf[32];
+
+  snprintf (pidbuf, sizeof pidbuf, "%ld\n", (long) getpid ());
+  if (ftruncate (lock_fd, 0) == -1 ||
+      pwrite (lock_fd, pidbuf, strlen (pidbuf), 0) !=
+      (ssize_t) strlen (pidbuf)) {
+    zerror ("cache-dir: writing the lock file: %m");
+    return -1;
+  }
+  return 0;
 }
 
 uint64_t
@@ -812,6 +824,8 @@ load_chunk (void *opaque, const uint8_t uuid[16], uint64_t index,
   memcpy (e->bitmap, rec->bitmap, sizeof e->bitmap);
   e->remote = (rec->flags & ZREC_REMOTE) != 0;
   e->base_remote = (rec->flags & ZREC_BASE_REMOTE) != 0;
+  /* A clean record's sequence is its object's; a dirty one's is newer. */
+  e->stored_seq = rec->flags & ZREC_DIRTY ? 0 : rec->seq;
   if (e->slot != ZSLOT_NONE)
     c->slot_owner[e->slot] = e;
   centry_insert (c, e);
@@ -985,8 +999,104 @@ check_identity (struct zindex *ix, const char *dir, const struct zvolume *vol,
   return zindex_commit (txn);
 }
 
+/* How many slots: what cache-size asks for (at least 8), and at least
+ * what the index already uses.  -1 if cache-size is out of range.
+ */
+static int64_t
+slot_count (uint64_t cache_size, uint32_t max_slot)
+{
+  uint64_t want = cache_size / ZCHUNK_SIZE;
+
+  if (want < 8)
+    want = 8;
+  if (want > UINT32_MAX - 1) {
+    zerror ("cache-size is too large");
+    errno = EINVAL;
+    return -1;
+  }
+  return want > max_slot ? want : max_slot;
+}
+
+/* Room the index may need to grow into, beyond the slot file, for a
+ * cache of NSLOTS slots: what its records of cached chunks take, and
+ * headroom for records of chunks only in the store.
+ */
+#define INDEX_RESERVE(nslots) ((UINT64_C (4) << 20) + (uint64_t) (nslots) * 4096)
+
+/* fsync a directory, so that the entries just created in it last. */
+static int
+fsync_dir (const char *dir)
+{
+  CLEANUP_CLOSE int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  if (fd == -1 || fsync (fd) == -1) {
+    zerror ("cache-dir: fsync %s: %m", dir);
+    return -1;
+  }
+  return 0;
+}
+
+/* Reserve the slot file's blocks now (it used to be sparse, so a full
+ * disk turned reads and writes into ENOSPC long after start-up), and
+ * check that the index has room to grow.  Refuses, naming what is
+ * needed, when the cache-dir's filesystem is too small.  A filesystem
+ * that cannot reserve (EOPNOTSUPP) keeps a sparse file, as before.
+ */
+static int
+reserve_space (const char *dir, int64_t nslots)
+{
+  char path[4096];
+  CLEANUP_CLOSE int fd = -1;
+  uint64_t want = (uint64_t) nslots * ZCHUNK_SIZE;
+  uint64_t reserve = INDEX_RESERVE (nslots), avail;
+  struct statvfs fs;
+  struct stat st;
+  int r;
+
+  snprintf (path, sizeof path, "%s/slots", dir);
+  fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd == -1 || fstat (fd, &st) == -1) {
+    zerror ("cache-dir: %s: %m", path);
+    return -1;
+  }
+  r = posix_fallocate (fd, 0, (off_t) want);
+  if (r == EOPNOTSUPP || r == EINVAL) {
+    if (st.st_size < (off_t) want && ftruncate (fd, (off_t) want) == -1) {
+      zerror ("cache-dir: ftruncate %s: %m", path);
+      return -1;
+    }
+    r = 0;
+  }
+  if (r != 0 && r != ENOSPC) {
+    errno = r;
+    zerror ("cache-dir: reserving %" PRIu64 " MiB for %s: %m",
+            want >> 20, path);
+    return -1;
+  }
+  if (fstatvfs (fd, &fs) == -1) {
+    zerror ("cache-dir: statvfs %s: %m", dir);
+    return -1;
+  }
+  avail = (uint64_t) fs.f_bavail * fs.f_frsize;
+  if (r == ENOSPC || avail < reserve) {
+    /* Give back what the failed reservation took. */
+    if (r == ENOSPC && ftruncate (fd, st.st_size) == 0)
+      fstatvfs (fd, &fs);
+    zerror ("cache-dir %s: not enough free space: cache-size=%" PRIu64
+            "M needs %" PRIu64 " MiB for the chunk slots and %" PRIu64
+            " MiB of room for the index, and the filesystem has %" PRIu64
+            " MiB free besides what the cache holds: lower cache-size or "
+            "free some space", dir, want >> 20, want >> 20, reserve >> 20,
+            (uint64_t) fs.f_bavail * fs.f_frsize >> 20);
+    errno = ENOSPC;
+    return -1;
+  }
+  /* The entries of index.mdb, lock and slots, durably. */
+  return fsync_dir (dir);
+}
+
 int
-zcache_check_dir (const char *dir, struct zvolume *vol)
+zcache_check_dir (const char *dir, uint64_t cache_size, struct zvolume *vol)
 {
   CLEANUP_SCAN_CTX struct scan_ctx scan = { 0 };
   struct index_device rec;
@@ -1014,6 +1124,11 @@ zcache_check_dir (const char *dir, struct zvolume *vol)
       r = refuse_resized (dir, &rec, &meta, sd->dirty);
   }
   zindex_close (ix);
+  if (r == 0) {
+    int64_t nslots = slot_count (cache_size, scan.max_slot);
+
+    r = nslots == -1 ? -1 : reserve_space (dir, nslots);
+  }
   return r;
 }
 
@@ -1070,23 +1185,16 @@ zcache_new (const struct zconf *conf, struct zvolume *vol,
   return c;
 }
 
-/* Size the slot count (at least what the index uses) and the tables that
- * go with it.
- */
+/* Size the slot count and the tables that go with it. */
 static int
 alloc_tables (struct zcache *c, const struct scan_ctx *scan)
 {
-  uint64_t want = c->conf->cache_size / ZCHUNK_SIZE;
+  int64_t nslots = slot_count (c->conf->cache_size, scan->max_slot);
 
-  if (want < 8)
-    want = 8;
-  if (want > UINT32_MAX - 1) {
-    zerror ("cache-size is too large");
-    errno = EINVAL;
+  if (nslots == -1)
     return -1;
-  }
-  c->nslots = want > scan->max_slot ? want : scan->max_slot;
-  c->dirty_max = c->nslots * 3 / 4;
+  c->nslots = nslots;
+  c->dirty_max = (uint64_t) c->nslots * 3 / 4;
   c->nbuckets = pow2_at_least (2 * ((uint64_t) c->nslots + c->dirty_max +
                                     scan->nload));
   c->buckets = calloc (c->nbuckets, sizeof *c->buckets);
@@ -1117,15 +1225,8 @@ open_slots (struct zcache *c, const uint8_t instance[16])
 }
 
 /* zcache_close, errno preserved: for zcache_open's ways out. */
-static void
-cleanup_zcache_close (struct zcache **c)
-{
-  int saved_errno = errno;
-
-  zcache_close (*c);
-  errno = saved_errno;
-}
-#define CLEANUP_ZCACHE_CLOSE __attribute__ ((cleanup (cleanup_zcache_close)))
+DEFINE_CLEANUP_POINTER (zcache_close, struct zcache *, zcache_close);
+#define CLEANUP_ZCACHE_CLOSE CLEANUP (zcache_close)
 
 struct zcache *
 zcache_open (const struct zconf *conf, struct zvolume *vol,

@@ -29,13 +29,19 @@ struct cache_device;
  * life of the process, or -1 with an error naming the other holder.
  */
 extern int zcache_lock_dir (const char *dir);
+/* After a fork: the lock file names this process (the one that serves),
+ * not the parent that took the lock and exited.
+ */
+extern int zcache_lock_record_pid (int lock_fd);
 
 /* Before any fork: check that DIR's index (created if there is none)
- * belongs to volume VOL, and that no device with unflushed data in it
- * was resized meanwhile.  Opens and closes the index: LMDB handles must
- * not cross a fork.
+ * belongs to volume VOL, that no device with unflushed data in it was
+ * resized meanwhile, and reserve the disk space of a CACHE_SIZE cache
+ * (refusing, with what is needed, if the filesystem is too small).
+ * Opens and closes the index: LMDB handles must not cross a fork.
  */
-extern int zcache_check_dir (const char *dir, struct zvolume *vol);
+extern int zcache_check_dir (const char *dir, uint64_t cache_size,
+                             struct zvolume *vol);
 
 /* Open the cache in CONF->cache_dir for volume VOL over STORE (both must
  * outlive the cache): index, slots, recovery of dirty chunks from a

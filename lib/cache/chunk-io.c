@@ -131,6 +131,7 @@ centry_get (struct zcache *c, struct cache_device *d, uint64_t index)
       e->remote = (rec.flags & ZREC_REMOTE) != 0;
       e->base_remote = (rec.flags & ZREC_BASE_REMOTE) != 0;
       e->seq = rec.seq;
+      e->stored_seq = rec.seq;    /* not dirty: the object's sequence */
     }
     centry_insert (c, e);
   }
@@ -341,13 +342,26 @@ centry_fetch (struct zcache *c, struct centry *e, void **plain)
   char key[OBJSTORE_KEY_MAX];
   CLEANUP_FREE void *obj = NULL;
   CLEANUP_FREE void *buf = NULL;
+  uint64_t seq, stored_seq;
   size_t objlen;
 
   zkey_chunk (key, d->name, e->index);
   if (objstore_get (c->store, key, &obj, &objlen) == -1) {
     if (errno == ENOENT) {
+      /* The store is not what the index expected (the object was
+       * deleted behind our back, or the store lost it).  Only this
+       * chunk suffers: the sectors that must come from the object fail,
+       * and so do flushes that need them, until the chunk is written
+       * whole or trimmed, or the object comes back.
+       */
       zerror ("chunk object %s is missing from the store, but the cache "
-              "index says it exists", key);
+              "needs it for the parts of chunk %" PRIu64 " of %s not "
+              "written since (bytes %" PRIu64 "-%" PRIu64 " of the "
+              "device): reads of them and flushes fail until that range "
+              "is written whole or trimmed, or the object is restored",
+              key, e->index, d->name, e->index * ZCHUNK_SIZE,
+              e->index * ZCHUNK_SIZE +
+              cache_device_chunk_len (d, e->index) - 1);
       errno = EIO;
     }
     return -1;
@@ -358,13 +372,25 @@ centry_fetch (struct zcache *c, struct centry *e, void **plain)
     return -1;
   }
   if (zchunk_decode (&d->codec, e->index, obj, objlen, buf,
-                     cache_device_chunk_len (d, e->index), NULL, key) == -1) {
+                     cache_device_chunk_len (d, e->index), &seq, key) == -1) {
     errno = EIO;
     return -1;
   }
   pthread_mutex_lock (&c->lock);
+  stored_seq = e->stored_seq;
   c->stats.gets++;
   pthread_mutex_unlock (&c->lock);
+  if (seq < stored_seq) {
+    /* Genuine, but older than what this cache put there: returning it
+     * would silently undo acknowledged writes.
+     */
+    zerror ("chunk object %s holds write sequence %" PRIu64 ", older than "
+            "the %" PRIu64 " this cache last wrote there: the store "
+            "returned an old version of it (a rollback, or a stale "
+            "replica); refusing it", key, seq, stored_seq);
+    errno = EIO;
+    return -1;
+  }
   *plain = buf;
   buf = NULL;
   return 0;
@@ -448,36 +474,77 @@ bounce_alloc (uint32_t nsec)
   return p;
 }
 
-/* Fetch E's object into *PLAIN and keep it in the cache if a slot can
- * be had; if not (every slot is dirty: EAGAIN), *PLAIN still serves the
- * request.  Stripe held for writing.
+/* Bring in the store's copy of E (referenced; no lock held): at most
+ * one GET per entry at a time, and never under a lock that cached I/O
+ * needs.  If another thread is fetching E already, wait for it and
+ * return 0 with *PLAIN NULL: the caller looks at E again.  Otherwise GET
+ * and decode with no lock held, then take the stripe for writing just
+ * long enough to install the sectors that are still invalid (a write
+ * that came in meanwhile wins; a trim meanwhile makes the copy
+ * irrelevant).  *PLAIN keeps the decoded chunk, so that the caller can
+ * serve from it even when it could not be installed (no free slot, or
+ * the cache disk failed).
  */
-static int
-fetch_and_install (struct zcache *c, struct centry *e, void **plain)
+int
+centry_fetch_shared (struct zcache *c, struct centry *e, void **plain)
 {
-  if (centry_fetch (c, e, plain) == -1)
-    return -1;
-  if (centry_install (c, e, *plain) == -1 && errno != EAGAIN)
-    return -1;
-  return 0;
+  pthread_rwlock_t *stripe = centry_stripe (c, e->dev, e->index);
+  int r;
+
+  free (*plain);
+  *plain = NULL;
+  pthread_mutex_lock (&c->lock);
+  if (e->fetching) {
+    while (e->fetching)
+      pthread_cond_wait (&c->cond, &c->lock);
+    pthread_mutex_unlock (&c->lock);
+    return 0;
+  }
+  e->fetching = true;
+  pthread_mutex_unlock (&c->lock);
+
+  r = centry_fetch (c, e, plain);
+  if (r == 0) {
+    pthread_rwlock_wrlock (stripe);
+    if (e->base_remote && centry_install (c, e, *plain) == -1 &&
+        errno != EAGAIN)
+      zerror ("cache: chunk %" PRIu64 " of %s could not be kept in the "
+              "cache (served from the fetched copy): %m",
+              e->index, e->dev->name);
+    pthread_rwlock_unlock (stripe);
+  }
+
+  pthread_mutex_lock (&c->lock);
+  e->fetching = false;
+  pthread_cond_broadcast (&c->cond);
+  pthread_mutex_unlock (&c->lock);
+  return r;
 }
 
-/* zcache_read with a reference on E and its stripe held: for writing
- * if sectors of the range must come from the store, else either way.
+/* Do sectors FIRST..LAST of E need the store's copy?  Stripe held. */
+static bool
+needs_base (const struct centry *e, uint32_t first, uint32_t last)
+{
+  return e->base_remote && !range_valid (e, first, last);
+}
+
+/* zcache_read with a reference on E and its stripe held (either way).
+ * PLAIN is the store's copy when the caller fetched it (or NULL); 1 when
+ * the range needs the store's copy and PLAIN is NULL.
  */
 static int
 read_locked (struct zcache *c, struct centry *e,
-             uint32_t offset, uint32_t len, void *buf)
+             uint32_t offset, uint32_t len, void *buf, const void *plain)
 {
   uint32_t first = offset / ZSECTOR_SIZE;
   uint32_t last = (offset + len - 1) / ZSECTOR_SIZE;
   uint32_t nsec = last - first + 1;
-  CLEANUP_FREE void *plain = NULL;
   CLEANUP_FREE void *bounce = NULL;
 
-  if (e->base_remote && !range_valid (e, first, last) &&
-      fetch_and_install (c, e, &plain) == -1)
-    return -1;
+  if (!needs_base (e, first, last))
+    plain = NULL;
+  else if (plain == NULL)
+    return 1;
   if (offset % ZSECTOR_SIZE == 0 && len % ZSECTOR_SIZE == 0)
     return centry_read_sectors (c, e, first, nsec, plain, buf);
   bounce = bounce_alloc (nsec);
@@ -494,10 +561,9 @@ zcache_read (struct cache_device *d, uint64_t index,
 {
   struct zcache *c = d->c;
   pthread_rwlock_t *stripe = centry_stripe (c, d, index);
-  uint32_t first = offset / ZSECTOR_SIZE;
-  uint32_t last = (offset + len - 1) / ZSECTOR_SIZE;
+  CLEANUP_FREE void *plain = NULL;
   struct centry *e;
-  int ret;
+  int r;
 
   if (len == 0)
     return 0;
@@ -505,44 +571,58 @@ zcache_read (struct cache_device *d, uint64_t index,
   if (e == NULL)
     return -1;
 
-  pthread_rwlock_rdlock (stripe);
-  /* Sectors that must come from the store: filling the slot with them
-   * needs the stripe for writing.  read_locked looks again: another
-   * thread may have filled them meanwhile.  (Held for reading, the
-   * stripe keeps the answer as it was: those are [S] fields, and E is
-   * referenced, so not evicted.)
+  /* Sectors that must come from the store are fetched with no lock
+   * held (centry_fetch_shared); then look again: another thread may
+   * have filled them, or written over them, meanwhile.
    */
-  if (e->base_remote && !range_valid (e, first, last)) {
+  for (;;) {
+    pthread_rwlock_rdlock (stripe);
+    r = read_locked (c, e, offset, len, buf, plain);
     pthread_rwlock_unlock (stripe);
-    pthread_rwlock_wrlock (stripe);
+    if (r != 1)
+      break;
+    if (centry_fetch_shared (c, e, &plain) == -1) {
+      r = -1;
+      break;
+    }
   }
-  ret = read_locked (c, e, offset, len, buf);
-  pthread_rwlock_unlock (stripe);
   pthread_mutex_lock (&c->lock);
   e->referenced = true;
   centry_put_locked (c, e);
   pthread_mutex_unlock (&c->lock);
-  return ret;
+  return r;
 }
 
 /* Writers wait while too much is dirty: the write-back thread must catch
- * up first.  This bounds dirty slots and pending deletes alike.  If the
- * store keeps failing, the wait ends after retry-time with EIO, like any
- * request the store cannot serve: *WAITED_SINCE (0 at first) is when
- * this request began waiting.
+ * up first.  This bounds dirty slots and pending deletes alike.  A
+ * writer waits as long as the write-back makes progress; if the store
+ * takes nothing for retry-time (or, with retry-time=0, which retries
+ * nothing, for timeout) the wait ends with EIO, like any request the
+ * store cannot serve.  *WAIT (zeroed at first) remembers since when
+ * this request has seen no progress.
  */
+struct space_wait {
+  time_t since;
+  uint64_t progress;
+};
+
+/* Under c->lock. */
 static int
-space_deadline_passed (struct zcache *c, time_t *waited_since)
+space_deadline_passed (struct zcache *c, struct space_wait *w)
 {
   time_t now = zcache_now ();
+  uint64_t progress = c->stats.uploads + c->stats.deletes;
+  unsigned limit = c->conf->retry_time ? c->conf->retry_time
+    : c->conf->timeout ? c->conf->timeout : 1;
 
-  if (*waited_since == 0)
-    *waited_since = now;
-  if (c->conf->retry_time > 0 &&
-      now - *waited_since > (time_t) c->conf->retry_time) {
+  if (w->since == 0 || progress != w->progress) {
+    w->since = now;
+    w->progress = progress;
+  }
+  if (now - w->since > (time_t) limit) {
     zerror ("the cache is full of data not yet written to the store, and "
-            "the store has not taken any for %u seconds (retry-time)",
-            c->conf->retry_time);
+            "the store has not taken any for %u seconds (%s)",
+            limit, c->conf->retry_time ? "retry-time" : "timeout");
     errno = EIO;
     return 1;
   }
@@ -550,12 +630,12 @@ space_deadline_passed (struct zcache *c, time_t *waited_since)
 }
 
 static int
-throttle (struct zcache *c, time_t *waited_since)
+throttle (struct zcache *c, struct space_wait *space)
 {
   LOCK_FOR_SCOPE (&c->lock);
 
   while (c->ndirty >= c->dirty_max && !c->stop) {
-    if (space_deadline_passed (c, waited_since))
+    if (space_deadline_passed (c, space))
       return -1;
     zcache_wait_for_space_locked (c);
   }
@@ -563,14 +643,14 @@ throttle (struct zcache *c, time_t *waited_since)
 }
 
 /* A write found no slot to attach (EAGAIN): wait for one, or fail once
- * *WAITED_SINCE is too long ago.
+ * *SPACE says it has waited too long.
  */
 static int
-wait_for_slot (struct zcache *c, time_t *waited_since)
+wait_for_slot (struct zcache *c, struct space_wait *space)
 {
   LOCK_FOR_SCOPE (&c->lock);
 
-  if (space_deadline_passed (c, waited_since))
+  if (space_deadline_passed (c, space))
     return -1;
   zcache_wait_for_space_locked (c);
   return 0;
@@ -593,28 +673,35 @@ write_zero_sectors (struct zcache *c, uint32_t slot, uint32_t first,
   return 0;
 }
 
+/* Do the edge sectors of an unaligned write need the store's copy? */
+static bool
+edges_need_base (const struct centry *e, uint32_t offset, uint32_t len)
+{
+  uint32_t first = offset / ZSECTOR_SIZE;
+  uint32_t last = (offset + len - 1) / ZSECTOR_SIZE;
+
+  return (offset % ZSECTOR_SIZE != 0 && needs_base (e, first, first)) ||
+    ((offset + len) % ZSECTOR_SIZE != 0 && needs_base (e, last, last));
+}
+
 /* Read-modify-write of the edge sectors of an unaligned write (BUF NULL:
- * zeros).  E has a slot; stripe held for writing.
+ * zeros).  E has a slot; stripe held for writing; PLAIN is the store's
+ * copy if the edges need it (the caller fetched it).
  */
 static int
 write_unaligned (struct zcache *c, struct centry *e,
-                 uint32_t offset, uint32_t len, const void *buf)
+                 uint32_t offset, uint32_t len, const void *buf,
+                 const void *plain)
 {
   uint32_t first = offset / ZSECTOR_SIZE;
   uint32_t last = (offset + len - 1) / ZSECTOR_SIZE;
   uint32_t nsec = last - first + 1;
   bool head = offset % ZSECTOR_SIZE != 0;
   bool tail = (offset + len) % ZSECTOR_SIZE != 0;
-  CLEANUP_FREE void *plain = NULL;
   CLEANUP_FREE void *bounce = NULL;
 
-  if (e->base_remote &&
-      ((head && !range_valid (e, first, first)) ||
-       (tail && !range_valid (e, last, last)))) {
-    if (centry_fetch (c, e, &plain) == -1 ||
-        centry_install (c, e, plain) == -1)
-      return -1;
-  }
+  if (!e->base_remote)
+    plain = NULL;
   bounce = bounce_alloc (nsec);
   if (bounce == NULL)
     return -1;
@@ -635,12 +722,17 @@ write_unaligned (struct zcache *c, struct centry *e,
 
 /* zcache_write with a reference on E and its stripe held for writing.
  * 1 (errno EAGAIN) when no slot could be had: the caller drops its
- * locks, waits for space and tries again.
+ * locks, waits for space and tries again.  2 when the edges of an
+ * unaligned write need the store's copy and PLAIN is NULL: the caller
+ * drops its locks, fetches it and tries again.
  */
 static int
 write_locked (struct zcache *c, struct centry *e,
-              uint32_t offset, uint32_t len, const void *buf)
+              uint32_t offset, uint32_t len, const void *buf,
+              const void *plain)
 {
+  bool unaligned =
+    offset % ZSECTOR_SIZE != 0 || (offset + len) % ZSECTOR_SIZE != 0;
   uint32_t first = offset / ZSECTOR_SIZE;
   uint32_t last = (offset + len - 1) / ZSECTOR_SIZE;
   uint32_t nsec = last - first + 1, i;
@@ -651,11 +743,13 @@ write_locked (struct zcache *c, struct centry *e,
    */
   if (buf == NULL && e->slot == ZSLOT_NONE && !e->base_remote)
     return 0;
+  if (unaligned && plain == NULL && edges_need_base (e, offset, len))
+    return 2;
   if (e->slot == ZSLOT_NONE && slot_attach (c, e) == -1)
     return errno == EAGAIN ? 1 : -1;
 
-  if (offset % ZSECTOR_SIZE != 0 || (offset + len) % ZSECTOR_SIZE != 0)
-    r = write_unaligned (c, e, offset, len, buf);
+  if (unaligned)
+    r = write_unaligned (c, e, offset, len, buf, plain);
   else if (buf)
     r = zslots_write (c->slots, e->slot, offset, len, buf);
   else
@@ -681,25 +775,34 @@ zcache_write (struct cache_device *d, uint64_t index,
 {
   struct zcache *c = d->c;
   pthread_rwlock_t *stripe = centry_stripe (c, d, index);
-  time_t waited_since = 0;
+  CLEANUP_FREE void *plain = NULL;
+  struct space_wait space = { 0 };
   struct centry *e;
   int r;
 
   if (len == 0)
     return 0;
   for (;;) {
-    if (throttle (c, &waited_since) == -1)
+    if (throttle (c, &space) == -1)
       return -1;
     e = centry_get (c, d, index);
     if (e == NULL)
       return -1;
     pthread_rwlock_wrlock (stripe);
-    r = write_locked (c, e, offset, len, buf);
+    r = write_locked (c, e, offset, len, buf, plain);
     pthread_rwlock_unlock (stripe);
+    if (r == 2) {
+      /* The edges need the store's copy: fetch it with no lock held. */
+      r = centry_fetch_shared (c, e, &plain);
+      centry_put (c, e);
+      if (r == -1)
+        return -1;
+      continue;
+    }
     centry_put (c, e);
     if (r != 1)
       return r;
-    if (wait_for_slot (c, &waited_since) == -1)
+    if (wait_for_slot (c, &space) == -1)
       return -1;
   }
 }
@@ -709,10 +812,10 @@ zcache_discard (struct cache_device *d, uint64_t index)
 {
   struct zcache *c = d->c;
   pthread_rwlock_t *stripe = centry_stripe (c, d, index);
-  time_t waited_since = 0;
+  struct space_wait space = { 0 };
   struct centry *e;
 
-  if (throttle (c, &waited_since) == -1)
+  if (throttle (c, &space) == -1)
     return -1;
   e = centry_get (c, d, index);
   if (e == NULL)
@@ -752,15 +855,17 @@ zcache_prefetch (struct cache_device *d, uint64_t index)
   struct centry *e;
   int ret = 0;
 
+  bool wanted;
+
   e = centry_get (c, d, index);
   if (e == NULL)
     return -1;
-  pthread_rwlock_wrlock (stripe);
   /* No free slot: a prefetch is only a hint, so that is not an error. */
-  if (e->base_remote && !centry_full (e) &&
-      fetch_and_install (c, e, &plain) == -1)
-    ret = -1;
+  pthread_rwlock_rdlock (stripe);
+  wanted = e->base_remote && !centry_full (e);
   pthread_rwlock_unlock (stripe);
+  if (wanted && centry_fetch_shared (c, e, &plain) == -1)
+    ret = -1;
   centry_put (c, e);
   return ret;
 }

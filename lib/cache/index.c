@@ -59,38 +59,14 @@ _Static_assert (sizeof (struct zindex_chunk) == 48, "chunk record size");
  * the transaction it belongs to is aborted when both are declared
  * transaction first.
  */
-static inline void
-cleanup_mdb_txn_abort (MDB_txn **txn)
-{
-  int saved_errno = errno;
+DEFINE_CLEANUP_POINTER (mdb_txn_abort, MDB_txn *, mdb_txn_abort);
+#define CLEANUP_MDB_TXN_ABORT CLEANUP (mdb_txn_abort)
 
-  if (*txn)
-    mdb_txn_abort (*txn);
-  errno = saved_errno;
-}
-#define CLEANUP_MDB_TXN_ABORT __attribute__ ((cleanup (cleanup_mdb_txn_abort)))
+DEFINE_CLEANUP_POINTER (mdb_cursor_close, MDB_cursor *, mdb_cursor_close);
+#define CLEANUP_MDB_CURSOR_CLOSE CLEANUP (mdb_cursor_close)
 
-static inline void
-cleanup_mdb_cursor_close (MDB_cursor **cur)
-{
-  int saved_errno = errno;
-
-  if (*cur)
-    mdb_cursor_close (*cur);
-  errno = saved_errno;
-}
-#define CLEANUP_MDB_CURSOR_CLOSE \
-  __attribute__ ((cleanup (cleanup_mdb_cursor_close)))
-
-static inline void
-cleanup_zindex_close (struct zindex **ix)
-{
-  int saved_errno = errno;
-
-  zindex_close (*ix);
-  errno = saved_errno;
-}
-#define CLEANUP_ZINDEX_CLOSE __attribute__ ((cleanup (cleanup_zindex_close)))
+DEFINE_CLEANUP_POINTER (zindex_close, struct zindex *, zindex_close);
+#define CLEANUP_ZINDEX_CLOSE CLEANUP (zindex_close)
 
 static int
 mdb_fail (struct zindex *ix, const char *what, int rc)

@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cleanup.h"
+
 #define ZINDEX_FORMAT 1
 
 /* Chunk record flags. */
@@ -123,15 +125,8 @@ extern void zindex_abort (struct zindex_txn *t);
  * commit lock, the transaction is aborted before the lock is released.
  * errno is preserved.
  */
-static inline void
-cleanup_zindex_abort (struct zindex_txn **t)
-{
-  int saved_errno = errno;
-
-  zindex_abort (*t);
-  errno = saved_errno;
-}
-#define CLEANUP_ZINDEX_ABORT __attribute__ ((cleanup (cleanup_zindex_abort)))
+DEFINE_CLEANUP_POINTER (zindex_abort, struct zindex_txn *, zindex_abort);
+#define CLEANUP_ZINDEX_ABORT CLEANUP (zindex_abort)
 
 /* zindex_commit (*T), which frees it either way, and set *T to NULL. */
 static inline int

@@ -63,6 +63,11 @@ struct centry {
   time_t dirty_time;             /* [C] when it became dirty (monotonic s) */
   time_t write_time;             /* [C] its last write (monotonic s) */
   bool busy;                     /* [C] queued for or being uploaded */
+  bool fetching;                 /* [C] a GET of its object is under way */
+  uint64_t stored_seq;           /* [C] the sequence the store's object
+                                    carries, as far as this cache knows
+                                    (0: unknown): an older one is a
+                                    rollback, refused */
   uint64_t busy_seq;             /* [C] seq when queued (no-slot deletes) */
   bool busy_slotless;            /* [C] had no slot when queued: a delete */
   uint32_t users;                /* [C] threads holding a reference */
@@ -153,6 +158,8 @@ extern void centry_set_dirty (struct zcache *c, struct centry *e);
 extern void centry_clear_dirty (struct zcache *c, struct centry *e);
 extern bool centry_full (const struct centry *e);
 extern int centry_fetch (struct zcache *c, struct centry *e, void **plain);
+extern int centry_fetch_shared (struct zcache *c, struct centry *e,
+                                void **plain);
 extern int centry_install (struct zcache *c, struct centry *e,
                            const void *plain);
 extern int centry_read_sectors (struct zcache *c, struct centry *e,

@@ -31,15 +31,8 @@ struct zslots {
 };
 
 /* zslots_close, errno preserved: for zslots_open's ways out. */
-static void
-cleanup_zslots_close (struct zslots **s)
-{
-  int saved_errno = errno;
-
-  zslots_close (*s);
-  errno = saved_errno;
-}
-#define CLEANUP_ZSLOTS_CLOSE __attribute__ ((cleanup (cleanup_zslots_close)))
+DEFINE_CLEANUP_POINTER (zslots_close, struct zslots *, zslots_close);
+#define CLEANUP_ZSLOTS_CLOSE CLEANUP (zslots_close)
 
 struct zslots *
 zslots_open (const char *path, uint32_t nslots,

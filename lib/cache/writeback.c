@@ -40,7 +40,67 @@
 #include "internal.h"
 #include "log.h"
 
-/* Upload one busy, referenced entry.  SCRATCH holds ZCHUNK_SIZE bytes. */
+/* E's content into SCRATCH, with its stripe held: 1 when sectors must
+ * come from the store's copy and PLAIN is NULL.  *ZERO: all zeros.
+ */
+static int
+snapshot_locked (struct zcache *c, struct centry *e, void *scratch,
+                 const void *plain, bool *zero)
+{
+  uint32_t len = cache_device_chunk_len (e->dev, e->index);
+
+  if (e->slot == ZSLOT_NONE) {
+    *zero = true;              /* trimmed: known zeros */
+    return 0;
+  }
+  if (!e->base_remote || centry_full (e))
+    plain = NULL;
+  else if (plain == NULL)
+    return 1;
+  if (centry_read_sectors (c, e, 0, len / ZSECTOR_SIZE, plain,
+                           scratch) == -1)
+    return -1;
+  *zero = zis_zero (scratch, len);
+  return 0;
+}
+
+/* E is all zeros and its object is to be deleted.  First the index must
+ * stop needing that object, durably: a record that still merges with
+ * the store's copy (dirty, partial, base in the store) would read EIO
+ * after a crash that came after the DELETE, and keep every flush
+ * failing.  So, with the stripe held: if E still takes sectors from the
+ * store, they are zeros (the snapshot said so), and E now says so
+ * itself; then commit.  0 when E was written meanwhile in a way that
+ * still needs the object: it stays dirty for the next round.
+ */
+static int
+stop_needing_object (struct zcache *c, struct centry *e, uint64_t seq,
+                     bool *go_on)
+{
+  pthread_rwlock_t *stripe = centry_stripe (c, e->dev, e->index);
+
+  *go_on = true;
+  pthread_rwlock_wrlock (stripe);
+  pthread_mutex_lock (&c->lock);
+  if (e->base_remote && !centry_full (e)) {
+    if (e->seq != seq)
+      *go_on = false;
+    else {
+      e->base_remote = false;
+      centry_index_touch (c, e);
+    }
+  }
+  pthread_mutex_unlock (&c->lock);
+  pthread_rwlock_unlock (stripe);
+  if (!*go_on)
+    return 0;
+  return zcache_commit (c);
+}
+
+/* Upload one busy, referenced entry.  SCRATCH holds ZCHUNK_SIZE bytes.
+ * No lock is held across the network: the store's copy, when a partial
+ * chunk must be merged with it, is fetched by centry_fetch_shared.
+ */
 static int
 upload_one (struct zcache *c, struct centry *e, void *scratch)
 {
@@ -50,46 +110,38 @@ upload_one (struct zcache *c, struct centry *e, void *scratch)
   char key[OBJSTORE_KEY_MAX];
   CLEANUP_FREE void *plain = NULL;
   CLEANUP_FREE void *obj = NULL;
-  size_t objlen;
-  bool zero, remote;
+  size_t objlen = 0;
+  bool zero = false, remote, go_on;
   uint64_t seq;
+  int r;
 
   zkey_chunk (key, d->name, e->index);
-  pthread_rwlock_wrlock (stripe);
-  if (e->slot == ZSLOT_NONE)
-    zero = true;               /* trimmed: known zeros */
-  else {
-    if (e->base_remote && !centry_full (e)) {
-      /* Merge with the store's copy: fill the slot from it first. */
-      if (centry_fetch (c, e, &plain) == -1 ||
-          centry_install (c, e, plain) == -1) {
-        pthread_rwlock_unlock (stripe);
-        return -1;
-      }
-    }
-    if (centry_read_sectors (c, e, 0, len / ZSECTOR_SIZE, NULL,
-                             scratch) == -1) {
-      pthread_rwlock_unlock (stripe);
+  for (;;) {
+    pthread_rwlock_rdlock (stripe);
+    r = snapshot_locked (c, e, scratch, plain, &zero);
+    seq = e->seq;
+    pthread_rwlock_unlock (stripe);
+    if (r != 1)
+      break;
+    if (centry_fetch_shared (c, e, &plain) == -1)
       return -1;
-    }
-    zero = zis_zero (scratch, len);
   }
-  seq = e->seq;
-  pthread_rwlock_unlock (stripe);
+  if (r == -1)
+    return -1;
 
   pthread_mutex_lock (&c->lock);
   remote = e->remote;
   pthread_mutex_unlock (&c->lock);
 
   if (zero) {
-    /* The fill above changed the index's view (the whole chunk is now
-     * in the slot): commit it before the object goes, or a crash in
-     * between leaves a record that needs the deleted object.
-     */
-    if (remote && plain && zcache_commit (c) == -1)
-      return -1;
-    if (remote && objstore_delete (c->store, key) == -1)
-      return -1;
+    if (remote) {
+      if (stop_needing_object (c, e, seq, &go_on) == -1)
+        return -1;
+      if (!go_on)
+        return 0;
+      if (objstore_delete (c->store, key) == -1)
+        return -1;
+    }
   }
   else {
     if (zchunk_encode (&d->codec, e->index, seq, scratch, len,
@@ -99,14 +151,21 @@ upload_one (struct zcache *c, struct centry *e, void *scratch)
   }
   if (zerofs_debug_flush)
     zdebug ("flush: %s %s (seq %" PRIu64 ", %zu bytes)",
-            zero ? "deleted" : "uploaded", key, seq, zero ? 0 : objlen);
+            zero ? "deleted" : "uploaded", key, seq, objlen);
 
   pthread_mutex_lock (&c->lock);
   e->remote = !zero;
+  e->stored_seq = zero ? 0 : seq;
   if (e->seq == seq)
     centry_clear_dirty (c, e);
-  else
+  else {
+    /* Written during the upload: dirty from now on, so that a chunk
+     * written continuously is uploaded once per write-back delay, not
+     * at every round.
+     */
     e->dirty_since = seq + 1;
+    e->dirty_time = zcache_now ();
+  }
   centry_index_touch (c, e);
   if (zero)
     c->stats.deletes += remote;
@@ -161,10 +220,13 @@ delete_batch (struct zcache *c, struct centry **v, size_t n)
         if (v[i]->remote)
           c->stats.deletes++;
         v[i]->remote = false;
+        v[i]->stored_seq = 0;
         if (v[i]->seq == v[i]->busy_seq)
           centry_clear_dirty (c, v[i]);
-        else
+        else {
           v[i]->dirty_since = v[i]->busy_seq + 1;
+          v[i]->dirty_time = zcache_now ();
+        }
         centry_index_touch (c, v[i]);
       }
       release_locked (c, v[i]);
