@@ -14,6 +14,7 @@
 #    for cache space.
 # 4. A rollback (an older, genuine version of a chunk object put back in
 #    the store) is refused, not returned as data.
+# 5. A slow GET holds no lock that cached I/O of its stripe needs.
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
@@ -199,3 +200,44 @@ EOF2
     server_error 'devices/disk/chunks/0000000000000005 holds write sequence' \
                  "$log"
 fi
+
+# 5.  No GET under a lock that cached I/O needs: while a slow GET fills
+#     chunk 7 (its sector 5 is read, only sector 0 is cached), cached
+#     reads and writes of the same chunk's stripe go on at once (they
+#     waited for the whole GET and its retries).
+: > "$faults"
+serve
+client <<'EOF2'
+h.pwrite(b"S" * (1 << 20), 7 << 20)
+h.flush()
+EOF2
+stop_server
+rm -rf "$cachedir"
+serve
+client <<'EOF2'
+h.pwrite(b"W" * 4096, 7 << 20)    # cached; the rest is only in the store
+EOF2
+printf 'delay get 4s\n' > "$faults"
+sleep 0.3
+client <<'EOF2' &
+assert h.pread(4096, (7 << 20) + 5 * 4096) == b"S" * 4096
+EOF2
+slow=$!
+sleep 0.7
+client <<'EOF2'
+import time
+M = 1 << 20
+start = time.monotonic()
+assert h.pread(4096, 7 * M) == b"W" * 4096
+h.pwrite(b"V" * 4096, 7 * M + 4096)
+took = time.monotonic() - start
+print("cached I/O during a 4 s GET of its chunk took %.2f s" % took)
+assert took < 2, "cached I/O waited for the GET (%.2f s)" % took
+EOF2
+wait $slow
+client <<'EOF2'
+M = 1 << 20
+assert h.pread(3 * 4096, 7 * M) == b"W" * 4096 + b"V" * 4096 + b"S" * 4096
+EOF2
+: > "$faults"
+stop_server
