@@ -375,18 +375,32 @@ int
 crypto_xts (const uint8_t key[CRYPTO_XTS_KEY_LEN], int encrypt,
             uint64_t tweak, const void *in, void *out, size_t len)
 {
+  return crypto_xts_units (key, encrypt, tweak, len, in, out, len);
+}
+
+int
+crypto_xts_units (const uint8_t key[CRYPTO_XTS_KEY_LEN], int encrypt,
+                  uint64_t first_tweak, size_t unit,
+                  const void *in, void *out, size_t len)
+{
   struct crypto_thread *t = get_thread ();
   EVP_CIPHER_CTX **ctx;
   uint8_t *held_key;
   bool *keyed;
   uint8_t iv[16];
   const uint8_t *new_key;
+  const uint8_t *src = in;
+  uint8_t *dst = out;
+  uint64_t tweak;
+  size_t done;
   int i, outl;
 
   if (t == NULL)
     return -1;
-  if (len < 16 || len % 16 != 0 || len > (1u << 24)) {
-    zerror ("AES-256-XTS: invalid data unit length %zu", len);
+  if (unit < 16 || unit % 16 != 0 || unit > (1u << 24) ||
+      len == 0 || len % unit != 0) {
+    zerror ("AES-256-XTS: invalid data unit length %zu (of %zu bytes)",
+            unit, len);
     errno = EINVAL;
     return -1;
   }
@@ -404,10 +418,6 @@ crypto_xts (const uint8_t key[CRYPTO_XTS_KEY_LEN], int encrypt,
   if (cipher_ctx (ctx, alg_xts, encrypt ? 1 : 0) == -1)
     return -1;
 
-  for (i = 0; i < 8; i++)
-    iv[i] = tweak >> (8 * i);
-  memset (iv + 8, 0, 8);
-
   /* Only re-key when the key changes: the key schedule of two AES keys
    * costs as much as encrypting a good part of a sector.
    */
@@ -422,16 +432,22 @@ crypto_xts (const uint8_t key[CRYPTO_XTS_KEY_LEN], int encrypt,
       return -1;
     }
   }
-  if (!EVP_CipherInit_ex2 (*ctx, NULL, new_key, iv, encrypt ? 1 : 0, NULL))
-    return ssl_fail ("AES-256-XTS: init");
-  if (new_key) {
-    memcpy (held_key, key, CRYPTO_XTS_KEY_LEN);
-    *keyed = true;
+  memset (iv + 8, 0, 8);
+  for (done = 0, tweak = first_tweak; done < len; done += unit, tweak++) {
+    for (i = 0; i < 8; i++)
+      iv[i] = tweak >> (8 * i);
+    if (!EVP_CipherInit_ex2 (*ctx, NULL, new_key, iv, encrypt ? 1 : 0, NULL))
+      return ssl_fail ("AES-256-XTS: init");
+    if (new_key) {
+      memcpy (held_key, key, CRYPTO_XTS_KEY_LEN);
+      *keyed = true;
+      new_key = NULL;
+    }
+    /* XTS processes one data unit per update call. */
+    if (!EVP_CipherUpdate (*ctx, dst + done, &outl, src + done, (int) unit) ||
+        outl != (int) unit)
+      return ssl_fail ("AES-256-XTS");
   }
-  /* XTS processes one data unit per update call. */
-  if (!EVP_CipherUpdate (*ctx, out, &outl, in, (int) len) ||
-      outl != (int) len)
-    return ssl_fail ("AES-256-XTS");
   return 0;
 }
 

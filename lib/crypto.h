@@ -58,6 +58,12 @@ extern int crypto_hkdf (const uint8_t *ikm, size_t ikmlen,
  */
 extern int crypto_xts (const uint8_t key[CRYPTO_XTS_KEY_LEN], int encrypt,
                        uint64_t tweak, const void *in, void *out, size_t len);
+/* The same over LEN bytes cut into data units of UNIT bytes (LEN a
+ * multiple of UNIT): unit i has the tweak FIRST_TWEAK + i.
+ */
+extern int crypto_xts_units (const uint8_t key[CRYPTO_XTS_KEY_LEN],
+                             int encrypt, uint64_t first_tweak, size_t unit,
+                             const void *in, void *out, size_t len);
 
 extern void crypto_sha256 (const void *data, size_t len, uint8_t out[32]);
 extern void crypto_hmac_sha256 (const void *key, size_t keylen,

@@ -20,6 +20,7 @@ int zerofs_debug_s3;
 int zerofs_debug_cache;
 int zerofs_debug_flush;
 int zerofs_debug_fault;
+int zerofs_debug_torn_write;
 
 static zlog_fn error_hook;
 static zlog_fn debug_hook;

@@ -11,6 +11,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,6 +30,7 @@
 struct zslots {
   int fd;
   uint32_t nslots;
+  uint32_t unit;                /* XTS data unit: 512 or 4096 bytes */
   char *path;
   uint8_t key[CRYPTO_XTS_KEY_LEN];
 };
@@ -35,7 +40,7 @@ DEFINE_CLEANUP_POINTER (zslots_close, struct zslots *, zslots_close);
 #define CLEANUP_ZSLOTS_CLOSE CLEANUP (zslots_close)
 
 struct zslots *
-zslots_open (const char *path, uint32_t nslots,
+zslots_open (const char *path, uint32_t nslots, uint32_t xts_unit,
              const uint8_t key[CRYPTO_XTS_KEY_LEN])
 {
   CLEANUP_ZSLOTS_CLOSE struct zslots *s = NULL;
@@ -50,6 +55,13 @@ zslots_open (const char *path, uint32_t nslots,
   }
   s->fd = -1;
   s->nslots = nslots;
+  if (xts_unit != ZSLOT_XTS_UNIT && xts_unit != ZSECTOR_SIZE) {
+    zerror ("cache slots %s: unknown encryption unit %" PRIu32 " bytes "
+            "(the index may be damaged)", path, xts_unit);
+    errno = EINVAL;
+    return NULL;
+  }
+  s->unit = xts_unit;
   s->path = strdup (path);
   if (s->path == NULL) {
     zerror ("strdup: %m");
@@ -102,9 +114,9 @@ check_range (struct zslots *s, uint32_t slot, uint32_t offset, uint32_t len)
 }
 
 static uint64_t
-tweak_of (uint32_t slot, uint32_t offset)
+tweak_of (const struct zslots *s, uint32_t slot, uint32_t offset)
 {
-  return (uint64_t) slot * ZSECTORS_PER_CHUNK + offset / ZSECTOR_SIZE;
+  return (uint64_t) slot * (ZCHUNK_SIZE / s->unit) + offset / s->unit;
 }
 
 int
@@ -113,7 +125,7 @@ zslots_read (struct zslots *s, uint32_t slot,
 {
   off_t pos = (off_t) slot * ZCHUNK_SIZE + offset;
   uint8_t *p = buf;
-  uint32_t done = 0, i;
+  uint32_t done = 0;
   ssize_t r;
 
   if (check_range (s, slot, offset, len) == -1)
@@ -134,11 +146,25 @@ zslots_read (struct zslots *s, uint32_t slot,
     }
     done += r;
   }
-  for (i = 0; i < len; i += ZSECTOR_SIZE)
-    if (crypto_xts (s->key, 0, tweak_of (slot, offset + i),
-                p + i, p + i, ZSECTOR_SIZE) == -1)
-      return -1;
-  return 0;
+  return crypto_xts_units (s->key, 0, tweak_of (s, slot, offset), s->unit,
+                           p, p, len);
+}
+
+/* -D zerofs.torn_write=N: the Nth write writes half a sector and the
+ * process dies (see log.h).
+ */
+static void
+maybe_tear (struct zslots *s, const uint8_t *cipher, off_t pos)
+{
+  static atomic_int writes;
+
+  if (atomic_fetch_add (&writes, 1) + 1 != zerofs_debug_torn_write)
+    return;
+  zdebug ("cache: tearing the write at %s offset %jd and dying",
+          s->path, (intmax_t) pos);
+  if (pwrite (s->fd, cipher, ZSECTOR_SIZE / 2, pos) == -1)
+    zerror ("pwrite: %s: %m", s->path);
+  kill (getpid (), SIGKILL);
 }
 
 int
@@ -147,7 +173,7 @@ zslots_write (struct zslots *s, uint32_t slot,
 {
   uint8_t cipher[ZSLOT_IO_SECTORS * ZSECTOR_SIZE];
   const uint8_t *p = buf;
-  uint32_t done = 0, piece, i, w;
+  uint32_t done = 0, piece, w;
   ssize_t r;
 
   if (check_range (s, slot, offset, len) == -1)
@@ -156,10 +182,11 @@ zslots_write (struct zslots *s, uint32_t slot,
     piece = len - done;
     if (piece > sizeof cipher)
       piece = sizeof cipher;
-    for (i = 0; i < piece; i += ZSECTOR_SIZE)
-      if (crypto_xts (s->key, 1, tweak_of (slot, offset + done + i),
-                  p + done + i, cipher + i, ZSECTOR_SIZE) == -1)
-        return -1;
+    if (crypto_xts_units (s->key, 1, tweak_of (s, slot, offset + done),
+                          s->unit, p + done, cipher, piece) == -1)
+      return -1;
+    if (zerofs_debug_torn_write > 0)
+      maybe_tear (s, cipher, (off_t) slot * ZCHUNK_SIZE + offset + done);
     for (w = 0; w < piece; ) {
       r = pwrite (s->fd, cipher + w, piece - w,
                   (off_t) slot * ZCHUNK_SIZE + offset + done + w);
