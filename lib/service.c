@@ -106,6 +106,20 @@ zservice_list_devices (struct zservice *svc,
   return zvolume_list_devices (svc->vol, fn, opaque);
 }
 
+/* The device already open under this name and uuid, if any. */
+static struct device *
+find_device (struct zservice *svc, const struct device_meta *meta)
+{
+  struct device *dev;
+  LOCK_FOR_SCOPE (&svc->lock);
+
+  for (dev = svc->devices; dev; dev = dev->next)
+    if (strcmp (dev->meta.name, meta->name) == 0 &&
+        memcmp (dev->meta.uuid, meta->uuid, 16) == 0)
+      return dev;
+  return NULL;
+}
+
 struct device *
 zservice_open_device (struct zservice *svc, const char *name)
 {
@@ -117,14 +131,19 @@ zservice_open_device (struct zservice *svc, const char *name)
       zvolume_get_device (svc->vol, name, &meta) == -1)
     return NULL;
 
-  LOCK_FOR_SCOPE (&svc->lock);
-  for (dev = svc->devices; dev; dev = dev->next)
-    if (strcmp (dev->meta.name, name) == 0 &&
-        memcmp (dev->meta.uuid, meta.uuid, 16) == 0)
-      return dev;
+  /* Not under svc->lock: a first open may list the whole device in the
+   * store, and other devices' opens must not wait for it.
+   */
+  dev = find_device (svc, &meta);
+  if (dev)
+    return dev;
   cd = zcache_device (svc->cache, &meta);
   if (cd == NULL)
     return NULL;
+  LOCK_FOR_SCOPE (&svc->lock);
+  for (dev = svc->devices; dev; dev = dev->next)
+    if (dev->cd == cd)
+      return dev;               /* another connection got here first */
   dev = calloc (1, sizeof *dev);
   if (dev == NULL) {
     zerror ("calloc: %m");

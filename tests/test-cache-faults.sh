@@ -17,6 +17,8 @@
 # 5. A slow GET holds no lock that cached I/O of its stripe needs.
 # 6. A write torn by a power loss (the torn_write debug flag) reads back
 #    as old or new in 512-byte pieces, never as noise.
+# 7. A device's first open (a listing of the store) does not hold up
+#    other devices' opens.
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
@@ -278,4 +280,34 @@ print("after the torn write:", "".join(p[:1].decode("latin-1") if p in (b"A" * 5
 assert all(p in (b"A" * 512, b"B" * 512) for p in pieces), "noise in the torn sector"
 h.flush()
 EOF2
+stop_server
+
+# 7.  Opening one device does not wait for another device's first open,
+#     which lists that device in the store (it held the service lock).
+zdev create other 8M
+rm -rf "$cachedir"                 # a new cache: no device listed yet
+serve
+client other <<'EOF2'
+h.pwrite(b"O" * 4096, 0)           # "other" is now listed in this cache
+EOF2
+stop_server
+printf 'delay list 4s\n' > "$faults"
+serve
+sleep 0.3
+client disk <<'EOF2' &
+assert h.get_size() == 32 << 20    # the first open of "disk": a slow LIST
+EOF2
+lister=$!
+sleep 0.7
+nbdsh -c - <<'EOF2'
+import os, time
+start = time.monotonic()
+h.connect_uri("nbd+unix:///other?socket=" + os.environ["sock"])
+assert h.pread(4096, 0) == b"O" * 4096
+took = time.monotonic() - start
+print("opening other during the listing of disk took %.2f s" % took)
+assert took < 2, "the open waited for another device's listing"
+EOF2
+wait $lister
+: > "$faults"
 stop_server

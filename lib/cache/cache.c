@@ -588,7 +588,8 @@ write_device_state (struct zcache *c, struct cache_device *d,
 }
 
 /* Record every chunk object of D (named by META) in the store as stored,
- * then mark D listed.  With device_lock held.
+ * then mark D listed.  No lock held: D is not linked yet, and no other
+ * thread opens a device of the same name meanwhile (zcache_device).
  */
 static int
 import_listing (struct zcache *c, struct cache_device *d,
@@ -618,7 +619,8 @@ import_listing (struct zcache *c, struct cache_device *d,
 
 /* A device the cache has not seen since it was opened: forget older
  * devices of the same name, import the store's listing if the index
- * has none (or a stale one), and link it.  With device_lock held.
+ * has none (or a stale one), and link it.  No lock held (see
+ * zcache_device).
  */
 static struct cache_device *
 add_device (struct zcache *c, const struct device_meta *meta)
@@ -666,26 +668,58 @@ add_device (struct zcache *c, const struct device_meta *meta)
 struct cache_device *
 zcache_device (struct zcache *c, const struct device_meta *meta)
 {
-  struct cache_device *d, *found = NULL;
-  LOCK_FOR_SCOPE (&c->device_lock);
+  struct cache_device *d, *found;
+  struct device_opening me = { .name = meta->name }, **pp;
+  bool busy;
 
-  pthread_mutex_lock (&c->lock);
-  for (d = c->devices; d; d = d->next) {
-    if (memcmp (d->uuid, meta->uuid, 16) == 0)
-      found = d;
-    else if (strcmp (d->name, meta->name) == 0) {
-      pthread_mutex_unlock (&c->lock);
-      zerror ("device %s was removed and created again while this server "
-              "holds cached data of the old one: restart the server",
-              meta->name);
-      errno = EBUSY;
-      return NULL;
+  /* The first open of a device may list the whole device in the store,
+   * which takes long: other devices' opens must not wait for it, so the
+   * listing runs with no lock held; a second open of the same name waits
+   * for the first (c->openings).
+   */
+  pthread_mutex_lock (&c->device_lock);
+  for (;;) {
+    found = NULL;
+    pthread_mutex_lock (&c->lock);
+    for (d = c->devices; d; d = d->next) {
+      if (memcmp (d->uuid, meta->uuid, 16) == 0)
+        found = d;
+      else if (strcmp (d->name, meta->name) == 0) {
+        pthread_mutex_unlock (&c->lock);
+        pthread_mutex_unlock (&c->device_lock);
+        zerror ("device %s was removed and created again while this server "
+                "holds cached data of the old one: restart the server",
+                meta->name);
+        errno = EBUSY;
+        return NULL;
+      }
     }
+    pthread_mutex_unlock (&c->lock);
+    if (found) {
+      pthread_mutex_unlock (&c->device_lock);
+      return found;
+    }
+    busy = false;
+    for (pp = &c->openings; *pp; pp = &(*pp)->next)
+      if (strcmp ((*pp)->name, meta->name) == 0)
+        busy = true;
+    if (!busy)
+      break;
+    pthread_cond_wait (&c->device_cond, &c->device_lock);
   }
-  pthread_mutex_unlock (&c->lock);
-  if (found)
-    return found;
-  return add_device (c, meta);
+  me.next = c->openings;
+  c->openings = &me;
+  pthread_mutex_unlock (&c->device_lock);
+
+  d = add_device (c, meta);
+
+  pthread_mutex_lock (&c->device_lock);
+  for (pp = &c->openings; *pp != &me; pp = &(*pp)->next)
+    ;
+  *pp = me.next;
+  pthread_cond_broadcast (&c->device_cond);
+  pthread_mutex_unlock (&c->device_lock);
+  return d;
 }
 
 /* Recovery: what the index says is cached or dirty.
@@ -1162,6 +1196,7 @@ zcache_new (const struct zconf *conf, struct zvolume *vol,
   c->upload_threads = conf->writeback_threads ? conf->writeback_threads : 1;
   pthread_mutex_init (&c->lock, NULL);
   pthread_mutex_init (&c->device_lock, NULL);
+  pthread_cond_init (&c->device_cond, NULL);
   pthread_mutex_init (&c->commit_lock, NULL);
   pthread_condattr_init (&attr);
   pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
@@ -1326,6 +1361,7 @@ zcache_close (struct zcache *c)
   pthread_cond_destroy (&c->wb_cond);
   pthread_mutex_destroy (&c->lock);
   pthread_mutex_destroy (&c->device_lock);
+  pthread_cond_destroy (&c->device_cond);
   pthread_mutex_destroy (&c->commit_lock);
   free (c);
 }

@@ -76,6 +76,12 @@ struct centry {
   bool referenced;               /* [C] clock bit for eviction */
 };
 
+/* A device being opened for the first time (zcache_device). */
+struct device_opening {
+  const char *name;
+  struct device_opening *next;
+};
+
 struct cache_device {
   struct cache_device *next;            /* [C] c->devices */
   struct zcache *c;
@@ -127,7 +133,9 @@ struct zcache {
   bool wb_started;
   struct timespec last_commit;
 
-  pthread_mutex_t device_lock;   /* serializes zcache_device */
+  pthread_mutex_t device_lock;   /* the openings list */
+  pthread_cond_t device_cond;    /* an opening finished */
+  struct device_opening *openings;  /* devices being opened (listed) */
   pthread_mutex_t commit_lock;   /* one index transaction at a time */
   uint64_t commit_requested, commit_done;  /* [C] group commit tickets */
 
