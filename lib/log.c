@@ -21,6 +21,7 @@ int zerofs_debug_cache;
 int zerofs_debug_flush;
 int zerofs_debug_fault;
 int zerofs_debug_torn_write;
+int zerofs_debug_index_map_kib;
 
 static zlog_fn error_hook;
 static zlog_fn debug_hook;

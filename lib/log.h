@@ -47,6 +47,10 @@ extern int zerofs_debug_fault;   /* fault-injection decisions */
  * a power loss tearing that write would leave it.
  */
 extern int zerofs_debug_torn_write;
+/* For tests, never set by "all": the cache index's map starts at this
+ * many KiB instead of 16 GiB, to exercise its growth.
+ */
+extern int zerofs_debug_index_map_kib;
 
 /* Parse "s3,cache" (or "all") into the flags above: for the tools. */
 extern void zlog_debug_from_string (const char *flags);

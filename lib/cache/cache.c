@@ -952,7 +952,7 @@ recover (struct zcache *c, struct scan_ctx *scan)
   }
   if (txn && zindex_commit_clear (&txn) == -1)
     return -1;
-  if (zindex_foreach_chunk (c->ix, load_chunk, &lctx) == -1)
+  if (zindex_foreach_local_chunk (c->ix, load_chunk, &lctx) == -1)
     return -1;
   if (zerofs_debug_cache)
     zdebug ("cache: recovered %" PRIu64 " chunks (%" PRIu64 " dirty), "
@@ -1145,7 +1145,7 @@ zcache_check_dir (const char *dir, uint64_t cache_size, struct zvolume *vol)
   r = check_identity (ix, dir, vol, instance);
   /* Refuse now, where the user sees it, what recovery would refuse. */
   if (r == 0)
-    r = zindex_foreach_chunk (ix, scan_chunk, &scan);
+    r = zindex_foreach_local_chunk (ix, scan_chunk, &scan);
   for (i = 0; r == 0 && i < scan.devs.len; i++) {
     sd = &scan.devs.items[i];
     if (sd->dirty == 0 || zindex_get_device (ix, sd->uuid, &rec) != 0)
@@ -1298,7 +1298,7 @@ zcache_open (const struct zconf *conf, struct zvolume *vol,
   if (r == -1)
     return NULL;
   scan.unclean = r == 0 && clean == 0;
-  if (zindex_foreach_chunk (c->ix, scan_chunk, &scan) == -1 ||
+  if (zindex_foreach_local_chunk (c->ix, scan_chunk, &scan) == -1 ||
       alloc_tables (c, &scan) == -1 ||
       open_slots (c, instance) == -1 ||
       recover (c, &scan) == -1)

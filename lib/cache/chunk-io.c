@@ -876,10 +876,14 @@ centry_allocated (const struct centry *e)
   return e->base_remote || e->slot != ZSLOT_NONE;
 }
 
-/* Which chunks of FIRST..LAST may hold data: the index's records in the
- * range (one cursor walk) and the device's entries in memory, which
- * override them.  Both under c->lock: an entry leaves memory only after
- * the commit that wrote its record, so together they are never behind.
+/* Which chunks of FIRST..LAST may hold data: the device's entries in
+ * memory, and the index's records in the range (one cursor walk), which
+ * the entries override.  The entries first, under c->lock; then the
+ * records, with no lock (a BLOCK_STATUS of a large range must not stop
+ * all I/O while it walks the index).  That order is never behind: an
+ * entry leaves memory only after the commit that wrote its record, so a
+ * chunk that was not in memory at the first step has its record, as
+ * new or newer, in the second.
  */
 DEFINE_VECTOR_TYPE (index_vector, uint64_t);
 
@@ -918,18 +922,20 @@ collect_allocated (struct zcache *c, struct cache_device *d,
                    index_vector *memory, index_vector *memory_alloc)
 {
   struct centry *e;
-  LOCK_FOR_SCOPE (&c->lock);
 
-  if (zindex_foreach_chunk_in (c->ix, d->uuid, first, last, alloc_record,
-                               records) == -1)
-    return -1;
+  pthread_mutex_lock (&c->lock);
   for (e = d->entries; e; e = e->vnext)
     if (e->index >= first && e->index <= last) {
       if (index_push (memory, e->index) == -1 ||
-          (centry_allocated (e) && index_push (memory_alloc, e->index) == -1))
+          (centry_allocated (e) &&
+           index_push (memory_alloc, e->index) == -1)) {
+        pthread_mutex_unlock (&c->lock);
         return -1;
+      }
     }
-  return 0;
+  pthread_mutex_unlock (&c->lock);
+  return zindex_foreach_chunk_in (c->ix, d->uuid, first, last, alloc_record,
+                                  records);
 }
 
 int

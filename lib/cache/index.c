@@ -8,10 +8,17 @@
  * begun and ended on whichever nbdkit thread needs them).  The map is
  * reserved large (address space only: the file grows as records do):
  * 64 bytes a chunk record, so even millions of stored chunks fit.
+ *
+ * Besides the chunk records, a "local" database keys the records of
+ * chunks that are cached or dirty: what a restart must load.  Opening a
+ * cache then reads those, however many chunks the store holds (ten
+ * million remote-only records cost nothing at start).
  */
 #include <config.h>
 
 #include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,16 +29,27 @@
 #include "index.h"
 #include "log.h"
 
-/* 16 GiB of address space (the file grows only as records are added):
- * about 250 million chunk records.  Not more, so that the plugin still
- * runs under valgrind, whose memcheck cannot map 64 GiB.
+/* The map starts at 16 GiB of address space (the file grows only as
+ * records are added): about 250 million chunk records.  Not more, so
+ * that the plugin still runs under valgrind, whose memcheck cannot map
+ * 64 GiB.  When it is half full, a write transaction first doubles it
+ * (zindex_begin).  -D zerofs.index_map_kib=N starts it at N KiB, for
+ * tests of the growth.
  */
 #define ZINDEX_MAP_SIZE (UINT64_C (16) << 30)
 #define ZINDEX_RECORD_VERSION 1
 
 struct zindex {
   MDB_env *env;
+  /* Held shared by every transaction, exclusively to grow the map
+   * (LMDB's rule: no transaction of this process may be active then).
+   * glibc's default kind prefers readers, so a thread may nest a read
+   * inside another without deadlocking against a pending grow.
+   */
+  pthread_rwlock_t txn_lock;
   MDB_dbi meta, devices, chunks;
+  MDB_dbi local;               /* keys of the chunk records that are
+                                  cached or dirty (see index.h) */
   char *path;
 };
 
@@ -77,10 +95,56 @@ mdb_fail (struct zindex *ix, const char *what, int rc)
 }
 
 /* Open (creating them if needed) the three databases. */
+/* Is the chunk record one that open must load (cached or dirty)? */
+static bool
+is_local (const struct zindex_chunk *rec)
+{
+  return rec->slot != UINT32_MAX || (rec->flags & ZREC_DIRTY);
+}
+
+/* Caches made before the "local" database: build it from the chunk
+ * records, once.
+ */
+static int
+build_local (struct zindex *ix, MDB_txn *txn)
+{
+  CLEANUP_MDB_CURSOR_CLOSE MDB_cursor *cur = NULL;
+  struct zindex_chunk rec;
+  uint8_t one = 1;
+  MDB_val k, v, mark = { .mv_size = 1, .mv_data = &one };
+  MDB_val key = { .mv_size = sizeof "local-index" - 1,
+                  .mv_data = (void *) "local-index" };
+  int rc;
+
+  rc = mdb_get (txn, ix->meta, &key, &v);
+  if (rc == 0)
+    return 0;
+  if (rc != MDB_NOTFOUND)
+    return mdb_fail (ix, "mdb_get", rc);
+  rc = mdb_cursor_open (txn, ix->chunks, &cur);
+  if (rc)
+    return mdb_fail (ix, "mdb_cursor_open", rc);
+  for (rc = mdb_cursor_get (cur, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
+    if (v.mv_size != sizeof rec)
+      continue;                 /* reported when it is read */
+    memcpy (&rec, v.mv_data, sizeof rec);
+    if (is_local (&rec) &&
+        (rc = mdb_put (txn, ix->local, &k, &mark, 0)) != 0)
+      return mdb_fail (ix, "mdb_put", rc);
+  }
+  if (rc != MDB_NOTFOUND)
+    return mdb_fail (ix, "mdb_cursor_get", rc);
+  rc = mdb_put (txn, ix->meta, &key, &mark, 0);
+  if (rc)
+    return mdb_fail (ix, "mdb_put", rc);
+  return 0;
+}
+
 static int
 open_databases (struct zindex *ix)
 {
-  MDB_txn *txn;
+  CLEANUP_MDB_TXN_ABORT MDB_txn *txn = NULL;
   int rc;
 
   rc = mdb_txn_begin (ix->env, NULL, 0, &txn);
@@ -88,12 +152,13 @@ open_databases (struct zindex *ix)
     return mdb_fail (ix, "mdb_txn_begin", rc);
   if ((rc = mdb_dbi_open (txn, "meta", MDB_CREATE, &ix->meta)) != 0 ||
       (rc = mdb_dbi_open (txn, "devices", MDB_CREATE, &ix->devices)) != 0 ||
-      (rc = mdb_dbi_open (txn, "chunks", MDB_CREATE, &ix->chunks)) != 0) {
-    mdb_fail (ix, "mdb_dbi_open", rc);
-    mdb_txn_abort (txn);
+      (rc = mdb_dbi_open (txn, "chunks", MDB_CREATE, &ix->chunks)) != 0 ||
+      (rc = mdb_dbi_open (txn, "local", MDB_CREATE, &ix->local)) != 0)
+    return mdb_fail (ix, "mdb_dbi_open", rc);
+  if (build_local (ix, txn) == -1)
     return -1;
-  }
   rc = mdb_txn_commit (txn);
+  txn = NULL;
   if (rc)
     return mdb_fail (ix, "mdb_txn_commit", rc);
   return 0;
@@ -104,11 +169,21 @@ zindex_open (const char *path)
 {
   CLEANUP_ZINDEX_CLOSE struct zindex *ix = NULL;
   struct zindex *ret;
+  uint64_t map_size = ZINDEX_MAP_SIZE;
   int rc;
 
+  if (zerofs_debug_index_map_kib > 0)
+    map_size = (uint64_t) zerofs_debug_index_map_kib << 10;
+
   ix = calloc (1, sizeof *ix);
-  if (ix == NULL || (ix->path = strdup (path)) == NULL) {
+  if (ix == NULL) {
     zerror ("calloc: %m");
+    return NULL;
+  }
+  pthread_rwlock_init (&ix->txn_lock, NULL);
+  ix->path = strdup (path);
+  if (ix->path == NULL) {
+    zerror ("strdup: %m");
     return NULL;
   }
   rc = mdb_env_create (&ix->env);
@@ -117,7 +192,7 @@ zindex_open (const char *path)
     return NULL;
   }
   if ((rc = mdb_env_set_maxdbs (ix->env, 4)) != 0 ||
-      (rc = mdb_env_set_mapsize (ix->env, ZINDEX_MAP_SIZE)) != 0 ||
+      (rc = mdb_env_set_mapsize (ix->env, map_size)) != 0 ||
       (rc = mdb_env_set_maxreaders (ix->env, 1024)) != 0) {
     mdb_fail (ix, "mdb_env_set", rc);
     return NULL;
@@ -141,6 +216,7 @@ zindex_close (struct zindex *ix)
     return;
   if (ix->env)
     mdb_env_close (ix->env);
+  pthread_rwlock_destroy (&ix->txn_lock);
   free (ix->path);
   free (ix);
 }
@@ -166,6 +242,7 @@ get_value (struct zindex *ix, MDB_dbi dbi, const void *key, size_t keylen,
   MDB_txn *txn;
   MDB_val k = { .mv_size = keylen, .mv_data = (void *) key }, v;
   int rc, ret;
+  RDLOCK_FOR_SCOPE (&ix->txn_lock);
 
   rc = mdb_txn_begin (ix->env, NULL, MDB_RDONLY, &txn);
   if (rc)
@@ -254,6 +331,7 @@ foreach_record (struct zindex *ix, MDB_dbi dbi,
                            const MDB_val *v, void *opaque),
                 void *opaque)
 {
+  RDLOCK_FOR_SCOPE (&ix->txn_lock);
   CLEANUP_MDB_TXN_ABORT MDB_txn *txn = NULL;
   CLEANUP_MDB_CURSOR_CLOSE MDB_cursor *cur = NULL;
   MDB_val k = { .mv_size = startlen, .mv_data = (void *) start }, v;
@@ -311,44 +389,49 @@ zindex_foreach_device (struct zindex *ix,
   return foreach_record (ix, ix->devices, NULL, 0, foreach_device_cb, &ctx);
 }
 
-struct foreach_chunk_ctx {
-  int (*fn) (void *opaque, const uint8_t uuid[16], uint64_t index,
-             const struct zindex_chunk *rec);
-  void *opaque;
-};
-
-static int
-foreach_chunk_cb (struct zindex *ix, const MDB_val *k, const MDB_val *v,
-                  void *opaque)
-{
-  struct foreach_chunk_ctx *ctx = opaque;
-  struct zindex_chunk rec;
-
-  if (k->mv_size != 24 || v->mv_size != sizeof rec) {
-    zerror ("%s: corrupt chunk record", ix->path);
-    errno = EIO;
-    return -1;
-  }
-  memcpy (&rec, v->mv_data, sizeof rec);
-  if (rec.version != ZINDEX_RECORD_VERSION) {
-    zerror ("%s: chunk record of unknown version %u", ix->path, rec.version);
-    errno = EIO;
-    return -1;
-  }
-  return ctx->fn (ctx->opaque, k->mv_data, chunk_key_index (k->mv_data),
-                  &rec);
-}
-
 int
-zindex_foreach_chunk (struct zindex *ix,
-                      int (*fn) (void *opaque, const uint8_t uuid[16],
-                                 uint64_t index,
-                                 const struct zindex_chunk *rec),
-                      void *opaque)
+zindex_foreach_local_chunk (struct zindex *ix,
+                            int (*fn) (void *opaque, const uint8_t uuid[16],
+                                       uint64_t index,
+                                       const struct zindex_chunk *rec),
+                            void *opaque)
 {
-  struct foreach_chunk_ctx ctx = { fn, opaque };
+  RDLOCK_FOR_SCOPE (&ix->txn_lock);
+  CLEANUP_MDB_TXN_ABORT MDB_txn *txn = NULL;
+  CLEANUP_MDB_CURSOR_CLOSE MDB_cursor *cur = NULL;
+  struct zindex_chunk rec;
+  MDB_val k, v, rv;
+  int rc;
 
-  return foreach_record (ix, ix->chunks, NULL, 0, foreach_chunk_cb, &ctx);
+  rc = mdb_txn_begin (ix->env, NULL, MDB_RDONLY, &txn);
+  if (rc)
+    return mdb_fail (ix, "mdb_txn_begin", rc);
+  rc = mdb_cursor_open (txn, ix->local, &cur);
+  if (rc)
+    return mdb_fail (ix, "mdb_cursor_open", rc);
+  for (rc = mdb_cursor_get (cur, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
+    if (k.mv_size != 24 ||
+        (rc = mdb_get (txn, ix->chunks, &k, &rv)) != 0 ||
+        rv.mv_size != sizeof rec) {
+      zerror ("%s: the list of cached chunks names a missing or corrupt "
+              "chunk record", ix->path);
+      errno = EIO;
+      return -1;
+    }
+    memcpy (&rec, rv.mv_data, sizeof rec);
+    if (rec.version != ZINDEX_RECORD_VERSION) {
+      zerror ("%s: chunk record of unknown version %u", ix->path,
+              rec.version);
+      errno = EIO;
+      return -1;
+    }
+    if (fn (opaque, k.mv_data, chunk_key_index (k.mv_data), &rec) == -1)
+      return -1;
+  }
+  if (rc != MDB_NOTFOUND)
+    return mdb_fail (ix, "mdb_cursor_get", rc);
+  return 0;
 }
 
 struct foreach_in_ctx {
@@ -394,6 +477,35 @@ zindex_foreach_chunk_in (struct zindex *ix, const uint8_t uuid[16],
   return foreach_record (ix, ix->chunks, key, sizeof key, foreach_in_cb, &ctx);
 }
 
+/* Before a write transaction: double the map if it is half full, so
+ * that commits do not fail with MDB_MAP_FULL as the index grows.  Write
+ * transactions are serialized by the caller, so the one that grows is
+ * the only writer; readers are waited for (txn_lock).
+ */
+static int
+maybe_grow (struct zindex *ix)
+{
+  MDB_envinfo info;
+  MDB_stat st;
+  uint64_t used, size;
+  int rc;
+
+  if (mdb_env_info (ix->env, &info) != 0 || mdb_env_stat (ix->env, &st) != 0)
+    return 0;
+  used = (uint64_t) (info.me_last_pgno + 1) * st.ms_psize;
+  if (used < info.me_mapsize / 2)
+    return 0;
+  size = (uint64_t) info.me_mapsize * 2;
+  WRLOCK_FOR_SCOPE (&ix->txn_lock);
+  rc = mdb_env_set_mapsize (ix->env, size);
+  if (rc)
+    return mdb_fail (ix, "mdb_env_set_mapsize", rc);
+  if (zerofs_debug_cache)
+    zdebug ("cache: index %s: %" PRIu64 " KiB used, map grown to %" PRIu64
+            " KiB", ix->path, used >> 10, size >> 10);
+  return 0;
+}
+
 struct zindex_txn *
 zindex_begin (struct zindex *ix)
 {
@@ -406,8 +518,14 @@ zindex_begin (struct zindex *ix)
     return NULL;
   }
   t->ix = ix;
+  if (maybe_grow (ix) == -1) {
+    free (t);
+    return NULL;
+  }
+  pthread_rwlock_rdlock (&ix->txn_lock);
   rc = mdb_txn_begin (ix->env, NULL, 0, &t->txn);
   if (rc) {
+    pthread_rwlock_unlock (&ix->txn_lock);
     mdb_fail (ix, "mdb_txn_begin", rc);
     free (t);
     return NULL;
@@ -482,9 +600,15 @@ zindex_put_chunk (struct zindex_txn *t, const uint8_t uuid[16],
   uint8_t key[24];
   struct zindex_chunk v = *rec;
 
+  uint8_t one = 1;
+
   v.version = ZINDEX_RECORD_VERSION;
   chunk_key (key, uuid, index);
-  return put_value (t, t->ix->chunks, key, sizeof key, &v, sizeof v);
+  if (put_value (t, t->ix->chunks, key, sizeof key, &v, sizeof v) == -1)
+    return -1;
+  return is_local (&v)
+    ? put_value (t, t->ix->local, key, sizeof key, &one, 1)
+    : del_value (t, t->ix->local, key, sizeof key);
 }
 
 int
@@ -494,11 +618,14 @@ zindex_del_chunk (struct zindex_txn *t, const uint8_t uuid[16],
   uint8_t key[24];
 
   chunk_key (key, uuid, index);
-  return del_value (t, t->ix->chunks, key, sizeof key);
+  if (del_value (t, t->ix->chunks, key, sizeof key) == -1)
+    return -1;
+  return del_value (t, t->ix->local, key, sizeof key);
 }
 
-int
-zindex_del_device_chunks (struct zindex_txn *t, const uint8_t uuid[16])
+/* Delete the keys of device UUID from DBI. */
+static int
+del_device_keys (struct zindex_txn *t, MDB_dbi dbi, const uint8_t uuid[16])
 {
   CLEANUP_MDB_CURSOR_CLOSE MDB_cursor *cur = NULL;
   uint8_t first[24];
@@ -506,7 +633,7 @@ zindex_del_device_chunks (struct zindex_txn *t, const uint8_t uuid[16])
   int rc;
 
   chunk_key (first, uuid, 0);
-  rc = mdb_cursor_open (t->txn, t->ix->chunks, &cur);
+  rc = mdb_cursor_open (t->txn, dbi, &cur);
   if (rc)
     return mdb_fail (t->ix, "mdb_cursor_open", rc);
   k.mv_size = sizeof first;
@@ -524,11 +651,20 @@ zindex_del_device_chunks (struct zindex_txn *t, const uint8_t uuid[16])
 }
 
 int
+zindex_del_device_chunks (struct zindex_txn *t, const uint8_t uuid[16])
+{
+  if (del_device_keys (t, t->ix->chunks, uuid) == -1)
+    return -1;
+  return del_device_keys (t, t->ix->local, uuid);
+}
+
+int
 zindex_commit (struct zindex_txn *t)
 {
   int rc = mdb_txn_commit (t->txn);
   struct zindex *ix = t->ix;
 
+  pthread_rwlock_unlock (&ix->txn_lock);
   free (t);
   if (rc)
     return mdb_fail (ix, "mdb_txn_commit", rc);
@@ -541,5 +677,6 @@ zindex_abort (struct zindex_txn *t)
   if (t == NULL)
     return;
   mdb_txn_abort (t->txn);
+  pthread_rwlock_unlock (&t->ix->txn_lock);
   free (t);
 }

@@ -75,12 +75,17 @@ extern int zindex_foreach_device (struct zindex *ix,
                                   int (*fn) (void *opaque,
                                              const struct index_device *dev),
                                   void *opaque);
-extern int zindex_foreach_chunk (struct zindex *ix,
-                                 int (*fn) (void *opaque,
-                                            const uint8_t uuid[16],
-                                            uint64_t index,
-                                            const struct zindex_chunk *rec),
-                                 void *opaque);
+
+/* Every chunk record that is cached or dirty (a "local" database keys
+ * them, kept by zindex_put_chunk and zindex_del_chunk): the cost is
+ * their number, not the number of chunks in the index.
+ */
+extern int zindex_foreach_local_chunk (struct zindex *ix,
+                                       int (*fn) (void *opaque,
+                                                  const uint8_t uuid[16],
+                                                  uint64_t index,
+                                                  const struct zindex_chunk *rec),
+                                       void *opaque);
 
 /* Call FN for every chunk record of device UUID with an index in
  * FIRST..LAST, in increasing order (one cursor walk: the cost is the
