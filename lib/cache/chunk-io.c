@@ -261,12 +261,16 @@ range_valid (const struct centry *e, uint32_t first, uint32_t last)
  * records the detachment is durable.  Under c->lock.
  */
 static uint32_t
-evict_some (struct zcache *c)
+evict_some (struct zcache *c, uint64_t *swept)
 {
-  uint32_t steps, evicted = 0, s;
+  uint64_t steps, max_steps = (uint64_t) 2 * c->nslots;
+  uint32_t evicted = 0, s;
   struct centry *e;
 
-  for (steps = 0; steps < 2 * c->nslots && evicted < ZEVICT_BATCH; steps++) {
+  if (max_steps > ZEVICT_SCAN_MAX)
+    max_steps = ZEVICT_SCAN_MAX;
+  *swept += max_steps;
+  for (steps = 0; steps < max_steps && evicted < ZEVICT_BATCH; steps++) {
     s = c->clock_hand;
     c->clock_hand = (c->clock_hand + 1) % c->nslots;
     e = c->slot_owner[s];
@@ -297,6 +301,7 @@ evict_some (struct zcache *c)
 static int
 slot_attach (struct zcache *c, struct centry *e)
 {
+  uint64_t swept = 0;
   uint32_t s;
 
   pthread_mutex_lock (&c->lock);
@@ -310,9 +315,16 @@ slot_attach (struct zcache *c, struct centry *e)
       return 0;
     }
     if (c->npending == 0)
-      evict_some (c);
+      evict_some (c, &swept);
     if (c->npending == 0) {
       pthread_mutex_unlock (&c->lock);
+      /* Not a whole sweep yet (two turns of the clock): go on, letting
+       * other threads at c->lock in between.
+       */
+      if (swept < (uint64_t) 2 * c->nslots) {
+        pthread_mutex_lock (&c->lock);
+        continue;
+      }
       errno = EAGAIN;
       return -1;
     }

@@ -39,6 +39,11 @@
 #define ZWRITEBACK_BATCH 256
 /* Evict this many clean chunks at a time (one commit frees them). */
 #define ZEVICT_BATCH 32
+/* One eviction pass looks at most at this many slots (under c->lock,
+ * which all I/O needs): a cache of a million slots, mostly dirty, must
+ * not stall every request while the clock hand sweeps it.
+ */
+#define ZEVICT_SCAN_MAX 4096
 
 /* One chunk the cache knows something about.  Fields marked [S] change
  * only with the chunk's stripe lock held for writing AND c->lock held,
