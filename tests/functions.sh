@@ -15,6 +15,8 @@
 #   stop_server [-9]         stop that nbdkit by its pid and reap it
 #                            (SIGTERM, which must end it with status 0,
 #                            or SIGKILL)
+#   server_died WHAT         the server was to kill itself (a crash point):
+#                            wait for it to be gone, and reap it
 #   client [EXPORT [CODE]]   nbdsh connected to EXPORT (default disk) of
 #                            that server, running CODE (default: the
 #                            Python script on stdin)
@@ -208,6 +210,22 @@ stop_server ()
     fi
 }
 cleanup_fn stop_server -9
+
+# The server was to kill itself (a crash point of the fault file, a
+# torn write): wait for it to be gone, fail if it is still there.
+server_died ()
+{
+    local i
+    for (( i = 0; i < 100; i++ )); do
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$server_pid" 2>/dev/null; then
+        echo "$0: the server did not die: $1"
+        return 1
+    fi
+    stop_server -9
+}
 
 client ()
 {

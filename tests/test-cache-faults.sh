@@ -66,15 +66,7 @@ for _ in range(1000):
 time.sleep(0.2)
 h.zero(M - 4096, M + 4096)
 EOF2
-for (( i = 0; i < 100; i++ )); do
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-done
-if kill -0 "$server_pid" 2>/dev/null; then
-    echo "$0: the fault file did not kill the server after the DELETE"
-    exit 1
-fi
-stop_server -9
+server_died "the fault file's crash after the DELETE"
 : > "$faults"
 serve
 client <<'EOF2'
@@ -265,11 +257,7 @@ start_server -D zerofs.torn_write=1 "$PLUGIN" "${zargs[@]}" export=disk \
 client <<'EOF2' || :
 h.pwrite(b"B" * 4096, 9 << 20)
 EOF2
-for (( i = 0; i < 100; i++ )); do
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-done
-stop_server -9
+server_died "the torn write"
 grep -q 'tearing the write' "$log"
 : > "$faults"
 serve

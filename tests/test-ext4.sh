@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A real kernel filesystem on a zerofs device: nbdfuse exposes the device
 # as a file, a loop device mounts ext4 on it.  Files written, unmounted,
 # nbdkit restarted with an EMPTY cache-dir (so every block now comes from

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # "nbdkit zerofs --help" documents every parameter, and the man page
 # documents every parameter that --help lists (and no other); zerofs-dev
 # --help lists the same table; --dump-plugin names the features.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # zerofs tests: the S3 test servers themselves (s3-servers.sh).
 #
 # Other tests trust these servers to behave like S3, so this one checks,

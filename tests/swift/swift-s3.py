@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 # zerofs tests: a throw-away OpenStack Swift with the s3api middleware,
 # for one test script, started by swift_start in ../s3-servers.sh.
 #
