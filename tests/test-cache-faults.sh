@@ -19,6 +19,10 @@
 #    as old or new in 512-byte pieces, never as noise.
 # 7. A device's first open (a listing of the store) does not hold up
 #    other devices' opens.
+# 8. The index's map grows instead of failing commits.
+# 9. A GET that races a trim and its DELETE is looked at again, not an
+#    EIO.
+# 10. A fetched copy is used only while it is the chunk's.
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
@@ -327,3 +331,89 @@ EOF2
     grep -q 'map grown to' "$log"
     grep -q 'imported 150000 stored chunks' "$log"
 fi
+
+# 9.  A read and an unaligned write whose GET is under way when another
+#     connection trims the chunk and flushes (its object is deleted):
+#     both succeed (they failed with EIO, "missing from the store").
+serve
+client <<'EOF2'
+h.pwrite(b"S" * (1 << 20), 3 << 20)
+h.pwrite(b"T" * (1 << 20), 4 << 20)
+h.flush()
+EOF2
+stop_server
+rm -rf "$cachedir"                 # chunks 3 and 4 only in the store
+serve
+printf 'delay get 3s\n' > "$faults"
+sleep 0.3
+client <<'EOF2' &
+assert h.pread(4096, (3 << 20) + 5 * 4096) in (b"S" * 4096, bytes(4096))
+EOF2
+reader=$!
+client <<'EOF2' &
+h.pwrite(b"x" * 10, (4 << 20) + 100)
+EOF2
+writer=$!
+sleep 0.8
+client <<'EOF2'
+h.trim(1 << 20, 3 << 20)
+h.trim(1 << 20, 4 << 20)
+h.flush()
+EOF2
+wait $reader
+wait $writer
+: > "$faults"
+client <<'EOF2'
+d = h.pread(4096, 4 << 20)
+assert d[100:110] == b"x" * 10 and d[:100] in (b"T" * 100, bytes(100))
+EOF2
+stop_server
+
+# 10. An unaligned write keeps the store's copy it fetched only while it
+#     holds its reference on the chunk: here it had to wait for cache
+#     space meanwhile, the chunk was written by another connection,
+#     uploaded and evicted, and the stale copy undid that write.
+zdev create evict 64M
+rm -rf "$cachedir"
+start_server -D zerofs.flush=1 -D zerofs.cache=1 "$PLUGIN" "${zargs[@]}" \
+             export=evict fault-file="$faults" cache-size=16M 2>>"$log"
+client evict <<'EOF2'
+for i in range(40):
+    h.pwrite(bytes([65 + i]) * (1 << 20), i << 20)
+h.flush()
+EOF2
+stop_server
+rm -rf "$cachedir"                 # everything only in the store
+start_server -D zerofs.flush=1 -D zerofs.cache=1 "$PLUGIN" "${zargs[@]}" \
+             export=evict fault-file="$faults" cache-size=16M 2>>"$log"
+printf 'delay get 2s\n' > "$faults"
+sleep 0.3
+client evict <<'EOF2' &
+h.pwrite(b"x" * 10, 100)           # needs chunk 0 from the store
+EOF2
+t1=$!
+sleep 0.5
+# While that GET is slow: write sector 0 whole, and keep the cache full
+# of trims whose DELETEs fail, so that the first writer waits for space.
+printf 'delay get 2s\nfail delete EIO\n' > "$faults"
+sleep 0.3
+client evict <<'EOF2'
+h.pwrite(b"B" * 4096, 0)
+for i in range(20, 32):
+    h.trim(1 << 20, i << 20)
+EOF2
+printf 'fail delete EIO\n' > "$faults"
+sleep 4                            # chunk 0 uploaded by the write-back
+client evict <<'EOF2'
+for r in range(3):                 # evict chunk 0
+    for i in range(1, 20):
+        h.pread(4096, (i << 20) + 8192)
+EOF2
+: > "$faults"                      # deletes succeed: the first writer goes on
+wait $t1
+client evict <<'EOF2'
+d = h.pread(4096, 0)
+assert d == b"B" * 100 + b"x" * 10 + b"B" * (4096 - 110), \
+    "a completed write was undone: %r" % d[:120]
+EOF2
+stop_server

@@ -461,9 +461,14 @@ new_device (struct zcache *c, const struct device_meta *meta,
     free (d);
     return NULL;
   }
-  /* Rule 5: start past every sequence this device may have used. */
+  /* Rule 5: start past every sequence this device may have used.  The
+   * reservation being committed is the one it starts with, so that a
+   * commit before this device's first (which writes every device's
+   * record) does not write 0.
+   */
   d->seq = seq_reserved > t ? seq_reserved : t;
   d->seq_reserved = d->seq + ZSEQ_RESERVE;
+  d->seq_reserving = d->seq_reserved;
   return d;
 }
 
@@ -994,7 +999,7 @@ check_identity (struct zindex *ix, const char *dir, const struct zvolume *vol,
     return -1;
   if (r == 0) {
     if (zindex_get_meta (ix, "format", &format, sizeof format) != 0 ||
-        format != ZINDEX_FORMAT) {
+        (format != 1 && format != ZINDEX_FORMAT)) {
       zerror ("cache-dir %s has an index of an unknown format", dir);
       errno = EINVAL;
       return -1;
@@ -1012,7 +1017,21 @@ check_identity (struct zindex *ix, const char *dir, const struct zvolume *vol,
       errno = EIO;
       return -1;
     }
-    return 0;
+    if (format == ZINDEX_FORMAT)
+      return 0;
+    /* Format 1: zindex_open built the "local" database; the slots keep
+     * 4 KiB units (no "xts-unit").  Say so, so that older code, which
+     * would not keep "local" up to date, refuses the index from now on.
+     */
+    format = ZINDEX_FORMAT;
+    txn = zindex_begin (ix);
+    if (txn == NULL)
+      return -1;
+    if (zindex_put_meta (txn, "format", &format, sizeof format) == -1) {
+      zindex_abort (txn);
+      return -1;
+    }
+    return zindex_commit (txn);
   }
   if (crypto_random (instance, 16) == -1)
     return -1;
@@ -1081,6 +1100,7 @@ reserve_space (const char *dir, int64_t nslots)
   uint64_t reserve = INDEX_RESERVE (nslots), avail;
   struct statvfs fs;
   struct stat st;
+  off_t slots_size;
   int r;
 
   snprintf (path, sizeof path, "%s/slots", dir);
@@ -1089,6 +1109,7 @@ reserve_space (const char *dir, int64_t nslots)
     zerror ("cache-dir: %s: %m", path);
     return -1;
   }
+  slots_size = st.st_size;
   r = posix_fallocate (fd, 0, (off_t) want);
   if (r == EOPNOTSUPP || r == EINVAL) {
     if (st.st_size < (off_t) want && ftruncate (fd, (off_t) want) == -1) {
@@ -1108,9 +1129,14 @@ reserve_space (const char *dir, int64_t nslots)
     return -1;
   }
   avail = (uint64_t) fs.f_bavail * fs.f_frsize;
+  /* What the index has grown into already counts towards its room. */
+  snprintf (path, sizeof path, "%s/index.mdb", dir);
+  if (stat (path, &st) == 0)
+    reserve = (uint64_t) st.st_size >= reserve
+      ? 0 : reserve - (uint64_t) st.st_size;
   if (r == ENOSPC || avail < reserve) {
     /* Give back what the failed reservation took. */
-    if (r == ENOSPC && ftruncate (fd, st.st_size) == 0)
+    if (r == ENOSPC && ftruncate (fd, slots_size) == 0)
       fstatvfs (fd, &fs);
     zerror ("cache-dir %s: not enough free space: cache-size=%" PRIu64
             "M needs %" PRIu64 " MiB for the chunk slots and %" PRIu64

@@ -346,36 +346,51 @@ slot_detach_locked (struct zcache *c, struct centry *e)
   e->slot = ZSLOT_NONE;
 }
 
-/* GET and decode E's object into a malloc'd buffer of ZCHUNK_SIZE. */
-int
-centry_fetch (struct zcache *c, struct centry *e, void **plain)
+/* GET and decode E's object into a malloc'd buffer of ZCHUNK_SIZE.
+ * GEN and STORED_SEQ are E's base_gen and stored_seq from before the
+ * GET (it runs with no lock held).  An object that is gone, or older
+ * than this cache last wrote, is an error only if E still needs that
+ * same object: if an upload, a delete or a trim came in meanwhile
+ * (base_gen moved) this returns 0 with *PLAIN NULL, and the caller
+ * looks at E again.
+ */
+static int
+centry_fetch (struct zcache *c, struct centry *e, uint32_t gen,
+              uint64_t stored_seq, void **plain)
 {
   struct cache_device *d = e->dev;
   char key[OBJSTORE_KEY_MAX];
   CLEANUP_FREE void *obj = NULL;
   CLEANUP_FREE void *buf = NULL;
-  uint64_t seq, stored_seq;
+  uint64_t seq;
   size_t objlen;
+  bool changed;
 
+  *plain = NULL;
   zkey_chunk (key, d->name, e->index);
   if (objstore_get (c->store, key, &obj, &objlen) == -1) {
-    if (errno == ENOENT) {
-      /* The store is not what the index expected (the object was
-       * deleted behind our back, or the store lost it).  Only this
-       * chunk suffers: the sectors that must come from the object fail,
-       * and so do flushes that need them, until the chunk is written
-       * whole or trimmed, or the object comes back.
-       */
-      zerror ("chunk object %s is missing from the store, but the cache "
-              "needs it for the parts of chunk %" PRIu64 " of %s not "
-              "written since (bytes %" PRIu64 "-%" PRIu64 " of the "
-              "device): reads of them and flushes fail until that range "
-              "is written whole or trimmed, or the object is restored",
-              key, e->index, d->name, e->index * ZCHUNK_SIZE,
-              e->index * ZCHUNK_SIZE +
-              cache_device_chunk_len (d, e->index) - 1);
-      errno = EIO;
-    }
+    if (errno != ENOENT)
+      return -1;
+    pthread_mutex_lock (&c->lock);
+    changed = e->base_gen != gen || !e->base_remote;
+    pthread_mutex_unlock (&c->lock);
+    if (changed)
+      return 0;
+    /* The store is not what the index expected (the object was
+     * deleted behind our back, or the store lost it).  Only this chunk
+     * suffers: the sectors that must come from the object fail, and so
+     * do flushes that need them, until the chunk is written whole or
+     * trimmed, or the object comes back.
+     */
+    zerror ("chunk object %s is missing from the store, but the cache "
+            "needs it for the parts of chunk %" PRIu64 " of %s not "
+            "written since (bytes %" PRIu64 "-%" PRIu64 " of the "
+            "device): reads of them and flushes fail until that range "
+            "is written whole or trimmed, or the object is restored",
+            key, e->index, d->name, e->index * ZCHUNK_SIZE,
+            e->index * ZCHUNK_SIZE +
+            cache_device_chunk_len (d, e->index) - 1);
+    errno = EIO;
     return -1;
   }
   buf = malloc (ZCHUNK_SIZE);
@@ -389,9 +404,11 @@ centry_fetch (struct zcache *c, struct centry *e, void **plain)
     return -1;
   }
   pthread_mutex_lock (&c->lock);
-  stored_seq = e->stored_seq;
   c->stats.gets++;
+  changed = e->base_gen != gen;
   pthread_mutex_unlock (&c->lock);
+  if (changed)
+    return 0;                   /* an upload meanwhile: look again */
   if (seq < stored_seq) {
     /* Genuine, but older than what this cache put there: returning it
      * would silently undo acknowledged writes.
@@ -495,12 +512,16 @@ bounce_alloc (uint32_t nsec)
  * that came in meanwhile wins; a trim meanwhile makes the copy
  * irrelevant).  *PLAIN keeps the decoded chunk, so that the caller can
  * serve from it even when it could not be installed (no free slot, or
- * the cache disk failed).
+ * the cache disk failed), for as long as it holds its reference on E:
+ * without one, E may be evicted and its sectors come to need a newer
+ * object than this copy.
  */
 int
 centry_fetch_shared (struct zcache *c, struct centry *e, void **plain)
 {
   pthread_rwlock_t *stripe = centry_stripe (c, e->dev, e->index);
+  uint64_t stored_seq;
+  uint32_t gen;
   int r;
 
   free (*plain);
@@ -513,10 +534,12 @@ centry_fetch_shared (struct zcache *c, struct centry *e, void **plain)
     return 0;
   }
   e->fetching = true;
+  gen = e->base_gen;
+  stored_seq = e->stored_seq;
   pthread_mutex_unlock (&c->lock);
 
-  r = centry_fetch (c, e, plain);
-  if (r == 0) {
+  r = centry_fetch (c, e, gen, stored_seq, plain);
+  if (r == 0 && *plain) {
     pthread_rwlock_wrlock (stripe);
     if (e->base_remote && centry_install (c, e, *plain) == -1 &&
         errno != EAGAIN)
@@ -800,18 +823,24 @@ zcache_write (struct cache_device *d, uint64_t index,
     e = centry_get (c, d, index);
     if (e == NULL)
       return -1;
-    pthread_rwlock_wrlock (stripe);
-    r = write_locked (c, e, offset, len, buf, plain);
-    pthread_rwlock_unlock (stripe);
-    if (r == 2) {
-      /* The edges need the store's copy: fetch it with no lock held. */
-      r = centry_fetch_shared (c, e, &plain);
-      centry_put (c, e);
-      if (r == -1)
-        return -1;
-      continue;
+    for (;;) {
+      pthread_rwlock_wrlock (stripe);
+      r = write_locked (c, e, offset, len, buf, plain);
+      pthread_rwlock_unlock (stripe);
+      if (r != 2)
+        break;
+      /* The edges need the store's copy: fetch it with no lock held,
+       * keeping the reference so that it stays E's copy.
+       */
+      if (centry_fetch_shared (c, e, &plain) == -1) {
+        r = -1;
+        break;
+      }
     }
     centry_put (c, e);
+    /* Without the reference the copy may no longer be E's. */
+    free (plain);
+    plain = NULL;
     if (r != 1)
       return r;
     if (wait_for_slot (c, &space) == -1)
@@ -843,6 +872,7 @@ zcache_discard (struct cache_device *d, uint64_t index)
     slot_detach_locked (c, e);
     memset (e->bitmap, 0, sizeof e->bitmap);
     e->base_remote = false;
+    e->base_gen++;
     e->seq = zcache_next_seq (d);
     if (e->remote || e->busy) {
       /* A busy entry's upload may be creating an object right now: stay

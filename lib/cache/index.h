@@ -29,7 +29,11 @@
 
 #include "cleanup.h"
 
-#define ZINDEX_FORMAT 1
+/* 2: the "local" database and the slots' encryption unit recorded (an
+ * index of format 1 is upgraded when opened; older code refuses 2, so
+ * it cannot misread a cache made by this one).
+ */
+#define ZINDEX_FORMAT 2
 
 /* Chunk record flags. */
 #define ZREC_REMOTE      0x01  /* an object for this chunk is in the store */

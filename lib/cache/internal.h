@@ -69,6 +69,10 @@ struct centry {
   time_t write_time;             /* [C] its last write (monotonic s) */
   bool busy;                     /* [C] queued for or being uploaded */
   bool fetching;                 /* [C] a GET of its object is under way */
+  uint32_t base_gen;             /* [C] bumped when the store's object
+                                    changes or stops mattering (upload,
+                                    delete, trim): a GET that raced one
+                                    is looked at again, not trusted */
   uint64_t stored_seq;           /* [C] the sequence the store's object
                                     carries, as far as this cache knows
                                     (0: unknown): an older one is a
@@ -170,7 +174,6 @@ extern void centry_index_touch (struct zcache *c, struct centry *e);
 extern void centry_set_dirty (struct zcache *c, struct centry *e);
 extern void centry_clear_dirty (struct zcache *c, struct centry *e);
 extern bool centry_full (const struct centry *e);
-extern int centry_fetch (struct zcache *c, struct centry *e, void **plain);
 extern int centry_fetch_shared (struct zcache *c, struct centry *e,
                                 void **plain);
 extern int centry_install (struct zcache *c, struct centry *e,

@@ -87,6 +87,7 @@ stop_needing_object (struct zcache *c, struct centry *e, uint64_t seq,
       *go_on = false;
     else {
       e->base_remote = false;
+      e->base_gen++;
       centry_index_touch (c, e);
     }
   }
@@ -156,6 +157,7 @@ upload_one (struct zcache *c, struct centry *e, void *scratch)
   pthread_mutex_lock (&c->lock);
   e->remote = !zero;
   e->stored_seq = zero ? 0 : seq;
+  e->base_gen++;
   if (e->seq == seq)
     centry_clear_dirty (c, e);
   else {
@@ -221,6 +223,7 @@ delete_batch (struct zcache *c, struct centry **v, size_t n)
           c->stats.deletes++;
         v[i]->remote = false;
         v[i]->stored_seq = 0;
+        v[i]->base_gen++;
         if (v[i]->seq == v[i]->busy_seq)
           centry_clear_dirty (c, v[i]);
         else {
