@@ -105,7 +105,13 @@ static const struct zopt options[] = {
   { "connections", ZOPT_UINT, "N",
     "S3 requests in flight, 1-1024 (default 32)" },
   { "timeout", ZOPT_UINT, "SECONDS",
-    "per request attempt, 1-3600 (default 30)" },
+    "abandon a request that moves less than low-speed-limit bytes a "
+    "second for this long, 1-3600 (default 30)" },
+  { "connect-timeout", ZOPT_UINT, "SECONDS",
+    "abandon a connection attempt after this long, 1-3600 (default 10)" },
+  { "low-speed-limit", ZOPT_UINT, "BYTES",
+    "the transfer rate below which a request is stalled, 1-1073741824 "
+    "(default 1024)" },
   { "retry-time", ZOPT_UINT, "SECONDS",
     "keep retrying transient failures this long, 0-86400 (default 120)" },
   { "fault-file", ZOPT_PATH, "FILE",
@@ -149,6 +155,8 @@ static const struct zopt_target targets[] = {
   { .offset = FIELD (unsigned_payload) },
   { .offset = FIELD (connections), .min = 1, .max = 1024 },
   { .offset = FIELD (timeout), .min = 1, .max = 3600 },
+  { .offset = FIELD (connect_timeout), .min = 1, .max = 3600 },
+  { .offset = FIELD (low_speed_limit), .min = 1, .max = 1073741824 },
   { .offset = FIELD (retry_time), .min = 0, .max = 86400 },
   { .offset = FIELD (fault_file) },
 };
@@ -172,6 +180,8 @@ zconf_init (struct zconf *conf)
   conf->addressing = ZADDR_AUTO;
   conf->connections = 32;
   conf->timeout = 30;
+  conf->connect_timeout = 10;
+  conf->low_speed_limit = 1024;
   conf->retry_time = 120;
 }
 

@@ -52,7 +52,9 @@ struct zconf {
   char *ca_bundle;
   bool unsigned_payload;     /* UNSIGNED-PAYLOAD over https */
   unsigned connections;      /* requests in flight, default 32 */
-  unsigned timeout;          /* seconds per request attempt, default 30 */
+  unsigned timeout;          /* seconds a request may stall, default 30 */
+  unsigned connect_timeout;  /* seconds to connect, default 10 */
+  unsigned low_speed_limit;  /* bytes/s below which it stalls, 1024 */
   unsigned retry_time;       /* seconds of retrying before EIO, default 120 */
 
   /* Testing: fault-injection control file (see lib/store/fault.c). */

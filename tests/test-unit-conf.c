@@ -164,9 +164,18 @@ test_every_key (void)
   CHECK (zconf_set (&conf, "password", "again") == 0);
   CHECK (conf.password_file == NULL && strcmp (conf.password, "again") == 0);
 
+  /* A stall, not a whole request, is what times out (slow links). */
+  CHECK (conf.connect_timeout == 10 && conf.low_speed_limit == 1024);
+  CHECK (zconf_set (&conf, "connect-timeout", "0") == -1);
+  CHECK (zconf_set (&conf, "low-speed-limit", "0") == -1);
+  CHECK (zconf_set (&conf, "connect-timeout", "3") == 0 &&
+         conf.connect_timeout == 3);
+  CHECK (zconf_set (&conf, "low-speed-limit", "100") == 0 &&
+         conf.low_speed_limit == 100);
+
   /* The table and zconf_is_option agree; help mentions every key. */
   opts = zconf_options (&n);
-  CHECK (n == 22);
+  CHECK (n == 24);
   for (i = 0; i < n; i++) {
     CHECK (zconf_is_option (opts[i].key));
     CHECK (opts[i].metavar && opts[i].help && opts[i].help[0]);

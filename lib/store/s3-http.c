@@ -11,7 +11,11 @@
  * what the caller gets.
  *
  * Every handle is set up the same way: no signals (CURLOPT_NOSIGNAL:
- * many threads), a whole-request timeout and a shorter connect timeout,
+ * many threads), a connect timeout and a stall timeout (a request is
+ * abandoned when it moves less than low-speed-limit bytes a second for
+ * timeout seconds, however long it takes in all: a 1 MiB PUT over a slow
+ * uplink shared by many requests must finish, a dead connection must
+ * still be noticed; see stall_check),
  * TCP_NODELAY and keep-alive probes, HTTP/1.1, the path sent exactly as
  * signed (CURLOPT_PATH_AS_IS), http and https only, certificate checks
  * on (curl's default), no "Expect: 100-continue" round trip.  Uploads
@@ -27,8 +31,13 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <sys/socket.h>
 
 #include "cleanup.h"
 #include "vector.h"
@@ -37,12 +46,12 @@
 
 /* Trust a Content-Length this big to size the buffer up front. */
 #define PREALLOC_MAX ((uint64_t) 256 << 20)
-#define CONNECT_TIMEOUT_MAX 10L
 #define RECEIVE_BUFFER_SIZE (256L * 1024)
 #define UPLOAD_BUFFER_SIZE (256L * 1024)
 
 struct slot {
   CURL *curl;
+  int fd;                         /* its connection's socket, or -1 */
   struct slot *next_free;
   char errbuf[CURL_ERROR_SIZE];
 };
@@ -55,7 +64,7 @@ struct s3_http {
   struct slot *free_list;         /* LIFO: the warmest connection first */
   CURLSH *share;
   pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
-  long timeout, connect_timeout;
+  long timeout, connect_timeout, low_speed_limit;
   char *ca_bundle;
 };
 
@@ -117,8 +126,8 @@ s3_http_new (const struct s3_http_options *opts)
   http->nslots = opts->connections ? opts->connections : 32;
   http->slots = calloc (http->nslots, sizeof *http->slots);
   http->timeout = opts->timeout ? opts->timeout : 30;
-  http->connect_timeout = http->timeout < CONNECT_TIMEOUT_MAX
-    ? http->timeout : CONNECT_TIMEOUT_MAX;
+  http->connect_timeout = opts->connect_timeout ? opts->connect_timeout : 10;
+  http->low_speed_limit = opts->low_speed_limit ? opts->low_speed_limit : 1024;
   if (opts->ca_bundle)
     http->ca_bundle = strdup (opts->ca_bundle);
   if (http->slots == NULL || (opts->ca_bundle && http->ca_bundle == NULL)) {
@@ -200,6 +209,12 @@ release (struct s3_http *http, struct slot *slot)
 struct transfer {
   const struct s3_http_request *req;
   struct s3_http_response *resp;
+  struct slot *slot;
+  struct s3_http *http;
+  /* Stall detection: bytes moved when the current window began. */
+  struct timespec window_start;
+  uint64_t window_moved;
+  bool stalled;
   /* The response body, NUL-terminated once it has any room; the
    * response gets it when the transfer succeeds.
    */
@@ -383,6 +398,7 @@ transfer_errno (CURLcode code, long os_errno)
 static int
 new_handle (struct s3_http *http, struct slot *slot)
 {
+  slot->fd = -1;
   slot->curl = curl_easy_init ();
   if (slot->curl &&
       curl_easy_setopt (slot->curl, CURLOPT_SHARE, http->share)
@@ -391,6 +407,85 @@ new_handle (struct s3_http *http, struct slot *slot)
     slot->curl = NULL;
   }
   return slot->curl ? 0 : -1;
+}
+
+/* What the connection has really carried: the bytes the peer
+ * acknowledged plus those received (TCP_INFO), or failing that what curl
+ * has handed over.  curl's own view is not enough: an upload is "done"
+ * for curl once its last byte is in the socket's send buffer, which on a
+ * slow link may take many seconds more to drain, all of them counted as
+ * a stall by CURLOPT_LOW_SPEED_TIME.
+ */
+static uint64_t
+bytes_moved (struct transfer *t, curl_off_t dlnow, curl_off_t ulnow)
+{
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+
+  /* The handle's own connection (not shared: see new_handle), whose
+   * socket socket_opened and socket_closed keep track of.
+   */
+  if (t->slot->fd >= 0 &&
+      getsockopt (t->slot->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+      len >= offsetof (struct tcp_info, tcpi_bytes_received) +
+             sizeof ti.tcpi_bytes_received)
+    return ti.tcpi_bytes_acked + ti.tcpi_bytes_received;
+  return (uint64_t) dlnow + (uint64_t) ulnow;
+}
+
+/* curl's socket callbacks: which socket the handle's connection uses. */
+static int
+socket_opened (void *opaque, curl_socket_t fd, curlsocktype purpose)
+{
+  struct slot *slot = opaque;
+
+  if (purpose == CURLSOCKTYPE_IPCXN)
+    slot->fd = fd;
+  return CURL_SOCKOPT_OK;
+}
+
+static int
+socket_closed (void *opaque, curl_socket_t fd)
+{
+  struct slot *slot = opaque;
+
+  if (slot->fd == fd)
+    slot->fd = -1;
+  return close (fd);
+}
+
+/* curl's progress callback: abort (the request is retried) when less
+ * than low_speed_limit * timeout bytes moved in the last timeout
+ * seconds.  A connection's counters span the requests it served, so
+ * only differences within one request count.
+ */
+static int
+stall_check (void *opaque, curl_off_t dltotal, curl_off_t dlnow,
+             curl_off_t ultotal, curl_off_t ulnow)
+{
+  struct transfer *t = opaque;
+  uint64_t moved = bytes_moved (t, dlnow, ulnow);
+  struct timespec now;
+  double elapsed;
+
+  clock_gettime (CLOCK_MONOTONIC, &now);
+  if (t->window_start.tv_sec == 0) {
+    t->window_start = now;
+    t->window_moved = moved;
+    return 0;
+  }
+  elapsed = (now.tv_sec - t->window_start.tv_sec) +
+    (now.tv_nsec - t->window_start.tv_nsec) / 1e9;
+  if (elapsed < t->http->timeout)
+    return 0;
+  if (moved - t->window_moved <
+      (uint64_t) t->http->low_speed_limit * (uint64_t) t->http->timeout) {
+    t->stalled = true;
+    return 1;
+  }
+  t->window_start = now;
+  t->window_moved = moved;
+  return 0;
 }
 
 /* Set up SLOT's (reset) handle for the transfer T. */
@@ -411,7 +506,13 @@ set_options (struct s3_http *http, struct slot *slot, struct transfer *t,
   SETOPT (CURLOPT_URL, req->url);
   SETOPT (CURLOPT_PROTOCOLS_STR, "http,https");
   SETOPT (CURLOPT_NOSIGNAL, 1L);
-  SETOPT (CURLOPT_TIMEOUT, http->timeout);
+  SETOPT (CURLOPT_SOCKOPTFUNCTION, socket_opened);
+  SETOPT (CURLOPT_SOCKOPTDATA, slot);
+  SETOPT (CURLOPT_CLOSESOCKETFUNCTION, socket_closed);
+  SETOPT (CURLOPT_CLOSESOCKETDATA, slot);
+  SETOPT (CURLOPT_NOPROGRESS, 0L);
+  SETOPT (CURLOPT_XFERINFOFUNCTION, stall_check);
+  SETOPT (CURLOPT_XFERINFODATA, t);
   SETOPT (CURLOPT_CONNECTTIMEOUT, http->connect_timeout);
   SETOPT (CURLOPT_TCP_NODELAY, 1L);
   SETOPT (CURLOPT_TCP_KEEPALIVE, 1L);
@@ -489,6 +590,8 @@ s3_http_perform (struct s3_http *http, const struct s3_http_request *req,
   curl_easy_reset (slot->curl);
   slot->errbuf[0] = '\0';
   t.head = strcmp (req->method, "HEAD") == 0;
+  t.slot = slot;
+  t.http = http;
 
   code = set_options (http, slot, &t, list);
   if (code == CURLE_OK) {
@@ -508,6 +611,13 @@ s3_http_perform (struct s3_http *http, const struct s3_http_request *req,
       err = ENOMEM;
       snprintf (resp->error, sizeof resp->error,
                 "out of memory receiving the response");
+    }
+    else if (t.stalled) {
+      err = ETIMEDOUT;
+      snprintf (resp->error, sizeof resp->error,
+                "the transfer stalled: less than %ld bytes a second for "
+                "%ld seconds (low-speed-limit, timeout)",
+                http->low_speed_limit, http->timeout);
     }
     else {
       err = transfer_errno (code, os_errno);

@@ -29,7 +29,9 @@ struct s3_http;
 
 struct s3_http_options {
   unsigned connections;           /* handles = requests in flight */
-  unsigned timeout;               /* seconds for a whole request */
+  unsigned timeout;               /* seconds a request may stall */
+  unsigned connect_timeout;       /* seconds to connect */
+  unsigned low_speed_limit;       /* bytes/s below which it stalls */
   const char *ca_bundle;          /* NULL: the system's CA store */
 };
 

@@ -969,6 +969,8 @@ s3_init (struct s3_store *s, const struct zconf *conf)
   struct s3_http_options opts = {
     .connections = conf->connections,
     .timeout = conf->timeout,
+    .connect_timeout = conf->connect_timeout,
+    .low_speed_limit = conf->low_speed_limit,
     .ca_bundle = conf->ca_bundle,
   };
 
