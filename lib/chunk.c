@@ -129,6 +129,19 @@ make_aad (uint8_t aad[AAD_LEN], const uint8_t *header,
 }
 
 int
+zsealed_header (uint8_t *o, const char *magic, uint8_t version,
+                int compression, uint64_t seq, uint32_t len)
+{
+  memcpy (o, magic, 4);
+  o[OFF_VERSION] = version;
+  o[OFF_COMPRESSION] = compression;
+  o[OFF_RESERVED] = o[OFF_RESERVED + 1] = 0;
+  put_be64 (o + OFF_SEQ, seq);
+  put_be32 (o + OFF_LENGTH, len);
+  return crypto_random (o + OFF_NONCE, CRYPTO_NONCE_LEN);
+}
+
+int
 zchunk_encode (const struct zchunk_codec *codec, uint64_t index,
                uint64_t seq, const void *data, size_t len,
                void **obj, size_t *objlen)
@@ -184,13 +197,7 @@ zchunk_encode (const struct zchunk_codec *codec, uint64_t index,
     }
   }
 
-  memcpy (o, MAGIC, 4);
-  o[OFF_VERSION] = ZCHUNK_VERSION;
-  o[OFF_COMPRESSION] = compression;
-  o[OFF_RESERVED] = o[OFF_RESERVED + 1] = 0;
-  put_be64 (o + OFF_SEQ, seq);
-  put_be32 (o + OFF_LENGTH, len);
-  if (crypto_random (o + OFF_NONCE, CRYPTO_NONCE_LEN) == -1)
+  if (zsealed_header (o, MAGIC, ZCHUNK_VERSION, compression, seq, len) == -1)
     return -1;
 
   make_aad (aad, o, codec, index);

@@ -75,6 +75,13 @@ extern int zchunk_decode (const struct zchunk_codec *codec, uint64_t index,
 /* Read only the sequence number from an object's header (no auth). */
 extern int zchunk_peek_seq (const void *obj, size_t objlen, uint64_t *seq);
 
+/* The 32-byte header that chunk and journal objects share: MAGIC (4
+ * bytes), VERSION, COMPRESSION, two reserved zeros, SEQ, LEN, then a
+ * fresh random nonce.  -1 only if no random bytes could be had.
+ */
+extern int zsealed_header (uint8_t *o, const char *magic, uint8_t version,
+                           int compression, uint64_t seq, uint32_t len);
+
 /* True if all LEN bytes are zero (fast). */
 extern bool zis_zero (const void *data, size_t len);
 

@@ -161,13 +161,8 @@ zjournal_seal (const struct zchunk_codec *codec, uint64_t jseq,
     zerror ("journal: malloc: %m");
     return -1;
   }
-  memcpy (o, MAGIC, 4);
-  o[OFF_VERSION] = ZJOURNAL_VERSION;
-  o[OFF_COMPRESSION] = compression;
-  o[OFF_RESERVED] = o[OFF_RESERVED + 1] = 0;
-  put_be64 (o + OFF_SEQ, jseq);
-  put_be32 (o + OFF_LENGTH, len);
-  if (crypto_random (o + OFF_NONCE, CRYPTO_NONCE_LEN) == -1)
+  if (zsealed_header (o, MAGIC, ZJOURNAL_VERSION, compression, jseq,
+                      len) == -1)
     return -1;
   make_aad (aad, o, codec);
   if (crypto_seal (codec->key, o + OFF_NONCE, aad, sizeof aad, pt, n,
