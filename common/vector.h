@@ -72,6 +72,16 @@ extern void *vector_grow (void *items, size_t len, size_t *cap,
     return 0;                                                           \
   }                                                                     \
                                                                         \
+  /* Sort with qsort's COMPARE (nothing to do, and no NULL passed to  \
+   * qsort, when there are fewer than two elements).                  \
+   */                                                                 \
+  static inline void __attribute__ ((unused))                           \
+  name##_sort (name *v, int (*compare) (const void *, const void *))    \
+  {                                                                     \
+    if (v->len > 1)                                                     \
+      qsort (v->items, v->len, sizeof (type), compare);                 \
+  }                                                                     \
+                                                                        \
   /* Free the array (not what its elements point to). */               \
   static inline void __attribute__ ((unused))                           \
   name##_reset (name *v)                                                \

@@ -767,7 +767,7 @@ zvolume_list_devices (struct zvolume *vol,
 
   if (objstore_list (vol->store, "devices/", "/", collect_name, &names) == -1)
     return -1;
-  qsort (names.items, names.len, sizeof *names.items, compare_names);
+  string_vector_sort (&names, compare_names);
   for (i = 0; i < names.len; i++)
     if (fn (opaque, names.items[i]) == -1)
       return -1;

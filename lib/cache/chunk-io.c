@@ -995,7 +995,7 @@ zcache_allocated_chunks (struct cache_device *d, uint64_t first, uint64_t last,
     return -1;
 
   /* Records not overridden by an entry, plus allocated entries. */
-  qsort (memory.items, memory.len, sizeof *memory.items, compare_u64);
+  index_vector_sort (&memory, compare_u64);
   for (i = 0, j = 0; i < records.len; i++) {
     while (j < memory.len && memory.items[j] < records.items[i])
       j++;
@@ -1007,7 +1007,7 @@ zcache_allocated_chunks (struct cache_device *d, uint64_t first, uint64_t last,
   for (k = 0; k < memory_alloc.len; k++)
     if (index_push (&result, memory_alloc.items[k]) == -1)
       return -1;
-  qsort (result.items, result.len, sizeof *result.items, compare_u64);
+  index_vector_sort (&result, compare_u64);
   *n = result.len;
   *indexes = index_vector_release (&result);
   return 0;

@@ -790,8 +790,7 @@ read_sorted_dir (int fd, const char *filter, string_vector *names)
       return objstore_fail (ENOMEM, "LIST: out of memory");
     name = NULL;
   }
-  if (names->len > 0)
-    qsort (names->items, names->len, sizeof names->items[0], compare_names);
+  string_vector_sort (names, compare_names);
   return 0;
 }
 

@@ -226,8 +226,7 @@ collect_headers (const struct sigv4_request *req, const char *amz_date,
                     req->payload_hash) == -1)
       return -1;
   }
-  qsort (headers->items, headers->len, sizeof *headers->items,
-         compare_headers);
+  pair_list_sort (headers, compare_headers);
   return 0;
 }
 
@@ -279,7 +278,7 @@ canonical_query (const struct sigv4_request *req, const char *amz_date,
         add_param (&params, "X-Amz-SignedHeaders", signed_headers) == -1)
       return NULL;
   }
-  qsort (params.items, params.len, sizeof *params.items, compare_params);
+  pair_list_sort (&params, compare_params);
 
   fp = open_memstream (&buf, &size);
   if (fp == NULL)

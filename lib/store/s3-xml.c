@@ -644,9 +644,7 @@ s3_xml_parse_list (const char *doc, size_t len, struct s3_list_page *page)
   }
 
   /* S3 sends the keys, then the prefixes, each sorted: merge them. */
-  if (entries.len > 1)
-    qsort (entries.items, entries.len, sizeof *entries.items,
-           compare_entries);
+  entry_list_sort (&entries, compare_entries);
   if (truncated && (next_token == NULL || *next_token == '\0'))
     return objstore_fail (EBADMSG, "list result is truncated but has no "
                           "NextContinuationToken");
