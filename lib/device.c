@@ -57,6 +57,12 @@ device_pread (struct device *dev, void *buf, uint32_t count, uint64_t offset)
 
   if (check_range (dev, count, offset, EINVAL, "read") == -1)
     return -1;
+  /* A read over several chunks starts all their GETs at once instead of
+   * one after another (a failure here is left for the reads to meet).
+   */
+  if (count > 0 && offset / ZCHUNK_SIZE != (offset + count - 1) / ZCHUNK_SIZE)
+    zcache_prefetch_range (dev->cd, offset / ZCHUNK_SIZE,
+                           (offset + count - 1) / ZCHUNK_SIZE);
   FOR_EACH_PIECE (offset, count, idx, off, len) {
     if (zcache_read (dev->cd, idx, off, len, p) == -1)
       return -1;
@@ -134,16 +140,12 @@ device_flush (struct device *dev)
 int
 device_prefetch (struct device *dev, uint32_t count, uint64_t offset)
 {
-  uint64_t idx;
-  uint32_t off, len;
-
   if (check_range (dev, count, offset, EINVAL, "cache") == -1)
     return -1;
-  FOR_EACH_PIECE (offset, count, idx, off, len) {
-    if (zcache_prefetch (dev->cd, idx) == -1)
-      return -1;
-  }
-  return 0;
+  if (count == 0)
+    return 0;
+  return zcache_prefetch_range (dev->cd, offset / ZCHUNK_SIZE,
+                                (offset + count - 1) / ZCHUNK_SIZE);
 }
 
 /* Report [START, END) clipped to the request [OFFSET, OFFSET+COUNT).

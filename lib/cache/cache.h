@@ -74,6 +74,12 @@ extern int zcache_write (struct cache_device *d, uint64_t index,
 extern int zcache_discard (struct cache_device *d, uint64_t index);
 /* Bring the chunk into the local cache (NBD_CMD_CACHE). */
 extern int zcache_prefetch (struct cache_device *d, uint64_t index);
+/* The same for chunks FIRST..LAST, their GETs in parallel (as many at
+ * once as writeback-threads, at most 32), returning once all are done.
+ * -1 (EIO) if any failed; each failure is reported.
+ */
+extern int zcache_prefetch_range (struct cache_device *d, uint64_t first,
+                                  uint64_t last);
 /* The chunks of FIRST..LAST that may hold data, sorted, in a malloc'd
  * array *INDEXES of *N.  Costs what is stored, not the range's size.
  */

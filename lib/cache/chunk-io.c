@@ -912,6 +912,71 @@ zcache_prefetch (struct cache_device *d, uint64_t index)
   return ret;
 }
 
+/* zcache_prefetch_range: workers that take the next chunk of the range
+ * and prefetch it, until none is left.
+ */
+struct prefetch_batch {
+  struct cache_device *d;
+  uint64_t next, last;          /* under lock */
+  unsigned failed;              /* under lock */
+  pthread_mutex_t lock;
+};
+
+static void *
+prefetch_worker (void *arg)
+{
+  struct prefetch_batch *b = arg;
+  uint64_t index;
+
+  for (;;) {
+    pthread_mutex_lock (&b->lock);
+    if (b->next > b->last) {
+      pthread_mutex_unlock (&b->lock);
+      return NULL;
+    }
+    index = b->next++;
+    pthread_mutex_unlock (&b->lock);
+    if (zcache_prefetch (b->d, index) == -1) {
+      pthread_mutex_lock (&b->lock);
+      b->failed++;
+      pthread_mutex_unlock (&b->lock);
+    }
+  }
+}
+
+int
+zcache_prefetch_range (struct cache_device *d, uint64_t first, uint64_t last)
+{
+  struct prefetch_batch b = { .d = d, .next = first, .last = last };
+  pthread_t threads[ZPREFETCH_THREADS];
+  uint64_t n = last - first + 1;
+  unsigned i, nthreads = 0, want;
+
+  if (n == 1)
+    return zcache_prefetch (d, first);
+  want = n < d->c->upload_threads ? n : d->c->upload_threads;
+  if (want > ZPREFETCH_THREADS)
+    want = ZPREFETCH_THREADS;
+  pthread_mutex_init (&b.lock, NULL);
+  /* This thread is a worker too: a failure to start others only makes
+   * it slower.
+   */
+  for (i = 0; i + 1 < want; i++) {
+    if (pthread_create (&threads[i], NULL, prefetch_worker, &b) != 0)
+      break;
+    nthreads++;
+  }
+  prefetch_worker (&b);
+  for (i = 0; i < nthreads; i++)
+    pthread_join (threads[i], NULL);
+  pthread_mutex_destroy (&b.lock);
+  if (b.failed) {
+    errno = EIO;
+    return -1;
+  }
+  return 0;
+}
+
 static bool
 centry_allocated (const struct centry *e)
 {

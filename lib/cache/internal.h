@@ -24,6 +24,8 @@
 #define ZCACHE_STRIPES 1024
 /* Write sequences are reserved in the index this many at a time. */
 #define ZSEQ_RESERVE (UINT64_C (1) << 32)
+/* At most this many GETs at once for one prefetch of a range. */
+#define ZPREFETCH_THREADS 32
 /* Commit the index at least this often when something changed. */
 #define ZCOMMIT_INTERVAL_MS 1000
 /* A dirty chunk is written back after this long even without a flush. */
