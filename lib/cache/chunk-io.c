@@ -944,6 +944,29 @@ prefetch_worker (void *arg)
   }
 }
 
+/* How many chunks of FIRST..LAST may need a GET (all but those known
+ * not to: whole in a slot, or with nothing in the store); *FIRST_COLD
+ * gets the first of them.
+ */
+static uint64_t
+cold_chunks (struct cache_device *d, uint64_t first, uint64_t last,
+             uint64_t *first_cold)
+{
+  struct zcache *c = d->c;
+  struct centry *e;
+  uint64_t i, n = 0;
+  LOCK_FOR_SCOPE (&c->lock);
+
+  for (i = first; i <= last; i++) {
+    e = centry_find (c, d, i);
+    if (e && !(e->base_remote && !centry_full (e)))
+      continue;                 /* nothing of it comes from the store */
+    if (n++ == 0)
+      *first_cold = i;
+  }
+  return n;
+}
+
 int
 zcache_prefetch_range (struct cache_device *d, uint64_t first, uint64_t last)
 {
@@ -954,6 +977,14 @@ zcache_prefetch_range (struct cache_device *d, uint64_t first, uint64_t last)
 
   if (n == 1)
     return zcache_prefetch (d, first);
+  /* Warm reads must not pay for threads: if at most one chunk of the
+   * range may need a GET (not whole in the cache), fetch it here.
+   */
+  n = cold_chunks (d, first, last, &b.next);
+  if (n == 0)
+    return 0;
+  if (n == 1)
+    return zcache_prefetch (d, b.next);
   want = n < d->c->upload_threads ? n : d->c->upload_threads;
   if (want > ZPREFETCH_THREADS)
     want = ZPREFETCH_THREADS;
