@@ -48,14 +48,6 @@
 #define MAGIC "ZFSC"
 #define AAD_LEN (ZCHUNK_HEADER_LEN + 16 + 16 + 8)
 
-/* Header field offsets. */
-#define OFF_VERSION 4
-#define OFF_COMPRESSION 5
-#define OFF_RESERVED 6
-#define OFF_SEQ 8
-#define OFF_LENGTH 16
-#define OFF_NONCE 20
-
 struct chunk_thread {
   ZSTD_CCtx *cctx;
   ZSTD_DCtx *dctx;
@@ -133,12 +125,12 @@ zsealed_header (uint8_t *o, const char *magic, uint8_t version,
                 int compression, uint64_t seq, uint32_t len)
 {
   memcpy (o, magic, 4);
-  o[OFF_VERSION] = version;
-  o[OFF_COMPRESSION] = compression;
-  o[OFF_RESERVED] = o[OFF_RESERVED + 1] = 0;
-  put_be64 (o + OFF_SEQ, seq);
-  put_be32 (o + OFF_LENGTH, len);
-  return crypto_random (o + OFF_NONCE, CRYPTO_NONCE_LEN);
+  o[ZSEALED_OFF_VERSION] = version;
+  o[ZSEALED_OFF_COMPRESSION] = compression;
+  o[ZSEALED_OFF_RESERVED] = o[ZSEALED_OFF_RESERVED + 1] = 0;
+  put_be64 (o + ZSEALED_OFF_SEQ, seq);
+  put_be32 (o + ZSEALED_OFF_LENGTH, len);
+  return crypto_random (o + ZSEALED_OFF_NONCE, CRYPTO_NONCE_LEN);
 }
 
 int
@@ -201,7 +193,7 @@ zchunk_encode (const struct zchunk_codec *codec, uint64_t index,
     return -1;
 
   make_aad (aad, o, codec, index);
-  if (crypto_seal (codec->key, o + OFF_NONCE, aad, sizeof aad,
+  if (crypto_seal (codec->key, o + ZSEALED_OFF_NONCE, aad, sizeof aad,
                    compression == ZCOMP_ZSTD ? payload : data, n,
                    payload) == -1)
     return -1;
@@ -291,26 +283,26 @@ zchunk_decode (const struct zchunk_codec *codec, uint64_t index,
     errno = EBADMSG;
     return -1;
   }
-  if (o[OFF_VERSION] != ZCHUNK_VERSION) {
+  if (o[ZSEALED_OFF_VERSION] != ZCHUNK_VERSION) {
     zerror ("chunk object %s has format version %u, "
             "this zerofs reads version %u",
-            description, o[OFF_VERSION], ZCHUNK_VERSION);
+            description, o[ZSEALED_OFF_VERSION], ZCHUNK_VERSION);
     errno = EBADMSG;
     return -1;
   }
-  compression = o[OFF_COMPRESSION];
+  compression = o[ZSEALED_OFF_COMPRESSION];
   if (compression != ZCOMP_NONE && compression != ZCOMP_ZSTD) {
     zerror ("chunk object %s has unknown compression id %d",
             description, compression);
     errno = EBADMSG;
     return -1;
   }
-  if (o[OFF_RESERVED] != 0 || o[OFF_RESERVED + 1] != 0) {
+  if (o[ZSEALED_OFF_RESERVED] != 0 || o[ZSEALED_OFF_RESERVED + 1] != 0) {
     zerror ("chunk object %s has non-zero reserved bytes", description);
     errno = EBADMSG;
     return -1;
   }
-  plen = get_be32 (o + OFF_LENGTH);
+  plen = get_be32 (o + ZSEALED_OFF_LENGTH);
   if (plen != len) {
     zerror ("chunk object %s holds %" PRIu32 " bytes, expected %zu",
             description, plen, len);
@@ -330,7 +322,7 @@ zchunk_decode (const struct zchunk_codec *codec, uint64_t index,
    */
   make_aad (aad, o, codec, index);
   if (compression == ZCOMP_NONE)
-    r = crypto_unseal (codec->key, o + OFF_NONCE, aad, sizeof aad,
+    r = crypto_unseal (codec->key, o + ZSEALED_OFF_NONCE, aad, sizeof aad,
                        payload, n + CRYPTO_TAG_LEN, data);
   else {
     t = get_thread ();
@@ -340,7 +332,7 @@ zchunk_decode (const struct zchunk_codec *codec, uint64_t index,
       zerror ("chunk: malloc: %m");
       return -1;
     }
-    r = crypto_unseal (codec->key, o + OFF_NONCE, aad, sizeof aad,
+    r = crypto_unseal (codec->key, o + ZSEALED_OFF_NONCE, aad, sizeof aad,
                        payload, n + CRYPTO_TAG_LEN, t->scratch);
   }
   if (r == -1) {
@@ -355,7 +347,7 @@ zchunk_decode (const struct zchunk_codec *codec, uint64_t index,
   }
 
   if (seq)
-    *seq = get_be64 (o + OFF_SEQ);
+    *seq = get_be64 (o + ZSEALED_OFF_SEQ);
   return 0;
 }
 
@@ -365,12 +357,12 @@ zchunk_peek_seq (const void *obj, size_t objlen, uint64_t *seq)
   const uint8_t *o = obj;
 
   if (objlen < ZCHUNK_HEADER_LEN + CRYPTO_TAG_LEN ||
-      memcmp (o, MAGIC, 4) != 0 || o[OFF_VERSION] != ZCHUNK_VERSION) {
+      memcmp (o, MAGIC, 4) != 0 || o[ZSEALED_OFF_VERSION] != ZCHUNK_VERSION) {
     zerror ("malformed chunk object header (%zu bytes)", objlen);
     errno = EBADMSG;
     return -1;
   }
-  *seq = get_be64 (o + OFF_SEQ);
+  *seq = get_be64 (o + ZSEALED_OFF_SEQ);
   return 0;
 }
 

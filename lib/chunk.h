@@ -75,6 +75,14 @@ extern int zchunk_decode (const struct zchunk_codec *codec, uint64_t index,
 /* Read only the sequence number from an object's header (no auth). */
 extern int zchunk_peek_seq (const void *obj, size_t objlen, uint64_t *seq);
 
+/* Offsets in the 32-byte header that chunk and journal objects share. */
+#define ZSEALED_OFF_VERSION 4
+#define ZSEALED_OFF_COMPRESSION 5
+#define ZSEALED_OFF_RESERVED 6
+#define ZSEALED_OFF_SEQ 8
+#define ZSEALED_OFF_LENGTH 16
+#define ZSEALED_OFF_NONCE 20
+
 /* The 32-byte header that chunk and journal objects share: MAGIC (4
  * bytes), VERSION, COMPRESSION, two reserved zeros, SEQ, LEN, then a
  * fresh random nonce.  -1 only if no random bytes could be had.

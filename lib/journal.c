@@ -33,14 +33,6 @@
 #define DOMAIN "journal"
 #define AAD_LEN (ZJOURNAL_HEADER_LEN + 16 + 16 + sizeof DOMAIN - 1)
 
-/* Header field offsets. */
-#define OFF_VERSION 4
-#define OFF_COMPRESSION 5
-#define OFF_RESERVED 6
-#define OFF_SEQ 8
-#define OFF_LENGTH 16
-#define OFF_NONCE 20
-
 /* Record field offsets. */
 #define REC_TYPE 0
 #define REC_RESERVED1 1
@@ -165,7 +157,7 @@ zjournal_seal (const struct zchunk_codec *codec, uint64_t jseq,
                       len) == -1)
     return -1;
   make_aad (aad, o, codec);
-  if (crypto_seal (codec->key, o + OFF_NONCE, aad, sizeof aad, pt, n,
+  if (crypto_seal (codec->key, o + ZSEALED_OFF_NONCE, aad, sizeof aad, pt, n,
                    o + ZJOURNAL_HEADER_LEN) == -1)
     return -1;
   *obj = o;
@@ -250,23 +242,23 @@ zjournal_open (const struct zchunk_codec *codec, uint64_t jseq,
     return bad (description, "too short (%zu bytes)", objlen);
   if (memcmp (o, MAGIC, 4) != 0)
     return bad (description, "not a zerofs journal object");
-  if (o[OFF_VERSION] != ZJOURNAL_VERSION)
-    return bad (description, "format version %u, not %u", o[OFF_VERSION],
+  if (o[ZSEALED_OFF_VERSION] != ZJOURNAL_VERSION)
+    return bad (description, "format version %u, not %u", o[ZSEALED_OFF_VERSION],
                 ZJOURNAL_VERSION);
-  if (o[OFF_COMPRESSION] != ZCOMP_NONE && o[OFF_COMPRESSION] != ZCOMP_ZSTD)
+  if (o[ZSEALED_OFF_COMPRESSION] != ZCOMP_NONE && o[ZSEALED_OFF_COMPRESSION] != ZCOMP_ZSTD)
     return bad (description, "unknown compression id %u",
-                o[OFF_COMPRESSION]);
-  if (o[OFF_RESERVED] || o[OFF_RESERVED + 1])
+                o[ZSEALED_OFF_COMPRESSION]);
+  if (o[ZSEALED_OFF_RESERVED] || o[ZSEALED_OFF_RESERVED + 1])
     return bad (description, "reserved header bytes set");
-  if (get_be64 (o + OFF_SEQ) != jseq)
+  if (get_be64 (o + ZSEALED_OFF_SEQ) != jseq)
     return bad (description, "holds journal sequence %016" PRIx64
                 " under the name of %016" PRIx64,
-                get_be64 (o + OFF_SEQ), jseq);
-  len = get_be32 (o + OFF_LENGTH);
+                get_be64 (o + ZSEALED_OFF_SEQ), jseq);
+  len = get_be32 (o + ZSEALED_OFF_LENGTH);
   if (len == 0 || len > ZJOURNAL_PAYLOAD_MAX)
     return bad (description, "payload length %zu out of range", len);
   n = objlen - ZJOURNAL_HEADER_LEN - CRYPTO_TAG_LEN;
-  if (o[OFF_COMPRESSION] == ZCOMP_NONE ? n != len : n >= len)
+  if (o[ZSEALED_OFF_COMPRESSION] == ZCOMP_NONE ? n != len : n >= len)
     return bad (description, "truncated or padded (%zu bytes for a "
                 "payload of %zu)", n, len);
 
@@ -276,12 +268,12 @@ zjournal_open (const struct zchunk_codec *codec, uint64_t jseq,
     return -1;
   }
   make_aad (aad, o, codec);
-  if (crypto_unseal (codec->key, o + OFF_NONCE, aad, sizeof aad,
+  if (crypto_unseal (codec->key, o + ZSEALED_OFF_NONCE, aad, sizeof aad,
                      o + ZJOURNAL_HEADER_LEN, n + CRYPTO_TAG_LEN,
                      opened) == -1)
     return bad (description, "authentication failed (tampered, or from "
                 "another device or volume)");
-  if (o[OFF_COMPRESSION] == ZCOMP_ZSTD) {
+  if (o[ZSEALED_OFF_COMPRESSION] == ZCOMP_ZSTD) {
     payload = malloc (len);
     if (payload == NULL) {
       zerror ("journal: malloc: %m");

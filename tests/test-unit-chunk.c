@@ -283,17 +283,6 @@ test_zero (void)
 /* Chunks. */
 
 static void
-make_codec (struct zchunk_codec *codec, int compression)
-{
-  memset (codec, 0, sizeof *codec);
-  memset (codec->key, 0x42, sizeof codec->key);
-  memset (codec->volume_uuid, 0x11, 16);
-  memset (codec->device_uuid, 0x22, 16);
-  codec->compression = compression;
-  codec->level = 3;
-}
-
-static void
 fill_random (uint8_t *p, size_t len)
 {
   REQUIRE (crypto_random (p, len) == 0);
@@ -460,7 +449,7 @@ test_lying_frame (void)
   size_t n;
   int j;
 
-  make_codec (&codec, ZCOMP_ZSTD);
+  unit_make_codec (&codec, ZCOMP_ZSTD);
   fill_text (data, sizeof data);
   /* A real frame of 4096 bytes in an object that says 8192. */
   {
@@ -508,8 +497,8 @@ test_chunks (void)
   uint8_t *random_data, *text, *obj;
   size_t objlen;
 
-  make_codec (&raw, ZCOMP_NONE);
-  make_codec (&zstd, ZCOMP_ZSTD);
+  unit_make_codec (&raw, ZCOMP_NONE);
+  unit_make_codec (&zstd, ZCOMP_ZSTD);
   random_data = malloc (ZCHUNK_SIZE);
   text = malloc (ZCHUNK_SIZE);
   REQUIRE (random_data && text);
@@ -552,7 +541,7 @@ worker (void *arg)
 
   if (!data || !out)
     return (void *) 1;
-  make_codec (&codec, (intptr_t) arg % 2 ? ZCOMP_ZSTD : ZCOMP_NONE);
+  unit_make_codec (&codec, (intptr_t) arg % 2 ? ZCOMP_ZSTD : ZCOMP_NONE);
   fill_text (data, ZCHUNK_SIZE);
   for (i = 0; i < 64; i++)
     xkey[i] = i + 1;

@@ -26,17 +26,6 @@
 
 #include "unit.h"
 
-static void
-make_codec (struct zchunk_codec *codec, int compression)
-{
-  memset (codec, 0, sizeof *codec);
-  memset (codec->key, 0x42, sizeof codec->key);
-  memset (codec->volume_uuid, 0x11, 16);
-  memset (codec->device_uuid, 0x22, 16);
-  codec->compression = compression;
-  codec->level = 3;
-}
-
 /* What the walk saw. */
 struct seen {
   size_t n;
@@ -95,7 +84,7 @@ test_round_trip (int compression)
     { ZJOURNAL_DATA, 0, ZCHUNK_SIZE - 4096, 4096, 103, data + 4096 },
   };
 
-  make_codec (&codec, compression);
+  unit_make_codec (&codec, compression);
   for (i = 0; i < sizeof data; i++)
     data[i] = compression ? (uint8_t) (i / 64) : (uint8_t) (i * 131 + 7);
   for (i = 0; i < 4; i++)
@@ -133,7 +122,7 @@ test_tampering (void)
   size_t len, i;
   struct zjournal_record rec = { ZJOURNAL_DATA, 3, 0, 4096, 9, data };
 
-  make_codec (&codec, ZCOMP_NONE);
+  unit_make_codec (&codec, ZCOMP_NONE);
   memset (data, 0x5a, sizeof data);
   REQUIRE (zjournal_add (&b, &rec) == 0);
   REQUIRE (zjournal_seal (&codec, 77, &b, (void **) &obj, &len) == 0);
@@ -188,7 +177,7 @@ test_malformed_records (void)
   };
   size_t i;
 
-  make_codec (&codec, ZCOMP_NONE);
+  unit_make_codec (&codec, ZCOMP_NONE);
   for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     CLEANUP_FREE void *obj = NULL;
     size_t len;

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunk.h"
 #include "log.h"
 
 static int failures;
@@ -134,6 +135,20 @@ unit_show_errors (void)
 {
   fprintf (stderr, "  errors logged: %s",
            logged_errors[0] ? logged_errors : "(none)\n");
+}
+
+/* A chunk codec with fixed test keys and uuids (the tests of the chunk
+ * and journal codecs).
+ */
+static inline void __attribute__ ((unused))
+unit_make_codec (struct zchunk_codec *codec, int compression)
+{
+  memset (codec, 0, sizeof *codec);
+  memset (codec->key, 0x42, sizeof codec->key);
+  memset (codec->volume_uuid, 0x11, 16);
+  memset (codec->device_uuid, 0x22, 16);
+  codec->compression = compression;
+  codec->level = 3;
 }
 
 static inline int

@@ -429,7 +429,7 @@ centry_fetch (struct zcache *c, struct centry *e, uint32_t gen,
  * mark the whole chunk valid.  Stripe held for writing; attaches a slot
  * if needed (which can fail with EAGAIN).
  */
-int
+static int
 centry_install (struct zcache *c, struct centry *e, const void *plain)
 {
   uint32_t n = chunk_sectors (e), i, run;

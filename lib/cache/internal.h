@@ -178,8 +178,6 @@ extern void centry_clear_dirty (struct zcache *c, struct centry *e);
 extern bool centry_full (const struct centry *e);
 extern int centry_fetch_shared (struct zcache *c, struct centry *e,
                                 void **plain);
-extern int centry_install (struct zcache *c, struct centry *e,
-                           const void *plain);
 extern int centry_read_sectors (struct zcache *c, struct centry *e,
                                 uint32_t first, uint32_t nsec,
                                 const void *plain, void *dst);

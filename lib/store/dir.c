@@ -722,6 +722,21 @@ compare_names (const void *a, const void *b)
   return strcmp (*na, *nb);
 }
 
+/* A directory stream over FD, which it owns from now on (closed here
+ * if the stream cannot be made).
+ */
+static DIR *
+open_listing (int fd)
+{
+  DIR *dir = fdopendir (fd);
+
+  if (dir == NULL) {
+    objstore_fail (errno, "LIST: fdopendir: %m");
+    close (fd);
+  }
+  return dir;
+}
+
 /* Read directory FD (consumed) into NAMES (empty), sorted, skipping ".",
  * "..", temporary files and anything that is neither a file nor a
  * directory.  A subdirectory's name gets a '/' added: "NAME/".  Only
@@ -737,12 +752,9 @@ read_sorted_dir (int fd, const char *filter, string_vector *names)
   CLEANUP_CLOSEDIR DIR *dir = NULL;
   bool is_dir;
 
-  dir = fdopendir (fd);
-  if (dir == NULL) {
-    objstore_fail (errno, "LIST: fdopendir: %m");
-    close (fd);
+  dir = open_listing (fd);
+  if (dir == NULL)
     return -1;
-  }
   for (;;) {
     CLEANUP_FREE char *name = NULL;
 
@@ -806,12 +818,9 @@ dir_has_object (int fd)
   int r = 0, subfd;
   bool is_dir;
 
-  dir = fdopendir (fd);
-  if (dir == NULL) {
-    objstore_fail (errno, "LIST: fdopendir: %m");
-    close (fd);
+  dir = open_listing (fd);
+  if (dir == NULL)
     return -1;
-  }
   while (r == 0) {
     errno = 0;
     d = readdir (dir);

@@ -464,20 +464,24 @@ stall_check (void *opaque, curl_off_t dltotal, curl_off_t dlnow,
              curl_off_t ultotal, curl_off_t ulnow)
 {
   struct transfer *t = opaque;
-  uint64_t moved = bytes_moved (t, dlnow, ulnow);
   struct timespec now;
+  uint64_t moved;
   double elapsed;
 
+  /* curl calls this for every piece of data: look at the socket only
+   * when a window begins or ends.
+   */
   clock_gettime (CLOCK_MONOTONIC, &now);
   if (t->window_start.tv_sec == 0) {
     t->window_start = now;
-    t->window_moved = moved;
+    t->window_moved = bytes_moved (t, dlnow, ulnow);
     return 0;
   }
   elapsed = (now.tv_sec - t->window_start.tv_sec) +
     (now.tv_nsec - t->window_start.tv_nsec) / 1e9;
   if (elapsed < t->http->timeout)
     return 0;
+  moved = bytes_moved (t, dlnow, ulnow);
   if (moved - t->window_moved <
       (uint64_t) t->http->low_speed_limit * (uint64_t) t->http->timeout) {
     t->stalled = true;
