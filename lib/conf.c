@@ -26,7 +26,8 @@
  *
  * Defaults: cache-size 1G (at least 16M: a handful of 1 MiB chunk slots,
  * small enough for tests that want eviction), compression zstd level 1,
- * durability remote, writeback-threads 16, region us-east-1, addressing
+ * durability remote, writeback-threads 16, journal-max-bytes 1G,
+ * journal-max-objects 4096, region us-east-1, addressing
  * auto, connections 32, timeout 30 s, retry-time 120 s.  region's default
  * is a static string, so that zconf_init() allocates nothing and region
  * is never NULL.
@@ -60,6 +61,8 @@
 #define DEFAULT_CACHE_SIZE (UINT64_C (1) << 30)
 /* bench/: level 3 cost 5x the CPU of level 1 on poorly compressible data. */
 #define DEFAULT_COMPRESSION_LEVEL 1
+/* The flush journal's bound per device (see lib/cache/journal.c). */
+#define DEFAULT_JOURNAL_MAX_BYTES (UINT64_C (1) << 30)
 #define MAX_COMPRESSION_LEVEL 19
 #define MAX_PASSWORD_LEN 4096
 
@@ -84,6 +87,11 @@ static const struct zopt options[] = {
     "what a flush waits for: the object store, or the local cache disk" },
   { "writeback-threads", ZOPT_UINT, "N",
     "parallel uploads, 1-256 (default 16)" },
+  { "journal-max-bytes", ZOPT_SIZE, "SIZE",
+    "bound on a device's flush journal in the store; 0: no journal, "
+    "flushes upload whole chunks (default 1G)" },
+  { "journal-max-objects", ZOPT_UINT, "N",
+    "bound on a device's journal objects, 16-1048576 (default 4096)" },
   { "endpoint", ZOPT_STRING, "URL",
     "S3 endpoint (default https://s3.REGION.amazonaws.com)" },
   { "region", ZOPT_STRING, "REGION",
@@ -144,6 +152,8 @@ static const struct zopt_target targets[] = {
   { .offset = FIELD (compression) },      /* parsed by hand */
   { .offset = FIELD (durability), .words = durability_words },
   { .offset = FIELD (writeback_threads), .min = 1, .max = 256 },
+  { .offset = FIELD (journal_max_bytes), .min = 0, .max = UINT64_MAX },
+  { .offset = FIELD (journal_max_objects), .min = 16, .max = 1048576 },
   { .offset = FIELD (endpoint) },
   { .offset = FIELD (region) },
   { .offset = FIELD (addressing), .words = addressing_words },
@@ -176,6 +186,8 @@ zconf_init (struct zconf *conf)
   conf->compression_level = DEFAULT_COMPRESSION_LEVEL;
   conf->durability = ZDUR_REMOTE;
   conf->writeback_threads = 16;
+  conf->journal_max_bytes = DEFAULT_JOURNAL_MAX_BYTES;
+  conf->journal_max_objects = 4096;
   conf->region = default_region;
   conf->addressing = ZADDR_AUTO;
   conf->connections = 32;

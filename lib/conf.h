@@ -39,6 +39,9 @@ struct zconf {
   int compression_level;     /* zstd level, default 1 */
   enum zdurability durability;
   unsigned writeback_threads;  /* parallel uploads per flush, default 16 */
+  uint64_t journal_max_bytes;  /* a device's flush journal, default 1G;
+                                  0: no journal */
+  unsigned journal_max_objects;  /* and its objects, default 4096 */
   bool readonly;             /* set by front ends, not an option */
 
   /* S3 (ignored by the directory store). */

@@ -477,16 +477,29 @@ zkey_chunks_prefix (char *buf, const char *name)
   snprintf (buf, OBJSTORE_KEY_MAX, "devices/%s/chunks/", name);
 }
 
-int
-zkey_parse_chunk (const char *key, uint64_t *index)
+void
+zkey_journal (char *buf, const char *name, uint64_t seq)
 {
-  static const char dir[] = "chunks/";
-  const size_t dirlen = sizeof dir - 1;
-  size_t len = strlen (key), i;
-  const char *hex;
-  uint64_t v = 0;
+  snprintf (buf, OBJSTORE_KEY_MAX, "devices/%s/journal/%016" PRIx64,
+            name, seq);
+}
 
-  /* "chunks/" and 16 digits, the whole key or after a '/'. */
+void
+zkey_journal_prefix (char *buf, const char *name)
+{
+  snprintf (buf, OBJSTORE_KEY_MAX, "devices/%s/journal/", name);
+}
+
+/* DIR (ending in '/') and 16 lower-case hex digits, the whole key or
+ * after a '/': the number into *V.
+ */
+static int
+parse_numbered_key (const char *key, const char *dir, uint64_t *v)
+{
+  size_t dirlen = strlen (dir), len = strlen (key), i;
+  const char *hex;
+
+  *v = 0;
   if (len < dirlen + 16 ||
       memcmp (key + len - 16 - dirlen, dir, dirlen) != 0 ||
       (len > dirlen + 16 && key[len - 16 - dirlen - 1] != '/')) {
@@ -496,16 +509,27 @@ zkey_parse_chunk (const char *key, uint64_t *index)
   hex = key + len - 16;
   for (i = 0; i < 16; i++) {
     if (hex[i] >= '0' && hex[i] <= '9')
-      v = v << 4 | (hex[i] - '0');
+      *v = *v << 4 | (hex[i] - '0');
     else if (hex[i] >= 'a' && hex[i] <= 'f')
-      v = v << 4 | (hex[i] - 'a' + 10);
+      *v = *v << 4 | (hex[i] - 'a' + 10);
     else {
       errno = EINVAL;
       return -1;
     }
   }
-  *index = v;
   return 0;
+}
+
+int
+zkey_parse_chunk (const char *key, uint64_t *index)
+{
+  return parse_numbered_key (key, "chunks/", index);
+}
+
+int
+zkey_parse_journal (const char *key, uint64_t *seq)
+{
+  return parse_numbered_key (key, "journal/", seq);
 }
 
 /* Device meta objects. */

@@ -171,8 +171,13 @@ extern int zvolume_cache_key (const struct zvolume *vol,
 extern void zkey_meta (char *buf, const char *name);
 extern void zkey_chunk (char *buf, const char *name, uint64_t index);
 extern void zkey_chunks_prefix (char *buf, const char *name);
-/* Parse the 16-hex index at the end of a chunk key; -1 if not one. */
+extern void zkey_journal (char *buf, const char *name, uint64_t seq);
+extern void zkey_journal_prefix (char *buf, const char *name);
+/* Parse the 16-hex index at the end of a chunk key, or the sequence at
+ * the end of a journal key; -1 (EINVAL) if not one.
+ */
 extern int zkey_parse_chunk (const char *key, uint64_t *index);
+extern int zkey_parse_journal (const char *key, uint64_t *seq);
 
 /* Text form of a uuid (36 chars + NUL). */
 extern void zuuid_format (const uint8_t uuid[16], char out[37]);

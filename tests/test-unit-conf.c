@@ -173,9 +173,20 @@ test_every_key (void)
   CHECK (zconf_set (&conf, "low-speed-limit", "100") == 0 &&
          conf.low_speed_limit == 100);
 
+  /* The journal's bounds: 0 bytes turns it off; objects 16 at least. */
+  CHECK (conf.journal_max_bytes == UINT64_C (1) << 30 &&
+         conf.journal_max_objects == 4096);
+  CHECK (zconf_set (&conf, "journal-max-bytes", "0") == 0 &&
+         conf.journal_max_bytes == 0);
+  CHECK (zconf_set (&conf, "journal-max-bytes", "64M") == 0 &&
+         conf.journal_max_bytes == UINT64_C (64) << 20);
+  CHECK (zconf_set (&conf, "journal-max-objects", "15") == -1);
+  CHECK (zconf_set (&conf, "journal-max-objects", "16") == 0 &&
+         conf.journal_max_objects == 16);
+
   /* The table and zconf_is_option agree; help mentions every key. */
   opts = zconf_options (&n);
-  CHECK (n == 24);
+  CHECK (n == 26);
   for (i = 0; i < n; i++) {
     CHECK (zconf_is_option (opts[i].key));
     CHECK (opts[i].metavar && opts[i].help && opts[i].help[0]);

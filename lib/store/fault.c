@@ -35,7 +35,9 @@
  * first fail line that fires (in file order) makes it fail; the real
  * store is not called.  A failure is recorded with objstore_fail as
  * "OP KEY: injected fault: ERRNO (FILE line N)" and logged with zdebug
- * when zerofs_debug_fault is set.
+ * when zerofs_debug_fault is set.  With that flag, every request that
+ * reaches the real store is logged too, "fault: request OP KEY: ok" (a
+ * DeleteObjects by its first key): tests count requests by it.
  *
  * An absent or empty file injects nothing.  The file is re-read when
  * its inode, size, mtime or ctime change, looked at no more than once
@@ -500,10 +502,14 @@ inject (struct fault_store *fs, unsigned op, const char *opname,
   return 0;
 }
 
-/* After the real operation: die now if a crash rule said so. */
+/* After the real operation: log it (tests count requests this way),
+ * and die now if a crash rule said so.
+ */
 static int
 maybe_crash (bool crash_after, const char *opname, const char *key, int r)
 {
+  if (zerofs_debug_fault)
+    zdebug ("fault: request %s %s: %s", opname, key, r == 0 ? "ok" : "failed");
   if (crash_after) {
     zdebug ("fault: crashing after %s %s", opname, key);
     kill (getpid (), SIGKILL);
