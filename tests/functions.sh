@@ -9,6 +9,7 @@
 #                            plugin's parameters) and zdev () (zerofs-dev
 #                            with the same volume)
 #   count_chunks DEV         how many chunk objects DEV has in the store
+#   count_journal DEV        how many journal objects DEV has in the store
 #   start_server ARGS...     nbdkit -f -v in the background on $sock, its
 #                            log on this shell's stderr; returns once it
 #                            serves, or 1 if it exits first
@@ -145,22 +146,26 @@ zdev ()
     "$ZEROFS_DEV" "${args[@]}" "$@"
 }
 
-count_chunks ()
+# count_objects DEV DIR: objects under devices/DEV/DIR/.
+count_objects ()
 {
     case "$ZEROFS_TEST_BACKEND" in
         dir)
-            if [ -d "$tmpdir/store/devices/$1/chunks" ]; then
-                find "$tmpdir/store/devices/$1/chunks" -type f ! -name '.*' |
+            if [ -d "$tmpdir/store/devices/$1/$2" ]; then
+                find "$tmpdir/store/devices/$1/$2" -type f ! -name '.*' |
                     wc -l
             else
                 echo 0
             fi
             ;;
         *)
-            s3_count_objects "vol/devices/$1/chunks/"
+            s3_count_objects "vol/devices/$1/$2/"
             ;;
     esac
 }
+
+count_chunks () { count_objects "$1" chunks; }
+count_journal () { count_objects "$1" journal; }
 
 server_pid=
 

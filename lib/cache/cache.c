@@ -275,7 +275,7 @@ device_record (const struct cache_device *d, uint64_t reserved)
   memset (&r, 0, sizeof r);
   memcpy (r.uuid, d->uuid, 16);
   strcpy (r.name, d->name);
-  r.listed = true;
+  r.listed = d->listed;
   r.seq_reserved = reserved;
   r.generation = d->generation;
   return r;
@@ -473,6 +473,17 @@ new_device (struct zcache *c, const struct device_meta *meta,
 }
 
 static void
+free_device (struct cache_device *d)
+{
+  if (d == NULL)
+    return;
+  journal_object_vector_reset (&d->journal);
+  memset (&d->codec, 0, sizeof d->codec);
+  free (d);
+}
+DEFINE_CLEANUP_POINTER (free_device, struct cache_device *, free_device);
+
+static void
 link_device (struct zcache *c, struct cache_device *d)
 {
   pthread_mutex_lock (&c->lock);
@@ -592,8 +603,8 @@ write_device_state (struct zcache *c, struct cache_device *d,
   return zindex_commit_clear (&txn);
 }
 
-/* Record every chunk object of D (named by META) in the store as stored,
- * then mark D listed.  No lock held: D is not linked yet, and no other
+/* Record every chunk object of D (named by META) in the store as
+ * stored.  No lock held: D is not linked yet, and no other
  * thread opens a device of the same name meanwhile (zcache_device).
  */
 static int
@@ -610,8 +621,7 @@ import_listing (struct zcache *c, struct cache_device *d,
   }
   zkey_chunks_prefix (prefix, meta->name);
   if (objstore_list (c->store, prefix, NULL, import_chunk, &ictx) == -1 ||
-      import_flush (&ictx) == -1 ||
-      write_device_state (c, d, NULL, 0, false, true) == -1)
+      import_flush (&ictx) == -1)
     return -1;
   if (ictx.ignored)
     zerror ("device %s: ignored %" PRIu64 " objects under %s that are "
@@ -631,7 +641,7 @@ static struct cache_device *
 add_device (struct zcache *c, const struct device_meta *meta)
 {
   struct index_device rec;
-  CLEANUP_FREE struct cache_device *d = NULL;
+  CLEANUP (free_device) struct cache_device *d = NULL;
   struct cache_device *ret;
   uint8_t stale[16][16];
   struct stale_ctx sctx = { meta->name, meta->uuid, stale, 0, 16 };
@@ -659,11 +669,42 @@ add_device (struct zcache *c, const struct device_meta *meta)
    * a crash is not "listed": start from nothing in both cases.
    */
   import = r == 1 || !rec.listed || rec.generation != meta->generation;
+  d->listed = !import;
   if (write_device_state (c, d, stale, sctx.n, import && r == 0,
-                          !import) == -1)
+                          !import) == -1 ||
+      (import && import_listing (c, d, meta) == -1) ||
+      journal_load (c, d) == -1)
     return NULL;
-  if (import && import_listing (c, d, meta) == -1)
-    return NULL;
+  if (import && d->journal.len > 0) {
+    /* Replay (journal.c).  New changes must come after every replayed
+     * one: start past the newest object's name, reserved before use.
+     */
+    uint64_t newest = d->journal.items[d->journal.len - 1].seq;
+
+    if (d->seq < newest)
+      d->seq = newest;
+    d->seq_reserved = d->seq + ZSEQ_RESERVE;
+    if (write_device_state (c, d, NULL, 0, false, false) == -1)
+      return NULL;
+    if (journal_replay (c, d) == 0) {
+      /* Chunk objects read meanwhile may have moved D's sequence on. */
+      d->seq_reserved = d->seq + ZSEQ_RESERVE;
+      d->listed = write_device_state (c, d, NULL, 0, false, true) == 0;
+    }
+    if (!d->listed) {
+      /* Entries of D are in the cache now: keep it, refused. */
+      d->failed = true;
+      link_device (c, d);
+      d = NULL;
+      errno = EIO;
+      return NULL;
+    }
+  }
+  else if (import) {
+    d->listed = true;
+    if (write_device_state (c, d, NULL, 0, false, true) == -1)
+      return NULL;
+  }
   link_device (c, d);
   ret = d;
   d = NULL;
@@ -700,6 +741,13 @@ zcache_device (struct zcache *c, const struct device_meta *meta)
       }
     }
     pthread_mutex_unlock (&c->lock);
+    if (found && found->failed) {
+      pthread_mutex_unlock (&c->device_lock);
+      zerror ("device %s could not be opened (see the first error); "
+              "restart the server to try again", meta->name);
+      errno = EIO;
+      return NULL;
+    }
     if (found) {
       pthread_mutex_unlock (&c->device_lock);
       return found;
@@ -866,6 +914,10 @@ load_chunk (void *opaque, const uint8_t uuid[16], uint64_t index,
   if (rec->flags & ZREC_DIRTY) {
     centry_set_dirty (c, e);
     e->dirty_time = 0;          /* upload at once */
+    /* What the store lacks of it is not known: the whole chunk. */
+    e->unsaved = true;
+    e->unsaved_since = e->seq;
+    memset (e->unsaved_map, 0xff, sizeof e->unsaved_map);
   }
   return 0;
 }
@@ -913,13 +965,22 @@ recover (struct zcache *c, struct scan_ctx *scan)
     r = zindex_get_device (c->ix, sd->uuid, &rec);
     if (r == -1)
       return -1;
-    if (r == 0) {
+    if (r == 0 && !rec.listed) {
+      /* A replay of its journal was cut short: it starts again from
+       * nothing when the device is opened (journal.c).
+       */
+      if (zerofs_debug_cache)
+        zdebug ("cache: %s: replaying its journal was interrupted; "
+                "replaying it again", rec.name);
+    }
+    else if (r == 0) {
       if (zvolume_get_device (c->vol, rec.name, &meta) == 0) {
         if (memcmp (meta.uuid, rec.uuid, 16) == 0 &&
             meta.generation == rec.generation) {
           d = new_device (c, &meta, rec.seq_reserved);
           if (d == NULL)
             return -1;
+          d->listed = true;
           link_device (c, d);
           d->record_dirty = true;   /* commit the new reservation */
           continue;
@@ -930,13 +991,17 @@ recover (struct zcache *c, struct scan_ctx *scan)
       else if (errno != ENOENT)
         return -1;              /* the store failed: try again later */
     }
-    zerror ("cache: device %s is no longer in the volume as this cache "
-            "knew it (removed, created again or resized): discarding its "
-            "cached data", r == 0 ? rec.name : "(unknown)");
+    if (r == 1 || rec.listed)
+      zerror ("cache: device %s is no longer in the volume as this cache "
+              "knew it (removed, created again or resized): discarding its "
+              "cached data", r == 0 ? rec.name : "(unknown)");
     if (txn == NULL && (txn = zindex_begin (c->ix)) == NULL)
       return -1;
+    /* An interrupted replay keeps the device's record: its sequence
+     * reservation.
+     */
     if (zindex_del_device_chunks (txn, sd->uuid) == -1 ||
-        zindex_del_device (txn, sd->uuid) == -1)
+        ((r == 1 || rec.listed) && zindex_del_device (txn, sd->uuid) == -1))
       return -1;
     npurged++;
   }
@@ -959,6 +1024,10 @@ recover (struct zcache *c, struct scan_ctx *scan)
     return -1;
   if (zindex_foreach_local_chunk (c->ix, load_chunk, &lctx) == -1)
     return -1;
+  /* Their journals: the dirty chunks hold them until uploaded. */
+  for (d = c->devices; d; d = d->next)
+    if (journal_load (c, d) == -1)
+      return -1;
   if (zerofs_debug_cache)
     zdebug ("cache: recovered %" PRIu64 " chunks (%" PRIu64 " dirty), "
             "forgot %zu clean slots%s, discarded %zu devices",
@@ -1220,6 +1289,8 @@ zcache_new (const struct zconf *conf, struct zvolume *vol,
   c->store = store;
   c->durability = conf->durability;
   c->upload_threads = conf->writeback_threads ? conf->writeback_threads : 1;
+  c->journal_max_bytes = conf->journal_max_bytes;
+  c->journal_max_objects = conf->journal_max_objects;
   pthread_mutex_init (&c->lock, NULL);
   pthread_mutex_init (&c->device_lock, NULL);
   pthread_cond_init (&c->device_cond, NULL);
@@ -1357,6 +1428,7 @@ zcache_close (struct zcache *c)
       zerror ("cache: %" PRIu64 " dirty chunks could not be uploaded at "
               "shutdown; they stay in %s and will be uploaded when the "
               "server starts again", c->ndirty, c->dir);
+    journal_retire (c);
     /* Every write has completed and is committed: the slots hold what
      * the index says.
      */
@@ -1371,8 +1443,7 @@ zcache_close (struct zcache *c)
     }
   while ((d = c->devices) != NULL) {
     c->devices = d->next;
-    memset (&d->codec, 0, sizeof d->codec);
-    free (d);
+    free_device (d);
   }
   zslots_close (c->slots);
   zindex_close (c->ix);

@@ -102,7 +102,7 @@ extern uint64_t cache_device_size (const struct cache_device *d);
 /* Counters, for tests and debug output. */
 struct zcache_stats {
   uint64_t slots, free_slots, dirty, uploads, deletes, gets, evictions,
-    commits;
+    commits, journal_puts, journal_bytes, journal_deletes;
 };
 extern void zcache_get_stats (struct zcache *c, struct zcache_stats *st);
 

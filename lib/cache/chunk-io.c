@@ -212,6 +212,65 @@ centry_clear_dirty (struct zcache *c, struct centry *e)
   pthread_cond_broadcast (&c->cond);
 }
 
+/* Under c->lock: the store is about to get E's content as it is now
+ * (an upload, a delete, or journal records of CAP's sectors): take what
+ * was unsaved into CAP.
+ */
+void
+centry_capture_locked (struct centry *e, struct capture *cap)
+{
+  cap->unsaved = e->unsaved;
+  cap->since = e->unsaved_since;
+  memcpy (cap->map, e->unsaved_map, sizeof cap->map);
+  if (e->unsaved) {
+    e->saving = true;
+    e->saving_since = e->unsaved_since;
+  }
+  e->unsaved = false;
+  memset (e->unsaved_map, 0, sizeof e->unsaved_map);
+}
+
+/* Under c->lock: that failed; what it took is unsaved again, with what
+ * was written meanwhile.
+ */
+void
+centry_uncapture_locked (struct centry *e, const struct capture *cap)
+{
+  size_t i;
+
+  if (!cap->unsaved)
+    return;
+  e->saving = false;
+  if (!e->unsaved || cap->since < e->unsaved_since)
+    e->unsaved_since = cap->since;
+  e->unsaved = true;
+  for (i = 0; i < 4; i++)
+    e->unsaved_map[i] |= cap->map[i];
+}
+
+/* Under c->lock: the store holds E's chunk object (or its absence) as
+ * of sequence SEQ: the capture is done, and journal records up to SEQ
+ * are no longer needed for it.
+ */
+void
+centry_saved_locked (struct centry *e, uint64_t seq)
+{
+  e->saving = false;
+  if (e->journal_first && seq >= e->journal_seq)
+    e->journal_first = 0;
+}
+
+/* Under c->lock: E changed at E->seq. */
+static void
+set_unsaved_locked (struct centry *e)
+{
+  if (!e->unsaved) {
+    e->unsaved = true;
+    e->unsaved_since = e->seq;
+  }
+  e->dev->last_write = zcache_now ();
+}
+
 static inline bool
 bit_test (const uint64_t *bm, uint32_t i)
 {
@@ -364,7 +423,7 @@ centry_fetch (struct zcache *c, struct centry *e, uint32_t gen,
   CLEANUP_FREE void *buf = NULL;
   uint64_t seq;
   size_t objlen;
-  bool changed;
+  bool changed, ahead;
 
   *plain = NULL;
   zkey_chunk (key, d->name, e->index);
@@ -406,7 +465,21 @@ centry_fetch (struct zcache *c, struct centry *e, uint32_t gen,
   pthread_mutex_lock (&c->lock);
   c->stats.gets++;
   changed = e->base_gen != gen;
+  /* An object written by another server (or before a cache was lost)
+   * may carry a sequence ahead of this device's: later changes must
+   * have larger ones, or a journal replay would take them for older.
+   */
+  ahead = seq >= d->seq;
+  if (ahead) {
+    d->seq = seq;
+    zcache_next_seq (d);
+  }
+  if (!changed && seq > e->stored_seq)
+    e->stored_seq = seq;
   pthread_mutex_unlock (&c->lock);
+  /* Sequences are used only once reserved (cache.c rule 5). */
+  if (ahead && zcache_commit (c) == -1)
+    return -1;
   if (changed)
     return 0;                   /* an upload meanwhile: look again */
   if (seq < stored_seq) {
@@ -764,7 +837,7 @@ write_unaligned (struct zcache *c, struct centry *e,
 static int
 write_locked (struct zcache *c, struct centry *e,
               uint32_t offset, uint32_t len, const void *buf,
-              const void *plain)
+              const void *plain, uint64_t seq)
 {
   bool unaligned =
     offset % ZSECTOR_SIZE != 0 || (offset + len) % ZSECTOR_SIZE != 0;
@@ -793,9 +866,12 @@ write_locked (struct zcache *c, struct centry *e,
     return -1;
 
   pthread_mutex_lock (&c->lock);
-  for (i = first; i <= last; i++)
+  for (i = first; i <= last; i++) {
     bit_set (e->bitmap, i);
-  e->seq = zcache_next_seq (e->dev);
+    bit_set (e->unsaved_map, i);
+  }
+  e->seq = seq ? seq : zcache_next_seq (e->dev);
+  set_unsaved_locked (e);
   centry_set_dirty (c, e);
   centry_index_touch (c, e);
   e->referenced = true;
@@ -807,6 +883,13 @@ write_locked (struct zcache *c, struct centry *e,
 int
 zcache_write (struct cache_device *d, uint64_t index,
               uint32_t offset, uint32_t len, const void *buf)
+{
+  return centry_write (d, index, offset, len, buf, 0);
+}
+
+int
+centry_write (struct cache_device *d, uint64_t index,
+              uint32_t offset, uint32_t len, const void *buf, uint64_t seq)
 {
   struct zcache *c = d->c;
   pthread_rwlock_t *stripe = centry_stripe (c, d, index);
@@ -825,7 +908,7 @@ zcache_write (struct cache_device *d, uint64_t index,
       return -1;
     for (;;) {
       pthread_rwlock_wrlock (stripe);
-      r = write_locked (c, e, offset, len, buf, plain);
+      r = write_locked (c, e, offset, len, buf, plain, seq);
       pthread_rwlock_unlock (stripe);
       if (r != 2)
         break;
@@ -851,6 +934,12 @@ zcache_write (struct cache_device *d, uint64_t index,
 int
 zcache_discard (struct cache_device *d, uint64_t index)
 {
+  return centry_discard (d, index, 0);
+}
+
+int
+centry_discard (struct cache_device *d, uint64_t index, uint64_t seq)
+{
   struct zcache *c = d->c;
   pthread_rwlock_t *stripe = centry_stripe (c, d, index);
   struct space_wait space = { 0 };
@@ -873,15 +962,26 @@ zcache_discard (struct cache_device *d, uint64_t index)
     memset (e->bitmap, 0, sizeof e->bitmap);
     e->base_remote = false;
     e->base_gen++;
-    e->seq = zcache_next_seq (d);
-    if (e->remote || e->busy) {
+    e->seq = seq ? seq : zcache_next_seq (d);
+    /* The whole chunk changed (to zeros): a journal record of some of
+     * its sectors would not say so.
+     */
+    memset (e->unsaved_map, 0xff, sizeof e->unsaved_map);
+    if (e->remote || e->busy || d->journal.len > 0) {
       /* A busy entry's upload may be creating an object right now: stay
-       * dirty so that it is deleted afterwards.
+       * dirty so that it is deleted afterwards.  And while the device
+       * has journal objects, some may hold records of this chunk: the
+       * trim must reach the journal too (journal.c), or a replay would
+       * bring them back.
        */
+      set_unsaved_locked (e);
       centry_set_dirty (c, e);
     }
-    else
+    else {
+      e->unsaved = false;
+      memset (e->unsaved_map, 0, sizeof e->unsaved_map);
       centry_clear_dirty (c, e);
+    }
     centry_index_touch (c, e);
   }
   centry_put_locked (c, e);

@@ -19,6 +19,7 @@
 #include "chunk.h"
 #include "conf.h"
 #include "store/objstore.h"
+#include "vector.h"
 #include "volume.h"
 
 #define ZCACHE_STRIPES 1024
@@ -35,6 +36,10 @@
  * overlap the writing instead of all waiting for the flush).
  */
 #define ZWRITEBACK_FULL_IDLE_S 1
+/* A chunk the flush journal holds is uploaded after this long at most
+ * (else when its device is idle, or the journal fills up: journal.c).
+ */
+#define ZJOURNAL_MAX_AGE_S 60
 /* After a failed write-back round, wait this long before the next. */
 #define ZWRITEBACK_BACKOFF_S 2
 /* At most this many chunks per write-back round. */
@@ -80,11 +85,42 @@ struct centry {
                                     (0: unknown): an older one is a
                                     rollback, refused */
   uint64_t busy_seq;             /* [C] seq when queued (no-slot deletes) */
+  /* What the store does not have yet (journal.c).  A write or trim sets
+   * them; an upload, a delete or a journal record takes them ("captures"
+   * them) and gives them back if it fails.
+   */
+  bool unsaved;                  /* [C] changed since the store last got it */
+  uint64_t unsaved_since;        /* [C] sequence of the first such change */
+  uint64_t unsaved_map[4];       /* [C] the sectors written since (a trim
+                                    has no sectors: no slot) */
+  bool saving;                   /* [C] a capture's request is under way: a
+                                    flush waits for it */
+  uint64_t saving_since;         /* [C] the unsaved_since it took */
+  uint64_t journal_first;        /* [C] oldest journal object with records
+                                    of this chunk that no upload covers
+                                    (0: none); implies dirty */
+  uint64_t journal_seq;          /* [C] newest sequence journaled */
   bool busy_slotless;            /* [C] had no slot when queued: a delete */
   uint32_t users;                /* [C] threads holding a reference */
   bool on_index;                 /* [C] on the index-dirty list */
   uint64_t change;               /* [C] bumped at each index-visible change */
   bool referenced;               /* [C] clock bit for eviction */
+};
+
+/* A journal object of a device (journal.c), oldest first. */
+struct journal_object {
+  uint64_t seq;                  /* its name */
+  uint64_t bytes;                /* sealed size */
+  bool has_trim;                 /* holds trim records: see journal.c */
+  bool in_flight;                /* its PUT is under way */
+};
+DEFINE_VECTOR_TYPE (journal_object_vector, struct journal_object);
+
+/* What a capture took, to give back on failure (see struct centry). */
+struct capture {
+  bool unsaved;
+  uint64_t since;
+  uint64_t map[4];
 };
 
 /* A device being opened for the first time (zcache_device). */
@@ -106,6 +142,13 @@ struct cache_device {
   uint64_t seq_reserved;         /* [C] committed reservation */
   uint64_t seq_reserving;        /* [C] reservation being committed */
   bool record_dirty;             /* [C] device record to rewrite */
+  bool listed;                   /* [C] the store's listing is imported and
+                                    its journal replayed (index record) */
+  bool failed;                   /* [C] opening it failed half way: refused
+                                    until the server restarts */
+  journal_object_vector journal; /* [C] its journal objects */
+  uint64_t journal_bytes;        /* [C] their total size */
+  time_t last_write;             /* [C] its last write (monotonic s) */
   struct centry *entries;        /* [C] its entries in memory */
 };
 
@@ -119,6 +162,8 @@ struct zcache {
   uint32_t nslots;
   enum zdurability durability;
   unsigned upload_threads;
+  uint64_t journal_max_bytes;    /* 0: no journal */
+  uint64_t journal_max_objects;
 
   pthread_mutex_t lock;          /* "c->lock" */
   pthread_cond_t cond;           /* uploads finished, slots freed, commits */
@@ -181,6 +226,32 @@ extern int centry_fetch_shared (struct zcache *c, struct centry *e,
 extern int centry_read_sectors (struct zcache *c, struct centry *e,
                                 uint32_t first, uint32_t nsec,
                                 const void *plain, void *dst);
+extern void centry_capture_locked (struct centry *e, struct capture *cap);
+extern void centry_uncapture_locked (struct centry *e,
+                                     const struct capture *cap);
+extern void centry_saved_locked (struct centry *e, uint64_t seq);
+/* zcache_write and zcache_discard giving the change sequence SEQ (0: the
+ * next one): journal replay keeps the sequences it replays.
+ */
+extern int centry_write (struct cache_device *d, uint64_t index,
+                         uint32_t offset, uint32_t len, const void *buf,
+                         uint64_t seq);
+extern int centry_discard (struct cache_device *d, uint64_t index,
+                           uint64_t seq);
+
+/* journal.c */
+extern bool journal_on (struct zcache *c, struct cache_device *d);
+extern bool journal_full (struct zcache *c, struct cache_device *d);
+extern bool journal_pressed (struct zcache *c, struct cache_device *d);
+extern uint64_t journal_cut (struct cache_device *d);
+extern bool journal_wanted (struct zcache *c, const struct centry *e);
+extern int journal_write (struct zcache *c, struct cache_device *d,
+                          struct centry **v, size_t n);
+extern int journal_trims (struct zcache *c, struct centry **v,
+                          const uint64_t *seqs, size_t n);
+extern void journal_retire (struct zcache *c);
+extern int journal_load (struct zcache *c, struct cache_device *d);
+extern int journal_replay (struct zcache *c, struct cache_device *d);
 
 /* writeback.c */
 extern int zcache_start_writeback (struct zcache *c);

@@ -98,6 +98,15 @@ stop_needing_object (struct zcache *c, struct centry *e, uint64_t seq,
   return zcache_commit (c);
 }
 
+/* Under c->lock: the upload of E, which captured CAP, failed. */
+static int
+upload_failed (struct zcache *c, struct centry *e, const struct capture *cap)
+{
+  LOCK_FOR_SCOPE (&c->lock);
+  centry_uncapture_locked (e, cap);
+  return -1;
+}
+
 /* Upload one busy, referenced entry.  SCRATCH holds ZCHUNK_SIZE bytes.
  * No lock is held across the network: the store's copy, when a partial
  * chunk must be merged with it, is fetched by centry_fetch_shared.
@@ -111,8 +120,9 @@ upload_one (struct zcache *c, struct centry *e, void *scratch)
   char key[OBJSTORE_KEY_MAX];
   CLEANUP_FREE void *plain = NULL;
   CLEANUP_FREE void *obj = NULL;
+  struct capture cap = { .unsaved = false };
   size_t objlen = 0;
-  bool zero = false, remote, go_on;
+  bool zero = false, remote, go_on, reserve;
   uint64_t seq;
   int r;
 
@@ -121,6 +131,12 @@ upload_one (struct zcache *c, struct centry *e, void *scratch)
     pthread_rwlock_rdlock (stripe);
     r = snapshot_locked (c, e, scratch, plain, &zero);
     seq = e->seq;
+    if (r == 0) {
+      /* What the store lacks is in this copy. */
+      pthread_mutex_lock (&c->lock);
+      centry_capture_locked (e, &cap);
+      pthread_mutex_unlock (&c->lock);
+    }
     pthread_rwlock_unlock (stripe);
     if (r != 1)
       break;
@@ -132,32 +148,41 @@ upload_one (struct zcache *c, struct centry *e, void *scratch)
 
   pthread_mutex_lock (&c->lock);
   remote = e->remote;
+  reserve = seq >= d->seq_reserved;
   pthread_mutex_unlock (&c->lock);
+  /* An object's sequence must stay below those used after a restart. */
+  if (reserve && zcache_commit (c) == -1)
+    return upload_failed (c, e, &cap);
 
   if (zero) {
+    if (journal_trims (c, &e, &seq, 1) == -1)
+      return upload_failed (c, e, &cap);
     if (remote) {
       if (stop_needing_object (c, e, seq, &go_on) == -1)
-        return -1;
-      if (!go_on)
+        return upload_failed (c, e, &cap);
+      if (!go_on) {
+        upload_failed (c, e, &cap);
         return 0;
+      }
       if (objstore_delete (c->store, key) == -1)
-        return -1;
+        return upload_failed (c, e, &cap);
     }
   }
   else {
     if (zchunk_encode (&d->codec, e->index, seq, scratch, len,
                        &obj, &objlen) == -1 ||
         objstore_put (c->store, key, obj, objlen) == -1)
-      return -1;
+      return upload_failed (c, e, &cap);
   }
   if (zerofs_debug_flush)
-    zdebug ("flush: %s %s (seq %" PRIu64 ", %zu bytes)",
+    zdebug ("flush: %s %s (seq %" PRIx64 ", %zu bytes)",
             zero ? "deleted" : "uploaded", key, seq, objlen);
 
   pthread_mutex_lock (&c->lock);
   e->remote = !zero;
   e->stored_seq = zero ? 0 : seq;
   e->base_gen++;
+  centry_saved_locked (e, seq);
   if (e->seq == seq)
     centry_clear_dirty (c, e);
   else {
@@ -196,6 +221,8 @@ static size_t
 delete_batch (struct zcache *c, struct centry **v, size_t n)
 {
   static __thread char keybuf[OBJSTORE_DELETE_BATCH][OBJSTORE_KEY_MAX];
+  static __thread struct capture caps[OBJSTORE_DELETE_BATCH];
+  static __thread uint64_t seqs[OBJSTORE_DELETE_BATCH];
   const char *keys[OBJSTORE_DELETE_BATCH];
   size_t i, start, end, nkeys, failed = 0;
   int r;
@@ -204,26 +231,37 @@ delete_batch (struct zcache *c, struct centry **v, size_t n)
     end = n - start < OBJSTORE_DELETE_BATCH ? n : start + OBJSTORE_DELETE_BATCH;
     nkeys = 0;
     pthread_mutex_lock (&c->lock);
-    for (i = start; i < end; i++)
+    for (i = start; i < end; i++) {
+      seqs[i - start] = v[i]->busy_seq;
+      /* Written since it was queued: the delete does not save that. */
+      caps[i - start].unsaved = false;
+      if (v[i]->seq == v[i]->busy_seq)
+        centry_capture_locked (v[i], &caps[i - start]);
       if (v[i]->remote) {
         zkey_chunk (keybuf[nkeys], v[i]->dev->name, v[i]->index);
         keys[nkeys] = keybuf[nkeys];
         nkeys++;
       }
+    }
     pthread_mutex_unlock (&c->lock);
 
-    r = nkeys ? objstore_delete_many (c->store, keys, nkeys) : 0;
+    r = journal_trims (c, v + start, seqs, end - start);
+    if (r == 0 && nkeys)
+      r = objstore_delete_many (c->store, keys, nkeys);
 
     pthread_mutex_lock (&c->lock);
     for (i = start; i < end; i++) {
-      if (r == -1)
+      if (r == -1) {
         failed++;
+        centry_uncapture_locked (v[i], &caps[i - start]);
+      }
       else {
         if (v[i]->remote)
           c->stats.deletes++;
         v[i]->remote = false;
         v[i]->stored_seq = 0;
         v[i]->base_gen++;
+        centry_saved_locked (v[i], v[i]->busy_seq);
         if (v[i]->seq == v[i]->busy_seq)
           centry_clear_dirty (c, v[i]);
         else {
@@ -364,7 +402,96 @@ take (struct centry *e, struct centry **v, size_t *n)
   v[(*n)++] = e;
 }
 
-/* Flush D's chunks FIRST..LAST (D NULL: every device). */
+/* Under c->lock: does a flush that began at sequence F need E?  A flush
+ * of everything (ALL, at shutdown) uploads every dirty chunk; others
+ * need what the store lacks, from before they began, and wait for what
+ * is on its way there (E is busy then).
+ */
+static bool
+flush_needs (const struct centry *e, uint64_t F, bool all)
+{
+  if (all)
+    return e->dirty && e->dirty_since <= F && e->dev->listed;
+  return (e->unsaved && e->unsaved_since <= F) ||
+    (e->saving && e->saving_since <= F);
+}
+
+struct journal_job {
+  struct zcache *c;
+  struct cache_device *d;
+  struct centry **v;
+  size_t n;
+  int r;
+};
+
+/* Journal a round's scattered chunks, then release them. */
+static void *
+journal_job_run (void *arg)
+{
+  struct journal_job *job = arg;
+  size_t i;
+
+  job->r = journal_write (job->c, job->d, job->v, job->n);
+  LOCK_FOR_SCOPE (&job->c->lock);
+  for (i = 0; i < job->n; i++)
+    release_locked (job->c, job->v[i]);
+  return NULL;
+}
+
+/* One round of a flush: the N taken entries of V, of device D (NULL:
+ * of any).  Those the journal should take (journal_wanted) go to one
+ * journal object (or a few, past its size bound), PUT by a thread of
+ * its own while this one uploads the others, or commits the index when
+ * there are none.  *UPLOADED: some were uploaded.
+ */
+static int
+flush_round (struct zcache *c, struct cache_device *d, struct centry **v,
+             size_t n, bool *uploaded)
+{
+  struct journal_job job = { .c = c, .d = d, .v = v };
+  pthread_t thread;
+  bool threaded;
+  size_t i, nu = 0;
+  int r;
+
+  if (d) {
+    LOCK_FOR_SCOPE (&c->lock);
+    /* Journaled ones to the front, to be the job's. */
+    for (i = 0; i < n; i++)
+      if (journal_wanted (c, v[i])) {
+        struct centry *t = v[job.n];
+        v[job.n++] = v[i];
+        v[i] = t;
+      }
+  }
+  nu = n - job.n;
+  if (job.n == 0) {
+    *uploaded = true;
+    return run_batch (c, v, n);
+  }
+  if (zerofs_debug_flush)
+    zdebug ("flush: journaling %zu chunks, uploading %zu", job.n, nu);
+  threaded = pthread_create (&thread, NULL, journal_job_run, &job) == 0;
+  if (!threaded)
+    journal_job_run (&job);
+  if (nu > 0) {
+    *uploaded = true;
+    r = run_batch (c, v + job.n, nu);
+  }
+  else
+    /* Rule 4 for what is journaled: a restart with this cache replays
+     * nothing, it uploads its dirty slots.  So they must be on disk,
+     * and that can be done while the journal's PUT is on the wire.
+     */
+    r = zcache_commit (c);
+  if (threaded)
+    pthread_join (thread, NULL);
+  return r == -1 || job.r == -1 ? -1 : 0;
+}
+
+/* Flush D's chunks FIRST..LAST (D NULL: every device, every dirty
+ * chunk, with no journal: shutdown).
+ */
 static int
 flush_range (struct zcache *c, struct cache_device *d, uint64_t first, uint64_t last)
 {
@@ -373,7 +500,7 @@ flush_range (struct zcache *c, struct cache_device *d, uint64_t first, uint64_t 
   uint64_t F = 0, i;
   struct cache_device *dd;
   size_t n, cap;
-  bool others_busy;
+  bool others_busy, all = d == NULL, uploaded = false, rounds = false;
 
   pthread_mutex_lock (&c->lock);
   for (dd = c->devices; dd; dd = dd->next)
@@ -395,7 +522,7 @@ flush_range (struct zcache *c, struct cache_device *d, uint64_t first, uint64_t 
     if (d && last - first < 64) {
       for (i = first; i <= last; i++) {
         e = centry_find (c, d, i);
-        if (e == NULL || !e->dirty || e->dirty_since > F)
+        if (e == NULL || !flush_needs (e, F, all))
           continue;
         if (e->busy)
           others_busy = true;
@@ -406,7 +533,7 @@ flush_range (struct zcache *c, struct cache_device *d, uint64_t first, uint64_t 
     else {
       for (e = c->dirty_head; e && n < cap; e = e->dnext) {
         if ((d && e->dev != d) || e->index < first || e->index > last ||
-            e->dirty_since > F)
+            !flush_needs (e, F, all))
           continue;
         if (e->busy)
           others_busy = true;
@@ -421,14 +548,21 @@ flush_range (struct zcache *c, struct cache_device *d, uint64_t first, uint64_t 
       continue;
     }
     pthread_mutex_unlock (&c->lock);
+    rounds = true;
     if (zerofs_debug_flush)
-      zdebug ("flush: uploading %zu chunks", n);
-    if (run_batch (c, v, n) == -1)
+      zdebug ("flush: %zu chunks", n);
+    if (flush_round (c, d, v, n, &uploaded) == -1)
       return -1;
     pthread_mutex_lock (&c->lock);
   }
   pthread_mutex_unlock (&c->lock);
-  return zcache_commit (c);
+  /* Rule 4: after uploads, and for a flush that had nothing of its own
+   * to send (what it needs was sent by others, or nothing is dirty: the
+   * writes before it must still reach the disk).
+   */
+  if (uploaded || !rounds)
+    return zcache_commit (c);
+  return 0;
 }
 
 int
@@ -483,6 +617,30 @@ ms_until (const struct timespec *t)
   return ms > 0 ? ms : 0;
 }
 
+/* Under c->lock: is E due for upload by the write-back thread?
+ *
+ * A chunk the journal holds is durable already: uploading it each
+ * ZWRITEBACK_DELAY_S would cost a 1 MiB PUT per few KiB written.  It
+ * waits until its device is idle, or it is old, or the journal is
+ * filling up and it holds the older half of it.
+ */
+static bool
+writeback_due (struct zcache *c, struct centry *e, time_t now, bool urgent)
+{
+  struct cache_device *d = e->dev;
+
+  if (e->busy || !d->listed)
+    return false;               /* being replayed (journal.c) */
+  if (urgent ||
+      (now - e->write_time >= ZWRITEBACK_FULL_IDLE_S && centry_full (e)))
+    return true;
+  if (e->journal_first == 0)
+    return now - e->dirty_time >= ZWRITEBACK_DELAY_S;
+  return now - d->last_write >= ZWRITEBACK_DELAY_S ||
+    now - e->dirty_time >= ZJOURNAL_MAX_AGE_S ||
+    (journal_pressed (c, d) && e->journal_first <= journal_cut (d));
+}
+
 static void *
 writeback_thread (void *arg)
 {
@@ -510,9 +668,7 @@ writeback_thread (void *arg)
     urgent = c->space_waiters > 0 || c->ndirty >= c->dirty_max / 2;
     n = 0;
     for (e = c->dirty_head; e && n < ZWRITEBACK_BATCH; e = e->dnext)
-      if (!e->busy &&
-          (urgent || now - e->dirty_time >= ZWRITEBACK_DELAY_S ||
-           (now - e->write_time >= ZWRITEBACK_FULL_IDLE_S && centry_full (e))))
+      if (writeback_due (c, e, now, urgent))
         take (e, v, &n);
     commit = c->index_head != NULL &&
       (n > 0 || ms_since (&c->last_commit) >= ZCOMMIT_INTERVAL_MS ||
@@ -528,6 +684,8 @@ writeback_thread (void *arg)
     }
     if (commit)
       zcache_commit (c);
+    /* Journal objects the uploads made useless. */
+    journal_retire (c);
     pthread_mutex_lock (&c->lock);
     /* Space may have been made: wake waiting writers. */
     pthread_cond_broadcast (&c->cond);

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# The flush journal (lib/cache/journal.c):
+#
+# 1. 256 4 KiB writes in 256 distinct chunks, then FLUSH: one journal
+#    PUT, no chunk PUT.  A second FLUSH sends nothing; a small FUA write
+#    is one small journal PUT.  Requests are counted by the fault
+#    wrapper's log.
+# 2. With the cache lost after a SIGKILL, a restart replays the journal:
+#    every flushed byte reads back.  The history makes the replay skip
+#    records older than their chunk's object (a chunk uploaded whole
+#    after it was journaled), apply trims (a chunk deleted after it was
+#    journaled) and apply every record of one capture (they share a
+#    sequence).  Also when the replay itself is killed half way.
+# 3. Once the device is idle the write-back uploads the chunks and the
+#    journal/ prefix becomes empty.
+# 4. (directory store) A tampered, truncated or swapped journal object
+#    fails the open with a message naming it, and loses nothing: with
+#    the object put back, the next start replays it.
+set -e
+source "${srcdir:-.}/functions.sh"
+requires nbdsh --version
+
+start_volume
+zdev create disk 300M
+faults=$tmpdir/faults
+log=$tmpdir/nbdkit.log
+: > "$faults"
+: > "$log"
+export log
+cleanup_fn sh -c "grep -v ' debug: ' '$log' | tail -n 30 2>/dev/null || :"
+
+serve () { start_server -D zerofs.flush=1 -D zerofs.fault=1 "$PLUGIN" \
+                        "${zargs[@]}" export=disk fault-file="$faults" \
+                        "$@" 2>>"$log"; }
+# Requests of kind $1 under devices/disk/$2/ logged since line $3.
+requests () {
+    tail -n +"$3" "$log" |
+        grep -c "fault: request $1 devices/disk/$2/[0-9a-f]*: ok" || :
+}
+mark () { echo $(( $(wc -l < "$log") + 1 )); }
+
+# 1.  Counting, from the server's log, in one connection (opening one
+# reads the device's meta object).
+serve
+client <<'EOF'
+import os, re, time
+M = 1 << 20
+log = os.environ["log"]
+def mark():
+    return os.path.getsize(log)
+def requests(since, op, where):
+    with open(log, "rb") as f:
+        f.seek(since)
+        text = f.read().decode(errors="replace")
+    pat = r"fault: request %s devices/disk/%s[0-9a-f/]*: ok" % (op, where)
+    return len(re.findall(pat, text))
+data = {}
+for i in range(256):
+    b = os.urandom(4096)
+    h.pwrite(b, i * M + i * 4096)
+    data[i] = b
+open(os.environ["tmpdir"] + "/expect1", "wb").write(
+    b"".join(data[i] for i in range(256)))
+m = mark()
+h.flush()
+assert requests(m, "PUT", "journal/") == 1, requests(m, "PUT", "journal/")
+assert requests(m, "PUT", "chunks/") == 0, requests(m, "PUT", "chunks/")
+m = mark()
+h.flush()
+time.sleep(0.2)
+assert requests(m, "[A-Z]+", "") == 0, "a flush with nothing to do sent requests"
+m = mark()
+h.pwrite(b"F" * 4096, 7 * M, nbd.CMD_FLAG_FUA)
+assert requests(m, "PUT", "journal/") == 1
+assert requests(m, "PUT", "chunks/") == 0
+EOF
+stop_server -9          # before the write-back: only the journal has it
+test "$(count_chunks disk)" = 0
+test "$(count_journal disk)" = 2
+
+# 2.  Replay with the cache lost.  First a history: chunk 300 uploaded
+# whole, then journaled (A), then uploaded whole again (B) after that
+# journal: the replay must not put A back.  Chunk 301 journaled, then
+# trimmed: the replay must leave zeros.
+rm -rf "$cachedir"
+serve
+client <<'EOF'
+import os
+M = 1 << 20
+t = os.environ["tmpdir"]
+e1 = open(t + "/expect1", "rb").read()
+for i in range(256):
+    assert h.pread(4096, i * M + i * 4096) == e1[i * 4096:(i + 1) * 4096], i
+assert h.pread(4096, 7 * M) == b"F" * 4096
+# The later history, on chunks 290 to 299 (not used above).
+h.pwrite(b"0" * M, 290 * M); h.flush()          # uploaded whole
+h.pwrite(b"A" * 4096, 290 * M); h.flush()       # journaled
+h.pwrite(b"B" * M, 290 * M); h.flush()          # uploaded whole again
+h.pwrite(b"C" * 4096, 291 * M + 8192); h.flush()  # journaled
+h.trim(M, 291 * M); h.flush()                   # trimmed: deleted
+h.pwrite(b"D" * 4096, 292 * M); h.flush()       # journaled
+h.pwrite(b"E" * 8192, 292 * M + 4096); h.flush()  # journaled again
+h.pwrite(b"P" * 4096, 293 * M)                  # two runs of one chunk,
+h.pwrite(b"Q" * 4096, 293 * M + 65536)          # one capture: two
+h.flush()                                       # records, one sequence
+EOF
+stop_server -9
+test "$(count_journal disk)" -ge 4
+cp -a "$tmpdir/store" "$tmpdir/store.saved" 2>/dev/null || :
+check_replay='
+import os
+M = 1 << 20
+e1 = open(os.environ["tmpdir"] + "/expect1", "rb").read()
+for i in range(256):
+    assert h.pread(4096, i * M + i * 4096) == e1[i * 4096:(i + 1) * 4096], i
+assert h.pread(4096, 7 * M) == b"F" * 4096
+assert h.pread(M, 290 * M) == b"B" * M, "an older record was replayed"
+assert h.pread(M, 291 * M) == bytes(M), "a trimmed chunk came back"
+assert h.pread(12288, 292 * M) == b"D" * 4096 + b"E" * 8192
+assert h.pread(4096, 293 * M) == b"P" * 4096
+assert h.pread(4096, 293 * M + 65536) == b"Q" * 4096
+assert h.pread(4096, 294 * M) == bytes(4096)
+'
+# Killed during the replay (at its third GET), then replayed again.
+rm -rf "$cachedir"
+serve
+printf 'crash get 3\n' > "$faults"
+sleep 0.3
+client disk 'h.pread(512, 0)' 2>/dev/null && exit 1
+server_died "replay should have been killed"
+: > "$faults"
+serve
+client disk "$check_replay"
+grep -q 'replayed [0-9]* journal objects' "$log"
+stop_server -9
+# A cache that knows the device replays nothing; data still there.
+serve
+m=$(mark)
+client disk "$check_replay"
+test "$(requests GET journal "$m")" = 0
+
+# 3.  Idle: the write-back uploads the chunks and retires the journal.
+for (( i = 0; i < 150; i++ )); do
+    [ "$(count_journal disk)" = 0 ] && break
+    sleep 0.2
+done
+test "$(count_journal disk)" = 0
+test "$(count_chunks disk)" -ge 259
+stop_server
+rm -rf "$cachedir"
+serve
+client disk "$check_replay"
+stop_server
+
+# 4.  Bad journal objects (directory store only: it edits files).
+if [ "$ZEROFS_TEST_BACKEND" != dir ]; then
+    exit 0
+fi
+serve
+client <<'EOF'
+M = 1 << 20
+h.pwrite(b"G" * 4096, 10 * M); h.flush()
+h.pwrite(b"H" * 4096, 11 * M); h.flush()
+EOF
+stop_server -9
+jdir=$tmpdir/store/devices/disk/journal
+mapfile -t objs < <(ls "$jdir")
+test "${#objs[@]}" = 2
+cp "$jdir/${objs[0]}" "$tmpdir/j0"
+cp "$jdir/${objs[1]}" "$tmpdir/j1"
+check_gh='
+M = 1 << 20
+assert h.pread(4096, 10 * M) == b"G" * 4096
+assert h.pread(4096, 11 * M) == b"H" * 4096
+'
+bad_open () {
+    rm -rf "$cachedir"
+    : > "$log"
+    serve
+    client disk 'h.pread(512, 0)' 2>/dev/null && exit 1
+    server_error "${objs[$1]}" "$log"
+    stop_server
+}
+# Tampered: one byte of the ciphertext flipped.
+python3 -c '
+import sys
+p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[40] ^= 1
+open(p, "wb").write(b)' "$jdir/${objs[1]}"
+bad_open 1
+# Nothing lost: put it back, restart (the cache still has the device
+# unlisted), the replay runs again.
+cp "$tmpdir/j1" "$jdir/${objs[1]}"
+serve
+client disk "$check_gh"
+stop_server -9
+# Truncated.
+rm -rf "$cachedir"
+cp "$tmpdir/j0" "$jdir/${objs[0]}"
+head -c 50 "$tmpdir/j0" > "$jdir/${objs[0]}"
+bad_open 0
+# Swapped: each object under the other's name.
+cp "$tmpdir/j1" "$jdir/${objs[0]}"
+cp "$tmpdir/j0" "$jdir/${objs[1]}"
+bad_open 0
+cp "$tmpdir/j0" "$jdir/${objs[0]}"
+cp "$tmpdir/j1" "$jdir/${objs[1]}"
+rm -rf "$cachedir"
+serve
+client disk "$check_gh"
+stop_server
