@@ -7,7 +7,9 @@
 # and checked against the NBD contract by crash-random.py (what a
 # completed FLUSH covered must be there, anything else may be lost but
 # never be noise).  Round after round, each starting from what the last
-# one read.
+# one read.  The flush journal is on (the default): scattered writes
+# reach the store through it, and an emptied cache-dir means a replay;
+# the test checks that both happened.
 #
 #   ZEROFS_CRASH_ROUNDS   rounds (default 10; make check-soak: 200)
 #   ZEROFS_CRASH_SECONDS  stop starting rounds after this long (default
@@ -34,11 +36,12 @@ log=$tmpdir/ops.log
 baseline=$tmpdir/baseline.json
 py=$srcdir/crash-random.py
 
-serve () { start_server "$PLUGIN" "${zargs[@]}" export=disk \
+serve () { start_server -D zerofs.flush=1 "$PLUGIN" "${zargs[@]}" export=disk \
                         durability="$1" 2>>"$tmpdir/nbdkit.log"; }
 cleanup_fn sh -c "tail -n 60 '$tmpdir/nbdkit.log' 2>/dev/null || :"
 
 durability=remote
+emptied=0
 serve $durability
 start=$SECONDS
 for (( round = 1; round <= rounds; round++ )); do
@@ -65,6 +68,7 @@ for (( round = 1; round <= rounds; round++ )); do
     if [ "$durability" = remote ] && (( RANDOM % 3 == 0 )); then
         rm -rf "$cachedir"
         how="emptied cache"
+        [ "$(count_journal disk)" -gt 0 ] && emptied=$(( emptied + 1 ))
     fi
     durability=remote
     (( RANDOM % 3 == 0 )) && durability=local
@@ -73,3 +77,8 @@ for (( round = 1; round <= rounds; round++ )); do
     /usr/bin/python3 "$py" verify "$uri" "$log" "$baseline"
 done
 stop_server
+# The journal was in play (-D zerofs.flush=1 logs its objects).
+grep -q 'flush: journaled ' "$tmpdir/nbdkit.log"
+if [ "$emptied" -gt 0 ]; then      # a replay was due
+    grep -q 'replayed [0-9]* journal objects' "$tmpdir/nbdkit.log"
+fi

@@ -209,3 +209,31 @@ rm -rf "$cachedir"
 serve
 client disk "$check_gh"
 stop_server
+
+# 5.  Bounds.
+rm -rf "$cachedir"
+: > "$log"
+serve journal-max-objects=16
+client <<'EOF'
+import os, re, time
+M = 1 << 20
+jdir = os.environ["tmpdir"] + "/store/devices/disk/journal"
+most = 0
+start = time.monotonic()
+for i in range(45):
+    h.pwrite(os.urandom(4096), (100 + i) * M + 8192)
+    h.flush()
+    most = max(most, len(os.listdir(jdir)))
+    time.sleep(0.08)              # never idle for the write-back's 5 s
+took = time.monotonic() - start
+log = open(os.environ["log"]).read()
+print("at most %d journal objects; %.1f s" % (most, took))
+assert most <= 16, "the journal grew past its bound: %d objects" % most
+assert re.search(r"request PUT devices/disk/chunks/", log), \
+    "no flush fell back to chunk uploads at the bound"
+assert "journal: retired" in log, \
+    "the write-back did not make room while the device was busy"
+for i in range(45):
+    assert h.pread(4096, (100 + i) * M + 8192) != bytes(4096)
+EOF
+stop_server
