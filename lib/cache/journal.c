@@ -580,16 +580,17 @@ apply_record (void *opaque, const struct zjournal_record *rec)
   uint32_t len;
   bool apply;
 
+  /* Past the end: written before the device was shrunk (zerofs-dev
+   * resize), and gone with it.  The record is genuine (authenticated).
+   */
   if (rec->chunk >= d->nchunks ||
-      rec->offset + rec->length >
-      (len = cache_device_chunk_len (d, rec->chunk)) +
-      ZSECTOR_SIZE - 1) {
-    zerror ("journal object %s has a record for chunk %" PRIu64 " bytes "
-            "%" PRIu32 "-%" PRIu32 ", past the end of device %s",
-            rp->key, rec->chunk, rec->offset, rec->offset + rec->length,
-            d->name);
-    errno = EBADMSG;
-    return -1;
+      rec->offset >= (len = cache_device_chunk_len (d, rec->chunk))) {
+    if (zerofs_debug_flush)
+      zdebug ("replay: %s: chunk %" PRIu64 " bytes %" PRIu32 "+%" PRIu32
+              " is past the end of %s: skipped", rp->key, rec->chunk,
+              rec->offset, rec->length, d->name);
+    rp->skipped++;
+    return 0;
   }
   e = centry_get (rp->c, d, rec->chunk);
   if (e == NULL)
