@@ -22,7 +22,7 @@ source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
 
 start_volume
-zdev create disk 300M
+zdev create disk 400M
 faults=$tmpdir/faults
 log=$tmpdir/nbdkit.log
 : > "$faults"
@@ -160,8 +160,8 @@ fi
 serve
 client <<'EOF'
 M = 1 << 20
-h.pwrite(b"G" * 4096, 10 * M); h.flush()
-h.pwrite(b"H" * 4096, 11 * M); h.flush()
+h.pwrite(b"G" * 4096, 270 * M); h.flush()
+h.pwrite(b"H" * 4096, 271 * M); h.flush()
 EOF
 stop_server -9
 jdir=$tmpdir/store/devices/disk/journal
@@ -171,8 +171,8 @@ cp "$jdir/${objs[0]}" "$tmpdir/j0"
 cp "$jdir/${objs[1]}" "$tmpdir/j1"
 check_gh='
 M = 1 << 20
-assert h.pread(4096, 10 * M) == b"G" * 4096
-assert h.pread(4096, 11 * M) == b"H" * 4096
+assert h.pread(4096, 270 * M) == b"G" * 4096
+assert h.pread(4096, 271 * M) == b"H" * 4096
 '
 bad_open () {
     rm -rf "$cachedir"
@@ -221,7 +221,7 @@ jdir = os.environ["tmpdir"] + "/store/devices/disk/journal"
 most = 0
 start = time.monotonic()
 for i in range(45):
-    h.pwrite(os.urandom(4096), (100 + i) * M + 8192)
+    h.pwrite(os.urandom(4096), (330 + i) * M + 8192)
     h.flush()
     most = max(most, len(os.listdir(jdir)))
     time.sleep(0.08)              # never idle for the write-back's 5 s
@@ -234,6 +234,53 @@ assert re.search(r"request PUT devices/disk/chunks/", log), \
 assert "journal: retired" in log, \
     "the write-back did not make room while the device was busy"
 for i in range(45):
-    assert h.pread(4096, (100 + i) * M + 8192) != bytes(4096)
+    assert h.pread(4096, (330 + i) * M + 8192) != bytes(4096)
+EOF
+stop_server
+
+# 6.  Sequences behind the store's.
+zdev create seq 8M
+for (( i = 0; i < 8; i++ )); do
+    serve
+    client seq "h.pwrite(b'%d' * 4096 * 256, 0); h.flush()" 2>/dev/null ||
+        client seq "h.pwrite(b'x' * (1 << 20), 0); h.flush()"
+    stop_server -9
+done
+serve
+client seq 'h.pwrite(b"O" * (1 << 20), 5 << 20); h.flush()'   # uploaded
+stop_server -9
+rm -rf "$cachedir"
+serve
+client seq 'h.pwrite(b"N" * 4096, 5 << 20); h.flush()'
+stop_server -9
+rm -rf "$cachedir"
+serve
+client seq 'assert h.pread(4096, 5 << 20) == b"N" * 4096, "a flushed write was lost"'
+stop_server
+
+# 7.  A replay bigger than the cache.
+zdev create big 64M
+rm -rf "$cachedir"
+serve
+client big <<'EOF'
+import os
+M = 1 << 20
+expect = {}
+for i in range(40):
+    b = os.urandom(4096)
+    h.pwrite(b, i * M + 4096)
+    expect[i] = b
+h.flush()
+open(os.environ["tmpdir"] + "/expect7", "wb").write(b"".join(expect[i] for i in range(40)))
+EOF
+stop_server -9
+rm -rf "$cachedir"
+serve cache-size=16M
+client big <<'EOF'
+import os
+M = 1 << 20
+e = open(os.environ["tmpdir"] + "/expect7", "rb").read()
+for i in range(40):
+    assert h.pread(4096, i * M + 4096) == e[i * 4096:(i + 1) * 4096], i
 EOF
 stop_server

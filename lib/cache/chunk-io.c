@@ -619,6 +619,15 @@ centry_fetch_shared (struct zcache *c, struct centry *e, void **plain)
       zerror ("cache: chunk %" PRIu64 " of %s could not be kept in the "
               "cache (served from the fetched copy): %m",
               e->index, e->dev->name);
+    /* A clean entry's sequence is its object's: now it is known, and the
+     * index keeps it (journal.c needs it to journal the chunk).
+     */
+    pthread_mutex_lock (&c->lock);
+    if (!e->dirty && e->seq < e->stored_seq) {
+      e->seq = e->stored_seq;
+      centry_index_touch (c, e);
+    }
+    pthread_mutex_unlock (&c->lock);
     pthread_rwlock_unlock (stripe);
   }
 

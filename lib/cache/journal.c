@@ -74,8 +74,6 @@
 #include "log.h"
 #include "vector.h"
 
-DEFINE_VECTOR_TYPE (centry_vector, struct centry *);
-
 bool
 journal_on (struct zcache *c, struct cache_device *d)
 {
@@ -113,8 +111,13 @@ count_bits (const uint64_t map[4])
 }
 
 /* Under c->lock: should a flush journal E's changes rather than upload
- * E?  Yes when it has a slot, less than half of it changed, and the
- * journal has room.
+ * E?  Yes when it has a slot, less than half of it changed, the journal
+ * has room, and the sequence of E's object is known.  A replay applies a
+ * record only if it is newer than the object, and an object another
+ * server (or this one, before its cache was lost) wrote may carry a
+ * sequence ahead of this device's: so such a chunk is uploaded, which
+ * fetches the object and moves the device's sequence past it
+ * (chunk-io.c), and from then on this server's own upload sets it.
  */
 bool
 journal_wanted (struct zcache *c, const struct centry *e)
@@ -123,7 +126,8 @@ journal_wanted (struct zcache *c, const struct centry *e)
   uint32_t changed = count_bits (e->unsaved_map);
 
   return journal_on (c, e->dev) && !journal_full (c, e->dev) &&
-    e->slot != ZSLOT_NONE && e->unsaved && changed > 0 && changed * 2 < nsec;
+    e->slot != ZSLOT_NONE && e->unsaved && changed > 0 && changed * 2 < nsec &&
+    (!e->remote || e->stored_seq != 0);
 }
 
 static inline bool
@@ -487,7 +491,8 @@ static int
 list_object (void *opaque, const char *key, uint64_t size, bool is_prefix)
 {
   struct cache_device *d = opaque;
-  struct journal_object jo = { .bytes = size };
+  /* Whether it holds trims is not known: as if it did (see "Trims"). */
+  struct journal_object jo = { .bytes = size, .has_trim = true };
 
   if (is_prefix || zkey_parse_journal (key, &jo.seq) == -1) {
     zerror ("device %s: ignoring %s, which is not a journal object",
@@ -533,58 +538,214 @@ journal_load (struct zcache *c, struct cache_device *d)
   return 0;
 }
 
+/* What the replay knows of one chunk (a slot of its hash table). */
+struct replay_chunk {
+  uint64_t index;              /* UINT64_MAX: an empty slot */
+  uint64_t stored;             /* its object's sequence (0: none) */
+  uint64_t last;               /* the last capture applied (0: none) */
+};
+DEFINE_VECTOR_TYPE (replay_chunk_vector, struct replay_chunk);
+
+/* A record waiting with the rest of its capture, its bytes in DATA. */
+struct pending_record {
+  struct zjournal_record rec;
+  size_t data_offset;
+};
+DEFINE_VECTOR_TYPE (pending_record_vector, struct pending_record);
+
 struct replay {
   struct zcache *c;
   struct cache_device *d;
   const char *key;
-  centry_vector held;          /* referenced until the end */
+  replay_chunk_vector chunks;  /* open addressing, power-of-2 size */
+  size_t nchunks;
+  pending_record_vector group; /* one capture's records */
+  byte_vector data;
   uint64_t applied, skipped;
 };
 
-/* The sequences of E's content: *STORED its object's (0: none), *LAST
- * the last record replayed into it.
- */
-static int
-chunk_seqs (struct replay *rp, struct centry *e, uint64_t *stored,
-            uint64_t *last)
+static size_t
+chunk_slot (const replay_chunk_vector *t, uint64_t index)
 {
-  CLEANUP_FREE void *plain = NULL;
-  bool fetch;
+  size_t mask = t->len - 1, i = (index * UINT64_C (0x9E3779B97F4A7C15)) >> 20;
 
-  for (;;) {
-    pthread_mutex_lock (&rp->c->lock);
-    fetch = e->remote && e->base_remote && e->stored_seq == 0 && !e->dirty;
-    *stored = e->stored_seq;
-    *last = e->dirty ? e->seq : 0;
-    pthread_mutex_unlock (&rp->c->lock);
-    if (!fetch)
-      return 0;
-    if (centry_fetch_shared (rp->c, e, &plain) == -1)
-      return -1;
-    if (plain == NULL)
-      continue;
-    pthread_mutex_lock (&rp->c->lock);
-    if (e->stored_seq == 0)
-      e->stored_seq = 1;        /* fetched: do not fetch again */
-    pthread_mutex_unlock (&rp->c->lock);
-  }
+  for (i &= mask; t->items[i].index != UINT64_MAX &&
+         t->items[i].index != index; i = (i + 1) & mask)
+    ;
+  return i;
 }
 
+/* The table's entry for chunk INDEX, added (with STORED 0) if new:
+ * *FOUND says which.
+ */
+static struct replay_chunk *
+chunk_entry (struct replay *rp, uint64_t index, bool *found)
+{
+  replay_chunk_vector *t = &rp->chunks;
+  size_t i;
+
+  if (2 * (rp->nchunks + 1) > t->len) {
+    replay_chunk_vector bigger = EMPTY_VECTOR;
+    size_t want = t->len ? 2 * t->len : 256;
+
+    if (replay_chunk_vector_reserve (&bigger, want) == -1) {
+      zerror ("realloc: %m");
+      return NULL;
+    }
+    bigger.len = want;
+    for (i = 0; i < want; i++)
+      bigger.items[i].index = UINT64_MAX;
+    for (i = 0; i < t->len; i++)
+      if (t->items[i].index != UINT64_MAX)
+        bigger.items[chunk_slot (&bigger, t->items[i].index)] = t->items[i];
+    replay_chunk_vector_reset (t);
+    *t = bigger;
+  }
+  i = chunk_slot (t, index);
+  *found = t->items[i].index == index;
+  if (!*found) {
+    t->items[i] = (struct replay_chunk) { .index = index };
+    rp->nchunks++;
+  }
+  return &t->items[i];
+}
+
+/* The sequence of chunk INDEX's object (0: it has none), read without
+ * putting it in the cache: the replay must not need more slots than the
+ * chunks it changes.
+ */
 static int
-apply_record (void *opaque, const struct zjournal_record *rec)
+object_seq (struct replay *rp, uint64_t index, uint64_t *seq)
+{
+  struct cache_device *d = rp->d;
+  char key[OBJSTORE_KEY_MAX];
+  CLEANUP_FREE void *obj = NULL;
+  CLEANUP_FREE void *buf = NULL;
+  struct centry *e;
+  size_t objlen;
+  bool remote;
+
+  *seq = 0;
+  e = centry_get (rp->c, d, index);
+  if (e == NULL)
+    return -1;
+  pthread_mutex_lock (&rp->c->lock);
+  remote = e->remote;
+  pthread_mutex_unlock (&rp->c->lock);
+  centry_put (rp->c, e);
+  if (!remote)
+    return 0;
+  zkey_chunk (key, d->name, index);
+  if (objstore_get (rp->c->store, key, &obj, &objlen) == -1) {
+    if (errno == ENOENT)
+      return 0;
+    zerror ("device %s: replaying its journal: reading %s: %s", d->name,
+            key, objstore_last_error ());
+    return -1;
+  }
+  buf = malloc (ZCHUNK_SIZE);
+  if (buf == NULL) {
+    zerror ("malloc: %m");
+    return -1;
+  }
+  return zchunk_decode (&d->codec, index, obj, objlen, buf,
+                        cache_device_chunk_len (d, index), seq, key);
+}
+
+/* Apply the records in rp->group, one capture of one chunk, if they are
+ * newer than what the chunk has.  The entry is busy meanwhile, so that
+ * the write-back uploads it only between captures: an upload carries
+ * the sequence of what it holds, and a second replay skips that.
+ */
+static int
+apply_group (struct replay *rp)
+{
+  struct zcache *c = rp->c;
+  struct cache_device *d = rp->d;
+  const struct zjournal_record *first;
+  struct replay_chunk *rc;
+  struct centry *e;
+  uint64_t stored;
+  uint32_t len;
+  bool found, apply;
+  size_t i;
+  int r = 0;
+
+  if (rp->group.len == 0)
+    return 0;
+  first = &rp->group.items[0].rec;
+  rc = chunk_entry (rp, first->chunk, &found);
+  if (rc == NULL)
+    return -1;
+  if (!found) {
+    if (object_seq (rp, first->chunk, &stored) == -1)
+      return -1;
+    rc->stored = stored;
+  }
+  apply = first->seq > rc->stored && first->seq >= rc->last;
+  if (zerofs_debug_flush)
+    zdebug ("replay: %s: chunk %" PRIu64 ", %zu records at %" PRIx64
+            " (object at %" PRIx64 ", replayed %" PRIx64 "): %s",
+            rp->key, first->chunk, rp->group.len, first->seq, rc->stored,
+            rc->last, apply ? "applied" : "skipped");
+  if (!apply) {
+    rp->skipped += rp->group.len;
+    rp->group.len = 0;
+    rp->data.len = 0;
+    return 0;
+  }
+  rc->last = first->seq;
+
+  e = centry_get (c, d, first->chunk);
+  if (e == NULL)
+    return -1;
+  pthread_mutex_lock (&c->lock);
+  while (e->busy)
+    pthread_cond_wait (&c->cond, &c->lock);
+  e->busy = true;
+  pthread_mutex_unlock (&c->lock);
+
+  len = cache_device_chunk_len (d, first->chunk);
+  for (i = 0; i < rp->group.len && r == 0; i++) {
+    const struct zjournal_record *rec = &rp->group.items[i].rec;
+    uint32_t n = rec->offset + rec->length > len ? len - rec->offset :
+      rec->length;
+
+    if (rec->type == ZJOURNAL_TRIM && rec->offset == 0 && n == len)
+      r = centry_discard (d, rec->chunk, rec->seq);
+    else
+      r = centry_write (d, rec->chunk, rec->offset, n,
+                        rec->type == ZJOURNAL_DATA ?
+                        rp->data.items + rp->group.items[i].data_offset :
+                        NULL, rec->seq);
+  }
+
+  pthread_mutex_lock (&c->lock);
+  e->busy = false;
+  pthread_cond_broadcast (&c->cond);
+  centry_put_locked (c, e);
+  pthread_mutex_unlock (&c->lock);
+  rp->applied += rp->group.len;
+  rp->group.len = 0;
+  rp->data.len = 0;
+  return r;
+}
+
+/* A record of the object being replayed: gather it with the others of
+ * its capture (consecutive, same chunk and sequence).
+ */
+static int
+gather_record (void *opaque, const struct zjournal_record *rec)
 {
   struct replay *rp = opaque;
   struct cache_device *d = rp->d;
-  struct centry *e;
-  uint64_t stored, last;
-  uint32_t len;
-  bool apply;
+  struct pending_record pr = { .rec = *rec, .data_offset = rp->data.len };
 
   /* Past the end: written before the device was shrunk (zerofs-dev
    * resize), and gone with it.  The record is genuine (authenticated).
    */
   if (rec->chunk >= d->nchunks ||
-      rec->offset >= (len = cache_device_chunk_len (d, rec->chunk))) {
+      rec->offset >= cache_device_chunk_len (d, rec->chunk)) {
     if (zerofs_debug_flush)
       zdebug ("replay: %s: chunk %" PRIu64 " bytes %" PRIu32 "+%" PRIu32
               " is past the end of %s: skipped", rp->key, rec->chunk,
@@ -592,53 +753,25 @@ apply_record (void *opaque, const struct zjournal_record *rec)
     rp->skipped++;
     return 0;
   }
-  e = centry_get (rp->c, d, rec->chunk);
-  if (e == NULL)
+  if (rp->group.len > 0 &&
+      (rp->group.items[0].rec.chunk != rec->chunk ||
+       rp->group.items[0].rec.seq != rec->seq) &&
+      apply_group (rp) == -1)
     return -1;
-  if (centry_vector_append (&rp->held, e) == -1) {
+  pr.data_offset = rp->data.len;
+  pr.rec.data = NULL;
+  if ((rec->type == ZJOURNAL_DATA &&
+       byte_vector_append_array (&rp->data, rec->data, rec->length) == -1) ||
+      pending_record_vector_append (&rp->group, pr) == -1) {
     zerror ("realloc: %m");
-    centry_put (rp->c, e);
     return -1;
   }
-  if (chunk_seqs (rp, e, &stored, &last) == -1)
-    return -1;
-  /* The records of one capture share its sequence: >= the last one. */
-  apply = rec->seq > stored && rec->seq >= last;
-  if (zerofs_debug_flush)
-    zdebug ("replay: %s: chunk %" PRIu64 " %" PRIu32 "+%" PRIu32
-            " type %d seq %" PRIx64 " (object %" PRIx64 ", replayed %"
-            PRIx64 "): %s", rp->key, rec->chunk, rec->offset, rec->length,
-            (int) rec->type, rec->seq, stored, last,
-            apply ? "applied" : "skipped");
-  if (!apply) {
-    rp->skipped++;
-    return 0;
-  }
-  rp->applied++;
-  if (rec->type == ZJOURNAL_TRIM && rec->offset == 0 && rec->length >= len)
-    return centry_discard (d, rec->chunk, rec->seq);
-  if (rec->offset + rec->length > len)
-    len = len - rec->offset;
-  else
-    len = rec->length;
-  return centry_write (d, rec->chunk, rec->offset, len,
-                       rec->type == ZJOURNAL_DATA ? rec->data : NULL,
-                       rec->seq);
-}
-
-static void
-replay_release (struct replay *rp)
-{
-  size_t i;
-
-  for (i = 0; i < rp->held.len; i++)
-    centry_put (rp->c, rp->held.items[i]);
-  centry_vector_reset (&rp->held);
+  return 0;
 }
 
 /* Apply D's journal (loaded by journal_load) to the cache.  D is not
- * linked: nothing else uses it.  The objects stay, to be retired once
- * the write-back has uploaded what they hold.
+ * linked: no request uses it.  The objects stay, to be retired once the
+ * write-back has uploaded what they hold.
  */
 int
 journal_replay (struct zcache *c, struct cache_device *d)
@@ -650,8 +783,8 @@ journal_replay (struct zcache *c, struct cache_device *d)
   size_t i, n;
   int r = 0;
 
-  /* The write-back may add trim objects meanwhile (of replayed chunks
-   * it finds all zeros): replay the listed ones.
+  /* Trim objects of replayed chunks the write-back finds all zeros may
+   * be added meanwhile: replay the listed ones.
    */
   {
     LOCK_FOR_SCOPE (&c->lock);
@@ -676,12 +809,23 @@ journal_replay (struct zcache *c, struct cache_device *d)
               objstore_last_error ());
     else
       r = zjournal_open (&d->codec, seqs[i], obj, objlen, key,
-                         apply_record, &rp);
+                         gather_record, &rp);
+    if (r == 0)
+      r = apply_group (&rp);
   }
-  if (r == 0) {
-    /* The replayed changes are in the journal already: dirty (to be
-     * uploaded), but saved; and they hold the journal until uploaded.
-     */
+  replay_chunk_vector_reset (&rp.chunks);
+  pending_record_vector_reset (&rp.group);
+  byte_vector_reset (&rp.data);
+  if (r == -1) {
+    zerror ("device %s: its journal could not be replayed; the journal "
+            "objects are kept, and the device cannot be opened until the "
+            "server is restarted and the replay succeeds", d->name);
+    return -1;
+  }
+  /* The replayed changes are in the journal already: dirty (to be
+   * uploaded), but saved; and they hold the journal until uploaded.
+   */
+  {
     LOCK_FOR_SCOPE (&c->lock);
     for (e = d->entries; e; e = e->vnext)
       if (e->dirty) {
@@ -691,16 +835,9 @@ journal_replay (struct zcache *c, struct cache_device *d)
         e->journal_seq = e->seq;
       }
   }
-  replay_release (&rp);
-  if (r == -1) {
-    zerror ("device %s: its journal could not be replayed; nothing is "
-            "lost, it is replayed again when the device is next opened "
-            "(after a restart of the server)", d->name);
-    return -1;
-  }
   if (n > 0)
     zdebug ("device %s: replayed %zu journal objects (%" PRIu64 " records "
-           "applied, %" PRIu64 " already in their chunks)",
-           d->name, n, rp.applied, rp.skipped);
+            "applied, %" PRIu64 " already in their chunks)",
+            d->name, n, rp.applied, rp.skipped);
   return zcache_commit (c);
 }

@@ -411,7 +411,7 @@ static bool
 flush_needs (const struct centry *e, uint64_t F, bool all)
 {
   if (all)
-    return e->dirty && e->dirty_since <= F && e->dev->listed;
+    return e->dirty && e->dirty_since <= F;
   return (e->unsaved && e->unsaved_since <= F) ||
     (e->saving && e->saving_since <= F);
 }
@@ -441,8 +441,8 @@ journal_job_run (void *arg)
 /* One round of a flush: the N taken entries of V, of device D (NULL:
  * of any).  Those the journal should take (journal_wanted) go to one
  * journal object (or a few, past its size bound), PUT by a thread of
- * its own while this one uploads the others, or commits the index when
- * there are none.  *UPLOADED: some were uploaded.
+ * its own while this one uploads the others.  *UPLOADED: some were
+ * uploaded.
  */
 static int
 flush_round (struct zcache *c, struct cache_device *d, struct centry **v,
@@ -452,7 +452,7 @@ flush_round (struct zcache *c, struct cache_device *d, struct centry **v,
   pthread_t thread;
   bool threaded;
   size_t i, nu = 0;
-  int r;
+  int r = 0;
 
   if (d) {
     LOCK_FOR_SCOPE (&c->lock);
@@ -471,6 +471,19 @@ flush_round (struct zcache *c, struct cache_device *d, struct centry **v,
   }
   if (zerofs_debug_flush)
     zdebug ("flush: journaling %zu chunks, uploading %zu", job.n, nu);
+  /* Rule 4 for what is journaled: a restart with this cache replays
+   * nothing, it uploads its dirty slots; so they must be committed
+   * before the journal has them.  (After, a crash between the PUT and
+   * the commit could leave an unflushed write in the journal but not in
+   * the cache: gone after the restart, back after a later loss of the
+   * cache.)
+   */
+  if (zcache_commit (c) == -1) {
+    LOCK_FOR_SCOPE (&c->lock);
+    for (i = 0; i < n; i++)
+      release_locked (c, v[i]);
+    return -1;
+  }
   threaded = pthread_create (&thread, NULL, journal_job_run, &job) == 0;
   if (!threaded)
     journal_job_run (&job);
@@ -478,12 +491,6 @@ flush_round (struct zcache *c, struct cache_device *d, struct centry **v,
     *uploaded = true;
     r = run_batch (c, v + job.n, nu);
   }
-  else
-    /* Rule 4 for what is journaled: a restart with this cache replays
-     * nothing, it uploads its dirty slots.  So they must be on disk,
-     * and that can be done while the journal's PUT is on the wire.
-     */
-    r = zcache_commit (c);
   if (threaded)
     pthread_join (thread, NULL);
   return r == -1 || job.r == -1 ? -1 : 0;
@@ -629,8 +636,8 @@ writeback_due (struct zcache *c, struct centry *e, time_t now, bool urgent)
 {
   struct cache_device *d = e->dev;
 
-  if (e->busy || !d->listed)
-    return false;               /* being replayed (journal.c) */
+  if (e->busy)
+    return false;
   if (urgent ||
       (now - e->write_time >= ZWRITEBACK_FULL_IDLE_S && centry_full (e)))
     return true;
