@@ -20,7 +20,8 @@
  *            at all when it was trimmed and its object must be deleted
  *   busy     dirty and being uploaded (in memory only)
  *
- * WRITE lands in a slot and returns; FLUSH uploads (writeback.c).
+ * WRITE lands in a slot and returns; FLUSH uploads, or journals the
+ * scattered changes (writeback.c, journal.c).
  *
  * Crash safety.  The index is changed in memory and committed in batches
  * (at least once a second, and by every flush), never once per write.
@@ -52,7 +53,10 @@
  *    and a device (re)starts at max(reservation, the clock in ns).
  *
  * After a crash, zcache_open loads every record with a slot or a dirty
- * flag, and the write-back thread uploads the dirty ones at once.
+ * flag, and the write-back thread uploads the dirty ones at once.  A
+ * device the cache does not know has its flush journal replayed before
+ * it is served (journal.c); a replay cut short leaves the device not
+ * "listed", and recover() forgets what it did, to start it again.
  *
  * What the index knows about the store: a device's chunk listing is
  * imported once per cache (on first open) and kept up to date by this

@@ -9,12 +9,15 @@
  * that came in meanwhile keeps it dirty, with dirty_since = S + 1.
  *
  * A flush must make durable every write that completed before it began.
- * It notes the device's sequence F at its start and uploads every dirty
- * chunk whose dirty_since <= F; writes that arrive during the flush have
- * larger sequences and do not keep it going forever.  A chunk that some
- * other flusher (or the write-back thread) is already uploading is waited
- * for, then looked at again: so concurrent flushes share uploads instead
- * of repeating them.  Then the index is committed (group commit, see
+ * It notes the device's sequence F at its start and takes every chunk
+ * with changes the store lacks from before F ("unsaved", journal.c);
+ * writes that arrive during the flush have larger sequences and do not
+ * keep it going forever.  The chunks that are at least half rewritten
+ * are uploaded; the changed sectors of the others go into one journal
+ * object (journal.c), PUT in parallel.  A chunk that some other flusher
+ * (or the write-back thread) is already saving is waited for, then
+ * looked at again: so concurrent flushes share rounds instead of
+ * repeating them.  Then the index is committed (group commit, see
  * zcache_commit), so that a crash after the flush cannot bring back a
  * dirty record whose bytes are older than what the store has.
  *
@@ -24,10 +27,11 @@
  * a slot (trimmed) are deleted in DeleteObjects batches.
  *
  * The write-back thread wakes every second (or when writers wait for
- * space) and uploads chunks that have been dirty for ZWRITEBACK_DELAY_S,
- * chunks written whole and idle for ZWRITEBACK_FULL_IDLE_S, or all of
- * them when the cache is filling up; it also commits the index at least
- * every ZCOMMIT_INTERVAL_MS.
+ * space) and uploads chunks that have been dirty for ZWRITEBACK_DELAY_S
+ * (journaled ones: see writeback_due), chunks written whole and idle
+ * for ZWRITEBACK_FULL_IDLE_S, or all of them when the cache is filling
+ * up; it also commits the index at least every ZCOMMIT_INTERVAL_MS, and
+ * deletes the journal objects its uploads made useless.
  */
 #include <config.h>
 
