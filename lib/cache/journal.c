@@ -149,7 +149,7 @@ put_object (struct zcache *c, struct cache_device *d,
   char key[OBJSTORE_KEY_MAX];
   CLEANUP_FREE void *obj = NULL;
   size_t objlen = 0, i;
-  bool reserve;
+  bool reserve, sealed;
   int r;
 
   {
@@ -174,16 +174,22 @@ put_object (struct zcache *c, struct cache_device *d,
     return -1;
 
   zkey_journal (key, d->name, jo.seq);
-  r = zjournal_seal (&d->codec, jo.seq, b, &obj, &objlen);
-  if (r == 0)
-    r = objstore_put (c->store, key, obj, objlen);
+  sealed = zjournal_seal (&d->codec, jo.seq, b, &obj, &objlen) == 0;
+  r = sealed ? objstore_put (c->store, key, obj, objlen) : -1;
 
   LOCK_FOR_SCOPE (&c->lock);
   for (i = d->journal.len; i-- > 0; )
     if (d->journal.items[i].seq == jo.seq) {
-      /* Failed, it may exist or not: keep it, to be deleted in turn. */
+      /* A failed PUT may have stored it or not: keep it, to be deleted
+       * in turn.  One never sent is forgotten.
+       */
       d->journal.items[i].in_flight = false;
       d->journal.items[i].bytes = objlen;
+      if (!sealed) {
+        memmove (&d->journal.items[i], &d->journal.items[i + 1],
+                 (d->journal.len - i - 1) * sizeof *d->journal.items);
+        d->journal.len--;
+      }
       break;
     }
   d->journal_bytes += objlen;
