@@ -121,7 +121,7 @@ find_device (struct zservice *svc, const struct device_meta *meta)
 }
 
 struct device *
-zservice_open_device (struct zservice *svc, const char *name)
+zservice_open_device (struct zservice *svc, const char *name, bool readonly)
 {
   struct device_meta meta;
   struct device *dev;
@@ -137,7 +137,7 @@ zservice_open_device (struct zservice *svc, const char *name)
   dev = find_device (svc, &meta);
   if (dev)
     return dev;
-  cd = zcache_device (svc->cache, &meta);
+  cd = zcache_device (svc->cache, &meta, readonly);
   if (cd == NULL)
     return NULL;
   LOCK_FOR_SCOPE (&svc->lock);

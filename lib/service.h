@@ -36,8 +36,10 @@ extern int zservice_list_devices (struct zservice *svc,
 
 /* Open device NAME (shared by every connection to it).  An unknown name is
  * an error naming it and the volume ("no device NAME in volume DESC").
+ * READONLY: for reading only (a journal left by a lost cache is not
+ * replayed then: see zcache_device).
  */
 extern struct device *zservice_open_device (struct zservice *svc,
-                                            const char *name);
+                                            const char *name, bool readonly);
 
 #endif /* ZEROFS_SERVICE_H */

@@ -218,7 +218,7 @@ zerofs_open (int readonly)
     errno = ENOENT;
     return NULL;
   }
-  return zservice_open_device (svc, name);
+  return zservice_open_device (svc, name, readonly);
 }
 
 static const char *

@@ -11,7 +11,8 @@
 #    records older than their chunk's object (a chunk uploaded whole
 #    after it was journaled), apply trims (a chunk deleted after it was
 #    journaled) and apply every record of one capture (they share a
-#    sequence).  Also when the replay itself is killed half way.
+#    sequence).  Also when the replay itself is killed half way.  A
+#    read-only server refuses to open the device instead.
 # 3. Once the device is idle the write-back uploads the chunks and the
 #    journal/ prefix becomes empty.
 # 4. (directory store) A tampered, truncated or swapped journal object
@@ -122,6 +123,13 @@ assert h.pread(4096, 293 * M) == b"P" * 4096
 assert h.pread(4096, 293 * M + 65536) == b"Q" * 4096
 assert h.pread(4096, 294 * M) == bytes(4096)
 '
+# A read-only server does not replay (that would write to the store):
+# the open fails, saying why.
+rm -rf "$cachedir"
+start_server -r "$PLUGIN" "${zargs[@]}" export=disk 2>>"$log"
+client disk 'h.pread(512, 0)' 2>/dev/null && exit 1
+server_error "a read-only open does not replay" "$log"
+stop_server
 # Killed during the replay (at its third GET), then replayed again.
 rm -rf "$cachedir"
 serve

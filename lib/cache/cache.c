@@ -642,7 +642,7 @@ import_listing (struct zcache *c, struct cache_device *d,
  * zcache_device).
  */
 static struct cache_device *
-add_device (struct zcache *c, const struct device_meta *meta)
+add_device (struct zcache *c, const struct device_meta *meta, bool readonly)
 {
   struct index_device rec;
   CLEANUP (free_device) struct cache_device *d = NULL;
@@ -679,6 +679,15 @@ add_device (struct zcache *c, const struct device_meta *meta)
       (import && import_listing (c, d, meta) == -1) ||
       journal_load (c, d) == -1)
     return NULL;
+  if (import && d->journal.len > 0 && readonly) {
+    zerror ("device %s has %zu flush journal objects that this cache has "
+            "not applied (the cache that wrote them was lost, or they were "
+            "written on another host): a read-only open does not replay "
+            "them, which would write to the store; open it read-write once "
+            "to replay them", d->name, d->journal.len);
+    errno = EROFS;
+    return NULL;
+  }
   if (import && d->journal.len > 0) {
     /* Replay (journal.c).  New changes must come after every replayed
      * one: start past the newest object's name, reserved before use.
@@ -716,7 +725,8 @@ add_device (struct zcache *c, const struct device_meta *meta)
 }
 
 struct cache_device *
-zcache_device (struct zcache *c, const struct device_meta *meta)
+zcache_device (struct zcache *c, const struct device_meta *meta,
+               bool readonly)
 {
   struct cache_device *d, *found;
   struct device_opening me = { .name = meta->name }, **pp;
@@ -768,7 +778,7 @@ zcache_device (struct zcache *c, const struct device_meta *meta)
   c->openings = &me;
   pthread_mutex_unlock (&c->device_lock);
 
-  d = add_device (c, meta);
+  d = add_device (c, meta, readonly);
 
   pthread_mutex_lock (&c->device_lock);
   for (pp = &c->openings; *pp != &me; pp = &(*pp)->next)

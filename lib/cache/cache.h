@@ -57,10 +57,14 @@ extern struct zcache *zcache_open (const struct zconf *conf,
 extern void zcache_close (struct zcache *c);
 
 /* The cache's view of a device: found or created on first use (then its
- * remote chunk listing is imported into the index, once per cache).
+ * remote chunk listing is imported into the index, once per cache, and
+ * its flush journal replayed).  A first open for reading only (READONLY)
+ * of a device whose journal this cache has not applied fails (EROFS)
+ * rather than write the replay to the store.
  */
 extern struct cache_device *zcache_device (struct zcache *c,
-                                    const struct device_meta *meta);
+                                           const struct device_meta *meta,
+                                           bool readonly);
 
 /* Chunk operations.  OFFSET + LEN <= the chunk's length. */
 extern int zcache_read (struct cache_device *d, uint64_t index,
