@@ -7,11 +7,20 @@
 #                                    libnbd's tools, FUSE, ext4 tools, the
 #                                    S3 servers (Swift, memcached, and
 #                                    s3rver from npm into tests/node_modules)
+#   scripts/install-deps.sh --fuzz   also clang and its libFuzzer runtime,
+#                                    for scripts/fuzz.sh
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 want_test=false
-[ "${1:-}" = --test ] && want_test=true
+want_fuzz=false
+for arg in "$@"; do
+    case $arg in
+        --test) want_test=true ;;
+        --fuzz) want_fuzz=true ;;
+        *) echo "install-deps.sh: unknown option $arg" >&2; exit 1 ;;
+    esac
+done
 
 SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -21,9 +30,11 @@ build_pkgs=(build-essential autoconf automake libtool pkg-config perl
             libssl-dev libconfig-dev libzstd-dev)
 test_pkgs=(libnbd-bin python3-libnbd fuse3 e2fsprogs util-linux
            python3-swift memcached curl openssl)
+fuzz_pkgs=(clang libclang-rt-dev)
 
 pkgs=("${build_pkgs[@]}")
 $want_test && pkgs+=("${test_pkgs[@]}")
+$want_fuzz && pkgs+=("${fuzz_pkgs[@]}")
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs fuzz target: the device meta decoder (lib/volume.c,
+ * meta_decode, reached through zvolume_get_device).
+ *
+ * A device's meta object (devices/NAME/meta) comes from the bucket and
+ * gives the device's size and uuid, from which every chunk's place and
+ * key follow: it must open only if genuine, and then hold a size and
+ * chunk size zerofs can serve.  The volume is fuzz_make_volume's (fixed
+ * uuid and meta key, the one make-corpus.c writes the seeds with) over
+ * an in-memory store that holds the object.  Byte 0 of the input chooses
+ * the device name's length (bits 0-5, plus 1: the name is a prefix of
+ * FUZZ_DEVICE_NAME) and what the rest is (bit 7):
+ *
+ *   bit 7 clear   the meta object itself.
+ *   bit 7 set     the payload of one (uuid, size, chunk size, created,
+ *                 generation, name length, name: as the input gives
+ *                 them), sealed by the harness with the meta key and
+ *                 the AAD of volume.h: the checks behind the
+ *                 authentication.
+ *
+ * What opens must be a device zerofs can serve: the name asked for, a
+ * size that is a positive multiple of 4096 up to ZDEVICE_SIZE_MAX, and
+ * 1 MiB chunks.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "volume.h"
+
+#include "fuzz.h"
+
+#define META_HEADER_LEN 20
+
+static struct fuzz_store store;
+static struct zvolume vol;
+
+int
+LLVMFuzzerInitialize (int *argc, char ***argv)
+{
+  fuzz_init ();
+  fuzz_store_init (&store);
+  fuzz_make_volume (&vol, &store.base);
+  return 0;
+}
+
+/* Header, then PAYLOAD sealed with AAD = header || volume uuid || name. */
+static uint8_t *
+seal_meta (const char *name, const uint8_t *payload, size_t n,
+           size_t *objlen)
+{
+  size_t namelen = strlen (name);
+  uint8_t *obj = malloc (META_HEADER_LEN + n + CRYPTO_TAG_LEN);
+  uint8_t aad[META_HEADER_LEN + 16 + ZDEVICE_NAME_MAX];
+
+  if (obj == NULL)
+    fuzz_fail ("out of memory");
+  memcpy (obj, "ZFSM\1\0\0\0", 8);
+  if (crypto_random (obj + 8, CRYPTO_NONCE_LEN) == -1)
+    fuzz_fail ("no random bytes");
+  memcpy (aad, obj, META_HEADER_LEN);
+  memcpy (aad + META_HEADER_LEN, vol.uuid, 16);
+  memcpy (aad + META_HEADER_LEN + 16, name, namelen);
+  if (crypto_seal (vol.meta_key, obj + 8, aad, META_HEADER_LEN + 16 + namelen,
+                   payload, n, obj + META_HEADER_LEN) == -1)
+    fuzz_fail ("crypto_seal failed");
+  *objlen = META_HEADER_LEN + n + CRYPTO_TAG_LEN;
+  return obj;
+}
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+  char name[ZDEVICE_NAME_MAX + 1], key[OBJSTORE_KEY_MAX];
+  struct device_meta meta;
+  uint8_t *sealed = NULL;
+  size_t len;
+
+  if (size < 1)
+    return 0;
+  len = (data[0] & 63) + 1;
+  memcpy (name, FUZZ_DEVICE_NAME, len);
+  name[len] = '\0';
+  zkey_meta (key, name);
+  if (data[0] & 128) {
+    sealed = seal_meta (name, data + 1, size - 1, &len);
+    fuzz_store_set (&store, key, sealed, len);
+  }
+  else
+    fuzz_store_set (&store, key, data + 1, size - 1);
+
+  if (zvolume_get_device (&vol, name, &meta) == 0) {
+    if (strcmp (meta.name, name) != 0 || meta.chunk_size != ZCHUNK_SIZE ||
+        meta.size == 0 || meta.size % 4096 != 0 ||
+        meta.size > ZDEVICE_SIZE_MAX)
+      fuzz_fail ("device meta opened to name \"%s\" size %llu chunk size "
+                 "%u", meta.name, (unsigned long long) meta.size,
+                 meta.chunk_size);
+  }
+  else if (errno != EBADMSG && errno != ENOTSUP)
+    fuzz_fail ("a bad device meta object failed with errno %d", errno);
+  free (sealed);
+  fuzz_store_clear (&store);
+  return 0;
+}
