@@ -291,3 +291,22 @@ for i in range(40):
     assert h.pread(4096, i * M + 4096) == e[i * 4096:(i + 1) * 4096], i
 EOF
 stop_server
+
+# 8.  Cached whole is not rewritten whole.
+serve
+client <<'EOF'
+import os, re, time
+M = 1 << 20
+h.pwrite(b"v" * M, 380 * M)
+h.flush()                            # uploaded, and cached whole
+m = len(open(os.environ["log"]).read())
+h.pwrite(b"w" * 4096, 380 * M)
+h.flush()                            # journaled
+for i in range(8):                   # busy: never idle for 5 s
+    h.pwrite(b"b" * 4096, 381 * M)
+    time.sleep(0.5)
+log = open(os.environ["log"]).read()[m:]
+assert not re.search(r"request PUT devices/disk/chunks/000000000000017c", log), \
+    "a chunk cached whole was uploaded after a 4 KiB write"
+EOF
+stop_server

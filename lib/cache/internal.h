@@ -245,6 +245,7 @@ extern bool journal_full (struct zcache *c, struct cache_device *d);
 extern bool journal_pressed (struct zcache *c, struct cache_device *d);
 extern uint64_t journal_cut (struct cache_device *d);
 extern bool journal_wanted (struct zcache *c, const struct centry *e);
+extern bool centry_rewritten (const struct centry *e);
 extern int journal_write (struct zcache *c, struct cache_device *d,
                           struct centry **v, size_t n);
 extern int journal_trims (struct zcache *c, struct centry **v,

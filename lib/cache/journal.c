@@ -110,6 +110,18 @@ count_bits (const uint64_t map[4])
     __builtin_popcountll (map[2]) + __builtin_popcountll (map[3]);
 }
 
+/* Under c->lock: has E been rewritten whole since the store last got
+ * it (a sequential write)?
+ */
+bool
+centry_rewritten (const struct centry *e)
+{
+  uint32_t nsec = cache_device_chunk_len (e->dev, e->index) / ZSECTOR_SIZE;
+
+  return e->unsaved && e->slot != ZSLOT_NONE &&
+    count_bits (e->unsaved_map) >= nsec;
+}
+
 /* Under c->lock: should a flush journal E's changes rather than upload
  * E?  Yes when it has a slot, less than half of it changed, the journal
  * has room, and the sequence of E's object is known.  A replay applies a

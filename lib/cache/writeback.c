@@ -630,6 +630,10 @@ ms_until (const struct timespec *t)
 
 /* Under c->lock: is E due for upload by the write-back thread?
  *
+ * A chunk rewritten whole (not merely cached whole: a warm cache holds
+ * most chunks whole) and then left alone goes at once: a sequential
+ * write's uploads overlap the writing.
+ *
  * A chunk the journal holds is durable already: uploading it each
  * ZWRITEBACK_DELAY_S would cost a 1 MiB PUT per few KiB written.  It
  * waits until its device is idle, or it is old, or the journal is
@@ -643,7 +647,7 @@ writeback_due (struct zcache *c, struct centry *e, time_t now, bool urgent)
   if (e->busy)
     return false;
   if (urgent ||
-      (now - e->write_time >= ZWRITEBACK_FULL_IDLE_S && centry_full (e)))
+      (now - e->write_time >= ZWRITEBACK_FULL_IDLE_S && centry_rewritten (e)))
     return true;
   if (e->journal_first == 0)
     return now - e->dirty_time >= ZWRITEBACK_DELAY_S;
