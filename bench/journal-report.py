@@ -17,6 +17,7 @@ import glob
 import os
 import re
 import statistics
+from datetime import datetime
 import sys
 
 resdir, delay_ms = sys.argv[1], float(sys.argv[2])
@@ -278,3 +279,67 @@ for name, (run, _, _) in spans.items():
                   run["bytes_journal"] / 1048576, run["put_chunk"],
                   run["bytes_chunk"] / 1048576, run["rounds"], run["jrounds"],
                   run["wb_chunks"], run["wb_urgent_chunks"]))
+
+
+# The NBD requests of the pgbench runs (nbdkit's log filter), within the
+# timed pgbench run.
+RE_LOG = re.compile(r"^(\S+ \S+) connection=(\d+) (\.\.\.)?(\w+) id=(\d+)"
+                    r"(?: offset=\S+ count=(0x[0-9a-f]+))?")
+
+
+def requests(path, t0, t1):
+    start = {}
+    lat = {"Flush": [], "Write": [], "Read": []}
+    nbytes = 0
+    events = []
+    for line in open(path, errors="replace"):
+        m = RE_LOG.match(line)
+        if not m:
+            continue
+        ts, conn, leave, act, rid, cnt = m.groups()
+        t = datetime.strptime(ts, "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        key = (conn, rid)
+        if not leave:
+            start[key] = (t, act, int(cnt, 16) if cnt else 0)
+            continue
+        if key not in start:
+            continue
+        ts0, act0, c0 = start.pop(key)
+        if ts0 < t0 or ts0 > t1 or act0 not in lat:
+            continue
+        lat[act0].append(t - ts0)
+        if act0 == "Write":
+            nbytes += c0
+        if act0 == "Flush":
+            events.append((ts0, 1))
+            events.append((t, -1))
+    # Time with at least one flush in flight, and the most at once.
+    events.sort()
+    busy = 0.0
+    depth = most = 0
+    last = None
+    for t, d in events:
+        if depth > 0 and last is not None:
+            busy += t - last
+        depth += d
+        most = max(most, depth)
+        last = t
+    return lat, nbytes, busy, most
+
+
+for p in sorted(glob.glob(os.path.join(resdir, "*.pg.requests"))):
+    t = os.path.basename(p)[:-len(".pg.requests")]
+    w = os.path.join(resdir, t + ".pg.window")
+    if not os.path.exists(w):
+        continue
+    t0, t1 = (float(x) for x in open(w).read().split())
+    lat, nbytes, busy, most = requests(p, t0, t1)
+    fl = sorted(lat["Flush"])
+    if not fl:
+        continue
+    print("  %s NBD requests during pgbench: %d flushes (%.1f/s, p50 %.1f ms,"
+          " mean %.1f ms, at most %d at once, one or more in flight %.0f %%"
+          " of the time), %d writes (%.1f MiB), %d reads" % (
+              t, len(fl), len(fl) / (t1 - t0), statistics.median(fl) * 1000,
+              statistics.mean(fl) * 1000, most, 100 * busy / (t1 - t0),
+              len(lat["Write"]), nbytes / 1048576, len(lat["Read"])))

@@ -334,12 +334,14 @@ zerofs_start ()
                   --endpoint="$ep_lo" --region=us-east-1 \
                   create disk 1G >> "$log" 2>&1
     zcache="$tmp/cache-$target-$tag"
+    # zstart: what a restart on a cold cache needs (no request log).
     zstart=(-v -D zerofs.fault=1 -D zerofs.flush=1 -D zerofs.s3=1
             -D nbdkit.backend.datapath=0 -D nbdkit.backend.controlpath=0
             "$plugin" bucket="$bucket" password=+"$tmp/pw"
             cache-dir="$zcache" endpoint="$ep"
-            region=us-east-1 fault-file="$tmp/nofault" "${extra[@]}")
-    start_nbdkit "$log" "${zstart[@]}"
+            region=us-east-1 durability=remote fault-file="$tmp/nofault"
+            "${extra[@]}")
+    start_nbdkit "$log" "${reqlog[@]}" "${zstart[@]}" "${reqlog_arg[@]}"
     uri="nbd+unix:///disk?socket=$sock"
     zlog="$log"
     zprefix="$target-$tag/devices/disk/"
@@ -352,7 +354,8 @@ s3backer_start ()
         *-wan) ep="$ep_wan" ;;
         *) ep="$ep_lo" ;;
     esac
-    start_nbdkit "$tmp/$target-$tag.log" "$s3b_plugin" \
+    start_nbdkit "$tmp/$target-$tag.log" "${reqlog[@]}" "$s3b_plugin" \
+                 "${reqlog_arg[@]}" \
                  bucket="$S3_BUCKET" prefix="$target-$tag/" baseURL="$ep/" \
                  accessId="$AWS_ACCESS_KEY_ID" accessKey="$AWS_SECRET_ACCESS_KEY" \
                  size=1G blockSize=1M listBlocks=true blockCacheSize=1024 \
@@ -365,20 +368,29 @@ file_start ()
     local target="$1" tag="$2"
     rm -f "$tmp/file.img"
     truncate -s 1G "$tmp/file.img"
-    start_nbdkit "$tmp/$target-$tag.log" file "$tmp/file.img"
+    start_nbdkit "$tmp/$target-$tag.log" "${reqlog[@]}" file "$tmp/file.img" \
+                 "${reqlog_arg[@]}"
     uri="nbd+unix:///?socket=$sock"
 }
 
-# target_start TARGET TAG: start nbdkit for TARGET (TAG names its store
-# area and log); sets uri (and zlog/zprefix for zerofs).
+# target_start TARGET TAG [REQLOG]: start nbdkit for TARGET (TAG names its
+# store area and log; REQLOG: log every NBD request there with nbdkit's
+# log filter); sets uri (and zlog/zprefix for zerofs).
 target_start ()
 {
     zlog=
     zprefix=
+    reqlog=()
+    reqlog_arg=()
+    if [ -n "${3:-}" ]; then
+        # nbdkit's log filter: every NBD request, with timestamps.
+        reqlog=(--filter=log)
+        reqlog_arg=(logfile="$3")
+    fi
     case "$1" in
-        file) file_start "$@" ;;
-        s3b-*) s3backer_start "$@" ;;
-        *) zerofs_start "$@" ;;
+        file) file_start "$1" "$2" ;;
+        s3b-*) s3backer_start "$1" "$2" ;;
+        *) zerofs_start "$1" "$2" ;;
     esac
 }
 
@@ -389,7 +401,10 @@ fio_job ()
     local name="$1" uri="$2"
     shift 2
     {
-        printf '[global]\nioengine=nbd\nuri=%s\n' "$uri"
+        # refill_buffers: new random data for every write, which zstd
+        # cannot compress (fio's default buffers repeat: 4 KiB writes of
+        # them compress several times over).
+        printf '[global]\nioengine=nbd\nuri=%s\nrefill_buffers=1\n' "$uri"
         printf '[%s]\n' "${name%%.*}"
         printf '%s\n' "$@"
     } > "$res/$name.fio"
@@ -602,9 +617,9 @@ run_curl ()
 
 run_pgbench ()
 {
-    local target="$1" tag=pg port=5499 d z0 z1 tps
+    local target="$1" tag=pg port=5499 d z0 z1 t0 t1 tps
     echo "=== pgbench $target"
-    target_start "$target" "$tag"
+    target_start "$target" "$tag" "$res/$target.pg.requests"
     mkdir -p "$tmp/fuse" "$tmp/mnt"
     nbdfuse -P "$tmp/nbdfuse.pid" "$tmp/fuse/disk" "$uri" \
             > "$tmp/nbdfuse.log" 2>&1 &
@@ -633,8 +648,11 @@ run_pgbench ()
             -c CHECKPOINT postgres
     sync
     z0=$( [ -n "$zlog" ] && log_size "$zlog" || echo 0 )
+    t0=$(date +%s.%N)
     runuser -u postgres -- pgbench -h "$tmp/pgsock" -p "$port" -c 8 -j 2 \
             -T "$pgtime" postgres > "$res/$target.pg.run.log" 2>&1
+    t1=$(date +%s.%N)
+    echo "$t0 $t1" > "$res/$target.pg.window"
     z1=$( [ -n "$zlog" ] && log_size "$zlog" || echo 0 )
     if [ -n "$zlog" ]; then
         printf '%s %s %s %s\n' "$zlog" "$z0" "$z1" "$z1" > "$res/$target.pg.spans"
