@@ -78,7 +78,7 @@
 # fio.sh does ($PLUGIN, $ZEROFS_DEV, the build directory); s3backer's
 # plugin in $S3BACKER_PLUGIN (its targets are skipped without it).
 #
-# About 40 minutes with the defaults.  Compare only ratios of one run.
+# About 25 minutes with the defaults (22 on a busy 2-vCPU machine).  Compare only ratios of one run.
 
 set -e
 set -o pipefail
