@@ -161,7 +161,7 @@ put_object (struct zcache *c, struct cache_device *d,
   char key[OBJSTORE_KEY_MAX];
   CLEANUP_FREE void *obj = NULL;
   size_t objlen = 0, i;
-  bool reserve, sealed;
+  bool sealed;
   int r;
 
   {
@@ -179,10 +179,16 @@ put_object (struct zcache *c, struct cache_device *d,
       if (seqs[i] > v[i]->journal_seq)
         v[i]->journal_seq = seqs[i];
     }
-    reserve = jo.seq >= d->seq_reserved;
   }
-  /* Its name must stay larger than any sequence used after a restart. */
-  if (reserve && zcache_commit (c) == -1)
+  /* Commit first, for two reasons.  A restart with this cache replays
+   * nothing: it uploads its dirty slots, so every change in this object
+   * must be in the committed index and on disk (else a crash after the
+   * PUT could leave a change that was never flushed in the journal but
+   * not in the cache: gone after the restart, back after a later loss of
+   * the cache).  And the object's name must stay larger than any
+   * sequence used after a restart (the commit takes a reservation).
+   */
+  if (zcache_commit (c) == -1)
     return -1;
 
   zkey_journal (key, d->name, jo.seq);

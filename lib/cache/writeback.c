@@ -475,19 +475,7 @@ flush_round (struct zcache *c, struct cache_device *d, struct centry **v,
   }
   if (zerofs_debug_flush)
     zdebug ("flush: journaling %zu chunks, uploading %zu", job.n, nu);
-  /* Rule 4 for what is journaled: a restart with this cache replays
-   * nothing, it uploads its dirty slots; so they must be committed
-   * before the journal has them.  (After, a crash between the PUT and
-   * the commit could leave an unflushed write in the journal but not in
-   * the cache: gone after the restart, back after a later loss of the
-   * cache.)
-   */
-  if (zcache_commit (c) == -1) {
-    LOCK_FOR_SCOPE (&c->lock);
-    for (i = 0; i < n; i++)
-      release_locked (c, v[i]);
-    return -1;
-  }
+  /* The journal commits the index before its PUT (journal.c). */
   threaded = pthread_create (&thread, NULL, journal_job_run, &job) == 0;
   if (!threaded)
     journal_job_run (&job);
