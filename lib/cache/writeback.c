@@ -618,6 +618,13 @@ ms_until (const struct timespec *t)
 
 /* Under c->lock: is E due for upload by the write-back thread?
  *
+ * When the cache fills with dirty chunks (URGENT: half of dirty_max),
+ * every chunk the journal does not hold is due.  Journaled chunks are
+ * durable already and need uploading only to free their slots: they
+ * are due when writers wait for space or dirty chunks reach 7/8 of
+ * dirty_max (writers wait at dirty_max), so that a random-write working
+ * set that the cache can hold is not uploaded over and over.
+ *
  * A chunk rewritten whole (not merely cached whole: a warm cache holds
  * most chunks whole) and then left alone goes at once: a sequential
  * write's uploads overlap the writing.
@@ -634,7 +641,8 @@ writeback_due (struct zcache *c, struct centry *e, time_t now, bool urgent)
 
   if (e->busy)
     return false;
-  if (urgent ||
+  if ((urgent && (e->journal_first == 0 || c->space_waiters > 0 ||
+                  c->ndirty >= c->dirty_max / 8 * 7)) ||
       (now - e->write_time >= ZWRITEBACK_FULL_IDLE_S && centry_rewritten (e)))
     return true;
   if (e->journal_first == 0)
