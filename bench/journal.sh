@@ -60,7 +60,7 @@
 #               then pgbench -c 8 -j 2 -T PGTIME (TPC-B): TPS.
 #
 # Usage: bench/journal.sh [-t RUNTIME] [-T PGTIME] [-d DELAY_MS]
-#                         [-r TARGETS] [-P PG_TARGETS] [-o OUTDIR]
+#                         [-r TARGETS] [-P PG_TARGETS] [-o OUTDIR] [-s REGION]
 #                         [SECTION...]
 #   -t RUNTIME     seconds of the random-write job (default 60)
 #   -T PGTIME      seconds of the pgbench run (default 30)
@@ -71,6 +71,9 @@
 #   -P PG_TARGETS  the pgbench targets (default "file zj-wan zoff-wan
 #                  s3b-wan")
 #   -o OUTDIR      keep the logs, fio JSON and counts there
+#   -s REGION      the random writes' region, from offset 0 (default 1G,
+#                  the whole device: more chunks than a 1G cache may
+#                  hold dirty, so the write-back must upload for space)
 #
 # Needs: fio (nbd engine), nbdkit, nbdsh, python3, curl, s3rver (npm ci in
 # tests/); for pgbench also root, nbdfuse, fusermount3, mkfs.ext4, a loop
@@ -90,7 +93,8 @@ delay_ms=10
 rw_targets="file zj-wan s3b-wan zoff-wan zj4g-wan zjc-wan zjc4g-wan zj-lo s3b-lo zoff-lo file"
 pg_targets="file zj-wan zoff-wan s3b-wan"
 outdir=
-while getopts "t:T:d:r:P:o:h" opt; do
+region=1G
+while getopts "t:T:d:r:P:o:s:h" opt; do
     case "$opt" in
         t) runtime="$OPTARG" ;;
         T) pgtime="$OPTARG" ;;
@@ -98,6 +102,7 @@ while getopts "t:T:d:r:P:o:h" opt; do
         r) rw_targets="$OPTARG" ;;
         P) pg_targets="$OPTARG" ;;
         o) outdir="$OPTARG" ;;
+        s) region="$OPTARG" ;;
         *) sed -n '4,/^$/s/^# \{0,1\}//p' "$0"; exit 2 ;;
     esac
 done
@@ -535,7 +540,7 @@ run_randwrite ()
     a=$( [ -n "$zlog" ] && log_size "$zlog" || echo 0 )
     pa=$(proxy_up)
     fio_job "$target.$tag.randwrite" "$uri" rw=randwrite bs=4k iodepth=32 \
-            fsync=256 size=1G offset=0 time_based "runtime=$runtime"
+            fsync=256 "size=$region" offset=0 time_based "runtime=$runtime"
     b=$( [ -n "$zlog" ] && log_size "$zlog" || echo 0 )
     pb=$(proxy_up)
     for v in iops writes bytes syncs; do
