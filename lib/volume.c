@@ -110,6 +110,15 @@ kdf_params_check (const struct zkdf_params *kdf, const char *where, int err)
     errno = err;
     return -1;
   }
+  /* RFC 7914: N < 2^(128 r / 8); OpenSSL refuses more (found by
+   * tests/fuzz/fuzz-volume-header: the refusal was an EIO).
+   */
+  if (kdf->log2_n >= 16 * kdf->r) {
+    zerror ("%s: scrypt log2(N) = %u is too large for r = %u (scrypt needs "
+            "N < 2^(16 r))", where, kdf->log2_n, kdf->r);
+    errno = err;
+    return -1;
+  }
   memory = (UINT64_C (128) * kdf->r) << kdf->log2_n;
   if (memory > ZKDF_MEMORY_MAX) {
     zerror ("%s: scrypt log2(N) = %u, r = %u would need %" PRIu64

@@ -180,6 +180,15 @@ test_volume (void)
   errno = 0;
   CHECK (zvolume_open (s, "pw") == NULL && errno == EBADMSG &&
          strstr (last_error, "memory"), "8 GiB of scrypt: %s", last_error);
+  /* N = 2^16 with r = 1: scrypt allows N < 2^(16 r) only. */
+  memcpy (bad, header, ZVOLUME_HEADER_LEN);
+  bad[6] = 16;
+  bad[11] = 1;
+  put_object (s, ZVOLUME_HEADER_KEY, bad, ZVOLUME_HEADER_LEN);
+  errno = 0;
+  CHECK (zvolume_open (s, "pw") == NULL && errno == EBADMSG &&
+         strstr (last_error, "too large for r"), "N = 2^16, r = 1: %s",
+         last_error);
 
   put_object (s, ZVOLUME_HEADER_KEY, header, ZVOLUME_HEADER_LEN);
   free (bad);
