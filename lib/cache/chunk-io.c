@@ -271,24 +271,6 @@ set_unsaved_locked (struct centry *e)
   e->dev->last_write = zcache_now ();
 }
 
-static inline bool
-bit_test (const uint64_t *bm, uint32_t i)
-{
-  return (bm[i / 64] >> (i % 64)) & 1;
-}
-
-static inline void
-bit_set (uint64_t *bm, uint32_t i)
-{
-  bm[i / 64] |= UINT64_C (1) << (i % 64);
-}
-
-static uint32_t
-chunk_sectors (const struct centry *e)
-{
-  return cache_device_chunk_len (e->dev, e->index) / ZSECTOR_SIZE;
-}
-
 bool
 centry_full (const struct centry *e)
 {

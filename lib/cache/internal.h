@@ -199,6 +199,25 @@ struct zcache {
   struct zcache_stats stats;     /* [C] */
 };
 
+/* Sector bitmaps (bitmap, unsaved_map) and a chunk's sector count. */
+static inline bool
+bit_test (const uint64_t *bm, uint32_t i)
+{
+  return (bm[i / 64] >> (i % 64)) & 1;
+}
+
+static inline void
+bit_set (uint64_t *bm, uint32_t i)
+{
+  bm[i / 64] |= UINT64_C (1) << (i % 64);
+}
+
+static inline uint32_t
+chunk_sectors (const struct centry *e)
+{
+  return cache_device_chunk_len (e->dev, e->index) / ZSECTOR_SIZE;
+}
+
 /* cache.c */
 extern int zcache_commit (struct zcache *c);
 extern uint64_t zcache_next_seq (struct cache_device *d);

@@ -116,7 +116,7 @@ count_bits (const uint64_t map[4])
 bool
 centry_rewritten (const struct centry *e)
 {
-  uint32_t nsec = cache_device_chunk_len (e->dev, e->index) / ZSECTOR_SIZE;
+  uint32_t nsec = chunk_sectors (e);
 
   return e->unsaved && e->slot != ZSLOT_NONE &&
     count_bits (e->unsaved_map) >= nsec;
@@ -134,18 +134,12 @@ centry_rewritten (const struct centry *e)
 bool
 journal_wanted (struct zcache *c, const struct centry *e)
 {
-  uint32_t nsec = cache_device_chunk_len (e->dev, e->index) / ZSECTOR_SIZE;
+  uint32_t nsec = chunk_sectors (e);
   uint32_t changed = count_bits (e->unsaved_map);
 
   return journal_on (c, e->dev) && !journal_full (c, e->dev) &&
     e->slot != ZSLOT_NONE && e->unsaved && changed > 0 && changed * 2 < nsec &&
     (!e->remote || e->stored_seq != 0);
-}
-
-static inline bool
-map_test (const uint64_t *map, uint32_t i)
-{
-  return (map[i / 64] >> (i % 64)) & 1;
 }
 
 /* Seal B as a journal object of D and PUT it.  The entries V[N] (their
@@ -229,15 +223,15 @@ static int
 add_records (struct zcache *c, struct centry *e, const uint64_t map[4],
              uint64_t seq, void *scratch, struct zjournal_builder *b)
 {
-  uint32_t nsec = cache_device_chunk_len (e->dev, e->index) / ZSECTOR_SIZE;
+  uint32_t nsec = chunk_sectors (e);
   uint32_t i, run;
   struct zjournal_record rec = { .chunk = e->index, .seq = seq };
 
   for (i = 0; i < nsec; i += run) {
     run = 1;
-    if (!map_test (map, i))
+    if (!bit_test (map, i))
       continue;
-    while (i + run < nsec && map_test (map, i + run))
+    while (i + run < nsec && bit_test (map, i + run))
       run++;
     if (centry_read_sectors (c, e, i, run, NULL, scratch) == -1)
       return -1;
@@ -265,9 +259,9 @@ records_size (const uint64_t map[4], uint32_t nsec)
   uint32_t i;
 
   for (i = 0; i < nsec; i++)
-    if (map_test (map, i)) {
+    if (bit_test (map, i)) {
       size += ZSECTOR_SIZE;
-      if (i == 0 || !map_test (map, i - 1))
+      if (i == 0 || !bit_test (map, i - 1))
         size += ZJOURNAL_RECORD_HEADER_LEN;
     }
   return size;
@@ -334,7 +328,7 @@ journal_write (struct zcache *c, struct cache_device *d,
   for (i = 0; i < n && r == 0; i++) {
     struct centry *e = v[i];
     pthread_rwlock_t *stripe = centry_stripe (c, d, e->index);
-    uint32_t nsec = cache_device_chunk_len (d, e->index) / ZSECTOR_SIZE;
+    uint32_t nsec = chunk_sectors (e);
 
     pthread_rwlock_rdlock (stripe);
     pthread_mutex_lock (&c->lock);
