@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 #include "utils.h"
@@ -63,4 +64,17 @@ make_dirs (const char *dir, mode_t mode, char **failed)
       return 0;
     *p = '/';
   }
+}
+
+char *
+absolute_path (const char *path)
+{
+  CLEANUP_FREE char *cwd = NULL;
+
+  if (path[0] == '/')
+    return strdup (path);
+  cwd = getcwd (NULL, 0);
+  if (cwd == NULL)
+    return NULL;
+  return format_string ("%s/%s", cwd, path);
 }

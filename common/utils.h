@@ -20,4 +20,10 @@ extern char *format_string (const char *fmt, ...)
  */
 extern int make_dirs (const char *dir, mode_t mode, char **failed);
 
+/* PATH made absolute against the current directory (not resolved:
+ * symlinks and ".." stay as written).  A malloc'd string, or NULL with
+ * errno set.
+ */
+extern char *absolute_path (const char *path);
+
 #endif /* ZEROFS_UTILS_H */

@@ -393,20 +393,6 @@ parse_compression (const char *str, enum zcompression *comp, int *level)
   return "expected none, zstd or zstd:LEVEL";
 }
 
-/* VALUE made absolute against the current directory. */
-static char *
-absolute_path (const char *value)
-{
-  CLEANUP_FREE char *cwd = NULL;
-
-  if (value[0] == '/')
-    return strdup (value);
-  cwd = getcwd (NULL, 0);
-  if (cwd == NULL)
-    return NULL;
-  return format_string ("%s/%s", cwd, value);
-}
-
 /* Set option KEY from VALUE.  WHERE ("FILE:LINE: " or "") starts every
  * message.
  */
