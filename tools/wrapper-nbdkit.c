@@ -203,7 +203,7 @@ probe (const char *sock)
   CLEANUP_CLOSE int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
   struct timeval tv = { .tv_sec = PROBE_TIMEOUT_SECONDS };
-  uint8_t greeting[18], abort_opt[20];
+  uint8_t greeting[18], abort_opt[20], reply[20];
 
   if (fd == -1)
     return 0;
@@ -221,8 +221,11 @@ probe (const char *sock)
   put_be64 (abort_opt + 4, NBD_OPTS_MAGIC);
   put_be32 (abort_opt + 12, NBD_OPT_ABORT);
   put_be32 (abort_opt + 16, 0);               /* no option data */
-  /* Best effort: the server answered already; its reply is not needed. */
-  if (write (fd, abort_opt, sizeof abort_opt) == -1)
+  /* Best effort: the server has answered already.  Its reply (an ack)
+   * is read so that it does not write to a closed socket.
+   */
+  if (write (fd, abort_opt, sizeof abort_opt) == sizeof abort_opt &&
+      read_full (fd, reply, sizeof reply) == -1)
     return 1;
   return 1;
 }

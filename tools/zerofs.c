@@ -481,13 +481,11 @@ parse_cmdline (int argc, char *argv[], struct wconf *wc,
   }
   else if (args->len == 2)
     usage_error ("the bucket is given twice: as an argument and as --bucket");
-  else if (args->len == 1 && !seen_bucket && !seen_config)
-    usage_error ("no bucket: give BUCKET[/PREFIX] (or file:///DIR) before "
-                 "the %s", wc->mode == WMODE_NBD ? "device" : "mount "
-                 "directory");
-  else if (args->len == 0)
-    usage_error ("no %s given", wc->mode == WMODE_NBD ?
-                 "device (/dev/nbdX)" : "mount directory");
+  else if (args->len == 0 || (args->len == 1 && !seen_bucket && !seen_config))
+    usage_error ("give BUCKET[/PREFIX] (or file:///DIR) and the %s: %s",
+                 wc->mode == WMODE_NBD ? "device (/dev/nbdX)"
+                 : "mount directory",
+                 args->len == 0 ? "no arguments" : "one argument only");
   else if (args->len > 2)
     usage_error ("too many arguments: '%s'", args->items[2]);
   if (wc->export_name == NULL)
