@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # "nbdkit zerofs --help" documents every parameter, and the man page
 # documents every parameter that --help lists (and no other); zerofs-dev
-# --help lists the same table; --dump-plugin names the features.
+# --help lists the same table, and so does zerofs --help; --dump-plugin
+# names the features.
 set -e
 source "${srcdir:-.}/functions.sh"
 top_srcdir=${top_srcdir:-$srcdir/..}
@@ -28,6 +29,23 @@ while read -r key; do
     grep -q -- "--$key=" "$tmpdir/dev-help" ||
         { echo "$0: zerofs-dev --help lacks --$key"; exit 1; }
 done < "$tmpdir/help-keys"
+
+# So does the wrapper, zerofs; and its man page documents each of its
+# own options that --help lists.
+"${ZEROFS:?ZEROFS must be set (make check sets it)}" --help \
+    > "$tmpdir/wrapper-help"
+while read -r key; do
+    [ "$key" = config ] && continue
+    grep -q -- "--$key=" "$tmpdir/wrapper-help" ||
+        { echo "$0: zerofs --help lacks --$key"; exit 1; }
+done < "$tmpdir/help-keys"
+sed -n '/^Wrapper options/,/^$/s/^  --\([a-z][a-z-]*\).*/\1/p' \
+    "$tmpdir/wrapper-help" > "$tmpdir/wrapper-keys"
+test "$(wc -l < "$tmpdir/wrapper-keys")" -ge 10
+while read -r key; do
+    grep -q -- "^=item B<--$key" "$top_srcdir/tools/zerofs.pod" ||
+        { echo "$0: zerofs.pod lacks --$key"; exit 1; }
+done < "$tmpdir/wrapper-keys"
 
 nbdkit "$PLUGIN" --dump-plugin > "$tmpdir/dump"
 cat "$tmpdir/dump"
