@@ -273,6 +273,14 @@ zconf_is_option (const char *key)
   return find_option (key) >= 0;
 }
 
+const struct zopt *
+zconf_find_option (const char *key)
+{
+  int i = find_option (key);
+
+  return i >= 0 ? &options[i] : NULL;
+}
+
 /* Parsers that say what is wrong instead of reporting it, so that the
  * caller can name the key and the place.
  */

@@ -93,6 +93,9 @@ extern int zconf_set_password (struct zconf *conf, const char *password);
 /* Is KEY one of the table's options? */
 extern bool zconf_is_option (const char *key);
 
+/* KEY's entry in the table (its type, for a front end's parser), or NULL. */
+extern const struct zopt *zconf_find_option (const char *key);
+
 /* Load a libconfig file: top-level "key = value;" settings with the
  * table's keys.  Strings, integers and booleans are accepted where they
  * make sense; an unknown key or a parse error (with its line) is an error.

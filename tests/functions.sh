@@ -24,6 +24,17 @@
 #   server_error PATTERN FILE
 #                            FILE (an nbdkit's stderr) has a line other
 #                            than a debug line that matches PATTERN
+#   requires_loop_fs         skip unless a filesystem can be made and
+#                            mounted on an nbdfuse file here (nbdfuse,
+#                            FUSE, ext4 tools, loop devices, root)
+#   start_wrapper READY ARGS...
+#                            zerofs -f ARGS (the wrapper, $ZEROFS) in the
+#                            background as $wrapper_pid, its stderr on
+#                            this shell's and in $wrapper_log; returns
+#                            once the shell command READY succeeds, fails
+#                            if the wrapper exits first
+#   stop_wrapper             SIGTERM to that wrapper, and reap it
+#   wrapper_nbdkit           the pid of the wrapper's nbdkit, if any
 #
 # Tests start every nbdkit with -v, so that a failing test's log shows
 # what the server did: start_server does, and "nbdkit -U - ... --run"
@@ -243,3 +254,47 @@ server_error ()
     # die of SIGPIPE.
     grep -v -- ': debug: ' "$2" | grep -- "$1" > /dev/null
 }
+
+requires_loop_fs ()
+{
+    requires nbdfuse --version
+    requires mkfs.ext4 -V
+    requires fsck.ext4 -V
+    requires test -c /dev/fuse
+    requires fusermount3 -V
+    requires losetup -f
+    if [ "$(id -u)" != 0 ]; then
+        echo "$0: test skipped: mounting a loop device needs root"
+        exit 77
+    fi
+}
+
+wrapper_pid=
+wrapper_log=$tmpdir/wrapper.log
+
+start_wrapper ()
+{
+    local ready=$1 i
+    shift
+    "${ZEROFS:?ZEROFS must be set (make check sets it)}" -f "$@" \
+        2> >(tee -a "$wrapper_log" >&2) &
+    wrapper_pid=$!
+    for (( i = 0; i < 300; i++ )); do
+        eval "$ready" 2>/dev/null && return 0
+        kill -0 "$wrapper_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "$0: the wrapper did not get ready ($ready)"
+    return 1
+}
+
+stop_wrapper ()
+{
+    [ -n "$wrapper_pid" ] || return 0
+    kill -TERM "$wrapper_pid" 2>/dev/null || :
+    wait "$wrapper_pid" || :
+    wrapper_pid=
+}
+cleanup_fn stop_wrapper
+
+wrapper_nbdkit () { pgrep -P "$wrapper_pid" -x nbdkit || :; }

@@ -6,16 +6,7 @@
 # the store), mounted again: checksums match and fsck finds nothing.
 set -e
 source "${srcdir:-.}/functions.sh"
-requires nbdfuse --version
-requires mkfs.ext4 -V
-requires fsck.ext4 -V
-requires test -c /dev/fuse
-requires fusermount3 -V
-requires losetup -f
-if [ "$(id -u)" != 0 ]; then
-    echo "$0: test skipped: mounting a loop device needs root"
-    exit 77
-fi
+requires_loop_fs
 
 start_volume
 zdev create fs 64M

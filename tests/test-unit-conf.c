@@ -184,15 +184,19 @@ test_every_key (void)
   CHECK (zconf_set (&conf, "journal-max-objects", "16") == 0 &&
          conf.journal_max_objects == 16);
 
-  /* The table and zconf_is_option agree; help mentions every key. */
+  /* The table, zconf_is_option and zconf_find_option agree; help
+   * mentions every key.
+   */
   opts = zconf_options (&n);
   CHECK (n == 26);
   for (i = 0; i < n; i++) {
     CHECK (zconf_is_option (opts[i].key));
+    CHECK (zconf_find_option (opts[i].key) == &opts[i]);
     CHECK (opts[i].metavar && opts[i].help && opts[i].help[0]);
   }
   CHECK (!zconf_is_option ("config"));
   CHECK (!zconf_is_option ("cache_dir"));
+  CHECK (zconf_find_option ("cache_dir") == NULL);
   {
     char *buf = NULL;
     size_t len = 0;

@@ -13,23 +13,13 @@
 set -e
 source "${srcdir:-.}/functions.sh"
 requires test -x "${ZEROFS:-}"
-requires nbdfuse --version
-requires mkfs.ext4 -V
-requires fsck.ext4 -V
-requires test -c /dev/fuse
-requires fusermount3 -V
-requires losetup -f
-if [ "$(id -u)" != 0 ]; then
-    echo "$0: test skipped: mounting a loop device needs root"
-    exit 77
-fi
+requires_loop_fs
 
 start_volume
 zdev create fs 64M
 
 fuse=$tmpdir/fuse
 mnt=$tmpdir/mnt
-log=$tmpdir/wrapper.log
 mkdir -p "$fuse" "$mnt"
 cleanup_fn umount -l "$mnt"
 cleanup_fn fusermount3 -u -z "$fuse"
@@ -39,36 +29,15 @@ for a in "${zargs[@]}"; do
     case $a in bucket=*) ;; *) wargs+=(--"$a") ;; esac
 done
 
-wrapper_pid=
-start_wrapper ()
-{
-    local i
-    "$ZEROFS" -f "${wargs[@]}" "$bucket" "$fuse" --export=fs \
-              2> >(tee -a "$log" >&2) &
-    wrapper_pid=$!
-    for (( i = 0; i < 300; i++ )); do
-        grep -q 'serving fs on' "$log" 2>/dev/null && [ -f "$fuse/fs" ] &&
-            return 0
-        kill -0 "$wrapper_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "$0: the wrapper did not serve $fuse/fs"
-    exit 1
-}
-kill_wrapper ()
-{
-    [ -n "$wrapper_pid" ] || return 0
-    kill -TERM "$wrapper_pid" 2>/dev/null || :
-    wait "$wrapper_pid" || :
-    wrapper_pid=
-}
-cleanup_fn kill_wrapper
+# Ready: the wrapper says so, and the file is there.
+ready='grep -q "serving fs on" "$wrapper_log" && [ -f "$fuse/fs" ]'
+wargs+=("$bucket" "$fuse" --export=fs)
 
 # SIGTERM: exit status 0, nbdkit gone, the mount gone.
-stop_wrapper ()
+term_wrapper ()
 {
     local pid status=0
-    pid=$(pgrep -P "$wrapper_pid" -x nbdkit)
+    pid=$(wrapper_nbdkit)
     test -n "$pid"
     kill -TERM "$wrapper_pid"
     wait "$wrapper_pid" || status=$?
@@ -87,7 +56,7 @@ stop_wrapper ()
     fi
 }
 
-start_wrapper
+start_wrapper "$ready" "${wargs[@]}"
 mkfs.ext4 -q -F "$fuse/fs"
 if ! mount -o loop "$fuse/fs" "$mnt"; then
     echo "$0: test skipped: cannot mount a loop device here"
@@ -99,25 +68,25 @@ seq 1 200000 > "$mnt/numbers"
 dd if=/dev/urandom of="$mnt/odd" bs=3333 count=77 status=none
 ( cd "$mnt" && sha256sum dir/random numbers odd ) > "$tmpdir/sums"
 umount "$mnt"
-stop_wrapper
-grep -q 'SIGTERM: stopping' "$log"
+term_wrapper
+grep -q 'SIGTERM: stopping' "$wrapper_log"
 
 # Everything came from the store.
 rm -rf "$cachedir"
-start_wrapper
+start_wrapper "$ready" "${wargs[@]}"
 fsck.ext4 -f -n "$fuse/fs"
 mount -o loop,ro "$fuse/fs" "$mnt"
 ( cd "$mnt" && sha256sum -c "$tmpdir/sums" )
 umount "$mnt"
 
 # nbdkit killed under nbdfuse: unmounted, exit status 1, with the reason.
-pid=$(pgrep -P "$wrapper_pid" -x nbdkit)
+pid=$(wrapper_nbdkit)
 kill -KILL "$pid"
 status=0
 wait "$wrapper_pid" || status=$?
 wrapper_pid=
 test "$status" -eq 1
-grep -q 'nbdkit was killed by signal 9.*nbdfuse cannot reconnect' "$log"
+grep -q 'nbdkit was killed by signal 9.*nbdfuse cannot reconnect' "$wrapper_log"
 if mountpoint -q "$fuse"; then
     echo "$0: $fuse is still mounted"
     exit 1

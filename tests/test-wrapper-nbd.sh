@@ -26,7 +26,6 @@ export STANDIN_DIR=$tmpdir/standin
 export TMPDIR=$tmpdir/tmp            # where the wrapper makes its directory
 mkdir "$STANDIN_DIR" "$TMPDIR"
 dev=/dev/nbd7
-log=$tmpdir/wrapper.log
 password=$(cat "$pwfile")
 secret_key=not-on-argv-$$-$RANDOM
 
@@ -78,32 +77,13 @@ grep -q 'nbdkit exited with status 1 before it served' "$tmpdir/out"
 test ! -e "$STANDIN_DIR/attach"
 test -z "$(ls -A "$TMPDIR")"
 
-wrapper_pid=
-start_wrapper ()
+# Ready: the stand-in has attached and checked the export.
+ready='grep -qx attached "$STANDIN_DIR/attach"'
+start_nbd ()
 {
-    local i
     rm -f "$STANDIN_DIR"/*
-    "$ZEROFS" -f "${wargs[@]}" "$bucket" "$dev" --export=disk \
-              2> >(tee -a "$log" >&2) &
-    wrapper_pid=$!
-    for (( i = 0; i < 300; i++ )); do
-        grep -qx attached "$STANDIN_DIR/attach" 2>/dev/null && return 0
-        kill -0 "$wrapper_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "$0: the wrapper did not attach the device"
-    exit 1
+    start_wrapper "$ready" "${wargs[@]}" "$bucket" "$dev" --export=disk
 }
-stop_wrapper ()
-{
-    [ -n "$wrapper_pid" ] || return 0
-    kill -TERM "$wrapper_pid" 2>/dev/null || :
-    wait "$wrapper_pid" || :
-    wrapper_pid=
-}
-cleanup_fn stop_wrapper
-
-nbdkit_pid () { pgrep -P "$wrapper_pid" -x nbdkit || :; }
 gone ()
 {
     if kill -0 "$1" 2>/dev/null; then
@@ -115,7 +95,7 @@ gone ()
 # The value of KEY in the stand-in's record of the attach.
 attached () { sed -n "s/^$1=//p" "$STANDIN_DIR/attach"; }
 
-start_wrapper
+start_nbd
 cat "$STANDIN_DIR/attach"
 sock=$(attached sock)
 test "$(attached dev)" = "$dev"
@@ -128,14 +108,14 @@ case $sock in "$TMPDIR"/zerofs-*/nbd.sock) ;; *) exit 1 ;; esac
 test "$(stat -c %a "$(dirname "$sock")")" = 700
 
 # Secrets: not on nbdkit's command line, nor in its environment or the log.
-pid=$(nbdkit_pid)
+pid=$(wrapper_nbdkit)
 test -n "$pid"
 tr '\0' '\n' < "/proc/$pid/cmdline" > "$tmpdir/cmdline"
 cat "$tmpdir/cmdline"
 grep -q '^password=-[0-9][0-9]*$' "$tmpdir/cmdline"
 grep -q '^secret-key=-[0-9][0-9]*$' "$tmpdir/cmdline"
 for s in "$password" "$secret_key"; do
-    if grep -qF -- "$s" "/proc/$pid/cmdline" "/proc/$pid/environ" "$log"
+    if grep -qF -- "$s" "/proc/$pid/cmdline" "/proc/$pid/environ" "$wrapper_log"
     then
         echo "$0: a secret is visible in nbdkit's cmdline, environ or log"
         exit 1
@@ -151,12 +131,12 @@ h.flush()
 "
 kill -KILL "$pid"
 for (( i = 0; i < 300; i++ )); do
-    grep -q 'nbdkit restarted' "$log" && break
+    grep -q 'nbdkit restarted' "$wrapper_log" && break
     sleep 0.1
 done
-grep -q 'nbdkit was killed by signal 9.*restarting it' "$log"
-grep -q 'nbdkit restarted' "$log"
-new_pid=$(nbdkit_pid)
+grep -q 'nbdkit was killed by signal 9.*restarting it' "$wrapper_log"
+grep -q 'nbdkit restarted' "$wrapper_log"
+new_pid=$(wrapper_nbdkit)
 test -n "$new_pid"
 test "$new_pid" != "$pid"
 nbdsh -u "nbd+unix:///disk?socket=$sock" -c "
@@ -194,14 +174,14 @@ test ! -e "$tmpdir/zerofs.pid"
 
 # nbdkit dies again and again: after 5 restarts the wrapper gives up,
 # detaches the device and exits 1.
-: > "$log"
-start_wrapper
+: > "$wrapper_log"
+start_nbd
 for (( k = 1; k <= 6; k++ )); do
-    pid=$(nbdkit_pid)
+    pid=$(wrapper_nbdkit)
     test -n "$pid"
     kill -KILL "$pid"
     for (( i = 0; i < 300; i++ )); do
-        [ "$(grep -c 'nbdkit restarted' "$log")" -ge "$k" ] && break
+        [ "$(grep -c 'nbdkit restarted' "$wrapper_log")" -ge "$k" ] && break
         kill -0 "$wrapper_pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -210,8 +190,8 @@ status=0
 wait "$wrapper_pid" || status=$?
 wrapper_pid=
 test "$status" -eq 1
-test "$(grep -c 'nbdkit restarted' "$log")" -eq 5
-grep -q 'died 6 times within 60 seconds; giving up, detaching /dev/nbd7' "$log"
+test "$(grep -c 'nbdkit restarted' "$wrapper_log")" -eq 5
+grep -q 'died 6 times within 60 seconds; giving up, detaching /dev/nbd7' "$wrapper_log"
 test "$(cat "$STANDIN_DIR/disconnect")" = "$dev"
 gone "$pid" nbdkit
 test -z "$(ls -A "$TMPDIR")"

@@ -80,30 +80,6 @@ uri_encode (const char *str)
   return out;
 }
 
-/* A NULL-terminated argv of borrowed strings: the vector's array only
- * is freed, so strings that must be freed are kept by the caller.
- */
-static int
-push (string_vector *argv, const char *word)
-{
-  if (string_vector_append (argv, (char *) word) == -1) {
-    wlog (LOG_ERR, "out of memory");
-    return -1;
-  }
-  return 0;
-}
-
-static int
-push_all (string_vector *argv, const string_vector *words)
-{
-  size_t i;
-
-  for (i = 0; i < words->len; i++)
-    if (push (argv, words->items[i]) == -1)
-      return -1;
-  return 0;
-}
-
 static int
 nbd_attach (const struct wconf *wc, const char *sock)
 {
@@ -113,21 +89,21 @@ nbd_attach (const struct wconf *wc, const char *sock)
 
   snprintf (conns, sizeof conns, "%u", wc->nbd_connections);
   snprintf (timeout, sizeof timeout, "%u", wc->nbd_timeout);
-  r = push (&argv, wc->nbd_client);
-  if (r == 0) r = push (&argv, "-unix");
-  if (r == 0) r = push (&argv, sock);
-  if (r == 0) r = push (&argv, wc->target);
-  if (r == 0) r = push (&argv, "-N");
-  if (r == 0) r = push (&argv, wc->export_name);
-  if (r == 0) r = push (&argv, "-connections");
-  if (r == 0) r = push (&argv, conns);
-  if (r == 0) r = push (&argv, "-timeout");
-  if (r == 0) r = push (&argv, timeout);
-  if (r == 0) r = push (&argv, "-block-size");
-  if (r == 0) r = push (&argv, NBD_BLOCK_SIZE);
-  if (r == 0) r = push (&argv, "-persist");
-  if (r == 0) r = push_all (&argv, &wc->client_args);
-  if (r == 0) r = push (&argv, NULL);
+  r = argv_add (&argv, wc->nbd_client);
+  if (r == 0) r = argv_add (&argv, "-unix");
+  if (r == 0) r = argv_add (&argv, sock);
+  if (r == 0) r = argv_add (&argv, wc->target);
+  if (r == 0) r = argv_add (&argv, "-N");
+  if (r == 0) r = argv_add (&argv, wc->export_name);
+  if (r == 0) r = argv_add (&argv, "-connections");
+  if (r == 0) r = argv_add (&argv, conns);
+  if (r == 0) r = argv_add (&argv, "-timeout");
+  if (r == 0) r = argv_add (&argv, timeout);
+  if (r == 0) r = argv_add (&argv, "-block-size");
+  if (r == 0) r = argv_add (&argv, NBD_BLOCK_SIZE);
+  if (r == 0) r = argv_add (&argv, "-persist");
+  if (r == 0) r = argv_add_all (&argv, &wc->client_args);
+  if (r == 0) r = argv_add (&argv, NULL);
   if (r == -1)
     return -1;
   return wproc_run ("nbd-client", argv.items);
@@ -163,18 +139,18 @@ fuse_attach (const struct wconf *wc, const char *dir, const char *sock,
     return -1;
   }
   snprintf (conns, sizeof conns, "%u", wc->nbd_connections);
-  r = push (&argv, wc->nbdfuse);
-  if (r == 0) r = push (&argv, "-P");
-  if (r == 0) r = push (&argv, pidfile);
-  if (r == 0) r = push (&argv, "-C");
-  if (r == 0) r = push (&argv, conns);
+  r = argv_add (&argv, wc->nbdfuse);
+  if (r == 0) r = argv_add (&argv, "-P");
+  if (r == 0) r = argv_add (&argv, pidfile);
+  if (r == 0) r = argv_add (&argv, "-C");
+  if (r == 0) r = argv_add (&argv, conns);
   for (i = 0; r == 0 && i < wc->fuse_options.len; i++) {
-    r = push (&argv, "-o");
-    if (r == 0) r = push (&argv, wc->fuse_options.items[i]);
+    r = argv_add (&argv, "-o");
+    if (r == 0) r = argv_add (&argv, wc->fuse_options.items[i]);
   }
-  if (r == 0) r = push (&argv, file);
-  if (r == 0) r = push (&argv, uri);
-  if (r == 0) r = push (&argv, NULL);
+  if (r == 0) r = argv_add (&argv, file);
+  if (r == 0) r = argv_add (&argv, uri);
+  if (r == 0) r = argv_add (&argv, NULL);
   if (r == -1 || wproc_spawn (p, "nbdfuse", argv.items, NULL, 0) == -1)
     return -1;
 

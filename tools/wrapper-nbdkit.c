@@ -74,37 +74,6 @@ close_fds (int *fds, size_t n)
       close (fds[i]);
 }
 
-/* Append a formatted, malloc'd word to ARGV. */
-static int __attribute__ ((format (printf, 2, 3)))
-add_word (string_vector *argv, const char *fmt, ...)
-{
-  va_list args;
-  char *word;
-  int r;
-
-  va_start (args, fmt);
-  r = vasprintf (&word, fmt, args);
-  va_end (args);
-  if (r == -1 || string_vector_append (argv, word) == -1) {
-    if (r != -1)
-      free (word);
-    wlog (LOG_ERR, "out of memory");
-    return -1;
-  }
-  return 0;
-}
-
-static int
-add_words (string_vector *argv, const string_vector *words)
-{
-  size_t i;
-
-  for (i = 0; i < words->len; i++)
-    if (add_word (argv, "%s", words->items[i]) == -1)
-      return -1;
-  return 0;
-}
-
 /* A pipe holding SECRET, closed for writing: the read end, or -1. */
 static int
 secret_pipe (const char *key, const char *secret)
@@ -136,7 +105,8 @@ secret_pipe (const char *key, const char *secret)
 int
 nbdkit_start (const struct wconf *wc, const char *sock, struct wproc *p)
 {
-  string_vector argv = EMPTY_VECTOR;
+  CLEANUP_VECTOR (string_vector) string_vector argv = EMPTY_VECTOR;
+  char secret_words[MAX_SECRETS][64];
   int fds[MAX_SECRETS];
   size_t i, nfds = 0;
   int r;
@@ -145,37 +115,35 @@ nbdkit_start (const struct wconf *wc, const char *sock, struct wproc *p)
     wlog (LOG_ERR, "more than %d secrets", MAX_SECRETS);
     return -1;
   }
-
   if (unlink (sock) == -1 && errno != ENOENT) {
     wlog (LOG_ERR, "removing %s: %m", sock);
     return -1;
   }
 
-  r = add_word (&argv, "%s", wc->nbdkit);
-  if (r == 0) r = add_word (&argv, "-f");
-  if (r == 0) r = add_word (&argv, "-U");
-  if (r == 0) r = add_word (&argv, "%s", sock);
-  if (r == 0) r = add_words (&argv, &wc->nbd_flags);
-  if (r == 0) r = add_word (&argv, "%s", wc->plugin);
-  if (r == 0) r = add_words (&argv, &wc->plugin_args);
+  r = argv_add (&argv, wc->nbdkit);
+  if (r == 0) r = argv_add (&argv, "-f");
+  if (r == 0) r = argv_add (&argv, "-U");
+  if (r == 0) r = argv_add (&argv, sock);
+  if (r == 0) r = argv_add_all (&argv, &wc->nbd_flags);
+  if (r == 0) r = argv_add (&argv, wc->plugin);
+  if (r == 0) r = argv_add_all (&argv, &wc->plugin_args);
   for (i = 0; r == 0 && i < wc->secrets.len; i++) {
     fds[nfds] = secret_pipe (wc->secrets.items[i].key,
                              wc->secrets.items[i].value);
-    if (fds[nfds] == -1)
+    if (fds[nfds] == -1) {
       r = -1;
-    else
-      r = add_word (&argv, "%s=-%d", wc->secrets.items[i].key, fds[nfds++]);
+      break;
+    }
+    snprintf (secret_words[i], sizeof secret_words[i], "%s=-%d",
+              wc->secrets.items[i].key, fds[nfds++]);
+    r = argv_add (&argv, secret_words[i]);
   }
-  if (r == 0) r = add_words (&argv, &wc->nbd_params);
-  if (r == 0 && string_vector_append (&argv, NULL) == -1) {
-    wlog (LOG_ERR, "out of memory");
-    r = -1;
-  }
+  if (r == 0) r = argv_add_all (&argv, &wc->nbd_params);
+  if (r == 0) r = argv_add (&argv, NULL);
 
   if (r == 0)
     r = wproc_spawn (p, "nbdkit", argv.items, fds, nfds);
   close_fds (fds, nfds);
-  string_vector_free_all (&argv);
   return r;
 }
 

@@ -57,18 +57,26 @@ static char line[4096];
 static size_t line_len;
 
 void
+wlogv (int priority, const char *fmt, va_list args)
+{
+  if (use_syslog)
+    vsyslog (priority, fmt, args);
+  else {
+    fputs (PROGRAM_NAME ": ", stderr);
+    if (priority == LOG_DEBUG)
+      fputs ("debug: ", stderr);
+    vfprintf (stderr, fmt, args);
+    fputc ('\n', stderr);
+  }
+}
+
+void
 wlog (int priority, const char *fmt, ...)
 {
   va_list args;
 
   va_start (args, fmt);
-  if (use_syslog)
-    vsyslog (priority, fmt, args);
-  else {
-    fputs (PROGRAM_NAME ": ", stderr);
-    vfprintf (stderr, fmt, args);
-    fputc ('\n', stderr);
-  }
+  wlogv (priority, fmt, args);
   va_end (args);
 }
 
@@ -300,4 +308,25 @@ wproc_run (const char *what, char *const argv[])
   wproc_describe (status, how, sizeof how);
   wlog (LOG_ERR, "%s %s", what, how);
   return -1;
+}
+
+int
+argv_add (string_vector *argv, const char *word)
+{
+  if (string_vector_append (argv, (char *) word) == -1) {
+    wlog (LOG_ERR, "out of memory");
+    return -1;
+  }
+  return 0;
+}
+
+int
+argv_add_all (string_vector *argv, const string_vector *words)
+{
+  size_t i;
+
+  for (i = 0; i < words->len; i++)
+    if (argv_add (argv, words->items[i]) == -1)
+      return -1;
+  return 0;
 }

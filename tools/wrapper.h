@@ -20,6 +20,7 @@
 #ifndef ZEROFS_WRAPPER_H
 #define ZEROFS_WRAPPER_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -73,7 +74,15 @@ struct wproc {
 /* Log: "zerofs: MESSAGE" on stderr, or to syslog after wlog_to_syslog. */
 extern void wlog (int priority, const char *fmt, ...)
   __attribute__ ((format (printf, 2, 3)));
+extern void wlogv (int priority, const char *fmt, va_list args)
+  __attribute__ ((format (printf, 2, 0)));
 extern void wlog_to_syslog (void);
+
+/* Command lines for wproc_spawn: ARGV holds borrowed strings (only its
+ * array is freed); end it with argv_add (argv, NULL).
+ */
+extern int argv_add (string_vector *argv, const char *word);
+extern int argv_add_all (string_vector *argv, const string_vector *words);
 
 /* Block the signals the loop handles and create the log pipe. */
 extern int wproc_init (void);

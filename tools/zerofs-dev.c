@@ -70,7 +70,7 @@
 #include "volume.h"
 
 #define PROGRAM_NAME "zerofs-dev"
-#define EXIT_USAGE 2
+#include "tool.h"
 
 /* scrypt log2(N) accepted by init and passwd.  Below 14 is weak and is
  * meant for tests; above 30 needs more than 128 GiB of memory.
@@ -190,19 +190,6 @@ debug_handler (const char *fmt, va_list args)
   fputc ('\n', stderr);
 }
 
-static void __attribute__ ((noreturn, format (printf, 1, 2)))
-usage_error (const char *fmt, ...)
-{
-  va_list args;
-
-  fputs (PROGRAM_NAME ": ", stderr);
-  va_start (args, fmt);
-  vfprintf (stderr, fmt, args);
-  va_end (args);
-  fputs (" (see " PROGRAM_NAME " --help)\n", stderr);
-  exit (EXIT_USAGE);
-}
-
 static void
 usage (FILE *fp)
 {
@@ -269,16 +256,10 @@ find_command (const char *name)
 static bool
 conf_option_is_bool (const char *key)
 {
-  const struct zopt *opts;
-  size_t i, n;
+  const struct zopt *opt = zconf_find_option (key);
 
-  opts = zconf_options (&n);
-  for (i = 0; i < n; i++)
-    if (strcmp (opts[i].key, key) == 0)
-      return opts[i].type == ZOPT_BOOL;
-  return false;
+  return opt && opt->type == ZOPT_BOOL;
 }
-
 /* Split ARGV into options and positional arguments.  "--NAME=VALUE" and
  * "--NAME VALUE" are both accepted for options with a value; "--" ends
  * the options (a device name may begin with '-').  Exits with status 2

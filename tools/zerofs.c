@@ -67,9 +67,8 @@
 #include "log.h"
 #include "volume.h"
 
-#include "wrapper.h"
-
-#define EXIT_USAGE 2
+#include "wrapper.h"                /* PROGRAM_NAME, for tool.h */
+#include "tool.h"
 
 /* Restarts of nbdkit allowed within the window (seconds). */
 #define RESTART_MAX 5
@@ -131,34 +130,13 @@ static const struct flag flags[] = {
 static void __attribute__ ((format (printf, 1, 0)))
 error_handler (const char *fmt, va_list args)
 {
-  CLEANUP_FREE char *msg = NULL;
-
-  if (vasprintf (&msg, fmt, args) == -1)
-    msg = NULL;
-  wlog (LOG_ERR, "%s", msg ? msg : fmt);
+  wlogv (LOG_ERR, fmt, args);
 }
 
 static void __attribute__ ((format (printf, 1, 0)))
 debug_handler (const char *fmt, va_list args)
 {
-  CLEANUP_FREE char *msg = NULL;
-
-  if (vasprintf (&msg, fmt, args) == -1)
-    msg = NULL;
-  wlog (LOG_DEBUG, "debug: %s", msg ? msg : fmt);
-}
-
-static void __attribute__ ((noreturn, format (printf, 1, 2)))
-usage_error (const char *fmt, ...)
-{
-  va_list args;
-
-  fputs (PROGRAM_NAME ": ", stderr);
-  va_start (args, fmt);
-  vfprintf (stderr, fmt, args);
-  va_end (args);
-  fputs (" (see " PROGRAM_NAME " --help)\n", stderr);
-  exit (EXIT_USAGE);
+  wlogv (LOG_DEBUG, fmt, args);
 }
 
 static void __attribute__ ((noreturn))
@@ -213,19 +191,6 @@ find_flag (const char *name, size_t len)
     if (strlen (flags[i].name) == len &&
         strncmp (flags[i].name, name, len) == 0)
       return &flags[i];
-  return NULL;
-}
-
-static const struct zopt *
-find_conf_option (const char *key)
-{
-  const struct zopt *opts;
-  size_t i, n;
-
-  opts = zconf_options (&n);
-  for (i = 0; i < n; i++)
-    if (strcmp (opts[i].key, key) == 0)
-      return &opts[i];
   return NULL;
 }
 
@@ -398,7 +363,7 @@ parse_cmdline (int argc, char *argv[], struct wconf *wc,
       out_of_memory ();
 
     flag = find_flag (name, len);
-    opt = flag ? NULL : find_conf_option (key);
+    opt = flag ? NULL : zconf_find_option (key);
     if (flag == NULL && opt == NULL)
       usage_error ("unknown option '--%s'", key);
     if (value == NULL && ((flag && flag->metavar) ||
@@ -475,7 +440,7 @@ parse_cmdline (int argc, char *argv[], struct wconf *wc,
     usage_error ("give --nbd (a kernel NBD device) or --fuse (a file "
                  "under a FUSE mount)");
   if (args->len == 2 && !seen_bucket) {
-    if (add_conf_option (wc, &check, find_conf_option ("bucket"),
+    if (add_conf_option (wc, &check, zconf_find_option ("bucket"),
                          args->items[0]) == -1)
       bad = true;
   }
