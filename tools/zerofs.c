@@ -683,7 +683,7 @@ run (struct wconf *wc)
   struct wproc nbdkit = { .running = false }, client = { .running = false };
   const char *tmp = getenv ("TMPDIR");
   int ready_fd = -1, r = 0;
-  bool attached = false;
+  bool attached = false, pid_file_written = false;
 
   if (!wc->foreground && (ready_fd = daemonize ()) == -1)
     return EXIT_FAILURE;
@@ -713,17 +713,24 @@ run (struct wconf *wc)
           wc->mode == WMODE_FUSE ? wc->export_name : "", (long) nbdkit.pid);
     if (wc->pid_file && write_pid_file (wc->pid_file) == -1)
       r = -1;
-    else if (ready_fd >= 0 && detach_from_terminal (ready_fd) == -1)
+    pid_file_written = r == 0 && wc->pid_file != NULL;
+    if (r == 0 && ready_fd >= 0 && detach_from_terminal (ready_fd) == -1)
       r = -1;
   }
   if (r == 0)
     r = supervise (wc, sock, &nbdkit, &client);
 
-  /* Stop: the client first, so nothing writes to a stopping server. */
-  if (attached && client_detach (wc, &client) == -1)
+  /* Stop: the client first, so nothing writes to a stopping server.
+   * An nbdfuse that never got as far as serving is told to stop.
+   */
+  if ((attached || client.running) && client_detach (wc, &client) == -1) {
     r = -1;
-  if (client.running)
+    attached = false;               /* not detached: do not say so */
+  }
+  if (client.running) {
+    kill (client.pid, SIGTERM);
     wproc_wait (&client);
+  }
   if (nbdkit_stop (&nbdkit) == -1)
     r = -1;
   else if (attached)
@@ -738,7 +745,7 @@ run (struct wconf *wc)
   }
   if (rmdir (dir) == -1)
     wlog (LOG_ERR, "rmdir %s: %m", dir);
-  if (wc->pid_file && attached)
+  if (wc->pid_file && pid_file_written)
     unlink (wc->pid_file);
   return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
