@@ -423,13 +423,14 @@ sts_answer (struct creds_source *src, const char *action,
   if (resp->body_len == 0 ||
       s3_xml_parse_sts (resp->body, resp->body_len, &res) == -1) {
     char msg[256];
+    bool ok = resp->status >= 200 && resp->status <= 299;
 
-    snprintf (msg, sizeof msg, "%s", resp->body_len
-              ? objstore_last_error () : "no answer body");
-    return objstore_fail (resp->status >= 200 && resp->status <= 299
-                          ? EBADMSG : status_errno (resp->status),
-                          "%s: STS %s at %s: HTTP %ld: %s", src->name,
-                          action, src->sts_endpoint, resp->status, msg);
+    snprintf (msg, sizeof msg, "%s", ok && resp->body_len
+              ? objstore_last_error () : "no STS answer");
+    return objstore_fail (ok ? EBADMSG : status_errno (resp->status),
+                          "%s: STS %s at %s: HTTP %ld%s%s", src->name,
+                          action, src->sts_endpoint, resp->status,
+                          ok ? ": " : "", ok ? msg : "");
   }
   if (res.code)
     return objstore_fail (strcmp (res.code, "Throttling") == 0 ||

@@ -172,9 +172,8 @@ refresh_locked (struct s3_creds_provider *p, const char *why)
     if (backoff > BACKOFF_MAX)
       backoff = BACKOFF_MAX;
     p->next_attempt = now + backoff;
-    zerror ("S3 credentials: refresh from %s failed (%s); the current "
-            "ones expire at %s; next attempt in %u s",
-            p->src->name, p->last_error,
+    zerror ("S3 credentials: refresh failed: %s; the current ones "
+            "expire at %s; next attempt in %u s", p->last_error,
             show_time (p->current->expiration, t1, sizeof t1), backoff);
     return -1;
   }
@@ -519,8 +518,7 @@ s3_creds_open (const struct zconf *conf)
                      ? getenv ("AWS_PROFILE") : "default",
                      p->src->name, msg);
     else
-      objstore_fail (e, "cannot get S3 credentials from %s: %s",
-                     p->src->name, msg);
+      objstore_fail (e, "cannot get S3 credentials: %s", msg);
     return NULL;
   }
   if (zerofs_debug_s3)
