@@ -121,12 +121,6 @@ creds_source_free (struct creds_source *src)
   free (src);
 }
 
-static const char *
-nonempty (const char *s)
-{
-  return s && *s ? s : NULL;
-}
-
 int
 creds_source_set_sts (struct creds_source *src, const struct zconf *conf)
 {

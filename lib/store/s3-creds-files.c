@@ -46,12 +46,6 @@
 /* How many profiles a role_arn -> source_profile chain may pass. */
 #define MAX_CHAIN 4
 
-static const char *
-nonempty (const char *s)
-{
-  return s && *s ? s : NULL;
-}
-
 static char *
 trim (char *s)
 {

@@ -90,6 +90,15 @@ extern int creds_source_fetch (struct creds_source *src,
                                struct s3_http *http,
                                struct s3_creds **out);
 
+/* S if it is a non-empty string, else NULL: unset and empty settings
+ * are the same to the AWS SDKs.
+ */
+static inline const char *
+nonempty (const char *s)
+{
+  return s && *s ? s : NULL;
+}
+
 /* "2024-05-01T12:00:00Z" (fraction and a numeric offset allowed): 0 and
  * *T, or -1.
  */

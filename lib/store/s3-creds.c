@@ -273,12 +273,6 @@ s3_creds_close (struct s3_creds_provider *p)
 DEFINE_CLEANUP_POINTER (s3_creds_close, struct s3_creds_provider *,
                         s3_creds_close);
 
-static const char *
-nonempty (const char *s)
-{
-  return s && *s ? s : NULL;
-}
-
 /* Half a pair of options or variables: an error. */
 static int
 half_pair (const char *a_name, const char *a, const char *b_name,
