@@ -106,6 +106,9 @@ static const struct zopt options[] = {
     "S3 session token, for temporary credentials" },
   { "profile", ZOPT_STRING, "NAME",
     "profile in the shared credentials file" },
+  { "imds-v1", ZOPT_BOOL, "BOOL",
+    "allow the EC2 metadata service's IMDSv1 if IMDSv2 fails (default "
+    "false)" },
   { "ca-bundle", ZOPT_PATH, "FILE",
     "CA certificates to verify the S3 endpoint with" },
   { "unsigned-payload", ZOPT_BOOL, "BOOL",
@@ -161,6 +164,7 @@ static const struct zopt_target targets[] = {
   { .offset = FIELD (secret_key) },
   { .offset = FIELD (session_token) },
   { .offset = FIELD (profile) },
+  { .offset = FIELD (imds_v1) },
   { .offset = FIELD (ca_bundle) },
   { .offset = FIELD (unsigned_payload) },
   { .offset = FIELD (connections), .min = 1, .max = 1024 },

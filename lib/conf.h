@@ -52,6 +52,7 @@ struct zconf {
   char *secret_key;
   char *session_token;
   char *profile;             /* shared credentials file profile */
+  bool imds_v1;              /* EC2 metadata: IMDSv1 if IMDSv2 fails */
   char *ca_bundle;
   bool unsigned_payload;     /* UNSIGNED-PAYLOAD over https */
   unsigned connections;      /* requests in flight, default 32 */

@@ -55,6 +55,13 @@ set -o pipefail
 # other python3 on the PATH, such as a pyenv shim.
 export PATH=/usr/bin:/bin:$PATH
 
+# No test reaches for the EC2 metadata service (the last resort of the
+# credentials chain) or any other credentials of the machine it runs on.
+export AWS_EC2_METADATA_DISABLED=true
+unset AWS_WEB_IDENTITY_TOKEN_FILE AWS_ROLE_ARN AWS_PROFILE \
+      AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \
+      AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_ENDPOINT_URL_STS
+
 : "${srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
 : "${ZEROFS_TEST_BACKEND:=dir}"
 : "${PLUGIN:?PLUGIN must be set (make check sets it)}"

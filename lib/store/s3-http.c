@@ -297,6 +297,7 @@ header_cb (char *line, size_t size, size_t nitems, void *opaque)
     resp->etag[0] = resp->bucket_region[0] = '\0';
     resp->etag_too_long = false;
     resp->has_content_length = resp->has_range_total = false;
+    resp->token_ttl = 0;
     return n;
   }
   colon = memchr (line, ':', n);
@@ -344,6 +345,10 @@ header_cb (char *line, size_t size, size_t nitems, void *opaque)
       memcpy (resp->bucket_region, value, len);
       resp->bucket_region[len] = '\0';
     }
+  }
+  else if (IS ("x-aws-ec2-metadata-token-ttl-seconds")) {
+    if (!parse_u64 (value, len, &resp->token_ttl))
+      resp->token_ttl = 0;
   }
 #undef IS
   return n;

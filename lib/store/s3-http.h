@@ -10,6 +10,9 @@
  * the ones that get used.  The DNS cache and TLS sessions are shared
  * between the handles.
  *
+ * The credential providers (s3-creds-fetch.c) use it too, for the
+ * metadata services and STS.
+ *
  * This layer moves bytes and nothing else: it knows no S3, signs
  * nothing, retries nothing.  A request that got an HTTP response of any
  * status succeeds here; the caller reads the status.
@@ -55,6 +58,9 @@ struct s3_http_response {
   bool has_range_total;           /* Content-Range: bytes A-B/TOTAL */
   uint64_t range_total;
   char bucket_region[64];         /* x-amz-bucket-region, "" if none */
+  uint64_t token_ttl;             /* the EC2 metadata service's
+                                     x-aws-ec2-metadata-token-ttl-seconds,
+                                     0 if none */
   double seconds;                 /* the transfer, excluding pool waits */
   char error[320];                /* on failure: what went wrong */
 };

@@ -290,6 +290,9 @@ xml_free (struct xml_node *node)
     xml_free (child);
   }
   free (node->name);
+  /* The text may be a secret (an STS answer's keys). */
+  if (node->text.items)
+    explicit_bzero (node->text.items, node->text.cap);
   xml_text_reset (&node->text);
   free (node);
 }
@@ -691,6 +694,93 @@ s3_xml_parse_error (const char *doc, size_t len, struct s3_error *err)
     return out_of_memory ();
   }
   return 0;
+}
+
+/* Does NAME (without a namespace prefix) end with SUFFIX? */
+static bool
+name_ends_with (const char *name, const char *suffix)
+{
+  const char *colon = strrchr (name, ':');
+  size_t n, m = strlen (suffix);
+
+  if (colon)
+    name = colon + 1;
+  n = strlen (name);
+  return n > m && strcmp (name + n - m, suffix) == 0;
+}
+
+int
+s3_xml_parse_sts (const char *doc, size_t len, struct s3_sts_result *res)
+{
+  CLEANUP_XML_FREE struct xml_node *root = NULL;
+  const struct xml_node *node, *result = NULL, *creds;
+  bool ok = true;
+
+  memset (res, 0, sizeof *res);
+  root = xml_parse (doc, len);
+  if (root == NULL)
+    return -1;
+  if (name_is (root->name, "ErrorResponse")) {
+    node = xml_child (root, "Error");
+    if (node == NULL)
+      return objstore_fail (EBADMSG, "an STS <ErrorResponse> without "
+                            "<Error>");
+    res->code = dup_child_text (node, "Code", &ok);
+    res->message = dup_child_text (node, "Message", &ok);
+    if (!ok) {
+      s3_sts_result_free (res);
+      return out_of_memory ();
+    }
+    if (res->code == NULL || *res->code == '\0') {
+      s3_sts_result_free (res);
+      return objstore_fail (EBADMSG, "an STS error without a <Code>");
+    }
+    return 0;
+  }
+  if (!name_ends_with (root->name, "Response"))
+    return objstore_fail (EBADMSG, "expected an STS <...Response> "
+                          "document, got <%s>", root->name);
+  for (node = root->children; node; node = node->next)
+    if (name_ends_with (node->name, "Result")) {
+      result = node;
+      break;
+    }
+  if (result == NULL || (creds = xml_child (result, "Credentials")) == NULL)
+    return objstore_fail (EBADMSG, "an STS <%s> without "
+                          "<...Result><Credentials>", root->name);
+  res->access_key = dup_child_text (creds, "AccessKeyId", &ok);
+  res->secret_key = dup_child_text (creds, "SecretAccessKey", &ok);
+  res->session_token = dup_child_text (creds, "SessionToken", &ok);
+  res->expiration = dup_child_text (creds, "Expiration", &ok);
+  if (!ok) {
+    s3_sts_result_free (res);
+    return out_of_memory ();
+  }
+  if (!res->access_key || !*res->access_key ||
+      !res->secret_key || !*res->secret_key ||
+      !res->session_token || !*res->session_token ||
+      !res->expiration || !*res->expiration) {
+    s3_sts_result_free (res);
+    return objstore_fail (EBADMSG, "STS <Credentials> without "
+                          "AccessKeyId, SecretAccessKey, SessionToken "
+                          "and Expiration");
+  }
+  return 0;
+}
+
+void
+s3_sts_result_free (struct s3_sts_result *res)
+{
+  int saved_errno = errno;
+
+  cleanup_wipe_string (&res->access_key);
+  cleanup_wipe_string (&res->secret_key);
+  cleanup_wipe_string (&res->session_token);
+  free (res->expiration);
+  free (res->code);
+  free (res->message);
+  memset (res, 0, sizeof *res);
+  errno = saved_errno;
 }
 
 void

@@ -79,6 +79,21 @@ extern int s3_xml_parse_error (const char *doc, size_t len,
                                struct s3_error *err);
 extern void s3_error_free (struct s3_error *err);
 
+/* An STS answer (AssumeRole, AssumeRoleWithWebIdentity):
+ * <...Response><...Result><Credentials> with all four fields, or an
+ * <ErrorResponse><Error> with its Code (then the credentials are NULL).
+ * -1 (EBADMSG) for anything else.  The free function wipes the secrets.
+ */
+struct s3_sts_result {
+  char *access_key, *secret_key, *session_token, *expiration;
+  char *code, *message;
+};
+
+extern int s3_xml_parse_sts (const char *doc, size_t len,
+                             struct s3_sts_result *res);
+extern void s3_sts_result_free (struct s3_sts_result *res);
+#define CLEANUP_S3_STS_RESULT __attribute__ ((cleanup (s3_sts_result_free)))
+
 /* A DeleteObjects result: the keys that could not be deleted. */
 struct s3_delete_failure {
   char *key;

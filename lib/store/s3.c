@@ -4,8 +4,9 @@
  *
  * The parts are in their own files: s3-sigv4.c signs, s3-http.c moves
  * bytes over a pool of curl handles, s3-xml.c reads and writes S3's XML,
- * s3-creds.c finds the credentials.  This file maps the objstore
- * operations onto S3 requests and S3's answers onto errno classes:
+ * s3-creds*.c find the credentials and keep them fresh.  This file
+ * maps the objstore operations onto S3 requests and S3's answers onto
+ * errno classes:
  *
  *   get          GetObject, with "Range: bytes=A-B" for a range
  *   put          PutObject, with If-None-Match: * / If-Match: ETAG
@@ -68,7 +69,7 @@ struct s3_store {
   bool https;
   bool virtual_host;
   bool sign_payload;
-  struct s3_creds creds;
+  struct s3_creds_provider *creds;
   struct s3_http *http;
 };
 
@@ -210,21 +211,18 @@ header_lines (const struct sigv4_header *headers, size_t n,
   return 0;
 }
 
-/* One signed request.  KEY is relative to the store (NULL: the bucket).
- * EXTRA headers are signed and sent.  Returns 0 with *RESP filled for any
- * HTTP status, or -1 (objstore_fail) if there was no response.
- */
+/* One request signed with C: see s3_request. */
 static int
-s3_request (struct s3_store *s, const char *op, const char *method,
-            const char *key,
-            const struct sigv4_param *query, size_t nquery,
-            const struct sigv4_header *extra, size_t nextra,
-            const void *body, size_t body_len,
-            struct s3_http_response *resp)
+s3_request_once (struct s3_store *s, const struct s3_creds *c,
+                 const char *op, const char *method, const char *key,
+                 const struct sigv4_param *query, size_t nquery,
+                 const struct sigv4_header *extra, size_t nextra,
+                 const void *body, size_t body_len,
+                 struct s3_http_response *resp)
 {
   struct sigv4_header headers[8], sent[S3_HTTP_MAX_HEADERS];
   struct sigv4_credentials creds = {
-    s->creds.access_key, s->creds.secret_key, s->creds.session_token,
+    c->access_key, c->secret_key, c->session_token,
   };
   struct sigv4_request sreq = {
     .method = method, .query = query, .nquery = nquery,
@@ -317,6 +315,70 @@ s3_request (struct s3_store *s, const char *op, const char *method,
                           "bytes", op, what, OBJSTORE_ETAG_MAX - 1);
   }
   return 0;
+}
+
+/* One signed request.  KEY is relative to the store (NULL: the bucket).
+ * EXTRA headers are signed and sent.  Returns 0 with *RESP filled for any
+ * HTTP status, or -1 (objstore_fail) if there was no response.
+ *
+ * The request is signed with a reference to the current credentials,
+ * held until the answer is in.  If the store refuses them in a way that
+ * says they are stale (s3_creds_refresh_after_refusal: ExpiredToken and
+ * the like, or a 403 just after a rotation), they are refreshed and the
+ * request is sent once more.
+ */
+static int
+s3_request (struct s3_store *s, const char *op, const char *method,
+            const char *key,
+            const struct sigv4_param *query, size_t nquery,
+            const struct sigv4_header *extra, size_t nextra,
+            const void *body, size_t body_len,
+            struct s3_http_response *resp)
+{
+  struct s3_creds *c = s3_creds_get (s->creds);
+  const char *what = key ? key : s->bucket;
+  struct s3_error err = { 0 };
+  bool again;
+  int r;
+
+  memset (resp, 0, sizeof *resp);
+  if (c == NULL) {
+    char msg[1024];
+
+    snprintf (msg, sizeof msg, "%s", objstore_last_error ());
+    return objstore_fail (EAGAIN, "%s %s: %s", op, what, msg);
+  }
+  r = s3_request_once (s, c, op, method, key, query, nquery, extra, nextra,
+                       body, body_len, resp);
+  if (r == -1 || (resp->status != 400 && resp->status != 403)) {
+    s3_creds_put (c);
+    return r;
+  }
+  if (resp->body_len > 0)
+    s3_xml_parse_error (resp->body, resp->body_len, &err);
+  again = s3_creds_refresh_after_refusal (s->creds, c, err.code,
+                                          resp->status);
+  s3_creds_put (c);
+  if (again) {
+    if (zerofs_debug_s3)
+      zdebug ("s3: %s %s: refused (%s, HTTP %ld): sending it again with "
+              "the current credentials", method, what,
+              err.code ? err.code : "no code", resp->status);
+    s3_http_response_free (resp);
+    c = s3_creds_get (s->creds);
+    if (c == NULL) {
+      char msg[1024];
+
+      snprintf (msg, sizeof msg, "%s", objstore_last_error ());
+      s3_error_free (&err);
+      return objstore_fail (EAGAIN, "%s %s: %s", op, what, msg);
+    }
+    r = s3_request_once (s, c, op, method, key, query, nquery, extra,
+                         nextra, body, body_len, resp);
+    s3_creds_put (c);
+  }
+  s3_error_free (&err);
+  return r;
 }
 
 static int s3_head (struct objstore *base, const char *key,
@@ -640,7 +702,7 @@ s3_close (struct objstore *base)
   if (s == NULL)
     return;
   s3_http_free (s->http);
-  s3_creds_free (&s->creds);
+  s3_creds_close (s->creds);
   free (s->base.description);
   free (s->bucket);
   free (s->prefix);
@@ -939,11 +1001,16 @@ check_bucket (struct s3_store *s)
     return objstore_fail (e, "bucket \"%s\" does not exist at %s "
                           "(NoSuchBucket)",
                           s->bucket, s->endpoint);
-  if (e == EACCES)
-    return objstore_fail (e, "s3://%s at %s refused access (credentials "
-                          "from %s, access key %s): %s",
-                          s->bucket, s->endpoint, s->creds.source,
-                          s->creds.access_key, msg);
+  if (e == EACCES) {
+    struct s3_creds *c = s3_creds_get (s->creds);
+
+    objstore_fail (e, "s3://%s at %s refused access (credentials "
+                   "from %s, access key %s): %s",
+                   s->bucket, s->endpoint, s3_creds_source (s->creds),
+                   c ? c->access_key : "?", msg);
+    s3_creds_put (c);
+    return -1;
+  }
   return objstore_fail (e, "s3://%s at %s: %s", s->bucket, s->endpoint,
                         msg);
 }
@@ -995,7 +1062,8 @@ s3_init (struct s3_store *s, const struct zconf *conf)
   if (s->base.description == NULL)
     return out_of_memory ();
 
-  if (s3_creds_resolve (conf, &s->creds) == -1)
+  s->creds = s3_creds_open (conf);
+  if (s->creds == NULL)
     return -1;
   s->http = s3_http_new (&opts);
   if (s->http == NULL)
@@ -1005,7 +1073,8 @@ s3_init (struct s3_store *s, const struct zconf *conf)
             "credentials from %s, %s payloads, %u connections",
             s->base.description, s->endpoint,
             s->virtual_host ? "virtual-hosted" : "path", s->host, s->region,
-            s->creds.source, s->sign_payload ? "signed" : "unsigned",
+            s3_creds_source (s->creds),
+            s->sign_payload ? "signed" : "unsigned",
             conf->connections ? conf->connections : 32);
 
   return check_bucket (s);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
  * zerofs fuzz target: the AWS shared credentials and config file parser
- * (lib/store/s3-creds.c, reached through s3_creds_resolve).
+ * (lib/store/s3-creds-files.c, reached through creds_profile_source;
+ * not through s3_creds_open, which would run a credential_process or
+ * call STS that the input names).
  *
  * ~/.aws/credentials and ~/.aws/config are written by hand and by other
  * tools, and their lines end up as the secrets that sign every request:
@@ -13,8 +15,9 @@
  * AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE; the AWS_* variables
  * that would take precedence are unset.
  *
- * Credentials that are found must be a whole pair of non-empty strings
- * with no surrounding blanks.
+ * Static credentials that are found must be a whole pair of non-empty
+ * strings with no surrounding blanks; a role or a process must come
+ * with what it needs (role ARN, source or token file; a command).
  */
 #include <config.h>
 
@@ -26,7 +29,7 @@
 #include <unistd.h>
 
 #include "conf.h"
-#include "store/s3-creds.h"
+#include "store/s3-creds-source.h"
 
 #include "fuzz.h"
 
@@ -62,7 +65,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   size_t plen = nl ? (size_t) (nl - data) : size;
   char *profile;
   struct zconf conf;
-  struct s3_creds creds;
+  struct creds_source *src;
+  char *why;
+  int r;
 
   profile = strndup ((const char *) data, plen);
   if (profile == NULL)
@@ -81,15 +86,36 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
   zconf_init (&conf);
   conf.profile = profile;
-  if (s3_creds_resolve (&conf, &creds) == 0) {
-    if (!trimmed (creds.access_key) || !trimmed (creds.secret_key) ||
-        (creds.session_token && !trimmed (creds.session_token)) ||
-        creds.source == NULL)
+  r = creds_profile_source (&conf, *profile ? profile : "default", &src,
+                            &why);
+  if (r == 1) {
+    const struct creds_source *s = src;
+
+    while (s->kind == CREDS_ASSUME_ROLE) {
+      if (s->role_arn == NULL || s->source == NULL || s->sts_endpoint == NULL)
+        fuzz_fail ("a role without its ARN, source or STS endpoint");
+      s = s->source;
+    }
+    if (s->kind == CREDS_STATIC &&
+        (!trimmed (s->fixed->access_key) || !trimmed (s->fixed->secret_key) ||
+         (s->fixed->session_token && !trimmed (s->fixed->session_token))))
       fuzz_fail ("credentials with an empty or untrimmed field");
-    s3_creds_free (&creds);
+    if (s->kind == CREDS_PROCESS && !trimmed (s->command))
+      fuzz_fail ("credential_process with an empty or untrimmed command");
+    if (s->kind == CREDS_WEB_IDENTITY &&
+        (!trimmed (s->token_file) || !trimmed (s->role_arn)))
+      fuzz_fail ("web identity without its token file or role");
+    if (s->name == NULL)
+      fuzz_fail ("a source without a name");
+    creds_source_free (src);
+  }
+  else if (r == 0) {
+    if (why == NULL || src != NULL)
+      fuzz_fail ("no credentials, but no reason or a source");
+    free (why);
   }
   else if (errno != EACCES && errno != EINVAL)
-    fuzz_fail ("s3_creds_resolve failed with errno %d", errno);
+    fuzz_fail ("creds_profile_source failed with errno %d", errno);
   free (profile);
   return 0;
 }

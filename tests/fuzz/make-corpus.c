@@ -410,6 +410,67 @@ creds_seeds (void)
   seed ("s3-creds", "config-default", config_default,
         sizeof config_default - 1);
   seed_text ("s3-creds", "brackets", "x\n[x\n]\n[ x ]\n[]\n=\n[x]]\n=y\n");
+  seed_text ("s3-creds", "role",
+             "work\n[base]\naws_access_key_id = a\naws_secret_access_key = b\n"
+             "[work]\nrole_arn = arn:aws:iam::1:role/r\n"
+             "source_profile = base\n");
+  seed_text ("s3-creds", "role-loop",
+             "a\n[a]\nrole_arn = r\nsource_profile = b\n"
+             "[b]\nrole_arn = r\nsource_profile = a\n");
+  seed_text ("s3-creds", "process",
+             "\n\0[default]\ncredential_process = \"/bin/x\" --y\n");
+}
+
+/* fuzz-s3-json: what the credential services answer. */
+static void
+json_seeds (void)
+{
+  seed_text ("s3-json", "imds",
+             "{\n  \"Code\" : \"Success\",\n  \"LastUpdated\" : "
+             "\"2024-05-01T11:00:00Z\",\n  \"Type\" : \"AWS-HMAC\",\n"
+             "  \"AccessKeyId\" : \"ASIAEXAMPLE\",\n  \"SecretAccessKey\" "
+             ": \"wJalrXUtnFEMI/K7MDENG\",\n  \"Token\" : \"token\",\n"
+             "  \"Expiration\" : \"2024-05-01T17:00:00Z\"\n}");
+  seed_text ("s3-json", "process",
+             "{\"Version\": 1, \"AccessKeyId\": \"a\", \"SecretAccessKey\": "
+             "\"b\", \"SessionToken\": \"c\", \"Expiration\": "
+             "\"2022-05-26T12:34:56.789+02:00\"}");
+  seed_text ("s3-json", "nested",
+             "{\"a\": [1, -2.5e+3, true, false, null, {\"b\": [[]]}], "
+             "\"c\": {}, \"d\": \"\\u00fc\\ud83d\\ude00\\n\\\"\"}");
+  seed_text ("s3-json", "duplicate", "{\"a\": 1, \"a\": 2}");
+  seed_text ("s3-json", "trailing", "{\"a\": 1,}");
+  seed_text ("s3-json", "deep", "{\"a\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+             "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}");
+}
+
+/* fuzz-s3-sts: STS's answers. */
+static void
+sts_seeds (void)
+{
+  seed_text ("s3-sts", "web-identity",
+             "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts."
+             "amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithWebIdentityResult>"
+             "<SubjectFromWebIdentityToken>x</SubjectFromWebIdentityToken>"
+             "<Credentials><SessionToken>tok</SessionToken>"
+             "<SecretAccessKey>secret</SecretAccessKey>"
+             "<Expiration>2014-10-24T23:00:23Z</Expiration>"
+             "<AccessKeyId>ASIAEXAMPLE</AccessKeyId></Credentials>"
+             "</AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentity"
+             "Response>");
+  seed_text ("s3-sts", "assume-role",
+             "<?xml version=\"1.0\"?><AssumeRoleResponse><AssumeRoleResult>"
+             "<Credentials><AccessKeyId>A</AccessKeyId><SecretAccessKey>"
+             "S&amp;</SecretAccessKey><SessionToken><![CDATA[T]]>"
+             "</SessionToken><Expiration>2030-01-01T00:00:00Z</Expiration>"
+             "</Credentials></AssumeRoleResult></AssumeRoleResponse>");
+  seed_text ("s3-sts", "error",
+             "<ErrorResponse><Error><Type>Sender</Type><Code>ExpiredToken"
+             "</Code><Message>m</Message></Error></ErrorResponse>");
+  seed_text ("s3-sts", "half",
+             "<AssumeRoleResponse><AssumeRoleResult><Credentials>"
+             "<AccessKeyId>A</AccessKeyId></Credentials></AssumeRoleResult>"
+             "</AssumeRoleResponse>");
 }
 
 /* fuzz-conf-set: the option's index, then a value. */
@@ -503,6 +564,8 @@ main (int argc, char *argv[])
   meta_seeds ();
   xml_seeds ();
   creds_seeds ();
+  json_seeds ();
+  sts_seeds ();
   conf_seeds ();
   return 0;
 }

@@ -1,0 +1,395 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: the AWS shared files, ~/.aws/credentials and ~/.aws/config
+ * (see s3-creds.h for where they stand in the chain).
+ *
+ * The shared files are INI files as botocore reads them: "[section]"
+ * headers, "key = value" lines, '#' and ';' comment lines, indented lines
+ * continuing the previous value (nested settings such as "s3 =", never
+ * credentials, so they are skipped).  Keys are compared without regard to
+ * case; the last assignment in the section wins.  In the config file,
+ * profiles other than "default" are "[profile NAME]".  A profile's
+ * settings are read from both files, the credentials file winning.
+ * Every line read is wiped once parsed, and the getline buffer before
+ * it is freed; the secrets themselves are wiped when freed
+ * (cleanup_wipe_string, also as CLEANUP_PROFILE_VALUES).
+ *
+ * What a profile gives, in the SDKs' order:
+ *   role_arn           STS AssumeRole signed with source_profile's
+ *                      credentials (a chain of at most MAX_CHAIN
+ *                      profiles), or AssumeRoleWithWebIdentity with
+ *                      web_identity_token_file; role_session_name and
+ *                      external_id go with it
+ *   aws_access_key_id, aws_secret_access_key (, aws_session_token)
+ *   credential_process
+ * credential_source (the role's keys from the environment, IMDS or the
+ * container) is refused with a message: use source_profile.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "conf.h"
+#include "utils.h"
+#include "internal.h"
+#include "s3-creds-source.h"
+#include "s3-creds.h"
+
+/* How many profiles a role_arn -> source_profile chain may pass. */
+#define MAX_CHAIN 4
+
+static char *
+trim (char *s)
+{
+  char *e;
+
+  while (*s == ' ' || *s == '\t')
+    s++;
+  e = s + strlen (s);
+  while (e > s && strchr (" \t\r\n", e[-1]))
+    *--e = '\0';
+  return s;
+}
+
+/* Is the section header S (inside the brackets, trimmed) PROFILE?  In
+ * the config file, profiles other than "default" are "profile NAME".
+ */
+static bool
+section_is (char *s, const char *profile, bool config_file)
+{
+  if (config_file && strncmp (s, "profile", 7) == 0 &&
+      (s[7] == ' ' || s[7] == '\t'))
+    return strcmp (trim (s + 7), profile) == 0;
+  if (config_file && strcmp (profile, "default") != 0)
+    return false;
+  return strcmp (s, profile) == 0;
+}
+
+/* The settings of one profile that matter here.  The first three are
+ * secrets; the others are not, but are wiped the same way for
+ * simplicity.
+ */
+enum {
+  V_ACCESS_KEY, V_SECRET_KEY, V_SESSION_TOKEN, V_ROLE_ARN,
+  V_SOURCE_PROFILE, V_CREDENTIAL_SOURCE, V_WEB_IDENTITY_TOKEN_FILE,
+  V_ROLE_SESSION_NAME, V_EXTERNAL_ID, V_CREDENTIAL_PROCESS, NR_VALUES
+};
+static const char *const value_keys[NR_VALUES] = {
+  "aws_access_key_id", "aws_secret_access_key", "aws_session_token",
+  "role_arn", "source_profile", "credential_source",
+  "web_identity_token_file", "role_session_name", "external_id",
+  "credential_process",
+};
+
+struct profile_values {
+  bool found;                     /* the section exists */
+  char *v[NR_VALUES];
+};
+
+static void
+profile_values_free (struct profile_values *v)
+{
+  size_t i;
+
+  for (i = 0; i < NR_VALUES; i++)
+    cleanup_wipe_string (&v->v[i]);
+}
+#define CLEANUP_PROFILE_VALUES __attribute__ ((cleanup (profile_values_free)))
+
+static int
+replace (char **slot, const char *value)
+{
+  char *copy = strdup (value);
+
+  if (copy == NULL)
+    return -1;
+  cleanup_wipe_string (slot);
+  *slot = copy;
+  return 0;
+}
+
+/* One line of an INI file (modified in place): a section header sets
+ * *IN_PROFILE, a key of PROFILE's section goes into *V, unless KEEP
+ * says that key was already set by the file that wins.  -1 on ENOMEM.
+ */
+static int
+read_line (char *line, const char *profile, bool config_file,
+           bool *in_profile, const bool *keep, struct profile_values *v)
+{
+  char *s, *eq, *key, *value;
+  size_t i;
+
+  if (*line == ' ' || *line == '\t')
+    return 0;                   /* continuation of a nested value */
+  s = trim (line);
+  if (*s == '\0' || *s == '#' || *s == ';')
+    return 0;
+  if (*s == '[') {
+    char *close = strrchr (s, ']');
+
+    if (close == NULL) {
+      *in_profile = false;
+      return 0;
+    }
+    *close = '\0';
+    *in_profile = section_is (trim (s + 1), profile, config_file);
+    if (*in_profile)
+      v->found = true;
+    return 0;
+  }
+  if (!*in_profile || (eq = strchr (s, '=')) == NULL)
+    return 0;
+  *eq = '\0';
+  key = trim (s);
+  value = trim (eq + 1);
+  for (i = 0; i < NR_VALUES; i++)
+    if (strcasecmp (key, value_keys[i]) == 0 && !keep[i])
+      return replace (&v->v[i], value);
+  return 0;
+}
+
+/* Read PROFILE from the INI file PATH into *V; settings that KEEP marks
+ * are left as they are.  Returns 1 if the file was read, 0 if it does
+ * not exist, -1 on error (objstore_fail).
+ */
+static int
+read_profile (const char *path, const char *profile, bool config_file,
+              const bool *keep, struct profile_values *v)
+{
+  CLEANUP_FCLOSE FILE *fp = fopen (path, "r");
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t len;
+  bool in_profile = false;
+  int ret = 1;
+
+  if (fp == NULL) {
+    if (errno == ENOENT || errno == ENOTDIR)
+      return 0;
+    return objstore_fail (EINVAL, "cannot read the AWS shared file %s: %m",
+                          path);
+  }
+  while ((len = getline (&line, &cap, fp)) != -1) {
+    int r = read_line (line, profile, config_file, &in_profile, keep, v);
+
+    explicit_bzero (line, len);
+    if (r == -1) {
+      ret = objstore_fail (ENOMEM, "credentials: out of memory");
+      break;
+    }
+  }
+  if (ret == 1 && ferror (fp))
+    ret = objstore_fail (EINVAL, "error reading the AWS shared file %s: %m",
+                         path);
+  if (line) {
+    explicit_bzero (line, cap);
+    free (line);
+  }
+  return ret;
+}
+
+/* $VAR if set, else ~/.aws/NAME.  Returns malloc'd path or NULL. */
+static char *
+shared_file_path (const char *var, const char *name)
+{
+  const char *env = nonempty (getenv (var));
+  const char *home = nonempty (getenv ("HOME"));
+  struct passwd pw, *result = NULL;
+  char buf[4096];
+
+  if (env)
+    return strdup (env);
+  if (home == NULL) {
+    if (getpwuid_r (getuid (), &pw, buf, sizeof buf, &result) == 0 &&
+        result != NULL)
+      home = pw.pw_dir;
+    else
+      home = "~";               /* only for the message: nothing is there */
+  }
+  return format_string ("%s/.aws/%s", home, name);
+}
+
+static int
+out_of_memory (void)
+{
+  return objstore_fail (ENOMEM, "credentials: out of memory");
+}
+
+static int profile_source (const struct zconf *conf, const char *profile,
+                           unsigned depth, struct creds_source **src,
+                           char **why);
+
+/* role_arn in PROFILE (values V, found in WHERE): the role's source. */
+static int
+role_source (const struct zconf *conf, const char *profile, unsigned depth,
+             struct profile_values *v, const char *where,
+             struct creds_source **src)
+{
+  const char *source_profile = nonempty (v->v[V_SOURCE_PROFILE]);
+  const char *token_file = nonempty (v->v[V_WEB_IDENTITY_TOKEN_FILE]);
+  CLEANUP_CREDS_SOURCE struct creds_source *s = NULL;
+  CLEANUP_FREE char *why = NULL;
+  int r;
+
+  if (token_file) {
+    s = creds_source_new (CREDS_WEB_IDENTITY, "role %s by web identity "
+                          "(web_identity_token_file %s) of %s",
+                          v->v[V_ROLE_ARN], token_file, where);
+    if (s == NULL || (s->token_file = strdup (token_file)) == NULL)
+      return out_of_memory ();
+  }
+  else if (source_profile) {
+    if (depth + 1 >= MAX_CHAIN)
+      return objstore_fail (EINVAL, "%s: the role_arn -> source_profile "
+                            "chain is longer than %d profiles (a loop?)",
+                            where, MAX_CHAIN);
+    s = creds_source_new (CREDS_ASSUME_ROLE, "role %s (source_profile "
+                          "\"%s\") of %s", v->v[V_ROLE_ARN],
+                          source_profile, where);
+    if (s == NULL)
+      return out_of_memory ();
+    if (strcmp (source_profile, profile) == 0) {
+      /* The profile's own keys sign: not a loop. */
+      if (!nonempty (v->v[V_ACCESS_KEY]) || !nonempty (v->v[V_SECRET_KEY]))
+        return objstore_fail (EINVAL, "%s: source_profile is the profile "
+                              "itself, which has no keys", where);
+      s->source = creds_source_new (CREDS_STATIC, "the keys of %s", where);
+      if (s->source == NULL ||
+          (s->source->fixed =
+           s3_creds_new (v->v[V_ACCESS_KEY], v->v[V_SECRET_KEY],
+                         nonempty (v->v[V_SESSION_TOKEN]), 0)) == NULL)
+        return out_of_memory ();
+    }
+    else {
+      r = profile_source (conf, source_profile, depth + 1, &s->source, &why);
+      if (r == -1)
+        return -1;
+      if (r == 0)
+        return objstore_fail (EACCES, "%s: source_profile \"%s\" has no "
+                              "credentials (%s)", where, source_profile,
+                              why);
+    }
+  }
+  else if (nonempty (v->v[V_CREDENTIAL_SOURCE]))
+    return objstore_fail (EINVAL, "%s: credential_source is not supported; "
+                          "use source_profile", where);
+  else
+    return objstore_fail (EINVAL, "%s: role_arn is set but neither "
+                          "source_profile nor web_identity_token_file",
+                          where);
+
+  if ((s->role_arn = strdup (v->v[V_ROLE_ARN])) == NULL ||
+      (nonempty (v->v[V_ROLE_SESSION_NAME]) &&
+       (s->session_name = strdup (v->v[V_ROLE_SESSION_NAME])) == NULL) ||
+      (nonempty (v->v[V_EXTERNAL_ID]) &&
+       (s->external_id = strdup (v->v[V_EXTERNAL_ID])) == NULL) ||
+      creds_source_set_sts (s, conf) == -1)
+    return out_of_memory ();
+  *src = s;
+  s = NULL;
+  return 1;
+}
+
+static int
+profile_source (const struct zconf *conf, const char *profile,
+                unsigned depth, struct creds_source **src, char **why)
+{
+  CLEANUP_PROFILE_VALUES struct profile_values v = { 0 };
+  CLEANUP_FREE char *cred_path = NULL;
+  CLEANUP_FREE char *config_path = NULL;
+  CLEANUP_FREE char *where = NULL;
+  bool keep[NR_VALUES] = { false };
+  bool in_cred, in_config;
+  const char *cred_why, *config_why;
+  const char *ak, *sk;
+  int r1, r2;
+  size_t i;
+
+  *src = NULL;
+  *why = NULL;
+  cred_path = shared_file_path ("AWS_SHARED_CREDENTIALS_FILE", "credentials");
+  config_path = shared_file_path ("AWS_CONFIG_FILE", "config");
+  if (cred_path == NULL || config_path == NULL)
+    return out_of_memory ();
+
+  /* The credentials file first; the config file fills in the rest. */
+  r1 = read_profile (cred_path, profile, false, keep, &v);
+  if (r1 == -1)
+    return -1;
+  in_cred = v.found;
+  for (i = 0; i < NR_VALUES; i++)
+    keep[i] = v.v[i] != NULL;
+  v.found = false;
+  r2 = read_profile (config_path, profile, true, keep, &v);
+  if (r2 == -1)
+    return -1;
+  in_config = v.found;
+  cred_why = r1 == 0 ? "not found" : in_cred ? "no keys in the profile"
+    : "no such profile";
+  config_why = r2 == 0 ? "not found" : in_config ? "no keys in the profile"
+    : "no such profile";
+
+  if (in_cred && in_config)
+    where = format_string ("profile \"%s\" in %s and %s", profile,
+                           cred_path, config_path);
+  else
+    where = format_string ("profile \"%s\" in %s", profile,
+                           in_cred ? cred_path : config_path);
+  if (where == NULL)
+    return out_of_memory ();
+
+  if (nonempty (v.v[V_ROLE_ARN]))
+    return role_source (conf, profile, depth, &v, where, src);
+
+  ak = nonempty (v.v[V_ACCESS_KEY]);
+  sk = nonempty (v.v[V_SECRET_KEY]);
+  if (ak || sk) {
+    if (!ak || !sk)
+      return objstore_fail (EINVAL, "%s: %s is set but %s is not", where,
+                            ak ? "aws_access_key_id"
+                            : "aws_secret_access_key",
+                            ak ? "aws_secret_access_key"
+                            : "aws_access_key_id");
+    *src = creds_source_new (CREDS_STATIC, "%s", where);
+    if (*src == NULL ||
+        ((*src)->fixed = s3_creds_new (ak, sk,
+                                       nonempty (v.v[V_SESSION_TOKEN]),
+                                       0)) == NULL) {
+      creds_source_free (*src);
+      *src = NULL;
+      return out_of_memory ();
+    }
+    return 1;
+  }
+
+  if (nonempty (v.v[V_CREDENTIAL_PROCESS])) {
+    *src = creds_source_new (CREDS_PROCESS, "credential_process of %s",
+                             where);
+    if (*src == NULL ||
+        ((*src)->command = strdup (v.v[V_CREDENTIAL_PROCESS])) == NULL) {
+      creds_source_free (*src);
+      *src = NULL;
+      return out_of_memory ();
+    }
+    return 1;
+  }
+
+  *why = format_string ("%s: %s; %s: %s", cred_path, cred_why,
+                        config_path, config_why);
+  return *why ? 0 : out_of_memory ();
+}
+
+int
+creds_profile_source (const struct zconf *conf, const char *profile,
+                      struct creds_source **src, char **why)
+{
+  return profile_source (conf, profile, 0, src, why);
+}

@@ -1,0 +1,306 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# The S3 credentials chain and the refresh of temporary credentials, run
+# through test-s3-creds-s3rver.sh and test-s3-creds-swift.sh.
+#
+# creds-server.py stands in for the services that cannot run here (STS,
+# the container endpoint, the EC2 metadata service) and hands out the S3
+# server's own key pair with a fresh session token each time, living a
+# few seconds.  Neither s3rver nor Swift knows session tokens (Swift's
+# s3api verifies the signature, x-amz-security-token included as a
+# signed header, and ignores the token's value), so the stand-in's
+# forwarder, which every request to S3 goes through here, refuses a
+# token it did not issue (InvalidToken) or that has expired
+# (ExpiredToken) as S3 would.  What breaks without the code under test:
+# a provider not tried, or tried out of order; credentials never
+# refreshed (the long write fails at the first expiry); ExpiredToken not
+# answered with a refresh and one retry; the IMDS session token kept
+# past its TTL (the stand-in answers 401); a provider down at start
+# without a clear error, or down later taking the device down while the
+# old credentials are still good.
+set -e
+source "${srcdir:-.}/functions.sh"
+requires nbdinfo --version
+requires nbdsh --version
+requires curl --version
+case "$ZEROFS_TEST_BACKEND" in
+    s3rver|swift) ;;
+    *) echo "$0: run me through test-s3-creds-{s3rver,swift}.sh"; exit 1 ;;
+esac
+
+start_volume
+zdev create disk 4M
+ak=$AWS_ACCESS_KEY_ID
+sk=$AWS_SECRET_ACCESS_KEY
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+export HOME=$tmpdir/home
+mkdir -p "$HOME/.aws"
+unset AWS_EC2_METADATA_DISABLED
+cs=$tmpdir/cs
+log=$cs/creds.log
+mkdir -p "$cs"
+echo "web-identity-token-$$" > "$cs/web-token"
+echo "container-auth-$$" > "$cs/container-auth"
+
+cs_pid=
+# Start the stand-in: LIFETIME TOKEN_TTL [LIE] (see creds-server.py).
+start_creds ()
+{
+    local i
+    stop_creds
+    rm -f "$cs"/*.port "$cs/down" "$log"
+    /usr/bin/python3 "$srcdir/creds-server.py" "$cs" "$S3_ENDPOINT" \
+                     "$ak" "$sk" "$@" &
+    cs_pid=$!
+    for (( i = 0; i < 100; i++ )); do
+        [ -s "$cs/creds.port" ] && [ -s "$cs/s3.port" ] && break
+        sleep 0.1
+    done
+    creds=http://127.0.0.1:$(cat "$cs/creds.port")
+    s3ep=http://127.0.0.1:$(cat "$cs/s3.port")
+}
+stop_creds ()
+{
+    if [ -n "$cs_pid" ]; then kill "$cs_pid"; wait "$cs_pid" || :; fi
+    cs_pid=
+}
+cleanup_fn stop_creds
+
+# Only the variables of the provider under test.
+clear_env ()
+{
+    unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN \
+          AWS_WEB_IDENTITY_TOKEN_FILE AWS_ROLE_ARN AWS_ROLE_SESSION_NAME \
+          AWS_ENDPOINT_URL_STS AWS_PROFILE AWS_CONFIG_FILE \
+          AWS_SHARED_CREDENTIALS_FILE \
+          AWS_CONTAINER_CREDENTIALS_FULL_URI \
+          AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE \
+          AWS_CONTAINER_AUTHORIZATION_TOKEN \
+          AWS_EC2_METADATA_SERVICE_ENDPOINT
+    rm -f "$HOME/.aws/credentials" "$HOME/.aws/config"
+    export AWS_EC2_METADATA_DISABLED=true
+}
+web_identity_env ()
+{
+    export AWS_WEB_IDENTITY_TOKEN_FILE=$cs/web-token
+    export AWS_ROLE_ARN=arn:aws:iam::123456789012:role/zerofs-test
+    export AWS_ENDPOINT_URL_STS=$creds
+}
+container_env ()
+{
+    export AWS_CONTAINER_CREDENTIALS_FULL_URI=$creds/container/creds
+    export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=$cs/container-auth
+}
+imds_env ()
+{
+    unset AWS_EC2_METADATA_DISABLED
+    export AWS_EC2_METADATA_SERVICE_ENDPOINT=$creds
+}
+
+# Serve through ENDPOINT with -D zerofs.s3=1, print the device size;
+# the log goes to $tmpdir/out.
+size_via ()
+{
+    local endpoint=$1; shift
+    rm -rf "$tmpdir/c"
+    timeout 60 nbdkit -v -D zerofs.s3=1 -U - "$PLUGIN" bucket="$bucket" \
+            password=+"$pwfile" endpoint="$endpoint" region=us-east-1 \
+            export=disk cache-dir="$tmpdir/c" "$@" \
+            --run 'nbdinfo --size "$uri"' > "$tmpdir/out" 2>&1 ||
+        { cat "$tmpdir/out"; return 1; }
+    nbdinfo_size=$(tail -n 1 "$tmpdir/out")
+}
+# The credentials came from $1 (a pattern of the debug line).
+came_from ()
+{
+    if ! grep -q "s3: credentials from $1" "$tmpdir/out"; then
+        grep "credentials" "$tmpdir/out" || :
+        echo "$0: expected credentials from \"$1\""
+        exit 1
+    fi
+    echo "ok: credentials from $1"
+}
+issued () { grep -c "^issue $1 " "$log" || :; }
+
+start_creds 900 21600
+
+# --- Each provider in the chain's order: the earlier one wins. ---
+
+# 1. The options, over the environment (whose key the store refuses).
+clear_env
+export AWS_ACCESS_KEY_ID=bogus AWS_SECRET_ACCESS_KEY=bogus
+size_via "$S3_ENDPOINT" access-key="$ak" secret-key="$sk"
+came_from "the access-key and secret-key options"
+
+# 2. The environment, over web identity.
+clear_env
+export AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk
+web_identity_env
+size_via "$S3_ENDPOINT"
+came_from "the environment"
+test "$(issued web-identity)" = 0
+
+# 3. Web identity, over the shared files (whose process would fail).
+clear_env
+web_identity_env
+printf '[default]\ncredential_process = false\n' > "$HOME/.aws/config"
+size_via "$s3ep"
+came_from "role arn:aws:iam::123456789012:role/zerofs-test by web identity"
+test "$(issued web-identity)" = 1
+
+# 4a. The shared files: role_arn + source_profile (STS AssumeRole,
+# signed with the source profile's keys and checked by the stand-in),
+# over the container endpoint.
+clear_env
+container_env
+export AWS_ENDPOINT_URL_STS=$creds AWS_PROFILE=work
+cat > "$HOME/.aws/credentials" <<EOF
+[base]
+aws_access_key_id = SOURCEKEY
+aws_secret_access_key = source-secret
+EOF
+cat > "$HOME/.aws/config" <<EOF
+[profile work]
+role_arn = arn:aws:iam::123456789012:role/zerofs-work
+source_profile = base
+role_session_name = zerofs-test
+EOF
+size_via "$s3ep"
+came_from "role arn:aws:iam::123456789012:role/zerofs-work (source_profile \"base\")"
+test "$(issued assume-role)" = 1
+test "$(issued container)" = 0
+
+# 4b. credential_process (here: asks the container endpoint and
+# rewrites the answer as Version 1), over the container endpoint itself.
+cat > "$tmpdir/cred-process" <<EOF
+#!/bin/sh
+curl -sf -H "Authorization: \$(cat '$cs/container-auth')" \
+     '$creds/container/creds' |
+/usr/bin/python3 -c 'import json, sys; d = json.load(sys.stdin); print(json.dumps({"Version": 1, "AccessKeyId": d["AccessKeyId"], "SecretAccessKey": d["SecretAccessKey"], "SessionToken": d["Token"], "Expiration": d["Expiration"]}))'
+EOF
+chmod +x "$tmpdir/cred-process"
+printf '[profile work]\ncredential_process = "%s" --unused-arg\n' \
+       "$tmpdir/cred-process" > "$HOME/.aws/config"
+rm "$HOME/.aws/credentials"
+size_via "$s3ep"
+came_from "credential_process of profile \"work\""
+
+# 5. The container endpoint, over the EC2 metadata service.
+clear_env
+container_env
+imds_env
+n=$(issued container)
+size_via "$s3ep"
+came_from "the container endpoint $creds/container/creds"
+test "$(issued container)" = $((n + 1))
+test "$(issued imds)" = 0
+# Without the right Authorization it is refused, and says so.
+echo wrong > "$tmpdir/wrong-auth"
+export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=$tmpdir/wrong-auth
+! size_via "$s3ep"
+server_error "container endpoint.*HTTP 403" "$tmpdir/out"
+
+# 6. The EC2 metadata service, last.
+clear_env
+imds_env
+size_via "$s3ep"
+came_from "the EC2 instance metadata service at $creds"
+test "$(issued imds)" = 1
+
+# --- A provider down at start: a clear error naming it. ---
+clear_env
+web_identity_env
+touch "$cs/down"
+! size_via "$s3ep"
+server_error "cannot get S3 credentials: role .* by web identity.*STS AssumeRoleWithWebIdentity.*HTTP 503" "$tmpdir/out"
+clear_env
+imds_env
+! size_via "$s3ep"
+server_error "no S3 credentials found.*EC2 instance metadata service at $creds.*failed.*HTTP 503" "$tmpdir/out"
+rm "$cs/down"
+
+# --- Long writes while the credentials expire. ---
+# nbdsh: write and flush 1 MiB blocks for $1 seconds, then check them
+# all; with $2 = "down-later", make the provider fail after the first
+# write, check that writes go on while the old credentials are valid,
+# then that they come back once the provider does.
+cat > "$tmpdir/writer.py" <<'EOF'
+import os, sys, time
+seconds = float(os.environ["WRITE_SECONDS"])
+mode = os.environ.get("WRITE_MODE", "")
+down = os.path.join(os.environ["cs"], "down")
+blocks = {}
+start = time.monotonic()
+i = 0
+while time.monotonic() - start < seconds:
+    data = os.urandom(1 << 20)
+    off = (i % 4) << 20
+    h.pwrite(data, off)
+    h.flush()
+    blocks[off] = data
+    i += 1
+    if mode == "down-later" and i == 1:
+        open(down, "w").close()
+    time.sleep(0.5)
+for off, data in blocks.items():
+    assert h.pread(1 << 20, off) == data, off
+print("writes:", i)
+EOF
+export cs
+write_for ()
+{
+    local endpoint=$1 seconds=$2; shift 2
+    rm -rf "$tmpdir/c"
+    WRITE_SECONDS=$seconds timeout 300 \
+        nbdkit -v -D zerofs.s3=1 -U - "$PLUGIN" bucket="$bucket" \
+            password=+"$pwfile" endpoint="$endpoint" region=us-east-1 \
+            export=disk cache-dir="$tmpdir/c" "$@" \
+            --run 'nbdsh -u "$uri" -c "exec(open(\"$tmpdir/writer.py\").read())"' \
+            > "$tmpdir/out" 2>&1 || { cat "$tmpdir/out"; return 1; }
+    grep "^writes:" "$tmpdir/out"
+}
+
+# Credentials living 8 s (refreshed 4 s before): a 20 s write goes on
+# through several refreshes, nothing is refused, nothing is lost.
+clear_env
+start_creds 8 21600
+web_identity_env
+write_for "$s3ep" 20
+grep -q "s3: credentials refreshed (due) from role" "$tmpdir/out"
+test "$(issued web-identity)" -ge 3
+test "$(grep -c '^s3 \(expired\|unknown\)' "$log")" = 0
+
+# The stand-in announces a later expiry than it enforces: S3 answers
+# ExpiredToken, and the request is sent again with new credentials.
+start_creds 5 21600 1000
+web_identity_env
+write_for "$s3ep" 12
+grep -q "refused (ExpiredToken, HTTP 400): sending it again" "$tmpdir/out"
+grep -q "s3: credentials refreshed (ExpiredToken)" "$tmpdir/out"
+test "$(grep -c '^s3 expired' "$log")" -ge 1
+
+# IMDSv2: session tokens live 4 s (the stand-in caps the TTL it is asked
+# for and says so in its answer), credentials 6 s: new tokens are fetched
+# as they lapse, and never used after (the stand-in would answer 401).
+clear_env
+start_creds 6 4
+imds_env
+write_for "$s3ep" 14
+test "$(grep -c '^imds-token ' "$log")" -ge 2
+test "$(grep -c '^imds-401' "$log")" = 0
+test "$(issued imds)" -ge 2
+grep -q "s3: IMDS session tokens fetched so far: [2-9]" "$tmpdir/out"
+
+# The provider goes down after the start: the credentials (20 s, due
+# at 10 s) keep working while they are valid, the failed refreshes are
+# logged and retried with backoff; nothing written is lost.
+clear_env
+start_creds 20 21600
+web_identity_env
+export WRITE_MODE=down-later
+write_for "$s3ep" 16
+unset WRITE_MODE
+server_error "refresh failed: role .*HTTP 503.*next attempt in" \
+             "$tmpdir/out"
+test "$(grep -c '^s3 \(expired\|unknown\)' "$log")" = 0
+test "$(issued web-identity)" -ge 1
