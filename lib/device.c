@@ -22,8 +22,8 @@
 #include "device.h"
 #include "log.h"
 
-/* Count a request that returned R: N to COUNTER and BYTES to BYTES_COUNTER
- * (either may be NULL) if it succeeded, else an error.  Returns R.
+/* Count a request that returned R: if it succeeded, one to COUNTER and
+ * BYTES to BYTES_COUNTER (either may be NULL), else one error.  Returns R.
  */
 static int
 tally (struct device *dev, int r, _Atomic uint64_t *counter,

@@ -59,7 +59,7 @@ struct dev_snap {
 DEFINE_VECTOR_TYPE (dev_snap_vector, struct dev_snap);
 
 struct snapshot {
-  time_t now;
+  char when[32];                /* UTC, ISO 8601 */
   uint64_t uptime;
   const char *volume;
   dev_snap_vector devices;
@@ -119,8 +119,11 @@ static int
 take_snapshot (struct zservice *svc, uint64_t uptime, struct snapshot *s)
 {
   struct objstore *store = zservice_store (svc);
+  time_t now = time (NULL);
+  struct tm tm;
 
-  s->now = time (NULL);
+  gmtime_r (&now, &tm);
+  strftime (s->when, sizeof s->when, "%Y-%m-%dT%H:%M:%SZ", &tm);
   s->uptime = uptime;
   s->volume = store->description;
   if (zservice_foreach_device (svc, snap_device, &s->devices) == -1)
@@ -158,14 +161,11 @@ text_latency (FILE *fp, const struct zhist_summary *l)
 static void
 format_text (FILE *fp, const struct snapshot *s)
 {
-  char when[64];
-  struct tm tm;
   size_t i;
   unsigned k;
 
-  gmtime_r (&s->now, &tm);
-  strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  fprintf (fp, "zerofs statistics at %s, up %" PRIu64 " s\n", when, s->uptime);
+  fprintf (fp, "zerofs statistics at %s, up %" PRIu64 " s\n",
+           s->when, s->uptime);
   fprintf (fp, "volume %s\n", s->volume);
   for (i = 0; i < s->devices.len; i++) {
     const struct dev_snap *d = &s->devices.items[i];
@@ -248,16 +248,12 @@ json_io (FILE *fp, const char *name, uint64_t requests, uint64_t bytes)
 static void
 format_json (FILE *fp, const struct snapshot *s)
 {
-  char when[64];
-  struct tm tm;
   size_t i;
   unsigned k;
 
-  gmtime_r (&s->now, &tm);
-  strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
   fprintf (fp, "{\n  \"version\": %d,\n  \"time\": \"%s\",\n"
            "  \"uptime_seconds\": %" PRIu64 ",\n  \"volume\": ",
-           JSON_VERSION, when, s->uptime);
+           JSON_VERSION, s->when, s->uptime);
   json_string (fp, s->volume);
   fprintf (fp, ",\n  \"devices\": {");
   for (i = 0; i < s->devices.len; i++) {
