@@ -28,7 +28,8 @@
  * small enough for tests that want eviction), compression zstd level 1,
  * durability remote, writeback-threads 16, journal-max-bytes 1G,
  * journal-max-objects 4096, region us-east-1, addressing
- * auto, connections 32, timeout 30 s, retry-time 120 s.  region's default
+ * auto, connections 32, timeout 30 s, retry-time 120 s, stats-interval
+ * 5 s.  region's default
  * is a static string, so that zconf_init() allocates nothing and region
  * is never NULL.
  *
@@ -125,6 +126,10 @@ static const struct zopt options[] = {
     "(default 1024)" },
   { "retry-time", ZOPT_UINT, "SECONDS",
     "keep retrying transient failures this long, 0-86400 (default 120)" },
+  { "stats-file", ZOPT_PATH, "FILE",
+    "keep statistics in FILE (JSON if it ends in .json, else text)" },
+  { "stats-interval", ZOPT_UINT, "SECONDS",
+    "rewrite stats-file this often, 1-86400 (default 5)" },
   { "fault-file", ZOPT_PATH, "FILE",
     "testing: inject object store faults described in FILE" },
 };
@@ -172,6 +177,8 @@ static const struct zopt_target targets[] = {
   { .offset = FIELD (connect_timeout), .min = 1, .max = 3600 },
   { .offset = FIELD (low_speed_limit), .min = 1, .max = 1073741824 },
   { .offset = FIELD (retry_time), .min = 0, .max = 86400 },
+  { .offset = FIELD (stats_file) },
+  { .offset = FIELD (stats_interval), .min = 1, .max = 86400 },
   { .offset = FIELD (fault_file) },
 };
 
@@ -199,6 +206,7 @@ zconf_init (struct zconf *conf)
   conf->connect_timeout = 10;
   conf->low_speed_limit = 1024;
   conf->retry_time = 120;
+  conf->stats_interval = 5;
 }
 
 /* Free a string field, wiping it first if it may hold a secret. */

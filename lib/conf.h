@@ -61,6 +61,10 @@ struct zconf {
   unsigned low_speed_limit;  /* bytes/s below which it stalls, 1024 */
   unsigned retry_time;       /* seconds of retrying before EIO, default 120 */
 
+  /* Statistics (lib/stats.c). */
+  char *stats_file;          /* rewritten every stats_interval seconds */
+  unsigned stats_interval;   /* default 5 */
+
   /* Testing: fault-injection control file (see lib/store/fault.c). */
   char *fault_file;
 };

@@ -5,11 +5,15 @@
  * The only knowledge here is geometry: where chunks begin and end, and
  * which requests cover whole chunks (those become discards: a whole-chunk
  * WRITE_ZEROES or TRIM deletes the object instead of storing zeros).
+ * It also counts the requests it serves, for the statistics (struct
+ * device_counters): a relaxed atomic addition each, and a clock read
+ * around flushes only.
  */
 #include <config.h>
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "cleanup.h"
@@ -17,6 +21,22 @@
 #include "cache/cache.h"
 #include "device.h"
 #include "log.h"
+
+/* Count a request that returned R: if it succeeded, one to COUNTER and
+ * BYTES to BYTES_COUNTER (either may be NULL), else one error.  Returns R.
+ */
+static int
+tally (struct device *dev, int r, _Atomic uint64_t *counter,
+       _Atomic uint64_t *bytes_counter, uint64_t bytes)
+{
+  if (r == -1)
+    counter = &dev->counters.errors;
+  else if (bytes_counter)
+    atomic_fetch_add_explicit (bytes_counter, bytes, memory_order_relaxed);
+  if (counter)
+    atomic_fetch_add_explicit (counter, 1, memory_order_relaxed);
+  return r;
+}
 
 uint64_t
 device_size (const struct device *dev)
@@ -48,8 +68,8 @@ check_range (const struct device *dev, uint32_t count, uint64_t offset,
             (uint32_t) (end_ - pos_) : ZCHUNK_SIZE - (off), 1);         \
        pos_ += (len))
 
-int
-device_pread (struct device *dev, void *buf, uint32_t count, uint64_t offset)
+static int
+pread_chunks (struct device *dev, void *buf, uint32_t count, uint64_t offset)
 {
   uint64_t idx;
   uint32_t off, len;
@@ -80,8 +100,8 @@ sync_range (struct device *dev, uint32_t count, uint64_t offset)
                        (offset + count - 1) >> ZCHUNK_SHIFT);
 }
 
-int
-device_pwrite (struct device *dev, const void *buf, uint32_t count,
+static int
+pwrite_chunks (struct device *dev, const void *buf, uint32_t count,
                uint64_t offset, bool fua)
 {
   uint64_t idx;
@@ -98,8 +118,8 @@ device_pwrite (struct device *dev, const void *buf, uint32_t count,
   return fua ? sync_range (dev, count, offset) : 0;
 }
 
-int
-device_zero (struct device *dev, uint32_t count, uint64_t offset, bool fua)
+static int
+zero_chunks (struct device *dev, uint32_t count, uint64_t offset, bool fua)
 {
   uint64_t idx;
   uint32_t off, len;
@@ -119,6 +139,39 @@ device_zero (struct device *dev, uint32_t count, uint64_t offset, bool fua)
 }
 
 int
+device_pread (struct device *dev, void *buf, uint32_t count, uint64_t offset)
+{
+  return tally (dev, pread_chunks (dev, buf, count, offset),
+                &dev->counters.reads, &dev->counters.read_bytes, count);
+}
+
+int
+device_pwrite (struct device *dev, const void *buf, uint32_t count,
+               uint64_t offset, bool fua)
+{
+  int r = pwrite_chunks (dev, buf, count, offset, fua);
+
+  if (r == 0 && fua)
+    tally (dev, r, &dev->counters.fua, NULL, 0);
+  return tally (dev, r, &dev->counters.writes, &dev->counters.write_bytes,
+                count);
+}
+
+int
+device_zero (struct device *dev, uint32_t count, uint64_t offset, bool fua)
+{
+  return tally (dev, zero_chunks (dev, count, offset, fua),
+                &dev->counters.zeroes, &dev->counters.zero_bytes, count);
+}
+
+int
+device_trim (struct device *dev, uint32_t count, uint64_t offset, bool fua)
+{
+  return tally (dev, zero_chunks (dev, count, offset, fua),
+                &dev->counters.trims, &dev->counters.trim_bytes, count);
+}
+
+int
 device_can_zero_fast (const struct device *dev, uint32_t count, uint64_t offset)
 {
   /* Whole chunks are discards, aligned partial ones plain cache writes;
@@ -134,7 +187,12 @@ device_can_zero_fast (const struct device *dev, uint32_t count, uint64_t offset)
 int
 device_flush (struct device *dev)
 {
-  return zcache_flush (dev->cd, 0, UINT64_MAX);
+  uint64_t start = zhist_now_us ();
+  int r = zcache_flush (dev->cd, 0, UINT64_MAX);
+
+  if (r == 0)
+    zhist_record_since (&dev->counters.flush_latency, start);
+  return tally (dev, r, NULL, NULL, 0);
 }
 
 int

@@ -14,14 +14,27 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "histogram.h"
 #include "volume.h"
 
 struct cache_device;
+
+/* The NBD requests a device served, for the statistics (lib/stats.c):
+ * relaxed atomics, counted when a request succeeds (ERRORS counts those
+ * that failed).  The flush histogram's count is the number of flushes.
+ */
+struct device_counters {
+  _Atomic uint64_t reads, read_bytes, writes, write_bytes;
+  _Atomic uint64_t trims, trim_bytes, zeroes, zero_bytes;
+  _Atomic uint64_t fua, errors;
+  struct zhist flush_latency;
+};
 
 struct device {
   struct device *next;
   struct device_meta meta;
   struct cache_device *cd;
+  struct device_counters counters;
 };
 
 extern uint64_t device_size (const struct device *dev);
@@ -29,8 +42,12 @@ extern int device_pread (struct device *dev, void *buf, uint32_t count,
                          uint64_t offset);
 extern int device_pwrite (struct device *dev, const void *buf, uint32_t count,
                           uint64_t offset, bool fua);
-/* Zeros: whole chunks lose their objects, partial ones are written. */
+/* Zeros: whole chunks lose their objects, partial ones are written.
+ * TRIM does the same (it is counted apart).
+ */
 extern int device_zero (struct device *dev, uint32_t count, uint64_t offset,
+                        bool fua);
+extern int device_trim (struct device *dev, uint32_t count, uint64_t offset,
                         bool fua);
 /* Fails with ENOTSUP (quietly) when zeroing would not be fast. */
 extern int device_can_zero_fast (const struct device *dev, uint32_t count,

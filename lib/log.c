@@ -20,6 +20,7 @@ int zerofs_debug_s3;
 int zerofs_debug_cache;
 int zerofs_debug_flush;
 int zerofs_debug_fault;
+int zerofs_debug_stats;
 int zerofs_debug_torn_write;
 int zerofs_debug_index_map_kib;
 

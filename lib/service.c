@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "vector.h"
 
 #include "cache/cache.h"
 #include "log.h"
@@ -156,4 +157,36 @@ zservice_open_device (struct zservice *svc, const char *name, bool readonly)
   dev->next = svc->devices;
   svc->devices = dev;
   return dev;
+}
+
+struct objstore *
+zservice_store (struct zservice *svc)
+{
+  return svc->store;
+}
+
+DEFINE_VECTOR_TYPE (device_vector, struct device *);
+
+int
+zservice_foreach_device (struct zservice *svc,
+                         int (*fn) (void *opaque, struct device *dev),
+                         void *opaque)
+{
+  CLEANUP_VECTOR (device_vector) device_vector v = EMPTY_VECTOR;
+  struct device *dev;
+  size_t i;
+
+  /* Copied under the lock; FN runs without it. */
+  pthread_mutex_lock (&svc->lock);
+  for (dev = svc->devices; dev; dev = dev->next)
+    if (device_vector_append (&v, dev) == -1) {
+      pthread_mutex_unlock (&svc->lock);
+      zerror ("realloc: %m");
+      return -1;
+    }
+  pthread_mutex_unlock (&svc->lock);
+  for (i = 0; i < v.len; i++)
+    if (fn (opaque, v.items[i]) == -1)
+      return -1;
+  return 0;
 }

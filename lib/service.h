@@ -16,6 +16,7 @@
 #include "conf.h"
 #include "device.h"
 
+struct objstore;
 struct zservice;
 
 /* CONF must outlive the service.  Always opens the store and the volume
@@ -41,5 +42,15 @@ extern int zservice_list_devices (struct zservice *svc,
  */
 extern struct device *zservice_open_device (struct zservice *svc,
                                             const char *name, bool readonly);
+
+/* For the statistics (lib/stats.c): the volume's store, and FN called
+ * for every device opened so far (each lives until the service closes),
+ * with the service's lock not held.
+ */
+extern struct objstore *zservice_store (struct zservice *svc);
+extern int zservice_foreach_device (struct zservice *svc,
+                                    int (*fn) (void *opaque,
+                                               struct device *dev),
+                                    void *opaque);
 
 #endif /* ZEROFS_SERVICE_H */

@@ -35,6 +35,7 @@
 #include "device.h"
 #include "log.h"
 #include "service.h"
+#include "stats.h"
 #include "volume.h"
 
 /* nbdkit refuses reads and writes larger than this (its server's
@@ -55,6 +56,7 @@ static char *config_file;
 static struct zconf conf;
 static bool conf_ready;
 static struct zservice *svc;
+static struct zstats *stats;       /* stats-file=, -D zerofs.stats=1 */
 
 static void
 zerofs_load (void)
@@ -169,6 +171,8 @@ zerofs_config_complete (void)
 static int
 zerofs_get_ready (void)
 {
+  if (conf.stats_file && zstats_check_file (conf.stats_file) == -1)
+    return -1;
   svc = zservice_open (&conf);
   return svc ? 0 : -1;
 }
@@ -176,12 +180,22 @@ zerofs_get_ready (void)
 static int
 zerofs_after_fork (void)
 {
-  return zservice_start (svc);
+  if (zservice_start (svc) == -1)
+    return -1;
+  if (conf.stats_file || zerofs_debug_stats) {
+    stats = zstats_start (svc, &conf);
+    if (stats == NULL)
+      return -1;
+  }
+  return 0;
 }
 
 static void
 zerofs_cleanup (void)
 {
+  /* The last report, before the devices go away. */
+  zstats_stop (stats);
+  stats = NULL;
   zservice_close (svc);
   svc = NULL;
 }
@@ -308,7 +322,7 @@ zerofs_flush (void *handle, uint32_t flags)
 static int
 zerofs_trim (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
-  return device_zero (handle, count, offset, (flags & NBDKIT_FLAG_FUA) != 0);
+  return device_trim (handle, count, offset, (flags & NBDKIT_FLAG_FUA) != 0);
 }
 
 static int

@@ -184,11 +184,22 @@ test_every_key (void)
   CHECK (zconf_set (&conf, "journal-max-objects", "16") == 0 &&
          conf.journal_max_objects == 16);
 
+  /* Statistics: a path made absolute, an interval of 1 s to a day. */
+  CHECK (conf.stats_file == NULL && conf.stats_interval == 5);
+  CHECK (zconf_set (&conf, "stats-file", "s.json") == 0 &&
+         conf.stats_file[0] == '/' &&
+         strcmp (conf.stats_file + strlen (conf.stats_file) - 7,
+                 "/s.json") == 0);
+  CHECK (zconf_set (&conf, "stats-interval", "0") == -1);
+  CHECK (zconf_set (&conf, "stats-interval", "86401") == -1);
+  CHECK (zconf_set (&conf, "stats-interval", "1") == 0 &&
+         conf.stats_interval == 1);
+
   /* The table, zconf_is_option and zconf_find_option agree; help
    * mentions every key.
    */
   opts = zconf_options (&n);
-  CHECK (n == 27);
+  CHECK (n == 29);
   for (i = 0; i < n; i++) {
     CHECK (zconf_is_option (opts[i].key));
     CHECK (zconf_find_option (opts[i].key) == &opts[i]);

@@ -252,6 +252,16 @@ zcache_get_stats (struct zcache *c, struct zcache_stats *st)
   st->dirty = c->ndirty;
 }
 
+void
+zcache_device_get_stats (struct cache_device *d, struct zcache_device_stats *st)
+{
+  LOCK_FOR_SCOPE (&d->c->lock);
+
+  *st = d->stats;
+  st->journal_objects = d->journal.len;
+  st->journal_bytes = d->journal_bytes;
+}
+
 /* Snapshot of one entry's record for a commit. */
 struct snap {
   struct centry *e;

@@ -110,4 +110,20 @@ struct zcache_stats {
 };
 extern void zcache_get_stats (struct zcache *c, struct zcache_stats *st);
 
+/* One device's counters and state, for the statistics (lib/stats.c).
+ * Reads of a chunk (each chunk a request touches counts once) are hits
+ * when served from the cache, misses when they needed the store's copy
+ * of the chunk: fetched for this read, or earlier (by the parallel
+ * fetch of a read over several chunks, NBD_CMD_CACHE, or to complete a
+ * partial write) and not read since: so misses and chunk GETs agree.  Dirty chunks are those newer than the store; their bytes
+ * are the whole chunks that write-back will upload.
+ */
+struct zcache_device_stats {
+  uint64_t hits, misses;
+  uint64_t dirty_chunks, dirty_bytes;
+  uint64_t journal_objects, journal_bytes;
+};
+extern void zcache_device_get_stats (struct cache_device *d,
+                                     struct zcache_device_stats *st);
+
 #endif /* ZEROFS_CACHE_H */

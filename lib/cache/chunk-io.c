@@ -193,6 +193,8 @@ centry_set_dirty (struct zcache *c, struct centry *e)
     c->dirty_head->dprev = e;
   c->dirty_head = e;
   c->ndirty++;
+  e->dev->stats.dirty_chunks++;
+  e->dev->stats.dirty_bytes += cache_device_chunk_len (e->dev, e->index);
 }
 
 void
@@ -209,6 +211,8 @@ centry_clear_dirty (struct zcache *c, struct centry *e)
     e->dnext->dprev = e->dprev;
   e->dprev = e->dnext = NULL;
   c->ndirty--;
+  e->dev->stats.dirty_chunks--;
+  e->dev->stats.dirty_bytes -= cache_device_chunk_len (e->dev, e->index);
   pthread_cond_broadcast (&c->cond);
 }
 
@@ -615,6 +619,8 @@ centry_fetch_shared (struct zcache *c, struct centry *e, void **plain)
 
   pthread_mutex_lock (&c->lock);
   e->fetching = false;
+  if (r == 0 && *plain)
+    e->fetched = true;
   pthread_cond_broadcast (&c->cond);
   pthread_mutex_unlock (&c->lock);
   return r;
@@ -687,6 +693,11 @@ zcache_read (struct cache_device *d, uint64_t index,
   }
   pthread_mutex_lock (&c->lock);
   e->referenced = true;
+  if (r == 0 && e->fetched)
+    d->stats.misses++;
+  else if (r == 0)
+    d->stats.hits++;
+  e->fetched = false;
   centry_put_locked (c, e);
   pthread_mutex_unlock (&c->lock);
   return r;

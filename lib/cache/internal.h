@@ -105,6 +105,9 @@ struct centry {
   bool on_index;                 /* [C] on the index-dirty list */
   uint64_t change;               /* [C] bumped at each index-visible change */
   bool referenced;               /* [C] clock bit for eviction */
+  bool fetched;                  /* [C] the store's copy was fetched and
+                                    not read since: the next read is a
+                                    cache miss (statistics) */
 };
 
 /* A journal object of a device (journal.c), oldest first. */
@@ -150,6 +153,8 @@ struct cache_device {
   uint64_t journal_bytes;        /* [C] their total size */
   time_t last_write;             /* [C] its last write (monotonic s) */
   struct centry *entries;        /* [C] its entries in memory */
+  struct zcache_device_stats stats;  /* [C] hits, misses and dirty only:
+                                        zcache_device_get_stats */
 };
 
 struct zcache {

@@ -655,6 +655,7 @@ objstore_fault_wrap (struct objstore *inner, const char *control_file)
     (uint64_t) (uintptr_t) fs ^ 0x9e3779b97f4a7c15ULL;
   pthread_mutex_init (&fs->lock, NULL);
   fs->base.ops = &fault_ops;
+  fs->base.counters = inner->counters;
   fs->inner = inner;
   owned = NULL;
   fs->path = path;

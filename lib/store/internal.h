@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdbool.h>
 
+#include "histogram.h"
 #include "objstore.h"
 
 /* Record a failure message for this thread, set errno = ERR, return -1. */
@@ -36,5 +37,19 @@ extern struct objstore *objstore_fault_wrap (struct objstore *inner,
                                              const char *control_file);
 extern struct objstore *objstore_retry_wrap (struct objstore *inner,
                                              unsigned retry_time_seconds);
+extern struct objstore *objstore_stats_wrap (struct objstore *inner);
+
+/* The counters of the stats wrapper (stats.c), one set per kind. */
+struct objstore_kind_counters {
+  _Atomic uint64_t requests, bytes, objects, failures, retries;
+  struct zhist latency;
+};
+struct objstore_counters {
+  struct objstore_kind_counters kind[OBJSTORE_NR_KINDS];
+};
+/* The retry layer made another attempt of KIND on S (a wrapper of the
+ * stats wrapper; nothing happens without one).
+ */
+extern void objstore_count_retry (struct objstore *s, enum objstore_kind kind);
 
 #endif /* ZEROFS_STORE_INTERNAL_H */

@@ -18,7 +18,7 @@
  *   so that a directory backend never builds a path from "..", and so
  *   that S3 and the directory store refuse the same keys.
  *
- * - Choosing and stacking the backends: retry(fault?(dir | s3)).
+ * - Choosing and stacking the backends: retry(stats(fault?(dir | s3))).
  *
  * Constructors (objstore_dir_open, the wrappers, ...) report failures
  * with objstore_fail() as well; objstore_open() logs that message.  A
@@ -344,6 +344,13 @@ objstore_open (const struct zconf *conf)
       report_open_failure ();
       return NULL;
     }
+  }
+
+  clear_last_error ();
+  s = objstore_stats_wrap (s);
+  if (s == NULL) {
+    report_open_failure ();
+    return NULL;
   }
 
   clear_last_error ();

@@ -17,15 +17,18 @@
  *   lib/store/retry.c  a wrapper that retries transient failures with
  *                      exponential backoff and full jitter up to a
  *                      deadline
+ *   lib/store/stats.c  a wrapper that counts requests, bytes, failures,
+ *                      retries and latency (objstore_get_stats)
  *
  * objstore_open() (lib/store/objstore.c) stacks them:
- * retry(fault?(backend)).
+ * retry(stats(fault?(backend))).
  *
  * This header is all that code outside lib/store/ needs.  What only the
  * backends, the wrappers and the unit tests use is in
  * lib/store/internal.h: objstore_fail(), objstore_err_is_transient(),
  * objstore_check_key() and the constructors (objstore_dir_open,
- * objstore_s3_open, objstore_fault_wrap, objstore_retry_wrap).
+ * objstore_s3_open, objstore_fault_wrap, objstore_retry_wrap,
+ * objstore_stats_wrap).
  *
  * Errors.  A backend never calls zerror() itself: a failure may be
  * retried and succeed.  It calls objstore_fail(ERRNO, fmt, ...), which
@@ -59,6 +62,7 @@
 #include <stdint.h>
 
 #include "cleanup.h"
+#include "histogram.h"
 
 struct zconf;
 
@@ -87,9 +91,11 @@ typedef int (*objstore_list_fn) (void *opaque, const char *key,
                                  uint64_t size, bool is_prefix);
 
 struct objstore;
+struct objstore_counters;
 
 struct objstore_ops {
-  const char *name;                 /* "dir", "s3", "fault", "retry" */
+  const char *name;                 /* "dir", "s3", "fault", "retry",
+                                       "stats" */
 
   /* Read a whole object (LENGTH == 0) or the range [OFFSET,
    * OFFSET+LENGTH) of it.  *DATA is malloc'd, owned by the caller.
@@ -128,6 +134,10 @@ struct objstore_ops {
 struct objstore {
   const struct objstore_ops *ops;
   char *description;                /* for messages: "file:///x", "s3://b/p" */
+  /* The statistics of the stats wrapper at or under this handle, NULL
+   * if none: wrappers copy it from the store they wrap.
+   */
+  struct objstore_counters *counters;
 };
 
 /* Open the store named by conf->bucket, wrapped as described above.
@@ -163,6 +173,28 @@ extern void objstore_close (struct objstore *s);
  * that handle an expected failure themselves and want its text).
  */
 extern const char *objstore_last_error (void);
+
+/* Statistics (lib/store/stats.c): what the store was asked for, by
+ * kind of request, since it was opened, for the whole volume.
+ */
+enum objstore_kind {
+  OBJSTORE_GET, OBJSTORE_PUT, OBJSTORE_HEAD, OBJSTORE_DELETE, OBJSTORE_LIST,
+  OBJSTORE_NR_KINDS
+};
+struct objstore_kind_stats {
+  uint64_t requests;                /* attempts, retries included */
+  uint64_t bytes;                   /* GET received, PUT sent */
+  uint64_t objects;                 /* DELETE: objects, LIST: keys */
+  uint64_t failures;                /* failed attempts (not absent objects
+                                       or refused conditions) */
+  uint64_t retries;                 /* attempts made again */
+  struct zhist_summary latency;     /* of one attempt */
+};
+/* "GET", "PUT", "HEAD", "DELETE", "LIST". */
+extern const char *objstore_kind_name (enum objstore_kind kind);
+/* All zeros for a store without the stats wrapper. */
+extern void objstore_get_stats (struct objstore *s,
+                                struct objstore_kind_stats st[OBJSTORE_NR_KINDS]);
 
 /* A store owned by the current scope, closed when the scope ends unless
  * it was handed on (set to NULL).  Keeps errno, like common/cleanup.h's.

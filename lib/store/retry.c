@@ -26,6 +26,9 @@
  * key up to the last one delivered) are not delivered again.  A listing
  * that the callback aborted is not retried.
  *
+ * Each attempt made again is counted in the statistics of the stats
+ * wrapper below (objstore_count_retry; see stats.c).
+ *
  * The wrapper takes ownership of the inner store, and closes it if it
  * cannot be created.
  */
@@ -97,6 +100,7 @@ sleep_ms (uint64_t ms)
 /* The state of one operation's attempts. */
 struct attempts {
   struct retry_store *rs;
+  enum objstore_kind kind;
   const char *op;               /* "GET", ... for messages */
   const char *key;              /* or a description */
   uint64_t start_ms;
@@ -105,10 +109,11 @@ struct attempts {
 
 static void
 attempts_init (struct attempts *a, struct retry_store *rs,
-               const char *op, const char *key)
+               enum objstore_kind kind, const char *key)
 {
   a->rs = rs;
-  a->op = op;
+  a->kind = kind;
+  a->op = objstore_kind_name (kind);
   a->key = key;
   a->start_ms = now_ms ();
   a->n = 0;
@@ -164,6 +169,7 @@ should_retry (struct attempts *a)
             a->op, a->key, why, a->n + 1, sleep);
   }
   sleep_ms (sleep);
+  objstore_count_retry (&a->rs->base, a->kind);
   return true;
 }
 
@@ -175,7 +181,7 @@ retry_get (struct objstore *s, const char *key,
   struct retry_store *rs = (struct retry_store *) s;
   struct attempts a;
 
-  attempts_init (&a, rs, "GET", key);
+  attempts_init (&a, rs, OBJSTORE_GET, key);
   for (;;) {
     if (rs->inner->ops->get (rs->inner, key, offset, length,
                              data, len, info) == 0)
@@ -193,7 +199,7 @@ retry_put (struct objstore *s, const char *key,
   struct retry_store *rs = (struct retry_store *) s;
   struct attempts a;
 
-  attempts_init (&a, rs, "PUT", key);
+  attempts_init (&a, rs, OBJSTORE_PUT, key);
   for (;;) {
     if (rs->inner->ops->put (rs->inner, key, data, len, cond, info) == 0)
       return 0;
@@ -208,7 +214,7 @@ retry_head (struct objstore *s, const char *key, struct objstore_info *info)
   struct retry_store *rs = (struct retry_store *) s;
   struct attempts a;
 
-  attempts_init (&a, rs, "HEAD", key);
+  attempts_init (&a, rs, OBJSTORE_HEAD, key);
   for (;;) {
     if (rs->inner->ops->head (rs->inner, key, info) == 0)
       return 0;
@@ -223,7 +229,7 @@ retry_del (struct objstore *s, const char *key)
   struct retry_store *rs = (struct retry_store *) s;
   struct attempts a;
 
-  attempts_init (&a, rs, "DELETE", key);
+  attempts_init (&a, rs, OBJSTORE_DELETE, key);
   for (;;) {
     if (rs->inner->ops->del (rs->inner, key) == 0)
       return 0;
@@ -238,7 +244,7 @@ retry_delete_many (struct objstore *s, const char *const *keys, size_t n)
   struct retry_store *rs = (struct retry_store *) s;
   struct attempts a;
 
-  attempts_init (&a, rs, "DELETE", n > 0 ? keys[0] : "(no keys)");
+  attempts_init (&a, rs, OBJSTORE_DELETE, n > 0 ? keys[0] : "(no keys)");
   for (;;) {
     if (rs->inner->ops->delete_many (rs->inner, keys, n) == 0)
       return 0;
@@ -301,7 +307,7 @@ retry_list (struct objstore *s, const char *prefix, const char *delimiter,
   struct attempts a;
   int r;
 
-  attempts_init (&a, rs, "LIST", prefix);
+  attempts_init (&a, rs, OBJSTORE_LIST, prefix);
   for (;;) {
     r = rs->inner->ops->list (rs->inner, prefix, delimiter,
                               list_resume_fn, &lr);
@@ -345,6 +351,7 @@ objstore_retry_wrap (struct objstore *inner, unsigned retry_time_seconds)
     return NULL;
   }
   rs->base.ops = &retry_ops;
+  rs->base.counters = inner->counters;
   rs->inner = inner;
   rs->retry_time = retry_time_seconds;
   return &rs->base;
