@@ -184,9 +184,12 @@ test_every_key (void)
   CHECK (zconf_set (&conf, "journal-max-objects", "16") == 0 &&
          conf.journal_max_objects == 16);
 
+  CHECK (!conf.force);
+  CHECK (zconf_set (&conf, "force", "true") == 0 && conf.force);
+
   /* The table and zconf_is_option agree; help mentions every key. */
   opts = zconf_options (&n);
-  CHECK (n == 26);
+  CHECK (n == 27);
   for (i = 0; i < n; i++) {
     CHECK (zconf_is_option (opts[i].key));
     CHECK (opts[i].metavar && opts[i].help && opts[i].help[0]);
