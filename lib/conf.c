@@ -93,6 +93,9 @@ static const struct zopt options[] = {
     "flushes upload whole chunks (default 1G)" },
   { "journal-max-objects", ZOPT_UINT, "N",
     "bound on a device's journal objects, 16-1048576 (default 4096)" },
+  { "force", ZOPT_BOOL, "BOOL",
+    "take over a device whose lease another server holds (only when that "
+    "server is gone for good)" },
   { "endpoint", ZOPT_STRING, "URL",
     "S3 endpoint (default https://s3.REGION.amazonaws.com)" },
   { "region", ZOPT_STRING, "REGION",
@@ -162,6 +165,7 @@ static const struct zopt_target targets[] = {
   { .offset = FIELD (writeback_threads), .min = 1, .max = 256 },
   { .offset = FIELD (journal_max_bytes), .min = 0, .max = UINT64_MAX },
   { .offset = FIELD (journal_max_objects), .min = 16, .max = 1048576 },
+  { .offset = FIELD (force) },
   { .offset = FIELD (endpoint) },
   { .offset = FIELD (region) },
   { .offset = FIELD (addressing), .words = addressing_words },

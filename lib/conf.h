@@ -43,6 +43,7 @@ struct zconf {
                                   0: no journal */
   unsigned journal_max_objects;  /* and its objects, default 4096 */
   bool readonly;             /* set by front ends, not an option */
+  bool force;                /* take a lease another server holds */
 
   /* S3 (ignored by the directory store). */
   char *endpoint;            /* URL; default https://s3.REGION.amazonaws.com */

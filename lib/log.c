@@ -21,6 +21,7 @@ int zerofs_debug_cache;
 int zerofs_debug_flush;
 int zerofs_debug_fault;
 int zerofs_debug_stats;
+int zerofs_debug_lease;
 int zerofs_debug_torn_write;
 int zerofs_debug_index_map_kib;
 
@@ -58,6 +59,33 @@ zerror (const char *fmt, ...)
   errno = saved_errno;
 }
 
+static void
+call_hook (zlog_fn hook, const char *fmt, ...)
+{
+  va_list args;
+
+  va_start (args, fmt);
+  hook (fmt, args);
+  va_end (args);
+}
+
+void
+zwarning (const char *fmt, ...)
+{
+  int saved_errno = errno;
+  char buf[1024];
+  va_list args;
+
+  va_start (args, fmt);
+  vsnprintf (buf, sizeof buf, fmt, args);
+  va_end (args);
+  if (error_hook)
+    call_hook (error_hook, "warning: %s", buf);
+  else
+    fprintf (stderr, "zerofs: warning: %s\n", buf);
+  errno = saved_errno;
+}
+
 void
 zdebug (const char *fmt, ...)
 {
@@ -78,6 +106,7 @@ zlog_debug_from_string (const char *flags)
     { "cache", &zerofs_debug_cache },
     { "flush", &zerofs_debug_flush },
     { "fault", &zerofs_debug_fault },
+    { "lease", &zerofs_debug_lease },
   };
   const char *p = flags;
   size_t i, n;

@@ -31,6 +31,12 @@ extern void zlog_set_handlers (zlog_fn error_fn, zlog_fn debug_fn);
 extern void zerror (const char *fmt, ...)
   __attribute__ ((format (printf, 1, 2)));
 
+/* A warning: something works, but not as well as it should (goes where
+ * errors go, prefixed "warning: ").  Preserves errno.
+ */
+extern void zwarning (const char *fmt, ...)
+  __attribute__ ((format (printf, 1, 2)));
+
 /* Debug message (always emitted; callers test their flag first).
  * Preserves errno.
  */
@@ -43,6 +49,7 @@ extern int zerofs_debug_cache;   /* slot allocation, eviction, commits */
 extern int zerofs_debug_flush;   /* flush rounds, uploads, deletes */
 extern int zerofs_debug_fault;   /* fault-injection decisions */
 extern int zerofs_debug_stats;   /* the statistics at exit (lib/stats.c) */
+extern int zerofs_debug_lease;   /* device leases: take, renew, check */
 /* For crash tests, never set by "all": the Nth write to the cache's slot
  * file writes half of its first 4 KiB and the process kills itself, as
  * a power loss tearing that write would leave it.

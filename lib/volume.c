@@ -461,7 +461,7 @@ zkey_meta (char *buf, const char *name)
   snprintf (buf, OBJSTORE_KEY_MAX, "devices/%s/meta", name);
 }
 
-static void
+void
 zkey_lease (char *buf, const char *name)
 {
   snprintf (buf, OBJSTORE_KEY_MAX, "devices/%s/lease", name);

@@ -7,7 +7,7 @@
  *
  *   zerofs.volume                  the header (below)
  *   devices/NAME/meta              device metadata, sealed with the meta key
- *   devices/NAME/lease             (later) who writes this device now
+ *   devices/NAME/lease             who writes this device now (lease.h)
  *   devices/NAME/chunks/%016x      chunk objects (chunk.h)
  *
  * Header layout, 124 bytes, integers big-endian:
@@ -169,6 +169,7 @@ extern int zvolume_cache_key (const struct zvolume *vol,
 
 /* Object keys, into BUF of OBJSTORE_KEY_MAX bytes. */
 extern void zkey_meta (char *buf, const char *name);
+extern void zkey_lease (char *buf, const char *name);
 extern void zkey_chunk (char *buf, const char *name, uint64_t index);
 extern void zkey_chunks_prefix (char *buf, const char *name);
 extern void zkey_journal (char *buf, const char *name, uint64_t seq);

@@ -154,6 +154,11 @@ start_volume ()
     esac
     zargs=(bucket="$bucket" password=+"$pwfile" cache-dir="$cachedir"
            "${store_args[@]}")
+    # Many tests lose the cache-dir of a server killed with SIGKILL (a
+    # lost host): the next server takes the device's lease over, which
+    # is what force=true is for.  test-lease.sh sets lease_force=0 and
+    # checks the refusal.
+    [ "${lease_force:-1}" = 0 ] || zargs+=(force=true)
     zdev init --scrypt-log2n=10
 }
 

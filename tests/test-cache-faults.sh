@@ -158,7 +158,7 @@ for (( i = 0; i < 300; i++ )); do
 done
 # retry-time=0 (no retries): a writer waiting for cache space while the
 # store takes nothing gives up after timeout=, instead of waiting forever.
-printf 'fail put EIO\n' > "$faults"
+printf 'fail put:/chunks/ EIO\n' > "$faults"  # the store takes no chunk
 serve cache-size=16M retry-time=0 timeout=2
 if timeout 120 nbdsh -u "nbd+unix:///disk?socket=$sock" \
            -c 'h.pwrite(b"W" * (16 << 20), 0)' 2>"$tmpdir/err"; then
@@ -250,7 +250,7 @@ stop_server
 #     old or new in each 512-byte piece, never as noise (the cache was
 #     encrypted in 4 KiB units, so the whole sector decrypted to noise,
 #     which recovery then uploaded).
-printf 'fail put EIO\n' > "$faults"        # only the cache holds chunk 9
+printf 'fail put:/chunks/ EIO\n' > "$faults"  # only the cache holds chunk 9
 serve durability=local
 client <<'EOF2'
 h.pwrite(b"A" * 4096, 9 << 20)

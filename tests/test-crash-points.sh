@@ -95,7 +95,7 @@ h.pwrite(b"L" * 4096, 8192)
 h.flush()                       # durable in the cache only
 EOF
 stop_server -9
-zdev resize disk 8M
+zdev resize --force disk 8M    # its holder is dead (SIGKILL)
 if serve durability=local 2> "$tmpdir/err"; then
     echo "$0: started although unflushed data of a resized device is cached"
     exit 1

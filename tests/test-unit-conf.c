@@ -184,6 +184,9 @@ test_every_key (void)
   CHECK (zconf_set (&conf, "journal-max-objects", "16") == 0 &&
          conf.journal_max_objects == 16);
 
+  CHECK (!conf.force);
+  CHECK (zconf_set (&conf, "force", "true") == 0 && conf.force);
+
   /* Statistics: a path made absolute, an interval of 1 s to a day. */
   CHECK (conf.stats_file == NULL && conf.stats_interval == 5);
   CHECK (zconf_set (&conf, "stats-file", "s.json") == 0 &&
@@ -199,7 +202,7 @@ test_every_key (void)
    * mentions every key.
    */
   opts = zconf_options (&n);
-  CHECK (n == 29);
+  CHECK (n == 30);
   for (i = 0; i < n; i++) {
     CHECK (zconf_is_option (opts[i].key));
     CHECK (zconf_find_option (opts[i].key) == &opts[i]);

@@ -821,6 +821,17 @@ test_fault_and_retry (void)
   CHECK (put_str (s, "f/1", "three") == 0);
   objstore_close (s);
 
+  /* OP:TEXT: only keys containing TEXT. */
+  write_file (fault_file, "fail put:/chunks/ EIO\n");
+  s = objstore_open (&conf);
+  CHECK (s != NULL);
+  if (s == NULL)
+    return;
+  CHECK (put_str (s, "d/chunks/1", "x") == -1 && errno == EIO);
+  CHECK (put_str (s, "d/lease", "x") == 0);
+  CHECK (objstore_delete (s, "d/lease") == 0);
+  objstore_close (s);
+
   /* The deadline: transient failures forever, retry_time 1. */
   write_file (fault_file, "fail put EAGAIN\n");
   conf.retry_time = 1;

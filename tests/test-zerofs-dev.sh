@@ -105,24 +105,24 @@ dev create b2 1G
 dev create odd 5124K
 dev list > "$tmp/out"
 expect "$tmp/out" <<'EOF'
-NAME   SIZE  USED
-b2       1G     0
-disk1   10M     0
-odd      5M     0
+NAME   SIZE  USED  WRITER
+b2       1G     0  -
+disk1   10M     0  -
+odd      5M     0  -
 EOF
 dev list --bytes > "$tmp/out"
 expect "$tmp/out" <<'EOF'
-NAME         SIZE  USED
-b2     1073741824     0
-disk1    10485760     0
-odd       5246976     0
+NAME         SIZE  USED  WRITER
+b2     1073741824     0  -
+disk1    10485760     0  -
+odd       5246976     0  -
 EOF
 dev list --json > "$tmp/out"
 expect "$tmp/out" <<'EOF'
 [
-  {"name": "b2", "size": 1073741824, "used": 0, "objects": 0},
-  {"name": "disk1", "size": 10485760, "used": 0, "objects": 0},
-  {"name": "odd", "size": 5246976, "used": 0, "objects": 0}
+  {"name": "b2", "size": 1073741824, "used": 0, "objects": 0, "lease": null},
+  {"name": "disk1", "size": 10485760, "used": 0, "objects": 0, "lease": null},
+  {"name": "odd", "size": 5246976, "used": 0, "objects": 0, "lease": null}
 ]
 EOF
 dev info disk1 > "$tmp/out"
@@ -167,12 +167,12 @@ done
 dev info disk1 > "$tmp/out"
 grep -qx 'objects:    3' "$tmp/out"
 grep -qx 'used:       3000 (2.9K)' "$tmp/out"
-dev list | grep -qE '^disk1 +10M +2\.9K$'
+dev list | grep -qE '^disk1 +10M +2\.9K +-$'
 
-# resize: shrinking needs --force and deletes the chunks past the end.
-fails 1 'add --force' dev resize disk1 4M
+# resize: shrinking needs --shrink and deletes the chunks past the end.
+fails 1 'add --shrink' dev resize disk1 4M
 test "$(count_objects devices/disk1/chunks)" -eq 3
-dev resize disk1 4M --force
+dev resize disk1 4M --shrink
 dev info disk1 | grep -qx 'size:       4194304 (4M)'
 test -f "$chunks/0000000000000000"
 test -f "$chunks/0000000000000003"
@@ -267,12 +267,12 @@ assert h.pread(1044480, 1052672) == bytes(1044480)
 dev resize real 2M
 
 # Shrink into the chunk, then past it: no old data comes back.
-dev resize --force real 1052672
+dev resize --shrink real 1052672
 serve real '
 assert h.get_size() == 1052672
 assert h.pread(4096, 1048576) == b"\xab" * 4096
 '
-dev resize --force real 1M
+dev resize --shrink real 1M
 test "$(count_objects devices/real/chunks)" -eq 1
 dev resize real 2M
 serve real '
@@ -288,7 +288,7 @@ h.pwrite(b"\xef" * 4096, 1048576)
 h.flush()
 assert h.pread(4096, 1048576) == b"\xef" * 4096
 '
-dev resize --force real 1M
+dev resize --shrink real 1M
 dev resize real 2M
 serve real '
 assert h.pread(4096, 0) == b"\xcd" * 4096

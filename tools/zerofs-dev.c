@@ -65,6 +65,7 @@
 #include "chunk.h"
 #include "conf.h"
 #include "crypto.h"
+#include "lease.h"
 #include "log.h"
 #include "store/objstore.h"
 #include "volume.h"
@@ -81,7 +82,7 @@
 /* The fixed options (everything else must be a key of the conf table). */
 enum flag_id {
   FLAG_HELP, FLAG_VERSION, FLAG_CONFIG, FLAG_NEW_PASSWORD,
-  FLAG_SCRYPT_LOG2N, FLAG_FORCE, FLAG_BYTES, FLAG_JSON,
+  FLAG_SCRYPT_LOG2N, FLAG_FORCE, FLAG_SHRINK, FLAG_BYTES, FLAG_JSON,
 };
 
 struct flag {
@@ -97,6 +98,7 @@ static const struct flag flags[] = {
   { "new-password",  FLAG_NEW_PASSWORD, true },
   { "scrypt-log2n",  FLAG_SCRYPT_LOG2N, true },
   { "force",         FLAG_FORCE,        false },
+  { "shrink",        FLAG_SHRINK,       false },
   { "bytes",         FLAG_BYTES,        false },
   { "json",          FLAG_JSON,         false },
 };
@@ -112,7 +114,7 @@ struct cmdline {
   const char *config;
   const char *new_password_spec;
   const char *log2n_str;
-  bool force, bytes, json;
+  bool force, shrink, bytes, json;
   unsigned seen_flags;              /* bit (1 << enum flag_id) */
   struct conf_arg *conf_args;       /* argc entries at most */
   size_t n_conf_args;
@@ -162,11 +164,11 @@ static const struct command commands[] = {
     BIT (FLAG_BYTES) | BIT (FLAG_JSON), false, cmd_list },
   { "info", 1, "[--json] NAME", "one device in detail",
     BIT (FLAG_JSON), false, cmd_info },
-  { "rm", 1, "NAME", "delete a device and all its data",
-    0, false, cmd_rm },
-  { "resize", 2, "[--force] NAME SIZE",
-    "grow, or with --force shrink, a device that is not in use",
-    BIT (FLAG_FORCE), true, cmd_resize },
+  { "rm", 1, "[--force] NAME", "delete a device and all its data",
+    BIT (FLAG_FORCE), false, cmd_rm },
+  { "resize", 2, "[--shrink] [--force] NAME SIZE",
+    "grow, or with --shrink shrink, a device that is not in use",
+    BIT (FLAG_SHRINK) | BIT (FLAG_FORCE), true, cmd_resize },
   { "passwd", 0, "--new-password=SPEC [--scrypt-log2n=N]",
     "change the volume password",
     BIT (FLAG_NEW_PASSWORD) | BIT (FLAG_SCRYPT_LOG2N), false, cmd_passwd },
@@ -212,7 +214,9 @@ usage (FILE *fp)
            "of --password\n"
            "  --scrypt-log2n=N     init, passwd: scrypt cost, log2 of N "
            "(default %u)\n"
-           "  --force              resize: allow shrinking a device\n"
+           "  --shrink             resize: allow shrinking a device\n"
+           "  --force              rm, resize: even if a server holds the "
+           "device's lease\n"
            "  --bytes              list: exact sizes in bytes\n"
            "  --json               list, info: JSON output\n"
            "  --help, --version\n"
@@ -327,6 +331,7 @@ parse_cmdline (int argc, char *argv[], struct cmdline *cl)
       case FLAG_NEW_PASSWORD: cl->new_password_spec = value; break;
       case FLAG_SCRYPT_LOG2N: cl->log2n_str = value; break;
       case FLAG_FORCE: cl->force = true; break;
+      case FLAG_SHRINK: cl->shrink = true; break;
       case FLAG_BYTES: cl->bytes = true; break;
       case FLAG_JSON: cl->json = true; break;
       }
@@ -475,7 +480,7 @@ struct json_field {
 #define JSON_NUM(key, num) { (key), NULL, (num) }
 
 static void
-print_json_object (const struct json_field *fields, size_t n)
+print_json_fields (const struct json_field *fields, size_t n)
 {
   size_t i;
 
@@ -487,7 +492,79 @@ print_json_object (const struct json_field *fields, size_t n)
     else
       printf ("%" PRIu64, fields[i].num);
   }
+}
+
+static void
+print_json_object (const struct json_field *fields, size_t n)
+{
+  print_json_fields (fields, n);
   putchar ('}');
+}
+
+/* Refuse to change a device a server writes, unless --force. */
+static int
+no_writer (struct ctx *ctx, const char *name)
+{
+  struct zlease_info lease;
+  char holder[512];
+  int r;
+
+  r = zlease_read (ctx->vol, name, &lease, NULL);
+  if (r == -1)
+    return -1;
+  if (r == 1 || !zlease_is_live (&lease) || ctx->cl->force)
+    return 0;
+  zlease_describe (&lease, holder, sizeof holder);
+  zerror ("device %s is in use by another server: %s; stop it first, or "
+          "add --force if it is gone for good", name, holder);
+  errno = EBUSY;
+  return -1;
+}
+
+/* The lease as a JSON object (or null), after the fields of an object
+ * opened by print_json_fields.
+ */
+static void
+print_json_lease (int r, const struct zlease_info *lease)
+{
+  char instance[37], since[64], renewed[64];
+
+  printf (", \"lease\": ");
+  if (r != 0) {
+    printf ("null}");
+    return;
+  }
+  zuuid_format (lease->instance, instance);
+  format_time (lease->since, since, sizeof since);
+  format_time (lease->renewed, renewed, sizeof renewed);
+  {
+    const struct json_field fields[] = {
+      JSON_STR ("host", lease->host),
+      JSON_NUM ("pid", lease->pid),
+      JSON_STR ("instance", instance),
+      JSON_NUM ("generation", lease->generation),
+      JSON_STR ("since", since),
+      JSON_STR ("renewed", renewed),
+      JSON_STR ("state", lease->released ? "released" : "held"),
+    };
+    print_json_object (fields, sizeof fields / sizeof fields[0]);
+  }
+  putchar ('}');
+}
+
+/* The lease for people: "held by ...", "released ...", "none". */
+static void
+lease_cell (int r, const struct zlease_info *lease, char *buf, size_t len)
+{
+  char holder[512];
+
+  if (r != 0) {
+    snprintf (buf, len, "none");
+    return;
+  }
+  zlease_describe (lease, holder, sizeof holder);
+  snprintf (buf, len, "%s %s", lease->released ? "released, last held by"
+            : "held by", holder);
 }
 
 static int
@@ -519,7 +596,9 @@ struct list_row {
   uint64_t size;
   uint64_t objects;
   uint64_t used;
-  char size_cell[32], used_cell[32];
+  int lease_r;                      /* zlease_read's answer */
+  struct zlease_info lease;
+  char size_cell[32], used_cell[32], writer_cell[300];
 };
 DEFINE_VECTOR_TYPE (list_rows, struct list_row);
 
@@ -558,6 +637,11 @@ list_one (void *opaque, const char *name)
     zerror ("strdup: %m");
     return -1;
   }
+  row.lease_r = zlease_read (ls->vol, name, &row.lease, NULL);
+  if (row.lease_r == -1) {
+    free (row.name);
+    return -1;
+  }
   row.size = meta.size;
   list_rows_append (ls->rows, row);     /* cannot fail: reserved */
   return 0;
@@ -574,11 +658,11 @@ size_cell (uint64_t n, bool bytes, char *buf, size_t buflen)
 }
 
 static void
-print_list_row (const int width[3],
-                const char *name, const char *size, const char *used)
+print_list_row (const int width[3], const char *name, const char *size,
+                const char *used, const char *writer)
 {
-  printf ("%-*s  %*s  %*s\n",
-          width[0], name, width[1], size, width[2], used);
+  printf ("%-*s  %*s  %*s  %s\n",
+          width[0], name, width[1], size, width[2], used, writer);
 }
 
 static int
@@ -604,7 +688,8 @@ cmd_list (struct ctx *ctx)
       };
 
       printf ("%s\n  ", i ? "," : "");
-      print_json_object (fields, sizeof fields / sizeof fields[0]);
+      print_json_fields (fields, sizeof fields / sizeof fields[0]);
+      print_json_lease (row->lease_r, &row->lease);
     }
     printf ("%s]\n", rows.len ? "\n" : "");
     return 0;
@@ -619,6 +704,11 @@ cmd_list (struct ctx *ctx)
                row->size_cell, sizeof row->size_cell);
     size_cell (row->used, ctx->cl->bytes,
                row->used_cell, sizeof row->used_cell);
+    if (row->lease_r == 0 && zlease_is_live (&row->lease))
+      snprintf (row->writer_cell, sizeof row->writer_cell, "%s:%" PRIu32,
+                row->lease.host, row->lease.pid);
+    else
+      snprintf (row->writer_cell, sizeof row->writer_cell, "-");
     w = strlen (row->name);
     if (w > width[0]) width[0] = w;
     w = strlen (row->size_cell);
@@ -626,10 +716,10 @@ cmd_list (struct ctx *ctx)
     w = strlen (row->used_cell);
     if (w > width[2]) width[2] = w;
   }
-  print_list_row (width, "NAME", "SIZE", "USED");
+  print_list_row (width, "NAME", "SIZE", "USED", "WRITER");
   for (i = 0; i < rows.len; i++)
-    print_list_row (width, rows.items[i].name,
-                    rows.items[i].size_cell, rows.items[i].used_cell);
+    print_list_row (width, rows.items[i].name, rows.items[i].size_cell,
+                    rows.items[i].used_cell, rows.items[i].writer_cell);
   return 0;
 }
 
@@ -639,11 +729,15 @@ cmd_info (struct ctx *ctx)
   const char *name = ctx->cl->args[1];
   struct device_meta meta;
   uint64_t objects, used;
-  char uuid[37], created[64], size_h[32], used_h[32];
+  char uuid[37], created[64], size_h[32], used_h[32], writer[600];
+  struct zlease_info lease;
+  int lease_r;
 
   if (zvolume_get_device (ctx->vol, name, &meta) == -1 ||
-      zvolume_device_usage (ctx->vol, name, &objects, &used) == -1)
+      zvolume_device_usage (ctx->vol, name, &objects, &used) == -1 ||
+      (lease_r = zlease_read (ctx->vol, name, &lease, NULL)) == -1)
     return -1;
+  lease_cell (lease_r, &lease, writer, sizeof writer);
 
   zuuid_format (meta.uuid, uuid);
   format_time (meta.created, created, sizeof created);
@@ -662,7 +756,8 @@ cmd_info (struct ctx *ctx)
       JSON_NUM ("used", used),
     };
 
-    print_json_object (fields, sizeof fields / sizeof fields[0]);
+    print_json_fields (fields, sizeof fields / sizeof fields[0]);
+    print_json_lease (lease_r, &lease);
     printf ("\n");
     return 0;
   }
@@ -675,13 +770,20 @@ cmd_info (struct ctx *ctx)
   printf ("generation: %" PRIu64 "\n", meta.generation);
   printf ("objects:    %" PRIu64 "\n", objects);
   printf ("used:       %" PRIu64 " (%s)\n", used, used_h);
+  printf ("lease:      %s\n", writer);
   return 0;
 }
 
 static int
 cmd_rm (struct ctx *ctx)
 {
-  return zvolume_remove_device (ctx->vol, ctx->cl->args[1]);
+  const char *name = ctx->cl->args[1];
+  struct device_meta meta;
+
+  if (zvolume_get_device (ctx->vol, name, &meta) == -1 ||
+      no_writer (ctx, name) == -1)
+    return -1;
+  return zvolume_remove_device (ctx->vol, name);
 }
 
 /* resize, step 1: delete the chunk objects with index >= FIRST, in
@@ -858,7 +960,8 @@ cmd_resize (struct ctx *ctx)
   uint64_t old_size, new_size = ctx->size, old_n, new_n, last;
   char old_h[32], new_h[32];
 
-  if (zvolume_get_device (ctx->vol, name, &meta) == -1)
+  if (zvolume_get_device (ctx->vol, name, &meta) == -1 ||
+      no_writer (ctx, name) == -1)
     return -1;
   old_size = meta.size;
   if (new_size == old_size)
@@ -866,9 +969,9 @@ cmd_resize (struct ctx *ctx)
 
   human_size (old_size, old_h, sizeof old_h);
   human_size (new_size, new_h, sizeof new_h);
-  if (new_size < old_size && !ctx->cl->force) {
+  if (new_size < old_size && !ctx->cl->shrink) {
     zerror ("shrinking device %s from %s to %s deletes its data past %s: "
-            "add --force to do it", name, old_h, new_h, new_h);
+            "add --shrink to do it", name, old_h, new_h, new_h);
     errno = EPERM;
     return -1;
   }

@@ -102,6 +102,7 @@
 
 #include "cleanup.h"
 #include "internal.h"
+#include "lease.h"
 #include "utils.h"
 #include "log.h"
 #include "vector.h"
@@ -491,6 +492,8 @@ free_device (struct cache_device *d)
 {
   if (d == NULL)
     return;
+  /* A device that failed to open has nothing of its own in the cache. */
+  zlease_drop (d->lease, true);
   journal_object_vector_reset (&d->journal);
   memset (&d->codec, 0, sizeof d->codec);
   free (d);
@@ -682,6 +685,9 @@ add_device (struct zcache *c, const struct device_meta *meta, bool readonly)
    * memory (the device is not open here), and a partial import left by
    * a crash is not "listed": start from nothing in both cases.
    */
+  /* Before anything of the device's is read or replayed: one writer. */
+  if (!readonly && cache_device_take_lease (d) == -1)
+    return NULL;
   import = r == 1 || !rec.listed || rec.generation != meta->generation;
   d->listed = !import;
   if (write_device_state (c, d, stale, sctx.n, import && r == 0,
@@ -774,6 +780,9 @@ zcache_device (struct zcache *c, const struct device_meta *meta,
     }
     if (found) {
       pthread_mutex_unlock (&c->device_lock);
+      /* Opened read-only before, or written back only: now a writer. */
+      if (!readonly && cache_device_take_lease (found) == -1)
+        return NULL;
       return found;
     }
     busy = false;
@@ -1319,6 +1328,7 @@ zcache_new (const struct zconf *conf, struct zvolume *vol,
   pthread_mutex_init (&c->device_lock, NULL);
   pthread_cond_init (&c->device_cond, NULL);
   pthread_mutex_init (&c->commit_lock, NULL);
+  pthread_mutex_init (&c->lease_lock, NULL);
   pthread_condattr_init (&attr);
   pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
   pthread_cond_init (&c->cond, &attr);
@@ -1414,6 +1424,7 @@ zcache_open (const struct zconf *conf, struct zvolume *vol,
   c->ix = zindex_open (path);
   if (c->ix == NULL || check_identity (c->ix, c->dir, vol, instance) == -1)
     return NULL;
+  memcpy (c->instance, instance, 16);
   scan.c = c;
   r = zindex_get_meta (c->ix, "clean", &clean, 1);
   if (r == -1)
@@ -1453,6 +1464,7 @@ zcache_close (struct zcache *c)
               "shutdown; they stay in %s and will be uploaded when the "
               "server starts again", c->ndirty, c->dir);
     journal_retire (c);
+    cache_drop_leases (c);
     /* Every write has completed and is committed: the slots hold what
      * the index says.
      */
@@ -1484,5 +1496,6 @@ zcache_close (struct zcache *c)
   pthread_mutex_destroy (&c->device_lock);
   pthread_cond_destroy (&c->device_cond);
   pthread_mutex_destroy (&c->commit_lock);
+  pthread_mutex_destroy (&c->lease_lock);
   free (c);
 }

@@ -152,6 +152,9 @@ struct cache_device {
   journal_object_vector journal; /* [C] its journal objects */
   uint64_t journal_bytes;        /* [C] their total size */
   time_t last_write;             /* [C] its last write (monotonic s) */
+  struct zlease *lease;          /* [L] its lease, when opened for
+                                    writing or written back */
+  bool lease_refused;            /* [L] another server holds it */
   struct centry *entries;        /* [C] its entries in memory */
   struct zcache_device_stats stats;  /* [C] hits, misses and dirty only:
                                         zcache_device_get_stats */
@@ -198,6 +201,8 @@ struct zcache {
   pthread_cond_t device_cond;    /* an opening finished */
   struct device_opening *openings;  /* devices being opened (listed) */
   pthread_mutex_t commit_lock;   /* one index transaction at a time */
+  pthread_mutex_t lease_lock;    /* "[L]": takes of device leases */
+  uint8_t instance[16];          /* this cache's instance id */
   uint64_t commit_requested, commit_done;  /* [C] group commit tickets */
 
   pthread_rwlock_t stripes[ZCACHE_STRIPES];
@@ -225,6 +230,28 @@ chunk_sectors (const struct centry *e)
 
 /* cache.c */
 extern int zcache_commit (struct zcache *c);
+/* Before D's objects in the store change (uploads, journal objects,
+ * deletes): its lease, taken first if this server does not hold it yet
+ * (recovered dirty data of a device not opened for writing), confirmed
+ * as lease.c says.  0, or -1 with errno (EIO: lost; EBUSY: held by
+ * another server) having said why once.  No cache lock may be held.
+ */
+extern int cache_device_guard (struct cache_device *d);
+/* D's lease was taken by another server (or refused): nothing more is
+ * written for it.  Any lock or none.
+ */
+extern bool cache_device_fenced (struct cache_device *d);
+/* For a write or flush of a fenced device: -1, EIO, and why. */
+extern int cache_fenced_error (struct cache_device *d);
+/* Take D's lease for an open for writing (refused: -1, EBUSY, said). */
+extern int cache_device_take_lease (struct cache_device *d);
+/* The write-back thread: renew the leases held (fence.c). */
+extern void cache_renew_leases (struct zcache *c);
+/* At close, after the last uploads: release the leases of devices with
+ * nothing dirty, keep the others'.
+ */
+extern void cache_drop_leases (struct zcache *c);
+
 extern uint64_t zcache_next_seq (struct cache_device *d);
 extern time_t zcache_now (void);
 extern void zcache_timed_wait (struct zcache *c, pthread_cond_t *cond,

@@ -325,6 +325,9 @@ journal_write (struct zcache *c, struct cache_device *d,
     zerror ("malloc: %m");
     return -1;
   }
+  /* Only the lease holder writes the device's objects (fence.c). */
+  if (cache_device_guard (d) == -1)
+    return -1;
   for (i = 0; i < n && r == 0; i++) {
     struct centry *e = v[i];
     pthread_rwlock_t *stripe = centry_stripe (c, d, e->index);
@@ -475,6 +478,10 @@ journal_retire (struct zcache *c)
        * append at the back.
        */
       pthread_mutex_unlock (&c->lock);
+      if (cache_device_guard (d) == -1) {
+        pthread_mutex_lock (&c->lock);
+        break;
+      }
       if (objstore_delete_many (c->store, keys, k) == -1) {
         zerror ("journal: deleting %zu objects of %s from %s: %s (tried "
                 "again later)", k, d->name, keys[0], objstore_last_error ());

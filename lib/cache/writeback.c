@@ -331,7 +331,23 @@ run_batch (struct zcache *c, struct centry **v, size_t n)
 {
   struct batch b = { .c = c, .v = v };
   pthread_t *threads = NULL;
-  size_t i, nzero = 0, nthreads = 0, want, failed = 0;
+  size_t i, nzero = 0, nthreads = 0, want, failed = 0, nkept, total = n;
+
+  /* Only the holder of a device's lease changes its objects: entries of
+   * a device whose lease this server lost (or cannot take) stay dirty.
+   * At most a request per device per lease check interval.
+   */
+  for (i = nkept = 0; i < n; i++) {
+    if (cache_device_guard (v[i]->dev) == 0) {
+      v[nkept++] = v[i];
+      continue;
+    }
+    failed++;
+    pthread_mutex_lock (&c->lock);
+    release_locked (c, v[i]);
+    pthread_mutex_unlock (&c->lock);
+  }
+  n = nkept;
 
   /* Before the store changes, the index must be able to describe what
    * it may become: a chunk about to be PUT for the first time may exist
@@ -388,7 +404,7 @@ run_batch (struct zcache *c, struct centry **v, size_t n)
 
   if (failed) {
     zerror ("write-back: %zu of %zu chunks could not be written to the "
-            "store; they stay dirty and will be retried", failed, n);
+            "store; they stay dirty and will be retried", failed, total);
     errno = EIO;
     return -1;
   }
@@ -569,6 +585,8 @@ zcache_flush (struct cache_device *d, uint64_t first, uint64_t last)
 {
   struct zcache *c = d->c;
 
+  if (cache_device_fenced (d))
+    return cache_fenced_error (d);
   if (c->durability == ZDUR_LOCAL)
     return zcache_commit (c);
   return flush_range (c, d, first, last);
@@ -639,7 +657,7 @@ writeback_due (struct zcache *c, struct centry *e, time_t now, bool urgent)
 {
   struct cache_device *d = e->dev;
 
-  if (e->busy)
+  if (e->busy || cache_device_fenced (d))
     return false;
   if ((urgent && (e->journal_first == 0 || c->space_waiters > 0 ||
                   c->ndirty >= c->dirty_max / 8 * 7)) ||
@@ -697,6 +715,7 @@ writeback_thread (void *arg)
       zcache_commit (c);
     /* Journal objects the uploads made useless. */
     journal_retire (c);
+    cache_renew_leases (c);
     pthread_mutex_lock (&c->lock);
     /* Space may have been made: wake waiting writers. */
     pthread_cond_broadcast (&c->cond);

@@ -23,7 +23,9 @@
  *                                  tests
  *
  *   OP        get put head delete list, or * for all (delete includes
- *             delete_many; get includes range reads)
+ *             delete_many; get includes range reads), optionally followed
+ *             by :TEXT, e.g. put:/chunks/: only operations whose key
+ *             (a DeleteObjects' first key) contains TEXT
  *   DURATION  a whole number with a unit: 500us, 20ms, 2s (at most 1 h)
  *   ERRNO     EAGAIN ETIMEDOUT ECONNRESET ECONNREFUSED EPIPE ENETUNREACH
  *             EHOSTUNREACH (transient: the retry layer retries them),
@@ -101,6 +103,7 @@ struct fault_rule {
   bool is_fail;               /* else a delay (or a crash) */
   bool is_crash;              /* crash after COUNT more OPs */
   unsigned ops;               /* mask of enum fault_op */
+  char key_part[64];          /* only keys containing this ("": all) */
   uint64_t delay_us;          /* delay */
   int err;                    /* fail: errno and its name */
   const char *errname;
@@ -197,14 +200,22 @@ parse_duration (const char *word, uint64_t *us)
   return 0;
 }
 
+/* OP or OP:TEXT (see the top of this file). */
 static int
-parse_op (const char *word, unsigned *ops)
+parse_op_word (const char *word, struct fault_rule *rule)
 {
-  size_t i;
+  const char *colon = strchr (word, ':');
+  size_t i, len = colon ? (size_t) (colon - word) : strlen (word);
 
+  if (colon) {
+    if (colon[1] == '\0' || strlen (colon + 1) >= sizeof rule->key_part)
+      return -1;
+    strcpy (rule->key_part, colon + 1);
+  }
   for (i = 0; i < sizeof op_names / sizeof op_names[0]; i++)
-    if (strcmp (word, op_names[i].name) == 0) {
-      *ops = op_names[i].mask;
+    if (strlen (op_names[i].name) == len &&
+        strncmp (word, op_names[i].name, len) == 0) {
+      rule->ops = op_names[i].mask;
       return 0;
     }
   return -1;
@@ -226,7 +237,7 @@ parse_rule (char **words, size_t n, struct fault_rule *rule,
 
   if (strcmp (words[0], "delay") == 0) {
     if (n == 3) {
-      if (parse_op (words[1], &rule->ops) == -1) {
+      if (parse_op_word (words[1], rule) == -1) {
         snprintf (why, whylen, "unknown operation \"%s\"", words[1]);
         return -1;
       }
@@ -249,7 +260,7 @@ parse_rule (char **words, size_t n, struct fault_rule *rule,
       snprintf (why, whylen, "expected: fail OP ERRNO [COUNT] [PCT%%]");
       return -1;
     }
-    if (parse_op (words[1], &rule->ops) == -1) {
+    if (parse_op_word (words[1], rule) == -1) {
       snprintf (why, whylen, "unknown operation \"%s\"", words[1]);
       return -1;
     }
@@ -295,7 +306,7 @@ parse_rule (char **words, size_t n, struct fault_rule *rule,
       snprintf (why, whylen, "expected: crash OP [COUNT]");
       return -1;
     }
-    if (parse_op (words[1], &rule->ops) == -1) {
+    if (parse_op_word (words[1], rule) == -1) {
       snprintf (why, whylen, "unknown operation \"%s\"", words[1]);
       return -1;
     }
@@ -456,7 +467,8 @@ inject (struct fault_store *fs, unsigned op, const char *opname,
     for (i = 0; i < fs->nr_rules; i++) {
       struct fault_rule *rule = &fs->rules[i];
 
-      if (!(rule->ops & op))
+      if (!(rule->ops & op) ||
+          (rule->key_part[0] && strstr (key, rule->key_part) == NULL))
         continue;
       if (rule->is_crash) {
         if (rule->count > 0 && --rule->count == 0)

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs cache: the cache's side of device leases (lib/lease.h).
+ *
+ * The cache is what writes a device's objects, so it is where one
+ * writer per device is enforced:
+ *
+ *  - A device opened for writing takes its lease at open
+ *    (cache_device_take_lease, from zcache_device), before its journal
+ *    is replayed, so a second writer is refused before it serves.
+ *  - Everything that changes a device's objects (chunk uploads and
+ *    deletes in writeback.c, journal objects and their retirement in
+ *    journal.c) calls cache_device_guard first.  A device that has dirty
+ *    data but was not opened for writing (recovered after a crash, or
+ *    opened read-only since) takes its lease there, so that recovery
+ *    never writes over another server's device.
+ *  - A lease found lost fences the device: writes and flushes fail with
+ *    EIO, write-back leaves its chunks alone, and they stay dirty in
+ *    this cache.  The lease is then not released at close.
+ *  - The write-back thread renews held leases (cache_renew_leases) and
+ *    close releases them (cache_drop_leases), unless the device still
+ *    has dirty data: only this cache instance can upload that, and it
+ *    takes its own lease back when it restarts.
+ *
+ * d->lease is written once, under c->lease_lock, and read without it
+ * (atomic loads): a lease object lives until the cache closes.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "cleanup.h"
+
+#include "internal.h"
+#include "lease.h"
+#include "log.h"
+
+static struct zlease *
+lease_of (const struct cache_device *d)
+{
+  return __atomic_load_n (&d->lease, __ATOMIC_ACQUIRE);
+}
+
+/* Under c->lease_lock: take D's lease if not held yet. */
+static int
+take_locked (struct cache_device *d)
+{
+  struct zcache *c = d->c;
+  struct zlease *l;
+
+  if (lease_of (d))
+    return 0;
+  if (d->lease_refused) {
+    errno = EBUSY;
+    return -1;
+  }
+  l = zlease_take (c->vol, d->name, c->instance, c->conf->force);
+  if (l == NULL) {
+    if (errno == EBUSY)
+      d->lease_refused = true;
+    return -1;
+  }
+  __atomic_store_n (&d->lease, l, __ATOMIC_RELEASE);
+  return 0;
+}
+
+int
+cache_device_take_lease (struct cache_device *d)
+{
+  struct zcache *c = d->c;
+  int r;
+
+  pthread_mutex_lock (&c->lease_lock);
+  /* An open is a new request: a refusal at write-back is retried. */
+  d->lease_refused = false;
+  r = take_locked (d);
+  pthread_mutex_unlock (&c->lease_lock);
+  return r;
+}
+
+int
+cache_device_guard (struct cache_device *d)
+{
+  struct zcache *c = d->c;
+  struct zlease *l = lease_of (d);
+
+  if (l == NULL) {
+    int r;
+
+    pthread_mutex_lock (&c->lease_lock);
+    r = take_locked (d);
+    pthread_mutex_unlock (&c->lease_lock);
+    if (r == -1)
+      return -1;
+    l = lease_of (d);
+  }
+  return zlease_check (l);
+}
+
+bool
+cache_device_fenced (struct cache_device *d)
+{
+  struct zlease *l = lease_of (d);
+
+  return l ? zlease_lost (l) : __atomic_load_n (&d->lease_refused,
+                                                __ATOMIC_RELAXED);
+}
+
+int
+cache_fenced_error (struct cache_device *d)
+{
+  zerror ("device %s: this server does not hold the device's lease (see "
+          "the first error): writes and flushes fail", d->name);
+  errno = EIO;
+  return -1;
+}
+
+void
+cache_renew_leases (struct zcache *c)
+{
+  struct cache_device *d;
+  struct zlease *l;
+
+  /* Devices are never unlinked before the cache closes. */
+  pthread_mutex_lock (&c->lock);
+  d = c->devices;
+  pthread_mutex_unlock (&c->lock);
+  while (d) {
+    l = lease_of (d);
+    if (l && !zlease_lost (l))
+      zlease_renew (l);                 /* errors are logged */
+    pthread_mutex_lock (&c->lock);
+    d = d->next;
+    pthread_mutex_unlock (&c->lock);
+  }
+}
+
+void
+cache_drop_leases (struct zcache *c)
+{
+  struct cache_device *d;
+  struct centry *e;
+  uint64_t ndirty;
+
+  for (d = c->devices; d; d = d->next) {
+    if (d->lease == NULL)
+      continue;
+    ndirty = 0;
+    pthread_mutex_lock (&c->lock);
+    for (e = c->dirty_head; e; e = e->dnext)
+      if (e->dev == d)
+        ndirty++;
+    pthread_mutex_unlock (&c->lock);
+    if (ndirty > 0 && !zlease_lost (d->lease))
+      zerror ("device %s keeps its lease: %" PRIu64 " dirty chunks could "
+              "not be uploaded; start the server again with the same "
+              "cache-dir to upload them", d->name, ndirty);
+    zlease_drop (d->lease, ndirty == 0);
+    d->lease = NULL;
+  }
+}

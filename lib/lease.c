@@ -1,0 +1,563 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: device leases (see lease.h for what they promise).
+ *
+ * This file owns the lease object's codec and the protocol around it:
+ * take (with the probe that finds out whether the store honours
+ * conditional PUTs), check, renew and drop.  It knows the store and the
+ * volume's meta key and nothing of the cache: lib/cache calls it before
+ * it changes the store for a device.
+ *
+ * A held lease is confirmed by its ETag: every write of it has a fresh
+ * nonce, so an object rewritten by anyone else has another ETag.  The
+ * ETag we hold is the one our own PUT returned; a store that returned
+ * none (none of ours does that) is confirmed by reading the object back.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "byteorder.h"
+#include "cleanup.h"
+
+#include "lease.h"
+#include "log.h"
+#include "store/objstore.h"
+
+#define LEASE_MAGIC "ZFSL"
+#define LEASE_VERSION 1
+#define LEASE_HEADER_LEN 20
+#define LEASE_PAYLOAD_FIXED 46     /* generation .. host length */
+#define LEASE_AAD_WORD "lease"
+#define LEASE_AAD_MAX \
+  (LEASE_HEADER_LEN + 16 + sizeof LEASE_AAD_WORD - 1 + ZDEVICE_NAME_MAX)
+
+static size_t
+lease_aad (uint8_t *aad, const uint8_t *header, const struct zvolume *vol,
+           const char *name)
+{
+  size_t n = 0, namelen = strlen (name);
+
+  memcpy (aad, header, LEASE_HEADER_LEN);
+  n += LEASE_HEADER_LEN;
+  memcpy (aad + n, vol->uuid, 16);
+  n += 16;
+  memcpy (aad + n, LEASE_AAD_WORD, sizeof LEASE_AAD_WORD - 1);
+  n += sizeof LEASE_AAD_WORD - 1;
+  memcpy (aad + n, name, namelen);
+  return n + namelen;
+}
+
+int
+zlease_encode (const struct zvolume *vol, const char *name,
+               const struct zlease_info *info, uint8_t *obj, size_t *len)
+{
+  uint8_t payload[LEASE_PAYLOAD_FIXED + ZLEASE_HOST_MAX];
+  uint8_t aad[LEASE_AAD_MAX];
+  size_t hostlen = strlen (info->host), plen, aadlen;
+
+  if (hostlen == 0 || hostlen > ZLEASE_HOST_MAX) {
+    zerror ("lease of device %s: host name of %zu bytes", name, hostlen);
+    errno = EINVAL;
+    return -1;
+  }
+  memcpy (obj, LEASE_MAGIC, 4);
+  obj[4] = LEASE_VERSION;
+  obj[5] = obj[6] = obj[7] = 0;
+  if (crypto_random (obj + 8, CRYPTO_NONCE_LEN) == -1)
+    return -1;
+
+  put_be64 (payload, info->generation);
+  memcpy (payload + 8, info->instance, 16);
+  put_be64 (payload + 24, info->since);
+  put_be64 (payload + 32, info->renewed);
+  put_be32 (payload + 40, info->pid);
+  payload[44] = info->released ? 1 : 0;
+  payload[45] = hostlen;
+  memcpy (payload + LEASE_PAYLOAD_FIXED, info->host, hostlen);
+  plen = LEASE_PAYLOAD_FIXED + hostlen;
+
+  aadlen = lease_aad (aad, obj, vol, name);
+  if (crypto_seal (vol->meta_key, obj + 8, aad, aadlen, payload, plen,
+                   obj + LEASE_HEADER_LEN) == -1)
+    return -1;
+  *len = LEASE_HEADER_LEN + plen + CRYPTO_TAG_LEN;
+  return 0;
+}
+
+static int
+bad_lease (const char *key, const struct zvolume *vol, const char *why)
+{
+  zerror ("lease %s in %s %s", key, vol->store->description, why);
+  errno = EBADMSG;
+  return -1;
+}
+
+int
+zlease_decode (const struct zvolume *vol, const char *name,
+               const uint8_t *obj, size_t len, struct zlease_info *info)
+{
+  uint8_t payload[LEASE_PAYLOAD_FIXED + ZLEASE_HOST_MAX];
+  uint8_t aad[LEASE_AAD_MAX];
+  char key[OBJSTORE_KEY_MAX];
+  size_t plen, aadlen;
+
+  zkey_lease (key, name);
+  if (len < 4 || memcmp (obj, LEASE_MAGIC, 4) != 0)
+    return bad_lease (key, vol, "is not a zerofs lease object (bad magic)");
+  if (len < LEASE_HEADER_LEN + LEASE_PAYLOAD_FIXED + 1 + CRYPTO_TAG_LEN ||
+      len > LEASE_HEADER_LEN + LEASE_PAYLOAD_FIXED + ZLEASE_HOST_MAX +
+      CRYPTO_TAG_LEN)
+    return bad_lease (key, vol, "has an impossible length");
+  if (obj[4] != LEASE_VERSION) {
+    zerror ("lease %s in %s has format version %u, this zerofs reads "
+            "version %d", key, vol->store->description, obj[4],
+            LEASE_VERSION);
+    errno = EBADMSG;
+    return -1;
+  }
+  if (obj[5] != 0 || obj[6] != 0 || obj[7] != 0)
+    return bad_lease (key, vol, "has non-zero reserved bytes");
+
+  plen = len - LEASE_HEADER_LEN - CRYPTO_TAG_LEN;
+  aadlen = lease_aad (aad, obj, vol, name);
+  if (crypto_unseal (vol->meta_key, obj + 8, aad, aadlen,
+                     obj + LEASE_HEADER_LEN, plen + CRYPTO_TAG_LEN,
+                     payload) == -1) {
+    if (errno == EBADMSG)
+      return bad_lease (key, vol, "failed authentication");
+    return -1;
+  }
+  /* Authenticated: these hold unless the writer was broken. */
+  if (payload[45] == 0 || payload[45] != plen - LEASE_PAYLOAD_FIXED ||
+      (payload[44] & ~1) != 0 ||
+      memchr (payload + LEASE_PAYLOAD_FIXED, 0, payload[45]) != NULL)
+    return bad_lease (key, vol, "has a malformed payload");
+
+  memset (info, 0, sizeof *info);
+  info->generation = get_be64 (payload);
+  memcpy (info->instance, payload + 8, 16);
+  info->since = get_be64 (payload + 24);
+  info->renewed = get_be64 (payload + 32);
+  info->pid = get_be32 (payload + 40);
+  info->released = payload[44] & 1;
+  memcpy (info->host, payload + LEASE_PAYLOAD_FIXED, payload[45]);
+  return 0;
+}
+
+int
+zlease_read (struct zvolume *vol, const char *name,
+             struct zlease_info *info, char *etag)
+{
+  struct objstore_info oi;
+  CLEANUP_FREE void *data = NULL;
+  char key[OBJSTORE_KEY_MAX];
+  size_t len;
+
+  zkey_lease (key, name);
+  if (vol->store->ops->get (vol->store, key, 0, 0, &data, &len, &oi) == -1) {
+    if (errno == ENOENT)
+      return 1;
+    zerror ("%s", objstore_last_error ());
+    return -1;
+  }
+  if (zlease_decode (vol, name, data, len, info) == -1)
+    return -1;
+  if (etag)
+    memcpy (etag, oi.etag, OBJSTORE_ETAG_MAX);
+  return 0;
+}
+
+void
+zlease_describe (const struct zlease_info *info, char *buf, size_t size)
+{
+  char instance[37], since[32];
+  time_t t = info->since, now = time (NULL);
+  struct tm tm;
+
+  zuuid_format (info->instance, instance);
+  if (gmtime_r (&t, &tm) == NULL ||
+      strftime (since, sizeof since, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+    snprintf (since, sizeof since, "%" PRIu64, info->since);
+  snprintf (buf, size, "host %s pid %" PRIu32 " (cache instance %s, "
+            "lease generation %" PRIu64 "), since %s, last renewed %" PRId64
+            " s ago", info->host, info->pid, instance, info->generation,
+            since, (int64_t) now - (int64_t) info->renewed);
+}
+
+/* A lease held by this process. */
+struct zlease {
+  struct zvolume *vol;
+  char name[ZDEVICE_NAME_MAX + 1];
+  char key[OBJSTORE_KEY_MAX];
+  bool atomic;                     /* the store honours conditional PUT */
+  pthread_mutex_t lock;            /* one check or renewal at a time */
+  struct zlease_info info;         /* [lock] what we last wrote */
+  char etag[OBJSTORE_ETAG_MAX];    /* [lock] its ETag */
+  struct timespec confirmed;       /* [lock] last seen to be ours */
+  atomic_bool lost;
+};
+
+static int64_t
+ms_since (const struct timespec *t)
+{
+  struct timespec now;
+
+  clock_gettime (CLOCK_MONOTONIC, &now);
+  return (int64_t) (now.tv_sec - t->tv_sec) * 1000 +
+    (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+/* Does the store honour If-None-Match and If-Match on PUT?  1 yes, 0
+ * no (*WHY says how it fails), -1 error.  Found out on a key of the
+ * device's own, devices/NAME/lease.probe, so that it cannot touch a
+ * lease: three PUTs, the first unconditional.
+ */
+static int
+store_is_atomic (struct zvolume *vol, const char *name, const char **why)
+{
+  struct objstore *s = vol->store;
+  const struct objstore_cond absent = { .if_none_match = true };
+  const struct objstore_cond wrong = { .if_match = "\"zerofs-probe\"" };
+  char key[OBJSTORE_KEY_MAX];
+  int r = -1;
+
+  snprintf (key, sizeof key, "devices/%s/lease.probe", name);
+  if (s->ops->put (s, key, "probe", 5, NULL, NULL) == -1)
+    goto out;
+  if (s->ops->put (s, key, "probe", 5, &absent, NULL) == 0) {
+    *why = "it ignores If-None-Match";
+    r = 0;
+  }
+  else if (errno == ENOTSUP) {
+    *why = "it refuses conditional requests";
+    r = 0;
+  }
+  else if (errno != EEXIST)
+    goto out;
+  else if (s->ops->put (s, key, "probe", 5, &wrong, NULL) == 0) {
+    *why = "it ignores If-Match";
+    r = 0;
+  }
+  else if (errno == ENOTSUP) {
+    *why = "it refuses conditional requests";
+    r = 0;
+  }
+  else if (errno == EEXIST)
+    r = 1;
+ out:
+  if (r == -1)
+    zerror ("device %s: finding out whether %s honours conditional PUT: "
+            "%s", name, s->description, objstore_last_error ());
+  else if (zerofs_debug_lease)
+    zdebug ("lease: %s %s conditional PUT", s->description,
+            r ? "honours" : "does not honour");
+  /* The probe object stays (5 bytes; zerofs-dev rm deletes it): the
+   * next probe overwrites it, and a DELETE would cost a request.
+   */
+  return r;
+}
+
+static int
+host_name (char *buf)
+{
+  if (gethostname (buf, ZLEASE_HOST_MAX + 1) == -1) {
+    zerror ("gethostname: %m");
+    return -1;
+  }
+  buf[ZLEASE_HOST_MAX] = '\0';
+  if (buf[0] == '\0')
+    strcpy (buf, "unknown");
+  return 0;
+}
+
+/* Write L->info with COND; on success remember the ETag.  -1 with errno
+ * EEXIST when the condition failed.
+ */
+static int
+write_lease (struct zlease *l, const struct objstore_cond *cond)
+{
+  uint8_t obj[ZLEASE_OBJECT_MAX];
+  struct objstore_info oi = { .etag = "" };
+  size_t len;
+
+  if (zlease_encode (l->vol, l->name, &l->info, obj, &len) == -1)
+    return -1;
+  if (l->vol->store->ops->put (l->vol->store, l->key, obj, len, cond,
+                               &oi) == -1)
+    return -1;
+  memcpy (l->etag, oi.etag, OBJSTORE_ETAG_MAX);
+  clock_gettime (CLOCK_MONOTONIC, &l->confirmed);
+  return 0;
+}
+
+/* Is INFO (read back from the store) the lease we hold? */
+static bool
+is_ours (const struct zlease *l, const struct zlease_info *info)
+{
+  return info->generation == l->info.generation &&
+    memcmp (info->instance, l->info.instance, 16) == 0 &&
+    info->pid == l->info.pid && !info->released;
+}
+
+static void
+free_lease (struct zlease *l)
+{
+  if (l == NULL)
+    return;
+  pthread_mutex_destroy (&l->lock);
+  free (l);
+}
+DEFINE_CLEANUP_POINTER (free_lease, struct zlease *, free_lease);
+
+struct zlease *
+zlease_take (struct zvolume *vol, const char *name,
+             const uint8_t instance[16], bool force)
+{
+  CLEANUP (free_lease) struct zlease *l = NULL;
+  struct zlease *ret;
+  struct zlease_info cur, back;
+  char etag[OBJSTORE_ETAG_MAX], holder[512];
+  const char *why = NULL;
+  bool forced = false;
+  int attempt, r;
+
+  l = calloc (1, sizeof *l);
+  if (l == NULL) {
+    zerror ("calloc: %m");
+    return NULL;
+  }
+  pthread_mutex_init (&l->lock, NULL);
+  l->vol = vol;
+  snprintf (l->name, sizeof l->name, "%s", name);
+  zkey_lease (l->key, name);
+  switch (store_is_atomic (vol, name, &why)) {
+  case -1: return NULL;
+  case 1: l->atomic = true; break;
+  default: l->atomic = false;
+  }
+  if (!l->atomic)
+    zwarning ("device %s: the store %s does not honour conditional PUT "
+              "(%s): its lease is taken by writing it and reading it "
+              "back, so two servers opening it at the same moment may "
+              "both be let in", name, vol->store->description, why);
+
+  for (attempt = 0; attempt < 3; attempt++) {
+    struct objstore_cond cond = { .if_none_match = false };
+
+    r = zlease_read (vol, name, &cur, etag);
+    if (r == -1)
+      return NULL;
+    if (r == 0 && zlease_is_live (&cur) &&
+        memcmp (cur.instance, instance, 16) != 0) {
+      zlease_describe (&cur, holder, sizeof holder);
+      if (!force) {
+        zerror ("device %s is in use by another server: %s.  If that "
+                "server is gone for good, open the device with "
+                "force=true (zerofs-dev: --force) to take it over",
+                name, holder);
+        errno = EBUSY;
+        return NULL;
+      }
+      forced = true;
+    }
+    memset (&l->info, 0, sizeof l->info);
+    l->info.generation = r == 0 ? cur.generation + 1 : 1;
+    memcpy (l->info.instance, instance, 16);
+    l->info.since = l->info.renewed = time (NULL);
+    l->info.pid = getpid ();
+    if (host_name (l->info.host) == -1)
+      return NULL;
+    if (l->atomic) {
+      if (r == 1)
+        cond.if_none_match = true;
+      else
+        cond.if_match = etag;
+    }
+    if (write_lease (l, &cond) == -1) {
+      if (errno == EEXIST)
+        continue;                       /* someone else moved: again */
+      zerror ("taking the lease of device %s: %s", name,
+              objstore_last_error ());
+      return NULL;
+    }
+    if (!l->atomic) {
+      /* Checked take: another writer that took it meanwhile shows. */
+      if (zlease_read (vol, name, &back, l->etag) != 0)
+        return NULL;
+      if (!is_ours (l, &back))
+        continue;
+    }
+    if (forced)
+      zwarning ("device %s: took its lease over from %s (force=true); "
+                "that server's writes and flushes fail from now on", name,
+                holder);
+    else if (r == 0 && !cur.released)
+      zdebug ("lease: device %s: took this cache's own lease back "
+              "(it was not released: unclean shutdown)", name);
+    if (zerofs_debug_lease)
+      zdebug ("lease: device %s: taken, generation %" PRIu64, name,
+              l->info.generation);
+    if (forced) {
+      /* Let the old holder notice (it checks every ZLEASE_CHECK_MS)
+       * before this one writes anything.
+       */
+      struct timespec ts = { ZLEASE_FORCE_WAIT_MS / 1000,
+                             ZLEASE_FORCE_WAIT_MS % 1000 * 1000000 };
+      nanosleep (&ts, NULL);
+    }
+    ret = l;
+    l = NULL;
+    return ret;
+  }
+  zerror ("device %s: its lease kept changing while this server tried to "
+          "take it: another server is opening it", name);
+  errno = EBUSY;
+  return NULL;
+}
+
+/* Under l->lock: the lease is someone else's now. */
+static int
+lost_locked (struct zlease *l, const struct zlease_info *now_holder)
+{
+  char holder[512];
+
+  if (!atomic_exchange (&l->lost, true)) {
+    if (now_holder) {
+      zlease_describe (now_holder, holder, sizeof holder);
+      zerror ("device %s: this server lost its lease to %s: writes and "
+              "flushes of the device fail from now on, and nothing more "
+              "is written to the store for it", l->name, holder);
+    }
+    else
+      zerror ("device %s: its lease object was deleted: writes and "
+              "flushes of the device fail from now on", l->name);
+  }
+  errno = EIO;
+  return -1;
+}
+
+/* Under l->lock: read the lease and compare. */
+static int
+confirm_locked (struct zlease *l)
+{
+  struct zlease_info cur;
+  struct objstore_info oi;
+  int r;
+
+  if (l->etag[0] != '\0') {
+    r = l->vol->store->ops->head (l->vol->store, l->key, &oi);
+    if (r == 0 && strcmp (oi.etag, l->etag) == 0) {
+      clock_gettime (CLOCK_MONOTONIC, &l->confirmed);
+      return 0;
+    }
+    if (r == -1 && errno != ENOENT) {
+      zerror ("checking the lease of device %s: %s", l->name,
+              objstore_last_error ());
+      return -1;
+    }
+  }
+  /* Another ETag, or none: read it to say who holds it. */
+  r = zlease_read (l->vol, l->name, &cur, l->etag);
+  if (r == -1)
+    return -1;
+  if (r == 1)
+    return lost_locked (l, NULL);
+  if (!is_ours (l, &cur))
+    return lost_locked (l, &cur);
+  clock_gettime (CLOCK_MONOTONIC, &l->confirmed);
+  return 0;
+}
+
+int
+zlease_check (struct zlease *l)
+{
+  if (atomic_load (&l->lost)) {
+    errno = EIO;
+    return -1;
+  }
+  LOCK_FOR_SCOPE (&l->lock);
+  if (atomic_load (&l->lost)) {
+    errno = EIO;
+    return -1;
+  }
+  if (ms_since (&l->confirmed) < ZLEASE_CHECK_MS)
+    return 0;
+  return confirm_locked (l);
+}
+
+int
+zlease_renew (struct zlease *l)
+{
+  struct objstore_cond cond = { .if_match = l->etag };
+  struct zlease_info old;
+
+  LOCK_FOR_SCOPE (&l->lock);
+  if (atomic_load (&l->lost)) {
+    errno = EIO;
+    return -1;
+  }
+  if ((uint64_t) time (NULL) < l->info.renewed + ZLEASE_RENEW_S)
+    return 0;
+  if (!l->atomic && confirm_locked (l) == -1)
+    return -1;
+  old = l->info;
+  l->info.renewed = time (NULL);
+  if (write_lease (l, l->atomic ? &cond : NULL) == -1) {
+    int err = errno;
+
+    l->info = old;
+    if (err == EEXIST)
+      return confirm_locked (l);        /* says who has it now */
+    zerror ("renewing the lease of device %s: %s", l->name,
+            objstore_last_error ());
+    errno = err;
+    return -1;
+  }
+  if (zerofs_debug_lease)
+    zdebug ("lease: device %s: renewed", l->name);
+  return 0;
+}
+
+bool
+zlease_lost (const struct zlease *l)
+{
+  return atomic_load (&l->lost);
+}
+
+uint64_t
+zlease_generation (const struct zlease *l)
+{
+  return l->info.generation;
+}
+
+void
+zlease_drop (struct zlease *l, bool release)
+{
+  struct objstore_cond cond;
+
+  if (l == NULL)
+    return;
+  if (release && !atomic_load (&l->lost)) {
+    pthread_mutex_lock (&l->lock);
+    cond = (struct objstore_cond) { .if_match = l->etag };
+    l->info.released = true;
+    l->info.renewed = time (NULL);
+    if (write_lease (l, l->atomic ? &cond : NULL) == -1)
+      zerror ("device %s: releasing its lease: %s", l->name,
+              errno == EEXIST ? "it is someone else's now"
+              : objstore_last_error ());
+    else if (zerofs_debug_lease)
+      zdebug ("lease: device %s: released", l->name);
+    pthread_mutex_unlock (&l->lock);
+  }
+  free_lease (l);
+}

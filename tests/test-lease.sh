@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Device leases (lib/lease.c, lib/cache/fence.c): one writer per device.
+#
+# 1. A second server (another cache-dir) asking for the device read-write
+#    is refused with a message naming the holder's host and pid and the
+#    way out (force=true); nothing in the store changes.  A read-only
+#    server reads the device next to the writer.
+# 2. zerofs-dev info and list show the holder; rm and resize refuse a
+#    device with a live lease, and do it with --force.
+# 3. The holder killed with SIGKILL and started again with the same
+#    cache-dir takes its own lease back; with a new cache-dir it is
+#    refused, and force=true takes it (and replays the journal: every
+#    flushed byte reads back).  A clean shutdown releases the lease:
+#    another cache-dir then opens the device without force.
+# 4. A takeover with force while the first server still writes: the
+#    first server's writes and flushes fail with EIO, its log says who
+#    took the lease, it uploads nothing more, and the device holds what
+#    the second server wrote.
+# 5. Only a store that does not honour conditional PUT (Swift) gets the
+#    warning about the checked, non-atomic take.
+set -e
+source "${srcdir:-.}/functions.sh"
+requires nbdsh --version
+
+lease_force=0
+start_volume
+zdev create disk 64M
+log=$tmpdir/nbdkit.log
+: > "$log"
+cleanup_fn sh -c "grep -v ' debug: ' '$log' | tail -n 30 2>/dev/null || :"
+
+# A second server, by hand: its own socket, pidfile and cache-dir.
+sock2=$tmpdir/nbd2.sock
+pid2=
+log2=$tmpdir/nbdkit2.log
+start_second () {
+    local cache=$1 i
+    shift
+    rm -f "$sock2" "$tmpdir/nbdkit2.pid"
+    : > "$log2"
+    "${nbdkit_cmd[@]}" -f -v -U "$sock2" -P "$tmpdir/nbdkit2.pid" \
+        ${readonly:+-r} "$PLUGIN" "${zargs[@]}" cache-dir="$cache" export=disk "$@" \
+        2>>"$log2" &
+    pid2=$!
+    for (( i = 0; i < 300; i++ )); do
+        [ -s "$tmpdir/nbdkit2.pid" ] && [ -S "$sock2" ] && return 0
+        kill -0 "$pid2" 2>/dev/null || { echo "second nbdkit died"; \
+                                          cat "$log2"; exit 1; }
+        sleep 0.1
+    done
+    echo "second nbdkit did not start"; exit 1
+}
+stop_second () {
+    [ -n "$pid2" ] || return 0
+    kill -"${1:-TERM}" "$pid2" 2>/dev/null || :
+    wait "$pid2" 2>/dev/null || :
+    pid2=
+}
+cleanup_fn stop_second KILL
+client2 () { nbdsh -u "nbd+unix:///disk?socket=$sock2" -c "${1:--}"; }
+
+# What the store holds, for "nothing changed" (dir: every byte; S3: the
+# listing with sizes, through s3_list if there is one).
+store_state () {
+    if [ "$ZEROFS_TEST_BACKEND" = dir ]; then
+        (cd "$tmpdir/store" && find . -type f ! -name '.*' | sort |
+             xargs md5sum)
+    else
+        zdev list --bytes
+    fi
+}
+
+serve () { start_server -D zerofs.lease=1 "$PLUGIN" "${zargs[@]}" \
+                        export=disk "$@" 2>>"$log"; }
+
+# 1.  Holder A writes; B is refused; a read-only B reads.  (No journal:
+# a read-only server refuses a device whose journal it would have to
+# replay, see test-journal.sh.)
+serve journal-max-bytes=0
+client <<'EOF'
+h.pwrite(b"A" * (1 << 20), 0)
+h.pwrite(b"a" * 4096, 5 << 20)
+h.flush()
+EOF
+before=$(store_state)
+start_second "$tmpdir/cache2"
+if client2 'h.pread(512, 0)' 2>/dev/null; then
+    echo "FAIL: a second writer was let in"; exit 1
+fi
+grep -q "device disk is in use by another server: host $(hostname) pid $server_pid " "$log2" ||
+    { echo "FAIL: refusal does not name the holder"; cat "$log2"; exit 1; }
+grep -q "force=true" "$log2" || { echo "FAIL: no way out named"; exit 1; }
+stop_second
+[ "$(store_state)" = "$before" ] ||
+    { echo "FAIL: the refused server changed the store"; exit 1; }
+
+readonly=1 start_second "$tmpdir/cache-ro"
+client2 'assert h.pread(1 << 20, 0) == b"A" * (1 << 20)'
+stop_second
+[ "$(store_state)" = "$before" ] ||
+    { echo "FAIL: the read-only server changed the store"; exit 1; }
+
+# 2.  zerofs-dev and a live lease.
+zdev info disk > "$tmpdir/info"
+grep -q "lease:.*host $(hostname) pid $server_pid" "$tmpdir/info" ||
+    { echo "FAIL: info does not show the holder"; cat "$tmpdir/info"; exit 1; }
+zdev list --json > "$tmpdir/list"
+grep -q "\"lease\": *{[^}]*\"pid\": *$server_pid" "$tmpdir/list" ||
+    { echo "FAIL: list --json does not show the holder"; cat "$tmpdir/list"; exit 1; }
+for cmd in "rm disk" "resize disk 128M"; do
+    if zdev $cmd 2> "$tmpdir/err"; then
+        echo "FAIL: zerofs-dev $cmd ignored a live lease"; exit 1
+    fi
+    grep -q "in use by another server.*--force" "$tmpdir/err" ||
+        { echo "FAIL: zerofs-dev $cmd: message"; cat "$tmpdir/err"; exit 1; }
+done
+[ "$(store_state)" = "$before" ] ||
+    { echo "FAIL: a refused zerofs-dev changed the store"; exit 1; }
+
+# 3.  Crash of the holder: its own cache takes the lease back.
+client <<'EOF'
+h.pwrite(b"c" * 4096, 9 << 20)
+h.flush()
+EOF
+stop_server -9
+serve
+client <<'EOF'
+assert h.pread(4096, 9 << 20) == b"c" * 4096
+h.pwrite(b"d" * 4096, 13 << 20)
+h.flush()                     # journaled: the cache below will be lost
+EOF
+stop_server -9
+rm -rf "$cachedir"
+: > "$log"
+if serve && client disk 'h.pread(512, 0)' 2>/dev/null; then
+    echo "FAIL: a new cache-dir took a live lease without force"; exit 1
+fi
+grep -q "in use by another server" "$log" ||
+    { echo "FAIL: no refusal logged"; exit 1; }
+stop_server
+serve force=true
+client <<'EOF'
+assert h.pread(1 << 20, 0) == b"A" * (1 << 20)
+assert h.pread(4096, 5 << 20) == b"a" * 4096
+assert h.pread(4096, 9 << 20) == b"c" * 4096
+assert h.pread(4096, 13 << 20) == b"d" * 4096
+EOF
+grep -q "took its lease over from host" "$log" ||
+    { echo "FAIL: the forced take is not logged"; exit 1; }
+stop_server
+# Released at that clean stop: anyone may take it.
+start_second "$tmpdir/cache3"
+client2 'h.pwrite(b"3" * 4096, 0); h.flush()'
+stop_second
+zdev info disk > "$tmpdir/info"
+grep -q "lease:.*released" "$tmpdir/info" ||
+    { echo "FAIL: info does not say released"; cat "$tmpdir/info"; exit 1; }
+
+# 4.  Takeover while A writes.  A writes "A" pages and flushes in a loop
+# and records what failed; B takes the device with force, writes "B"
+# over the same chunks and stops.
+rm -rf "$cachedir"
+: > "$log"
+serve
+client > "$tmpdir/a.out" 2>&1 <<'EOF' &
+import time, errno
+t = time.time()
+ok = fail = 0
+while time.time() - t < 12 and fail < 20:
+    try:
+        for i in range(4):
+            h.pwrite(b"A" * 4096, (i << 20) + ((ok * 4096) % (1 << 20)))
+        h.flush()
+        ok += 1
+    except Exception as e:
+        fail += 1
+        last = str(e)
+    time.sleep(0.05)
+print("ok", ok, "fail", fail)
+if fail:
+    print("last error:", last)
+EOF
+client_a=$!
+sleep 2
+start_second "$tmpdir/cache4" force=true
+client2 <<'EOF'
+for i in range(4):
+    h.pwrite(b"B" * (1 << 20), i << 20)
+h.flush()
+EOF
+wait $client_a
+cat "$tmpdir/a.out"
+grep -q "fail [1-9]" "$tmpdir/a.out" ||
+    { echo "FAIL: the fenced server's writes kept succeeding"; exit 1; }
+grep -q "last error:.*Input/output error" "$tmpdir/a.out" ||
+    { echo "FAIL: the fenced server did not fail with EIO"; exit 1; }
+grep -q "this server lost its lease to host $(hostname) pid $pid2 " "$log" ||
+    { echo "FAIL: the fenced server does not say who took the lease"; exit 1; }
+stop_server
+stop_second
+: > "$log"
+rm -rf "$cachedir"
+serve
+client <<'EOF'
+for i in range(4):
+    assert h.pread(1 << 20, i << 20) == b"B" * (1 << 20), i
+EOF
+stop_server
+
+# 5.  The fallback's warning, only where it applies.
+case "$ZEROFS_TEST_BACKEND" in
+    swift)
+        grep -q "does not honour conditional PUT" "$log" ||
+            { echo "FAIL: no warning on a store without conditional PUT"; exit 1; } ;;
+    dir)
+        if grep -q "does not honour conditional PUT" "$log"; then
+            echo "FAIL: the directory store was taken as non-atomic"; exit 1
+        fi ;;
+esac
+echo "PASS"
