@@ -12,6 +12,19 @@
 #include <stdint.h>
 
 static inline void
+put_be16 (uint8_t *p, uint16_t v)
+{
+  p[0] = v >> 8;
+  p[1] = v;
+}
+
+static inline uint16_t
+get_be16 (const uint8_t *p)
+{
+  return (uint16_t) (p[0] << 8 | p[1]);
+}
+
+static inline void
 put_be32 (uint8_t *p, uint32_t v)
 {
   p[0] = v >> 24;

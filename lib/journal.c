@@ -156,6 +156,7 @@ zjournal_seal (const struct zchunk_codec *codec, uint64_t jseq,
   if (zsealed_header (o, MAGIC, ZJOURNAL_VERSION, compression, jseq,
                       len) == -1)
     return -1;
+  put_be16 (o + ZSEALED_OFF_RESERVED, b->epoch);
   make_aad (aad, o, codec);
   if (crypto_seal (codec->key, o + ZSEALED_OFF_NONCE, aad, sizeof aad, pt, n,
                    o + ZJOURNAL_HEADER_LEN) == -1)
@@ -225,6 +226,14 @@ walk_records (const uint8_t *payload, size_t len, const char *description,
   return 0;
 }
 
+uint16_t
+zjournal_epoch (const void *obj, size_t objlen)
+{
+  if (objlen < ZJOURNAL_HEADER_LEN)
+    return 0;
+  return get_be16 ((const uint8_t *) obj + ZSEALED_OFF_RESERVED);
+}
+
 int
 zjournal_open (const struct zchunk_codec *codec, uint64_t jseq,
                const void *obj, size_t objlen, const char *description,
@@ -248,8 +257,6 @@ zjournal_open (const struct zchunk_codec *codec, uint64_t jseq,
   if (o[ZSEALED_OFF_COMPRESSION] != ZCOMP_NONE && o[ZSEALED_OFF_COMPRESSION] != ZCOMP_ZSTD)
     return bad (description, "unknown compression id %u",
                 o[ZSEALED_OFF_COMPRESSION]);
-  if (o[ZSEALED_OFF_RESERVED] || o[ZSEALED_OFF_RESERVED + 1])
-    return bad (description, "reserved header bytes set");
   if (get_be64 (o + ZSEALED_OFF_SEQ) != jseq)
     return bad (description, "holds journal sequence %016" PRIx64
                 " under the name of %016" PRIx64,

@@ -12,7 +12,8 @@
  *        0    4  magic "ZFSJ"
  *        4    1  format version, 1
  *        5    1  compression id: 0 none, 1 zstd
- *        6    2  reserved, 0
+ *        6    2  writer epoch: the low 16 bits of the lease generation
+ *                of the server that wrote it (lib/lease.h; 0: none)
  *        8    8  journal sequence: the object is devices/NAME/journal/<16 hex>
  *       16    4  payload length (uncompressed), at most ZJOURNAL_PAYLOAD_MAX
  *       20   12  AES-256-GCM nonce (random)
@@ -39,7 +40,9 @@
  *       32    L  the bytes (data records only)
  *
  * Records apply in order; replay applies a record only to a chunk whose
- * stored object carries an older sequence.
+ * stored object carries an older sequence.  The writer epoch lets replay
+ * tell the objects of a server fenced by a forced lease takeover, which
+ * may land after the takeover, from the holder's (see journal_replay).
  */
 #ifndef ZEROFS_JOURNAL_H
 #define ZEROFS_JOURNAL_H
@@ -74,6 +77,7 @@ struct zjournal_record {
 struct zjournal_builder {
   byte_vector payload;
   uint32_t nrecords;
+  uint16_t epoch;               /* the writer epoch to seal it with */
 };
 
 /* Append a record (DATA NULL for zeros and trims).  -1 (EINVAL, with an
@@ -106,5 +110,10 @@ extern int zjournal_open (const struct zchunk_codec *codec, uint64_t jseq,
                           int (*fn) (void *opaque,
                                      const struct zjournal_record *rec),
                           void *opaque);
+
+/* The writer epoch in the header of OBJ (OBJLEN bytes): 0 if it is too
+ * short to have one.  Authenticated only once zjournal_open accepted OBJ.
+ */
+extern uint16_t zjournal_epoch (const void *obj, size_t objlen);
 
 #endif /* ZEROFS_JOURNAL_H */

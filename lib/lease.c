@@ -8,10 +8,10 @@
  * volume's meta key and nothing of the cache: lib/cache calls it before
  * it changes the store for a device.
  *
- * A held lease is confirmed by its ETag: every write of it has a fresh
- * nonce, so an object rewritten by anyone else has another ETag.  The
- * ETag we hold is the one our own PUT returned; a store that returned
- * none (none of ours does that) is confirmed by reading the object back.
+ * A held lease is confirmed by reading it back: the generation, cache
+ * instance and pid must still be ours.  Its ETag (every write has a
+ * fresh nonce, so every write has a new one) is what the conditional
+ * PUTs of a renewal or release name.
  */
 #include <config.h>
 
@@ -35,7 +35,16 @@
 #define LEASE_MAGIC "ZFSL"
 #define LEASE_VERSION 1
 #define LEASE_HEADER_LEN 20
-#define LEASE_PAYLOAD_FIXED 46     /* generation .. host length */
+/* The payload's fields (lease.h). */
+#define P_GENERATION 0
+#define P_INSTANCE 8
+#define P_SINCE 24
+#define P_RENEWED 32
+#define P_FLOOR 40
+#define P_PID 48
+#define P_FLAGS 52
+#define P_HOSTLEN 53
+#define LEASE_PAYLOAD_FIXED 54     /* generation .. host length */
 #define LEASE_AAD_WORD "lease"
 #define LEASE_AAD_MAX \
   (LEASE_HEADER_LEN + 16 + sizeof LEASE_AAD_WORD - 1 + ZDEVICE_NAME_MAX)
@@ -75,13 +84,14 @@ zlease_encode (const struct zvolume *vol, const char *name,
   if (crypto_random (obj + 8, CRYPTO_NONCE_LEN) == -1)
     return -1;
 
-  put_be64 (payload, info->generation);
-  memcpy (payload + 8, info->instance, 16);
-  put_be64 (payload + 24, info->since);
-  put_be64 (payload + 32, info->renewed);
-  put_be32 (payload + 40, info->pid);
-  payload[44] = info->released ? 1 : 0;
-  payload[45] = hostlen;
+  put_be64 (payload + P_GENERATION, info->generation);
+  memcpy (payload + P_INSTANCE, info->instance, 16);
+  put_be64 (payload + P_SINCE, info->since);
+  put_be64 (payload + P_RENEWED, info->renewed);
+  put_be64 (payload + P_FLOOR, info->journal_floor);
+  put_be32 (payload + P_PID, info->pid);
+  payload[P_FLAGS] = info->released ? 1 : 0;
+  payload[P_HOSTLEN] = hostlen;
   memcpy (payload + LEASE_PAYLOAD_FIXED, info->host, hostlen);
   plen = LEASE_PAYLOAD_FIXED + hostlen;
 
@@ -137,19 +147,21 @@ zlease_decode (const struct zvolume *vol, const char *name,
     return -1;
   }
   /* Authenticated: these hold unless the writer was broken. */
-  if (payload[45] == 0 || payload[45] != plen - LEASE_PAYLOAD_FIXED ||
-      (payload[44] & ~1) != 0 ||
-      memchr (payload + LEASE_PAYLOAD_FIXED, 0, payload[45]) != NULL)
+  if (payload[P_HOSTLEN] == 0 ||
+      payload[P_HOSTLEN] != plen - LEASE_PAYLOAD_FIXED ||
+      (payload[P_FLAGS] & ~1) != 0 ||
+      memchr (payload + LEASE_PAYLOAD_FIXED, 0, payload[P_HOSTLEN]) != NULL)
     return bad_lease (key, vol, "has a malformed payload");
 
   memset (info, 0, sizeof *info);
-  info->generation = get_be64 (payload);
-  memcpy (info->instance, payload + 8, 16);
-  info->since = get_be64 (payload + 24);
-  info->renewed = get_be64 (payload + 32);
-  info->pid = get_be32 (payload + 40);
-  info->released = payload[44] & 1;
-  memcpy (info->host, payload + LEASE_PAYLOAD_FIXED, payload[45]);
+  info->generation = get_be64 (payload + P_GENERATION);
+  memcpy (info->instance, payload + P_INSTANCE, 16);
+  info->since = get_be64 (payload + P_SINCE);
+  info->renewed = get_be64 (payload + P_RENEWED);
+  info->journal_floor = get_be64 (payload + P_FLOOR);
+  info->pid = get_be32 (payload + P_PID);
+  info->released = payload[P_FLAGS] & 1;
+  memcpy (info->host, payload + LEASE_PAYLOAD_FIXED, payload[P_HOSTLEN]);
   return 0;
 }
 
@@ -179,18 +191,26 @@ zlease_read (struct zvolume *vol, const char *name,
 void
 zlease_describe (const struct zlease_info *info, char *buf, size_t size)
 {
-  char instance[37], since[32];
-  time_t t = info->since, now = time (NULL);
+  char instance[37], since[32], renewed[48];
+  uint64_t now = time (NULL);
+  time_t t = (time_t) info->since;
   struct tm tm;
 
   zuuid_format (info->instance, instance);
-  if (gmtime_r (&t, &tm) == NULL ||
+  /* The times come from the store: any value at all. */
+  if (info->since > (uint64_t) INT32_MAX * 64 || gmtime_r (&t, &tm) == NULL ||
       strftime (since, sizeof since, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
     snprintf (since, sizeof since, "%" PRIu64, info->since);
+  if (info->renewed <= now)
+    snprintf (renewed, sizeof renewed, "last renewed %" PRIu64 " s ago",
+              now - info->renewed);
+  else
+    snprintf (renewed, sizeof renewed, "renewed in the future (%" PRIu64
+              ")", info->renewed);
   snprintf (buf, size, "host %s pid %" PRIu32 " (cache instance %s, "
-            "lease generation %" PRIu64 "), since %s, last renewed %" PRId64
-            " s ago", info->host, info->pid, instance, info->generation,
-            since, (int64_t) now - (int64_t) info->renewed);
+            "lease generation %" PRIu64 "), since %s, %s",
+            info->host, info->pid, instance, info->generation, since,
+            renewed);
 }
 
 /* A lease held by this process. */
@@ -201,6 +221,8 @@ struct zlease {
   bool atomic;                     /* the store honours conditional PUT */
   pthread_mutex_t lock;            /* one check or renewal at a time */
   struct zlease_info info;         /* [lock] what we last wrote */
+  bool had_previous;               /* PREVIOUS is the lease we took over */
+  struct zlease_info previous;
   char etag[OBJSTORE_ETAG_MAX];    /* [lock] its ETag */
   struct timespec confirmed;       /* [lock] last seen to be ours */
   atomic_bool lost;
@@ -371,6 +393,10 @@ zlease_take (struct zvolume *vol, const char *name,
     }
     memset (&l->info, 0, sizeof l->info);
     l->info.generation = r == 0 ? cur.generation + 1 : 1;
+    l->info.journal_floor = ZLEASE_FLOOR_UNKNOWN;
+    l->had_previous = r == 0;
+    if (r == 0)
+      l->previous = cur;
     memcpy (l->info.instance, instance, 16);
     l->info.since = l->info.renewed = time (NULL);
     l->info.pid = getpid ();
@@ -445,34 +471,28 @@ lost_locked (struct zlease *l, const struct zlease_info *now_holder)
   return -1;
 }
 
-/* Under l->lock: read the lease and compare. */
+/* Under l->lock: read the lease and compare.  A GET, not a HEAD: a
+ * refusal then has a body that says why (ExpiredToken makes the S3
+ * layer refresh temporary credentials and try again), and the object is
+ * about 100 bytes.
+ */
 static int
 confirm_locked (struct zlease *l)
 {
   struct zlease_info cur;
-  struct objstore_info oi;
+  char etag[OBJSTORE_ETAG_MAX];
   int r;
 
-  if (l->etag[0] != '\0') {
-    r = l->vol->store->ops->head (l->vol->store, l->key, &oi);
-    if (r == 0 && strcmp (oi.etag, l->etag) == 0) {
-      clock_gettime (CLOCK_MONOTONIC, &l->confirmed);
-      return 0;
-    }
-    if (r == -1 && errno != ENOENT) {
-      zerror ("checking the lease of device %s: %s", l->name,
-              objstore_last_error ());
-      return -1;
-    }
-  }
-  /* Another ETag, or none: read it to say who holds it. */
-  r = zlease_read (l->vol, l->name, &cur, l->etag);
-  if (r == -1)
+  r = zlease_read (l->vol, l->name, &cur, etag);
+  if (r == -1) {
+    zerror ("device %s: checking its lease failed (see above)", l->name);
     return -1;
+  }
   if (r == 1)
     return lost_locked (l, NULL);
   if (!is_ours (l, &cur))
     return lost_locked (l, &cur);
+  memcpy (l->etag, etag, sizeof etag);
   clock_gettime (CLOCK_MONOTONIC, &l->confirmed);
   return 0;
 }
@@ -524,6 +544,50 @@ zlease_renew (struct zlease *l)
   }
   if (zerofs_debug_lease)
     zdebug ("lease: device %s: renewed", l->name);
+  return 0;
+}
+
+bool
+zlease_previous (const struct zlease *l, struct zlease_info *info)
+{
+  if (l->had_previous)
+    *info = l->previous;
+  return l->had_previous;
+}
+
+int
+zlease_set_journal_floor (struct zlease *l, uint64_t floor)
+{
+  struct objstore_cond cond = { .if_match = l->etag };
+  struct zlease_info old;
+
+  LOCK_FOR_SCOPE (&l->lock);
+  if (atomic_load (&l->lost)) {
+    errno = EIO;
+    return -1;
+  }
+  if (l->info.journal_floor == floor)
+    return 0;
+  if (!l->atomic && confirm_locked (l) == -1)
+    return -1;
+  old = l->info;
+  l->info.journal_floor = floor;
+  if (write_lease (l, l->atomic ? &cond : NULL) == -1) {
+    int err = errno;
+
+    l->info = old;
+    if (err == EEXIST) {
+      confirm_locked (l);               /* says who holds it now */
+      errno = EIO;
+      return -1;
+    }
+    zerror ("device %s: writing its lease: %s", l->name,
+            objstore_last_error ());
+    errno = err;
+    return -1;
+  }
+  if (zerofs_debug_lease)
+    zdebug ("lease: device %s: journal floor %016" PRIx64, l->name, floor);
   return 0;
 }
 

@@ -23,7 +23,7 @@
  * Fencing.  zlease_check is called before a server changes the store
  * for the device (uploads, journal objects, deletes): when the lease was
  * last confirmed more than ZLEASE_CHECK_MS ago it is confirmed again
- * with a HEAD (same ETag: still ours).  A lease found taken by someone
+ * by reading it (still our generation, instance and pid).  A lease found taken by someone
  * else is lost for good: zlease_lost is then true, writes and flushes
  * fail with EIO, and nothing more is written for the device.  The
  * window in which a server that lost its lease can still write is
@@ -39,11 +39,21 @@
  *       20    n  sealed with the meta key (+16 tag):
  *                  generation (8), cache instance id (16),
  *                  since, unix seconds (8), renewed, unix seconds (8),
- *                  pid (4), flags (1: bit 0 = released),
- *                  host length (1), host (1..255 bytes)
+ *                  journal floor (8), pid (4), flags (1: bit 0 =
+ *                  released), host length (1), host (1..255 bytes)
  *
  * AAD = bytes 0..19 || volume uuid || "lease" || device name, so a lease
  * copied to another device or volume does not open.
+ *
+ * Stale journal objects.  A server fenced by a forced take may still have
+ * a journal PUT under way, which lands after the new holder listed the
+ * journal: data the new holder never saw, which a later replay must not
+ * apply.  So every journal object carries its writer's epoch (the low 16
+ * bits of its lease generation, lib/journal.h), and the holder records
+ * in its lease the journal floor: the newest journal object it found
+ * once it held the lease.  A replay that took the lease over from
+ * PREVIOUS ignores (as stale) an object newer than PREVIOUS's floor
+ * whose epoch is not PREVIOUS's.
  */
 #ifndef ZEROFS_LEASE_H
 #define ZEROFS_LEASE_H
@@ -55,7 +65,8 @@
 #include "volume.h"
 
 #define ZLEASE_HOST_MAX 255
-#define ZLEASE_OBJECT_MAX (20 + 46 + ZLEASE_HOST_MAX + 16)
+#define ZLEASE_OBJECT_MAX (20 + 54 + ZLEASE_HOST_MAX + 16)
+#define ZLEASE_FLOOR_UNKNOWN UINT64_MAX
 #define ZLEASE_CHECK_MS 1000       /* confirm again before writing after */
 #define ZLEASE_RENEW_S 30          /* rewrite "renewed" this often */
 #define ZLEASE_FORCE_WAIT_MS 3000  /* a forced take waits this long */
@@ -65,6 +76,8 @@ struct zlease_info {
   uint64_t generation;
   uint8_t instance[16];
   uint64_t since, renewed;         /* unix seconds */
+  uint64_t journal_floor;          /* newest journal object when taken,
+                                      or ZLEASE_FLOOR_UNKNOWN */
   uint32_t pid;
   bool released;                   /* given up by a clean shutdown */
   char host[ZLEASE_HOST_MAX + 1];
@@ -118,6 +131,22 @@ extern int zlease_check (struct zlease *lease);
  * (so that others see that the holder is alive).  0, or -1.
  */
 extern int zlease_renew (struct zlease *lease);
+
+/* The lease this one took over (its generation, holder, journal floor):
+ * false if there was none.
+ */
+extern bool zlease_previous (const struct zlease *lease,
+                             struct zlease_info *info);
+
+/* Record the journal floor (see above) in the lease object. */
+extern int zlease_set_journal_floor (struct zlease *lease, uint64_t floor);
+
+/* The epoch journal objects of generation GEN carry. */
+static inline uint16_t
+zlease_epoch (uint64_t generation)
+{
+  return (uint16_t) generation;
+}
 
 /* True once the lease was found taken by someone else. */
 extern bool zlease_lost (const struct zlease *lease);

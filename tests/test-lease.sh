@@ -19,6 +19,9 @@
 #    the second server wrote.
 # 5. Only a store that does not honour conditional PUT (Swift) gets the
 #    warning about the checked, non-atomic take.
+# 6. A journal object of the fenced server that lands after the new
+#    holder listed the journal (its PUT delayed by the fault wrapper) is
+#    stale: a later replay does not apply it, and says so.
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
@@ -206,6 +209,44 @@ client <<'EOF'
 for i in range(4):
     assert h.pread(1 << 20, i << 20) == b"B" * (1 << 20), i
 EOF
+stop_server
+
+# 6.  A late journal object of a fenced server.  A's journal PUTs take
+# 6 s; B takes the device with force while one is under way, and lists
+# the journal before it lands; C, replaying after B is lost, must not
+# apply it.
+faults=$tmpdir/faults
+: > "$faults"
+rm -rf "$cachedir"
+: > "$log"
+serve fault-file="$faults"
+client <<'EOF'
+h.pwrite(b"o" * 4096, 7 << 20)
+h.flush()
+EOF
+printf 'delay put:/journal/ 6s\n' > "$faults"
+sleep 0.3
+client > "$tmpdir/a6.out" 2>&1 <<'EOF' &
+h.pwrite(b"S" * 4096, 7 << 20)
+h.flush()                       # acknowledged, but after B listed
+print("late flush returned")
+EOF
+client_a=$!
+sleep 1
+start_second "$tmpdir/cache6" force=true
+client2 'assert h.pread(4096, 7 << 20) == b"o" * 4096'
+wait $client_a || :
+cat "$tmpdir/a6.out"
+stop_server
+stop_second KILL                # B's cache is lost
+rm -rf "$cachedir"              # and A's (it holds the "S" A was fenced with)
+: > "$log"
+serve force=true
+client <<'EOF'
+assert h.pread(4096, 7 << 20) == b"o" * 4096, "the stale object was applied"
+EOF
+grep -q "was written by a server that had lost the device's lease" "$log" ||
+    { echo "FAIL: the stale journal object was not recognised"; exit 1; }
 stop_server
 
 # 5.  The fallback's warning, only where it applies.

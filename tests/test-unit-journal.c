@@ -90,8 +90,11 @@ test_round_trip (int compression)
   for (i = 0; i < 4; i++)
     REQUIRE (zjournal_add (&b, &recs[i]) == 0, "add %zu: %s", i, last_error);
   CHECK (b.nrecords == 4);
+  b.epoch = 0xabcd;                     /* the writer's lease epoch */
   REQUIRE (zjournal_seal (&codec, 0x1234, &b, &obj, &len) == 0, "%s",
            last_error);
+  CHECK (zjournal_epoch (obj, len) == 0xabcd);
+  CHECK (zjournal_epoch (obj, 10) == 0);
   CHECK (memcmp (obj, "ZFSJ", 4) == 0);
   CHECK (((uint8_t *) obj)[5] == (compression ? 1 : 0),
          "compression id %u", ((uint8_t *) obj)[5]);

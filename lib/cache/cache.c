@@ -686,14 +686,15 @@ add_device (struct zcache *c, const struct device_meta *meta, bool readonly)
    * a crash is not "listed": start from nothing in both cases.
    */
   /* Before anything of the device's is read or replayed: one writer. */
-  if (!readonly && cache_device_take_lease (d) == -1)
+  if (!readonly && cache_device_take_lease (d, false) == -1)
     return NULL;
   import = r == 1 || !rec.listed || rec.generation != meta->generation;
   d->listed = !import;
   if (write_device_state (c, d, stale, sctx.n, import && r == 0,
                           !import) == -1 ||
       (import && import_listing (c, d, meta) == -1) ||
-      journal_load (c, d) == -1)
+      journal_load (c, d) == -1 ||
+      (!readonly && cache_device_set_journal_floor (d) == -1))
     return NULL;
   if (import && d->journal.len > 0 && readonly) {
     zerror ("device %s has %zu flush journal objects that this cache has "
@@ -781,7 +782,7 @@ zcache_device (struct zcache *c, const struct device_meta *meta,
     if (found) {
       pthread_mutex_unlock (&c->device_lock);
       /* Opened read-only before, or written back only: now a writer. */
-      if (!readonly && cache_device_take_lease (found) == -1)
+      if (!readonly && cache_device_take_lease (found, true) == -1)
         return NULL;
       return found;
     }

@@ -43,9 +43,36 @@ lease_of (const struct cache_device *d)
   return __atomic_load_n (&d->lease, __ATOMIC_ACQUIRE);
 }
 
-/* Under c->lease_lock: take D's lease if not held yet. */
+/* The newest journal object D knows of, 0 if none. */
+static uint64_t
+journal_newest (struct cache_device *d)
+{
+  LOCK_FOR_SCOPE (&d->c->lock);
+  return d->journal.len ? d->journal.items[d->journal.len - 1].seq : 0;
+}
+
+int
+cache_device_set_journal_floor (struct cache_device *d)
+{
+  struct zlease *l = lease_of (d);
+
+  return l ? zlease_set_journal_floor (l, journal_newest (d)) : 0;
+}
+
+uint16_t
+cache_device_epoch (struct cache_device *d)
+{
+  struct zlease *l = lease_of (d);
+
+  return l ? zlease_epoch (zlease_generation (l)) : 0;
+}
+
+/* Under c->lease_lock: take D's lease if not held yet.  JOURNAL_KNOWN:
+ * D's journal is loaded, record its floor now (else the opening does,
+ * once it is).
+ */
 static int
-take_locked (struct cache_device *d)
+take_locked (struct cache_device *d, bool journal_known)
 {
   struct zcache *c = d->c;
   struct zlease *l;
@@ -63,11 +90,13 @@ take_locked (struct cache_device *d)
     return -1;
   }
   __atomic_store_n (&d->lease, l, __ATOMIC_RELEASE);
+  if (journal_known)
+    return cache_device_set_journal_floor (d);
   return 0;
 }
 
 int
-cache_device_take_lease (struct cache_device *d)
+cache_device_take_lease (struct cache_device *d, bool journal_known)
 {
   struct zcache *c = d->c;
   int r;
@@ -75,7 +104,7 @@ cache_device_take_lease (struct cache_device *d)
   pthread_mutex_lock (&c->lease_lock);
   /* An open is a new request: a refusal at write-back is retried. */
   d->lease_refused = false;
-  r = take_locked (d);
+  r = take_locked (d, journal_known);
   pthread_mutex_unlock (&c->lease_lock);
   return r;
 }
@@ -90,7 +119,7 @@ cache_device_guard (struct cache_device *d)
     int r;
 
     pthread_mutex_lock (&c->lease_lock);
-    r = take_locked (d);
+    r = take_locked (d, true);
     pthread_mutex_unlock (&c->lease_lock);
     if (r == -1)
       return -1;

@@ -243,8 +243,15 @@ extern int cache_device_guard (struct cache_device *d);
 extern bool cache_device_fenced (struct cache_device *d);
 /* For a write or flush of a fenced device: -1, EIO, and why. */
 extern int cache_fenced_error (struct cache_device *d);
-/* Take D's lease for an open for writing (refused: -1, EBUSY, said). */
-extern int cache_device_take_lease (struct cache_device *d);
+/* Take D's lease for an open for writing (refused: -1, EBUSY, said).
+ * JOURNAL_KNOWN: D's journal is loaded, record the lease's journal floor
+ * now; else call cache_device_set_journal_floor once it is.
+ */
+extern int cache_device_take_lease (struct cache_device *d,
+                                    bool journal_known);
+extern int cache_device_set_journal_floor (struct cache_device *d);
+/* The writer epoch for D's journal objects (lib/journal.h). */
+extern uint16_t cache_device_epoch (struct cache_device *d);
 /* The write-back thread: renew the leases held (fence.c). */
 extern void cache_renew_leases (struct zcache *c);
 /* At close, after the last uploads: release the leases of devices with

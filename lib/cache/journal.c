@@ -70,6 +70,7 @@
 
 #include "cleanup.h"
 #include "internal.h"
+#include "lease.h"
 #include "journal.h"
 #include "log.h"
 #include "vector.h"
@@ -328,6 +329,7 @@ journal_write (struct zcache *c, struct cache_device *d,
   /* Only the lease holder writes the device's objects (fence.c). */
   if (cache_device_guard (d) == -1)
     return -1;
+  b.epoch = cache_device_epoch (d);
   for (i = 0; i < n && r == 0; i++) {
     struct centry *e = v[i];
     pthread_rwlock_t *stripe = centry_stripe (c, d, e->index);
@@ -410,6 +412,7 @@ journal_trims (struct zcache *c, struct centry **v, const uint64_t *seqs,
     if (done[i])
       continue;
     d = v[i]->dev;
+    b.epoch = cache_device_epoch (d);
     pthread_mutex_lock (&c->lock);
     wanted = d->journal.len > 0;
     pthread_mutex_unlock (&c->lock);
@@ -582,6 +585,7 @@ struct replay {
   struct zcache *c;
   struct cache_device *d;
   const char *key;
+  bool stale;                  /* the object being read: ignore it */
   replay_chunk_vector chunks;  /* open addressing, power-of-2 size */
   size_t nchunks;
   pending_record_vector group; /* one capture's records */
@@ -766,6 +770,10 @@ gather_record (void *opaque, const struct zjournal_record *rec)
   struct cache_device *d = rp->d;
   struct pending_record pr = { .rec = *rec, .data_offset = rp->data.len };
 
+  if (rp->stale) {
+    rp->skipped++;
+    return 0;
+  }
   /* Past the end: written before the device was shrunk (zerofs-dev
    * resize), and gone with it.  The record is genuine (authenticated).
    */
@@ -798,6 +806,21 @@ gather_record (void *opaque, const struct zjournal_record *rec)
  * linked: no request uses it.  The objects stay, to be retired once the
  * write-back has uploaded what they hold.
  */
+/* Is journal object SEQ of epoch EPOCH stale: written by a server that
+ * had lost the lease after D's holder before this one took it over?
+ * (lib/lease.h, "Stale journal objects".)
+ */
+static bool
+stale_object (struct cache_device *d, uint64_t seq, uint16_t epoch)
+{
+  struct zlease_info prev;
+
+  if (d->lease == NULL || !zlease_previous (d->lease, &prev) ||
+      prev.journal_floor == ZLEASE_FLOOR_UNKNOWN)
+    return false;
+  return seq > prev.journal_floor && epoch != zlease_epoch (prev.generation);
+}
+
 int
 journal_replay (struct zcache *c, struct cache_device *d)
 {
@@ -832,9 +855,19 @@ journal_replay (struct zcache *c, struct cache_device *d)
     if (r == -1)
       zerror ("device %s: reading journal object %s: %s", d->name, key,
               objstore_last_error ());
-    else
+    else {
+      /* Decided on the header, which zjournal_open then authenticates
+       * (a forged one fails it, and the replay with it).
+       */
+      rp.stale = stale_object (d, seqs[i], zjournal_epoch (obj, objlen));
       r = zjournal_open (&d->codec, seqs[i], obj, objlen, key,
                          gather_record, &rp);
+      if (r == 0 && rp.stale)
+        zwarning ("device %s: journal object %s was written by a server "
+                  "that had lost the device's lease (writer epoch %u) "
+                  "after it was taken over: not applied", d->name, key,
+                  (unsigned) zjournal_epoch (obj, objlen));
+    }
     if (r == 0)
       r = apply_group (&rp);
   }

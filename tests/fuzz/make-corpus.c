@@ -29,6 +29,7 @@
 #include "byteorder.h"
 #include "conf.h"
 #include "journal.h"
+#include "lease.h"
 #include "volume.h"
 
 #include "fuzz.h"
@@ -330,6 +331,63 @@ meta_seeds (void)
   seed_prefixed ("device-meta", "sealed-other-name", &mode, 1, payload, n);
 }
 
+/* Lease objects: a held and a released one, each as the object and
+ * as its payload; one under another name.
+ */
+static void
+lease_seeds (void)
+{
+  struct fuzz_store store;
+  struct zvolume vol;
+  struct zlease_info info = {
+    .generation = 7, .since = 1700000000, .renewed = 1700000030,
+    .journal_floor = 0x18ed34c65d32d308, .pid = 4711, .host = "db1",
+  };
+  uint8_t obj[ZLEASE_OBJECT_MAX], mode;
+  size_t len;
+
+  fuzz_store_init (&store);
+  fuzz_make_volume (&vol, &store.base);
+  memset (info.instance, 0xab, 16);
+  mode = 2;                             /* "dev" */
+  if (zlease_encode (&vol, "dev", &info, obj, &len) == -1)
+    fuzz_fail ("zlease_encode");
+  seed_prefixed ("lease", "object", &mode, 1, obj, len);
+  mode = 3;
+  seed_prefixed ("lease", "object-other-name", &mode, 1, obj, len);
+  /* The payload is what follows the 20-byte header, less the tag: seal
+   * nothing, so rebuild it by hand as lease.h lays it out.
+   */
+  {
+    uint8_t p[54 + 3];
+
+    put_be64 (p, info.generation);
+    memcpy (p + 8, info.instance, 16);
+    put_be64 (p + 24, info.since);
+    put_be64 (p + 32, info.renewed);
+    put_be64 (p + 40, info.journal_floor);
+    put_be32 (p + 48, info.pid);
+    p[52] = 0;
+    p[53] = 3;
+    memcpy (p + 54, "db1", 3);
+    mode = 128 | 2;
+    seed_prefixed ("lease", "sealed", &mode, 1, p, sizeof p);
+    p[52] = 1;
+    seed_prefixed ("lease", "sealed-released", &mode, 1, p, sizeof p);
+    p[52] = 2;
+    seed_prefixed ("lease", "sealed-bad-flags", &mode, 1, p, sizeof p);
+    p[52] = 0;
+    p[53] = 4;
+    seed_prefixed ("lease", "sealed-bad-host-length", &mode, 1, p, sizeof p);
+  }
+  info.released = true;
+  mode = 2;
+  if (zlease_encode (&vol, "dev", &info, obj, &len) == -1)
+    fuzz_fail ("zlease_encode");
+  seed_prefixed ("lease", "object-released", &mode, 1, obj, len);
+  fuzz_store_clear (&store);
+}
+
 static void
 xml_seeds (void)
 {
@@ -562,6 +620,7 @@ main (int argc, char *argv[])
   journal_seeds ();
   volume_seeds ();
   meta_seeds ();
+  lease_seeds ();
   xml_seeds ();
   creds_seeds ();
   json_seeds ();
