@@ -31,6 +31,14 @@
  *
  * Payloads are signed (SHA-256 of the body in x-amz-content-sha256),
  * unless unsigned-payload is set and the endpoint is https.
+ *
+ * Routing (s3-route.h): a 307 Temporary Redirect is followed on any
+ * request (s3_send).  The bucket's region is learnt while the store is
+ * opened, from the answers to its first requests, when region= is not
+ * given for AWS or is "auto" (learn_region, switch_region): that may
+ * change the region, the endpoint and so the Host, which is why it is
+ * done only then, before other threads share the store.  An
+ * AccessDenied says which IAM permission is missing.
  */
 #include <config.h>
 
