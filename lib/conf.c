@@ -27,11 +27,11 @@
  * Defaults: cache-size 1G (at least 16M: a handful of 1 MiB chunk slots,
  * small enough for tests that want eviction), compression zstd level 1,
  * durability remote, writeback-threads 16, journal-max-bytes 1G,
- * journal-max-objects 4096, region us-east-1, addressing
- * auto, connections 32, timeout 30 s, retry-time 120 s, stats-interval
- * 5 s.  region's default
- * is a static string, so that zconf_init() allocates nothing and region
- * is never NULL.
+ * journal-max-objects 4096, addressing auto, connections 32, timeout
+ * 30 s, retry-time 120 s, stats-interval 5 s.  region has no default
+ * here (NULL): the S3 store tells "not given" from "us-east-1", since
+ * it finds the bucket's region itself when none is given for AWS (see
+ * lib/store/s3-region.c).
  *
  * Secrets are wiped wherever they are dropped: a replaced or freed secret
  * field by free_string(), a password being read in a SECRET_BUFFER.
@@ -67,8 +67,6 @@
 #define MAX_COMPRESSION_LEVEL 19
 #define MAX_PASSWORD_LEN 4096
 
-static char default_region[] = "us-east-1";
-
 static const struct zopt options[] = {
   { "bucket", ZOPT_STRING, "NAME[/PREFIX]|file:///DIR",
     "the volume: an S3 bucket (and prefix), or a local directory" },
@@ -99,7 +97,8 @@ static const struct zopt options[] = {
   { "endpoint", ZOPT_STRING, "URL",
     "S3 endpoint (default https://s3.REGION.amazonaws.com)" },
   { "region", ZOPT_STRING, "REGION",
-    "S3 region, for signing (default us-east-1)" },
+    "S3 region, for signing; auto: ask the store (default: ask AWS, "
+    "us-east-1 elsewhere)" },
   { "addressing", ZOPT_ENUM, "auto|path|virtual",
     "bucket in the URL path or in the host name (default auto)" },
   { "access-key", ZOPT_STRING, "KEY",
@@ -203,7 +202,6 @@ zconf_init (struct zconf *conf)
   conf->writeback_threads = 16;
   conf->journal_max_bytes = DEFAULT_JOURNAL_MAX_BYTES;
   conf->journal_max_objects = 4096;
-  conf->region = default_region;
   conf->addressing = ZADDR_AUTO;
   conf->connections = 32;
   conf->timeout = 30;
@@ -217,10 +215,8 @@ zconf_init (struct zconf *conf)
 static void
 free_string (char **field, bool secret)
 {
-  if (*field == NULL || *field == default_region) {
-    *field = NULL;
+  if (*field == NULL)
     return;
-  }
   if (secret)
     explicit_bzero (*field, strlen (*field));
   free (*field);
@@ -812,9 +808,6 @@ zconf_finish (struct zconf *conf, bool need_password)
     if (conf->cache_dir == NULL)
       return -1;
   }
-
-  if (conf->region == NULL)
-    conf->region = default_region;
 
   if (conf->password == NULL && conf->password_file) {
     char spec[PATH_MAX + 2];

@@ -47,7 +47,7 @@ struct zconf {
 
   /* S3 (ignored by the directory store). */
   char *endpoint;            /* URL; default https://s3.REGION.amazonaws.com */
-  char *region;              /* default us-east-1 */
+  char *region;              /* NULL if not given; "auto": discover */
   enum zaddressing addressing;
   char *access_key;
   char *secret_key;

@@ -138,14 +138,14 @@ start_volume ()
             cleanup_fn s3rver_stop
             s3rver_start "$tmpdir/s3rver" || exit $?
             bucket=$S3_BUCKET/vol
-            store_args=(endpoint="$S3_ENDPOINT" region=us-east-1)
+            store_args=(endpoint="$S3_ENDPOINT" region="$S3_REGION")
             ;;
         swift)
             source "$srcdir/s3-servers.sh"
             cleanup_fn swift_stop
             swift_start "$tmpdir/swift" || exit $?
             bucket=$S3_BUCKET/vol
-            store_args=(endpoint="$S3_ENDPOINT" region=us-east-1)
+            store_args=(endpoint="$S3_ENDPOINT" region="$S3_REGION")
             ;;
         *)
             echo "$0: unknown ZEROFS_TEST_BACKEND=$ZEROFS_TEST_BACKEND"

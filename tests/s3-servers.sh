@@ -377,6 +377,13 @@ sys.exit(not all(u.find_spec(m) for m in ("swift", "eventlet")))' \
 # S3_BUCKET, S3_REGION (us-east-1), AWS_ACCESS_KEY_ID (test:tester),
 # AWS_SECRET_ACCESS_KEY and S3_PIDS (the Python process, then memcached).
 # Returns 77 if python3-swift or memcached is missing.
+#
+# Optional, from the environment:
+#   SWIFT_LOCATION=R     s3api's region (S3_REGION): a request signed for
+#                        another is refused (AuthorizationHeaderMalformed,
+#                        "the region 'us-east-1' is wrong; expecting 'R'")
+#   SWIFT_READER=U:S     a second user test:U, secret S, without .admin:
+#                        it may do what container ACLs grant it, no more
 swift_start ()
 {
     local dir="$1" bucket="${2:-$s3_servers_default_bucket}"
@@ -400,6 +407,8 @@ swift_start ()
     "$py" "$s3_servers_dir/swift/swift-s3.py" \
           --dir "$dir" --ready-file "$dir/ready" --watch-pid "$shell_pid" \
           --memcached "$memcached" --secret testing \
+          --location "${SWIFT_LOCATION:-us-east-1}" \
+          --reader "${SWIFT_READER:-}" \
           --log-level "${SWIFT_LOG_LEVEL:-WARNING}" \
           < /dev/null > "$dir/swift-s3.log" 2>&1 &
     pid=$!
@@ -427,7 +436,7 @@ swift_start ()
     export S3_PIDS="$pid ${ready[2]}"
     export S3_ENDPOINT="http://127.0.0.1:${ready[0]}"
     export S3_BUCKET="$bucket"
-    export S3_REGION=us-east-1
+    export S3_REGION="${SWIFT_LOCATION:-us-east-1}"
     export AWS_ACCESS_KEY_ID=test:tester
     export AWS_SECRET_ACCESS_KEY=testing
     if ! _s3_create_bucket "$bucket" 10; then

@@ -126,8 +126,9 @@ creds_source_set_sts (struct creds_source *src, const struct zconf *conf)
 {
   const char *url = nonempty (getenv ("AWS_ENDPOINT_URL_STS"));
   const char *regional = nonempty (getenv ("AWS_STS_REGIONAL_ENDPOINTS"));
-  const char *region = conf->region && *conf->region ? conf->region
-    : "us-east-1";
+  /* region=auto is found later, by the S3 store: STS's own default. */
+  const char *region = conf->region && *conf->region &&
+    strcmp (conf->region, "auto") != 0 ? conf->region : "us-east-1";
   size_t n;
 
   if (url) {

@@ -294,7 +294,7 @@ header_cb (char *line, size_t size, size_t nitems, void *opaque)
 
   if (n >= 5 && memcmp (line, "HTTP/", 5) == 0) {
     /* A new response (after a 1xx): forget the previous headers. */
-    resp->etag[0] = resp->bucket_region[0] = '\0';
+    resp->etag[0] = resp->bucket_region[0] = resp->location[0] = '\0';
     resp->etag_too_long = false;
     resp->has_content_length = resp->has_range_total = false;
     resp->token_ttl = 0;
@@ -344,6 +344,12 @@ header_cb (char *line, size_t size, size_t nitems, void *opaque)
     if (len < sizeof resp->bucket_region) {
       memcpy (resp->bucket_region, value, len);
       resp->bucket_region[len] = '\0';
+    }
+  }
+  else if (IS ("location")) {
+    if (len < sizeof resp->location) {
+      memcpy (resp->location, value, len);
+      resp->location[len] = '\0';
     }
   }
   else if (IS ("x-aws-ec2-metadata-token-ttl-seconds")) {

@@ -24,6 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <curl/curl.h>
+
+#include "cleanup.h"
 #include "objstore.h"
 
 #define S3_HTTP_MAX_HEADERS 16
@@ -58,6 +61,8 @@ struct s3_http_response {
   bool has_range_total;           /* Content-Range: bytes A-B/TOTAL */
   uint64_t range_total;
   char bucket_region[64];         /* x-amz-bucket-region, "" if none */
+  char location[512];             /* Location (of a 307), "" if none or
+                                     too long */
   uint64_t token_ttl;             /* the EC2 metadata service's
                                      x-aws-ec2-metadata-token-ttl-seconds,
                                      0 if none */
@@ -83,5 +88,12 @@ extern int s3_http_perform (struct s3_http *http,
 extern void s3_http_response_free (struct s3_http_response *resp);
 #define CLEANUP_S3_HTTP_RESPONSE \
   __attribute__ ((cleanup (s3_http_response_free)))
+
+/* curl's URL API, for the URLs that the S3 code takes apart. */
+DEFINE_CLEANUP_POINTER (curl_url, CURLU *, curl_url_cleanup);
+#define CLEANUP_CURL_URL CLEANUP (curl_url)
+/* For the strings that curl_url_get returns. */
+DEFINE_CLEANUP_POINTER (curl_free, char *, curl_free);
+#define CLEANUP_CURL_FREE CLEANUP (curl_free)
 
 #endif /* ZEROFS_S3_HTTP_H */

@@ -31,6 +31,14 @@
  *
  * Payloads are signed (SHA-256 of the body in x-amz-content-sha256),
  * unless unsigned-payload is set and the endpoint is https.
+ *
+ * Routing (s3-route.h): a 307 Temporary Redirect is followed on any
+ * request (s3_send).  The bucket's region is learnt while the store is
+ * opened, from the answers to its first requests, when region= is not
+ * given for AWS or is "auto" (learn_region, switch_region): that may
+ * change the region, the endpoint and so the Host, which is why it is
+ * done only then, before other threads share the store.  An
+ * AccessDenied says which IAM permission is missing.
  */
 #include <config.h>
 
@@ -54,6 +62,7 @@
 #include "internal.h"
 #include "s3-creds.h"
 #include "s3-http.h"
+#include "s3-route.h"
 #include "s3-sigv4.h"
 #include "s3-xml.h"
 
@@ -69,6 +78,15 @@ struct s3_store {
   bool https;
   bool virtual_host;
   bool sign_payload;
+  enum zaddressing addressing;
+  /* Region discovery (s3-route.h): DISCOVER while the store is being
+   * opened, single-threaded, when the region is to be found; the
+   * endpoint then follows the region if ENDPOINT_FOLLOWS_REGION.
+   */
+  bool discover;
+  bool endpoint_follows_region;
+  bool region_given;              /* neither absent nor "auto" */
+  bool region_auto;
   struct s3_creds_provider *creds;
   struct s3_http *http;
 };
@@ -170,6 +188,22 @@ s3_fail (const struct s3_store *s, const char *op, const char *what,
     objstore_fail (e, "%s %s: bucket \"%s\" does not exist at %s "
                    "(%s, HTTP %ld)", op, what, s->bucket, s->endpoint,
                    code ? code : "NoSuchBucket", resp->status);
+  else if (resp->status == 403 &&
+           (code == NULL || strcmp (code, "AccessDenied") == 0) &&
+           *s3_route_permission (op, s->bucket, s->prefix, s->region,
+                                 hintbuf, sizeof hintbuf))
+    /* Say what is missing.  S3 refuses a GET or HEAD of an absent
+     * object with AccessDenied, not NoSuchKey, to whoever may not list
+     * the bucket.
+     */
+    objstore_fail (e, "AccessDenied on %s %s: the credentials need %s "
+                   "(HTTP 403: %s)%s", op, what, hintbuf,
+                   err.message && *err.message ? err.message
+                   : "access denied",
+                   strcmp (op, "GetObject") == 0 ||
+                   strcmp (op, "HeadObject") == 0
+                   ? "; or, if the object does not exist, s3:ListBucket "
+                   "on the bucket" : "");
   else if (code)
     objstore_fail (e, "%s %s: %s: %s (HTTP %ld)%s", op, what, code,
                    err.message && *err.message ? err.message
@@ -211,9 +245,12 @@ header_lines (const struct sigv4_header *headers, size_t n,
   return 0;
 }
 
-/* One request signed with C: see s3_request. */
+/* One request signed with C, sent to ORIGIN with the Host header HOST
+ * (the store's own, or a 307's): see s3_request.
+ */
 static int
 s3_request_once (struct s3_store *s, const struct s3_creds *c,
+                 const char *origin, const char *host,
                  const char *op, const char *method, const char *key,
                  const struct sigv4_param *query, size_t nquery,
                  const struct sigv4_header *extra, size_t nextra,
@@ -268,7 +305,7 @@ s3_request_once (struct s3_store *s, const struct s3_creds *c,
   }
 
   headers[sreq.nheaders].name = "host";
-  headers[sreq.nheaders++].value = s->host;
+  headers[sreq.nheaders++].value = host;
   for (i = 0; i < nextra; i++)
     headers[sreq.nheaders++] = extra[i];
   if (sigv4_sign (&sreq, &sig) == -1)
@@ -276,7 +313,7 @@ s3_request_once (struct s3_store *s, const struct s3_creds *c,
                           op, what);
 
   /* What is sent is what was signed: at most 4 + 7 + 1 headers. */
-  sent[nsent++] = (struct sigv4_header) { "Host", s->host };
+  sent[nsent++] = (struct sigv4_header) { "Host", host };
   sent[nsent++] = (struct sigv4_header) { "x-amz-date", sig.amz_date };
   sent[nsent++] = (struct sigv4_header) { "x-amz-content-sha256",
                                           sreq.payload_hash };
@@ -288,7 +325,7 @@ s3_request_once (struct s3_store *s, const struct s3_creds *c,
   sent[nsent++] = (struct sigv4_header) { "Authorization",
                                           sig.authorization };
 
-  url = format_string ("%s%s%s%s", s->origin, sig.canonical_uri,
+  url = format_string ("%s%s%s%s", origin, sig.canonical_uri,
                        nquery ? "?" : "", nquery ? sig.query : "");
   if (url == NULL || header_lines (sent, nsent, &lines) == -1)
     return objstore_fail (ENOMEM, "%s %s: out of memory", op, what);
@@ -315,6 +352,143 @@ s3_request_once (struct s3_store *s, const struct s3_creds *c,
                           "bytes", op, what, OBJSTORE_ETAG_MAX - 1);
   }
   return 0;
+}
+
+static int parse_endpoint (struct s3_store *s);
+
+#define MAX_REDIRECTS 3
+
+/* The bucket is in REGION (found as HOW says): sign for it from now on
+ * and, if the endpoint follows the region, go to its endpoint.  One
+ * line in the log.  Only while the store is being opened.
+ */
+static int
+switch_region (struct s3_store *s, const char *region, const char *how)
+{
+  char *r = strdup (region);
+
+  if (r == NULL)
+    return out_of_memory ();
+  free (s->region);
+  s->region = r;
+  if (s->endpoint_follows_region) {
+    char *endpoint = s3_route_aws_endpoint (region);
+
+    if (endpoint == NULL)
+      return out_of_memory ();
+    free (s->endpoint);
+    s->endpoint = endpoint;
+    if (parse_endpoint (s) == -1)
+      return -1;
+  }
+  zwarning ("%s: the bucket is in region %s (%s): requests now go to %s "
+            "(Host %s), signed for %s%s%s%s", s->base.description, region,
+            how, s->endpoint, s->host, region,
+            s->region_auto ? "" : "; region=",
+            s->region_auto ? "" : region,
+            s->region_auto ? "" : " saves this round trip at start");
+  return 0;
+}
+
+/* While the store is being opened: does the answer in RESP say that the
+ * bucket is in another region (s3-route.h)?  A 301 that does not say
+ * which is followed by a HeadBucket, whose x-amz-bucket-region does.
+ * Returns 1 if the region changed (send the request again), 0 if not,
+ * -1 on error.
+ */
+static int
+learn_region (struct s3_store *s, const struct s3_creds *c,
+              const struct s3_http_response *resp)
+{
+  CLEANUP_S3_HTTP_RESPONSE struct s3_http_response head = { 0 };
+  struct s3_error err = { 0 };
+  char buf[64], how[160];
+  const char *region;
+
+  if (resp->status != 301 && resp->status != 400 && resp->status != 403)
+    return 0;
+  if (resp->body_len > 0)
+    s3_xml_parse_error (resp->body, resp->body_len, &err);
+  region = s3_route_region_from_answer (resp, &err, buf, sizeof buf,
+                                        how, sizeof how);
+  s3_error_free (&err);
+  if (region == NULL && resp->status == 301) {
+    if (s3_request_once (s, c, s->origin, s->host, "HeadBucket", "HEAD",
+                         NULL, NULL, 0, NULL, 0, NULL, 0, &head) == -1)
+      return -1;
+    region = s3_route_region_from_answer (&head, NULL, buf, sizeof buf,
+                                          how, sizeof how);
+    if (region) {
+      size_t n = strlen (how);
+
+      snprintf (how + n, sizeof how - n, " to HeadBucket after a 301");
+    }
+  }
+  if (region == NULL || strcmp (region, s->region) == 0)
+    return 0;
+  return switch_region (s, region, how) == -1 ? -1 : 1;
+}
+
+/* s3_request_once, following 307 Temporary Redirects (the same request
+ * to the Location's host, signed for it) and, while the store is being
+ * opened, the bucket's region.
+ */
+static int
+s3_send (struct s3_store *s, const struct s3_creds *c,
+         const char *op, const char *method, const char *key,
+         const struct sigv4_param *query, size_t nquery,
+         const struct sigv4_header *extra, size_t nextra,
+         const void *body, size_t body_len,
+         struct s3_http_response *resp)
+{
+  CLEANUP_FREE char *origin = NULL;
+  CLEANUP_FREE char *host = NULL;
+  const char *what = key ? key : s->bucket;
+  unsigned redirects = 0, regions = 0;
+  int r;
+
+  for (;;) {
+    if (s3_request_once (s, c, origin ? origin : s->origin,
+                         host ? host : s->host, op, method, key,
+                         query, nquery, extra, nextra, body, body_len,
+                         resp) == -1)
+      return -1;
+
+    if (resp->status == 307 && redirects++ < MAX_REDIRECTS) {
+      char msg[512];
+
+      free (origin);
+      free (host);
+      if (s3_route_redirect (resp->location, s->https,
+                             &origin, &host) == -1) {
+        snprintf (msg, sizeof msg, "%s", objstore_last_error ());
+        s3_http_response_free (resp);
+        return objstore_fail (EIO, "%s %s: HTTP 307: %s", op, what, msg);
+      }
+      if (zerofs_debug_s3)
+        zdebug ("s3: %s %s: 307 Temporary Redirect to %s: sending it "
+                "there", method, what, origin);
+      s3_http_response_free (resp);
+      continue;
+    }
+
+    if (s->discover && regions++ < 2) {
+      r = learn_region (s, c, resp);
+      if (r == -1) {
+        s3_http_response_free (resp);
+        return -1;
+      }
+      if (r == 1) {
+        /* A redirect was for the old region's endpoint. */
+        free (origin);
+        free (host);
+        origin = host = NULL;
+        s3_http_response_free (resp);
+        continue;
+      }
+    }
+    return 0;
+  }
 }
 
 /* One signed request.  KEY is relative to the store (NULL: the bucket).
@@ -348,8 +522,8 @@ s3_request (struct s3_store *s, const char *op, const char *method,
     snprintf (msg, sizeof msg, "%s", objstore_last_error ());
     return objstore_fail (EAGAIN, "%s %s: %s", op, what, msg);
   }
-  r = s3_request_once (s, c, op, method, key, query, nquery, extra, nextra,
-                       body, body_len, resp);
+  r = s3_send (s, c, op, method, key, query, nquery, extra, nextra,
+               body, body_len, resp);
   if (r == -1 || (resp->status != 400 && resp->status != 403)) {
     s3_creds_put (c);
     return r;
@@ -373,8 +547,8 @@ s3_request (struct s3_store *s, const char *op, const char *method,
       s3_error_free (&err);
       return objstore_fail (EAGAIN, "%s %s: %s", op, what, msg);
     }
-    r = s3_request_once (s, c, op, method, key, query, nquery, extra,
-                         nextra, body, body_len, resp);
+    r = s3_send (s, c, op, method, key, query, nquery, extra,
+                 nextra, body, body_len, resp);
     s3_creds_put (c);
   }
   s3_error_free (&err);
@@ -814,13 +988,6 @@ parse_bucket (struct s3_store *s, const char *spec)
   return 0;
 }
 
-DEFINE_CLEANUP_POINTER (curl_url, CURLU *, curl_url_cleanup);
-#define CLEANUP_CURL_URL CLEANUP (curl_url)
-
-/* For the strings that curl_url_get returns. */
-DEFINE_CLEANUP_POINTER (curl_free, char *, curl_free);
-#define CLEANUP_CURL_FREE CLEANUP (curl_free)
-
 /* PART of U into *VALUE, NULL if the URL has none.  -1 if out of
  * memory (objstore_fail).
  */
@@ -845,7 +1012,7 @@ url_part (CURLU *u, CURLUPart part, char **value)
  * is part of every key's path, signed as it is.
  */
 static int
-parse_endpoint (struct s3_store *s, const struct zconf *conf)
+parse_endpoint (struct s3_store *s)
 {
   const char *url = s->endpoint, *authority;
   CLEANUP_CURL_URL CURLU *u = NULL;
@@ -860,6 +1027,12 @@ parse_endpoint (struct s3_store *s, const struct zconf *conf)
   bool ip_literal, is_aws;
   CURLUcode rc;
 
+  /* Again when the region changes the endpoint. */
+  free (s->host);
+  free (s->base_path);
+  free (s->origin);
+  s->host = s->base_path = s->origin = NULL;
+  s->https = false;
   if (strncasecmp (url, "https://", 8) == 0) {
     s->https = true;
     authority = url + 8;
@@ -937,7 +1110,7 @@ parse_endpoint (struct s3_store *s, const struct zconf *conf)
 
   is_aws = ends_with (host, ".amazonaws.com") ||
     ends_with (host, ".amazonaws.com.cn");
-  switch (conf->addressing) {
+  switch (s->addressing) {
   case ZADDR_PATH:
     s->virtual_host = false;
     break;
@@ -1040,19 +1213,33 @@ s3_init (struct s3_store *s, const struct zconf *conf)
     .low_speed_limit = conf->low_speed_limit,
     .ca_bundle = conf->ca_bundle,
   };
+  bool has_endpoint = conf->endpoint && *conf->endpoint;
+  bool auto_region = conf->region && strcmp (conf->region, "auto") == 0;
+  int r;
 
   if (parse_bucket (s, conf->bucket) == -1)
     return -1;
-  s->region = strdup (conf->region && *conf->region
-                      ? conf->region : "us-east-1");
+  /* The region: as given; else, for AWS or region=auto, us-east-1 until
+   * the first answer says otherwise (s3-route.h).
+   */
+  s->region_given = conf->region && *conf->region && !auto_region;
+  s->region_auto = auto_region;
+  s->region = strdup (s->region_given ? conf->region : "us-east-1");
   if (s->region == NULL)
     return out_of_memory ();
-  s->endpoint = conf->endpoint && *conf->endpoint ? strdup (conf->endpoint)
-    : format_string ("https://s3.%s.amazonaws.com", s->region);
+  s->endpoint = has_endpoint ? strdup (conf->endpoint)
+    : s3_route_aws_endpoint (s->region);
   if (s->endpoint == NULL)
     return out_of_memory ();
-  if (parse_endpoint (s, conf) == -1)
+  s->addressing = conf->addressing;
+  if (parse_endpoint (s) == -1)
     return -1;
+  s->discover = auto_region ||
+    (!s->region_given &&
+     (ends_with (s->host, ".amazonaws.com") ||
+      ends_with (s->host, ".amazonaws.com.cn")));
+  s->endpoint_follows_region = s->discover &&
+    (!has_endpoint || s3_route_is_plain_aws_endpoint (s->endpoint));
   s->sign_payload = !(conf->unsigned_payload && s->https);
   s->base.description = format_string ("s3://%s%s%.*s", s->bucket,
                                        *s->prefix ? "/" : "",
@@ -1069,15 +1256,21 @@ s3_init (struct s3_store *s, const struct zconf *conf)
   if (s->http == NULL)
     return -1;
   if (zerofs_debug_s3)
-    zdebug ("s3: %s: endpoint %s, %s-style (Host %s), region %s, "
+    zdebug ("s3: %s: endpoint %s, %s-style (Host %s), region %s%s, "
             "credentials from %s, %s payloads, %u connections",
             s->base.description, s->endpoint,
             s->virtual_host ? "virtual-hosted" : "path", s->host, s->region,
+            !s->discover ? "" : s->endpoint_follows_region
+            ? " until the bucket says otherwise (endpoint too)"
+            : " until the bucket says otherwise",
             s3_creds_source (s->creds),
             s->sign_payload ? "signed" : "unsigned",
             conf->connections ? conf->connections : 32);
 
-  return check_bucket (s);
+  r = check_bucket (s);
+  /* From here on many threads share the store: the region is fixed. */
+  s->discover = false;
+  return r;
 }
 
 struct objstore *

@@ -74,6 +74,13 @@ def parse_args():
     p.add_argument("--account", default="test")
     p.add_argument("--user", default="tester")
     p.add_argument("--secret", default="testing")
+    p.add_argument("--location", default="us-east-1",
+                   help="s3api's region: requests signed for another "
+                   "are refused with AuthorizationHeaderMalformed")
+    p.add_argument("--reader", default="",
+                   help="USER:SECRET, a second user of the account, "
+                   "without .admin: it may do only what container ACLs "
+                   "grant it")
     p.add_argument("--log-level", default="WARNING",
                    help="Swift log level (INFO also logs every request)")
     p.add_argument("--memcached", default="memcached")
@@ -208,11 +215,12 @@ use = egg:swift#listing_formats
 
 [filter:s3api]
 use = egg:swift#s3api
-location = us-east-1
+location = %(location)s
 
 [filter:tempauth]
 use = egg:swift#tempauth
 user_%(account)s_%(user)s = %(secret)s .admin
+%(reader)s
 
 [filter:copy]
 use = egg:swift#copy
@@ -223,7 +231,10 @@ use = egg:swift#slo
 [filter:dlo]
 use = egg:swift#dlo
 """ % dict(memcached_port=memcached_port, account=args.account,
-           user=args.user, secret=args.secret)
+           user=args.user, secret=args.secret, location=args.location,
+           reader=("user_%s_%s = %s" % ((args.account,) +
+                                        tuple(args.reader.split(":", 1)))
+                   if args.reader else ""))
     write_file(os.path.join(etc, "proxy-server.conf"), text)
 
 
