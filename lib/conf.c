@@ -26,9 +26,9 @@
  *
  * Defaults: cache-size 1G (at least 16M: a handful of 1 MiB chunk slots,
  * small enough for tests that want eviction), compression zstd level 1,
- * durability remote, writeback-threads 16, journal-max-bytes 1G,
- * journal-max-objects 4096, region us-east-1, addressing
- * auto, connections 32, timeout 30 s, retry-time 120 s.  region's default
+ * durability remote, writeback-threads 16, readahead 16M,
+ * journal-max-bytes 1G, journal-max-objects 4096, region us-east-1,
+ * addressing auto, connections 32, timeout 30 s, retry-time 120 s.  region's default
  * is a static string, so that zconf_init() allocates nothing and region
  * is never NULL.
  *
@@ -63,6 +63,11 @@
 #define DEFAULT_COMPRESSION_LEVEL 1
 /* The flush journal's bound per device (see lib/cache/journal.c). */
 #define DEFAULT_JOURNAL_MAX_BYTES (UINT64_C (1) << 30)
+/* Readahead (lib/cache/readahead.c): 16 chunks in flight ahead of a
+ * sequential reader keep up with a store 20 ms away (bench/README.md).
+ */
+#define DEFAULT_READAHEAD (UINT64_C (16) << 20)
+#define MAX_READAHEAD (UINT64_C (1) << 30)
 #define MAX_COMPRESSION_LEVEL 19
 #define MAX_PASSWORD_LEN 4096
 
@@ -87,6 +92,9 @@ static const struct zopt options[] = {
     "what a flush waits for: the object store, or the local cache disk" },
   { "writeback-threads", ZOPT_UINT, "N",
     "parallel uploads, 1-256 (default 16)" },
+  { "readahead", ZOPT_SIZE, "SIZE",
+    "how far ahead of a sequential reader chunks are fetched in parallel; "
+    "0: off (default 16M)" },
   { "journal-max-bytes", ZOPT_SIZE, "SIZE",
     "bound on a device's flush journal in the store; 0: no journal, "
     "flushes upload whole chunks (default 1G)" },
@@ -152,6 +160,7 @@ static const struct zopt_target targets[] = {
   { .offset = FIELD (compression) },      /* parsed by hand */
   { .offset = FIELD (durability), .words = durability_words },
   { .offset = FIELD (writeback_threads), .min = 1, .max = 256 },
+  { .offset = FIELD (readahead), .min = 0, .max = MAX_READAHEAD },
   { .offset = FIELD (journal_max_bytes), .min = 0, .max = UINT64_MAX },
   { .offset = FIELD (journal_max_objects), .min = 16, .max = 1048576 },
   { .offset = FIELD (endpoint) },
@@ -186,6 +195,7 @@ zconf_init (struct zconf *conf)
   conf->compression_level = DEFAULT_COMPRESSION_LEVEL;
   conf->durability = ZDUR_REMOTE;
   conf->writeback_threads = 16;
+  conf->readahead = DEFAULT_READAHEAD;
   conf->journal_max_bytes = DEFAULT_JOURNAL_MAX_BYTES;
   conf->journal_max_objects = 4096;
   conf->region = default_region;
@@ -497,6 +507,12 @@ set_option (struct zconf *conf, const char *key, const char *value,
     if (why == NULL && v < t->min) {
       zerror ("%s%s=%s: must be at least %" PRIu64 " MiB",
               where, key, value, t->min >> 20);
+      errno = EINVAL;
+      return -1;
+    }
+    if (why == NULL && v > t->max) {
+      zerror ("%s%s=%s: must be at most %" PRIu64 " MiB",
+              where, key, value, t->max >> 20);
       errno = EINVAL;
       return -1;
     }

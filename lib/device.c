@@ -57,6 +57,7 @@ device_pread (struct device *dev, void *buf, uint32_t count, uint64_t offset)
 
   if (check_range (dev, count, offset, EINVAL, "read") == -1)
     return -1;
+  zcache_readahead (dev->cd, offset, count);
   /* A read over several chunks starts all their GETs at once instead of
    * one after another (a failure here is left for the reads to meet).
    */

@@ -20,6 +20,7 @@ int zerofs_debug_s3;
 int zerofs_debug_cache;
 int zerofs_debug_flush;
 int zerofs_debug_fault;
+int zerofs_debug_readahead;
 int zerofs_debug_torn_write;
 int zerofs_debug_index_map_kib;
 
@@ -77,6 +78,7 @@ zlog_debug_from_string (const char *flags)
     { "cache", &zerofs_debug_cache },
     { "flush", &zerofs_debug_flush },
     { "fault", &zerofs_debug_fault },
+    { "readahead", &zerofs_debug_readahead },
   };
   const char *p = flags;
   size_t i, n;

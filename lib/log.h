@@ -42,6 +42,7 @@ extern int zerofs_debug_s3;      /* every S3 request, retry and backoff */
 extern int zerofs_debug_cache;   /* slot allocation, eviction, commits */
 extern int zerofs_debug_flush;   /* flush rounds, uploads, deletes */
 extern int zerofs_debug_fault;   /* fault-injection decisions */
+extern int zerofs_debug_readahead;  /* readahead windows */
 /* For crash tests, never set by "all": the Nth write to the cache's slot
  * file writes half of its first 4 KiB and the process kills itself, as
  * a power loss tearing that write would leave it.

@@ -184,9 +184,16 @@ test_every_key (void)
   CHECK (zconf_set (&conf, "journal-max-objects", "16") == 0 &&
          conf.journal_max_objects == 16);
 
+  /* Readahead: 16M by default, 0 turns it off, at most 1G. */
+  CHECK (conf.readahead == UINT64_C (16) << 20);
+  CHECK (zconf_set (&conf, "readahead", "0") == 0 && conf.readahead == 0);
+  CHECK (zconf_set (&conf, "readahead", "1G") == 0 &&
+         conf.readahead == UINT64_C (1) << 30);
+  CHECK (zconf_set (&conf, "readahead", "1025M") == -1);
+
   /* The table and zconf_is_option agree; help mentions every key. */
   opts = zconf_options (&n);
-  CHECK (n == 26);
+  CHECK (n == 27);
   for (i = 0; i < n; i++) {
     CHECK (zconf_is_option (opts[i].key));
     CHECK (opts[i].metavar && opts[i].help && opts[i].help[0]);
