@@ -26,7 +26,7 @@
  *
  * Defaults: cache-size 1G (at least 16M: a handful of 1 MiB chunk slots,
  * small enough for tests that want eviction), compression zstd level 1,
- * durability remote, writeback-threads 16, readahead 16M,
+ * durability remote, writeback-threads 16, readahead 8M,
  * journal-max-bytes 1G, journal-max-objects 4096, region us-east-1,
  * addressing auto, connections 32, timeout 30 s, retry-time 120 s.  region's default
  * is a static string, so that zconf_init() allocates nothing and region
@@ -63,10 +63,10 @@
 #define DEFAULT_COMPRESSION_LEVEL 1
 /* The flush journal's bound per device (see lib/cache/journal.c). */
 #define DEFAULT_JOURNAL_MAX_BYTES (UINT64_C (1) << 30)
-/* Readahead (lib/cache/readahead.c): 16 chunks in flight ahead of a
- * sequential reader keep up with a store 20 ms away (bench/README.md).
+/* Readahead (lib/cache/readahead.c): 8 chunks in flight ahead of a
+ * sequential reader did best 20 ms from s3rver (bench/README.md).
  */
-#define DEFAULT_READAHEAD (UINT64_C (16) << 20)
+#define DEFAULT_READAHEAD (UINT64_C (8) << 20)
 #define MAX_READAHEAD (UINT64_C (1) << 30)
 #define MAX_COMPRESSION_LEVEL 19
 #define MAX_PASSWORD_LEN 4096
@@ -94,7 +94,7 @@ static const struct zopt options[] = {
     "parallel uploads, 1-256 (default 16)" },
   { "readahead", ZOPT_SIZE, "SIZE",
     "how far ahead of a sequential reader chunks are fetched in parallel; "
-    "0: off (default 16M)" },
+    "0: off (default 8M)" },
   { "journal-max-bytes", ZOPT_SIZE, "SIZE",
     "bound on a device's flush journal in the store; 0: no journal, "
     "flushes upload whole chunks (default 1G)" },

@@ -40,7 +40,7 @@ struct zconf {
   enum zdurability durability;
   unsigned writeback_threads;  /* parallel uploads per flush, default 16 */
   uint64_t readahead;        /* bytes fetched ahead of a sequential reader,
-                                default 16M; 0: off */
+                                default 8M; 0: off */
   uint64_t journal_max_bytes;  /* a device's flush journal, default 1G;
                                   0: no journal */
   unsigned journal_max_objects;  /* and its objects, default 4096 */

@@ -29,9 +29,11 @@
  * logs new windows.
  *
  * Threads.  The chunks asked for go to a bounded queue (ZRA_QUEUE),
- * served by a fixed pool of threads (enough for two streams at the
- * largest window, at most ZRA_THREADS_MAX), started with the cache and
- * joined when it closes.  A full queue drops the rest of the window (the stream asks
+ * served by a fixed pool of threads (as many as the largest window, at
+ * most ZRA_THREADS_MAX: several streams share them), started with the
+ * cache and joined when it closes.  (Each thread costs more than its
+ * stack: its first touch of the plugin's thread-local storage allocates
+ * and zeroes all of it, 2 MiB today.)  A full queue drops the rest of the window (the stream asks
  * again at its next chunk): readahead is a hint, never a reason for a
  * reader to wait.  A thread fetches through the cache's own path
  * (centry_fetch_shared), so a chunk is fetched once however many want
@@ -155,8 +157,6 @@ readahead_start (struct zcache *c)
   pthread_cond_init (&c->ra_cond, NULL);
   c->ra_init = true;
   c->ra_max = n;
-  /* Two streams at their full window at once. */
-  n *= 2;
   if (n > ZRA_THREADS_MAX)
     n = ZRA_THREADS_MAX;
   c->ra_threads = calloc (n ? n : 1, sizeof *c->ra_threads);
