@@ -13,6 +13,20 @@
 #               holding "delay DELAY" (default 20ms), so every object-store
 #               request (GET, PUT, HEAD, DELETE, LIST) waits DELAY before
 #               it is sent; the network itself stays loopback
+#   s3rver-rtt  zerofs on the same s3rver behind bench/delay-proxy.py, a
+#               TCP forwarder that delays every byte RTT/2 each way
+#               (default RTT 20 ms): a real round trip per request
+#   s3rver-rtt0 the same with readahead=0 (zerofs before readahead)
+#   s3backer-rtt
+#               s3backer 2.x's nbdkit plugin ($S3BACKER_PLUGIN) through
+#               the same forwarder: blockSize=1M, encrypt=true,
+#               blockCacheSize=1024 (1 GiB), listBlocks=true; restarted
+#               for the cold reads (its block cache is in memory)
+#   objstore-rtt
+#               no nbdkit: bench/objstore-bench through the same
+#               forwarder, REGION's worth of 1 MiB PUTs then GETs with
+#               1, 8 and 16 requests in flight: what the object layer
+#               gets from the store (get-jN rows, MiB/s)
 #
 # The file plugin runs first and again last; its figures in the table are
 # the mean of the two runs (both are printed).
@@ -20,9 +34,10 @@
 # Workloads, in this order, on each target (REGION = the first SIZE MiB):
 #   seq-write    1 MiB sequential writes of REGION, QD8, with the final
 #                flush (fio end_fsync=1) inside the measured time: MiB/s
-#   cold-read    nbdkit restarted (zerofs: with an empty cache-dir, so
+#   cold-read-qd1  nbdkit restarted (zerofs: with an empty cache-dir, so
 #                every chunk comes from the store; file: the page cache
-#                stays warm), 1 MiB sequential reads of REGION, QD8: MiB/s
+#                stays warm), 1 MiB sequential reads of REGION, QD1: MiB/s
+#   cold-read    the same at QD8 (restarted again, on an empty cache)
 #   warm-read    4 KiB random reads in REGION, QD32, RUNTIME s: IOPS
 #   rand-write   4 KiB random writes in REGION, QD32, a flush every 256
 #                writes (fio fsync=256), RUNTIME s: IOPS (writes/s); the
@@ -30,11 +45,17 @@
 #   flush-lat    1 MiB write then flush, QD1 (fio fsync=1), 64 times, after
 #                REGION: p50 of the write + p50 of the flush, in ms
 #
-# Usage: bench/fio.sh [-s SIZE_MIB] [-t RUNTIME] [-d DELAY] [-p]
-#                     [-z "KEY=VALUE ..."] [TARGET...]
+# Usage: bench/fio.sh [-s SIZE_MIB] [-t RUNTIME] [-d DELAY] [-r RTT_MS]
+#                     [-w "WORKLOAD ..."] [-p] [-z "KEY=VALUE ..."]
+#                     [TARGET...]
 #   -s SIZE_MIB  the region (default 256)
 #   -t RUNTIME   seconds of the time-based jobs (default 15)
 #   -d DELAY     the WAN model's delay (default 20ms)
+#   -r RTT_MS    the forwarder's round trip, ms (default 20)
+#   -w WORKLOADS run only these (seq-write always runs: it writes the data
+#                the others read); -w "cold-read-qd1 cold-read" with the
+#                targets "s3rver-rtt s3backer-rtt objstore-rtt" is the
+#                cold sequential read comparison of bench/README.md
 #   -p           perf record nbdkit during warm-read and rand-write on the
 #                zerofs targets, and print the top of each profile
 #   -z PARAMS    more zerofs plugin parameters, for example
@@ -58,13 +79,18 @@ export PATH=/usr/bin:/bin:$PATH
 size_mib=256
 runtime=15
 delay=20ms
+rtt_ms=20
+all_workloads="seq-write cold-read-qd1 cold-read warm-read rand-write flush-lat"
+workloads="$all_workloads"
 perf=
 zparams=
-while getopts "s:t:d:pz:h" opt; do
+while getopts "s:t:d:r:w:pz:h" opt; do
     case "$opt" in
         s) size_mib="$OPTARG" ;;
         t) runtime="$OPTARG" ;;
         d) delay="$OPTARG" ;;
+        r) rtt_ms="$OPTARG" ;;
+        w) workloads="seq-write $OPTARG" ;;
         p) perf=yes ;;
         z) zparams="$OPTARG" ;;
         *) sed -n '4,/^$/s/^# \{0,1\}//p' "$0"; exit 2 ;;
@@ -77,10 +103,19 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 for t in "${targets[@]}"; do
     case "$t" in
-        file|dir|s3rver|s3rver-wan) ;;
+        file|dir|s3rver|s3rver-wan|s3rver-rtt|s3rver-rtt0) ;;
+        s3backer-rtt|objstore-rtt) ;;
         *) echo "$0: unknown target $t" >&2; exit 2 ;;
     esac
 done
+for w in $workloads; do
+    case " $all_workloads " in
+        *" $w "*) ;;
+        *) echo "$0: unknown workload $w" >&2; exit 2 ;;
+    esac
+done
+# want WORKLOAD: is it to be run?
+want () { case " $workloads " in *" $1 "*) return 0 ;; esac; return 1; }
 if [ "$size_mib" -lt 64 ] || [ "$size_mib" -gt 896 ]; then
     echo "$0: -s must be from 64 to 896 (MiB of the 1 GiB device)" >&2
     exit 2
@@ -101,6 +136,25 @@ find_built ()
 }
 plugin="$(find_built PLUGIN plugin/.libs/nbdkit-zerofs-plugin.so)"
 zerofs_dev="$(find_built ZEROFS_DEV tools/zerofs-dev)"
+for t in "${targets[@]}"; do
+    case "$t" in
+        s3backer-rtt)
+            if [ ! -e "${S3BACKER_PLUGIN:-}" ]; then
+                echo "$0: s3backer-rtt needs S3BACKER_PLUGIN (the path of" \
+                     "nbdkit-s3backer-plugin.so)" >&2
+                exit 1
+            fi
+            ;;
+        objstore-rtt)
+            objstore_bench="$(find_built OBJSTORE_BENCH bench/objstore-bench)"
+            if [ ! -x "$objstore_bench" ]; then
+                echo "$0: objstore-rtt needs bench/objstore-bench (make -C" \
+                     "bench bench) or OBJSTORE_BENCH" >&2
+                exit 1
+            fi
+            ;;
+    esac
+done
 for need in "plugin:$plugin" "zerofs-dev:$zerofs_dev"; do
     if [ -z "${need#*:}" ] || [ ! -e "${need#*:}" ]; then
         echo "$0: ${need%%:*} not found: build zerofs, run this from the" \
@@ -128,6 +182,7 @@ sock="$tmp/nbd.sock"
 pidfile="$tmp/nbdkit.pid"
 nbdkit_pid=
 s3_started=
+proxy_pid=
 
 stop_nbdkit ()
 {
@@ -150,6 +205,10 @@ stop_nbdkit ()
 cleanup ()
 {
     stop_nbdkit
+    if [ -n "$proxy_pid" ]; then
+        kill -TERM "$proxy_pid" 2>/dev/null || :
+        wait "$proxy_pid" 2>/dev/null || :
+    fi
     if [ -n "$s3_started" ]; then
         s3rver_stop
     fi
@@ -234,7 +293,7 @@ if j["error"]:
     sys.exit("fio %s %s: error %d" % (target, name, j["error"]))
 def p50(lat):
     return lat.get("percentile", {}).get("50.000000", 0) / 1e6
-if name in ("seq-write", "cold-read"):
+if name in ("seq-write", "cold-read", "cold-read-qd1"):
     d = j["write" if name == "seq-write" else "read"]
     # job_runtime includes the end_fsync of seq-write.
     v = d["io_bytes"] / 1048576 / (j["job_runtime"] / 1000)
@@ -258,17 +317,68 @@ flush_device ()
 region="${size_mib}M"
 common=(bs=1M "size=$region" offset=0)
 
+# s3rver_up: s3rver on loopback, once.
+s3rver_up ()
+{
+    if [ -z "$s3_started" ]; then
+        # shellcheck source-path=SCRIPTDIR source=../tests/s3-servers.sh
+        source "$here/../tests/s3-servers.sh"
+        s3rver_start "$tmp/s3rver"
+        s3_started=yes
+    fi
+}
+
+# proxy_up: s3rver behind the delay forwarder, once; sets ep_rtt.
+proxy_up ()
+{
+    s3rver_up
+    [ -z "$proxy_pid" ] || return 0
+    # shellcheck source-path=SCRIPTDIR source=delay-proxy.sh
+    source "$here/delay-proxy.sh"
+    delay_proxy_start "${S3_ENDPOINT##*:}" "$(( rtt_ms / 2 ))" "$tmp"
+    ep_rtt="$proxy_endpoint"
+}
+
+# objstore_target: objstore-bench's GETs through the forwarder.
+objstore_target ()
+{
+    local out="$tmp/objstore-rtt.log"
+    proxy_up
+    "$objstore_bench" -n "$size_mib" -j "1 8 16" -p objstore-rtt \
+                      bucket="$S3_BUCKET" endpoint="$ep_rtt" \
+                      region=us-east-1 connections=32 > "$out" 2>&1 ||
+        { cat "$out" >&2; exit 1; }
+    awk '$1 == "objstore" && $2 == "GET" {
+             sub(/jobs=/, "", $3); sub(/:/, "", $3)
+             for (i = 1; i < NF; i++) if ($(i + 1) == "MiB/s") v = $i
+             print "objstore-rtt get-j" $3, v }' "$out" >> "$results"
+    sed 's/^/fio.sh: /' "$out"
+}
+
 run_target ()
 {
-    local target="$1" uri log cache
+    local target="$1" uri log cache= qd name
     log="$tmp/$target.nbdkit.log"
     local -a start
     echo "=== $target"
     case "$target" in
+        objstore-rtt)
+            objstore_target
+            return
+            ;;
         file)
             rm -f "$tmp/file.img"
             truncate -s 1G "$tmp/file.img"
             start=(file "$tmp/file.img")
+            uri="nbd+unix:///?socket=$sock"
+            ;;
+        s3backer-rtt)
+            proxy_up
+            start=("$S3BACKER_PLUGIN" bucket="$S3_BUCKET" prefix=s3backer/
+                   baseURL="$ep_rtt/" accessId="$AWS_ACCESS_KEY_ID"
+                   accessKey="$AWS_SECRET_ACCESS_KEY" size=1G blockSize=1M
+                   listBlocks=true blockCacheSize=1024 encrypt=true
+                   passwordFile="$tmp/pw")
             uri="nbd+unix:///?socket=$sock"
             ;;
         *)
@@ -279,13 +389,13 @@ run_target ()
                     mkdir -p "$tmp/dirvol"
                     bucket="file://$tmp/dirvol"
                     ;;
+                s3rver-rtt*)
+                    proxy_up
+                    bucket="$S3_BUCKET/$target"
+                    store=(endpoint="$ep_rtt" region=us-east-1)
+                    ;;
                 s3rver*)
-                    if [ -z "$s3_started" ]; then
-                        # shellcheck source-path=SCRIPTDIR source=../tests/s3-servers.sh
-                        source "$here/../tests/s3-servers.sh"
-                        s3rver_start "$tmp/s3rver"
-                        s3_started=yes
-                    fi
+                    s3rver_up
                     bucket="$S3_BUCKET/$target"
                     store=(endpoint="$S3_ENDPOINT" region=us-east-1)
                     ;;
@@ -304,6 +414,9 @@ run_target ()
             # shellcheck disable=SC2206 # -z PARAMS: words on purpose
             start=("$plugin" bucket="$bucket" password=+"$tmp/pw"
                    cache-dir="$cache" "${store[@]}" $zparams)
+            if [ "$target" = s3rver-rtt0 ]; then
+                start+=(readahead=0)
+            fi
             uri="nbd+unix:///disk?socket=$sock"
             ;;
     esac
@@ -312,20 +425,30 @@ run_target ()
     job "$target" seq-write "$uri" rw=write "${common[@]}" iodepth=8 \
         end_fsync=1
 
-    stop_nbdkit
-    if [ -n "${cache:-}" ]; then
-        rm -rf "$cache"
-    fi
-    start_nbdkit "$log" "${start[@]}"
-    job "$target" cold-read "$uri" rw=read "${common[@]}" iodepth=8
+    for qd in 1 8; do
+        if [ $qd = 1 ]; then name=cold-read-qd1; else name=cold-read; fi
+        want $name || continue
+        stop_nbdkit
+        if [ -n "$cache" ]; then
+            rm -rf "$cache"
+        fi
+        start_nbdkit "$log" "${start[@]}"
+        job "$target" $name "$uri" rw=read "${common[@]}" iodepth=$qd
+    done
 
-    job "$target" warm-read "$uri" rw=randread bs=4k "size=$region" \
-        offset=0 iodepth=32 time_based "runtime=$runtime"
-    job "$target" rand-write "$uri" rw=randwrite bs=4k "size=$region" \
-        offset=0 iodepth=32 fsync=256 time_based "runtime=$runtime"
-    flush_device "$uri"
-    job "$target" flush-lat "$uri" rw=write bs=1M "offset=$region" \
-        size=64M iodepth=1 fsync=1 "runtime=$(( runtime * 2 ))"
+    if want warm-read; then
+        job "$target" warm-read "$uri" rw=randread bs=4k "size=$region" \
+            offset=0 iodepth=32 time_based "runtime=$runtime"
+    fi
+    if want rand-write; then
+        job "$target" rand-write "$uri" rw=randwrite bs=4k "size=$region" \
+            offset=0 iodepth=32 fsync=256 time_based "runtime=$runtime"
+        flush_device "$uri"
+    fi
+    if want flush-lat; then
+        job "$target" flush-lat "$uri" rw=write bs=1M "offset=$region" \
+            size=64M iodepth=1 fsync=1 "runtime=$(( runtime * 2 ))"
+    fi
     stop_nbdkit
 }
 
@@ -333,7 +456,7 @@ head -c 24 /dev/urandom | base64 > "$tmp/pw"
 echo "fio.sh: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs," \
      "$(uname -r), $(fio --version), $(nbdkit --version | head -n 1)"
 echo "fio.sh: region $size_mib MiB, time-based jobs $runtime s," \
-     "WAN model: fault-file 'delay $delay'"
+     "WAN model: fault-file 'delay $delay'; forwarder RTT $rtt_ms ms"
 echo "fio.sh: plugin $plugin ${zparams:+(with $zparams)}"
 # The reference is measured first and again last, so that a machine that
 # gets busier or quieter during the run moves it as it moves zerofs; the
@@ -347,21 +470,29 @@ for t in "${runs[@]}"; do
 done
 
 echo
-python3 - "$results" "$delay" "${targets[@]}" <<'PY'
+python3 - "$results" "$delay" "$rtt_ms" "${targets[@]}" <<'PY'
 import sys
-path, delay, targets = sys.argv[1], sys.argv[2], sys.argv[3:]
+path, delay, rtt, targets = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 runs = {}
 for line in open(path):
     t, n, x = line.split()
     runs.setdefault((t, n), []).append(float(x))
 v = {k: sum(xs) / len(xs) for k, xs in runs.items()}
 rows = [("seq-write", "1 MiB seq write + final flush, MiB/s"),
+        ("cold-read-qd1", "cold 1 MiB seq read QD1, MiB/s"),
         ("cold-read", "cold 1 MiB seq read QD8, MiB/s"),
         ("warm-read", "warm 4 KiB rand read QD32, IOPS"),
         ("rand-write", "4 KiB rand write QD32, flush/256, IOPS"),
         ("flush-lat", "1 MiB write + flush p50, ms (lower=better)")]
 names = {"file": "file plugin", "dir": "zerofs dir",
-         "s3rver": "zerofs s3rver", "s3rver-wan": "s3rver+" + delay}
+         "s3rver": "zerofs s3rver", "s3rver-wan": "s3rver+" + delay,
+         "s3rver-rtt": "zerofs rtt", "s3rver-rtt0": "zerofs rtt ra=0",
+         "s3backer-rtt": "s3backer rtt",
+         "objstore-rtt": "objstore rtt"}
+if "objstore-rtt" in targets:
+    rows += [("get-j%d" % j, "object layer GET, %d in flight, MiB/s" % j)
+             for j in (1, 8, 16)]
+rows = [r for r in rows if any((t, r[0]) in v for t in targets)]
 w = 44
 print("%-*s" % (w, "workload") +
       "".join("%15s" % names[t] for t in targets))
@@ -389,4 +520,23 @@ if "file" in targets and len(targets) > 1:
             else:
                 cells.append("%15s" % "-")
         print("%-*s" % (w, label) + "".join(cells))
+if "s3rver-rtt" in targets:
+    print()
+    print("cold sequential reads behind the %s ms forwarder, same run" % rtt)
+    z = "s3rver-rtt"
+    for n in ("cold-read-qd1", "cold-read"):
+        if (z, n) not in v:
+            continue
+        cells = []
+        for j in (8, 16):
+            g = v.get(("objstore-rtt", "get-j%d" % j))
+            if g:
+                cells.append("%.2fx object layer GET j%d" % (v[z, n] / g, j))
+        b = v.get(("s3backer-rtt", n))
+        if b:
+            cells.append("%.2fx s3backer" % (v[z, n] / b))
+        b = v.get(("s3rver-rtt0", n))
+        if b:
+            cells.append("%.2fx readahead=0" % (v[z, n] / b))
+        print("  zerofs %-14s %7.1f MiB/s: %s" % (n, v[z, n], ", ".join(cells)))
 PY

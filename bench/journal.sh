@@ -290,20 +290,10 @@ source "$here/../tests/s3-servers.sh"
 s3rver_start "$tmp/s3rver"
 s3_started=yes
 ep_lo="$S3_ENDPOINT"
-/usr/bin/python3 "$here/delay-proxy.py" "${S3_ENDPOINT##*:}" "$delay_ms" \
-                 "$tmp/proxy.port" "$tmp/proxy.stats" \
-                 > "$tmp/proxy.log" 2>&1 &
-proxy_pid=$!
-for (( i = 0; i < 200; i++ )); do
-    [ -s "$tmp/proxy.port" ] && break
-    sleep 0.05
-done
-if [ ! -s "$tmp/proxy.port" ]; then
-    echo "journal.sh: the delay forwarder did not start:" >&2
-    cat "$tmp/proxy.log" >&2
-    exit 1
-fi
-ep_wan="http://127.0.0.1:$(cat "$tmp/proxy.port")"
+# shellcheck source-path=SCRIPTDIR source=delay-proxy.sh
+source "$here/delay-proxy.sh"
+delay_proxy_start "${S3_ENDPOINT##*:}" "$delay_ms" "$tmp" "$tmp/proxy.stats"
+ep_wan="$proxy_endpoint"
 
 # proxy_up: bytes the forwarder has sent towards s3rver so far (waits
 # for its stats file to be current: it is rewritten every 0.5 s).

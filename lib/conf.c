@@ -26,12 +26,12 @@
  *
  * Defaults: cache-size 1G (at least 16M: a handful of 1 MiB chunk slots,
  * small enough for tests that want eviction), compression zstd level 1,
- * durability remote, writeback-threads 16, journal-max-bytes 1G,
- * journal-max-objects 4096, addressing auto, connections 32, timeout
- * 30 s, retry-time 120 s, stats-interval 5 s.  region has no default
- * here (NULL): the S3 store tells "not given" from "us-east-1", since
- * it finds the bucket's region itself when none is given for AWS (see
- * lib/store/s3-region.c).
+ * durability remote, writeback-threads 16, readahead 8M,
+ * journal-max-bytes 1G, journal-max-objects 4096, addressing auto,
+ * connections 32, timeout 30 s, retry-time 120 s, stats-interval 5 s.
+ * region has no default here (NULL): the S3 store tells "not given"
+ * from "us-east-1", since it finds the bucket's region itself when none
+ * is given for AWS (see lib/store/s3-route.c).
  *
  * Secrets are wiped wherever they are dropped: a replaced or freed secret
  * field by free_string(), a password being read in a SECRET_BUFFER.
@@ -64,6 +64,11 @@
 #define DEFAULT_COMPRESSION_LEVEL 1
 /* The flush journal's bound per device (see lib/cache/journal.c). */
 #define DEFAULT_JOURNAL_MAX_BYTES (UINT64_C (1) << 30)
+/* Readahead (lib/cache/readahead.c): 8 chunks in flight ahead of a
+ * sequential reader did best 20 ms from s3rver (bench/README.md).
+ */
+#define DEFAULT_READAHEAD (UINT64_C (8) << 20)
+#define MAX_READAHEAD (UINT64_C (1) << 30)
 #define MAX_COMPRESSION_LEVEL 19
 #define MAX_PASSWORD_LEN 4096
 
@@ -86,6 +91,9 @@ static const struct zopt options[] = {
     "what a flush waits for: the object store, or the local cache disk" },
   { "writeback-threads", ZOPT_UINT, "N",
     "parallel uploads, 1-256 (default 16)" },
+  { "readahead", ZOPT_SIZE, "SIZE",
+    "how far ahead of a sequential reader chunks are fetched in parallel; "
+    "0: off (default 8M)" },
   { "journal-max-bytes", ZOPT_SIZE, "SIZE",
     "bound on a device's flush journal in the store; 0: no journal, "
     "flushes upload whole chunks (default 1G)" },
@@ -162,6 +170,7 @@ static const struct zopt_target targets[] = {
   { .offset = FIELD (compression) },      /* parsed by hand */
   { .offset = FIELD (durability), .words = durability_words },
   { .offset = FIELD (writeback_threads), .min = 1, .max = 256 },
+  { .offset = FIELD (readahead), .min = 0, .max = MAX_READAHEAD },
   { .offset = FIELD (journal_max_bytes), .min = 0, .max = UINT64_MAX },
   { .offset = FIELD (journal_max_objects), .min = 16, .max = 1048576 },
   { .offset = FIELD (force) },
@@ -200,6 +209,7 @@ zconf_init (struct zconf *conf)
   conf->compression_level = DEFAULT_COMPRESSION_LEVEL;
   conf->durability = ZDUR_REMOTE;
   conf->writeback_threads = 16;
+  conf->readahead = DEFAULT_READAHEAD;
   conf->journal_max_bytes = DEFAULT_JOURNAL_MAX_BYTES;
   conf->journal_max_objects = 4096;
   conf->addressing = ZADDR_AUTO;
@@ -503,6 +513,12 @@ set_option (struct zconf *conf, const char *key, const char *value,
     if (why == NULL && v < t->min) {
       zerror ("%s%s=%s: must be at least %" PRIu64 " MiB",
               where, key, value, t->min >> 20);
+      errno = EINVAL;
+      return -1;
+    }
+    if (why == NULL && v > t->max) {
+      zerror ("%s%s=%s: must be at most %" PRIu64 " MiB",
+              where, key, value, t->max >> 20);
       errno = EINVAL;
       return -1;
     }

@@ -39,6 +39,8 @@ struct zconf {
   int compression_level;     /* zstd level, default 1 */
   enum zdurability durability;
   unsigned writeback_threads;  /* parallel uploads per flush, default 16 */
+  uint64_t readahead;        /* bytes fetched ahead of a sequential reader,
+                                default 8M; 0: off */
   uint64_t journal_max_bytes;  /* a device's flush journal, default 1G;
                                   0: no journal */
   unsigned journal_max_objects;  /* and its objects, default 4096 */

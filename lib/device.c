@@ -77,6 +77,7 @@ pread_chunks (struct device *dev, void *buf, uint32_t count, uint64_t offset)
 
   if (check_range (dev, count, offset, EINVAL, "read") == -1)
     return -1;
+  zcache_readahead (dev->cd, offset, count);
   /* A read over several chunks starts all their GETs at once instead of
    * one after another (a failure here is left for the reads to meet).
    */

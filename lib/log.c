@@ -22,6 +22,7 @@ int zerofs_debug_flush;
 int zerofs_debug_fault;
 int zerofs_debug_stats;
 int zerofs_debug_lease;
+int zerofs_debug_readahead;
 int zerofs_debug_torn_write;
 int zerofs_debug_index_map_kib;
 
@@ -107,6 +108,7 @@ zlog_debug_from_string (const char *flags)
     { "flush", &zerofs_debug_flush },
     { "fault", &zerofs_debug_fault },
     { "lease", &zerofs_debug_lease },
+    { "readahead", &zerofs_debug_readahead },
   };
   const char *p = flags;
   size_t i, n;

@@ -50,6 +50,7 @@ extern int zerofs_debug_flush;   /* flush rounds, uploads, deletes */
 extern int zerofs_debug_fault;   /* fault-injection decisions */
 extern int zerofs_debug_stats;   /* the statistics at exit (lib/stats.c) */
 extern int zerofs_debug_lease;   /* device leases: take, renew, check */
+extern int zerofs_debug_readahead;  /* readahead windows */
 /* For crash tests, never set by "all": the Nth write to the cache's slot
  * file writes half of its first 4 KiB and the process kills itself, as
  * a power loss tearing that write would leave it.

@@ -184,6 +184,13 @@ test_every_key (void)
   CHECK (zconf_set (&conf, "journal-max-objects", "16") == 0 &&
          conf.journal_max_objects == 16);
 
+  /* Readahead: 8M by default, 0 turns it off, at most 1G. */
+  CHECK (conf.readahead == UINT64_C (8) << 20);
+  CHECK (zconf_set (&conf, "readahead", "0") == 0 && conf.readahead == 0);
+  CHECK (zconf_set (&conf, "readahead", "1G") == 0 &&
+         conf.readahead == UINT64_C (1) << 30);
+  CHECK (zconf_set (&conf, "readahead", "1025M") == -1);
+
   CHECK (!conf.force);
   CHECK (zconf_set (&conf, "force", "true") == 0 && conf.force);
 
@@ -202,7 +209,7 @@ test_every_key (void)
    * mentions every key.
    */
   opts = zconf_options (&n);
-  CHECK (n == 30);
+  CHECK (n == 31);
   for (i = 0; i < n; i++) {
     CHECK (zconf_is_option (opts[i].key));
     CHECK (zconf_find_option (opts[i].key) == &opts[i]);

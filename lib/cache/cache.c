@@ -1441,7 +1441,7 @@ zcache_open (const struct zconf *conf, struct zvolume *vol,
       c->free_slots[c->nfree++] = s;
   if ((c->devices && zcache_commit (c) == -1) || set_clean_flag (c, 0) == -1)
     return NULL;
-  if (zcache_start_writeback (c) == -1)
+  if (zcache_start_writeback (c) == -1 || readahead_start (c) == -1)
     return NULL;
   ret = c;
   c = NULL;
@@ -1458,6 +1458,8 @@ zcache_close (struct zcache *c)
 
   if (c == NULL)
     return;
+  /* Its GETs use the store, the slots and the index. */
+  readahead_stop (c);
   if (c->wb_started) {
     zcache_stop_writeback (c);
     if (c->ndirty > 0 && zcache_flush_all (c) == -1)

@@ -84,6 +84,12 @@ extern int zcache_prefetch (struct cache_device *d, uint64_t index);
  */
 extern int zcache_prefetch_range (struct cache_device *d, uint64_t first,
                                   uint64_t last);
+/* A read of COUNT bytes at OFFSET is about to be served: if it continues
+ * a sequential stream, queue the chunks ahead of it for background GETs
+ * (readahead=, see readahead.c).  Never waits for a GET, never fails.
+ */
+extern void zcache_readahead (struct cache_device *d, uint64_t offset,
+                              uint32_t count);
 /* The chunks of FIRST..LAST that may hold data, sorted, in a malloc'd
  * array *INDEXES of *N.  Costs what is stored, not the range's size.
  */

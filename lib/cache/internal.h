@@ -2,8 +2,9 @@
  *
  * zerofs: the cache engine's private structures, shared by cache.c
  * (open, recovery, devices, index commits), chunk-io.c (per-chunk
- * reads, writes, discards, slot allocation) and writeback.c (uploads,
- * flush, the write-back thread).  See cache.c for the design.
+ * reads, writes, discards, slot allocation), writeback.c (uploads,
+ * flush, the write-back thread), journal.c (the flush journal) and
+ * readahead.c (sequential streams, fetched ahead).  See cache.c for the design.
  */
 #ifndef ZEROFS_CACHE_INTERNAL_H
 #define ZEROFS_CACHE_INTERNAL_H
@@ -27,6 +28,12 @@
 #define ZSEQ_RESERVE (UINT64_C (1) << 32)
 /* At most this many GETs at once for one prefetch of a range. */
 #define ZPREFETCH_THREADS 32
+/* Readahead (readahead.c): stream trackers per device, the largest
+ * thread pool, and the bound on chunks queued for it.
+ */
+#define ZRA_STREAMS 8
+#define ZRA_THREADS_MAX 32
+#define ZRA_QUEUE 64
 /* Commit the index at least this often when something changed. */
 #define ZCOMMIT_INTERVAL_MS 1000
 /* A dirty chunk is written back after this long even without a flush. */
@@ -126,6 +133,24 @@ struct capture {
   uint64_t map[4];
 };
 
+/* A sequential stream of reads of a device (readahead.c), under
+ * c->ra_lock.
+ */
+struct ra_stream {
+  bool used;
+  uint64_t next;                 /* where its next read should start */
+  uint64_t chunk;                /* the chunk its last read ended in */
+  uint64_t window;               /* chunks to keep asked for after it */
+  uint64_t ra_end;               /* first chunk not asked for yet */
+  uint64_t last_use;             /* c->ra_clock at its last read */
+};
+
+/* A chunk queued for readahead. */
+struct ra_item {
+  struct cache_device *d;
+  uint64_t index;
+};
+
 /* A device being opened for the first time (zcache_device). */
 struct device_opening {
   const char *name;
@@ -158,6 +183,7 @@ struct cache_device {
   struct centry *entries;        /* [C] its entries in memory */
   struct zcache_device_stats stats;  /* [C] hits, misses and dirty only:
                                         zcache_device_get_stats */
+  struct ra_stream ra[ZRA_STREAMS];  /* [ra_lock] readahead streams */
 };
 
 struct zcache {
@@ -207,6 +233,17 @@ struct zcache {
 
   pthread_rwlock_t stripes[ZCACHE_STRIPES];
   struct zcache_stats stats;     /* [C] */
+
+  /* Readahead (readahead.c): its queue and threads, under ra_lock. */
+  pthread_mutex_t ra_lock;
+  pthread_cond_t ra_cond;        /* work queued, or stop */
+  struct ra_item ra_queue[ZRA_QUEUE];
+  size_t ra_head, ra_len;
+  uint64_t ra_clock;             /* stamps the streams' use, for LRU */
+  uint64_t ra_max;               /* the largest window (0: off); constant */
+  pthread_t *ra_threads;
+  unsigned ra_nthreads;
+  bool ra_init, ra_stop;
 };
 
 /* Sector bitmaps (bitmap, unsaved_map) and a chunk's sector count. */
@@ -296,6 +333,12 @@ extern int centry_write (struct cache_device *d, uint64_t index,
                          uint64_t seq);
 extern int centry_discard (struct cache_device *d, uint64_t index,
                            uint64_t seq);
+
+/* readahead.c: the thread pool, started by zcache_open and stopped by
+ * zcache_close before anything it uses goes.
+ */
+extern int readahead_start (struct zcache *c);
+extern void readahead_stop (struct zcache *c);
 
 /* journal.c */
 extern bool journal_on (struct zcache *c, struct cache_device *d);

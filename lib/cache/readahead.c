@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * zerofs: readahead of cold sequential reads.
+ *
+ * Why.  A chunk that is not cached costs one GET of its 1 MiB object,
+ * a round trip to the store.  A reader with one request in flight (a
+ * restore, a VM booting from a clone, dd) would wait a round trip per
+ * MiB: 20 ms away, about 50 MiB/s whatever the store's bandwidth.  So
+ * when a device is read sequentially, the chunks after the reader are
+ * fetched in parallel, in the background, before it asks for them.
+ *
+ * Streams.  Each device keeps ZRA_STREAMS stream trackers (struct
+ * ra_stream, in struct cache_device), shared by every connection to it:
+ * a read at exactly the offset where a tracked stream's last read ended
+ * continues that stream; any other read replaces the least recently
+ * used tracker with a new stream that starts after it.  So a few
+ * sequential readers (one per connection, or several in one) are
+ * followed side by side, and random reads only ever make new streams
+ * that are never continued: they read nothing ahead.
+ *
+ * Window.  The second read of a stream (the first that continues it)
+ * opens a window of ZRA_START_CHUNKS chunks after the chunk the reader
+ * is in; each later read that enters a new chunk doubles the window, up
+ * to readahead= bytes (conf.c; 0 turns all this off) and a quarter of
+ * the cache's slots, so that chunks read ahead are not evicted by
+ * other chunks read ahead before the reader gets to them.  A read that
+ * enters a chunk asks for the chunks of the window not asked for yet
+ * (the stream remembers how far it asked, ra_end).  -D zerofs.readahead=1
+ * logs new windows.
+ *
+ * Threads.  The chunks asked for go to a bounded queue (ZRA_QUEUE),
+ * served by a fixed pool of threads (as many as the largest window, at
+ * most ZRA_THREADS_MAX: several streams share them), started with the
+ * cache and joined when it closes.  (Each thread costs more than its
+ * stack: its first touch of the plugin's thread-local storage allocates
+ * and zeroes all of it, 2 MiB today.)  A full queue drops the rest of the window (the stream asks
+ * again at its next chunk): readahead is a hint, never a reason for a
+ * reader to wait.  A thread fetches through the cache's own path
+ * (centry_fetch_shared), so a chunk is fetched once however many want
+ * it, the GET runs with no lock held, and a reader that arrives during
+ * it waits for it instead of sending its own.  Before that it skips a
+ * chunk that is cached whole, has nothing in the store, or whose GET is
+ * under way.  A failed readahead is not reported to anyone (the reader
+ * that needs the chunk will GET it, and fail, itself).
+ *
+ * Cache space.  Readahead takes a slot like any fetch (evicting a clean
+ * chunk nobody uses, never a dirty one), and when none can be had the
+ * fetched copy is dropped (centry_fetch_shared's "a prefetch is only a
+ * hint").  It does not even ask while the cache is short of space: when
+ * writers wait for room, or when so much is dirty that the write-back
+ * is uploading to make room (half of dirty_max, writeback.c's "cache
+ * filling").
+ *
+ * Locks.  c->ra_lock guards the queue and every device's trackers; it is
+ * held only to update them, never while taking another lock.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "internal.h"
+#include "log.h"
+
+/* A stream's first window, in chunks. */
+#define ZRA_START_CHUNKS 2
+
+/* Under c->lock: is the cache too short of space for readahead? */
+static bool
+short_of_space (struct zcache *c)
+{
+  return c->space_waiters > 0 || c->ndirty >= c->dirty_max / 2;
+}
+
+/* Bring chunk INDEX of D into the cache unless it is there already,
+ * needs no GET, or is being fetched.
+ */
+static void
+ra_fetch (struct cache_device *d, uint64_t index)
+{
+  struct zcache *c = d->c;
+  pthread_rwlock_t *stripe = centry_stripe (c, d, index);
+  CLEANUP_FREE void *plain = NULL;
+  struct centry *e;
+  bool wanted;
+
+  pthread_mutex_lock (&c->lock);
+  if (short_of_space (c)) {
+    pthread_mutex_unlock (&c->lock);
+    return;
+  }
+  /* An entry's [S] fields may be read under c->lock. */
+  e = centry_find (c, d, index);
+  wanted = e == NULL || (!e->fetching && e->base_remote && !centry_full (e));
+  pthread_mutex_unlock (&c->lock);
+  if (!wanted)
+    return;
+
+  e = centry_get (c, d, index);
+  if (e == NULL)
+    return;
+  pthread_rwlock_rdlock (stripe);
+  wanted = e->base_remote && !centry_full (e);
+  pthread_rwlock_unlock (stripe);
+  if (wanted && centry_fetch_shared (c, e, &plain) == -1 &&
+      zerofs_debug_readahead)
+    zdebug ("readahead: chunk %" PRIu64 " of %s: %m", index, d->name);
+  centry_put (c, e);
+}
+
+static void *
+ra_thread (void *arg)
+{
+  struct zcache *c = arg;
+  struct ra_item item;
+
+  pthread_mutex_lock (&c->ra_lock);
+  for (;;) {
+    while (c->ra_len == 0 && !c->ra_stop)
+      pthread_cond_wait (&c->ra_cond, &c->ra_lock);
+    if (c->ra_stop)
+      break;
+    item = c->ra_queue[c->ra_head];
+    c->ra_head = (c->ra_head + 1) % ZRA_QUEUE;
+    c->ra_len--;
+    pthread_mutex_unlock (&c->ra_lock);
+    ra_fetch (item.d, item.index);
+    pthread_mutex_lock (&c->ra_lock);
+  }
+  pthread_mutex_unlock (&c->ra_lock);
+  return NULL;
+}
+
+/* The largest window, in chunks (0: readahead is off). */
+static uint64_t
+max_window (const struct zcache *c)
+{
+  uint64_t n = c->conf->readahead / ZCHUNK_SIZE;
+
+  if (c->conf->readahead > 0 && n == 0)
+    n = 1;
+  if (n > c->nslots / 4)
+    n = c->nslots / 4;
+  return n;
+}
+
+int
+readahead_start (struct zcache *c)
+{
+  uint64_t n = max_window (c);
+  int err;
+
+  pthread_mutex_init (&c->ra_lock, NULL);
+  pthread_cond_init (&c->ra_cond, NULL);
+  c->ra_init = true;
+  c->ra_max = n;
+  if (n > ZRA_THREADS_MAX)
+    n = ZRA_THREADS_MAX;
+  c->ra_threads = calloc (n ? n : 1, sizeof *c->ra_threads);
+  if (c->ra_threads == NULL) {
+    zerror ("calloc: %m");
+    return -1;
+  }
+  for (c->ra_nthreads = 0; c->ra_nthreads < n; c->ra_nthreads++) {
+    err = pthread_create (&c->ra_threads[c->ra_nthreads], NULL, ra_thread, c);
+    if (err) {
+      errno = err;
+      zerror ("readahead: pthread_create: %m");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+void
+readahead_stop (struct zcache *c)
+{
+  unsigned i;
+
+  if (!c->ra_init)
+    return;
+  pthread_mutex_lock (&c->ra_lock);
+  c->ra_stop = true;
+  pthread_cond_broadcast (&c->ra_cond);
+  pthread_mutex_unlock (&c->ra_lock);
+  for (i = 0; i < c->ra_nthreads; i++)
+    pthread_join (c->ra_threads[i], NULL);
+  free (c->ra_threads);
+  c->ra_threads = NULL;
+  c->ra_nthreads = 0;
+  pthread_cond_destroy (&c->ra_cond);
+  pthread_mutex_destroy (&c->ra_lock);
+  c->ra_init = false;
+}
+
+/* Under ra_lock: the tracker of the stream a read at OFFSET continues,
+ * or NULL.
+ */
+static struct ra_stream *
+find_stream (struct cache_device *d, uint64_t offset)
+{
+  unsigned i;
+
+  for (i = 0; i < ZRA_STREAMS; i++)
+    if (d->ra[i].used && d->ra[i].next == offset)
+      return &d->ra[i];
+  return NULL;
+}
+
+/* Under ra_lock: a new stream in the least recently used tracker. */
+static struct ra_stream *
+new_stream (struct cache_device *d)
+{
+  struct ra_stream *s = &d->ra[0];
+  unsigned i;
+
+  for (i = 0; i < ZRA_STREAMS; i++) {
+    if (!d->ra[i].used)
+      return &d->ra[i];
+    if (d->ra[i].last_use < s->last_use)
+      s = &d->ra[i];
+  }
+  return s;
+}
+
+/* Under ra_lock: queue chunks S->ra_end .. END-1 (as many as fit). */
+static void
+queue_chunks (struct zcache *c, struct cache_device *d, struct ra_stream *s,
+              uint64_t end)
+{
+  size_t tail;
+  bool queued = false;
+
+  for (; s->ra_end < end && c->ra_len < ZRA_QUEUE; s->ra_end++) {
+    tail = (c->ra_head + c->ra_len) % ZRA_QUEUE;
+    c->ra_queue[tail].d = d;
+    c->ra_queue[tail].index = s->ra_end;
+    c->ra_len++;
+    queued = true;
+  }
+  if (queued)
+    pthread_cond_broadcast (&c->ra_cond);
+}
+
+void
+zcache_readahead (struct cache_device *d, uint64_t offset, uint32_t count)
+{
+  struct zcache *c = d->c;
+  uint64_t last, end;
+  struct ra_stream *s;
+
+  if (c->ra_max == 0 || count == 0)
+    return;
+  last = (offset + count - 1) / ZCHUNK_SIZE;
+  LOCK_FOR_SCOPE (&c->ra_lock);
+  s = find_stream (d, offset);
+  if (s == NULL) {
+    s = new_stream (d);
+    s->used = true;
+    s->window = 0;
+    s->chunk = last;
+    s->ra_end = last + 1;
+    s->next = offset + count;
+    s->last_use = ++c->ra_clock;
+    return;
+  }
+  s->next = offset + count;
+  s->last_use = ++c->ra_clock;
+  /* A read in the chunk the last one ended in asks nothing more. */
+  if (last == s->chunk && s->window > 0)
+    return;
+  s->chunk = last;
+  if (s->window == 0)
+    s->window = ZRA_START_CHUNKS < c->ra_max ? ZRA_START_CHUNKS : c->ra_max;
+  else if (s->window < c->ra_max) {
+    s->window *= 2;
+    if (s->window > c->ra_max)
+      s->window = c->ra_max;
+  }
+  else
+    goto ask;
+  if (zerofs_debug_readahead)
+    zdebug ("readahead: %s: stream at byte %" PRIu64 ": window %" PRIu64
+            " chunks", d->name, s->next, s->window);
+ ask:
+  if (s->ra_end <= last)
+    s->ra_end = last + 1;
+  end = last + 1 + s->window;
+  if (end > d->nchunks)
+    end = d->nchunks;
+  queue_chunks (c, d, s, end);
+}
