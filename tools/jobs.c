@@ -185,6 +185,7 @@ jobs_run (const struct jobs_spec *spec, struct jobs_result *res)
   int err;
 
   memset (res, 0, sizeof *res);
+  jobs_catch_interrupts ();
   if (n == 0)
     n = 1;
   if (n > spec->n)

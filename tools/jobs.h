@@ -59,6 +59,8 @@ extern void jobs_add (struct jobs *jobs, uint64_t objects, uint64_t bytes);
 
 /* Catch SIGINT and SIGTERM: the first one stops the jobs between items
  * (and jobs_interrupted becomes true), a second one kills as usual.
+ * jobs_run does it: until a command's first jobs_run, a signal kills
+ * it as usual (nothing is half done before).
  */
 extern void jobs_catch_interrupts (void);
 extern bool jobs_interrupted (void);

@@ -1100,7 +1100,6 @@ main (int argc, char *argv[])
     usage_error ("passwd needs --new-password=SPEC");
 
   zconf_init (&conf);
-  jobs_catch_interrupts ();
   r = run_command (cmd, &ctx);
 
   if (ctx.vol)

@@ -219,7 +219,10 @@ int
 objstore_copy (struct objstore *s, const char *src, const char *dst)
 {
   clear_last_error ();
-  if (objstore_check_key (src) == -1 || objstore_check_key (dst) == -1 ||
+  if (s->ops->copy == NULL)
+    objstore_fail (ENOTSUP, "COPY %s: this store cannot copy", dst);
+  if (s->ops->copy == NULL ||
+      objstore_check_key (src) == -1 || objstore_check_key (dst) == -1 ||
       s->ops->copy (s, src, dst) == -1) {
     if (errno != ENOENT)
       report_failure (s);
