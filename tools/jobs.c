@@ -57,8 +57,12 @@ on_signal (int sig)
 void
 jobs_catch_interrupts (void)
 {
+  static bool caught;
   struct sigaction sa;
 
+  if (caught)                       /* once: then a second signal kills */
+    return;
+  caught = true;
   memset (&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
   sigemptyset (&sa.sa_mask);
@@ -154,8 +158,10 @@ draw_progress (struct jobs *jobs, const struct timespec *t0)
 
   if (secs < 0.5)
     return;
-  if (bytes > 0)
+  if (bytes > 0 && bytes / secs >= 1048576)
     snprintf (rate, sizeof rate, ", %.1f MiB/s", bytes / secs / 1048576);
+  else if (bytes > 0)
+    snprintf (rate, sizeof rate, ", %.1f KiB/s", bytes / secs / 1024);
   else
     snprintf (rate, sizeof rate, ", %.0f objects/s", objects / secs);
   if (objects > 0 && total > objects) {
