@@ -235,6 +235,18 @@ cmp "$tmpdir/src3.img" "$tmpdir/dst4.img"
 test "$(count_chunks dst4)" = "$(count_chunks src)"
 zdev verify dst4 | grep -q ': all good$'
 
+# An interrupted clone given up: rm removes what it left, marker too.
+echo 'delay copy 300ms' > "$faults"
+interrupt clone src dst5
+: > "$faults"
+test "$(count_chunks dst5)" -ge 1
+zdev rm dst5
+test "$(count_chunks dst5)" = 0
+zdev list 2> "$tmpdir/err" > /dev/null
+refute grep -q dst5 "$tmpdir/err"
+zdev create dst5 1M
+zdev rm dst5
+
 # rm interrupted, then run again.
 echo 'delay delete 300ms' > "$faults"
 before=$(count_chunks dst4)
