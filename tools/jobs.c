@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "log.h"
 
 #include "jobs.h"
 
@@ -201,8 +202,10 @@ jobs_run (const struct jobs_spec *spec, struct jobs_result *res)
   clock_gettime (CLOCK_MONOTONIC, &t0);
 
   threads = calloc (n ? n : 1, sizeof *threads);
-  if (threads == NULL)
+  if (threads == NULL) {
+    zerror ("calloc: %m");
     return -1;
+  }
   pthread_mutex_lock (&jobs.lock);
   for (i = 0; i < n; i++) {
     err = pthread_create (&threads[i], NULL, worker, &jobs);
@@ -210,6 +213,7 @@ jobs_run (const struct jobs_spec *spec, struct jobs_result *res)
       if (started == 0) {
         pthread_mutex_unlock (&jobs.lock);
         errno = err;
+        zerror ("pthread_create: %m");
         return -1;
       }
       break;                        /* fewer threads will do */

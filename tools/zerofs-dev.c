@@ -405,7 +405,7 @@ parse_uint (const char *what, const char *str, unsigned min, unsigned max,
 }
 
 /* "1.5G"-style size, for people: one decimal below 10, binary units. */
-void
+static void
 human_size (uint64_t n, char *buf, size_t buflen)
 {
   static const char units[] = "KMGTPE";

@@ -57,9 +57,6 @@ extern int no_writer (struct ctx *ctx, const char *name);
 /* A note on stderr, "zerofs-dev: ..." (not an error). */
 extern void note (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
-/* "1.5G"-style size, for people. */
-extern void human_size (uint64_t n, char *buf, size_t buflen);
-
 /* The length chunk INDEX has on a device of SIZE bytes. */
 static inline uint64_t
 chunk_len (uint64_t size, uint64_t chunk_size, uint64_t index)
