@@ -56,8 +56,7 @@ serve () {
     rm -rf "$cachedir"
     start_server "$PLUGIN" "${zargs[@]}" export="$1" fault-file="$faults"
 }
-read_image () {
-    serve "$1"
+read_into () {
     IMG="$2" client "$1" <<'EOF'
 import os
 size = h.get_size()
@@ -65,6 +64,10 @@ with open(os.environ["IMG"], "wb") as f:
     for off in range(0, size, 4 * int(os.environ["M"])):
         f.write(h.pread(min(4 * int(os.environ["M"]), size - off), off))
 EOF
+}
+read_image () {
+    serve "$1"
+    read_into "$1" "$2"
     stop_server
 }
 
@@ -147,7 +150,8 @@ open(p, "wb").write(b)' "$1"
     zdev verify dst | grep -q ': all good$'
 fi
 
-# 2.  The clone reads as the source did; each is written apart.
+# 2.  The clone reads as the source did; each is written apart, also
+# by one server.
 read_image src "$tmpdir/src.img"
 read_image dst "$tmpdir/dst.img"
 cmp "$tmpdir/src.img" "$tmpdir/dst.img"
@@ -172,6 +176,21 @@ assert b[:M] == b"\x5a" * M
 assert b[7 * M:7 * M + 4096] == b"\xa5" * 4096
 assert a[M:7 * M] == b[M:7 * M] and a[7 * M + 4096:] == b[7 * M + 4096:]
 EOF
+
+# One server and one cache for both: its cache keeps them apart (it
+# knows devices by uuid, and the clone's is its own).
+serve src
+read_into src "$tmpdir/both-src.img"
+read_into dst "$tmpdir/both-dst.img"
+client dst <<'EOF'
+h.pwrite(b"\x3c" * 8192, 2 << 20)
+h.flush()
+EOF
+read_into src "$tmpdir/both-src2.img"
+stop_server
+cmp "$tmpdir/src.img" "$tmpdir/both-src.img"
+cmp "$tmpdir/dst2.img" "$tmpdir/both-dst.img"
+cmp "$tmpdir/src.img" "$tmpdir/both-src2.img"
 
 # 4.  Interrupted clones.  The store slowed: one copy at a time, each
 # 300 ms, SIGINT after about two of them.
