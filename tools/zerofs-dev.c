@@ -3,10 +3,13 @@
  * zerofs-dev: manage the devices of a zerofs volume without serving them.
  *
  *   zerofs-dev [OPTIONS] init | create NAME SIZE | list | info NAME |
- *              rm NAME | resize NAME SIZE | passwd
+ *              rm NAME | resize NAME SIZE | clone SRC DST | verify NAME |
+ *              passwd
  *
  * This file owns the command line and the few operations that are only
- * ever done from a shell: everything else (volume header, device
+ * ever done from a shell (the long ones, clone and verify, and the bulk
+ * deletions of rm and resize --shrink, are in dev-*.c over jobs.c: see
+ * zerofs-dev.h): everything else (volume header, device
  * metadata, chunk codec, object store) is lib/, called through
  * volume.h, conf.h and store/objstore.h, so that the tool and the nbdkit
  * plugin cannot disagree about a format.
@@ -214,7 +217,6 @@ usage (FILE *fp)
            "  --shrink             resize: allow shrinking a device\n"
            "  --force              rm, resize, clone: even if a server "
            "holds the device's lease\n"
-
            "  --bytes              list: exact sizes in bytes\n"
            "  --json               list, info: JSON output\n"
            "  --help, --version\n"
@@ -226,6 +228,9 @@ usage (FILE *fp)
   fprintf (fp,
            "\n"
            "SIZE: bytes with an optional binary unit: 4096, 512M, 10G, 2T.\n"
+           "rm, clone, verify and resize --shrink send --connections "
+           "requests at once,\nshow their progress on a terminal, and "
+           "stop cleanly on Ctrl-C: run them again\nto complete them.\n"
            "Debug: ZEROFS_DEBUG=s3,cache,flush,fault (or all).\n"
            "Exit status: 0 success, 1 error, 2 usage error.\n"
            "See zerofs-dev(1).\n");
@@ -499,6 +504,7 @@ print_json_object (const struct json_field *fields, size_t n)
   putchar ('}');
 }
 
+/* Refuse to change a device a server writes, unless --force. */
 int
 no_writer (struct ctx *ctx, const char *name)
 {
