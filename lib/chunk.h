@@ -18,11 +18,13 @@
  *       32    n  ciphertext of the (possibly compressed) chunk
  *     32+n   16  GCM tag
  *
- * AAD = the 32 header bytes || volume uuid (16) || device uuid (16) ||
+ * AAD = the 32 header bytes || volume uuid (16) || key uuid (16) ||
  * chunk index (8, big-endian).  So an object copied to another index,
  * device or volume, or with any header byte changed, fails to open.  The
- * key is the device's chunk key: HKDF(DEK, salt = device uuid,
- * info = "zerofs chunk v1").  zstd is used only when it makes the chunk
+ * key is the device's chunk key: HKDF(DEK, salt = key uuid,
+ * info = "zerofs chunk v1").  The key uuid is the device uuid, except
+ * for a clone, which shares it with the device it was copied from, whose
+ * objects it was given byte for byte (volume.h).  zstd is used only when it makes the chunk
  * smaller; otherwise the id is 0.  Decoding checks the magic, version,
  * compression id, reserved bytes and that the plaintext length equals the
  * length the caller expects for that index.
@@ -50,7 +52,7 @@
 struct zchunk_codec {
   uint8_t key[CRYPTO_KEY_LEN];          /* the device's chunk key */
   uint8_t volume_uuid[16];
-  uint8_t device_uuid[16];
+  uint8_t device_uuid[16];              /* the device's key uuid */
   int compression;                  /* enum zcompression */
   int level;                        /* zstd level */
 };

@@ -20,8 +20,8 @@
  *       32    n  ciphertext of the (possibly compressed) payload
  *     32+n   16  GCM tag
  *
- * AAD = the 32 header bytes || volume uuid (16) || device uuid (16) ||
- * "journal" (7 bytes).  The key is the device's chunk key; the word
+ * AAD = the 32 header bytes || volume uuid (16) || key uuid (16, the
+ * device's: see chunk.h) || "journal" (7 bytes).  The key is the device's chunk key; the word
  * "journal" keeps a journal object from ever opening as a chunk (whose
  * AAD ends in a chunk index) and the other way round, and the sequence
  * in the header must match the object's name.

@@ -55,10 +55,12 @@
 #define WRAP_AAD_LEN 76         /* header bytes covered by the DEK's tag */
 
 #define META_MAGIC "ZFSM"
-#define META_VERSION 1
+#define META_VERSION 1          /* the key uuid is the device uuid */
+#define META_VERSION_KEY 2      /* with a key uuid of its own (a clone) */
 #define META_HEADER_LEN 20
 #define META_PAYLOAD_FIXED 45   /* uuid, size, chunk size, created,
                                    generation, namelen */
+#define META_KEY_UUID_LEN 16    /* version 2: the key uuid, before namelen */
 
 /* What a header may ask of scrypt. */
 #define ZKDF_LOG2_N_MIN 10
@@ -556,18 +558,24 @@ meta_aad (uint8_t *aad, const uint8_t *header, const struct zvolume *vol,
  * size.
  */
 #define META_OBJECT_MAX \
-  (META_HEADER_LEN + META_PAYLOAD_FIXED + ZDEVICE_NAME_MAX + CRYPTO_TAG_LEN)
+  (META_HEADER_LEN + META_PAYLOAD_FIXED + META_KEY_UUID_LEN + \
+   ZDEVICE_NAME_MAX + CRYPTO_TAG_LEN)
 
 static int
 meta_encode (const struct zvolume *vol, const struct device_meta *meta,
              uint8_t obj[META_OBJECT_MAX], size_t *len)
 {
-  uint8_t payload[META_PAYLOAD_FIXED + ZDEVICE_NAME_MAX];
+  uint8_t payload[META_PAYLOAD_FIXED + META_KEY_UUID_LEN + ZDEVICE_NAME_MAX];
   uint8_t aad[META_HEADER_LEN + 16 + ZDEVICE_NAME_MAX];
   size_t namelen = strlen (meta->name), plen = META_PAYLOAD_FIXED + namelen;
+  /* Version 1 unless the device has a key uuid of its own, so that a
+   * zerofs that predates clones still opens every other device.
+   */
+  bool own_key = memcmp (meta->key_uuid, meta->uuid, 16) != 0;
+  size_t off = 44;
 
   memcpy (obj, META_MAGIC, 4);
-  obj[4] = META_VERSION;
+  obj[4] = own_key ? META_VERSION_KEY : META_VERSION;
   obj[5] = obj[6] = obj[7] = 0;
   if (crypto_random (obj + 8, CRYPTO_NONCE_LEN) == -1)
     return -1;
@@ -577,8 +585,13 @@ meta_encode (const struct zvolume *vol, const struct device_meta *meta,
   put_be32 (payload + 24, meta->chunk_size);
   put_be64 (payload + 28, meta->created);
   put_be64 (payload + 36, meta->generation);
-  payload[44] = namelen;
-  memcpy (payload + 45, meta->name, namelen);
+  if (own_key) {
+    memcpy (payload + off, meta->key_uuid, META_KEY_UUID_LEN);
+    off += META_KEY_UUID_LEN;
+    plen += META_KEY_UUID_LEN;
+  }
+  payload[off] = namelen;
+  memcpy (payload + off + 1, meta->name, namelen);
 
   meta_aad (aad, obj, vol, meta->name, namelen);
   if (crypto_seal (vol->meta_key, obj + 8,
@@ -593,13 +606,16 @@ static int
 meta_decode (const struct zvolume *vol, const char *name,
              const uint8_t *obj, size_t len, struct device_meta *meta)
 {
-  SECRET_BUFFER (payload, META_PAYLOAD_FIXED + ZDEVICE_NAME_MAX);
+  SECRET_BUFFER (payload,
+                 META_PAYLOAD_FIXED + META_KEY_UUID_LEN + ZDEVICE_NAME_MAX);
   uint8_t aad[META_HEADER_LEN + 16 + ZDEVICE_NAME_MAX];
   size_t namelen = strlen (name);
-  size_t plen = META_PAYLOAD_FIXED + namelen;
+  size_t plen = META_PAYLOAD_FIXED + namelen, off = 44;
   char key[OBJSTORE_KEY_MAX];
 
   zkey_meta (key, name);
+  if (len >= 5 && obj[4] == META_VERSION_KEY)
+    plen += META_KEY_UUID_LEN;
   if (len != META_HEADER_LEN + plen + CRYPTO_TAG_LEN) {
     /* The length follows from the name: another length is another
      * name's object or a damaged one.
@@ -621,10 +637,11 @@ meta_decode (const struct zvolume *vol, const char *name,
     errno = EBADMSG;
     return -1;
   }
-  if (obj[4] != META_VERSION) {
+  if (obj[4] != META_VERSION && obj[4] != META_VERSION_KEY) {
     zerror ("device meta %s in %s has format version %u, "
-            "this zerofs reads version %d",
-            key, vol->store->description, obj[4], META_VERSION);
+            "this zerofs reads versions %d and %d",
+            key, vol->store->description, obj[4], META_VERSION,
+            META_VERSION_KEY);
     errno = EBADMSG;
     return -1;
   }
@@ -647,7 +664,10 @@ meta_decode (const struct zvolume *vol, const char *name,
   }
 
   /* Authenticated: these hold unless the writer was broken. */
-  if (payload[44] != namelen || memcmp (payload + 45, name, namelen) != 0) {
+  if (obj[4] == META_VERSION_KEY)
+    off += META_KEY_UUID_LEN;
+  if (payload[off] != namelen ||
+      memcmp (payload + off + 1, name, namelen) != 0) {
     zerror ("device meta %s in %s names another device",
             key, vol->store->description);
     errno = EBADMSG;
@@ -660,6 +680,8 @@ meta_decode (const struct zvolume *vol, const char *name,
   meta->chunk_size = get_be32 (payload + 24);
   meta->created = get_be64 (payload + 28);
   meta->generation = get_be64 (payload + 36);
+  memcpy (meta->key_uuid, obj[4] == META_VERSION_KEY ? payload + 44 : payload,
+          16);
   if (meta->chunk_size != ZCHUNK_SIZE) {
     zerror ("device meta %s in %s: chunk size %" PRIu32 " is not supported "
             "(this zerofs uses %" PRIu32 ")",
@@ -674,42 +696,116 @@ meta_decode (const struct zvolume *vol, const char *name,
   return 0;
 }
 
+/* Stop a listing at its first key: *OPAQUE = true. */
+static int
+found_key (void *opaque, const char *key, uint64_t size, bool is_prefix)
+{
+  *(bool *) opaque = true;
+  return 1;
+}
+
+int
+zvolume_device_has_objects (struct zvolume *vol, const char *name)
+{
+  char prefix[OBJSTORE_KEY_MAX];
+  bool found = false;
+
+  zkey_device_prefix (prefix, name);
+  if (objstore_list (vol->store, prefix, NULL, found_key, &found) == -1)
+    return -1;
+  return found;
+}
+
+/* Write META, a new device, unless NAME exists. */
+static int
+add_device (struct zvolume *vol, const struct device_meta *meta)
+{
+  uint8_t obj[META_OBJECT_MAX];
+  size_t len;
+  char key[OBJSTORE_KEY_MAX];
+
+  if (meta_encode (vol, meta, obj, &len) == -1)
+    return -1;
+  zkey_meta (key, meta->name);
+  if (put_if_absent (vol->store, key, obj, len) == -1) {
+    if (errno == EEXIST)
+      zerror ("device %s already exists", meta->name);
+    return -1;
+  }
+  return 0;
+}
+
+/* A new device's meta: a fresh uuid, created now, generation 0. */
+static int
+new_meta (const char *name, uint64_t size, struct device_meta *meta)
+{
+  memset (meta, 0, sizeof *meta);
+  strcpy (meta->name, name);
+  if (random_uuid (meta->uuid) == -1)
+    return -1;
+  memcpy (meta->key_uuid, meta->uuid, 16);
+  meta->size = size;
+  meta->chunk_size = ZCHUNK_SIZE;
+  meta->created = time (NULL);
+  return 0;
+}
+
 int
 zvolume_create_device (struct zvolume *vol, const char *name,
                        uint64_t size, struct device_meta *out)
 {
   struct device_meta meta;
-  uint8_t obj[META_OBJECT_MAX];
-  size_t len;
   char key[OBJSTORE_KEY_MAX];
+  int r;
 
   if (device_name_check (name) == -1 || size_check (name, size) == -1)
     return -1;
 
-  memset (&meta, 0, sizeof meta);
-  strcpy (meta.name, name);
-  if (random_uuid (meta.uuid) == -1)
+  /* Objects without a meta are the remains of an interrupted clone (or
+   * of a store that lost the meta): they do not open under a new
+   * device's key, and would read as damaged chunks.
+   */
+  r = zvolume_device_has_objects (vol, name);
+  if (r == -1)
     return -1;
-  meta.size = size;
-  meta.chunk_size = ZCHUNK_SIZE;
-  meta.created = time (NULL);
-
-  if (meta_encode (vol, &meta, obj, &len) == -1)
-    return -1;
-  zkey_meta (key, name);
-  if (put_if_absent (vol->store, key, obj, len) == -1) {
-    if (errno == EEXIST)
+  if (r == 1) {
+    zkey_meta (key, name);
+    if (objstore_head (vol->store, key, NULL) == 0)
       zerror ("device %s already exists", name);
+    else if (errno == ENOENT)
+      zerror ("device %s: objects of an interrupted clone are in the way: "
+              "run that clone again, or zerofs-dev rm %s", name, name);
+    errno = EEXIST;
     return -1;
   }
+
+  if (new_meta (name, size, &meta) == -1 || add_device (vol, &meta) == -1)
+    return -1;
   if (out)
     *out = meta;
   return 0;
 }
 
 int
-zvolume_get_device (struct zvolume *vol, const char *name,
-                    struct device_meta *out)
+zvolume_clone_device (struct zvolume *vol, const struct device_meta *src,
+                      const char *name, struct device_meta *out)
+{
+  struct device_meta meta;
+
+  if (device_name_check (name) == -1 || new_meta (name, src->size, &meta)
+      == -1)
+    return -1;
+  memcpy (meta.key_uuid, src->key_uuid, 16);
+  if (add_device (vol, &meta) == -1)
+    return -1;
+  if (out)
+    *out = meta;
+  return 0;
+}
+
+int
+zvolume_find_device (struct zvolume *vol, const char *name,
+                     struct device_meta *out)
 {
   char key[OBJSTORE_KEY_MAX];
   CLEANUP_FREE void *data = NULL;
@@ -718,12 +814,23 @@ zvolume_get_device (struct zvolume *vol, const char *name,
   if (device_name_check (name) == -1)
     return -1;
   zkey_meta (key, name);
-  if (objstore_get (vol->store, key, &data, &len) == -1) {
-    if (errno == ENOENT)
-      zerror ("no device %s in volume %s", name, vol->store->description);
+  if (objstore_get (vol->store, key, &data, &len) == -1)
+    return errno == ENOENT ? 1 : -1;
+  return meta_decode (vol, name, data, len, out);
+}
+
+int
+zvolume_get_device (struct zvolume *vol, const char *name,
+                    struct device_meta *out)
+{
+  int r = zvolume_find_device (vol, name, out);
+
+  if (r == 1) {
+    zerror ("no device %s in volume %s", name, vol->store->description);
+    errno = ENOENT;
     return -1;
   }
-  return meta_decode (vol, name, data, len, out);
+  return r;
 }
 
 int
@@ -868,10 +975,19 @@ zvolume_remove_device (struct zvolume *vol, const char *name)
   zkey_lease (lease_key, name);
   zkey_device_prefix (prefix, name);
 
+  /* A device without a meta but with objects is what an interrupted
+   * clone leaves: removed like a device.
+   */
   if (objstore_head (vol->store, meta_key, NULL) == -1) {
-    if (errno == ENOENT)
+    int r;
+
+    if (errno != ENOENT || (r = zvolume_device_has_objects (vol, name)) == -1)
+      return -1;
+    if (r == 0) {
       zerror ("no device %s in volume %s", name, vol->store->description);
-    return -1;
+      errno = ENOENT;
+      return -1;
+    }
   }
 
   batch = calloc (1, sizeof *batch);
@@ -911,37 +1027,36 @@ zvolume_remove_device (struct zvolume *vol, const char *name)
   return 0;
 }
 
-struct usage {
-  uint64_t objects, bytes;
-};
-
 static int
 count_object (void *opaque, const char *key, uint64_t size, bool is_prefix)
 {
-  struct usage *u = opaque;
+  struct zdevice_usage *u = opaque;
+  uint64_t n;
 
-  if (!is_prefix) {
-    u->objects++;
-    u->bytes += size;
+  if (is_prefix)
+    return 0;
+  if (zkey_parse_chunk (key, &n) == 0) {
+    u->chunk_objects++;
+    u->chunk_bytes += size;
+  }
+  else if (zkey_parse_journal (key, &n) == 0) {
+    u->journal_objects++;
+    u->journal_bytes += size;
   }
   return 0;
 }
 
 int
 zvolume_device_usage (struct zvolume *vol, const char *name,
-                      uint64_t *objects, uint64_t *bytes)
+                      struct zdevice_usage *usage)
 {
   char prefix[OBJSTORE_KEY_MAX];
-  struct usage u = { 0, 0 };
 
+  memset (usage, 0, sizeof *usage);
   if (device_name_check (name) == -1)
     return -1;
-  zkey_chunks_prefix (prefix, name);
-  if (objstore_list (vol->store, prefix, NULL, count_object, &u) == -1)
-    return -1;
-  *objects = u.objects;
-  *bytes = u.bytes;
-  return 0;
+  zkey_device_prefix (prefix, name);
+  return objstore_list (vol->store, prefix, NULL, count_object, usage);
 }
 
 /* Subkeys. */
@@ -958,11 +1073,15 @@ zvolume_chunk_codec (const struct zvolume *vol,
     return -1;
   }
   memset (codec, 0, sizeof *codec);
-  if (crypto_hkdf (vol->dek, sizeof vol->dek, meta->uuid, sizeof meta->uuid,
+  /* The key uuid, not the device uuid: a clone opens the objects it
+   * was copied from byte for byte.
+   */
+  if (crypto_hkdf (vol->dek, sizeof vol->dek,
+                   meta->key_uuid, sizeof meta->key_uuid,
                    "zerofs chunk v1", codec->key, sizeof codec->key) == -1)
     return -1;
   memcpy (codec->volume_uuid, vol->uuid, 16);
-  memcpy (codec->device_uuid, meta->uuid, 16);
+  memcpy (codec->device_uuid, meta->key_uuid, 16);
   codec->compression = compression;
   codec->level = level;
   return 0;

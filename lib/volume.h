@@ -32,19 +32,30 @@
  *
  * Subkeys, HKDF-SHA256 of the DEK:
  *   meta key   salt = volume uuid,  info = "zerofs meta v1"
- *   chunk key  salt = device uuid,  info = "zerofs chunk v1"   (per device)
+ *   chunk key  salt = key uuid,     info = "zerofs chunk v1"   (per device;
+ *                                                             see below)
  *   cache key  salt = cache instance id, info = "zerofs cache xts v1" (64 B)
  *
  * Device meta object, integers big-endian:
  *
  *        0    4  magic "ZFSM"
- *        4    1  format version, 1
+ *        4    1  format version, 1 or 2
  *        5    3  reserved, 0
  *        8   12  AES-256-GCM nonce
  *       20    n  sealed payload (+16 tag):
  *                  device uuid (16), size (8), chunk size (4),
  *                  created, unix seconds (8), generation (8),
+ *                  version 2 only: key uuid (16),
  *                  name length (1), name
+ *
+ * The key uuid is the salt of the device's chunk key and the "device
+ * uuid" of its chunk and journal objects' AAD (chunk.h, journal.h).
+ * Version 1 has none: it is the device uuid.  A clone (zerofs-dev
+ * clone) has a device uuid of its own, which is what caches know it by,
+ * and the key uuid of the device it was copied from, so that the copied
+ * objects open as they are.  A meta is written as version 1 whenever
+ * the two are equal, so that older readers open every device but
+ * clones.
  *
  * The generation starts at 0 and grows by one each time the meta object
  * is rewritten (zerofs-dev resize): a cache that knew an older generation
@@ -93,7 +104,9 @@ struct zvolume {
 
 struct device_meta {
   char name[ZDEVICE_NAME_MAX + 1];
-  uint8_t uuid[16];
+  uint8_t uuid[16];                /* the device's identity (caches) */
+  uint8_t key_uuid[16];            /* the chunk key's: = uuid, or the
+                                      device's it was cloned from */
   uint64_t size;
   uint32_t chunk_size;             /* ZCHUNK_SIZE */
   uint64_t created;
@@ -124,17 +137,33 @@ extern void zvolume_close (struct zvolume *vol);
 /* 0 if NAME is a valid device name, else -1 with a zerror() naming it. */
 extern int device_name_check (const char *name);
 
-/* Create a device: EEXIST ("device NAME already exists") if it does.
- * SIZE is checked (multiple of 4096, 0 < SIZE <= ZDEVICE_SIZE_MAX).
+/* Create a device: EEXIST ("device NAME already exists") if it does,
+ * or if objects without a meta (an interrupted clone) are under its
+ * name.  SIZE is checked (multiple of 4096, 0 < SIZE <= ZDEVICE_SIZE_MAX).
  */
 extern int zvolume_create_device (struct zvolume *vol, const char *name,
                                   uint64_t size, struct device_meta *out);
+
+/* Write the meta of NAME, a clone of SRC: a device uuid of its own,
+ * SRC's key uuid and size, created now.  The chunk and journal objects
+ * must be in place already (they are copied first: zerofs-dev clone).
+ * EEXIST if NAME exists.
+ */
+extern int zvolume_clone_device (struct zvolume *vol,
+                                 const struct device_meta *src,
+                                 const char *name, struct device_meta *out);
+
+/* Whether anything is stored under devices/NAME/: 1 yes, 0 no, -1. */
+extern int zvolume_device_has_objects (struct zvolume *vol, const char *name);
 
 /* Read a device's meta.  Absent: -1, errno ENOENT, and a zerror()
  * "no device NAME in volume DESC".  Tampered: EBADMSG.
  */
 extern int zvolume_get_device (struct zvolume *vol, const char *name,
                                struct device_meta *out);
+/* The same, but an absent device is 1, quietly. */
+extern int zvolume_find_device (struct zvolume *vol, const char *name,
+                                struct device_meta *out);
 
 /* Rewrite a device's meta (resize), as the next generation. */
 extern int zvolume_put_device (struct zvolume *vol,
@@ -148,13 +177,20 @@ extern int zvolume_list_devices (struct zvolume *vol,
                                  void *opaque);
 
 /* Delete every object of the device, the meta object last (so an
- * interrupted rm can be run again).  ENOENT if there is no such device.
+ * interrupted rm can be run again).  ENOENT if there is no such device;
+ * objects without a meta (an interrupted clone) are removed too.
  */
 extern int zvolume_remove_device (struct zvolume *vol, const char *name);
 
-/* Space used: number of chunk objects and their total stored bytes. */
+/* What is stored for a device: its chunk and journal objects (not
+ * the meta or the lease), by number and bytes.
+ */
+struct zdevice_usage {
+  uint64_t chunk_objects, chunk_bytes;
+  uint64_t journal_objects, journal_bytes;
+};
 extern int zvolume_device_usage (struct zvolume *vol, const char *name,
-                                 uint64_t *objects, uint64_t *bytes);
+                                 struct zdevice_usage *usage);
 
 /* Fill a chunk codec for this device (key, uuids, compression). */
 extern int zvolume_chunk_codec (const struct zvolume *vol,

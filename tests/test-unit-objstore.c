@@ -306,6 +306,83 @@ test_basic (struct objstore *s)
   CHECK (count_dir_entries (root) == 0);
 }
 
+/* Server-side copy: the same bytes under the new key (its parents
+ * made), an existing key replaced, an absent source ENOENT without an
+ * error, no temporary file left; also through the stacked wrappers,
+ * with the fault file's "copy" op.
+ */
+static void
+test_copy (struct objstore *s)
+{
+  struct objstore *w;
+  struct zconf conf;
+  char fault_file[512], bucket[512], path[512];
+  void *data;
+  size_t len;
+  char *big;
+  size_t i, n = 3 << 20;
+
+  CHECK (put_str (s, "c/src", "copy me") == 0);
+  CHECK (objstore_copy (s, "c/src", "c/d/e/dst") == 0);
+  CHECK (get_equals (s, "c/d/e/dst", "copy me"));
+  CHECK (get_equals (s, "c/src", "copy me"));
+  CHECK (put_str (s, "c/other", "old content, longer") == 0);
+  CHECK (objstore_copy (s, "c/src", "c/other") == 0);
+  CHECK (get_equals (s, "c/other", "copy me"));
+  snprintf (path, sizeof path, "%s/c", root);
+  CHECK (count_dir_entries (path) == 3);           /* src, other, d */
+
+  /* Larger than one copy_file_range / read-write round. */
+  big = malloc (n);
+  REQUIRE (big != NULL);
+  for (i = 0; i < n; i++)
+    big[i] = (char) (i * 7 + (i >> 12));
+  CHECK (objstore_put (s, "c/big", big, n) == 0);
+  CHECK (objstore_copy (s, "c/big", "c/big2") == 0);
+  CHECK (objstore_get (s, "c/big2", &data, &len) == 0 && len == n &&
+         memcmp (data, big, n) == 0);
+  free (data);
+  free (big);
+
+  unit_clear_errors ();
+  errno = 0;
+  CHECK (objstore_copy (s, "c/nothing", "c/x") == -1 && errno == ENOENT);
+  CHECK (last_error[0] == '\0');
+  CHECK (objstore_head (s, "c/x", NULL) == -1 && errno == ENOENT);
+  CHECK (objstore_copy (s, "c/src", "../x") == -1 && errno == EINVAL);
+
+  /* Through fault(stats(retry)): a delay and a failure of "copy". */
+  snprintf (fault_file, sizeof fault_file, "%s/faults", tmpdir);
+  snprintf (bucket, sizeof bucket, "file://%s", root);
+  memset (&conf, 0, sizeof conf);
+  conf.bucket = bucket;
+  conf.fault_file = fault_file;
+  write_file (fault_file, "fail copy:/dst2 EIO\n");
+  w = objstore_open (&conf);
+  CHECK (w != NULL);
+  if (w != NULL) {
+    struct objstore_kind_stats st[OBJSTORE_NR_KINDS];
+
+    CHECK (objstore_copy (w, "c/src", "c/dst1") == 0);
+    CHECK (objstore_copy (w, "c/src", "c/dst2") == -1 && errno == EIO);
+    CHECK (strstr (last_error, "COPY c/dst2: injected fault") != NULL);
+    objstore_get_stats (w, st);
+    CHECK (st[OBJSTORE_COPY].requests == 2 &&
+           st[OBJSTORE_COPY].objects == 1 &&
+           st[OBJSTORE_COPY].failures == 1);
+    CHECK (strcmp (objstore_kind_name (OBJSTORE_COPY), "COPY") == 0);
+    objstore_close (w);
+  }
+  unlink (fault_file);
+  {
+    const char *keys[] = { "c/src", "c/other", "c/d/e/dst", "c/big",
+                           "c/big2", "c/dst1" };
+
+    CHECK (objstore_delete_many (s, keys, 6) == 0);
+  }
+  CHECK (count_dir_entries (root) == 0);
+}
+
 static void
 test_invalid_keys (struct objstore *s)
 {
@@ -1006,6 +1083,7 @@ main (void)
   CHECK (strcmp (s->ops->name, "dir") == 0);
 
   test_basic (s);
+  test_copy (s);
   test_invalid_keys (s);
   test_conditional (s);
   test_delete_many (s);

@@ -401,7 +401,7 @@ test_devices (void)
   char key[OBJSTORE_KEY_MAX], name[32], want[1024];
   uint8_t *obj, *data;
   size_t len, i, total_bytes = 0;
-  uint64_t objects = 0, bytes = 0;
+  struct zdevice_usage usage;
   time_t now = time (NULL);
   int n;
 
@@ -535,9 +535,43 @@ test_devices (void)
          memcmp (codec.key, vol->meta_key, CRYPTO_KEY_LEN) != 0, "chunk subkey");
   meta2 = meta;
   meta2.uuid[0] ^= 1;
+  meta2.key_uuid[0] ^= 1;
   CHECK (zvolume_chunk_codec (vol, &meta2, ZCOMP_NONE, 0, &codec2) == 0 &&
          memcmp (codec.key, codec2.key, CRYPTO_KEY_LEN) != 0,
          "another device, another key");
+
+  /* A clone: a uuid of its own, its source's key uuid (meta version 2),
+   * so its codec is its source's; the source's meta stays version 1.
+   */
+  {
+    struct device_meta clone, back;
+    CLEANUP_FREE void *mobj = NULL;
+    size_t mlen;
+
+    CHECK (zvolume_clone_device (vol, &meta, "db-clone", &clone) == 0,
+           "clone: %s", last_error);
+    CHECK (memcmp (clone.uuid, meta.uuid, 16) != 0 &&
+           memcmp (clone.key_uuid, meta.key_uuid, 16) == 0 &&
+           clone.size == meta.size && clone.generation == 0,
+           "clone meta fields");
+    CHECK (zvolume_get_device (vol, "db-clone", &back) == 0 &&
+           memcmp (&back, &clone, sizeof back) == 0, "clone meta round trip");
+    CHECK (zvolume_chunk_codec (vol, &back, ZCOMP_ZSTD, 3, &codec2) == 0 &&
+           memcmp (&codec, &codec2, sizeof codec) == 0,
+           "a clone's codec is its source's");
+    CHECK (objstore_get (s, "devices/db-clone/meta", &mobj, &mlen) == 0 &&
+           mlen > 4 && ((uint8_t *) mobj)[4] == 2, "clone meta version 2");
+    free (mobj);
+    mobj = NULL;
+    CHECK (objstore_get (s, "devices/db/meta", &mobj, &mlen) == 0 &&
+           mlen > 4 && ((uint8_t *) mobj)[4] == 1, "plain meta version 1");
+    CHECK (memcmp (meta.key_uuid, meta.uuid, 16) == 0,
+           "a new device's key uuid is its uuid");
+    errno = 0;
+    CHECK (zvolume_clone_device (vol, &meta, "db-clone", NULL) == -1 &&
+           errno == EEXIST, "clone onto an existing device");
+    CHECK (zvolume_remove_device (vol, "db-clone") == 0, "%s", last_error);
+  }
   errno = 0;
   CHECK (zvolume_chunk_codec (vol, &meta, 5, 0, &codec2) == -1 &&
          errno == EINVAL, "compression 5");
@@ -588,11 +622,15 @@ test_devices (void)
   }
   put_object (s, "devices/victim/lease", "holder", 6);
   put_object (s, "devices/victim/journal/0000000000000001", "j", 1);
-  CHECK (zvolume_device_usage (vol, "victim", &objects, &bytes) == 0 &&
-         objects == OBJSTORE_DELETE_BATCH + 5 && bytes == total_bytes,
-         "usage: %" PRIu64 " objects, %" PRIu64 " bytes", objects, bytes);
-  CHECK (zvolume_device_usage (vol, "db", &objects, &bytes) == 0 &&
-         objects == 0 && bytes == 0, "usage of an empty device");
+  CHECK (zvolume_device_usage (vol, "victim", &usage) == 0 &&
+         usage.chunk_objects == OBJSTORE_DELETE_BATCH + 5 &&
+         usage.chunk_bytes == total_bytes &&
+         usage.journal_objects == 1 && usage.journal_bytes == 1,
+         "usage: %" PRIu64 " objects, %" PRIu64 " bytes",
+         usage.chunk_objects, usage.chunk_bytes);
+  CHECK (zvolume_device_usage (vol, "db", &usage) == 0 &&
+         usage.chunk_objects == 0 && usage.chunk_bytes == 0 &&
+         usage.journal_objects == 0, "usage of an empty device");
   free (data);
 
   /* A device whose name is a prefix of the victim's must survive. */

@@ -120,9 +120,9 @@ EOF
 dev list --json > "$tmp/out"
 expect "$tmp/out" <<'EOF'
 [
-  {"name": "b2", "size": 1073741824, "used": 0, "objects": 0, "lease": null},
-  {"name": "disk1", "size": 10485760, "used": 0, "objects": 0, "lease": null},
-  {"name": "odd", "size": 5246976, "used": 0, "objects": 0, "lease": null}
+  {"name": "b2", "size": 1073741824, "used": 0, "objects": 0, "chunk_objects": 0, "chunk_bytes": 0, "journal_objects": 0, "journal_bytes": 0, "lease": null},
+  {"name": "disk1", "size": 10485760, "used": 0, "objects": 0, "chunk_objects": 0, "chunk_bytes": 0, "journal_objects": 0, "journal_bytes": 0, "lease": null},
+  {"name": "odd", "size": 5246976, "used": 0, "objects": 0, "chunk_objects": 0, "chunk_bytes": 0, "journal_objects": 0, "journal_bytes": 0, "lease": null}
 ]
 EOF
 dev info disk1 > "$tmp/out"
@@ -167,7 +167,18 @@ done
 dev info disk1 > "$tmp/out"
 grep -qx 'objects:    3' "$tmp/out"
 grep -qx 'used:       3000 (2.9K)' "$tmp/out"
+grep -qx 'chunks:     3 objects, 3000 bytes' "$tmp/out"
+grep -qx 'journal:    0 objects, 0 bytes' "$tmp/out"
 dev list | grep -qE '^disk1 +10M +2\.9K +-$'
+# Journal objects count as used too, and apart.
+mkdir -p "$vol/devices/disk1/journal"
+head -c 500 /dev/urandom > "$vol/devices/disk1/journal/0000000000000005"
+dev info disk1 > "$tmp/out"
+grep -qx 'objects:    4' "$tmp/out"
+grep -qx 'used:       3500 (3.4K)' "$tmp/out"
+grep -qx 'journal:    1 objects, 500 bytes' "$tmp/out"
+dev info --json disk1 | grep -q '"journal_objects": 1, "journal_bytes": 500'
+rm -r "$vol/devices/disk1/journal"
 
 # resize: shrinking needs --shrink and deletes the chunks past the end.
 fails 1 'add --shrink' dev resize disk1 4M

@@ -3,10 +3,13 @@
  * zerofs-dev: manage the devices of a zerofs volume without serving them.
  *
  *   zerofs-dev [OPTIONS] init | create NAME SIZE | list | info NAME |
- *              rm NAME | resize NAME SIZE | passwd
+ *              rm NAME | resize NAME SIZE | clone SRC DST | verify NAME |
+ *              passwd
  *
  * This file owns the command line and the few operations that are only
- * ever done from a shell: everything else (volume header, device
+ * ever done from a shell (the long ones, clone and verify, and the bulk
+ * deletions of rm and resize --shrink, are in dev-*.c over jobs.c: see
+ * zerofs-dev.h): everything else (volume header, device
  * metadata, chunk codec, object store) is lib/, called through
  * volume.h, conf.h and store/objstore.h, so that the tool and the nbdkit
  * plugin cannot disagree about a format.
@@ -70,6 +73,9 @@
 #include "store/objstore.h"
 #include "volume.h"
 
+#include "jobs.h"
+#include "zerofs-dev.h"
+
 #define PROGRAM_NAME "zerofs-dev"
 #include "tool.h"
 
@@ -103,35 +109,6 @@ static const struct flag flags[] = {
   { "json",          FLAG_JSON,         false },
 };
 
-/* A conf table option from the command line, applied after --config. */
-struct conf_arg {
-  const char *key;
-  const char *value;
-};
-
-struct cmdline {
-  bool help, version;
-  const char *config;
-  const char *new_password_spec;
-  const char *log2n_str;
-  bool force, shrink, bytes, json;
-  unsigned seen_flags;              /* bit (1 << enum flag_id) */
-  struct conf_arg *conf_args;       /* argc entries at most */
-  size_t n_conf_args;
-  const char **args;                /* the command, then its arguments */
-  size_t nargs;
-};
-
-/* What a command gets. */
-struct ctx {
-  const struct cmdline *cl;
-  struct zconf *conf;
-  struct objstore *store;
-  struct zvolume *vol;              /* NULL for init */
-  unsigned log2n;                   /* valid if cl->log2n_str */
-  uint64_t size;                    /* SIZE argument of create, resize */
-};
-
 struct command {
   const char *name;
   size_t nargs;                     /* positional arguments after it */
@@ -154,6 +131,7 @@ static int cmd_info (struct ctx *ctx);
 static int cmd_rm (struct ctx *ctx);
 static int cmd_resize (struct ctx *ctx);
 static int cmd_passwd (struct ctx *ctx);
+/* cmd_clone, cmd_verify: zerofs-dev.h */
 
 static const struct command commands[] = {
   { "init", 0, "[--scrypt-log2n=N]", "create the volume",
@@ -166,6 +144,12 @@ static const struct command commands[] = {
     BIT (FLAG_JSON), false, cmd_info },
   { "rm", 1, "[--force] NAME", "delete a device and all its data",
     BIT (FLAG_FORCE), false, cmd_rm },
+  { "clone", 2, "[--force] SRC DST",
+    "a new device DST with SRC's data, copied inside the store",
+    BIT (FLAG_FORCE), false, cmd_clone },
+  { "verify", 1, "NAME",
+    "read and authenticate every object of a device",
+    0, false, cmd_verify },
   { "resize", 2, "[--shrink] [--force] NAME SIZE",
     "grow, or with --shrink shrink, a device that is not in use",
     BIT (FLAG_SHRINK) | BIT (FLAG_FORCE), true, cmd_resize },
@@ -175,21 +159,37 @@ static const struct command commands[] = {
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
-/* Log handlers: every lib error becomes one line on stderr. */
+/* Log handlers: every lib error becomes one line on stderr, whole
+ * even when the threads of a long command (jobs.h) report at once.
+ */
 static void __attribute__ ((format (printf, 1, 0)))
 error_handler (const char *fmt, va_list args)
 {
+  jobs_stderr_lock ();
   fputs (PROGRAM_NAME ": ", stderr);
   vfprintf (stderr, fmt, args);
   fputc ('\n', stderr);
+  jobs_stderr_unlock ();
 }
 
 static void __attribute__ ((format (printf, 1, 0)))
 debug_handler (const char *fmt, va_list args)
 {
+  jobs_stderr_lock ();
   fputs (PROGRAM_NAME ": debug: ", stderr);
   vfprintf (stderr, fmt, args);
   fputc ('\n', stderr);
+  jobs_stderr_unlock ();
+}
+
+void
+note (const char *fmt, ...)
+{
+  va_list args;
+
+  va_start (args, fmt);
+  error_handler (fmt, args);
+  va_end (args);
 }
 
 static void
@@ -215,8 +215,8 @@ usage (FILE *fp)
            "  --scrypt-log2n=N     init, passwd: scrypt cost, log2 of N "
            "(default %u)\n"
            "  --shrink             resize: allow shrinking a device\n"
-           "  --force              rm, resize: even if a server holds the "
-           "device's lease\n"
+           "  --force              rm, resize, clone: even if a server "
+           "holds the device's lease\n"
            "  --bytes              list: exact sizes in bytes\n"
            "  --json               list, info: JSON output\n"
            "  --help, --version\n"
@@ -228,6 +228,9 @@ usage (FILE *fp)
   fprintf (fp,
            "\n"
            "SIZE: bytes with an optional binary unit: 4096, 512M, 10G, 2T.\n"
+           "rm, clone, verify and resize --shrink send --connections "
+           "requests at once,\nshow their progress on a terminal, and "
+           "stop cleanly on Ctrl-C: run them again\nto complete them.\n"
            "Debug: ZEROFS_DEBUG=s3,cache,flush,fault (or all).\n"
            "Exit status: 0 success, 1 error, 2 usage error.\n"
            "See zerofs-dev(1).\n");
@@ -502,7 +505,7 @@ print_json_object (const struct json_field *fields, size_t n)
 }
 
 /* Refuse to change a device a server writes, unless --force. */
-static int
+int
 no_writer (struct ctx *ctx, const char *name)
 {
   struct zlease_info lease;
@@ -594,8 +597,9 @@ cmd_create (struct ctx *ctx)
 struct list_row {
   char *name;
   uint64_t size;
-  uint64_t objects;
-  uint64_t used;
+  struct zdevice_usage usage;
+  uint64_t objects;                 /* chunk and journal objects */
+  uint64_t used;                    /* their bytes */
   int lease_r;                      /* zlease_read's answer */
   struct zlease_info lease;
   char size_cell[32], used_cell[32], writer_cell[300];
@@ -624,14 +628,23 @@ list_one (void *opaque, const char *name)
   struct list_state *ls = opaque;
   struct device_meta meta;
   struct list_row row = { 0 };
+  int r;
 
   if (list_rows_reserve (ls->rows, 1) == -1) {
     zerror ("realloc: %m");
     return -1;
   }
-  if (zvolume_get_device (ls->vol, name, &meta) == -1 ||
-      zvolume_device_usage (ls->vol, name, &row.objects, &row.used) == -1)
+  r = zvolume_find_device (ls->vol, name, &meta);
+  if (r == 1) {
+    /* Objects without a meta: a clone interrupted (or under way). */
+    note ("%s is not a device (yet): the objects of an interrupted clone; "
+          "run it again, or remove them with zerofs-dev rm %s", name, name);
+    return 0;
+  }
+  if (r == -1 || zvolume_device_usage (ls->vol, name, &row.usage) == -1)
     return -1;
+  row.objects = row.usage.chunk_objects + row.usage.journal_objects;
+  row.used = row.usage.chunk_bytes + row.usage.journal_bytes;
   row.name = strdup (name);
   if (row.name == NULL) {
     zerror ("strdup: %m");
@@ -685,6 +698,10 @@ cmd_list (struct ctx *ctx)
         JSON_NUM ("size", row->size),
         JSON_NUM ("used", row->used),
         JSON_NUM ("objects", row->objects),
+        JSON_NUM ("chunk_objects", row->usage.chunk_objects),
+        JSON_NUM ("chunk_bytes", row->usage.chunk_bytes),
+        JSON_NUM ("journal_objects", row->usage.journal_objects),
+        JSON_NUM ("journal_bytes", row->usage.journal_bytes),
       };
 
       printf ("%s\n  ", i ? "," : "");
@@ -728,18 +745,22 @@ cmd_info (struct ctx *ctx)
 {
   const char *name = ctx->cl->args[1];
   struct device_meta meta;
+  struct zdevice_usage u;
   uint64_t objects, used;
-  char uuid[37], created[64], size_h[32], used_h[32], writer[600];
+  char uuid[37], key_uuid[37], created[64], size_h[32], used_h[32], writer[600];
   struct zlease_info lease;
   int lease_r;
 
   if (zvolume_get_device (ctx->vol, name, &meta) == -1 ||
-      zvolume_device_usage (ctx->vol, name, &objects, &used) == -1 ||
+      zvolume_device_usage (ctx->vol, name, &u) == -1 ||
       (lease_r = zlease_read (ctx->vol, name, &lease, NULL)) == -1)
     return -1;
   lease_cell (lease_r, &lease, writer, sizeof writer);
 
+  objects = u.chunk_objects + u.journal_objects;
+  used = u.chunk_bytes + u.journal_bytes;
   zuuid_format (meta.uuid, uuid);
+  zuuid_format (meta.key_uuid, key_uuid);
   format_time (meta.created, created, sizeof created);
   human_size (meta.size, size_h, sizeof size_h);
   human_size (used, used_h, sizeof used_h);
@@ -748,12 +769,17 @@ cmd_info (struct ctx *ctx)
     const struct json_field fields[] = {
       JSON_STR ("name", meta.name),
       JSON_STR ("uuid", uuid),
+      JSON_STR ("key_uuid", key_uuid),
       JSON_NUM ("size", meta.size),
       JSON_NUM ("chunk_size", meta.chunk_size),
       JSON_STR ("created", created),
       JSON_NUM ("generation", meta.generation),
       JSON_NUM ("objects", objects),
       JSON_NUM ("used", used),
+      JSON_NUM ("chunk_objects", u.chunk_objects),
+      JSON_NUM ("chunk_bytes", u.chunk_bytes),
+      JSON_NUM ("journal_objects", u.journal_objects),
+      JSON_NUM ("journal_bytes", u.journal_bytes),
     };
 
     print_json_fields (fields, sizeof fields / sizeof fields[0]);
@@ -764,105 +790,42 @@ cmd_info (struct ctx *ctx)
 
   printf ("name:       %s\n", meta.name);
   printf ("uuid:       %s\n", uuid);
+  if (strcmp (uuid, key_uuid) != 0)
+    printf ("key uuid:   %s (a clone: its chunk key is its source's)\n",
+            key_uuid);
   printf ("size:       %" PRIu64 " (%s)\n", meta.size, size_h);
   printf ("chunk size: %" PRIu32 "\n", meta.chunk_size);
   printf ("created:    %s\n", created);
   printf ("generation: %" PRIu64 "\n", meta.generation);
   printf ("objects:    %" PRIu64 "\n", objects);
   printf ("used:       %" PRIu64 " (%s)\n", used, used_h);
+  printf ("chunks:     %" PRIu64 " objects, %" PRIu64 " bytes\n",
+          u.chunk_objects, u.chunk_bytes);
+  printf ("journal:    %" PRIu64 " objects, %" PRIu64 " bytes\n",
+          u.journal_objects, u.journal_bytes);
   printf ("lease:      %s\n", writer);
   return 0;
 }
 
+/* The chunk and journal objects go first, in parallel; then what else
+ * there is, the lease and the meta last (zvolume_remove_device), so
+ * that an interrupted rm leaves a device that rm removes.
+ */
 static int
 cmd_rm (struct ctx *ctx)
 {
   const char *name = ctx->cl->args[1];
+  CLEANUP_VECTOR (devobj_vector) devobj_vector objs = EMPTY_VECTOR;
   struct device_meta meta;
+  int r;
 
-  if (zvolume_get_device (ctx->vol, name, &meta) == -1 ||
-      no_writer (ctx, name) == -1)
+  r = zvolume_find_device (ctx->vol, name, &meta);
+  if (r == -1 || (r == 0 && no_writer (ctx, name) == -1))
+    return -1;
+  if (devobj_list (ctx->vol, name, 0, &objs) == -1 ||
+      devobj_delete (ctx, "rm", name, &objs) == -1)
     return -1;
   return zvolume_remove_device (ctx->vol, name);
-}
-
-/* resize, step 1: delete the chunk objects with index >= FIRST, in
- * batches while listing, so that memory stays bounded however large the
- * device is.  Deleting keys that the listing has already returned does
- * not disturb it.
- */
-struct trim_state {
-  struct objstore *store;
-  uint64_t first;
-  char *keys[OBJSTORE_DELETE_BATCH];
-  size_t n;
-};
-
-/* Free the keys of the batch (also the cleanup of a failed listing). */
-static void
-trim_drop (struct trim_state *ts)
-{
-  int saved_errno = errno;
-  size_t i;
-
-  for (i = 0; i < ts->n; i++)
-    free (ts->keys[i]);
-  ts->n = 0;
-  errno = saved_errno;
-}
-
-static int
-trim_flush (struct trim_state *ts)
-{
-  int r;
-
-  if (ts->n == 0)
-    return 0;
-  r = objstore_delete_many (ts->store, (const char *const *) ts->keys, ts->n);
-  trim_drop (ts);
-  return r;
-}
-
-static int
-trim_one (void *opaque, const char *key, uint64_t size, bool is_prefix)
-{
-  struct trim_state *ts = opaque;
-  uint64_t index;
-
-  if (is_prefix || zkey_parse_chunk (key, &index) == -1 || index < ts->first)
-    return 0;
-  ts->keys[ts->n] = strdup (key);
-  if (ts->keys[ts->n] == NULL) {
-    zerror ("strdup: %m");
-    return -1;
-  }
-  ts->n++;
-  if (ts->n == OBJSTORE_DELETE_BATCH && trim_flush (ts) == -1)
-    return -1;
-  return 0;
-}
-
-static int
-delete_chunks_from (struct zvolume *vol, const char *name, uint64_t first)
-{
-  __attribute__ ((cleanup (trim_drop)))
-  struct trim_state ts = { .store = vol->store, .first = first };
-  char prefix[OBJSTORE_KEY_MAX];
-  int r;
-
-  zkey_chunks_prefix (prefix, name);
-  r = objstore_list (vol->store, prefix, NULL, trim_one, &ts);
-  if (r != 0)
-    return r;
-  return trim_flush (&ts);
-}
-
-static uint64_t
-chunk_len (uint64_t size, uint64_t chunk_size, uint64_t index)
-{
-  uint64_t start = index * chunk_size;
-
-  return size - start < chunk_size ? size - start : chunk_size;
 }
 
 /* Chunk plaintext on the heap and the codec's key: both wiped when the
@@ -959,6 +922,7 @@ cmd_resize (struct ctx *ctx)
   struct device_meta meta;
   uint64_t old_size, new_size = ctx->size, old_n, new_n, last;
   char old_h[32], new_h[32];
+  CLEANUP_VECTOR (devobj_vector) devobj_vector past_end = EMPTY_VECTOR;
 
   if (zvolume_get_device (ctx->vol, name, &meta) == -1 ||
       no_writer (ctx, name) == -1)
@@ -989,7 +953,9 @@ cmd_resize (struct ctx *ctx)
   /* 1. Shrinking: no object may remain past the new end, or it would
    * come back as data when the device is grown again.
    */
-  if (new_n < old_n && delete_chunks_from (ctx->vol, name, new_n) == -1)
+  if (new_n < old_n &&
+      (devobj_list (ctx->vol, name, new_n, &past_end) == -1 ||
+       devobj_delete (ctx, "resize", name, &past_end) == -1))
     return -1;
 
   /* 2. The last chunk the old and the new device have in common is the

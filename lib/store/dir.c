@@ -15,6 +15,9 @@
  *            rename it over the target, fsync the directory.  Missing
  *            parent directories are created, and each new one is made
  *            durable by an fsync of its parent.
+ *   copy     a put whose temporary file is filled from the source file:
+ *            a reflink (ioctl FICLONE) where the filesystem shares
+ *            extents, else copy_file_range, else read and write.
  *   delete   unlink, fsync the directory, then remove parent directories
  *            that became empty (best effort: a directory still in use
  *            is simply not empty).  A put that loses a race with that
@@ -57,6 +60,7 @@
  * rolls up into one common prefix without being walked (only checked
  * for holding at least one object: empty directories are not prefixes).
  */
+#define _GNU_SOURCE             /* copy_file_range */
 #include <config.h>
 
 #include <dirent.h>
@@ -71,6 +75,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#ifdef __linux__
+#include <linux/fs.h>           /* FICLONE */
+#endif
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -419,13 +427,78 @@ open_parent (struct dir_store *ds, const char *op, const char *key,
   return fd;
 }
 
-/* Create a uniquely named temporary file in TMP->dirfd holding DATA,
- * fsynced.  Once it is created, TMP->exists is set and the caller's
- * CLEANUP_TMP_FILE removes it (also when writing it failed).
+/* What a put writes: LEN bytes at DATA, or (a copy) the SIZE bytes of
+ * the file open as FD.
+ */
+struct put_source {
+  const void *data;
+  size_t len;
+  int fd;                       /* -1 unless a copy */
+  uint64_t size;
+  const char *op;               /* "PUT" or "COPY", for messages */
+};
+
+/* Copy SRC->fd into FD: a reflink (FICLONE) where the filesystem can
+ * share the extents (btrfs, XFS), else copy_file_range (an in-kernel
+ * copy, server-side on NFS 4.2), else read and write.
+ */
+static int
+copy_fd (int fd, const struct put_source *src, const char *key)
+{
+  uint64_t done = 0;
+  char buf[65536];
+  bool kernel_copy = true;
+  ssize_t r;
+
+#ifdef FICLONE
+  if (ioctl (fd, FICLONE, src->fd) == 0)
+    return 0;
+#endif
+  while (done < src->size) {
+    if (kernel_copy) {
+      loff_t in = done, out = done;
+
+      r = copy_file_range (src->fd, &in, fd, &out, src->size - done, 0);
+      if (r == -1 && (errno == ENOSYS || errno == EXDEV ||
+                      errno == EINVAL || errno == EOPNOTSUPP)) {
+        kernel_copy = false;
+        continue;
+      }
+    }
+    else {
+      r = pread (src->fd, buf, sizeof buf, done);
+      if (r > 0) {
+        ssize_t w = 0, n;
+
+        for (; w < r; w += n) {
+          n = pwrite (fd, buf + w, r - w, done + w);
+          if (n == -1 && errno != EINTR)
+            return objstore_fail (errno, "COPY %s: write: %m", key);
+          if (n == -1)
+            n = 0;
+        }
+      }
+    }
+    if (r == -1) {
+      if (errno == EINTR)
+        continue;
+      return objstore_fail (errno, "COPY %s: %m", key);
+    }
+    if (r == 0)
+      return objstore_fail (EIO, "COPY %s: the source is shorter than its "
+                            "size", key);
+    done += r;
+  }
+  return 0;
+}
+
+/* Create a uniquely named temporary file in TMP->dirfd holding what
+ * SRC says, fsynced.  Once it is created, TMP->exists is set and the
+ * caller's CLEANUP_TMP_FILE removes it (also when writing it failed).
  */
 static int
 write_temp (struct tmp_file *tmp, const char *key,
-            const void *data, size_t len)
+            const struct put_source *src)
 {
   CLEANUP_CLOSE int fd = -1;
   unsigned rnd;
@@ -439,11 +512,14 @@ write_temp (struct tmp_file *tmp, const char *key,
   fd = openat (tmp->dirfd, tmp->name,
                O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (fd == -1)
-    return objstore_fail (errno, "PUT %s: create %s: %m", key, tmp->name);
+    return objstore_fail (errno, "%s %s: create %s: %m",
+                          src->op, key, tmp->name);
   tmp->exists = true;
 
-  while (done < len) {
-    r = write (fd, (const char *) data + done, len - done);
+  if (src->fd >= 0 && copy_fd (fd, src, key) == -1)
+    return -1;
+  while (src->fd < 0 && done < src->len) {
+    r = write (fd, (const char *) src->data + done, src->len - done);
     if (r == -1) {
       if (errno == EINTR)
         continue;
@@ -452,11 +528,11 @@ write_temp (struct tmp_file *tmp, const char *key,
     done += r;
   }
   if (fsync (fd) == -1)
-    return objstore_fail (errno, "PUT %s: fsync: %m", key);
+    return objstore_fail (errno, "%s %s: fsync: %m", src->op, key);
   r = close (fd);
   fd = -1;
   if (r == -1)
-    return objstore_fail (errno, "PUT %s: close: %m", key);
+    return objstore_fail (errno, "%s %s: close: %m", src->op, key);
   return 0;
 }
 
@@ -514,7 +590,7 @@ check_if_match (struct dir_store *ds, const char *key, const char *want)
  */
 static int
 put_once (struct dir_store *ds, const char *key, const char *parent,
-          const char *leaf, const void *data, size_t len,
+          const char *leaf, const struct put_source *src,
           const struct objstore_cond *cond, bool *retry)
 {
   /* Declared in this order so that the temporary file is removed
@@ -524,13 +600,13 @@ put_once (struct dir_store *ds, const char *key, const char *parent,
   CLEANUP_TMP_FILE struct tmp_file tmp = { .dirfd = -1, .exists = false };
 
   *retry = false;
-  dirfd = open_parent (ds, "PUT", key, parent, true);
+  dirfd = open_parent (ds, src->op, key, parent, true);
   if (dirfd == -1) {
     *retry = errno == ENOENT;
     return -1;
   }
   tmp.dirfd = dirfd;
-  if (write_temp (&tmp, key, data, len) == -1) {
+  if (write_temp (&tmp, key, src) == -1) {
     *retry = errno == ENOENT;
     return -1;
   }
@@ -550,16 +626,17 @@ put_once (struct dir_store *ds, const char *key, const char *parent,
       return -1;
     if (renameat (dirfd, tmp.name, dirfd, leaf) == -1) {
       if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST)
-        return objstore_fail (EINVAL, "PUT %s: the key is a directory of "
-                              "other keys", key);
+        return objstore_fail (EINVAL, "%s %s: the key is a directory of "
+                              "other keys", src->op, key);
       *retry = errno == ENOENT;
-      return objstore_fail (errno, "PUT %s: rename: %m", key);
+      return objstore_fail (errno, "%s %s: rename: %m", src->op, key);
     }
     tmp.exists = false;
   }
 
   if (fsync (dirfd) == -1)
-    return objstore_fail (errno, "PUT %s: fsync of directory: %m", key);
+    return objstore_fail (errno, "%s %s: fsync of directory: %m",
+                          src->op, key);
   return 0;
 }
 
@@ -569,6 +646,7 @@ dir_put (struct objstore *s, const char *key,
          const struct objstore_cond *cond, struct objstore_info *info)
 {
   struct dir_store *ds = (struct dir_store *) s;
+  struct put_source src = { .data = data, .len = len, .fd = -1, .op = "PUT" };
   char parent[OBJSTORE_KEY_MAX + 1];
   const char *leaf;
   bool conditional, retry;
@@ -585,7 +663,7 @@ dir_put (struct objstore *s, const char *key,
   if (conditional && cond_lock (ds, key) == -1)
     return -1;
   for (attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
-    r = put_once (ds, key, parent, leaf, data, len, cond, &retry);
+    r = put_once (ds, key, parent, leaf, &src, cond, &retry);
     if (r == 0 || !retry)
       break;
   }
@@ -595,6 +673,35 @@ dir_put (struct objstore *s, const char *key,
   if (r == 0 && info) {
     info->size = len;
     r = etag_of_buffer (data, len, info->etag);
+  }
+  return r;
+}
+
+/* A copy is a put whose content comes from the source's file. */
+static int
+dir_copy (struct objstore *s, const char *srckey, const char *key)
+{
+  struct dir_store *ds = (struct dir_store *) s;
+  struct put_source src = { .op = "COPY" };
+  char parent[OBJSTORE_KEY_MAX + 1];
+  CLEANUP_CLOSE int fd = -1;
+  const char *leaf;
+  struct stat st;
+  bool retry;
+  int attempt, r = -1;
+
+  if (dir_check_key (srckey) == -1 || dir_check_key (key) == -1)
+    return -1;
+  fd = open_object (ds, "COPY", srckey, &st);
+  if (fd == -1)
+    return -1;
+  src.fd = fd;
+  src.size = st.st_size;
+  leaf = split_key (key, parent);
+  for (attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
+    r = put_once (ds, key, parent, leaf, &src, NULL, &retry);
+    if (r == 0 || !retry)
+      break;
   }
   return r;
 }
@@ -1039,6 +1146,7 @@ static const struct objstore_ops dir_ops = {
   .head = dir_head,
   .del = dir_del,
   .delete_many = dir_delete_many,
+  .copy = dir_copy,
   .list = dir_list,
   .close = dir_close,
 };

@@ -22,10 +22,11 @@
  *                                  a kill -9 at an exact point, for crash
  *                                  tests
  *
- *   OP        get put head delete list, or * for all (delete includes
- *             delete_many; get includes range reads), optionally followed
- *             by :TEXT, e.g. put:/chunks/: only operations whose key
- *             (a DeleteObjects' first key) contains TEXT
+ *   OP        get put head delete list copy, or * for all (delete
+ *             includes delete_many; get includes range reads),
+ *             optionally followed by :TEXT, e.g. put:/chunks/: only
+ *             operations whose key (a DeleteObjects' first key, a copy's
+ *             destination) contains TEXT
  *   DURATION  a whole number with a unit: 500us, 20ms, 2s (at most 1 h)
  *   ERRNO     EAGAIN ETIMEDOUT ECONNRESET ECONNREFUSED EPIPE ENETUNREACH
  *             EHOSTUNREACH (transient: the retry layer retries them),
@@ -75,7 +76,8 @@
 
 enum fault_op {
   OP_GET = 1, OP_PUT = 2, OP_HEAD = 4, OP_DELETE = 8, OP_LIST = 16,
-  OP_ALL = 31,
+  OP_COPY = 32,
+  OP_ALL = 63,
 };
 
 static const struct {
@@ -83,7 +85,8 @@ static const struct {
   unsigned mask;
 } op_names[] = {
   { "get", OP_GET }, { "put", OP_PUT }, { "head", OP_HEAD },
-  { "delete", OP_DELETE }, { "list", OP_LIST }, { "*", OP_ALL },
+  { "delete", OP_DELETE }, { "list", OP_LIST }, { "copy", OP_COPY },
+  { "*", OP_ALL },
 };
 
 static const struct {
@@ -602,6 +605,19 @@ fault_delete_many (struct objstore *s, const char *const *keys, size_t n)
 }
 
 static int
+fault_copy (struct objstore *s, const char *src, const char *dst)
+{
+  struct fault_store *fs = (struct fault_store *) s;
+
+  bool crash = false;
+
+  if (inject (fs, OP_COPY, "COPY", dst, &crash) == -1)
+    return -1;
+  return maybe_crash (crash, "COPY", dst,
+                      fs->inner->ops->copy (fs->inner, src, dst));
+}
+
+static int
 fault_list (struct objstore *s, const char *prefix, const char *delimiter,
             objstore_list_fn fn, void *opaque)
 {
@@ -637,6 +653,7 @@ static const struct objstore_ops fault_ops = {
   .del = fault_del,
   .delete_many = fault_delete_many,
   .list = fault_list,
+  .copy = fault_copy,
   .close = fault_close,
 };
 

@@ -216,6 +216,22 @@ objstore_delete (struct objstore *s, const char *key)
 }
 
 int
+objstore_copy (struct objstore *s, const char *src, const char *dst)
+{
+  clear_last_error ();
+  if (s->ops->copy == NULL)
+    objstore_fail (ENOTSUP, "COPY %s: this store cannot copy", dst);
+  if (s->ops->copy == NULL ||
+      objstore_check_key (src) == -1 || objstore_check_key (dst) == -1 ||
+      s->ops->copy (s, src, dst) == -1) {
+    if (errno != ENOENT)
+      report_failure (s);
+    return -1;
+  }
+  return 0;
+}
+
+int
 objstore_delete_many (struct objstore *s, const char *const *keys, size_t n)
 {
   size_t i, batch;

@@ -115,6 +115,13 @@ struct objstore_ops {
   int (*head) (struct objstore *s, const char *key,
                struct objstore_info *info);
 
+  /* Copy object SRC to DST (created or replaced atomically) inside the
+   * store, without its bytes passing through here: S3 CopyObject, a
+   * reflink or an in-kernel copy in a directory.  ENOENT if SRC is
+   * absent.
+   */
+  int (*copy) (struct objstore *s, const char *src, const char *dst);
+
   /* Delete one object.  Deleting an absent object succeeds. */
   int (*del) (struct objstore *s, const char *key);
 
@@ -161,6 +168,11 @@ extern int objstore_put_cond (struct objstore *s, const char *key,
 extern int objstore_head (struct objstore *s, const char *key,
                           struct objstore_info *info);
 extern int objstore_delete (struct objstore *s, const char *key);
+/* Server-side copy (see the op).  An absent SRC is -1 with errno ENOENT
+ * and no error logged: an answer, as for get.
+ */
+extern int objstore_copy (struct objstore *s, const char *src,
+                          const char *dst);
 /* Any number of keys: split into batches. */
 extern int objstore_delete_many (struct objstore *s,
                                  const char *const *keys, size_t n);
@@ -179,18 +191,20 @@ extern const char *objstore_last_error (void);
  */
 enum objstore_kind {
   OBJSTORE_GET, OBJSTORE_PUT, OBJSTORE_HEAD, OBJSTORE_DELETE, OBJSTORE_LIST,
+  OBJSTORE_COPY,
   OBJSTORE_NR_KINDS
 };
 struct objstore_kind_stats {
   uint64_t requests;                /* attempts, retries included */
   uint64_t bytes;                   /* GET received, PUT sent */
-  uint64_t objects;                 /* DELETE: objects, LIST: keys */
+  uint64_t objects;                 /* DELETE: objects, LIST: keys,
+                                       COPY: objects copied */
   uint64_t failures;                /* failed attempts (not absent objects
                                        or refused conditions) */
   uint64_t retries;                 /* attempts made again */
   struct zhist_summary latency;     /* of one attempt */
 };
-/* "GET", "PUT", "HEAD", "DELETE", "LIST". */
+/* "GET", "PUT", "HEAD", "DELETE", "LIST", "COPY". */
 extern const char *objstore_kind_name (enum objstore_kind kind);
 /* All zeros for a store without the stats wrapper. */
 extern void objstore_get_stats (struct objstore *s,

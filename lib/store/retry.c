@@ -239,6 +239,21 @@ retry_del (struct objstore *s, const char *key)
 }
 
 static int
+retry_copy (struct objstore *s, const char *src, const char *dst)
+{
+  struct retry_store *rs = (struct retry_store *) s;
+  struct attempts a;
+
+  attempts_init (&a, rs, OBJSTORE_COPY, dst);
+  for (;;) {
+    if (rs->inner->ops->copy (rs->inner, src, dst) == 0)
+      return 0;
+    if (!should_retry (&a))
+      return -1;
+  }
+}
+
+static int
 retry_delete_many (struct objstore *s, const char *const *keys, size_t n)
 {
   struct retry_store *rs = (struct retry_store *) s;
@@ -334,6 +349,7 @@ static const struct objstore_ops retry_ops = {
   .del = retry_del,
   .delete_many = retry_delete_many,
   .list = retry_list,
+  .copy = retry_copy,
   .close = retry_close,
 };
 

@@ -13,6 +13,8 @@
  *   head         HeadObject
  *   del          DeleteObject (absent is success)
  *   delete_many  DeleteObjects (POST ?delete, quiet, Content-MD5)
+ *   copy         CopyObject (PUT with x-amz-copy-source, signed; an
+ *                <Error> in a 200 answer is a failure, as AWS documents)
  *   list         ListObjectsV2 (list-type=2), every page
  *
  * Errors: S3's <Error> body gives the code (NoSuchBucket, AccessDenied,
@@ -707,6 +709,50 @@ s3_head (struct objstore *base, const char *key, struct objstore_info *info)
 }
 
 static int
+s3_copy (struct objstore *base, const char *src, const char *dst)
+{
+  struct s3_store *s = (struct s3_store *) base;
+  CLEANUP_S3_HTTP_RESPONSE struct s3_http_response resp = { 0 };
+  CLEANUP_FREE char *source = NULL;
+  CLEANUP_FREE char *encoded = NULL;
+  struct sigv4_header extra[1];
+  struct s3_error err = { 0 };
+  int r;
+
+  /* "/BUCKET/PREFIX/SRC", URI-encoded ('/' kept). */
+  source = format_string ("/%s/%s%s", s->bucket, s->prefix, src);
+  if (source == NULL)
+    return out_of_memory ();
+  encoded = sigv4_uri_encode (source, strlen (source), true);
+  if (encoded == NULL)
+    return out_of_memory ();
+  extra[0].name = "x-amz-copy-source";
+  extra[0].value = encoded;
+  if (s3_request (s, "CopyObject", "PUT", dst, NULL, 0, extra, 1,
+                  "", 0, &resp) == -1)
+    return -1;
+
+  if (!is_success (resp.status)) {
+    s3_fail (s, "CopyObject", dst, &resp);
+    /* NoSuchKey names the source: the destination is not read. */
+    if (errno == ENOENT)
+      return objstore_fail (ENOENT, "CopyObject %s: no such object %s",
+                            dst, src);
+    return -1;
+  }
+  /* A copy that fails after the 200 was sent says so in the body. */
+  if (resp.body_len > 0 &&
+      s3_xml_parse_error (resp.body, resp.body_len, &err) == 0) {
+    r = objstore_fail (s3_errno (500, err.code), "CopyObject %s: %s: %s",
+                       dst, err.code ? err.code : "Error",
+                       err.message ? err.message : "no message");
+    s3_error_free (&err);
+    return r;
+  }
+  return 0;
+}
+
+static int
 s3_del (struct objstore *base, const char *key)
 {
   struct s3_store *s = (struct s3_store *) base;
@@ -895,6 +941,7 @@ static const struct objstore_ops s3_ops = {
   .head = s3_head,
   .del = s3_del,
   .delete_many = s3_delete_many,
+  .copy = s3_copy,
   .list = s3_list,
   .close = s3_close,
 };

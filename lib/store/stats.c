@@ -23,7 +23,8 @@
  *   bytes     GET: bytes received, PUT: bytes sent, of successful ones
  *   objects   DELETE: objects deleted (a DeleteObjects is one request
  *             for up to 1000), LIST: keys listed (a LIST is one request
- *             here, however many pages the backend fetches)
+ *             here, however many pages the backend fetches), COPY:
+ *             objects copied (no bytes pass through the client)
  *   failures  attempts that failed, except for the answers that are not
  *             errors (objstore.h): absent objects on GET and HEAD, a
  *             refused or unsupported condition on PUT
@@ -55,6 +56,7 @@ struct stats_store {
 static const char *const kind_names[OBJSTORE_NR_KINDS] = {
   [OBJSTORE_GET] = "GET", [OBJSTORE_PUT] = "PUT", [OBJSTORE_HEAD] = "HEAD",
   [OBJSTORE_DELETE] = "DELETE", [OBJSTORE_LIST] = "LIST",
+  [OBJSTORE_COPY] = "COPY",
 };
 
 const char *
@@ -152,6 +154,18 @@ stats_del (struct objstore *s, const char *key)
 }
 
 static int
+stats_copy (struct objstore *s, const char *src, const char *dst)
+{
+  struct stats_store *ss = (struct stats_store *) s;
+  uint64_t start = zhist_now_us ();
+  int r;
+
+  r = ss->inner->ops->copy (ss->inner, src, dst);
+  return count (ss, OBJSTORE_COPY, start, r, r == -1 && errno == ENOENT,
+                0, 1);
+}
+
+static int
 stats_delete_many (struct objstore *s, const char *const *keys, size_t n)
 {
   struct stats_store *ss = (struct stats_store *) s;
@@ -212,6 +226,7 @@ static const struct objstore_ops stats_ops = {
   .del = stats_del,
   .delete_many = stats_delete_many,
   .list = stats_list,
+  .copy = stats_copy,
   .close = stats_close,
 };
 

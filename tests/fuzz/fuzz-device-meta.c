@@ -14,10 +14,11 @@
  *
  *   bit 7 clear   the meta object itself.
  *   bit 7 set     the payload of one (uuid, size, chunk size, created,
- *                 generation, name length, name: as the input gives
- *                 them), sealed by the harness with the meta key and
- *                 the AAD of volume.h: the checks behind the
- *                 authentication.
+ *                 generation, [key uuid,] name length, name: as the
+ *                 input gives them), sealed by the harness with the meta
+ *                 key and the AAD of volume.h, as format version 1, or
+ *                 2 (with the key uuid) if bit 6 is set: the checks
+ *                 behind the authentication.
  *
  * What opens must be a device zerofs can serve: the name asked for, a
  * size that is a positive multiple of 4096 up to ZDEVICE_SIZE_MAX, and
@@ -51,8 +52,8 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
 
 /* Header, then PAYLOAD sealed with AAD = header || volume uuid || name. */
 static uint8_t *
-seal_meta (const char *name, const uint8_t *payload, size_t n,
-           size_t *objlen)
+seal_meta (const char *name, uint8_t version, const uint8_t *payload,
+           size_t n, size_t *objlen)
 {
   size_t namelen = strlen (name);
   uint8_t *obj = malloc (META_HEADER_LEN + n + CRYPTO_TAG_LEN);
@@ -61,6 +62,7 @@ seal_meta (const char *name, const uint8_t *payload, size_t n,
   if (obj == NULL)
     fuzz_fail ("out of memory");
   memcpy (obj, "ZFSM\1\0\0\0", 8);
+  obj[4] = version;
   if (crypto_random (obj + 8, CRYPTO_NONCE_LEN) == -1)
     fuzz_fail ("no random bytes");
   memcpy (aad, obj, META_HEADER_LEN);
@@ -83,12 +85,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
   if (size < 1)
     return 0;
-  len = (data[0] & 63) + 1;
+  len = (data[0] & 63) + 1;         /* bit 6: see seal_meta */
   memcpy (name, FUZZ_DEVICE_NAME, len);
   name[len] = '\0';
   zkey_meta (key, name);
   if (data[0] & 128) {
-    sealed = seal_meta (name, data + 1, size - 1, &len);
+    sealed = seal_meta (name, data[0] & 64 ? 2 : 1, data + 1, size - 1,
+                        &len);
     fuzz_store_set (&store, key, sealed, len);
   }
   else
@@ -97,7 +100,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (zvolume_get_device (&vol, name, &meta) == 0) {
     if (strcmp (meta.name, name) != 0 || meta.chunk_size != ZCHUNK_SIZE ||
         meta.size == 0 || meta.size % 4096 != 0 ||
-        meta.size > ZDEVICE_SIZE_MAX)
+        meta.size > ZDEVICE_SIZE_MAX ||
+        ((data[0] & 192) == 128 && memcmp (meta.key_uuid, meta.uuid, 16)))
       fuzz_fail ("device meta opened to name \"%s\" size %llu chunk size "
                  "%u", meta.name, (unsigned long long) meta.size,
                  meta.chunk_size);

@@ -319,6 +319,20 @@ meta_seeds (void)
     fuzz_store_clear (&store);
   }
 
+  /* A clone's meta (format version 2, with a key uuid). */
+  {
+    struct device_meta src;
+
+    if (zvolume_create_device (&vol, "src", 4096, &src) == -1 ||
+        zvolume_clone_device (&vol, &src, "dev", NULL) == -1)
+      fuzz_fail ("zvolume_clone_device");
+    zkey_meta (key, "dev");
+    obj = fuzz_store_find (&store, key, &len);
+    mode = 2;
+    seed_prefixed ("device-meta", "object-clone", &mode, 1, obj, len);
+    fuzz_store_clear (&store);
+  }
+
   /* Sealed payloads: good, then one field wrong each. */
   mode = 128 | 2;
   n = meta_payload (payload, "dev", UINT64_C (1) << 30, ZCHUNK_SIZE);
@@ -329,6 +343,12 @@ meta_seeds (void)
   seed_prefixed ("device-meta", "sealed-chunk-size", &mode, 1, payload, n);
   n = meta_payload (payload, "deV", 4096, ZCHUNK_SIZE);
   seed_prefixed ("device-meta", "sealed-other-name", &mode, 1, payload, n);
+  /* Version 2: the key uuid before the name length. */
+  mode = 128 | 64 | 2;
+  n = meta_payload (payload, "dev", UINT64_C (1) << 30, ZCHUNK_SIZE);
+  memmove (payload + 60, payload + 44, n - 44);
+  memset (payload + 44, 0xcd, 16);
+  seed_prefixed ("device-meta", "sealed-v2", &mode, 1, payload, n + 16);
 }
 
 /* Lease objects: a held and a released one, each as the object and
