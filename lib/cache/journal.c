@@ -463,7 +463,8 @@ retirable_locked (struct zcache *c, struct cache_device *d, size_t max)
 void
 journal_retire (struct zcache *c)
 {
-  static __thread char keybuf[OBJSTORE_DELETE_BATCH][OBJSTORE_KEY_MAX];
+  /* On the heap (see delete_batch), once there is something to delete. */
+  CLEANUP_FREE char (*keybuf)[OBJSTORE_KEY_MAX] = NULL;
   const char *keys[OBJSTORE_DELETE_BATCH];
   struct cache_device *d;
   uint64_t bytes;
@@ -473,6 +474,11 @@ journal_retire (struct zcache *c)
   for (d = c->devices; d; d = d->next) {
     while (d->listed &&
            (k = retirable_locked (c, d, OBJSTORE_DELETE_BATCH)) > 0) {
+      if (keybuf == NULL &&
+          (keybuf = malloc (OBJSTORE_DELETE_BATCH * sizeof *keybuf)) == NULL) {
+        zerror ("journal: malloc: %m");
+        break;
+      }
       for (i = 0; i < k; i++) {
         zkey_journal (keybuf[i], d->name, d->journal.items[i].seq);
         keys[i] = keybuf[i];

@@ -224,13 +224,26 @@ release_locked (struct zcache *c, struct centry *e)
 static size_t
 delete_batch (struct zcache *c, struct centry **v, size_t n)
 {
-  static __thread char keybuf[OBJSTORE_DELETE_BATCH][OBJSTORE_KEY_MAX];
-  static __thread struct capture caps[OBJSTORE_DELETE_BATCH];
-  static __thread uint64_t seqs[OBJSTORE_DELETE_BATCH];
+  /* On the heap, sized for the batch: as thread-local arrays these cost
+   * every thread of the process 1 MiB of zeroed memory.
+   */
+  size_t batch = n < OBJSTORE_DELETE_BATCH ? n : OBJSTORE_DELETE_BATCH;
+  CLEANUP_FREE char (*keybuf)[OBJSTORE_KEY_MAX] =
+    malloc (batch * sizeof *keybuf);
+  CLEANUP_FREE struct capture *caps = malloc (batch * sizeof *caps);
+  CLEANUP_FREE uint64_t *seqs = malloc (batch * sizeof *seqs);
   const char *keys[OBJSTORE_DELETE_BATCH];
   size_t i, start, end, nkeys, failed = 0;
   int r;
 
+  if (keybuf == NULL || caps == NULL || seqs == NULL) {
+    zerror ("malloc: %m");
+    pthread_mutex_lock (&c->lock);
+    for (i = 0; i < n; i++)
+      release_locked (c, v[i]);
+    pthread_mutex_unlock (&c->lock);
+    return n;
+  }
   for (start = 0; start < n; start = end) {
     end = n - start < OBJSTORE_DELETE_BATCH ? n : start + OBJSTORE_DELETE_BATCH;
     nkeys = 0;
