@@ -41,10 +41,12 @@
 #define P_SINCE 24
 #define P_RENEWED 32
 #define P_FLOOR 40
-#define P_PID 48
-#define P_FLAGS 52
-#define P_HOSTLEN 53
-#define LEASE_PAYLOAD_FIXED 54     /* generation .. host length */
+#define P_INHERITED_FLOOR 48
+#define P_INHERITED_GENERATION 56
+#define P_PID 64
+#define P_FLAGS 68
+#define P_HOSTLEN 69
+#define LEASE_PAYLOAD_FIXED 70     /* generation .. host length */
 #define LEASE_AAD_WORD "lease"
 #define LEASE_AAD_MAX \
   (LEASE_HEADER_LEN + 16 + sizeof LEASE_AAD_WORD - 1 + ZDEVICE_NAME_MAX)
@@ -89,6 +91,8 @@ zlease_encode (const struct zvolume *vol, const char *name,
   put_be64 (payload + P_SINCE, info->since);
   put_be64 (payload + P_RENEWED, info->renewed);
   put_be64 (payload + P_FLOOR, info->journal_floor);
+  put_be64 (payload + P_INHERITED_FLOOR, info->inherited_floor);
+  put_be64 (payload + P_INHERITED_GENERATION, info->inherited_generation);
   put_be32 (payload + P_PID, info->pid);
   payload[P_FLAGS] = info->released ? 1 : 0;
   payload[P_HOSTLEN] = hostlen;
@@ -159,6 +163,8 @@ zlease_decode (const struct zvolume *vol, const char *name,
   info->since = get_be64 (payload + P_SINCE);
   info->renewed = get_be64 (payload + P_RENEWED);
   info->journal_floor = get_be64 (payload + P_FLOOR);
+  info->inherited_floor = get_be64 (payload + P_INHERITED_FLOOR);
+  info->inherited_generation = get_be64 (payload + P_INHERITED_GENERATION);
   info->pid = get_be32 (payload + P_PID);
   info->released = payload[P_FLAGS] & 1;
   memcpy (info->host, payload + LEASE_PAYLOAD_FIXED, payload[P_HOSTLEN]);
@@ -311,13 +317,19 @@ write_lease (struct zlease *l, const struct objstore_cond *cond)
   struct objstore_info oi = { .etag = "" };
   size_t len;
 
+  struct timespec start;
+
   if (zlease_encode (l->vol, l->name, &l->info, obj, &len) == -1)
     return -1;
+  clock_gettime (CLOCK_MONOTONIC, &start);
   if (l->vol->store->ops->put (l->vol->store, l->key, obj, len, cond,
                                &oi) == -1)
     return -1;
   memcpy (l->etag, oi.etag, OBJSTORE_ETAG_MAX);
-  clock_gettime (CLOCK_MONOTONIC, &l->confirmed);
+  /* Ours when the request began, at least: the lease may have been
+   * taken only after that.
+   */
+  l->confirmed = start;
   return 0;
 }
 
@@ -342,8 +354,9 @@ DEFINE_CLEANUP_POINTER (free_lease, struct zlease *, free_lease);
 
 struct zlease *
 zlease_take (struct zvolume *vol, const char *name,
-             const uint8_t instance[16], bool force)
+             const uint8_t instance[16], unsigned flags)
 {
+  bool force = flags & ZLEASE_FORCE;
   CLEANUP (free_lease) struct zlease *l = NULL;
   struct zlease *ret;
   struct zlease_info cur, back;
@@ -378,6 +391,19 @@ zlease_take (struct zvolume *vol, const char *name,
     r = zlease_read (vol, name, &cur, etag);
     if (r == -1)
       return NULL;
+    /* Our own earlier attempt (its answer lost): not a previous holder. */
+    if (r == 0 && attempt > 0 && is_ours (l, &cur))
+      goto taken;
+    if (r == 0 && (flags & ZLEASE_ONLY_OURS) &&
+        memcmp (cur.instance, instance, 16) != 0) {
+      zlease_describe (&cur, holder, sizeof holder);
+      zerror ("device %s was written by another server since this cache "
+              "last held its lease (the lease is now %s): what this cache "
+              "holds of it is older than the store's, and is not used",
+              name, holder);
+      errno = ESTALE;
+      return NULL;
+    }
     if (r == 0 && zlease_is_live (&cur) &&
         memcmp (cur.instance, instance, 16) != 0) {
       zlease_describe (&cur, holder, sizeof holder);
@@ -397,6 +423,19 @@ zlease_take (struct zvolume *vol, const char *name,
     l->had_previous = r == 0;
     if (r == 0)
       l->previous = cur;
+    /* Until this holder knows its journal floor, the previous one's
+     * stands (see "Stale journal objects" in lease.h).
+     */
+    if (r == 0 && cur.journal_floor != ZLEASE_FLOOR_UNKNOWN) {
+      l->info.inherited_floor = cur.journal_floor;
+      l->info.inherited_generation = cur.generation;
+    }
+    else if (r == 0) {
+      l->info.inherited_floor = cur.inherited_floor;
+      l->info.inherited_generation = cur.inherited_generation;
+    }
+    else
+      l->info.inherited_floor = ZLEASE_FLOOR_UNKNOWN;
     memcpy (l->info.instance, instance, 16);
     l->info.since = l->info.renewed = time (NULL);
     l->info.pid = getpid ();
@@ -422,6 +461,7 @@ zlease_take (struct zvolume *vol, const char *name,
       if (!is_ours (l, &back))
         continue;
     }
+  taken:
     if (forced)
       zwarning ("device %s: took its lease over from %s (force=true); "
                 "that server's writes and flushes fail from now on", name,
@@ -481,8 +521,10 @@ confirm_locked (struct zlease *l)
 {
   struct zlease_info cur;
   char etag[OBJSTORE_ETAG_MAX];
+  struct timespec start;
   int r;
 
+  clock_gettime (CLOCK_MONOTONIC, &start);
   r = zlease_read (l->vol, l->name, &cur, etag);
   if (r == -1) {
     zerror ("device %s: checking its lease failed (see above)", l->name);
@@ -493,12 +535,18 @@ confirm_locked (struct zlease *l)
   if (!is_ours (l, &cur))
     return lost_locked (l, &cur);
   memcpy (l->etag, etag, sizeof etag);
-  clock_gettime (CLOCK_MONOTONIC, &l->confirmed);
+  l->confirmed = start;
   return 0;
 }
 
 int
 zlease_check (struct zlease *l)
+{
+  return zlease_confirm_within (l, ZLEASE_CHECK_MS);
+}
+
+int
+zlease_confirm_within (struct zlease *l, unsigned ms)
 {
   if (atomic_load (&l->lost)) {
     errno = EIO;
@@ -509,7 +557,7 @@ zlease_check (struct zlease *l)
     errno = EIO;
     return -1;
   }
-  if (ms_since (&l->confirmed) < ZLEASE_CHECK_MS)
+  if (ms_since (&l->confirmed) < ms)
     return 0;
   return confirm_locked (l);
 }
@@ -612,6 +660,14 @@ zlease_drop (struct zlease *l, bool release)
     return;
   if (release && !atomic_load (&l->lost)) {
     pthread_mutex_lock (&l->lock);
+    /* Without conditional PUT, a release written blindly would undo the
+     * take of whoever holds the lease now: look first.
+     */
+    if (!l->atomic && confirm_locked (l) == -1) {
+      pthread_mutex_unlock (&l->lock);
+      free_lease (l);
+      return;
+    }
     cond = (struct objstore_cond) { .if_match = l->etag };
     l->info.released = true;
     l->info.renewed = time (NULL);
@@ -624,4 +680,11 @@ zlease_drop (struct zlease *l, bool release)
     pthread_mutex_unlock (&l->lock);
   }
   free_lease (l);
+}
+
+bool
+zlease_took_over (const struct zlease *l)
+{
+  return l->had_previous &&
+    memcmp (l->previous.instance, l->info.instance, 16) != 0;
 }

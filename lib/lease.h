@@ -39,7 +39,8 @@
  *       20    n  sealed with the meta key (+16 tag):
  *                  generation (8), cache instance id (16),
  *                  since, unix seconds (8), renewed, unix seconds (8),
- *                  journal floor (8), pid (4), flags (1: bit 0 =
+ *                  journal floor (8), inherited floor (8), inherited
+ *                  generation (8), pid (4), flags (1: bit 0 =
  *                  released), host length (1), host (1..255 bytes)
  *
  * AAD = bytes 0..19 || volume uuid || "lease" || device name, so a lease
@@ -53,7 +54,11 @@
  * in its lease the journal floor: the newest journal object it found
  * once it held the lease.  A replay that took the lease over from
  * PREVIOUS ignores (as stale) an object newer than PREVIOUS's floor
- * whose epoch is not PREVIOUS's.
+ * whose epoch is not PREVIOUS's.  Until a holder has recorded its floor
+ * (a crash may come first), its lease carries the last known floor and
+ * the generation it belongs to (inherited), and the rule uses those.
+ * The replay deletes the stale objects it found before it records its
+ * own floor, so that no later holder's floor covers them.
  */
 #ifndef ZEROFS_LEASE_H
 #define ZEROFS_LEASE_H
@@ -65,7 +70,7 @@
 #include "volume.h"
 
 #define ZLEASE_HOST_MAX 255
-#define ZLEASE_OBJECT_MAX (20 + 54 + ZLEASE_HOST_MAX + 16)
+#define ZLEASE_OBJECT_MAX (20 + 70 + ZLEASE_HOST_MAX + 16)
 #define ZLEASE_FLOOR_UNKNOWN UINT64_MAX
 #define ZLEASE_CHECK_MS 1000       /* confirm again before writing after */
 #define ZLEASE_RENEW_S 30          /* rewrite "renewed" this often */
@@ -78,6 +83,8 @@ struct zlease_info {
   uint64_t since, renewed;         /* unix seconds */
   uint64_t journal_floor;          /* newest journal object when taken,
                                       or ZLEASE_FLOOR_UNKNOWN */
+  uint64_t inherited_floor;        /* until then, the last known floor */
+  uint64_t inherited_generation;   /* and the generation it was of */
   uint32_t pid;
   bool released;                   /* given up by a clean shutdown */
   char host[ZLEASE_HOST_MAX + 1];
@@ -114,18 +121,36 @@ zlease_is_live (const struct zlease_info *info)
 /* A lease this process holds. */
 struct zlease;
 
+/* Flags of zlease_take. */
+#define ZLEASE_FORCE 1       /* take it even from a live holder */
+#define ZLEASE_ONLY_OURS 2   /* refuse (ESTALE, said) unless this cache
+                                instance held it last, or nobody did */
+
 /* Take device NAME's lease for cache instance INSTANCE.  Held by
- * another live writer and not FORCE: -1, EBUSY, with a zerror naming
- * the holder and the way out.  NULL on error.
+ * another live writer and not ZLEASE_FORCE: NULL, EBUSY, with a zerror
+ * naming the holder and the way out.  NULL on error.
  */
 extern struct zlease *zlease_take (struct zvolume *vol, const char *name,
-                                   const uint8_t instance[16], bool force);
+                                   const uint8_t instance[16],
+                                   unsigned flags);
+
+/* Was the lease taken over from another cache instance?  Then what a
+ * cache knew of the device is older than the store: another server
+ * wrote it meanwhile.
+ */
+extern bool zlease_took_over (const struct zlease *lease);
 
 /* Before changing the store for the device: 0 if the lease is still
  * ours (confirmed with a request at most every ZLEASE_CHECK_MS), -1
  * (EIO) if it was lost, or the store's error.
  */
 extern int zlease_check (struct zlease *lease);
+/* The same, confirmed with a request begun at most MS ago.  A FLUSH is
+ * acknowledged only if its uploads ended within ZLEASE_FORCE_WAIT_MS of
+ * a confirmation begun before them: a forced take waits that long
+ * before the new holder reads or writes the device.
+ */
+extern int zlease_confirm_within (struct zlease *lease, unsigned ms);
 
 /* Rewrite the lease if it was last written ZLEASE_RENEW_S ago or more
  * (so that others see that the holder is alive).  0, or -1.

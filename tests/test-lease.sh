@@ -19,6 +19,10 @@
 #    the second server wrote.
 # 5. Only a store that does not honour conditional PUT (Swift) gets the
 #    warning about the checked, non-atomic take.
+# 7. A cache that held the device before another server wrote it does
+#    not use what it knew: reopened after a clean handover it reads the
+#    other server's data; its unflushed data recovered after a crash is
+#    not uploaded over the other server's (not even with force=true).
 # 6. A journal object of the fenced server that lands after the new
 #    holder listed the journal (its PUT delayed by the fault wrapper) is
 #    stale: a later replay does not apply it, and says so.
@@ -228,7 +232,7 @@ printf 'delay put:/journal/ 6s\n' > "$faults"
 sleep 0.3
 client > "$tmpdir/a6.out" 2>&1 <<'EOF' &
 h.pwrite(b"S" * 4096, 7 << 20)
-h.flush()                       # acknowledged, but after B listed
+h.flush()                       # its PUT lands after B listed: EIO
 print("late flush returned")
 EOF
 client_a=$!
@@ -237,6 +241,10 @@ start_second "$tmpdir/cache6" force=true
 client2 'assert h.pread(4096, 7 << 20) == b"o" * 4096'
 wait $client_a || :
 cat "$tmpdir/a6.out"
+# Its uploads ended long after the takeover: not acknowledged.
+if grep -q "late flush returned" "$tmpdir/a6.out"; then
+    echo "FAIL: a fenced server acknowledged a flush"; exit 1
+fi
 stop_server
 stop_second KILL                # B's cache is lost
 rm -rf "$cachedir"              # and A's (it holds the "S" A was fenced with)
@@ -249,13 +257,57 @@ grep -q "was written by a server that had lost the device's lease" "$log" ||
     { echo "FAIL: the stale journal object was not recognised"; exit 1; }
 stop_server
 
+# 7.  A -> B -> A.
+rm -rf "$cachedir"
+: > "$log"
+serve
+client <<'EOF'
+h.pwrite(b"1" * 4096, 0)
+h.flush()
+EOF
+stop_server                     # clean: released, the cache kept
+start_second "$tmpdir/cache7"
+client2 <<'EOF'
+h.pwrite(b"2" * 4096, 0)
+h.pwrite(b"2" * 4096, 5 << 20)
+h.flush()
+EOF
+stop_second
+serve
+client <<'EOF'
+assert h.pread(4096, 0) == b"2" * 4096, "a stale cached chunk was served"
+assert h.pread(4096, 5 << 20) == b"2" * 4096, "a stale listing was used"
+EOF
+# Recovered unflushed data, then another server's flushed write.
+client <<'EOF'
+h.pwrite(b"X" * 4096, 3 << 20)  # never flushed
+EOF
+sleep 2                         # in the cache's index (1 s), not uploaded (5 s)
+stop_server -9
+start_second "$tmpdir/cache7b" force=true
+client2 <<'EOF'
+h.pwrite(b"B" * (1 << 20), 3 << 20)
+h.flush()
+EOF
+stop_second
+: > "$log"
+# It must refuse to start (force=true is for opens by clients only).
+serve force=true || :
+server_died "a start with stale unflushed data to upload"
+grep -q "was written by another server since this cache last held its lease.*refusing to upload" "$log" ||
+    { echo "FAIL: the stale recovered data was not recognised"; exit 1; }
+start_second "$tmpdir/cache7c"
+client2 'assert h.pread(1 << 20, 3 << 20) == b"B" * (1 << 20), "stale data uploaded"'
+stop_second
+rm -rf "$cachedir"              # (it holds the stale chunk, refused)
+
 # 5.  The fallback's warning, only where it applies.
 case "$ZEROFS_TEST_BACKEND" in
     swift)
-        grep -q "does not honour conditional PUT" "$log" ||
+        cat "$log" "$log2" | grep -q "does not honour conditional PUT" ||
             { echo "FAIL: no warning on a store without conditional PUT"; exit 1; } ;;
     dir)
-        if grep -q "does not honour conditional PUT" "$log"; then
+        if cat "$log" "$log2" | grep -q "does not honour conditional PUT"; then
             echo "FAIL: the directory store was taken as non-atomic"; exit 1
         fi ;;
 esac

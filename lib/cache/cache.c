@@ -686,15 +686,20 @@ add_device (struct zcache *c, const struct device_meta *meta, bool readonly)
    * a crash is not "listed": start from nothing in both cases.
    */
   /* Before anything of the device's is read or replayed: one writer. */
-  if (!readonly && cache_device_take_lease (d, false) == -1)
+  if (!readonly &&
+      cache_device_take_lease (d, false,
+                               c->conf->force ? ZLEASE_FORCE : 0) == -1)
     return NULL;
-  import = r == 1 || !rec.listed || rec.generation != meta->generation;
+  /* Written by another server since this cache held it: what the index
+   * knew of its chunks may be stale.
+   */
+  import = r == 1 || !rec.listed || rec.generation != meta->generation ||
+    (d->lease && zlease_took_over (d->lease));
   d->listed = !import;
   if (write_device_state (c, d, stale, sctx.n, import && r == 0,
                           !import) == -1 ||
       (import && import_listing (c, d, meta) == -1) ||
-      journal_load (c, d) == -1 ||
-      (!readonly && cache_device_set_journal_floor (d) == -1))
+      journal_load (c, d) == -1)
     return NULL;
   if (import && d->journal.len > 0 && readonly) {
     zerror ("device %s has %zu flush journal objects that this cache has "
@@ -735,6 +740,11 @@ add_device (struct zcache *c, const struct device_meta *meta, bool readonly)
     if (write_device_state (c, d, NULL, 0, false, true) == -1)
       return NULL;
   }
+  /* After the replay deleted the stale journal objects it found (see
+   * lib/lease.h): a failure leaves the inherited floor in force.
+   */
+  if (!readonly)
+    cache_device_set_journal_floor (d);
   link_device (c, d);
   ret = d;
   d = NULL;
@@ -782,7 +792,8 @@ zcache_device (struct zcache *c, const struct device_meta *meta,
     if (found) {
       pthread_mutex_unlock (&c->device_lock);
       /* Opened read-only before, or written back only: now a writer. */
-      if (!readonly && cache_device_take_lease (found, true) == -1)
+      if (!readonly &&
+          cache_device_take_lease (found, true, ZLEASE_ONLY_OURS) == -1)
         return NULL;
       return found;
     }
@@ -975,6 +986,41 @@ refuse_resized (const char *dir, const struct index_device *rec,
   return -1;
 }
 
+/* Another cache instance took device REC's lease after this one held it
+ * (lib/lease.h): another server wrote the device since, and what this
+ * cache holds of it is older.  1 if so (said), 0 if not, -1 on error.
+ * Unflushed data then is refused (EBUSY), never uploaded over newer.
+ */
+static int
+taken_over (struct zcache *c, const struct index_device *rec,
+            const uint8_t instance[16], uint64_t dirty)
+{
+  struct zlease_info lease;
+  char holder[512];
+  int r;
+
+  r = zlease_read (c->vol, rec->name, &lease, NULL);
+  if (r == -1)
+    return -1;
+  if (r == 1 || memcmp (lease.instance, instance, 16) == 0)
+    return 0;
+  zlease_describe (&lease, holder, sizeof holder);
+  if (dirty > 0) {
+    zerror ("device %s was written by another server since this cache "
+            "last held its lease (the lease is now %s), while %s held "
+            "%" PRIu64 " of its chunks not yet written to the store; "
+            "refusing to upload them over newer data: move the cache-dir "
+            "away to start without them (they are lost)",
+            rec->name, holder, c->dir, dirty);
+    errno = EBUSY;
+    return -1;
+  }
+  zerror ("cache: device %s was written by another server since this "
+          "cache last held its lease (the lease is now %s): discarding "
+          "its cached data", rec->name, holder);
+  return 1;
+}
+
 /* Check each device that has cached chunks against the volume: load the
  * ones that are as this cache knew them, forget the ones that are gone.
  * A device resized behind the cache's back while it held unflushed data
@@ -995,6 +1041,9 @@ recover (struct zcache *c, struct scan_ctx *scan)
   int r;
 
   for (i = 0; i < scan->devs.len; i++) {
+    bool same = false;              /* the device as this cache knew it */
+    int over = 0;                   /* but written by another since */
+
     sd = &scan->devs.items[i];
     r = zindex_get_device (c->ix, sd->uuid, &rec);
     if (r == -1)
@@ -1009,8 +1058,12 @@ recover (struct zcache *c, struct scan_ctx *scan)
     }
     else if (r == 0) {
       if (zvolume_get_device (c->vol, rec.name, &meta) == 0) {
-        if (memcmp (meta.uuid, rec.uuid, 16) == 0 &&
-            meta.generation == rec.generation) {
+        same = memcmp (meta.uuid, rec.uuid, 16) == 0 &&
+          meta.generation == rec.generation;
+        if (same && (over = taken_over (c, &rec, c->instance,
+                                        sd->dirty)) == -1)
+          return -1;
+        if (same && over == 0) {
           d = new_device (c, &meta, rec.seq_reserved);
           if (d == NULL)
             return -1;
@@ -1025,7 +1078,7 @@ recover (struct zcache *c, struct scan_ctx *scan)
       else if (errno != ENOENT)
         return -1;              /* the store failed: try again later */
     }
-    if (r == 1 || rec.listed)
+    if ((r == 1 || rec.listed) && !same)
       zerror ("cache: device %s is no longer in the volume as this cache "
               "knew it (removed, created again or resized): discarding its "
               "cached data", r == 0 ? rec.name : "(unknown)");

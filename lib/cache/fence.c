@@ -14,6 +14,14 @@
  *    data but was not opened for writing (recovered after a crash, or
  *    opened read-only since) takes its lease there, so that recovery
  *    never writes over another server's device.
+ *  - Write-back takes the lease only if no other cache instance held it
+ *    since this one (ZLEASE_ONLY_OURS, never with force): data this
+ *    cache recovered is older than what another server wrote since.
+ *  - A device opened for the first time in this cache's life takes the
+ *    lease first and, if it was taken over from another cache instance,
+ *    imports the store's listing again (what the index knew may be
+ *    stale).  A device this server has in memory already (recovered, or
+ *    opened read-only before) is refused for writing in that case.
  *  - A lease found lost fences the device: writes and flushes fail with
  *    EIO, write-back leaves its chunks alone, and they stay dirty in
  *    this cache.  The lease is then not released at close.
@@ -69,10 +77,10 @@ cache_device_epoch (struct cache_device *d)
 
 /* Under c->lease_lock: take D's lease if not held yet.  JOURNAL_KNOWN:
  * D's journal is loaded, record its floor now (else the opening does,
- * once it is).
+ * once it is).  FLAGS as for zlease_take.
  */
 static int
-take_locked (struct cache_device *d, bool journal_known)
+take_locked (struct cache_device *d, bool journal_known, unsigned flags)
 {
   struct zcache *c = d->c;
   struct zlease *l;
@@ -83,9 +91,9 @@ take_locked (struct cache_device *d, bool journal_known)
     errno = EBUSY;
     return -1;
   }
-  l = zlease_take (c->vol, d->name, c->instance, c->conf->force);
+  l = zlease_take (c->vol, d->name, c->instance, flags);
   if (l == NULL) {
-    if (errno == EBUSY)
+    if (errno == EBUSY || errno == ESTALE)
       d->lease_refused = true;
     return -1;
   }
@@ -96,7 +104,8 @@ take_locked (struct cache_device *d, bool journal_known)
 }
 
 int
-cache_device_take_lease (struct cache_device *d, bool journal_known)
+cache_device_take_lease (struct cache_device *d, bool journal_known,
+                         unsigned flags)
 {
   struct zcache *c = d->c;
   int r;
@@ -104,7 +113,7 @@ cache_device_take_lease (struct cache_device *d, bool journal_known)
   pthread_mutex_lock (&c->lease_lock);
   /* An open is a new request: a refusal at write-back is retried. */
   d->lease_refused = false;
-  r = take_locked (d, journal_known);
+  r = take_locked (d, journal_known, flags);
   pthread_mutex_unlock (&c->lease_lock);
   return r;
 }
@@ -118,14 +127,29 @@ cache_device_guard (struct cache_device *d)
   if (l == NULL) {
     int r;
 
+    /* Write-back of data this cache holds (recovered after a crash, or
+     * of a device opened read-only since): never with force, and only
+     * if no other server wrote the device since this cache held it, or
+     * the data would go over newer data.
+     */
     pthread_mutex_lock (&c->lease_lock);
-    r = take_locked (d, true);
+    r = take_locked (d, true, ZLEASE_ONLY_OURS);
     pthread_mutex_unlock (&c->lease_lock);
     if (r == -1)
       return -1;
     l = lease_of (d);
   }
   return zlease_check (l);
+}
+
+int
+cache_device_confirm_flush (struct cache_device *d)
+{
+  struct zlease *l = lease_of (d);
+
+  if (l == NULL)
+    return 0;
+  return zlease_confirm_within (l, ZLEASE_FORCE_WAIT_MS - ZLEASE_CHECK_MS);
 }
 
 bool

@@ -278,6 +278,10 @@ extern int cache_device_guard (struct cache_device *d);
  * written for it.  Any lock or none.
  */
 extern bool cache_device_fenced (struct cache_device *d);
+/* Before a FLUSH of D is acknowledged: the lease was still ours when
+ * its uploads ended (lib/lease.h zlease_confirm_within).
+ */
+extern int cache_device_confirm_flush (struct cache_device *d);
 /* For a write or flush of a fenced device: -1, EIO, and why. */
 extern int cache_fenced_error (struct cache_device *d);
 /* Take D's lease for an open for writing (refused: -1, EBUSY, said).
@@ -285,7 +289,7 @@ extern int cache_fenced_error (struct cache_device *d);
  * now; else call cache_device_set_journal_floor once it is.
  */
 extern int cache_device_take_lease (struct cache_device *d,
-                                    bool journal_known);
+                                    bool journal_known, unsigned flags);
 extern int cache_device_set_journal_floor (struct cache_device *d);
 /* The writer epoch for D's journal objects (lib/journal.h). */
 extern uint16_t cache_device_epoch (struct cache_device *d);

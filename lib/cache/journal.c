@@ -188,7 +188,8 @@ put_object (struct zcache *c, struct cache_device *d,
 
   zkey_journal (key, d->name, jo.seq);
   sealed = zjournal_seal (&d->codec, jo.seq, b, &obj, &objlen) == 0;
-  r = sealed ? objstore_put (c->store, key, obj, objlen) : -1;
+  r = sealed && cache_device_guard (d) == 0 ?
+    objstore_put (c->store, key, obj, objlen) : -1;
 
   LOCK_FOR_SCOPE (&c->lock);
   for (i = d->journal.len; i-- > 0; )
@@ -820,11 +821,21 @@ static bool
 stale_object (struct cache_device *d, uint64_t seq, uint16_t epoch)
 {
   struct zlease_info prev;
+  uint64_t floor, generation;
 
-  if (d->lease == NULL || !zlease_previous (d->lease, &prev) ||
-      prev.journal_floor == ZLEASE_FLOOR_UNKNOWN)
+  if (d->lease == NULL || !zlease_previous (d->lease, &prev))
     return false;
-  return seq > prev.journal_floor && epoch != zlease_epoch (prev.generation);
+  if (prev.journal_floor != ZLEASE_FLOOR_UNKNOWN) {
+    floor = prev.journal_floor;
+    generation = prev.generation;
+  }
+  else if (prev.inherited_floor != ZLEASE_FLOOR_UNKNOWN) {
+    floor = prev.inherited_floor;
+    generation = prev.inherited_generation;
+  }
+  else
+    return false;
+  return seq > floor && epoch != zlease_epoch (generation);
 }
 
 int
@@ -868,11 +879,16 @@ journal_replay (struct zcache *c, struct cache_device *d)
       rp.stale = stale_object (d, seqs[i], zjournal_epoch (obj, objlen));
       r = zjournal_open (&d->codec, seqs[i], obj, objlen, key,
                          gather_record, &rp);
-      if (r == 0 && rp.stale)
+      if (r == 0 && rp.stale) {
         zwarning ("device %s: journal object %s was written by a server "
                   "that had lost the device's lease (writer epoch %u) "
-                  "after it was taken over: not applied", d->name, key,
-                  (unsigned) zjournal_epoch (obj, objlen));
+                  "after it was taken over: not applied, deleted", d->name,
+                  key, (unsigned) zjournal_epoch (obj, objlen));
+        /* Before this holder's floor covers it (lease.h). */
+        if (cache_device_guard (d) == -1 ||
+            objstore_delete (c->store, key) == -1)
+          r = -1;
+      }
     }
     if (r == 0)
       r = apply_group (&rp);

@@ -168,13 +168,16 @@ upload_one (struct zcache *c, struct centry *e, void *scratch)
         upload_failed (c, e, &cap);
         return 0;
       }
-      if (objstore_delete (c->store, key) == -1)
+      /* The lease right before each request (fence.c). */
+      if (cache_device_guard (d) == -1 ||
+          objstore_delete (c->store, key) == -1)
         return upload_failed (c, e, &cap);
     }
   }
   else {
     if (zchunk_encode (&d->codec, e->index, seq, scratch, len,
                        &obj, &objlen) == -1 ||
+        cache_device_guard (d) == -1 ||
         objstore_put (c->store, key, obj, objlen) == -1)
       return upload_failed (c, e, &cap);
   }
@@ -263,6 +266,9 @@ delete_batch (struct zcache *c, struct centry **v, size_t n)
     pthread_mutex_unlock (&c->lock);
 
     r = journal_trims (c, v + start, seqs, end - start);
+    for (i = start; r == 0 && nkeys && i < end; i++)
+      if (i == start || v[i]->dev != v[i - 1]->dev)
+        r = cache_device_guard (v[i]->dev);
     if (r == 0 && nkeys)
       r = objstore_delete_many (c->store, keys, nkeys);
 
@@ -602,7 +608,12 @@ zcache_flush (struct cache_device *d, uint64_t first, uint64_t last)
     return cache_fenced_error (d);
   if (c->durability == ZDUR_LOCAL)
     return zcache_commit (c);
-  return flush_range (c, d, first, last);
+  if (flush_range (c, d, first, last) == -1)
+    return -1;
+  /* Acknowledged only if this server still held the lease when its
+   * uploads ended (zlease_confirm_within).
+   */
+  return cache_device_confirm_flush (d);
 }
 
 int

@@ -180,11 +180,41 @@ mem_delete_many (struct objstore *s, const char *const *keys, size_t n)
   return 0;
 }
 
+/* The few objects under PREFIX, in lexical order (no delimiter: what
+ * volume.c lists of a device, e.g. before creating one).
+ */
 static int
 mem_list (struct objstore *s, const char *prefix, const char *delimiter,
           objstore_list_fn fn, void *opaque)
 {
-  return objstore_fail (ENOTSUP, "LIST: not in the fuzz store");
+  struct fuzz_store *fs = (struct fuzz_store *) s;
+  const char *last = NULL, *next;
+  size_t i, plen = strlen (prefix);
+  int r;
+
+  if (delimiter)
+    return objstore_fail (ENOTSUP, "LIST with a delimiter: not in the "
+                          "fuzz store");
+  for (;;) {
+    next = NULL;
+    for (i = 0; i < FUZZ_STORE_OBJECTS; i++) {
+      const char *k = fs->objects[i].key;
+
+      if (k && strncmp (k, prefix, plen) == 0 &&
+          (last == NULL || strcmp (k, last) > 0) &&
+          (next == NULL || strcmp (k, next) < 0))
+        next = k;
+    }
+    if (next == NULL)
+      return 0;
+    for (i = 0; i < FUZZ_STORE_OBJECTS; i++)
+      if (fs->objects[i].key == next)
+        break;
+    r = fn (opaque, next, fs->objects[i].len, false);
+    if (r != 0)
+      return r == 1 ? 0 : -1;
+    last = next;
+  }
 }
 
 static void

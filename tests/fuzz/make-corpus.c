@@ -375,29 +375,29 @@ lease_seeds (void)
   seed_prefixed ("lease", "object", &mode, 1, obj, len);
   mode = 3;
   seed_prefixed ("lease", "object-other-name", &mode, 1, obj, len);
-  /* The payload is what follows the 20-byte header, less the tag: seal
-   * nothing, so rebuild it by hand as lease.h lays it out.
-   */
+  /* The payloads, laid out by hand as lease.h says. */
   {
-    uint8_t p[54 + 3];
+    uint8_t p[70 + 3];
 
     put_be64 (p, info.generation);
     memcpy (p + 8, info.instance, 16);
     put_be64 (p + 24, info.since);
     put_be64 (p + 32, info.renewed);
     put_be64 (p + 40, info.journal_floor);
-    put_be32 (p + 48, info.pid);
-    p[52] = 0;
-    p[53] = 3;
-    memcpy (p + 54, "db1", 3);
+    put_be64 (p + 48, UINT64_MAX);      /* inherited floor: none */
+    put_be64 (p + 56, 0);
+    put_be32 (p + 64, info.pid);
+    p[68] = 0;
+    p[69] = 3;
+    memcpy (p + 70, "db1", 3);
     mode = 128 | 2;
     seed_prefixed ("lease", "sealed", &mode, 1, p, sizeof p);
-    p[52] = 1;
+    p[68] = 1;
     seed_prefixed ("lease", "sealed-released", &mode, 1, p, sizeof p);
-    p[52] = 2;
+    p[68] = 2;
     seed_prefixed ("lease", "sealed-bad-flags", &mode, 1, p, sizeof p);
-    p[52] = 0;
-    p[53] = 4;
+    p[68] = 0;
+    p[69] = 4;
     seed_prefixed ("lease", "sealed-bad-host-length", &mode, 1, p, sizeof p);
   }
   info.released = true;
