@@ -8,6 +8,10 @@
  *   nbd-client -unix SOCK DEV -N NAME -connections N -timeout T
  *              -block-size 4096 -persist [--nbd-client-arg words]
  *
+ * (with --tls-certificates=DIR also -cacertfile DIR/ca-cert.pem
+ * -certfile DIR/client-cert.pem -keyfile DIR/client-key.pem -tlshostname
+ * HOST: nbdkit requires TLS then; nbd-client has no PSK support)
+ *
  * It detaches into a background process of its own, which with -persist
  * reconnects when the server goes away: that is what lets the wrapper
  * restart a dead nbdkit under a mounted filesystem.  The wrapper cannot
@@ -20,6 +24,9 @@
  *
  *   nbdfuse -P PIDFILE -C N [-o OPT ...] MOUNTDIR/NAME
  *           nbd+unix:///NAME?socket=SOCK
+ *
+ * (with TLS, nbds+unix://[USER@]/NAME?socket=SOCK&tls-certificates=DIR
+ * or &tls-psk-file=FILE)
  *
  * nbdfuse stays the wrapper's child (it does not daemonize) and writes
  * its pid file once it serves.  To stop, the mount is unmounted with
@@ -84,8 +91,15 @@ static int
 nbd_attach (const struct wconf *wc, const char *sock)
 {
   CLEANUP_VECTOR (string_vector) string_vector argv = EMPTY_VECTOR;
+  CLEANUP_FREE char *ca = NULL, *cert = NULL, *key = NULL;
   char conns[16], timeout[16];
   int r;
+
+  if (wc->tls_certificates) {
+    ca = format_string ("%s/ca-cert.pem", wc->tls_certificates);
+    cert = format_string ("%s/client-cert.pem", wc->tls_certificates);
+    key = format_string ("%s/client-key.pem", wc->tls_certificates);
+  }
 
   snprintf (conns, sizeof conns, "%u", wc->nbd_connections);
   snprintf (timeout, sizeof timeout, "%u", wc->nbd_timeout);
@@ -102,6 +116,19 @@ nbd_attach (const struct wconf *wc, const char *sock)
   if (r == 0) r = argv_add (&argv, "-block-size");
   if (r == 0) r = argv_add (&argv, NBD_BLOCK_SIZE);
   if (r == 0) r = argv_add (&argv, "-persist");
+  if (r == 0 && wc->tls_certificates) {
+    if (ca == NULL || cert == NULL || key == NULL)
+      r = -1;
+    if (r == 0) r = argv_add (&argv, "-cacertfile");
+    if (r == 0) r = argv_add (&argv, ca);
+    if (r == 0) r = argv_add (&argv, "-certfile");
+    if (r == 0) r = argv_add (&argv, cert);
+    if (r == 0) r = argv_add (&argv, "-keyfile");
+    if (r == 0) r = argv_add (&argv, key);
+    if (r == 0) r = argv_add (&argv, "-tlshostname");
+    if (r == 0) r = argv_add (&argv, wc->tls_hostname ? wc->tls_hostname
+                              : "localhost");
+  }
   if (r == 0) r = argv_add_all (&argv, &wc->client_args);
   if (r == 0) r = argv_add (&argv, NULL);
   if (r == -1)
@@ -116,6 +143,33 @@ pidfile_written (const char *path)
   struct stat st;
 
   return stat (path, &st) == 0 && st.st_size > 0;
+}
+
+/* nbdfuse's URI for the export on socket ESOCK (encoded), with TLS:
+ * libnbd reads the client's files from the certificates directory, or
+ * the key of the user before '@' from the PSK file.
+ */
+static char *
+fuse_uri (const struct wconf *wc, const char *esock)
+{
+  CLEANUP_FREE char *dir = NULL, *user = NULL;
+
+  if (wc->tls_certificates) {
+    dir = uri_encode (wc->tls_certificates);
+    return dir ? format_string ("nbds+unix:///%s?socket=%s&"
+                                "tls-certificates=%s",
+                                wc->export_name, esock, dir) : NULL;
+  }
+  if (wc->tls_psk) {
+    dir = uri_encode (wc->tls_psk);
+    user = wc->tls_username ? uri_encode (wc->tls_username) : strdup ("");
+    if (dir == NULL || user == NULL)
+      return NULL;
+    return format_string ("nbds+unix://%s%s/%s?socket=%s&tls-psk-file=%s",
+                          user, user[0] ? "@" : "", wc->export_name,
+                          esock, dir);
+  }
+  return format_string ("nbd+unix:///%s?socket=%s", wc->export_name, esock);
 }
 
 static int
@@ -133,8 +187,7 @@ fuse_attach (const struct wconf *wc, const char *dir, const char *sock,
   int r;
 
   if (pidfile == NULL || file == NULL || esock == NULL ||
-      (uri = format_string ("nbd+unix:///%s?socket=%s",
-                            wc->export_name, esock)) == NULL) {
+      (uri = fuse_uri (wc, esock)) == NULL) {
     wlog (LOG_ERR, "out of memory");
     return -1;
   }

@@ -59,6 +59,14 @@ struct wconf {
   string_vector client_args;        /* extra nbd-client words */
   string_vector fuse_options;       /* nbdfuse -o */
   char *pid_file;
+  char *config_export;              /* export= from the config file */
+  /* TLS between nbdkit and the client (nbdkit gets --tls=require and
+   * the option through nbd_flags): at most one of these, absolute.
+   */
+  char *tls_certificates;           /* x509: the client's files in DIR */
+  char *tls_psk;                    /* PSK file (--fuse only) */
+  const char *tls_username;         /* PSK identity, NULL: login name */
+  const char *tls_hostname;         /* the name in the server's cert */
 };
 
 /* A child process.  RUNNING is cleared and STATUS set (waitpid's) when
