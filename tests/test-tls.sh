@@ -10,6 +10,11 @@
 #   - a client without TLS is refused, and so is one with TLS but no
 #     client certificate, one with a certificate from another CA, and
 #     one with a wrong PSK or a user the server does not know
+#   - the wrapper, zerofs --nbd --tls-certificates=DIR, makes nbdkit
+#     require TLS and gives nbd-client (a stand-in that talks TLS as
+#     nbd-client would) -cacertfile, -certfile, -keyfile, -tlshostname;
+#     a client without TLS is refused on its socket; with --fuse it is
+#     refused (nbdfuse cannot be given certificates)
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
@@ -161,3 +166,35 @@ refused "nbd://127.0.0.1:$port/disk"
 refused "nbds://alice@127.0.0.1:$port/disk?tls-psk-file=$pki/wrong.psk"
 refused "nbds://bob@127.0.0.1:$port/disk?tls-psk-file=$pki/bob.psk"
 unserve
+
+# --- The wrapper: the server's and the client's files in one directory.
+requires test -x "${ZEROFS:-}"
+both=$pki/both
+mkdir "$both"
+cp "$pki/server/"*.pem "$pki/client/client-"*.pem "$both/"
+export STANDIN_DIR=$tmpdir/standin TMPDIR=$tmpdir/tmp
+mkdir -p "$STANDIN_DIR" "$TMPDIR"
+wargs=(--nbd --nbd-client="$srcdir/nbd-client-standin.sh" --plugin="$PLUGIN"
+       --nbd-flag=-v)
+for a in "${zargs[@]}"; do
+    case $a in bucket=*) ;; *) wargs+=(--"$a") ;; esac
+done
+start_wrapper 'grep -qx attached "$STANDIN_DIR/attach"' "${wargs[@]}" \
+    --tls-certificates="$both" "$bucket" /dev/nbd7 --export=disk
+cat "$STANDIN_DIR/attach"
+grep -qx "cacertfile=$both/ca-cert.pem" "$STANDIN_DIR/attach"
+grep -qx "certfile=$both/client-cert.pem" "$STANDIN_DIR/attach"
+grep -qx "keyfile=$both/client-key.pem" "$STANDIN_DIR/attach"
+grep -qx "tlshostname=localhost" "$STANDIN_DIR/attach"
+wsock=$(sed -n 's/^sock=//p' "$STANDIN_DIR/attach")
+refused "nbd+unix:///disk?socket=$wsock"
+nbdinfo --size "nbds+unix:///disk?socket=$wsock&tls-certificates=$pki/client"
+stop_wrapper
+grep -qx /dev/nbd7 "$STANDIN_DIR/disconnect"
+
+status=0
+"$ZEROFS" -f --fuse "${wargs[@]:1}" --tls-certificates="$both" "$bucket" \
+    "$tmpdir" --export=disk > "$tmpdir/out" 2>&1 || status=$?
+cat "$tmpdir/out"
+test $status = 2
+grep -q 'tls-certificates goes with --nbd' "$tmpdir/out"

@@ -25,9 +25,6 @@
  *   nbdfuse -P PIDFILE -C N [-o OPT ...] MOUNTDIR/NAME
  *           nbd+unix:///NAME?socket=SOCK
  *
- * (with TLS, nbds+unix://[USER@]/NAME?socket=SOCK&tls-certificates=DIR
- * or &tls-psk-file=FILE)
- *
  * nbdfuse stays the wrapper's child (it does not daemonize) and writes
  * its pid file once it serves.  To stop, the mount is unmounted with
  * fusermount3 -u; when something still holds the file (a loop device),
@@ -145,33 +142,6 @@ pidfile_written (const char *path)
   return stat (path, &st) == 0 && st.st_size > 0;
 }
 
-/* nbdfuse's URI for the export on socket ESOCK (encoded), with TLS:
- * libnbd reads the client's files from the certificates directory, or
- * the key of the user before '@' from the PSK file.
- */
-static char *
-fuse_uri (const struct wconf *wc, const char *esock)
-{
-  CLEANUP_FREE char *dir = NULL, *user = NULL;
-
-  if (wc->tls_certificates) {
-    dir = uri_encode (wc->tls_certificates);
-    return dir ? format_string ("nbds+unix:///%s?socket=%s&"
-                                "tls-certificates=%s",
-                                wc->export_name, esock, dir) : NULL;
-  }
-  if (wc->tls_psk) {
-    dir = uri_encode (wc->tls_psk);
-    user = wc->tls_username ? uri_encode (wc->tls_username) : strdup ("");
-    if (dir == NULL || user == NULL)
-      return NULL;
-    return format_string ("nbds+unix://%s%s/%s?socket=%s&tls-psk-file=%s",
-                          user, user[0] ? "@" : "", wc->export_name,
-                          esock, dir);
-  }
-  return format_string ("nbd+unix:///%s?socket=%s", wc->export_name, esock);
-}
-
 static int
 fuse_attach (const struct wconf *wc, const char *dir, const char *sock,
              struct wproc *p)
@@ -187,7 +157,8 @@ fuse_attach (const struct wconf *wc, const char *dir, const char *sock,
   int r;
 
   if (pidfile == NULL || file == NULL || esock == NULL ||
-      (uri = fuse_uri (wc, esock)) == NULL) {
+      (uri = format_string ("nbd+unix:///%s?socket=%s",
+                            wc->export_name, esock)) == NULL) {
     wlog (LOG_ERR, "out of memory");
     return -1;
   }

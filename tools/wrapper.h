@@ -60,12 +60,10 @@ struct wconf {
   string_vector fuse_options;       /* nbdfuse -o */
   char *pid_file;
   char *config_export;              /* export= from the config file */
-  /* TLS between nbdkit and the client (nbdkit gets --tls=require and
-   * the option through nbd_flags): at most one of these, absolute.
+  /* --nbd with TLS: nbdkit gets --tls=require --tls-certificates=DIR
+   * through nbd_flags, nbd-client the client's files in DIR.
    */
-  char *tls_certificates;           /* x509: the client's files in DIR */
-  char *tls_psk;                    /* PSK file (--fuse only) */
-  const char *tls_username;         /* PSK identity, NULL: login name */
+  char *tls_certificates;           /* absolute, or NULL */
   const char *tls_hostname;         /* the name in the server's cert */
 };
 

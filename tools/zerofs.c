@@ -43,9 +43,9 @@
  *
  * The config file (--config, else $ZEROFS_CONFIG or
  * /etc/zerofs/zerofs.conf) goes to nbdkit as config=FILE and is also
- * read here, for its errors and its export.  --tls-certificates and
- * --tls-psk make nbdkit require TLS and give the client what it needs
- * (wrapper-client.c).
+ * read here, for its errors and its export.  --tls-certificates makes
+ * nbdkit require TLS and gives nbd-client what it needs
+ * (wrapper-client.c); PSK is not offered, since nbd-client has none.
  */
 #define _GNU_SOURCE             /* vasprintf, pipe2 */
 #include <config.h>
@@ -87,8 +87,7 @@ enum flag_id {
   F_HELP, F_VERSION, F_NBD, F_FUSE, F_FOREGROUND, F_CONFIG,
   F_NBD_CONNECTIONS, F_NBD_TIMEOUT, F_NBD_CLIENT, F_NBD_CLIENT_ARG,
   F_NBDKIT, F_PLUGIN, F_NBD_FLAG, F_NBD_PARAM, F_NBDFUSE, F_FUSE_OPTION,
-  F_PID_FILE, F_TLS_CERTIFICATES, F_TLS_PSK, F_TLS_USERNAME,
-  F_TLS_HOSTNAME,
+  F_PID_FILE, F_TLS_CERTIFICATES, F_TLS_HOSTNAME,
 };
 
 struct flag {
@@ -130,13 +129,8 @@ static const struct flag flags[] = {
   { "pid-file", F_PID_FILE, "FILE",
     "write the wrapper's pid to FILE once the device is attached" },
   { "tls-certificates", F_TLS_CERTIFICATES, "DIR",
-    "TLS with x509: nbdkit --tls=require --tls-certificates=DIR; the "
-    "client uses DIR's ca-cert.pem, client-cert.pem, client-key.pem" },
-  { "tls-psk", F_TLS_PSK, "FILE",
-    "TLS with a pre-shared key: nbdkit --tls=require --tls-psk=FILE "
-    "(--fuse only: nbd-client has no PSK)" },
-  { "tls-username", F_TLS_USERNAME, "NAME",
-    "the client's PSK identity in FILE (default: the login name)" },
+    "--nbd: nbdkit --tls=require --tls-certificates=DIR; nbd-client uses "
+    "DIR's ca-cert.pem, client-cert.pem, client-key.pem" },
   { "tls-hostname", F_TLS_HOSTNAME, "NAME",
     "nbd-client -tlshostname: the name the server's certificate bears "
     "(default localhost)" },
@@ -451,26 +445,11 @@ parse_cmdline (int argc, char *argv[], struct wconf *wc,
         out_of_memory ();
       break;
     case F_TLS_CERTIFICATES:
-    case F_TLS_PSK:
-      if (wc->tls_certificates || wc->tls_psk)
-        usage_error ("give one of --tls-certificates and --tls-psk, once");
-      {
-        char *abs = absolute_path (value);
-
-        if (abs == NULL)
-          out_of_memory ();
-        if (flag->id == F_TLS_CERTIFICATES)
-          wc->tls_certificates = abs;
-        else
-          wc->tls_psk = abs;
-        append (&wc->nbd_flags, xstrdup ("--tls=require"));
-        append (&wc->nbd_flags, format_string ("--%s=%s",
-                                               flag->id == F_TLS_PSK
-                                               ? "tls-psk"
-                                               : "tls-certificates", abs));
-      }
+      free (wc->tls_certificates);
+      wc->tls_certificates = absolute_path (value);
+      if (wc->tls_certificates == NULL)
+        out_of_memory ();
       break;
-    case F_TLS_USERNAME: wc->tls_username = value; break;
     case F_TLS_HOSTNAME: wc->tls_hostname = value; break;
     }
   }
@@ -507,13 +486,20 @@ parse_cmdline (int argc, char *argv[], struct wconf *wc,
     }
     zconf_free (&fc);
   }
-  if (wc->tls_psk && wc->mode == WMODE_NBD)
-    usage_error ("--tls-psk: nbd-client has no pre-shared keys; use "
-                 "--tls-certificates, or --fuse");
-  if ((wc->tls_username && !wc->tls_psk) ||
-      (wc->tls_hostname && !wc->tls_certificates))
-    usage_error ("--tls-username goes with --tls-psk, --tls-hostname "
-                 "with --tls-certificates");
+  /* TLS: nbdkit requires it, nbd-client is given the client's files
+   * (wrapper-client.c).  nbdfuse takes TLS files only in its URI, and
+   * libnbd refuses local files there.
+   */
+  if (wc->tls_certificates) {
+    if (wc->mode == WMODE_FUSE)
+      usage_error ("--tls-certificates goes with --nbd: nbdfuse cannot be "
+                   "given TLS certificates");
+    append (&wc->nbd_flags, xstrdup ("--tls=require"));
+    append (&wc->nbd_flags, format_string ("--tls-certificates=%s",
+                                           wc->tls_certificates));
+  }
+  else if (wc->tls_hostname)
+    usage_error ("--tls-hostname goes with --tls-certificates");
 
   /* The shape: mode, BUCKET and the target, the export. */
   if (wc->mode == WMODE_NONE)
@@ -748,7 +734,6 @@ free_wconf (struct wconf *wc)
   free (wc->pid_file);
   free (wc->config_export);
   free (wc->tls_certificates);
-  free (wc->tls_psk);
   if (wc->nbdkit && strchr (wc->nbdkit, '/'))
     free ((char *) wc->nbdkit);
   if (wc->nbd_client && strchr (wc->nbd_client, '/'))
