@@ -101,6 +101,9 @@ for (( i = 0; i < 300; i++ )); do
     kill -0 "$main_pid" 2>/dev/null || break
     sleep 0.1
 done
-! kill -0 "$main_pid" 2>/dev/null
+if kill -0 "$main_pid" 2>/dev/null; then
+    echo "$0: the wrapper did not stop on SIGTERM"
+    exit 1
+fi
 grep -qx "$NBD_DEVICE" "$STANDIN_DIR/disconnect"
 test ! -e "$pidfile_unit"
