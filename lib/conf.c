@@ -8,7 +8,9 @@
  * goes in struct zconf with its limits.  zconf_set() and the libconfig
  * loader both go through set_option(), so a value is checked the same
  * way wherever it comes from; the loader only adds FILE:LINE to the
- * messages.
+ * messages.  zconf_default_file() names the file read when a front end
+ * is given none: $ZEROFS_CONFIG, else /etc/zerofs/zerofs.conf if it
+ * exists (zerofs.conf(5)).
  *
  * Values:
  *   SIZE    bytes: "4096", "10G", "64MiB": binary units K M G T P E,
@@ -670,6 +672,16 @@ zconf_load_file (struct zconf *conf, const char *path)
       return -1;
   }
   return 0;
+}
+
+const char *
+zconf_default_file (void)
+{
+  const char *env = getenv ("ZEROFS_CONFIG");
+
+  if (env)
+    return env[0] ? env : NULL;
+  return access (ZCONF_SYSTEM_FILE, F_OK) == 0 ? ZCONF_SYSTEM_FILE : NULL;
 }
 
 /* The first line of FD's content (up to MAX_PASSWORD_LEN), without its

@@ -110,6 +110,16 @@ extern const struct zopt *zconf_find_option (const char *key);
  */
 extern int zconf_load_file (struct zconf *conf, const char *path);
 
+/* The file every front end reads when it is given none (config=,
+ * --config=): $ZEROFS_CONFIG if that is set (empty: no file at all), else
+ * ZCONF_SYSTEM_FILE if it exists; NULL if there is none.  A file named by
+ * $ZEROFS_CONFIG must exist (loading it says so); the system file is
+ * optional.  The environment variable is also how tests keep away from
+ * the machine's own file.
+ */
+#define ZCONF_SYSTEM_FILE "/etc/zerofs/zerofs.conf"
+extern const char *zconf_default_file (void);
+
 /* After everything is set: check that bucket is set, fill derived
  * defaults (cache-dir: $XDG_CACHE_HOME/zerofs or /var/cache/zerofs for
  * root), read password-file into password if needed.  NEED_PASSWORD:

@@ -43,8 +43,9 @@
  */
 #define MAX_REQUEST_BYTES (64 * 1024 * 1024)
 
-/* Parameters in the order given; applied after config= is loaded, so
- * that parameters override the file.
+/* Parameters in the order given; applied after the config file is
+ * loaded (config=, else zconf_default_file ()), so that parameters
+ * override the file.
  */
 struct param {
   char *key, *value;                /* VALUE may be a secret: wiped */
@@ -145,13 +146,17 @@ zerofs_config (const char *key, const char *value)
 static int
 zerofs_config_complete (void)
 {
+  const char *file = config_file;
   size_t i;
 
-  if (config_file) {
+  /* No config=: $ZEROFS_CONFIG, or /etc/zerofs/zerofs.conf if it exists. */
+  if (file == NULL)
+    file = zconf_default_file ();
+  if (file) {
     /* The file first, then the parameters again over it. */
     zconf_free (&conf);
     zconf_init (&conf);
-    if (zconf_load_file (&conf, config_file) == -1)
+    if (zconf_load_file (&conf, file) == -1)
       return -1;
     for (i = 0; i < params.len; i++)
       if (apply_param (&params.items[i]) == -1)
@@ -422,7 +427,8 @@ build_help (void)
   if (fp == NULL)
     return;
   fprintf (fp, "config=FILE                      libconfig file with the "
-           "same keys (parameters override it).");
+           "same keys (parameters override it; default $ZEROFS_CONFIG, "
+           "else " ZCONF_SYSTEM_FILE " if it exists).");
   for (i = 0; i < n; i++) {
     int keylen = strlen (opts[i].key);
     fprintf (fp, "\n%s=%-*s %s", opts[i].key, keylen < 31 ? 31 - keylen : 1,

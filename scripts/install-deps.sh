@@ -9,15 +9,21 @@
 #                                    s3rver from npm into tests/node_modules)
 #   scripts/install-deps.sh --fuzz   also clang and its libFuzzer runtime,
 #                                    for scripts/fuzz.sh
+#   scripts/install-deps.sh --packages
+#                                    also debhelper and dpkg-dev, to build
+#                                    the Debian package
+#                                    (scripts/test-packages.sh)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 want_test=false
 want_fuzz=false
+want_packages=false
 for arg in "$@"; do
     case $arg in
         --test) want_test=true ;;
         --fuzz) want_fuzz=true ;;
+        --packages) want_packages=true ;;
         *) echo "install-deps.sh: unknown option $arg" >&2; exit 1 ;;
     esac
 done
@@ -31,10 +37,12 @@ build_pkgs=(build-essential autoconf automake libtool pkg-config perl
 test_pkgs=(libnbd-bin python3-libnbd fuse3 e2fsprogs util-linux
            python3-swift memcached curl openssl)
 fuzz_pkgs=(clang libclang-rt-dev)
+package_pkgs=(debhelper dpkg-dev fakeroot)
 
 pkgs=("${build_pkgs[@]}")
 $want_test && pkgs+=("${test_pkgs[@]}")
 $want_fuzz && pkgs+=("${fuzz_pkgs[@]}")
+$want_packages && pkgs+=("${package_pkgs[@]}")
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -55,6 +55,11 @@ set -o pipefail
 # other python3 on the PATH, such as a pyenv shim.
 export PATH=/usr/bin:/bin:$PATH
 
+# No test reads the machine's /etc/zerofs/zerofs.conf: an empty
+# ZEROFS_CONFIG means no default config file (zerofs.conf(5)); a test of
+# the default file sets it to a file of its own.
+export ZEROFS_CONFIG=
+
 # No test reaches for the EC2 metadata service (the last resort of the
 # credentials chain) or any other credentials of the machine it runs on.
 export AWS_EC2_METADATA_DISABLED=true

@@ -9,8 +9,12 @@
 #
 #   nbd-client-standin.sh -unix SOCK DEV -N NAME -connections N
 #                         -timeout T -block-size B -persist
+#                         [-cacertfile F -certfile F -keyfile F
+#                          -tlshostname H]
 #       records the values in $STANDIN_DIR/attach ("key=value" lines:
-#       sock, dev, name, connections, timeout, block_size, persist)
+#       sock, dev, name, connections, timeout, block_size, persist,
+#       cacertfile, certfile, keyfile, tlshostname); with certificates
+#       it talks TLS to the server, as nbd-client would
 #       for the test to judge, then exits 0 as nbd-client does once its
 #       background process holds the device
 #   nbd-client-standin.sh -d DEV
@@ -39,6 +43,7 @@ shift 3
 case $dev in /*) ;; *) fail "the device $dev is not an absolute path" ;; esac
 
 name= connections= timeout= block_size= persist=no
+cacert= cert= key= tlshostname=
 number () { [[ $2 =~ ^[0-9]+$ ]] || fail "$1 takes a number, not '$2'"; }
 while [ $# -gt 0 ]; do
     case $1 in
@@ -50,6 +55,14 @@ while [ $# -gt 0 ]; do
                         case $block_size in 512|1024|2048|4096) ;;
                             *) fail "block size $block_size" ;; esac ;;
         -p|-persist) persist=yes; shift ;;
+        -A|-cacertfile) [ -f "${2-}" ] || fail "$1: no file '${2-}'"
+                        cacert=$2; shift 2 ;;
+        -F|-certfile) [ -f "${2-}" ] || fail "$1: no file '${2-}'"
+                      cert=$2; shift 2 ;;
+        -K|-keyfile) [ -f "${2-}" ] || fail "$1: no file '${2-}'"
+                     key=$2; shift 2 ;;
+        -H|-tlshostname) [ $# -ge 2 ] || fail "$1 needs a value"
+                         tlshostname=$2; shift 2 ;;
         *) fail "unexpected argument '$1'" ;;
     esac
 done
@@ -63,10 +76,27 @@ connections=$connections
 timeout=$timeout
 block_size=$block_size
 persist=$persist
+cacertfile=$cacert
+certfile=$cert
+keyfile=$key
+tlshostname=$tlshostname
 EOF
 
+# With certificates, TLS as nbd-client would do it: libnbd wants them
+# in a directory, under its names.
+uri="nbd+unix:///$name?socket=$sock"
+if [ -n "$cacert$cert$key" ]; then
+    [ -n "$cacert" ] && [ -n "$cert" ] && [ -n "$key" ] ||
+        fail "-cacertfile, -certfile and -keyfile go together"
+    mkdir -p "$dir/tls"
+    ln -sf "$cacert" "$dir/tls/ca-cert.pem"
+    ln -sf "$cert" "$dir/tls/client-cert.pem"
+    ln -sf "$key" "$dir/tls/client-key.pem"
+    uri="nbds+unix:///$name?socket=$sock&tls-certificates=$dir/tls"
+fi
+
 # In place of the kernel: the export answers, and keeps what is written.
-nbdsh -u "nbd+unix:///$name?socket=$sock" -c '
+nbdsh -c "h.set_uri_allow_local_file(True)" -c "h.connect_uri('$uri')" -c '
 import os
 size = h.get_size()
 assert size >= 2 * 1024 * 1024, size

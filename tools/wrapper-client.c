@@ -8,6 +8,10 @@
  *   nbd-client -unix SOCK DEV -N NAME -connections N -timeout T
  *              -block-size 4096 -persist [--nbd-client-arg words]
  *
+ * (with --tls-certificates=DIR also -cacertfile DIR/ca-cert.pem
+ * -certfile DIR/client-cert.pem -keyfile DIR/client-key.pem -tlshostname
+ * HOST: nbdkit requires TLS then; nbd-client has no PSK support)
+ *
  * It detaches into a background process of its own, which with -persist
  * reconnects when the server goes away: that is what lets the wrapper
  * restart a dead nbdkit under a mounted filesystem.  The wrapper cannot
@@ -84,8 +88,15 @@ static int
 nbd_attach (const struct wconf *wc, const char *sock)
 {
   CLEANUP_VECTOR (string_vector) string_vector argv = EMPTY_VECTOR;
+  CLEANUP_FREE char *ca = NULL, *cert = NULL, *key = NULL;
   char conns[16], timeout[16];
   int r;
+
+  if (wc->tls_certificates) {
+    ca = format_string ("%s/ca-cert.pem", wc->tls_certificates);
+    cert = format_string ("%s/client-cert.pem", wc->tls_certificates);
+    key = format_string ("%s/client-key.pem", wc->tls_certificates);
+  }
 
   snprintf (conns, sizeof conns, "%u", wc->nbd_connections);
   snprintf (timeout, sizeof timeout, "%u", wc->nbd_timeout);
@@ -102,6 +113,19 @@ nbd_attach (const struct wconf *wc, const char *sock)
   if (r == 0) r = argv_add (&argv, "-block-size");
   if (r == 0) r = argv_add (&argv, NBD_BLOCK_SIZE);
   if (r == 0) r = argv_add (&argv, "-persist");
+  if (r == 0 && wc->tls_certificates) {
+    if (ca == NULL || cert == NULL || key == NULL)
+      r = -1;
+    if (r == 0) r = argv_add (&argv, "-cacertfile");
+    if (r == 0) r = argv_add (&argv, ca);
+    if (r == 0) r = argv_add (&argv, "-certfile");
+    if (r == 0) r = argv_add (&argv, cert);
+    if (r == 0) r = argv_add (&argv, "-keyfile");
+    if (r == 0) r = argv_add (&argv, key);
+    if (r == 0) r = argv_add (&argv, "-tlshostname");
+    if (r == 0) r = argv_add (&argv, wc->tls_hostname ? wc->tls_hostname
+                              : "localhost");
+  }
   if (r == 0) r = argv_add_all (&argv, &wc->client_args);
   if (r == 0) r = argv_add (&argv, NULL);
   if (r == -1)

@@ -59,6 +59,12 @@ struct wconf {
   string_vector client_args;        /* extra nbd-client words */
   string_vector fuse_options;       /* nbdfuse -o */
   char *pid_file;
+  char *config_export;              /* export= from the config file */
+  /* --nbd with TLS: nbdkit gets --tls=require --tls-certificates=DIR
+   * through nbd_flags, nbd-client the client's files in DIR.
+   */
+  char *tls_certificates;           /* absolute, or NULL */
+  const char *tls_hostname;         /* the name in the server's cert */
 };
 
 /* A child process.  RUNNING is cleared and STATUS set (waitpid's) when

@@ -17,8 +17,10 @@
  * The command line is parsed by hand rather than with getopt_long,
  * because any option of the configuration table (conf.h) is accepted as
  * --KEY=VALUE and that table lives in lib/.  Options are collected first;
- * then the --config file is loaded and the collected options are applied
- * over it in order, so the command line overrides the file.
+ * then the --config file (or the default one, zconf_default_file: the
+ * $ZEROFS_CONFIG file, else /etc/zerofs/zerofs.conf if it exists) is
+ * loaded and the collected options are applied over it in order, so the
+ * command line overrides the file.
  *
  * The password comes from --password=SPEC (nbdkit's forms: +FILE, -FD,
  * "-" for the terminal or stdin, else the password itself),
@@ -209,7 +211,9 @@ usage (FILE *fp)
            "\n"
            "Options:\n"
            "  --config=FILE        libconfig file with the options below "
-           "(options override it)\n"
+           "(options override it;\n"
+           "                       default $ZEROFS_CONFIG, else "
+           ZCONF_SYSTEM_FILE ")\n"
            "  --new-password=SPEC  passwd: the new password, in the forms "
            "of --password\n"
            "  --scrypt-log2n=N     init, passwd: scrypt cost, log2 of N "
@@ -374,13 +378,16 @@ free_cmdline (struct cmdline *cl)
   free (cl->args);
 }
 
-/* Load the config file, then apply the command line over it. */
+/* Load the config file (--config, else zconf_default_file ()), then
+ * apply the command line over it.
+ */
 static int
 setup_conf (const struct cmdline *cl, struct zconf *conf)
 {
+  const char *file = cl->config ? cl->config : zconf_default_file ();
   size_t i;
 
-  if (cl->config && zconf_load_file (conf, cl->config) == -1)
+  if (file && zconf_load_file (conf, file) == -1)
     return -1;
 
   for (i = 0; i < cl->n_conf_args; i++)

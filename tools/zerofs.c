@@ -40,6 +40,12 @@
  * in nbdkit's forms (-, -FD, +FILE, or the value itself), and handed to
  * each nbdkit through a pipe (wrapper-nbdkit.c), never on a command
  * line.  Leases are not handled here.
+ *
+ * The config file (--config, else $ZEROFS_CONFIG or
+ * /etc/zerofs/zerofs.conf) goes to nbdkit as config=FILE and is also
+ * read here, for its errors and its export.  --tls-certificates makes
+ * nbdkit require TLS and gives nbd-client what it needs
+ * (wrapper-client.c); PSK is not offered, since nbd-client has none.
  */
 #define _GNU_SOURCE             /* vasprintf, pipe2 */
 #include <config.h>
@@ -81,7 +87,7 @@ enum flag_id {
   F_HELP, F_VERSION, F_NBD, F_FUSE, F_FOREGROUND, F_CONFIG,
   F_NBD_CONNECTIONS, F_NBD_TIMEOUT, F_NBD_CLIENT, F_NBD_CLIENT_ARG,
   F_NBDKIT, F_PLUGIN, F_NBD_FLAG, F_NBD_PARAM, F_NBDFUSE, F_FUSE_OPTION,
-  F_PID_FILE,
+  F_PID_FILE, F_TLS_CERTIFICATES, F_TLS_HOSTNAME,
 };
 
 struct flag {
@@ -122,6 +128,12 @@ static const struct flag flags[] = {
     "nbdfuse -o OPT (e.g. allow_other); repeatable" },
   { "pid-file", F_PID_FILE, "FILE",
     "write the wrapper's pid to FILE once the device is attached" },
+  { "tls-certificates", F_TLS_CERTIFICATES, "DIR",
+    "--nbd: nbdkit --tls=require --tls-certificates=DIR; nbd-client uses "
+    "DIR's ca-cert.pem, client-cert.pem, client-key.pem" },
+  { "tls-hostname", F_TLS_HOSTNAME, "NAME",
+    "nbd-client -tlshostname: the name the server's certificate bears "
+    "(default localhost)" },
   { "help", F_HELP, NULL, "(or -h) this help" },
   { "version", F_VERSION, NULL, "(or -V) the version" },
 };
@@ -328,7 +340,7 @@ parse_cmdline (int argc, char *argv[], struct wconf *wc,
 {
   struct zconf check;
   bool options_done = false, bad = false, seen_config = false;
-  bool seen_bucket = false;
+  bool seen_bucket = false, bad_config = false;
   int i;
 
   zconf_init (&check);
@@ -432,8 +444,62 @@ parse_cmdline (int argc, char *argv[], struct wconf *wc,
       if (wc->pid_file == NULL)
         out_of_memory ();
       break;
+    case F_TLS_CERTIFICATES:
+      free (wc->tls_certificates);
+      wc->tls_certificates = absolute_path (value);
+      if (wc->tls_certificates == NULL)
+        out_of_memory ();
+      break;
+    case F_TLS_HOSTNAME: wc->tls_hostname = value; break;
     }
   }
+
+  /* The config file: --config, else the default one (zconf_default_file:
+   * $ZEROFS_CONFIG, /etc/zerofs/zerofs.conf), passed to nbdkit as
+   * config=FILE.  It is loaded here as well, so that a bad file fails
+   * before anything starts, naming its line, and so that its export
+   * names the device when --export does not.
+   */
+  if (!seen_config && zconf_default_file () != NULL) {
+    char *abs = absolute_path (zconf_default_file ());
+
+    if (abs == NULL)
+      out_of_memory ();
+    seen_config = true;
+    append (&wc->plugin_args, format_string ("config=%s", abs));
+    free (abs);
+  }
+  if (seen_config) {
+    const char *file = NULL;
+    struct zconf fc;
+    size_t j;
+
+    for (j = 0; j < wc->plugin_args.len; j++)
+      if (strncmp (wc->plugin_args.items[j], "config=", 7) == 0)
+        file = wc->plugin_args.items[j] + 7;
+    zconf_init (&fc);
+    if (zconf_load_file (&fc, file) == -1)
+      bad = bad_config = true;
+    else if (wc->export_name == NULL && fc.export_name) {
+      wc->config_export = xstrdup (fc.export_name);
+      wc->export_name = wc->config_export;
+    }
+    zconf_free (&fc);
+  }
+  /* TLS: nbdkit requires it, nbd-client is given the client's files
+   * (wrapper-client.c).  nbdfuse takes TLS files only in its URI, and
+   * libnbd refuses local files there.
+   */
+  if (wc->tls_certificates) {
+    if (wc->mode == WMODE_FUSE)
+      usage_error ("--tls-certificates goes with --nbd: nbdfuse cannot be "
+                   "given TLS certificates");
+    append (&wc->nbd_flags, xstrdup ("--tls=require"));
+    append (&wc->nbd_flags, format_string ("--tls-certificates=%s",
+                                           wc->tls_certificates));
+  }
+  else if (wc->tls_hostname)
+    usage_error ("--tls-hostname goes with --tls-certificates");
 
   /* The shape: mode, BUCKET and the target, the export. */
   if (wc->mode == WMODE_NONE)
@@ -453,7 +519,7 @@ parse_cmdline (int argc, char *argv[], struct wconf *wc,
                  args->len == 0 ? "no arguments" : "one argument only");
   else if (args->len > 2)
     usage_error ("too many arguments: '%s'", args->items[2]);
-  if (wc->export_name == NULL)
+  if (wc->export_name == NULL && !bad_config)
     usage_error ("no device to serve: give --export=NAME");
   wc->target = absolute_path (args->items[args->len - 1]);
   if (wc->target == NULL)
@@ -666,6 +732,8 @@ free_wconf (struct wconf *wc)
   free (wc->target);
   free (wc->plugin);
   free (wc->pid_file);
+  free (wc->config_export);
+  free (wc->tls_certificates);
   if (wc->nbdkit && strchr (wc->nbdkit, '/'))
     free ((char *) wc->nbdkit);
   if (wc->nbd_client && strchr (wc->nbd_client, '/'))
