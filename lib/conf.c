@@ -26,7 +26,8 @@
  *
  * Defaults: cache-size 1G (at least 16M: a handful of 1 MiB chunk slots,
  * small enough for tests that want eviction), compression zstd level 1,
- * durability remote, writeback-threads 16, journal-max-bytes 1G,
+ * durability remote, writeback-threads 32, max-dirty 0 (three quarters
+ * of the cache), journal-max-bytes 1G,
  * journal-max-objects 4096, region us-east-1, addressing
  * auto, connections 32, timeout 30 s, retry-time 120 s, stats-interval
  * 5 s.  region's default
@@ -87,7 +88,10 @@ static const struct zopt options[] = {
   { "durability", ZOPT_ENUM, "remote|local",
     "what a flush waits for: the object store, or the local cache disk" },
   { "writeback-threads", ZOPT_UINT, "N",
-    "parallel uploads, 1-256 (default 16)" },
+    "parallel uploads, 1-256 (default 32)" },
+  { "max-dirty", ZOPT_SIZE, "SIZE",
+    "bound on the data not yet written to the store: writers wait past "
+    "it (default and most: three quarters of cache-size)" },
   { "journal-max-bytes", ZOPT_SIZE, "SIZE",
     "bound on a device's flush journal in the store; 0: no journal, "
     "flushes upload whole chunks (default 1G)" },
@@ -163,6 +167,7 @@ static const struct zopt_target targets[] = {
   { .offset = FIELD (compression) },      /* parsed by hand */
   { .offset = FIELD (durability), .words = durability_words },
   { .offset = FIELD (writeback_threads), .min = 1, .max = 256 },
+  { .offset = FIELD (max_dirty), .min = 0, .max = UINT64_MAX },
   { .offset = FIELD (journal_max_bytes), .min = 0, .max = UINT64_MAX },
   { .offset = FIELD (journal_max_objects), .min = 16, .max = 1048576 },
   { .offset = FIELD (force) },
@@ -200,7 +205,7 @@ zconf_init (struct zconf *conf)
   conf->compression = ZCOMP_ZSTD;
   conf->compression_level = DEFAULT_COMPRESSION_LEVEL;
   conf->durability = ZDUR_REMOTE;
-  conf->writeback_threads = 16;
+  conf->writeback_threads = 32;
   conf->journal_max_bytes = DEFAULT_JOURNAL_MAX_BYTES;
   conf->journal_max_objects = 4096;
   conf->region = default_region;
