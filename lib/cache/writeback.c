@@ -497,7 +497,9 @@ uploader (void *arg)
 
     if (scratch == NULL && (scratch = malloc (ZCHUNK_SIZE)) == NULL)
       zerror ("malloc: %m");
-    r = scratch ? upload_one (c, e, scratch) : -1;
+    /* The lease again: E may have waited in the queue for a while. */
+    r = scratch && cache_device_guard (e->dev) == 0 ?
+      upload_one (c, e, scratch) : -1;
 
     pthread_mutex_lock (&c->lock);
     c->up_busy--;
