@@ -65,7 +65,7 @@
 # The plugin and zerofs-dev are looked for in $PLUGIN and $ZEROFS_DEV,
 # else in the build directory that is the current directory, else in
 # ../build*/ beside this script.  zerofs runs with its defaults (zstd,
-# encryption, 1 GiB cache, durability=remote, 16 write-back threads).
+# encryption, 1 GiB cache, durability=remote, 32 write-back threads).
 # fio writes its default buffers (random, incompressible).
 #
 # The whole script takes about 5 minutes with the defaults.  Figures move

@@ -150,9 +150,11 @@ names = {
     "zjc4g-wan": "zerofs (journal) cold cache 4G, %g ms RTT" % rtt,
     "s3b-lo": "s3backer 2.1.6, loopback",
     "s3b-wan": "s3backer 2.1.6, %g ms RTT" % rtt,
+    "zw16-wan": "zerofs writeback-threads=16, %g ms RTT" % rtt,
+    "zw64-wan": "zerofs writeback-threads=64, %g ms RTT" % rtt,
 }
 order = ["file", "zj-lo", "zj-wan", "zoff-lo", "zoff-wan", "zj4g-wan",
-         "zjc-wan", "zjc4g-wan", "s3b-lo", "s3b-wan"]
+         "zjc-wan", "zjc4g-wan", "s3b-lo", "s3b-wan", "zw16-wan", "zw64-wan"]
 
 print("1. fio 4 KiB random write, QD32, fsync=256, 1 GiB device (prefilled)")
 print("%-44s %10s %10s %11s %12s" % ("target", "IOPS", "writes",
@@ -343,3 +345,27 @@ for p in sorted(glob.glob(os.path.join(resdir, "*.pg.requests"))):
               t, len(fl), len(fl) / (t1 - t0), statistics.median(fl) * 1000,
               statistics.mean(fl) * 1000, most, 100 * busy / (t1 - t0),
               len(lat["Write"]), nbytes / 1048576, len(lat["Read"])))
+
+
+# The seqwrite section: MiB/s including the final flush, next to the
+# object layer's parallel PUT rate (measured around each round) and
+# s3backer.
+if figs.get(("objstore", "put_mibs")):
+    puts = figs["objstore", "put_mibs"]
+    print()
+    print("5. 1 MiB sequential write of 256 MiB + final flush, QD8, %g ms RTT"
+          % rtt)
+    print("  objstore-bench PUT x32 (the link's ceiling for us), MiB/s: %s"
+          % ", ".join("%.1f" % x for x in puts))
+    print("  %-44s %18s %12s %12s" % ("target", "MiB/s (mean)",
+                                      "/ objstore", "/ s3backer"))
+    for t in order:
+        if fig(t, "seq_mibs") is None:
+            continue
+        print("  %-44s %18s %12s %12s" % (
+            names[t], ", ".join("%.1f" % x for x in figs[t, "seq_mibs"])
+            + " (%.1f)" % fig(t, "seq_mibs"),
+            ratio(fig(t, "seq_ratio"), 1),
+            ratio(fig(t, "seq_mibs"), fig("s3b-wan", "seq_mibs"))))
+    print("  (/ objstore: each run against the objstore-bench runs just"
+          " before and after it, averaged)")

@@ -27,6 +27,8 @@
 #   zjc-wan     zj-wan with a cold cache: nbdkit restarted on an empty
 #               cache-dir after the prefill
 #   zjc4g-wan   both: a cold 4G cache
+#   zw16-wan    zj-wan with writeback-threads=16 (the default before 32)
+#   zw64-wan    zj-wan with writeback-threads=64 connections=64
 #
 # Every zerofs runs with -v -D zerofs.fault=1 -D zerofs.flush=1
 # -D zerofs.s3=1 and an empty fault-file, so that every request that
@@ -52,6 +54,15 @@
 #               100-continue), 16 in one kept-alive curl process and 8 with
 #               a process (and a TCP connection) each: p50 of time_total.
 #   curl        only those curl PUTs, on lo and wan.
+#   seqwrite    the streaming write-back, through the forwarder: per
+#               target (-S), on a new device, fio rw=write bs=1M iodepth=8
+#               size=256M end_fsync=1: MiB/s over fio's job time, which
+#               includes the final flush.  Its reference, the object
+#               layer's parallel PUT rate on the same link
+#               (bench/objstore-bench -n 256 -j 32 connections=32: 256
+#               PUTs of 1 MiB, 32 in flight), is measured before and after
+#               each round of the targets (-R rounds); a target's ratio is
+#               to the mean of the two around it, averaged over rounds.
 #   pgbench     file, zj-wan, zoff-wan, s3b-wan: nbdfuse exposes the device
 #               as a file, mkfs.ext4 (no discard, inode tables and journal
 #               initialised now) and mount -o loop, PostgreSQL 15 on it
@@ -60,7 +71,8 @@
 #               then pgbench -c 8 -j 2 -T PGTIME (TPC-B): TPS.
 #
 # Usage: bench/journal.sh [-t RUNTIME] [-T PGTIME] [-d DELAY_MS]
-#                         [-r TARGETS] [-P PG_TARGETS] [-o OUTDIR] [-s REGION]
+#                         [-r TARGETS] [-P PG_TARGETS] [-S SEQ_TARGETS] [-R N]
+#                         [-o OUTDIR] [-s REGION]
 #                         [SECTION...]
 #   -t RUNTIME     seconds of the random-write job (default 60)
 #   -T PGTIME      seconds of the pgbench run (default 30)
@@ -70,6 +82,8 @@
 #                  zjc4g-wan zj-lo s3b-lo zoff-lo file")
 #   -P PG_TARGETS  the pgbench targets (default "file zj-wan zoff-wan
 #                  s3b-wan")
+#   -S SEQ_TARGETS the seqwrite targets (default "zj-wan s3b-wan")
+#   -R ROUNDS      rounds of the seqwrite targets (default 3)
 #   -o OUTDIR      keep the logs, fio JSON and counts there
 #   -s REGION      the random writes' region, from offset 0 (default 1G,
 #                  the whole device: more chunks than a 1G cache may
@@ -78,7 +92,8 @@
 # Needs: fio (nbd engine), nbdkit, nbdsh, python3, curl, s3rver (npm ci in
 # tests/); for pgbench also root, nbdfuse, fusermount3, mkfs.ext4, a loop
 # device and PostgreSQL 15.  The plugin and zerofs-dev are looked for as
-# fio.sh does ($PLUGIN, $ZEROFS_DEV, the build directory); s3backer's
+# fio.sh does ($PLUGIN, $ZEROFS_DEV, the build directory; seqwrite also
+# bench/objstore-bench, "make -C bench bench", or $OBJSTORE_BENCH); s3backer's
 # plugin in $S3BACKER_PLUGIN (its targets are skipped without it).
 #
 # About 25 minutes with the defaults (22 on a busy 2-vCPU machine).  Compare only ratios of one run.
@@ -92,15 +107,19 @@ pgtime=30
 delay_ms=10
 rw_targets="file zj-wan s3b-wan zoff-wan zj4g-wan zjc-wan zjc4g-wan zj-lo s3b-lo zoff-lo file"
 pg_targets="file zj-wan zoff-wan s3b-wan"
+seq_targets="zj-wan s3b-wan"
+seq_rounds=3
 outdir=
 region=1G
-while getopts "t:T:d:r:P:o:s:h" opt; do
+while getopts "t:T:d:r:P:S:R:o:s:h" opt; do
     case "$opt" in
         t) runtime="$OPTARG" ;;
         T) pgtime="$OPTARG" ;;
         d) delay_ms="$OPTARG" ;;
         r) rw_targets="$OPTARG" ;;
         P) pg_targets="$OPTARG" ;;
+        S) seq_targets="$OPTARG" ;;
+        R) seq_rounds="$OPTARG" ;;
         o) outdir="$OPTARG" ;;
         s) region="$OPTARG" ;;
         *) sed -n '4,/^$/s/^# \{0,1\}//p' "$0"; exit 2 ;;
@@ -113,13 +132,14 @@ if [ ${#sections[@]} -eq 0 ]; then
 fi
 for s in "${sections[@]}"; do
     case "$s" in
-        randwrite|curl|pgbench) ;;
+        randwrite|curl|pgbench|seqwrite) ;;
         *) echo "$0: unknown section $s" >&2; exit 2 ;;
     esac
 done
-for t in $rw_targets $pg_targets; do
+for t in $rw_targets $pg_targets $seq_targets; do
     case "$t" in
         file|zj-lo|zj-wan|zoff-lo|zoff-wan|zj4g-wan|zjc-wan|zjc4g-wan) ;;
+        zw16-wan|zw64-wan) ;;
         s3b-lo|s3b-wan) ;;
         *) echo "$0: unknown target $t" >&2; exit 2 ;;
     esac
@@ -147,6 +167,14 @@ for need in "plugin:$plugin" "zerofs-dev:$zerofs_dev"; do
         exit 1
     fi
 done
+objstore_bench="$(find_built OBJSTORE_BENCH bench/objstore-bench)"
+for s in "${sections[@]}"; do
+    if [ "$s" = seqwrite ] && [ ! -x "$objstore_bench" ]; then
+        echo "$0: bench/objstore-bench not found: make -C bench bench," \
+             "or set OBJSTORE_BENCH" >&2
+        exit 1
+    fi
+done
 s3b_plugin="${S3BACKER_PLUGIN:-}"
 if [ -n "$s3b_plugin" ] && [ ! -e "$s3b_plugin" ]; then
     echo "$0: S3BACKER_PLUGIN=$s3b_plugin does not exist" >&2
@@ -158,6 +186,8 @@ if [ -z "$s3b_plugin" ]; then
     rw_targets="$(printf '%s\n' $rw_targets | grep -v '^s3b' | xargs)"
     # shellcheck disable=SC2086
     pg_targets="$(printf '%s\n' $pg_targets | grep -v '^s3b' | xargs)"
+    # shellcheck disable=SC2086
+    seq_targets="$(printf '%s\n' $seq_targets | grep -v '^s3b' | xargs)"
 fi
 for cmd in nbdkit fio nbdsh python3 curl; do
     if ! command -v "$cmd" >/dev/null; then
@@ -315,6 +345,10 @@ zerofs_start ()
     esac
     case "$target" in
         zoff-*) extra+=(journal-max-bytes=0) ;;
+    esac
+    case "$target" in
+        zw16-*) extra+=(writeback-threads=16) ;;
+        zw64-*) extra+=(writeback-threads=64 connections=64) ;;
     esac
     case "$target" in
         zj4g-*|zjc4g-*) extra+=(cache-size=4G) ;;
@@ -603,6 +637,50 @@ curl_puts ()
     done
 }
 
+# objstore_puts TAG: the object layer's parallel 1 MiB PUT rate through
+# the forwarder, in MiB/s (bench/objstore-bench, 32 in flight).
+objstore_puts ()
+{
+    local out="$res/objstore-$1.txt"
+    "$objstore_bench" -n 256 -j 32 -p "objstore-$1" bucket="$S3_BUCKET" \
+                      endpoint="$ep_wan" region=us-east-1 connections=32 \
+                      > "$out" 2>&1
+    sed -n 's|^objstore PUT jobs=32: .* \([0-9.]*\) MiB/s p50.*|\1|p' "$out"
+}
+
+# The rounds alternate objstore-bench and the targets; each target's
+# ratio is taken to the objstore-bench runs just before and after it.
+run_seqwrite ()
+{
+    local t n=0 r v o0 o1
+    echo "=== seqwrite: 1 MiB sequential write of 256 MiB + final flush, wan"
+    o0=$(objstore_puts r0)
+    note objstore put_mibs "$o0"
+    echo "journal.sh: objstore-bench PUT x32: $o0 MiB/s"
+    for (( r = 1; r <= seq_rounds; r++ )); do
+        : > "$res/seq-round"
+        for t in $seq_targets; do
+            n=$(( n + 1 ))
+            target_start "$t" "s$n"
+            fio_job "$t.s$n.seqwrite" "$uri" rw=write bs=1M iodepth=8 \
+                    size=256M offset=0 end_fsync=1
+            v=$(fio_value "$res/$t.s$n.seqwrite.json" mibs)
+            note "$t" seq_mibs "$v"
+            echo "$t $v" >> "$res/seq-round"
+            echo "journal.sh: $t seqwrite $v MiB/s"
+            stop_nbdkit
+        done
+        o1=$(objstore_puts "r$r")
+        note objstore put_mibs "$o1"
+        echo "journal.sh: objstore-bench PUT x32: $o1 MiB/s"
+        while read -r t v; do
+            note "$t" seq_ratio "$(awk -v v="$v" -v a="$o0" -v b="$o1" \
+                                       'BEGIN { print v / ((a + b) / 2) }')"
+        done < "$res/seq-round"
+        o0=$o1
+    done
+}
+
 run_curl ()
 {
     echo "=== curl: 1 MiB PUTs"
@@ -679,6 +757,7 @@ for s in "${sections[@]}"; do
             done
             ;;
         curl) run_curl ;;
+        seqwrite) run_seqwrite ;;
         pgbench)
             if [ -n "$pg_skip" ]; then
                 echo "journal.sh: pgbench skipped: $pg_skip"

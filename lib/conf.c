@@ -28,12 +28,12 @@
  *
  * Defaults: cache-size 1G (at least 16M: a handful of 1 MiB chunk slots,
  * small enough for tests that want eviction), compression zstd level 1,
- * durability remote, writeback-threads 16, readahead 8M,
- * journal-max-bytes 1G, journal-max-objects 4096, addressing auto,
- * connections 32, timeout 30 s, retry-time 120 s, stats-interval 5 s.
- * region has no default here (NULL): the S3 store tells "not given"
- * from "us-east-1", since it finds the bucket's region itself when none
- * is given for AWS (see lib/store/s3-route.c).
+ * durability remote, writeback-threads 32, max-dirty 0 (three quarters
+ * of the cache), readahead 8M, journal-max-bytes 1G, journal-max-objects
+ * 4096, addressing auto, connections 32, timeout 30 s, retry-time 120 s,
+ * stats-interval 5 s.  region has no default here (NULL): the S3 store
+ * tells "not given" from "us-east-1", since it finds the bucket's region
+ * itself when none is given for AWS (see lib/store/s3-route.c).
  *
  * Secrets are wiped wherever they are dropped: a replaced or freed secret
  * field by free_string(), a password being read in a SECRET_BUFFER.
@@ -92,7 +92,10 @@ static const struct zopt options[] = {
   { "durability", ZOPT_ENUM, "remote|local",
     "what a flush waits for: the object store, or the local cache disk" },
   { "writeback-threads", ZOPT_UINT, "N",
-    "parallel uploads, 1-256 (default 16)" },
+    "parallel uploads, 1-256 (default 32)" },
+  { "max-dirty", ZOPT_SIZE, "SIZE",
+    "bound on the data not yet written to the store: writers wait past "
+    "it (default and most: three quarters of cache-size)" },
   { "readahead", ZOPT_SIZE, "SIZE",
     "how far ahead of a sequential reader chunks are fetched in parallel; "
     "0: off (default 8M)" },
@@ -172,6 +175,7 @@ static const struct zopt_target targets[] = {
   { .offset = FIELD (compression) },      /* parsed by hand */
   { .offset = FIELD (durability), .words = durability_words },
   { .offset = FIELD (writeback_threads), .min = 1, .max = 256 },
+  { .offset = FIELD (max_dirty), .min = 0, .max = UINT64_MAX },
   { .offset = FIELD (readahead), .min = 0, .max = MAX_READAHEAD },
   { .offset = FIELD (journal_max_bytes), .min = 0, .max = UINT64_MAX },
   { .offset = FIELD (journal_max_objects), .min = 16, .max = 1048576 },
@@ -210,7 +214,7 @@ zconf_init (struct zconf *conf)
   conf->compression = ZCOMP_ZSTD;
   conf->compression_level = DEFAULT_COMPRESSION_LEVEL;
   conf->durability = ZDUR_REMOTE;
-  conf->writeback_threads = 16;
+  conf->writeback_threads = 32;
   conf->readahead = DEFAULT_READAHEAD;
   conf->journal_max_bytes = DEFAULT_JOURNAL_MAX_BYTES;
   conf->journal_max_objects = 4096;

@@ -38,7 +38,10 @@ struct zconf {
   enum zcompression compression;
   int compression_level;     /* zstd level, default 1 */
   enum zdurability durability;
-  unsigned writeback_threads;  /* parallel uploads per flush, default 16 */
+  unsigned writeback_threads;  /* parallel uploads per flush, default 32 */
+  uint64_t max_dirty;        /* bytes not yet in the store that writers
+                                wait at; 0: three quarters of cache-size
+                                (also the most it can be) */
   uint64_t readahead;        /* bytes fetched ahead of a sequential reader,
                                 default 8M; 0: off */
   uint64_t journal_max_bytes;  /* a device's flush journal, default 1G;

@@ -85,7 +85,8 @@ test_every_key (void)
   CHECK (conf.cache_size == UINT64_C (1) << 30);
   CHECK (conf.compression == ZCOMP_ZSTD && conf.compression_level == 1);
   CHECK (conf.durability == ZDUR_REMOTE);
-  CHECK (conf.writeback_threads == 16);
+  CHECK (conf.writeback_threads == 32);
+  CHECK (conf.max_dirty == 0);
   CHECK (conf.region == NULL);      /* not given: the store decides */
   CHECK (conf.addressing == ZADDR_AUTO);
   CHECK (conf.connections == 32 && conf.timeout == 30);
@@ -100,6 +101,7 @@ test_every_key (void)
   CHECK (zconf_set (&conf, "compression", "zstd:19") == 0);
   CHECK (zconf_set (&conf, "durability", "local") == 0);
   CHECK (zconf_set (&conf, "writeback-threads", "256") == 0);
+  CHECK (zconf_set (&conf, "max-dirty", "64M") == 0);
   CHECK (zconf_set (&conf, "endpoint", "http://127.0.0.1:9000") == 0);
   CHECK (zconf_set (&conf, "region", "eu-west-3") == 0);
   CHECK (zconf_set (&conf, "addressing", "path") == 0);
@@ -122,6 +124,7 @@ test_every_key (void)
   CHECK (conf.compression == ZCOMP_ZSTD && conf.compression_level == 19);
   CHECK (conf.durability == ZDUR_LOCAL);
   CHECK (conf.writeback_threads == 256);
+  CHECK (conf.max_dirty == UINT64_C (64) << 20);
   CHECK (strcmp (conf.endpoint, "http://127.0.0.1:9000") == 0);
   CHECK (strcmp (conf.region, "eu-west-3") == 0);
   CHECK (conf.addressing == ZADDR_PATH);
@@ -209,7 +212,7 @@ test_every_key (void)
    * mentions every key.
    */
   opts = zconf_options (&n);
-  CHECK (n == 31);
+  CHECK (n == 32);
   for (i = 0; i < n; i++) {
     CHECK (zconf_is_option (opts[i].key));
     CHECK (zconf_find_option (opts[i].key) == &opts[i]);
@@ -244,7 +247,7 @@ test_bad_values (void)
     { "bucket", "" }, { "export", "" },
     { "cache-size", "1M" }, { "cache-size", "12X" }, { "cache-size", "" },
     { "cache-size", "-1" }, { "cache-size", "1.5G" },
-    { "cache-size", "16EiB" },
+    { "cache-size", "16EiB" }, { "max-dirty", "12X" }, { "max-dirty", "-1" },
     { "compression", "lz4" }, { "compression", "zstd:0" },
     { "compression", "zstd:20" }, { "compression", "zstd:" },
     { "compression", "zstd:x" }, { "compression", "ZSTD" },

@@ -116,6 +116,15 @@ zcache_now (void)
   return ts.tv_sec;
 }
 
+uint64_t
+zcache_now_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static uint64_t
 now_ns (void)
 {
@@ -1387,6 +1396,7 @@ zcache_new (const struct zconf *conf, struct zvolume *vol,
   pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
   pthread_cond_init (&c->cond, &attr);
   pthread_cond_init (&c->wb_cond, &attr);
+  pthread_cond_init (&c->up_cond, &attr);
   pthread_condattr_destroy (&attr);
   /* Writers first: glibc's default lets a stream of cached reads of a
    * hot chunk (a superblock) starve its writes and uploads for seconds.
@@ -1406,12 +1416,23 @@ static int
 alloc_tables (struct zcache *c, const struct scan_ctx *scan)
 {
   int64_t nslots = slot_count (c->conf->cache_size, scan->max_slot);
+  uint64_t want;
 
   if (nslots == -1)
     return -1;
   c->nslots = nslots;
+  /* max-dirty: at most three quarters of the slots, so that reads
+   * always find clean ones to evict; at least one chunk.
+   */
   c->dirty_max = (uint64_t) c->nslots * 3 / 4;
-  c->nbuckets = pow2_at_least (2 * ((uint64_t) c->nslots + c->dirty_max +
+  want = c->conf->max_dirty / ZCHUNK_SIZE +
+    (c->conf->max_dirty % ZCHUNK_SIZE != 0);
+  if (want > 0 && want < c->dirty_max)
+    c->dirty_max = want;
+  if (c->dirty_max == 0)
+    c->dirty_max = 1;
+  c->nbuckets = pow2_at_least (2 * ((uint64_t) c->nslots +
+                                    (uint64_t) c->nslots * 3 / 4 +
                                     scan->nload));
   c->buckets = calloc (c->nbuckets, sizeof *c->buckets);
   c->slot_owner = calloc (c->nslots, sizeof *c->slot_owner);
@@ -1548,6 +1569,7 @@ zcache_close (struct zcache *c)
     pthread_rwlock_destroy (&c->stripes[i]);
   pthread_cond_destroy (&c->cond);
   pthread_cond_destroy (&c->wb_cond);
+  pthread_cond_destroy (&c->up_cond);
   pthread_mutex_destroy (&c->lock);
   pthread_mutex_destroy (&c->device_lock);
   pthread_cond_destroy (&c->device_cond);

@@ -846,6 +846,7 @@ write_locked (struct zcache *c, struct centry *e,
   uint32_t first = offset / ZSECTOR_SIZE;
   uint32_t last = (offset + len - 1) / ZSECTOR_SIZE;
   uint32_t nsec = last - first + 1, i;
+  bool was_rewritten;
   int r;
 
   /* Zeros over a chunk that is known zeros (absent or trimmed): nothing
@@ -868,6 +869,7 @@ write_locked (struct zcache *c, struct centry *e,
     return -1;
 
   pthread_mutex_lock (&c->lock);
+  was_rewritten = centry_rewritten (e);
   for (i = first; i <= last; i++) {
     bit_set (e->bitmap, i);
     bit_set (e->unsaved_map, i);
@@ -877,7 +879,7 @@ write_locked (struct zcache *c, struct centry *e,
   centry_set_dirty (c, e);
   centry_index_touch (c, e);
   e->referenced = true;
-  e->write_time = zcache_now ();
+  writeback_note_write_locked (c, e, was_rewritten);
   pthread_mutex_unlock (&c->lock);
   return 0;
 }

@@ -38,11 +38,12 @@
 #define ZCOMMIT_INTERVAL_MS 1000
 /* A dirty chunk is written back after this long even without a flush. */
 #define ZWRITEBACK_DELAY_S 5
-/* A chunk written whole and then left alone this long is written back
- * without waiting for ZWRITEBACK_DELAY_S (sequential writes: the uploads
- * overlap the writing instead of all waiting for the flush).
+/* Streaming write-back (writeback.c): a chunk rewritten whole is
+ * uploaded at once when the writer has moved on to a later chunk, or
+ * after it has been left alone this long, but not twice within
+ * ZWRITEBACK_DELAY_S (a chunk rewritten whole over and over).
  */
-#define ZWRITEBACK_FULL_IDLE_S 1
+#define ZWRITEBACK_STREAM_IDLE_MS 200
 /* A chunk the flush journal holds is uploaded after this long at most
  * (else when its device is idle, or the journal fills up: journal.c).
  */
@@ -69,6 +70,7 @@ struct centry {
   struct centry *dprev, *dnext;  /* [C] dirty list */
   struct centry *iprev, *inext;  /* [C] index-dirty list */
   struct centry *vprev, *vnext;  /* [C] the device's entries */
+  struct centry *qnext;          /* [C] the uploaders' queue */
   struct cache_device *dev;
   uint64_t index;
   uint64_t seq;                  /* [S] sequence of the last change */
@@ -80,7 +82,9 @@ struct centry {
   bool dirty;                    /* [C] newer than the store */
   uint64_t dirty_since;          /* [C] first sequence not uploaded */
   time_t dirty_time;             /* [C] when it became dirty (monotonic s) */
-  time_t write_time;             /* [C] its last write (monotonic s) */
+  uint64_t write_ms;              /* [C] its last write (monotonic ms) */
+  uint64_t upload_ms;             /* [C] when its last upload was taken
+                                    (monotonic ms; 0: never) */
   bool busy;                     /* [C] queued for or being uploaded */
   bool fetching;                 /* [C] a GET of its object is under way */
   uint32_t base_gen;             /* [C] bumped when the store's object
@@ -177,6 +181,7 @@ struct cache_device {
   journal_object_vector journal; /* [C] its journal objects */
   uint64_t journal_bytes;        /* [C] their total size */
   time_t last_write;             /* [C] its last write (monotonic s) */
+  uint64_t write_index;          /* [C] the chunk of its last write */
   struct zlease *lease;          /* [L] its lease, when opened for
                                     writing or written back */
   bool lease_refused;            /* [L] another server holds it */
@@ -221,6 +226,15 @@ struct zcache {
   bool stop;
   pthread_t wb_thread;
   bool wb_started;
+  /* The uploaders (writeback.c): busy entries the write-back thread
+   * queued, taken one at a time by upload_threads threads.
+   */
+  pthread_cond_t up_cond;        /* entries queued, or stop */
+  struct centry *up_head, *up_tail;  /* [C] the queue (qnext) */
+  unsigned up_busy;              /* [C] uploads under way */
+  size_t up_failed;              /* [C] failed, not reported yet */
+  pthread_t *uploaders;
+  unsigned nuploaders;
   struct timespec last_commit;
 
   pthread_mutex_t device_lock;   /* the openings list */
@@ -302,6 +316,7 @@ extern void cache_drop_leases (struct zcache *c);
 
 extern uint64_t zcache_next_seq (struct cache_device *d);
 extern time_t zcache_now (void);
+extern uint64_t zcache_now_ms (void);
 extern void zcache_timed_wait (struct zcache *c, pthread_cond_t *cond,
                                unsigned ms);
 
@@ -364,5 +379,11 @@ extern int zcache_start_writeback (struct zcache *c);
 extern void zcache_stop_writeback (struct zcache *c);
 extern int zcache_flush_all (struct zcache *c);
 extern void zcache_wait_for_space_locked (struct zcache *c);
+/* Under c->lock: a write to E has just completed (WAS_REWRITTEN: E was
+ * rewritten whole before it).  Wakes the write-back thread when this
+ * may make a chunk due for a streaming upload.
+ */
+extern void writeback_note_write_locked (struct zcache *c, struct centry *e,
+                                         bool was_rewritten);
 
 #endif /* ZEROFS_CACHE_INTERNAL_H */

@@ -21,17 +21,34 @@
  * zcache_commit), so that a crash after the flush cannot bring back a
  * dirty record whose bytes are older than what the store has.
  *
- * Uploads of one round run on up to writeback-threads threads created for
- * the round and joined at its end: nothing is queued without bound and no
- * thread outlives its work.  Chunks whose content is known zeros without
- * a slot (trimmed) are deleted in DeleteObjects batches.
+ * The uploads of a flush round run on up to writeback-threads threads
+ * created for the round and joined at its end.  The write-back thread
+ * instead queues what is due for the uploaders, writeback-threads
+ * threads that live as long as it does and take the next chunk as soon
+ * as they are done with one (see uploader): a round would wait for its
+ * slowest PUT before the next could start.  Nothing is queued without
+ * bound: a queued chunk is busy, and is queued once.  Chunks whose
+ * content is known zeros without a slot (trimmed) are deleted in
+ * DeleteObjects batches.
  *
  * The write-back thread wakes every second (or when writers wait for
- * space) and uploads chunks that have been dirty for ZWRITEBACK_DELAY_S
- * (journaled ones: see writeback_due), chunks written whole and idle
- * for ZWRITEBACK_FULL_IDLE_S, or all of them when the cache is filling
- * up; it also commits the index at least every ZCOMMIT_INTERVAL_MS, and
- * deletes the journal objects its uploads made useless.
+ * space, or a write may have made a chunk due) and uploads chunks that
+ * have been dirty for ZWRITEBACK_DELAY_S (journaled ones: see
+ * writeback_due), chunks rewritten whole (streaming: see stream_due),
+ * or all of them when the cache is filling up; it also commits the
+ * index at least every ZCOMMIT_INTERVAL_MS, and deletes the journal
+ * objects its uploads made useless.
+ *
+ * Streaming.  A long sequential write must run at the link's PUT rate
+ * and leave its final flush only the tail: so a chunk is uploaded as
+ * soon as it has been rewritten whole (every sector written since the
+ * store last got it: centry_rewritten) and the writer is done with it,
+ * that is, a later chunk of the device has been written since, or it
+ * has been left alone for ZWRITEBACK_STREAM_IDLE_MS.  A chunk that is
+ * rewritten whole again and again (a hot chunk) would then be uploaded
+ * at every rewrite: the rule uploads a chunk at most once per
+ * ZWRITEBACK_DELAY_S, after which it waits like any other.  Writers
+ * that outrun the link wait at max-dirty (chunk-io.c: throttle).
  */
 #include <config.h>
 
@@ -153,6 +170,7 @@ upload_one (struct zcache *c, struct centry *e, void *scratch)
   pthread_mutex_lock (&c->lock);
   remote = e->remote;
   reserve = seq >= d->seq_reserved;
+  e->upload_ms = zcache_now_ms ();
   pthread_mutex_unlock (&c->lock);
   /* An object's sequence must stay below those used after a restart. */
   if (reserve && zcache_commit (c) == -1)
@@ -341,16 +359,18 @@ batch_worker (void *arg)
   return NULL;
 }
 
-/* Upload or delete the N busy, referenced entries of V in parallel,
- * releasing each when it is done.  -1 (EIO) if any failed: they stay
- * dirty.
+/* Before the N busy, referenced entries of V are uploaded or deleted:
+ * those whose device this server may not change are released, the
+ * index made ready, and the slotless ones deleted (and released).  The
+ * entries left to upload are moved to *UP, *NUP of them; *FAILED counts
+ * the others that failed.  -1 when the index could not be committed
+ * (every entry released).
  */
 static int
-run_batch (struct zcache *c, struct centry **v, size_t n)
+prepare_batch (struct zcache *c, struct centry **v, size_t n,
+               struct centry ***up, size_t *nup, size_t *failed)
 {
-  struct batch b = { .c = c, .v = v };
-  pthread_t *threads = NULL;
-  size_t i, nzero = 0, nthreads = 0, want, failed = 0, nkept, total = n;
+  size_t i, nzero = 0, nkept;
 
   /* Only the holder of a device's lease changes its objects: entries of
    * a device whose lease this server lost (or cannot take) stay dirty.
@@ -361,7 +381,7 @@ run_batch (struct zcache *c, struct centry **v, size_t n)
       v[nkept++] = v[i];
       continue;
     }
-    failed++;
+    (*failed)++;
     pthread_mutex_lock (&c->lock);
     release_locked (c, v[i]);
     pthread_mutex_unlock (&c->lock);
@@ -398,10 +418,36 @@ run_batch (struct zcache *c, struct centry **v, size_t n)
       v[i] = t;
     }
   if (nzero)
-    failed += delete_batch (c, v, nzero);
+    *failed += delete_batch (c, v, nzero);
+  *up = v + nzero;
+  *nup = n - nzero;
+  return 0;
+}
 
-  b.v = v + nzero;
-  b.n = n - nzero;
+static void
+report_failed (size_t failed, size_t total)
+{
+  if (total)
+    zerror ("write-back: %zu of %zu chunks could not be written to the "
+            "store; they stay dirty and will be retried", failed, total);
+  else
+    zerror ("write-back: %zu chunks could not be written to the store; "
+            "they stay dirty and will be retried", failed);
+}
+
+/* Upload or delete the N busy, referenced entries of V in parallel,
+ * releasing each when it is done.  -1 (EIO) if any failed: they stay
+ * dirty.
+ */
+static int
+run_batch (struct zcache *c, struct centry **v, size_t n)
+{
+  struct batch b = { .c = c };
+  pthread_t *threads = NULL;
+  size_t i, nthreads = 0, want, failed = 0;
+
+  if (prepare_batch (c, v, n, &b.v, &b.n, &failed) == -1)
+    return -1;
   pthread_mutex_init (&b.lock, NULL);
   if (b.n > 0) {
     want = b.n < c->upload_threads ? b.n : c->upload_threads;
@@ -422,9 +468,103 @@ run_batch (struct zcache *c, struct centry **v, size_t n)
   pthread_mutex_destroy (&b.lock);
 
   if (failed) {
-    zerror ("write-back: %zu of %zu chunks could not be written to the "
-            "store; they stay dirty and will be retried", failed, total);
+    report_failed (failed, n);
     errno = EIO;
+    return -1;
+  }
+  return 0;
+}
+
+/* The uploaders: upload_threads threads, started with the write-back
+ * thread, that upload the entries it queues (c->up_head), each taking
+ * the next one as soon as it is done with the last: a streaming write
+ * keeps all of them busy, and no upload waits for the slowest of a
+ * round.  Each holds a chunk-sized buffer only while the queue has
+ * work.  They finish what is queued before they stop.  (A flush
+ * uploads what it takes on threads of its own: run_batch.)
+ */
+static void *
+uploader (void *arg)
+{
+  struct zcache *c = arg;
+  void *scratch = NULL;
+  struct centry *e;
+  int r;
+
+  pthread_mutex_lock (&c->lock);
+  for (;;) {
+    e = c->up_head;
+    if (e == NULL) {
+      if (scratch) {
+        pthread_mutex_unlock (&c->lock);
+        free (scratch);
+        scratch = NULL;
+        pthread_mutex_lock (&c->lock);
+        continue;
+      }
+      if (c->stop)
+        break;
+      pthread_cond_wait (&c->up_cond, &c->lock);
+      continue;
+    }
+    c->up_head = e->qnext;
+    if (c->up_head == NULL)
+      c->up_tail = NULL;
+    e->qnext = NULL;
+    c->up_busy++;
+    pthread_mutex_unlock (&c->lock);
+
+    if (scratch == NULL && (scratch = malloc (ZCHUNK_SIZE)) == NULL)
+      zerror ("malloc: %m");
+    /* The lease again: E may have waited in the queue for a while. */
+    r = scratch && cache_device_guard (e->dev) == 0 ?
+      upload_one (c, e, scratch) : -1;
+
+    pthread_mutex_lock (&c->lock);
+    c->up_busy--;
+    if (r == -1)
+      c->up_failed++;
+    release_locked (c, e);
+    /* All done: the write-back thread commits, retires journal objects
+     * and reports failures.
+     */
+    if (c->up_head == NULL && c->up_busy == 0 && !c->wb_kick) {
+      c->wb_kick = true;
+      pthread_cond_signal (&c->wb_cond);
+    }
+  }
+  pthread_mutex_unlock (&c->lock);
+  return NULL;
+}
+
+/* The write-back thread's N busy, referenced entries of V: deletes
+ * done here, uploads queued for the uploaders.  -1 if some failed
+ * already.
+ */
+static int
+dispatch (struct zcache *c, struct centry **v, size_t n)
+{
+  struct centry **up;
+  size_t i, nup = 0, failed = 0;
+
+  if (prepare_batch (c, v, n, &up, &nup, &failed) == -1)
+    return -1;
+  pthread_mutex_lock (&c->lock);
+  for (i = 0; i < nup; i++) {
+    up[i]->qnext = NULL;
+    if (c->up_tail)
+      c->up_tail->qnext = up[i];
+    else
+      c->up_head = up[i];
+    c->up_tail = up[i];
+  }
+  if (nup == 1)
+    pthread_cond_signal (&c->up_cond);
+  else if (nup > 1)
+    pthread_cond_broadcast (&c->up_cond);
+  pthread_mutex_unlock (&c->lock);
+  if (failed) {
+    report_failed (failed, n);
     return -1;
   }
   return 0;
@@ -658,6 +798,50 @@ ms_until (const struct timespec *t)
   return ms > 0 ? ms : 0;
 }
 
+/* Under c->lock: is E, dirty and not busy, due for a streaming upload
+ * at NOW_MS (see the top of this file)?  *WAIT: not yet, but it will be
+ * in ZWRITEBACK_STREAM_IDLE_MS if left alone.
+ */
+static bool
+stream_due (const struct centry *e, uint64_t now_ms, bool *wait)
+{
+  if (!centry_rewritten (e) ||
+      (e->upload_ms && now_ms - e->upload_ms < ZWRITEBACK_DELAY_S * 1000))
+    return false;
+  if (e->dev->write_index > e->index ||
+      now_ms - e->write_ms >= ZWRITEBACK_STREAM_IDLE_MS)
+    return true;
+  *wait = true;
+  return false;
+}
+
+void
+writeback_note_write_locked (struct zcache *c, struct centry *e,
+                             bool was_rewritten)
+{
+  struct cache_device *d = e->dev;
+  uint64_t now = zcache_now_ms ();
+  uint64_t prev_index = d->write_index;
+  struct centry *prev;
+  bool kick = false, wait = false, prev_wait;
+
+  e->write_ms = now;
+  d->write_index = e->index;
+  if (prev_index < e->index) {
+    /* Moving on to a later chunk may make the previous one due. */
+    prev = centry_find (c, d, prev_index);
+    kick = prev && prev->dirty && !prev->busy &&
+      stream_due (prev, now, &prev_wait);
+  }
+  /* Just completed: due when left alone, the thread must look then. */
+  if (!was_rewritten && e->dirty && !e->busy)
+    stream_due (e, now, &wait);
+  if ((kick || wait) && !c->wb_kick) {
+    c->wb_kick = true;
+    pthread_cond_signal (&c->wb_cond);
+  }
+}
+
 /* Under c->lock: is E due for upload by the write-back thread?
  *
  * When the cache fills with dirty chunks (URGENT: half of dirty_max),
@@ -668,8 +852,10 @@ ms_until (const struct timespec *t)
  * set that the cache can hold is not uploaded over and over.
  *
  * A chunk rewritten whole (not merely cached whole: a warm cache holds
- * most chunks whole) and then left alone goes at once: a sequential
- * write's uploads overlap the writing.
+ * most chunks whole) goes as soon as the writer is done with it
+ * (stream_due): a sequential write's uploads overlap the writing.
+ * *STREAM_WAIT: E was rewritten whole but is not due yet: look again
+ * in ZWRITEBACK_STREAM_IDLE_MS.
  *
  * A chunk the journal holds is durable already: uploading it each
  * ZWRITEBACK_DELAY_S would cost a 1 MiB PUT per few KiB written.  It
@@ -677,7 +863,8 @@ ms_until (const struct timespec *t)
  * filling up and it holds the older half of it.
  */
 static bool
-writeback_due (struct zcache *c, struct centry *e, time_t now, bool urgent)
+writeback_due (struct zcache *c, struct centry *e, time_t now,
+               uint64_t now_ms, bool urgent, bool *stream_wait)
 {
   struct cache_device *d = e->dev;
 
@@ -685,7 +872,7 @@ writeback_due (struct zcache *c, struct centry *e, time_t now, bool urgent)
     return false;
   if ((urgent && (e->journal_first == 0 || c->space_waiters > 0 ||
                   c->ndirty >= c->dirty_max / 8 * 7)) ||
-      (now - e->write_time >= ZWRITEBACK_FULL_IDLE_S && centry_rewritten (e)))
+      stream_due (e, now_ms, stream_wait))
     return true;
   if (e->journal_first == 0)
     return now - e->dirty_time >= ZWRITEBACK_DELAY_S;
@@ -699,9 +886,10 @@ writeback_thread (void *arg)
 {
   struct zcache *c = arg;
   struct centry *v[ZWRITEBACK_BATCH], *e;
-  size_t n;
-  bool urgent, commit, failed;
+  size_t n, up_failed;
+  bool urgent, commit, failed, stream_wait = false;
   time_t now;
+  uint64_t now_ms;
 
   pthread_mutex_lock (&c->lock);
   while (!c->stop) {
@@ -713,27 +901,37 @@ writeback_thread (void *arg)
       continue;
     }
     if (!c->wb_kick)
-      zcache_timed_wait (c, &c->wb_cond, 1000);
+      zcache_timed_wait (c, &c->wb_cond,
+                         stream_wait ? ZWRITEBACK_STREAM_IDLE_MS : 1000);
     c->wb_kick = false;
     if (c->stop)
       break;
     now = zcache_now ();
+    now_ms = zcache_now_ms ();
     urgent = c->space_waiters > 0 || c->ndirty >= c->dirty_max / 2;
     n = 0;
+    stream_wait = false;
     for (e = c->dirty_head; e && n < ZWRITEBACK_BATCH; e = e->dnext)
-      if (writeback_due (c, e, now, urgent))
+      if (writeback_due (c, e, now, now_ms, urgent, &stream_wait))
         take (e, v, &n);
-    commit = c->index_head != NULL &&
-      (n > 0 || ms_since (&c->last_commit) >= ZCOMMIT_INTERVAL_MS ||
-       c->npending > 0);
+    /* (Taking some commits the index: prepare_batch.) */
+    commit = c->index_head != NULL && n == 0 &&
+      (ms_since (&c->last_commit) >= ZCOMMIT_INTERVAL_MS || c->npending > 0);
+    up_failed = c->up_failed;
+    c->up_failed = 0;
     pthread_mutex_unlock (&c->lock);
 
     failed = false;
+    if (up_failed) {
+      report_failed (up_failed, 0);
+      failed = true;
+    }
     if (n > 0) {
       if (zerofs_debug_flush)
         zdebug ("write-back: %zu chunks%s", n, urgent ? " (cache filling)" : "");
       /* Errors are logged; the chunks stay dirty and are tried again. */
-      failed = run_batch (c, v, n) == -1;
+      if (dispatch (c, v, n) == -1)
+        failed = true;
     }
     if (commit)
       zcache_commit (c);
@@ -754,18 +952,51 @@ writeback_thread (void *arg)
   return NULL;
 }
 
+static void stop_uploaders (struct zcache *c);
+
 int
 zcache_start_writeback (struct zcache *c)
 {
-  int err = pthread_create (&c->wb_thread, NULL, writeback_thread, c);
+  int err;
 
-  if (err) {
-    errno = err;
-    zerror ("pthread_create: %m");
+  c->uploaders = calloc (c->upload_threads, sizeof *c->uploaders);
+  if (c->uploaders == NULL) {
+    zerror ("calloc: %m");
     return -1;
   }
+  for (; c->nuploaders < c->upload_threads; c->nuploaders++) {
+    err = pthread_create (&c->uploaders[c->nuploaders], NULL, uploader, c);
+    if (err)
+      goto failed;
+  }
+  err = pthread_create (&c->wb_thread, NULL, writeback_thread, c);
+  if (err)
+    goto failed;
   c->wb_started = true;
   return 0;
+
+ failed:
+  errno = err;
+  zerror ("pthread_create: %m");
+  stop_uploaders (c);
+  return -1;
+}
+
+/* Once nothing queues for them any more. */
+static void
+stop_uploaders (struct zcache *c)
+{
+  unsigned i;
+
+  pthread_mutex_lock (&c->lock);
+  c->stop = true;
+  pthread_cond_broadcast (&c->up_cond);
+  pthread_mutex_unlock (&c->lock);
+  for (i = 0; i < c->nuploaders; i++)
+    pthread_join (c->uploaders[i], NULL);
+  c->nuploaders = 0;
+  free (c->uploaders);
+  c->uploaders = NULL;
 }
 
 void
@@ -779,5 +1010,6 @@ zcache_stop_writeback (struct zcache *c)
   pthread_cond_broadcast (&c->cond);
   pthread_mutex_unlock (&c->lock);
   pthread_join (c->wb_thread, NULL);
+  stop_uploaders (c);
   c->wb_started = false;
 }
