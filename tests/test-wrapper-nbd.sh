@@ -9,6 +9,7 @@
 #     -block-size 4096 -persist; the socket is in a 0700 directory
 #   - the password and the secret key are on neither nbdkit's command
 #     line nor in its environment, nor in the log
+#   - a second wrapper for the device (another cache-dir) is refused
 #   - nbdkit killed: restarted on the same socket and cache-dir, data
 #     flushed before the kill reads back, the restart is logged
 #   - SIGTERM: nbd-client -d DEV, nbdkit stopped, exit status 0; the
@@ -121,6 +122,18 @@ for s in "$password" "$secret_key"; do
         exit 1
     fi
 done
+
+# A second wrapper for the same device, with a cache-dir of its own and
+# no force=true: refused (the device's lease), saying who holds it.
+wargs2=()
+for a in "${wargs[@]}"; do [ "$a" = --force=true ] || wargs2+=("$a"); done
+mkdir "$tmpdir/standin2"
+STANDIN_DIR=$tmpdir/standin2 \
+    fails 1 'device disk is in use by another server: host' \
+    "${wargs2[@]}" --cache-dir="$tmpdir/cache2" "$bucket" /dev/nbd8 \
+    --export=disk
+test ! -e "$tmpdir/standin2/attach" ||
+    ! grep -q '^attached$' "$tmpdir/standin2/attach"
 
 # Data flushed, then nbdkit killed: the wrapper starts it again on the
 # same socket, and the data is there.
