@@ -562,11 +562,39 @@ zlease_confirm_within (struct zlease *l, unsigned ms)
   return confirm_locked (l);
 }
 
-int
-zlease_renew (struct zlease *l)
+/* Under l->lock: write NEXT as the lease (If-Match our ETag where the
+ * store honours it; else after confirming that it is still ours).  On
+ * failure L->info is unchanged; -1 with errno EEXIST when the condition
+ * failed (the caller says what that means), else the store's error,
+ * reported with WHAT.
+ */
+static int
+rewrite_locked (struct zlease *l, const struct zlease_info *next,
+                const char *what)
 {
   struct objstore_cond cond = { .if_match = l->etag };
   struct zlease_info old;
+  int err;
+
+  if (!l->atomic && confirm_locked (l) == -1)
+    return -1;
+  old = l->info;
+  l->info = *next;
+  if (write_lease (l, l->atomic ? &cond : NULL) == 0)
+    return 0;
+  err = errno;
+  l->info = old;
+  if (err != EEXIST)
+    zerror ("device %s: %s its lease: %s", l->name, what,
+            objstore_last_error ());
+  errno = err;
+  return -1;
+}
+
+int
+zlease_renew (struct zlease *l)
+{
+  struct zlease_info next;
 
   LOCK_FOR_SCOPE (&l->lock);
   if (atomic_load (&l->lost)) {
@@ -575,21 +603,10 @@ zlease_renew (struct zlease *l)
   }
   if ((uint64_t) time (NULL) < l->info.renewed + ZLEASE_RENEW_S)
     return 0;
-  if (!l->atomic && confirm_locked (l) == -1)
-    return -1;
-  old = l->info;
-  l->info.renewed = time (NULL);
-  if (write_lease (l, l->atomic ? &cond : NULL) == -1) {
-    int err = errno;
-
-    l->info = old;
-    if (err == EEXIST)
-      return confirm_locked (l);        /* says who has it now */
-    zerror ("renewing the lease of device %s: %s", l->name,
-            objstore_last_error ());
-    errno = err;
-    return -1;
-  }
+  next = l->info;
+  next.renewed = time (NULL);
+  if (rewrite_locked (l, &next, "renewing") == -1)
+    return errno == EEXIST ? confirm_locked (l) : -1;  /* who has it */
   if (zerofs_debug_lease)
     zdebug ("lease: device %s: renewed", l->name);
   return 0;
@@ -606,8 +623,7 @@ zlease_previous (const struct zlease *l, struct zlease_info *info)
 int
 zlease_set_journal_floor (struct zlease *l, uint64_t floor)
 {
-  struct objstore_cond cond = { .if_match = l->etag };
-  struct zlease_info old;
+  struct zlease_info next;
 
   LOCK_FOR_SCOPE (&l->lock);
   if (atomic_load (&l->lost)) {
@@ -616,22 +632,13 @@ zlease_set_journal_floor (struct zlease *l, uint64_t floor)
   }
   if (l->info.journal_floor == floor)
     return 0;
-  if (!l->atomic && confirm_locked (l) == -1)
-    return -1;
-  old = l->info;
-  l->info.journal_floor = floor;
-  if (write_lease (l, l->atomic ? &cond : NULL) == -1) {
-    int err = errno;
-
-    l->info = old;
-    if (err == EEXIST) {
+  next = l->info;
+  next.journal_floor = floor;
+  if (rewrite_locked (l, &next, "writing") == -1) {
+    if (errno == EEXIST) {
       confirm_locked (l);               /* says who holds it now */
       errno = EIO;
-      return -1;
     }
-    zerror ("device %s: writing its lease: %s", l->name,
-            objstore_last_error ());
-    errno = err;
     return -1;
   }
   if (zerofs_debug_lease)
