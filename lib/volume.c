@@ -674,6 +674,73 @@ meta_decode (const struct zvolume *vol, const char *name,
   return 0;
 }
 
+/* Whether the store holds objects of device NAME other than its meta:
+ * chunks, journal, lease.  1 yes, 0 no, -1 on error.  Used where the
+ * meta is absent, to tell a device whose meta was lost from one that
+ * was never there.
+ */
+struct first_object {
+  const char *skip;
+  bool found;
+};
+
+static int
+first_object (void *opaque, const char *key, uint64_t size, bool is_prefix)
+{
+  struct first_object *fo = opaque;
+
+  if (is_prefix || strcmp (key, fo->skip) == 0)
+    return 0;
+  fo->found = true;
+  return 1;                     /* one is enough: stop listing */
+}
+
+static int
+device_has_objects (struct zvolume *vol, const char *name)
+{
+  char prefix[OBJSTORE_KEY_MAX], meta_key[OBJSTORE_KEY_MAX];
+  struct first_object fo = { .skip = meta_key, .found = false };
+
+  zkey_device_prefix (prefix, name);
+  zkey_meta (meta_key, name);
+  if (objstore_list (vol->store, prefix, NULL, first_object, &fo) == -1)
+    return -1;
+  return fo.found;
+}
+
+int
+zvolume_device_state (struct zvolume *vol, const char *name)
+{
+  char key[OBJSTORE_KEY_MAX];
+  int r;
+
+  if (device_name_check (name) == -1)
+    return -1;
+  zkey_meta (key, name);
+  if (objstore_head (vol->store, key, NULL) == 0)
+    return ZDEVICE_PRESENT;
+  if (errno != ENOENT)
+    return -1;
+  r = device_has_objects (vol, name);
+  if (r == -1)
+    return -1;
+  return r ? ZDEVICE_META_LOST : ZDEVICE_ABSENT;
+}
+
+/* The error for a device whose meta is absent; errno ENOENT. */
+static void
+no_device_error (struct zvolume *vol, const char *name)
+{
+  if (device_has_objects (vol, name) == 1)
+    zerror ("device %s in volume %s has lost its meta object "
+            "(devices/%s/meta): its other objects are still in the store "
+            "but cannot be read without it; zerofs-dev rm %s removes them",
+            name, vol->store->description, name, name);
+  else
+    zerror ("no device %s in volume %s", name, vol->store->description);
+  errno = ENOENT;
+}
+
 int
 zvolume_create_device (struct zvolume *vol, const char *name,
                        uint64_t size, struct device_meta *out)
@@ -693,6 +760,24 @@ zvolume_create_device (struct zvolume *vol, const char *name,
   meta.size = size;
   meta.chunk_size = ZCHUNK_SIZE;
   meta.created = time (NULL);
+
+  /* Objects left of a device whose meta was lost would be garbage to
+   * the new device (they are sealed for the old one's uuid).
+   */
+  switch (zvolume_device_state (vol, name)) {
+  case -1:
+    return -1;
+  case ZDEVICE_PRESENT:
+    zerror ("device %s already exists", name);
+    errno = EEXIST;
+    return -1;
+  case ZDEVICE_META_LOST:
+    zerror ("device %s: the store still holds objects of a device of "
+            "that name whose meta object is lost; remove them first "
+            "(zerofs-dev rm %s)", name, name);
+    errno = EEXIST;
+    return -1;
+  }
 
   if (meta_encode (vol, &meta, obj, &len) == -1)
     return -1;
@@ -720,7 +805,7 @@ zvolume_get_device (struct zvolume *vol, const char *name,
   zkey_meta (key, name);
   if (objstore_get (vol->store, key, &data, &len) == -1) {
     if (errno == ENOENT)
-      zerror ("no device %s in volume %s", name, vol->store->description);
+      no_device_error (vol, name);
     return -1;
   }
   return meta_decode (vol, name, data, len, out);
@@ -868,9 +953,12 @@ zvolume_remove_device (struct zvolume *vol, const char *name)
   zkey_lease (lease_key, name);
   zkey_device_prefix (prefix, name);
 
-  if (objstore_head (vol->store, meta_key, NULL) == -1) {
-    if (errno == ENOENT)
-      zerror ("no device %s in volume %s", name, vol->store->description);
+  /* A device whose meta was lost is removed too: what is left of it. */
+  switch (zvolume_device_state (vol, name)) {
+  case -1:
+    return -1;
+  case ZDEVICE_ABSENT:
+    no_device_error (vol, name);
     return -1;
   }
 

@@ -124,14 +124,23 @@ extern void zvolume_close (struct zvolume *vol);
 /* 0 if NAME is a valid device name, else -1 with a zerror() naming it. */
 extern int device_name_check (const char *name);
 
-/* Create a device: EEXIST ("device NAME already exists") if it does.
+/* Whether device NAME is there: ZDEVICE_PRESENT (its meta object is),
+ * ZDEVICE_META_LOST (other objects of it are, its meta is not), or
+ * ZDEVICE_ABSENT (nothing is).  -1 on errors of the store.
+ */
+enum { ZDEVICE_ABSENT = 0, ZDEVICE_META_LOST = 1, ZDEVICE_PRESENT = 2 };
+extern int zvolume_device_state (struct zvolume *vol, const char *name);
+
+/* Create a device: EEXIST ("device NAME already exists") if it does, or
+ * if objects of a device of that name whose meta was lost remain.
  * SIZE is checked (multiple of 4096, 0 < SIZE <= ZDEVICE_SIZE_MAX).
  */
 extern int zvolume_create_device (struct zvolume *vol, const char *name,
                                   uint64_t size, struct device_meta *out);
 
 /* Read a device's meta.  Absent: -1, errno ENOENT, and a zerror()
- * "no device NAME in volume DESC".  Tampered: EBADMSG.
+ * "no device NAME in volume DESC" (or, if other objects of the device
+ * remain, one saying that its meta was lost).  Tampered: EBADMSG.
  */
 extern int zvolume_get_device (struct zvolume *vol, const char *name,
                                struct device_meta *out);
@@ -149,6 +158,7 @@ extern int zvolume_list_devices (struct zvolume *vol,
 
 /* Delete every object of the device, the meta object last (so an
  * interrupted rm can be run again).  ENOENT if there is no such device.
+ * A device whose meta was lost (ZDEVICE_META_LOST) is removed too.
  */
 extern int zvolume_remove_device (struct zvolume *vol, const char *name);
 

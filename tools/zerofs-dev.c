@@ -780,7 +780,14 @@ cmd_rm (struct ctx *ctx)
   const char *name = ctx->cl->args[1];
   struct device_meta meta;
 
-  if (zvolume_get_device (ctx->vol, name, &meta) == -1 ||
+  /* A device whose meta was lost has nothing to read: rm removes what
+   * is left of it (its lease is checked all the same).
+   */
+  int state = zvolume_device_state (ctx->vol, name);
+
+  if (state == -1 ||
+      (state != ZDEVICE_META_LOST &&
+       zvolume_get_device (ctx->vol, name, &meta) == -1) ||
       no_writer (ctx, name) == -1)
     return -1;
   return zvolume_remove_device (ctx->vol, name);
