@@ -118,22 +118,9 @@ requires nbdkit --version
 # runtime preloaded (sanitizers.sh), and "nbdkit --run" commands without.
 sanitizer_env=()
 if [ "${ZEROFS_SANITIZERS:-no}" = yes ]; then
-    source "$srcdir/sanitizers.sh"
-    nbdkit_cmd=("${sanitizer_env[@]}" "$(type -P nbdkit)")
-    nbdkit ()
-    {
-        local args=()
-        while [ $# -gt 0 ]; do
-            case "$1" in
-                --run) args+=(--run "$(sanitize_run "$2")"); shift 2 ;;
-                *) args+=("$1"); shift ;;
-            esac
-        done
-        "${nbdkit_cmd[@]}" "${args[@]}"
-    }
-else
-    nbdkit_cmd=(nbdkit)
+    source "$srcdir/sanitizers.sh"          # puts its nbdkit on the PATH
 fi
+nbdkit_cmd=(nbdkit)
 if [ -n "${ZEROFS_TEST_VALGRIND:-}" ]; then
     requires valgrind --version
     nbdkit_cmd=(valgrind --quiet --leak-check=full

@@ -55,6 +55,12 @@ sanitizer_env=(env LD_PRELOAD="$asan_runtime"
                ASAN_OPTIONS="$ASAN_OPTIONS:exitcode=0:log_path=$sanitizer_logs/asan"
                UBSAN_OPTIONS="$UBSAN_OPTIONS:log_path=$sanitizer_logs/ubsan")
 
+# A shim "nbdkit" first on the PATH, so that every way of starting it
+# (functions.sh, "timeout 60 nbdkit", setsid in scripts/demo.sh, the
+# zerofs wrapper) gets the runtime, and its --run command does not.
+sanitizer_bin=$sanitizer_logs.bin
+mkdir -p "$sanitizer_bin"
+
 sanitize_run ()
 {
     # Single-quoted for nbdkit's /bin/sh, which then execs the command's
@@ -65,6 +71,22 @@ sanitize_run ()
     printf "export uri nbd port unixsocket exportname tls; "
     printf "exec env -u LD_PRELOAD sh -c '%s'" "${1//$q/$q\\$q$q}"
 }
+
+cat > "$sanitizer_bin/nbdkit" <<SHIM
+#!/bin/bash
+# nbdkit with the ASan runtime preloaded (tests/sanitizers.sh).
+$(declare -f sanitize_run)
+args=()
+while [ \$# -gt 0 ]; do
+    case "\$1" in
+        --run) args+=(--run "\$(sanitize_run "\$2")"); shift 2 ;;
+        *) args+=("\$1"); shift ;;
+    esac
+done
+exec $(printf '%q ' "${sanitizer_env[@]}") $(printf '%q' "$(type -P nbdkit)") "\${args[@]}"
+SHIM
+chmod +x "$sanitizer_bin/nbdkit"
+export PATH=$sanitizer_bin:$PATH
 
 sanitizer_check ()
 {
@@ -93,6 +115,6 @@ sanitizer_check ()
             status=1
         fi
     done
-    rm -rf "$sanitizer_logs"
+    rm -rf "$sanitizer_logs" "$sanitizer_bin"
     return $status
 }
