@@ -157,7 +157,8 @@ extern int zvolume_clone_device (struct zvolume *vol,
 extern int zvolume_device_has_objects (struct zvolume *vol, const char *name);
 
 /* Read a device's meta.  Absent: -1, errno ENOENT, and a zerror()
- * "no device NAME in volume DESC".  Tampered: EBADMSG.
+ * "no device NAME in volume DESC" (or, if other objects of the device
+ * remain, one saying that its meta was lost).  Tampered: EBADMSG.
  */
 extern int zvolume_get_device (struct zvolume *vol, const char *name,
                                struct device_meta *out);

@@ -826,9 +826,15 @@ cmd_rm (struct ctx *ctx)
   struct device_meta meta;
   int r;
 
+  /* A device whose meta was lost (or an interrupted clone) has nothing
+   * to read: rm removes what is left of it, its lease checked all the
+   * same.
+   */
   r = zvolume_find_device (ctx->vol, name, &meta);
-  if (r == -1 || (r == 0 && no_writer (ctx, name) == -1))
+  if (r == -1 || no_writer (ctx, name) == -1)
     return -1;
+  if (r == 1)                   /* "no device", or what is left of one */
+    return zvolume_remove_device (ctx->vol, name);
   if (devobj_list (ctx->vol, name, 0, &objs) == -1 ||
       devobj_delete (ctx, "rm", name, &objs) == -1)
     return -1;
