@@ -1035,8 +1035,11 @@ zvolume_remove_device (struct zvolume *vol, const char *name)
     free_batch (batch);
   }
 
-  if (objstore_delete (vol->store, lease_key) == -1 ||
-      objstore_delete (vol->store, meta_key) == -1)
+  /* The meta before the lease: while the lease is there (held by the
+   * one removing the device), no server opens the device for writing.
+   */
+  if (objstore_delete (vol->store, meta_key) == -1 ||
+      objstore_delete (vol->store, lease_key) == -1)
     return -1;
   return 0;
 }

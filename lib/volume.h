@@ -177,9 +177,10 @@ extern int zvolume_list_devices (struct zvolume *vol,
                                  int (*fn) (void *opaque, const char *name),
                                  void *opaque);
 
-/* Delete every object of the device, the meta object last (so an
- * interrupted rm can be run again).  ENOENT if there is no such device;
- * objects without a meta (an interrupted clone) are removed too.
+/* Delete every object of the device, then its meta, then its lease (an
+ * interrupted rm can be run again: what is left without a meta is
+ * removed too, like the objects of an interrupted clone).  ENOENT if
+ * there is no such device.
  */
 extern int zvolume_remove_device (struct zvolume *vol, const char *name);
 
