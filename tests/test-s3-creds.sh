@@ -12,7 +12,8 @@
 # forwarder, which every request to S3 goes through here, refuses a
 # token it did not issue (InvalidToken) or that has expired
 # (ExpiredToken) as S3 would.  What breaks without the code under test:
-# a provider not tried, or tried out of order; credentials never
+# a provider not tried, or tried out of order; a role's credential_source
+# not used to sign its AssumeRole (the stand-in checks who signed); credentials never
 # refreshed (the long write fails at the first expiry); ExpiredToken not
 # answered with a refresh and one retry; the IMDS session token kept
 # past its TTL (the stand-in answers 401); a provider down at start
@@ -110,6 +111,14 @@ size_via ()
         { cat "$tmpdir/out"; return 1; }
     nbdinfo_size=$(tail -n 1 "$tmpdir/out")
 }
+# size_via, which must fail (a bare "! size_via" would assert nothing:
+# set -e ignores a "!" pipeline).
+size_fails ()
+{
+    if size_via "$@"; then
+        echo "$0: expected the server to fail (size_via $*)"; exit 1
+    fi
+}
 # The credentials came from $1 (a pattern of the debug line).
 came_from ()
 {
@@ -185,6 +194,112 @@ rm "$HOME/.aws/credentials"
 size_via "$s3ep"
 came_from "credential_process of profile \"work\""
 
+# 4c. role_arn + credential_source: AssumeRole signed with the
+# credentials of the provider it names.  The stand-in checks the
+# signature and logs whose credentials made it ("assume-role by"
+# SOURCEKEY, or the issuer of the signing session token); every S3
+# request must then carry a token that AssumeRole issued, not the
+# source's own.
+# All S3 requests since start_creds were signed with AssumeRole's.
+s3_by_assume_role ()
+{
+    grep -q '^s3 ok ' "$log"
+    if grep '^s3 ' "$log" | grep -v '^s3 ok .* assume-role$'; then
+        echo "$0: S3 requests above not signed by the assumed role"
+        exit 1
+    fi
+}
+role_config ()
+{
+    printf '[profile work]\nrole_arn = %s\ncredential_source = %s\n' \
+           arn:aws:iam::123456789012:role/zerofs-work "$1" \
+           > "$HOME/.aws/config"
+}
+for src in Ec2InstanceMetadata EcsContainer Environment; do
+    clear_env
+    start_creds 900 21600
+    export AWS_ENDPOINT_URL_STS=$creds
+    role_config $src
+    case $src in
+        Ec2InstanceMetadata)
+            imds_env
+            export AWS_PROFILE=work
+            size_via "$s3ep"
+            from="the EC2 instance metadata service at $creds"
+            by=imds ;;
+        EcsContainer)
+            container_env
+            export AWS_PROFILE=work
+            size_via "$s3ep"
+            from="the container endpoint $creds/container/creds (AWS_CONTAINER_CREDENTIALS_FULL_URI)"
+            by=container ;;
+        Environment)
+            # The environment's keys are the source's, which S3 refuses:
+            # with profile= the chain goes straight to the profile.
+            export AWS_ACCESS_KEY_ID=SOURCEKEY \
+                   AWS_SECRET_ACCESS_KEY=source-secret
+            size_via "$s3ep" profile=work
+            from="the environment (AWS_ACCESS_KEY_ID)"
+            by=SOURCEKEY ;;
+    esac
+    came_from "role arn:aws:iam::123456789012:role/zerofs-work (credential_source $src: $from) of profile \"work\""
+    test "$(grep -c "^assume-role by $by\$" "$log")" = 1
+    test "$(grep -c '^assume-role by' "$log")" = 1
+    s3_by_assume_role
+done
+
+# A chain: profile work's source_profile "mid" assumes its role with the
+# container's credentials, and work's role is assumed with mid's.
+clear_env
+start_creds 900 21600
+container_env
+export AWS_ENDPOINT_URL_STS=$creds AWS_PROFILE=work
+cat > "$HOME/.aws/config" <<EOF
+[profile work]
+role_arn = arn:aws:iam::123456789012:role/zerofs-work
+source_profile = mid
+[profile mid]
+role_arn = arn:aws:iam::123456789012:role/zerofs-mid
+credential_source = EcsContainer
+EOF
+size_via "$s3ep"
+came_from "role arn:aws:iam::123456789012:role/zerofs-work (source_profile \"mid\")"
+test "$(grep '^assume-role by' "$log" | tr '\n' ' ')" = \
+     "assume-role by container assume-role by assume-role "
+s3_by_assume_role
+
+# Mistakes, each named as the SDKs name them.
+clear_env
+export AWS_ENDPOINT_URL_STS=$creds AWS_PROFILE=work
+cat > "$HOME/.aws/config" <<EOF
+[profile work]
+role_arn = arn:aws:iam::123456789012:role/zerofs-work
+source_profile = mid
+credential_source = Environment
+EOF
+size_fails "$s3ep"
+server_error "profile \"work\" in .*: role_arn with both source_profile and credential_source" "$tmpdir/out"
+role_config Ec2Metadata
+size_fails "$s3ep"
+server_error "credential_source = Ec2Metadata is not one of Environment, Ec2InstanceMetadata, EcsContainer" "$tmpdir/out"
+role_config EcsContainer
+size_fails "$s3ep"
+server_error "credential_source = EcsContainer, but neither AWS_CONTAINER_CREDENTIALS_RELATIVE_URI nor AWS_CONTAINER_CREDENTIALS_FULL_URI is set" "$tmpdir/out"
+role_config Ec2InstanceMetadata
+size_fails "$s3ep"
+server_error "credential_source = Ec2InstanceMetadata, but AWS_EC2_METADATA_DISABLED=true" "$tmpdir/out"
+# A loop of source_profiles ends at the chain's bound.
+cat > "$HOME/.aws/config" <<EOF
+[profile work]
+role_arn = arn:aws:iam::123456789012:role/zerofs-work
+source_profile = mid
+[profile mid]
+role_arn = arn:aws:iam::123456789012:role/zerofs-mid
+source_profile = work
+EOF
+size_fails "$s3ep"
+server_error "source_profile chain is longer than 4 profiles" "$tmpdir/out"
+
 # 5. The container endpoint, over the EC2 metadata service.
 clear_env
 container_env
@@ -197,7 +312,7 @@ test "$(issued imds)" = 0
 # Without the right Authorization it is refused, and says so.
 echo wrong > "$tmpdir/wrong-auth"
 export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=$tmpdir/wrong-auth
-! size_via "$s3ep"
+size_fails "$s3ep"
 server_error "container endpoint.*HTTP 403" "$tmpdir/out"
 
 # 6. The EC2 metadata service, last.
@@ -211,11 +326,11 @@ test "$(issued imds)" = 1
 clear_env
 web_identity_env
 touch "$cs/down"
-! size_via "$s3ep"
+size_fails "$s3ep"
 server_error "cannot get S3 credentials: role .* by web identity.*STS AssumeRoleWithWebIdentity.*HTTP 503" "$tmpdir/out"
 clear_env
 imds_env
-! size_via "$s3ep"
+size_fails "$s3ep"
 server_error "no S3 credentials found.*EC2 instance metadata service at $creds.*failed.*HTTP 503" "$tmpdir/out"
 rm "$cs/down"
 
@@ -290,6 +405,20 @@ test "$(grep -c '^imds-token ' "$log")" -ge 2
 test "$(grep -c '^imds-401' "$log")" = 0
 test "$(issued imds)" -ge 2
 grep -q "s3: IMDS session tokens fetched so far: [2-9]" "$tmpdir/out"
+
+# role_arn + credential_source = Ec2InstanceMetadata, credentials of
+# 8 s: the role is assumed again before they expire, each time signed
+# with fresh IMDS credentials.
+clear_env
+start_creds 8 21600
+imds_env
+export AWS_ENDPOINT_URL_STS=$creds AWS_PROFILE=work
+role_config Ec2InstanceMetadata
+write_for "$s3ep" 14
+grep -q "s3: credentials refreshed (due) from role .* (credential_source Ec2InstanceMetadata" "$tmpdir/out"
+test "$(grep -c '^assume-role by imds$' "$log")" -ge 2
+test "$(issued imds)" = "$(issued assume-role)"
+s3_by_assume_role
 
 # The provider goes down after the start: the credentials (20 s, due
 # at 10 s) keep working while they are valid, the failed refreshes are

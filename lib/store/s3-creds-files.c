@@ -17,13 +17,17 @@
  * What a profile gives, in the SDKs' order:
  *   role_arn           STS AssumeRole signed with source_profile's
  *                      credentials (a chain of at most MAX_CHAIN
- *                      profiles), or AssumeRoleWithWebIdentity with
+ *                      profiles), or with those of credential_source
+ *                      (Environment, Ec2InstanceMetadata, EcsContainer:
+ *                      the chain's own providers, s3-creds.c), or
+ *                      AssumeRoleWithWebIdentity with
  *                      web_identity_token_file; role_session_name and
  *                      external_id go with it
  *   aws_access_key_id, aws_secret_access_key (, aws_session_token)
  *   credential_process
- * credential_source (the role's keys from the environment, IMDS or the
- * container) is refused with a message: use source_profile.
+ * As in the SDKs, role_arn with both source_profile and
+ * credential_source is an error, and so is a credential_source value
+ * other than those three (compared as the SDKs do, case and all).
  */
 #include <config.h>
 
@@ -227,6 +231,46 @@ static int profile_source (const struct zconf *conf, const char *profile,
                            unsigned depth, struct creds_source **src,
                            char **why);
 
+/* The credential_source values, the provider each names, and what it
+ * needs when it is not configured.
+ */
+static const struct {
+  const char *name;
+  int (*find) (const struct zconf *conf, struct creds_source **src);
+  const char *needs;
+} credential_sources[] = {
+  { "Environment", creds_env_source,
+    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set" },
+  { "Ec2InstanceMetadata", creds_imds_source,
+    "AWS_EC2_METADATA_DISABLED=true" },
+  { "EcsContainer", creds_container_source,
+    "neither AWS_CONTAINER_CREDENTIALS_RELATIVE_URI nor "
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI is set" },
+};
+
+/* credential_source NAME of WHERE: its provider into *SRC. */
+static int
+credential_source (const struct zconf *conf, const char *name,
+                   const char *where, struct creds_source **src)
+{
+  size_t i;
+  int r;
+
+  for (i = 0; i < sizeof credential_sources / sizeof credential_sources[0];
+       i++) {
+    if (strcmp (name, credential_sources[i].name) != 0)
+      continue;
+    r = credential_sources[i].find (conf, src);
+    if (r == 0)
+      return objstore_fail (EINVAL, "%s: credential_source = %s, but %s",
+                            where, name, credential_sources[i].needs);
+    return r;
+  }
+  return objstore_fail (EINVAL, "%s: credential_source = %s is not one of "
+                        "Environment, Ec2InstanceMetadata, EcsContainer",
+                        where, name);
+}
+
 /* role_arn in PROFILE (values V, found in WHERE): the role's source. */
 static int
 role_source (const struct zconf *conf, const char *profile, unsigned depth,
@@ -234,6 +278,7 @@ role_source (const struct zconf *conf, const char *profile, unsigned depth,
              struct creds_source **src)
 {
   const char *source_profile = nonempty (v->v[V_SOURCE_PROFILE]);
+  const char *cred_source = nonempty (v->v[V_CREDENTIAL_SOURCE]);
   const char *token_file = nonempty (v->v[V_WEB_IDENTITY_TOKEN_FILE]);
   CLEANUP_CREDS_SOURCE struct creds_source *s = NULL;
   CLEANUP_FREE char *why = NULL;
@@ -246,6 +291,9 @@ role_source (const struct zconf *conf, const char *profile, unsigned depth,
     if (s == NULL || (s->token_file = strdup (token_file)) == NULL)
       return out_of_memory ();
   }
+  else if (source_profile && cred_source)
+    return objstore_fail (EINVAL, "%s: role_arn with both source_profile "
+                          "and credential_source: set one of them", where);
   else if (source_profile) {
     if (depth + 1 >= MAX_CHAIN)
       return objstore_fail (EINVAL, "%s: the role_arn -> source_profile "
@@ -278,13 +326,23 @@ role_source (const struct zconf *conf, const char *profile, unsigned depth,
                               why);
     }
   }
-  else if (nonempty (v->v[V_CREDENTIAL_SOURCE]))
-    return objstore_fail (EINVAL, "%s: credential_source is not supported; "
-                          "use source_profile", where);
+  else if (cred_source) {
+    CLEANUP_CREDS_SOURCE struct creds_source *from = NULL;
+
+    if (credential_source (conf, cred_source, where, &from) == -1)
+      return -1;
+    s = creds_source_new (CREDS_ASSUME_ROLE, "role %s (credential_source "
+                          "%s: %s) of %s", v->v[V_ROLE_ARN], cred_source,
+                          from->name, where);
+    if (s == NULL)
+      return out_of_memory ();
+    s->source = from;
+    from = NULL;
+  }
   else
-    return objstore_fail (EINVAL, "%s: role_arn is set but neither "
-                          "source_profile nor web_identity_token_file",
-                          where);
+    return objstore_fail (EINVAL, "%s: role_arn is set but none of "
+                          "source_profile, credential_source and "
+                          "web_identity_token_file", where);
 
   if ((s->role_arn = strdup (v->v[V_ROLE_ARN])) == NULL ||
       (nonempty (v->v[V_ROLE_SESSION_NAME]) &&
