@@ -17,6 +17,10 @@
 #        with X-aws-ec2-metadata-token (401 if missing or lapsed)
 #   GET  /container/creds              container endpoint; needs
 #        "Authorization: container-auth" (DIR/container-auth holds it)
+#   GET  /federation/credentials?account_id=A&role_name=R
+#        the SSO portal's GetRoleCredentials; needs the header
+#        x-amz-sso_bearer_token: DIR/sso-token's contents (else 401),
+#        A 111122223333 and R zerofs-role (else 403)
 #   POST /                             STS: AssumeRoleWithWebIdentity
 #        (WebIdentityToken must be DIR/web-token's contents) and
 #        AssumeRole (SigV4 header checked in full, signed by SOURCEKEY /
@@ -40,7 +44,7 @@
 #
 # While DIR/down exists, every credential service answers 503.
 # DIR/creds.log gets one line per event: "issue KIND TOKEN EXPIRES",
-# "imds-token TTL", "imds-401", "assume-role by SOURCEKEY|KIND" (whose
+# "imds-token TTL", "imds-401", "sso A R", "sso-401", "assume-role by SOURCEKEY|KIND" (whose
 # credentials signed an AssumeRole: KIND is the issuer of the signing
 # session token), "s3 ok|expired|unknown METHOD TOKEN KIND" (KIND: the
 # issuer of TOKEN, or "-").
@@ -161,6 +165,25 @@ class CredsHandler(Handler):
                 "Type": "AWS-HMAC", "AccessKeyId": access_key,
                 "SecretAccessKey": secret_key, "Token": token,
                 "Expiration": iso(exp)}), "application/json")
+        url = urllib.parse.urlsplit(self.path)
+        if url.path == "/federation/credentials":
+            q = urllib.parse.parse_qs(url.query)
+            tok = self.headers.get("x-amz-sso_bearer_token")
+            if tok != read("sso-token"):
+                log("sso-401")
+                return self.answer(401, '{"message":"Session token not '
+                                   'found or invalid"}', "application/json")
+            account = q.get("account_id", [""])[0]
+            role = q.get("role_name", [""])[0]
+            log("sso", account, role)
+            if account != "111122223333" or role != "zerofs-role":
+                return self.answer(403, '{"message":"No access"}',
+                                   "application/json")
+            token, exp = issue("sso")
+            return self.answer(200, json.dumps({"roleCredentials": {
+                "accessKeyId": access_key, "secretAccessKey": secret_key,
+                "sessionToken": token, "expiration": exp * 1000}}),
+                "application/json")
         if self.path == "/container/creds":
             if self.headers.get("Authorization") != read("container-auth"):
                 return self.answer(403, '{"code":"AccessDenied"}',

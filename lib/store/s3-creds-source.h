@@ -10,10 +10,10 @@
  *                      providers, also for credential_source
  *   s3-creds-files.c   the shared files: a profile's keys, role_arn +
  *                      source_profile or credential_source,
- *                      web_identity_token_file, credential_process
+ *                      web_identity_token_file, SSO, credential_process
  *   s3-creds-fetch.c   fetching: credential_process, STS AssumeRole and
  *                      AssumeRoleWithWebIdentity, the container
- *                      endpoint, IMDSv2
+ *                      endpoint, IMDSv2, the SSO portal
  *
  * Only these files include this header.
  */
@@ -35,6 +35,7 @@ enum creds_kind {
   CREDS_ASSUME_ROLE,              /* STS AssumeRole, signed by source */
   CREDS_CONTAINER,                /* ECS / EKS container endpoint */
   CREDS_IMDS,                     /* EC2 instance metadata, IMDSv2 */
+  CREDS_SSO,                      /* IAM Identity Center: GetRoleCredentials */
 };
 
 struct creds_source {
@@ -55,6 +56,10 @@ struct creds_source {
   char *imds_token;               /* the session token, NULL if none */
   time_t imds_token_expires;
   unsigned imds_token_fetches;    /* for the debug log */
+  /* SSO. */
+  char *sso_cache;                /* ~/.aws/sso/cache/SHA1.json */
+  char *sso_url;                  /* GetRoleCredentials, with its query */
+  char *sso_login;                /* "aws sso login --profile P", for messages */
 };
 
 extern void creds_source_free (struct creds_source *src);

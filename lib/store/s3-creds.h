@@ -15,8 +15,9 @@
  *     AWS_PROFILE, else "default": role_arn (with source_profile,
  *     credential_source = Environment / EcsContainer / Ec2InstanceMetadata
  *     (the providers of 2, 5 and 6) or web_identity_token_file: STS
- *     AssumeRole / AssumeRoleWithWebIdentity), else static keys, else
- *     credential_process;
+ *     AssumeRole / AssumeRoleWithWebIdentity), else SSO (sso_session or
+ *     sso_start_url: the portal's GetRoleCredentials with the token that
+ *     "aws sso login" cached), else static keys, else credential_process;
  *  5. container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or
  *     AWS_CONTAINER_CREDENTIALS_FULL_URI (ECS, EKS Pod Identity);
  *  6. the EC2 instance metadata service (IMDSv2), unless
