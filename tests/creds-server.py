@@ -20,7 +20,8 @@
 #   GET  /federation/credentials?account_id=A&role_name=R
 #        the SSO portal's GetRoleCredentials; needs the header
 #        x-amz-sso_bearer_token: DIR/sso-token's contents (else 401),
-#        A 111122223333 and R zerofs-role (else 403)
+#        A 111122223333 and R zerofs-role (else 403; A 999999999999:
+#        a 200 whose roleCredentials are not an object)
 #   POST /                             STS: AssumeRoleWithWebIdentity
 #        (WebIdentityToken must be DIR/web-token's contents) and
 #        AssumeRole (SigV4 header checked in full, signed by SOURCEKEY /
@@ -176,6 +177,9 @@ class CredsHandler(Handler):
             account = q.get("account_id", [""])[0]
             role = q.get("role_name", [""])[0]
             log("sso", account, role)
+            if account == "999999999999":
+                return self.answer(200, '{"roleCredentials": []}',
+                                   "application/json")
             if account != "111122223333" or role != "zerofs-role":
                 return self.answer(403, '{"message":"No access"}',
                                    "application/json")

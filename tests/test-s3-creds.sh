@@ -387,6 +387,13 @@ server_error "no SSO token cached: run aws sso login --sso-session corp" "$tmpdi
 sso_cache corp 3600 not-the-token
 size_fails "$s3ep"
 server_error "HTTP 401: the SSO portal refused the cached token (run aws sso login --sso-session corp)" "$tmpdir/out"
+sso_cache corp 3600
+sso_config "sso_role_name = other-role"
+size_fails "$s3ep"
+server_error "federation/credentials?account_id=111122223333&role_name=other-role: HTTP 403: the SSO portal refused the role" "$tmpdir/out"
+sed -i 's/^sso_account_id = .*/sso_account_id = 999999999999/' "$HOME/.aws/config"
+size_fails "$s3ep"
+server_error "federation/credentials?.*: malformed JSON at byte 0: expected an object" "$tmpdir/out"
 sso_config ""
 size_fails "$s3ep"
 server_error "configured for SSO (sso_session corp), but without sso_role_name" "$tmpdir/out"

@@ -840,21 +840,28 @@ fetch_sso (struct creds_source *src, struct s3_http *http,
   if (http_call (http, src->name, "GET", src->sso_url, headers, 2, NULL, 0,
                  &resp) == -1)
     return -1;
-  if (resp.status == 401 || resp.status == 403)
-    return objstore_fail (EACCES, "%s: GET %s: HTTP %ld: the SSO portal "
+  /* The portal's UnauthorizedException and ForbiddenException. */
+  if (resp.status == 401)
+    return objstore_fail (EACCES, "%s: GET %s: HTTP 401: the SSO portal "
                           "refused the cached token (run %s)", src->name,
-                          src->sso_url, resp.status, src->sso_login);
+                          src->sso_url, src->sso_login);
+  if (resp.status == 403)
+    return objstore_fail (EACCES, "%s: GET %s: HTTP 403: the SSO portal "
+                          "refused the role (is it assigned to you in that "
+                          "account?)", src->name, src->sso_url);
   if (resp.status != 200)
     return objstore_fail (status_errno (resp.status), "%s: GET %s: HTTP %ld",
                           src->name, src->sso_url, resp.status);
   if (s3_json_parse_object (resp.body ? resp.body : "", resp.body_len,
-                            &obj) == -1 ||
-      (inner = s3_json_get (&obj, "roleCredentials", JSON_NESTED)) == NULL ||
+                            &obj) == 0 &&
+      (inner = s3_json_get (&obj, "roleCredentials", JSON_NESTED)) == NULL)
+    return objstore_fail (EBADMSG, "%s: GET %s: no roleCredentials object",
+                          src->name, src->sso_url);
+  if (inner == NULL ||
       s3_json_parse_object (inner, strlen (inner), &rc) == -1) {
     char msg[256];
 
-    snprintf (msg, sizeof msg, "%s", obj.len && !inner
-              ? "no roleCredentials object" : objstore_last_error ());
+    snprintf (msg, sizeof msg, "%s", objstore_last_error ());
     return objstore_fail (EBADMSG, "%s: GET %s: %s", src->name,
                           src->sso_url, msg);
   }
