@@ -132,8 +132,10 @@ STANDIN_DIR=$tmpdir/standin2 \
     fails 1 'device disk is in use by another server: host' \
     "${wargs2[@]}" --cache-dir="$tmpdir/cache2" "$bucket" /dev/nbd8 \
     --export=disk
-test ! -e "$tmpdir/standin2/attach" ||
-    ! grep -q '^attached$' "$tmpdir/standin2/attach"
+if [ -e "$tmpdir/standin2/attach" ] &&
+   grep -q '^attached$' "$tmpdir/standin2/attach"; then
+    echo "$0: the refused wrapper attached the device"; exit 1
+fi
 
 # Data flushed, then nbdkit killed: the wrapper starts it again on the
 # same socket, and the data is there.
