@@ -247,6 +247,11 @@ stop_server ()
     done
     if kill -0 "$server_pid" 2>/dev/null; then
         echo "$0: nbdkit $server_pid did not exit on SIG$sig; killing it"
+        # Where it hangs, for the log.
+        if command -v gdb > /dev/null; then
+            gdb -batch -p "$server_pid" -ex "thread apply all bt 16" \
+                2>/dev/null | grep -E '^(Thread|#)' || :
+        fi
         kill -KILL "$server_pid"
         sig=
     fi
