@@ -973,32 +973,22 @@ rewrite_chunk (struct ctx *ctx, const struct device_meta *meta,
   return objstore_put (ctx->store, key, newobj, newlen);
 }
 
+/* Read NAME's meta into META and check that it may be resized to
+ * ctx->size: 0 if so, 1 if it has that size already, -1 (said) if not.
+ */
 static int
-cmd_resize (struct ctx *ctx)
+resize_check (struct ctx *ctx, const char *name, struct device_meta *meta)
 {
-  const char *name = ctx->cl->args[1];
-  struct device_meta meta;
-  uint64_t old_size, new_size = ctx->size, old_n, new_n, last;
+  uint64_t new_size = ctx->size;
   char old_h[32], new_h[32];
-  CLEANUP_VECTOR (devobj_vector) devobj_vector past_end = EMPTY_VECTOR;
-  CLEANUP (op_lease) struct op_lease op = { NULL };
 
-  if (zvolume_get_device (ctx->vol, name, &meta) == -1)
+  if (zvolume_get_device (ctx->vol, name, meta) == -1)
     return -1;
-  old_size = meta.size;
-  if (new_size == old_size)
-    return 0;
-  /* Then read the meta again: a server may have been writing it. */
-  if (op_lease_take (ctx, name, &op) == -1 ||
-      zvolume_get_device (ctx->vol, name, &meta) == -1)
-    return -1;
-  old_size = meta.size;
-  if (new_size == old_size)
-    return 0;
-
-  human_size (old_size, old_h, sizeof old_h);
+  if (new_size == meta->size)
+    return 1;
+  human_size (meta->size, old_h, sizeof old_h);
   human_size (new_size, new_h, sizeof new_h);
-  if (new_size < old_size && !ctx->cl->shrink) {
+  if (new_size < meta->size && !ctx->cl->shrink) {
     zerror ("shrinking device %s from %s to %s deletes its data past %s: "
             "add --shrink to do it", name, old_h, new_h, new_h);
     errno = EPERM;
@@ -1011,6 +1001,32 @@ cmd_resize (struct ctx *ctx)
     errno = EINVAL;
     return -1;
   }
+  return 0;
+}
+
+static int
+cmd_resize (struct ctx *ctx)
+{
+  const char *name = ctx->cl->args[1];
+  struct device_meta meta;
+  uint64_t old_size, new_size = ctx->size, old_n, new_n, last;
+  CLEANUP_VECTOR (devobj_vector) devobj_vector past_end = EMPTY_VECTOR;
+  CLEANUP (op_lease) struct op_lease op = { NULL };
+  int r;
+
+  /* Refused sizes change nothing, not even the lease: check first, then
+   * take the lease and check again against the meta read under it (a
+   * server may have been writing the device).
+   */
+  r = resize_check (ctx, name, &meta);
+  if (r != 0)
+    return r == 1 ? 0 : -1;
+  if (op_lease_take (ctx, name, &op) == -1)
+    return -1;
+  r = resize_check (ctx, name, &meta);
+  if (r != 0)
+    return r == 1 ? 0 : -1;
+  old_size = meta.size;
 
   old_n = (old_size + meta.chunk_size - 1) / meta.chunk_size;
   new_n = (new_size + meta.chunk_size - 1) / meta.chunk_size;
