@@ -619,7 +619,7 @@ fault_copy (struct objstore *s, const char *src, const char *dst)
 
 static int
 fault_list (struct objstore *s, const char *prefix, const char *delimiter,
-            objstore_list_fn fn, void *opaque)
+            const char *start_after, objstore_list_fn fn, void *opaque)
 {
   struct fault_store *fs = (struct fault_store *) s;
 
@@ -629,7 +629,7 @@ fault_list (struct objstore *s, const char *prefix, const char *delimiter,
     return -1;
   return maybe_crash (crash, "LIST", prefix,
                       fs->inner->ops->list (fs->inner, prefix, delimiter,
-                                            fn, opaque));
+                                            start_after, fn, opaque));
 }
 
 static void
