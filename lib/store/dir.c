@@ -1066,14 +1066,15 @@ walk (struct list_state *ls, int fd, size_t keylen, const char *filter)
         r = walk (ls, subfd, keylen + namelen, "");
     }
     else {
+      cplen = common_prefix_len (ls, ls->key);
+      if (cplen == 0 && !after_start (ls, ls->key))
+        continue;               /* (before the stat: a shard of a large
+                                   directory skips most of it) */
       if (fstatat (ls->ds->rootfd, ls->key, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
           !S_ISREG (st.st_mode))
         continue;               /* removed meanwhile */
-      cplen = common_prefix_len (ls, ls->key);
       if (cplen > 0)
         r = emit_prefix (ls, ls->key, cplen);
-      else if (!after_start (ls, ls->key))
-        continue;
       else {
         r = ls->fn (ls->opaque, ls->key, st.st_size, false);
         if (r == 1) {
