@@ -468,6 +468,18 @@ random_pct (struct fault_store *fs)
   return ((x * UINT64_C (2685821657736338717)) >> 32) % 100;
 }
 
+static void
+sleep_us (uint64_t us)
+{
+  struct timespec ts = {
+    .tv_sec = us / 1000000,
+    .tv_nsec = (us % 1000000) * 1000,
+  };
+
+  while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
+    ;
+}
+
 /* Decide an operation's fate: delay it, then fail it (-1, recorded) or
  * let it through (0).  *CRASH_AFTER is set when a crash rule fires: the
  * caller kills the process once the real store has done the operation.
@@ -520,16 +532,10 @@ inject (struct fault_store *fs, unsigned op, const char *opname,
   }
 
   if (delay_us > 0) {
-    struct timespec ts = {
-      .tv_sec = delay_us / 1000000,
-      .tv_nsec = (delay_us % 1000000) * 1000,
-    };
-
     if (zerofs_debug_fault)
       zdebug ("fault: delaying %s %s by %" PRIu64 " us", opname, key,
               delay_us);
-    while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
-      ;
+    sleep_us (delay_us);
   }
 
   if (fail) {
@@ -715,18 +721,10 @@ fault_list (struct objstore *s, const char *prefix, const char *delimiter,
                                          start_after, keep_key, &keys));
   if (r == -1)
     return -1;
-  {
-    struct timespec ts = {
-      .tv_sec = late / 1000000,
-      .tv_nsec = (late % 1000000) * 1000,
-    };
-
-    if (zerofs_debug_fault)
-      zdebug ("fault: delivering the %zu keys of LIST %s %" PRIu64
-              " us late", keys.len, prefix, late);
-    while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
-      ;
-  }
+  if (zerofs_debug_fault)
+    zdebug ("fault: delivering the %zu keys of LIST %s %" PRIu64 " us late",
+            keys.len, prefix, late);
+  sleep_us (late);
   for (i = 0; i < keys.len; i++) {
     r = fn (opaque, keys.items[i].key, keys.items[i].size,
             keys.items[i].is_prefix);
