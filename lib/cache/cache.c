@@ -506,6 +506,7 @@ new_device (struct zcache *c, const struct device_meta *meta,
   d->seq = seq_reserved > t ? seq_reserved : t;
   d->seq_reserved = d->seq + ZSEQ_RESERVE;
   d->seq_reserving = d->seq_reserved;
+  pthread_mutex_init (&d->lease_lock, NULL);
   return d;
 }
 
@@ -519,6 +520,7 @@ free_device (struct cache_device *d)
   survey_free_known_locked (d);
   journal_object_vector_reset (&d->journal);
   memset (&d->codec, 0, sizeof d->codec);
+  pthread_mutex_destroy (&d->lease_lock);
   free (d);
 }
 DEFINE_CLEANUP_POINTER (free_device, struct cache_device *, free_device);
@@ -1323,7 +1325,6 @@ zcache_new (const struct zconf *conf, struct zvolume *vol,
   pthread_mutex_init (&c->device_lock, NULL);
   pthread_cond_init (&c->device_cond, NULL);
   pthread_mutex_init (&c->commit_lock, NULL);
-  pthread_mutex_init (&c->lease_lock, NULL);
   pthread_condattr_init (&attr);
   pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
   pthread_cond_init (&c->cond, &attr);
@@ -1512,6 +1513,5 @@ zcache_close (struct zcache *c)
   pthread_mutex_destroy (&c->device_lock);
   pthread_cond_destroy (&c->device_cond);
   pthread_mutex_destroy (&c->commit_lock);
-  pthread_mutex_destroy (&c->lease_lock);
   free (c);
 }

@@ -202,6 +202,9 @@ struct cache_device {
   uint64_t journal_bytes;        /* [C] their total size */
   time_t last_write;             /* [C] its last write (monotonic s) */
   uint64_t write_index;          /* [C] the chunk of its last write */
+  pthread_mutex_t lease_lock;    /* "[L]": takes of its lease (one
+                                    may wait ZLEASE_FORCE_WAIT_MS: per
+                                    device, so others do not wait) */
   struct zlease *lease;          /* [L] its lease, when opened for
                                     writing or written back */
   bool lease_refused;            /* [L] another server holds it */
@@ -261,7 +264,6 @@ struct zcache {
   pthread_cond_t device_cond;    /* an opening finished */
   struct device_opening *openings;  /* devices being opened (listed) */
   pthread_mutex_t commit_lock;   /* one index transaction at a time */
-  pthread_mutex_t lease_lock;    /* "[L]": takes of device leases */
   uint8_t instance[16];          /* this cache's instance id */
   uint64_t commit_requested, commit_done;  /* [C] group commit tickets */
 
