@@ -1098,7 +1098,7 @@ check_identity (struct zindex *ix, const char *dir, const struct zvolume *vol,
     return -1;
   if (r == 0) {
     if (zindex_get_meta (ix, "format", &format, sizeof format) != 0 ||
-        (format != 1 && format != ZINDEX_FORMAT)) {
+        format < 1 || format > ZINDEX_FORMAT) {
       zerror ("cache-dir %s has an index of an unknown format", dir);
       errno = EINVAL;
       return -1;
@@ -1119,8 +1119,10 @@ check_identity (struct zindex *ix, const char *dir, const struct zvolume *vol,
     if (format == ZINDEX_FORMAT)
       return 0;
     /* Format 1: zindex_open built the "local" database; the slots keep
-     * 4 KiB units (no "xts-unit").  Say so, so that older code, which
-     * would not keep "local" up to date, refuses the index from now on.
+     * 4 KiB units (no "xts-unit").  Formats 1 and 2: the records have
+     * no survey flags yet.  Say so, so that older code, which would not
+     * keep "local" up to date or would misread the survey's flags,
+     * refuses the index from now on.
      */
     format = ZINDEX_FORMAT;
     txn = zindex_begin (ix);

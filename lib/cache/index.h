@@ -31,9 +31,13 @@
 
 /* 2: the "local" database and the slots' encryption unit recorded (an
  * index of format 1 is upgraded when opened; older code refuses 2, so
- * it cannot misread a cache made by this one).
+ * it cannot misread a cache made by this one).  3: chunk records may
+ * say ZREC_MAYBE and device records "replayed" (the survey, survey.c),
+ * which older code would misread (a 404 taken for a lost object, a
+ * device served while surveyed taken for an interrupted replay and
+ * its unflushed data discarded); 1 and 2 are upgraded when opened.
  */
-#define ZINDEX_FORMAT 2
+#define ZINDEX_FORMAT 3
 
 /* Chunk record flags. */
 #define ZREC_REMOTE      0x01  /* an object for this chunk is in the store */
