@@ -187,10 +187,10 @@ mem_delete_many (struct objstore *s, const char *const *keys, size_t n)
  */
 static int
 mem_list (struct objstore *s, const char *prefix, const char *delimiter,
-          objstore_list_fn fn, void *opaque)
+          const char *start_after, objstore_list_fn fn, void *opaque)
 {
   struct fuzz_store *fs = (struct fuzz_store *) s;
-  const char *last = NULL, *next;
+  const char *last = start_after, *next;
   size_t i, plen = strlen (prefix);
   int r;
 
