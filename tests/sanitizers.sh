@@ -54,13 +54,16 @@ sanitizer_logs=$(mktemp -d "${TMPDIR:-/tmp}/zerofs-sanitizers.XXXXXX")
 sanitizer_bin=$sanitizer_logs.bin
 mkdir -p "$sanitizer_bin"
 
-# nbdkit with the ASan runtime preloaded sometimes hangs for ever in
-# exit(): p11-kit's destructor (gnutls's, nbdkit's) calls freelocale,
-# which waits for glibc's setlocale lock, found in a state no thread
-# will leave (nbdkit's fork for --run, or a failed start; the plain,
-# uninstrumented plugin under the same preload does it too, so it is
-# not ours).  A freelocale that does nothing, preloaded after the
-# runtime, lets the process end: the locale is freed with the process.
+# A process linking p11-kit (nbdkit through gnutls, curl) under the
+# ASan preload (gcc 12's runtime, glibc 2.36) finds glibc's setlocale
+# lock in a state that never lets a writer in: curl hangs in its first
+# setlocale, nbdkit (which calls none) in exit(), where p11-kit's
+# destructor calls freelocale.  The uninstrumented plugin under the
+# same preload does it too: it is not ours.  A freelocale that does
+# nothing, preloaded after the runtime, lets nbdkit end (the locale is
+# freed with the process).  Programs that nbdkit starts inherit the
+# preload: a test's credential_process script, which runs curl, drops
+# it.
 printf '#include <locale.h>\nvoid freelocale (locale_t l) { (void) l; }\n' \
        > "$sanitizer_bin/nofreelocale.c"
 ${CC:-cc} -shared -fPIC -o "$sanitizer_bin/nofreelocale.so" \
