@@ -320,6 +320,7 @@ retry_list (struct objstore *s, const char *prefix, const char *delimiter,
 {
   struct retry_store *rs = (struct retry_store *) s;
   CLEANUP_LIST_RESUME struct list_resume lr = { .fn = fn, .opaque = opaque };
+  CLEANUP_FREE char *resume_after = NULL;
   struct attempts a;
   int r;
 
@@ -327,9 +328,21 @@ retry_list (struct objstore *s, const char *prefix, const char *delimiter,
   for (;;) {
     /* An attempt after a failure starts after the last key delivered
      * (with a delimiter, a common prefix is not a key to start after).
+     * A copy: the backend compares keys with it during the attempt,
+     * while list_resume_fn replaces lr.last.
      */
+    free (resume_after);
+    resume_after = NULL;
+    if (lr.last && !delimiter) {
+      resume_after = strdup (lr.last);
+      if (resume_after == NULL) {
+        zerror ("LIST: out of memory");
+        errno = ENOMEM;
+        return -1;
+      }
+    }
     r = rs->inner->ops->list (rs->inner, prefix, delimiter,
-                              lr.last && !delimiter ? lr.last : start_after,
+                              resume_after ? resume_after : start_after,
                               list_resume_fn, &lr);
     if (r == 0 || lr.callback_failed || !should_retry (&a))
       return r;
