@@ -475,6 +475,7 @@ new_device (struct zcache *c, const struct device_meta *meta,
     return NULL;
   }
   d->c = c;
+  pthread_mutex_init (&d->ra_lock, NULL);
   memcpy (d->uuid, meta->uuid, 16);
   strcpy (d->name, meta->name);
   d->size = meta->size;
@@ -482,6 +483,7 @@ new_device (struct zcache *c, const struct device_meta *meta,
   d->nchunks = (meta->size + ZCHUNK_SIZE - 1) / ZCHUNK_SIZE;
   if (zvolume_chunk_codec (c->vol, meta, c->conf->compression,
                            c->conf->compression_level, &d->codec) == -1) {
+    pthread_mutex_destroy (&d->ra_lock);
     free (d);
     return NULL;
   }
@@ -505,6 +507,7 @@ free_device (struct cache_device *d)
   zlease_drop (d->lease, true);
   journal_object_vector_reset (&d->journal);
   memset (&d->codec, 0, sizeof d->codec);
+  pthread_mutex_destroy (&d->ra_lock);
   free (d);
 }
 DEFINE_CLEANUP_POINTER (free_device, struct cache_device *, free_device);

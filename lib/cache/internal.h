@@ -10,6 +10,7 @@
 #define ZEROFS_CACHE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -34,6 +35,8 @@
 #define ZRA_STREAMS 8
 #define ZRA_THREADS_MAX 32
 #define ZRA_QUEUE 64
+/* In ra_stream.next: a stream no read has continued yet. */
+#define ZRA_FRESH (UINT64_C (1) << 63)
 /* Commit the index at least this often when something changed. */
 #define ZCOMMIT_INTERVAL_MS 1000
 /* A dirty chunk is written back after this long even without a flush. */
@@ -137,16 +140,18 @@ struct capture {
   uint64_t map[4];
 };
 
-/* A sequential stream of reads of a device (readahead.c), under
- * c->ra_lock.
+/* A sequential stream of reads of a device (readahead.c).  NEXT and
+ * LAST_USE are read and written without a lock (a read that starts no
+ * stream touches nothing else); the rest is under the device's ra_lock.
  */
 struct ra_stream {
-  bool used;
-  uint64_t next;                 /* where its next read should start */
-  uint64_t chunk;                /* the chunk its last read ended in */
-  uint64_t window;               /* chunks to keep asked for after it */
-  uint64_t ra_end;               /* first chunk not asked for yet */
-  uint64_t last_use;             /* c->ra_clock at its last read */
+  _Atomic uint64_t next;         /* where its next read should start, with
+                                    ZRA_FRESH while no read continued it
+                                    (0: unused) */
+  _Atomic uint64_t last_use;     /* d->ra_clock at its last read */
+  uint64_t chunk;                /* [ra_lock] the chunk its last read ended in */
+  uint64_t window;               /* [ra_lock] chunks to keep asked for after it */
+  uint64_t ra_end;               /* [ra_lock] first chunk not asked for yet */
 };
 
 /* A chunk queued for readahead. */
@@ -188,7 +193,14 @@ struct cache_device {
   struct centry *entries;        /* [C] its entries in memory */
   struct zcache_device_stats stats;  /* [C] hits, misses and dirty only:
                                         zcache_device_get_stats */
-  struct ra_stream ra[ZRA_STREAMS];  /* [ra_lock] readahead streams */
+  /* Readahead streams (readahead.c): shared by every connection to the
+   * device, so that reads of one stream arriving on several connections
+   * are still one stream.  ra_lock is taken only by a read that
+   * continues a stream.
+   */
+  struct ra_stream ra[ZRA_STREAMS];
+  _Atomic uint64_t ra_clock;     /* stamps the streams' use, for LRU */
+  pthread_mutex_t ra_lock;
 };
 
 struct zcache {
@@ -248,12 +260,13 @@ struct zcache {
   pthread_rwlock_t stripes[ZCACHE_STRIPES];
   struct zcache_stats stats;     /* [C] */
 
-  /* Readahead (readahead.c): its queue and threads, under ra_lock. */
+  /* Readahead (readahead.c): its queue and threads, under ra_lock
+   * (the streams are per device).
+   */
   pthread_mutex_t ra_lock;
   pthread_cond_t ra_cond;        /* work queued, or stop */
   struct ra_item ra_queue[ZRA_QUEUE];
   size_t ra_head, ra_len;
-  uint64_t ra_clock;             /* stamps the streams' use, for LRU */
   uint64_t ra_max;               /* the largest window (0: off); constant */
   pthread_t *ra_threads;
   unsigned ra_nthreads;
