@@ -18,14 +18,19 @@
 #             REFERENCE.md: blockSize=1M encrypt=true blockCacheSize=1024
 #             listBlocks=true
 #
-# Each round runs every target in turn, in the order given; a target is
-# started, then (REGION = the first SIZE MiB):
+# Every target is started at once, each on its own socket, and filled
+# (REGION = the first SIZE MiB):
 #   fill        1 MiB sequential writes of REGION, QD8, final flush: the
 #               data the next jobs find in the cache (not a figure)
+# then, round after round, each target in turn (the order rotates by
+# one target each round), so that the jobs compared run within a minute
+# of each other on a machine whose load moves:
 #   warm-read   4 KiB random reads in REGION, QD32, RUNTIME s: IOPS
+# and then the same rounds of
 #   warm-write  4 KiB random writes in REGION, QD32, no flush, RUNTIME s:
-#               IOPS (what is left dirty is uploaded when the server
-#               stops, untimed)
+#               IOPS; then one NBD flush, untimed, so that the uploads of
+#               what it left dirty do not run during the next target's
+#               job
 # The table gives each target's median over the rounds, and the median
 # of the per-round ratios to the file plugin (and to s3backer).
 #
@@ -39,12 +44,14 @@
 # pages it touched); a big device should add nothing much to them.
 #
 # Usage: bench/warm.sh [-s SIZE_MIB] [-t RUNTIME] [-R ROUNDS] [-p]
-#                      [-m "SIZE..."] [-z "KEY=VALUE ..."] [TARGET...]
+#                      [-m "SIZE..."] [-z "KEY=VALUE ..."] [-o DIR]
+#                      [TARGET...]
 #   -s SIZE_MIB  the region (default 256)
 #   -t RUNTIME   seconds of each time-based job (default 15)
 #   -R ROUNDS    rounds (default 3)
 #   -p           perf record -g nbdkit during zerofs's warm jobs (first
 #                round) and print the top of each profile
+#   -o DIR       keep the perf data, fio's JSON and nbdkit's logs in DIR
 #   -m SIZES     measure the memory on devices of these sizes (no TARGET:
 #                only that)
 #   -z PARAMS    more zerofs parameters (zerofs and before)
@@ -64,7 +71,8 @@ rounds=3
 perf=
 mem_sizes=
 zparams=
-while getopts "s:t:R:pm:z:h" opt; do
+keep=
+while getopts "s:t:R:pm:z:o:h" opt; do
     case "$opt" in
         s) size_mib="$OPTARG" ;;
         t) runtime="$OPTARG" ;;
@@ -72,6 +80,7 @@ while getopts "s:t:R:pm:z:h" opt; do
         p) perf=yes ;;
         m) mem_sizes="$OPTARG" ;;
         z) zparams="$OPTARG" ;;
+        o) keep="$OPTARG" ;;
         *) sed -n '4,/^$/s/^# \{0,1\}//p' "$0"; exit 2 ;;
     esac
 done
@@ -132,46 +141,57 @@ if [ -n "$perf" ] && ! command -v perf >/dev/null; then
 fi
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/zerofs-warm.XXXXXX")"
-sock="$tmp/nbd.sock"
-pidfile="$tmp/nbdkit.pid"
-nbdkit_pid=
 s3_started=
+# The servers: target -> pid and URI.
+declare -A pids uris
 
+# stop_nbdkit PID: SIGTERM, and wait for it (zerofs uploads what is
+# dirty first).
 stop_nbdkit ()
 {
-    local i
-    [ -n "$nbdkit_pid" ] || return 0
-    kill -TERM "$nbdkit_pid" 2>/dev/null || :
+    local pid="$1" i
+    kill -TERM "$pid" 2>/dev/null || :
     for (( i = 0; i < 1200; i++ )); do
-        kill -0 "$nbdkit_pid" 2>/dev/null || break
+        kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
-    if kill -0 "$nbdkit_pid" 2>/dev/null; then
-        echo "warm.sh: nbdkit $nbdkit_pid ignored SIGTERM; killing it" >&2
-        kill -KILL "$nbdkit_pid" 2>/dev/null || :
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "warm.sh: nbdkit $pid ignored SIGTERM; killing it" >&2
+        kill -KILL "$pid" 2>/dev/null || :
     fi
-    wait "$nbdkit_pid" 2>/dev/null || :
-    nbdkit_pid=
+    wait "$pid" 2>/dev/null || :
 }
 cleanup ()
 {
-    stop_nbdkit
+    local t
+    for t in "${!pids[@]}"; do
+        stop_nbdkit "${pids[$t]}"
+    done
     [ -z "$s3_started" ] || s3rver_stop
+    if [ -n "$keep" ]; then
+        mkdir -p "$keep"
+        cp "$tmp"/*.json "$tmp"/*.log "$keep"/ 2>/dev/null || :
+        cp "$tmp"/*.perf "$keep"/ 2>/dev/null || :
+    fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# start_nbdkit TARGET LOG ARGS...: a server for TARGET on its own socket
+# (sets pids[TARGET]; the caller sets uris[TARGET]).
 start_nbdkit ()
 {
-    local log="$1" i
-    shift
+    local target="$1" log="$2" i pid
+    local sock="$tmp/$target.sock" pidfile="$tmp/$target.pid"
+    shift 2
     rm -f "$sock" "$pidfile"
     nbdkit -f -U "$sock" -P "$pidfile" "$@" >> "$log" 2>&1 &
-    nbdkit_pid=$!
+    pid=$!
+    pids[$target]=$pid
     for (( i = 0; i < 600; i++ )); do
         if [ -s "$pidfile" ] && [ -S "$sock" ]; then return 0; fi
-        kill -0 "$nbdkit_pid" 2>/dev/null || break
+        kill -0 "$pid" 2>/dev/null || break
         sleep 0.05
     done
     echo "warm.sh: nbdkit did not start; its log:" >&2
@@ -213,7 +233,8 @@ job ()
     } > "$tmp/job.fio"
     if [ -n "$perf" ] && [ "$round" = 1 ] && [ "$name" != fill ] &&
        { [ "$target" = zerofs ] || [ "$target" = before ]; }; then
-        perf record -q -g -p "$nbdkit_pid" -o "$tmp/$target-$name.perf" \
+        perf record -q -g -p "${pids[$target]}" \
+             -o "$tmp/$target-$name.perf" \
              -- sleep "$(( runtime > 10 ? 10 : runtime ))" \
              > "$tmp/$target-$name.perf.log" 2>&1 &
         perf_pid=$!
@@ -251,7 +272,8 @@ PY
 head -c 24 /dev/urandom | base64 > "$tmp/pw"
 
 # zerofs_args PLUGIN DEVICE-SIZE: set start=() for a zerofs server on a
-# new device "disk" of that size in its own prefix of the bucket.
+# new device "disk" of that size in its own prefix of the bucket, with
+# its own cache-dir.
 zerofs_n=0
 zerofs_args ()
 {
@@ -268,54 +290,65 @@ zerofs_args ()
            region=us-east-1 $zparams)
 }
 
-run_target ()
+# start_target TARGET: its server, filled.
+start_target ()
 {
-    local round="$1" target="$2" uri log="$tmp/$2.nbdkit.log" p
+    local target="$1" log="$tmp/$1.nbdkit.log" p sock="$tmp/$1.sock"
     local -a start
     case "$target" in
         file)
-            rm -f "$tmp/file.img"
             truncate -s 1G "$tmp/file.img"
             start=(file "$tmp/file.img")
-            uri="nbd+unix:///?socket=$sock"
+            uris[$target]="nbd+unix:///?socket=$sock"
             ;;
         s3backer)
-            start=("$S3BACKER_PLUGIN" bucket="$S3_BUCKET"
-                   prefix="s3backer$round/" baseURL="$S3_ENDPOINT/"
-                   accessId="$AWS_ACCESS_KEY_ID"
+            start=("$S3BACKER_PLUGIN" bucket="$S3_BUCKET" prefix=s3backer/
+                   baseURL="$S3_ENDPOINT/" accessId="$AWS_ACCESS_KEY_ID"
                    accessKey="$AWS_SECRET_ACCESS_KEY" size=1G blockSize=1M
                    listBlocks=true blockCacheSize=1024 encrypt=true
                    passwordFile="$tmp/pw")
-            uri="nbd+unix:///?socket=$sock"
+            uris[$target]="nbd+unix:///?socket=$sock"
             ;;
         zerofs|before)
             if [ "$target" = zerofs ]; then p="$plugin"
             else p="$PLUGIN_BEFORE"; fi
             zerofs_args "$p" 1G
-            uri="nbd+unix:///disk?socket=$sock"
+            uris[$target]="nbd+unix:///disk?socket=$sock"
             ;;
     esac
-    start_nbdkit "$log" "${start[@]}"
-    job "$round" "$target" fill "$uri" rw=write bs=1M "size=${size_mib}M" \
-        offset=0 iodepth=8 end_fsync=1
-    job "$round" "$target" warm-read "$uri" rw=randread bs=4k \
-        "size=${size_mib}M" offset=0 iodepth=32 time_based \
-        "runtime=$runtime"
-    job "$round" "$target" warm-write "$uri" rw=randwrite bs=4k \
-        "size=${size_mib}M" offset=0 iodepth=32 time_based \
-        "runtime=$runtime"
-    stop_nbdkit
-    rm -rf "$tmp/file.img" "$tmp"/cache-z*
+    start_nbdkit "$target" "$log" "${start[@]}"
+    job 0 "$target" fill "${uris[$target]}" rw=write bs=1M \
+        "size=${size_mib}M" offset=0 iodepth=8 end_fsync=1
+}
+
+# run_rounds NAME FIO-OPTIONS...: ROUNDS rounds of job NAME on every target,
+# the order rotating by one each round.
+run_rounds ()
+{
+    local name="$1" r i n=${#targets[@]} t
+    shift
+    for (( r = 1; r <= rounds; r++ )); do
+        for (( i = 0; i < n; i++ )); do
+            t="${targets[$(( (i + r - 1) % n ))]}"
+            job "$r" "$t" "$name" "${uris[$t]}" "$@"
+            if [ "$name" = warm-write ]; then
+                nbdsh -u "${uris[$t]}" -c 'h.flush()'
+            fi
+        done
+        echo "warm.sh: $name round $r done;" \
+             "load:$(uptime | sed 's/.*load average//')"
+    done
 }
 
 # memory SIZE: a zerofs server on a device of SIZE, after a run.
 memory ()
 {
-    local size="$1" log="$tmp/mem.nbdkit.log" uri
+    local size="$1" log="$tmp/mem.nbdkit.log" uri pid
     local -a start
-    uri="nbd+unix:///disk?socket=$sock"
+    uri="nbd+unix:///disk?socket=$tmp/mem.sock"
     zerofs_args "$plugin" "$size"
-    start_nbdkit "$log" "${start[@]}"
+    start_nbdkit mem "$log" "${start[@]}"
+    pid=${pids[mem]}
     fio --output="$tmp/fio.log" - <<EOF >/dev/null
 [global]
 ioengine=nbd
@@ -331,20 +364,21 @@ fsync=1024
 stonewall
 rw=randread
 EOF
-    python3 - "$nbdkit_pid" "$size" >> "$tmp/memory" <<'PY'
+    python3 - "$pid" "$size" >> "$tmp/memory" <<'PY'
 import sys
 pid, size = sys.argv[1:3]
 st = {}
 for line in open("/proc/%s/status" % pid):
     k, v = line.split(":", 1)
-    st[k] = v.split()[0]
+    st[k] = (v.split() or [""])[0]
 thr = st["Threads"]
 mib = lambda k: int(st[k]) / 1024
 print("%-6s %10.1f %10.1f %10.1f %10.1f %8s" %
       (size, mib("VmRSS"), mib("VmHWM"), mib("RssAnon"), mib("RssFile"), thr))
 PY
     tail -n 1 "$tmp/memory" | sed 's/^/warm.sh: memory /'
-    stop_nbdkit
+    stop_nbdkit "$pid"
+    unset "pids[mem]"
     rm -rf "$tmp"/cache-z*
 }
 
@@ -356,11 +390,16 @@ echo "warm.sh: plugin $plugin ${zparams:+(with $zparams)}"
 [ -z "${PLUGIN_BEFORE:-}" ] || echo "warm.sh: before $PLUGIN_BEFORE"
 s3rver_up
 if [ ${#targets[@]} -gt 0 ]; then
-    for (( r = 1; r <= rounds; r++ )); do
-        for t in "${targets[@]}"; do
-            run_target "$r" "$t"
-        done
-        echo "warm.sh: round $r done; load:$(uptime | sed 's/.*load average//')"
+    for t in "${targets[@]}"; do
+        start_target "$t"
+    done
+    run_rounds warm-read rw=randread bs=4k "size=${size_mib}M" offset=0 \
+           iodepth=32 time_based "runtime=$runtime"
+    run_rounds warm-write rw=randwrite bs=4k "size=${size_mib}M" offset=0 \
+           iodepth=32 time_based "runtime=$runtime"
+    for t in "${targets[@]}"; do
+        stop_nbdkit "${pids[$t]}"
+        unset "pids[$t]"
     done
     echo
     python3 - "$results" "${targets[@]}" <<'PY'
@@ -370,7 +409,7 @@ v = {}
 for line in open(path):
     r, t, n, x = line.split()
     v[int(r), t, n] = float(x)
-rounds = sorted({k[0] for k in v})
+rounds = sorted({k[0] for k in v if k[0] > 0})
 rows = [("warm-read", "warm 4 KiB rand read QD32, IOPS"),
         ("warm-write", "warm 4 KiB rand write QD32 no flush, IOPS")]
 med = lambda xs: statistics.median(xs) if xs else float("nan")
