@@ -216,6 +216,12 @@ perf_top ()
                        { sub(/[ -]+$/, ""); if (++k <= n) print }'
 }
 
+# cpu_ticks PID: its user + system time, in clock ticks.
+cpu_ticks ()
+{
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+
 results="$tmp/results"
 : > "$results"
 
@@ -223,7 +229,7 @@ results="$tmp/results"
 # goes to the results.
 job ()
 {
-    local round="$1" target="$2" name="$3" uri="$4" out perf_pid=
+    local round="$1" target="$2" name="$3" uri="$4" out perf_pid= cpu0 cpu1
     shift 4
     out="$tmp/$target-$name-$round.json"
     {
@@ -239,6 +245,7 @@ job ()
              > "$tmp/$target-$name.perf.log" 2>&1 &
         perf_pid=$!
     fi
+    cpu0="$(cpu_ticks "${pids[$target]}")"
     if ! fio --output-format=json --output="$out" "$tmp/job.fio" \
            > "$tmp/fio.log" 2>&1; then
         echo "warm.sh: fio $target $name failed:" >&2
@@ -252,10 +259,16 @@ job ()
         perf_top "$tmp/$target-$name.perf" dso 8
         perf_top "$tmp/$target-$name.perf" dso,symbol 25
     fi
-    python3 - "$out" "$round" "$target" "$name" >> "$results" <<'PY'
+    cpu1="$(cpu_ticks "${pids[$target]}")"
+    python3 - "$out" "$round" "$target" "$name" "$(( cpu1 - cpu0 ))" \
+            "$(getconf CLK_TCK)" >> "$results" <<'PY'
 import json, sys
-path, rnd, target, name = sys.argv[1:5]
+path, rnd, target, name, ticks, hz = sys.argv[1:7]
 j = json.load(open(path))["jobs"][0]
+ios = j["read"]["total_ios"] + j["write"]["total_ios"]
+if ios and name != "fill":
+    # nbdkit's CPU time (user + system) per request, microseconds.
+    print(rnd, target, name + "-cpu", "%.3f" % (int(ticks) / int(hz) * 1e6 / ios))
 if j["error"]:
     sys.exit("fio %s %s: error %d" % (target, name, j["error"]))
 if name == "fill":
@@ -411,14 +424,16 @@ for line in open(path):
     v[int(r), t, n] = float(x)
 rounds = sorted({k[0] for k in v if k[0] > 0})
 rows = [("warm-read", "warm 4 KiB rand read QD32, IOPS"),
-        ("warm-write", "warm 4 KiB rand write QD32 no flush, IOPS")]
+        ("warm-write", "warm 4 KiB rand write QD32 no flush, IOPS"),
+        ("warm-read-cpu", "  nbdkit CPU per read, us (lower=better)"),
+        ("warm-write-cpu", "  nbdkit CPU per write, us (lower=better)")]
 med = lambda xs: statistics.median(xs) if xs else float("nan")
 w = 44
 print("medians of %d rounds" % len(rounds))
 print("%-*s" % (w, "workload") + "".join("%12s" % t for t in targets))
 for n, label in rows:
     print("%-*s" % (w, label) +
-          "".join("%12.0f" % med([v[r, t, n] for r in rounds if (r, t, n) in v])
+          "".join("%12.1f" % med([v[r, t, n] for r in rounds if (r, t, n) in v])
                   for t in targets))
 for ref in ("file", "s3backer"):
     if ref not in targets:
