@@ -97,26 +97,9 @@ if [ "$size_mib" -lt 16 ] || [ "$size_mib" -gt 1024 ]; then
 fi
 
 here="$(cd "$(dirname "$0")" && pwd)"
-find_built ()
-{
-    local var="$1" rel="$2" c
-    if [ -n "${!var:-}" ]; then printf '%s' "${!var}"; return; fi
-    for c in "./$rel" "$here"/../build*/"$rel" "$here/../$rel"; do
-        if [ -e "$c" ]; then
-            (cd "$(dirname "$c")" && printf '%s/%s' "$(pwd)" "$(basename "$c")")
-            return
-        fi
-    done
-}
-plugin="$(find_built PLUGIN plugin/.libs/nbdkit-zerofs-plugin.so)"
-zerofs_dev="$(find_built ZEROFS_DEV tools/zerofs-dev)"
-for need in "plugin:$plugin" "zerofs-dev:$zerofs_dev"; do
-    if [ -z "${need#*:}" ] || [ ! -e "${need#*:}" ]; then
-        echo "$0: ${need%%:*} not found: build zerofs, run this from the" \
-             "build directory, or set PLUGIN and ZEROFS_DEV" >&2
-        exit 1
-    fi
-done
+# shellcheck source-path=SCRIPTDIR source=built.sh
+source "$here/built.sh"
+zerofs_built
 for t in "${targets[@]}"; do
     case "$t" in
         file|zerofs) ;;
@@ -129,12 +112,7 @@ for t in "${targets[@]}"; do
         *) echo "$0: unknown target $t" >&2; exit 2 ;;
     esac
 done
-for cmd in nbdkit fio nbdsh python3; do
-    command -v "$cmd" >/dev/null ||
-        { echo "$0: $cmd is not installed" >&2; exit 1; }
-done
-fio --enghelp=nbd >/dev/null 2>&1 ||
-    { echo "$0: this fio has no nbd ioengine" >&2; exit 1; }
+fio_nbd_tools
 if [ -n "$perf" ] && ! command -v perf >/dev/null; then
     echo "$0: -p needs perf" >&2
     exit 1
@@ -206,14 +184,6 @@ s3rver_up ()
     source "$here/../tests/s3-servers.sh"
     s3rver_start "$tmp/s3rver"
     s3_started=yes
-}
-
-perf_top ()
-{
-    perf report -i "$1" --stdio --no-children --sort "$2" -g none \
-         2>/dev/null |
-        awk -v n="$3" '/^#/ || /^$/ { next }
-                       { sub(/[ -]+$/, ""); if (++k <= n) print }'
 }
 
 # cpu_ticks PID: its user + system time, in clock ticks.
