@@ -32,7 +32,8 @@
 #               what it left dirty do not run during the next target's
 #               job
 # The table gives each target's median over the rounds, and the median
-# of the per-round ratios to the file plugin (and to s3backer).
+# of the per-round ratios to the file plugin (and to s3backer and
+# before).
 #
 # With -m, the memory of zerofs's server: for each SIZE in -m (default
 # "1G 1T 16T"), a device of that size with the default 1 GiB cache, a
@@ -405,7 +406,7 @@ for n, label in rows:
     print("%-*s" % (w, label) +
           "".join("%12.1f" % med([v[r, t, n] for r in rounds if (r, t, n) in v])
                   for t in targets))
-for ref in ("file", "s3backer"):
+for ref in ("file", "s3backer", "before"):
     if ref not in targets:
         continue
     others = [t for t in targets if t != ref]
