@@ -140,18 +140,15 @@ struct capture {
   uint64_t map[4];
 };
 
-/* A sequential stream of reads of a device (readahead.c).  NEXT and
- * LAST_USE are read and written without a lock (a read that starts no
- * stream touches nothing else); the rest is under the device's ra_lock.
+/* A sequential stream of reads of a device (readahead.c), under the
+ * device's ra_lock.  Where its next read starts and when it was last
+ * used are in the device's ra_next and ra_use, read and written without
+ * a lock.
  */
 struct ra_stream {
-  _Atomic uint64_t next;         /* where its next read should start, with
-                                    ZRA_FRESH while no read continued it
-                                    (0: unused) */
-  _Atomic uint64_t last_use;     /* d->ra_clock at its last read */
-  uint64_t chunk;                /* [ra_lock] the chunk its last read ended in */
-  uint64_t window;               /* [ra_lock] chunks to keep asked for after it */
-  uint64_t ra_end;               /* [ra_lock] first chunk not asked for yet */
+  uint64_t chunk;                /* the chunk its last read ended in */
+  uint64_t window;               /* chunks to keep asked for after it */
+  uint64_t ra_end;               /* first chunk not asked for yet */
 };
 
 /* A chunk queued for readahead. */
@@ -195,11 +192,17 @@ struct cache_device {
                                         zcache_device_get_stats */
   /* Readahead streams (readahead.c): shared by every connection to the
    * device, so that reads of one stream arriving on several connections
-   * are still one stream.  ra_lock is taken only by a read that
-   * continues a stream.
+   * are still one stream.  Every read looks at ra_next and ra_use, and
+   * a random read writes one of each: two cache lines of their own.
+   * ra_lock is taken only by a read that continues a stream.
    */
-  struct ra_stream ra[ZRA_STREAMS];
-  _Atomic uint64_t ra_clock;     /* stamps the streams' use, for LRU */
+  _Alignas (64) _Atomic uint64_t ra_next[ZRA_STREAMS];  /* where stream
+                                    i's next read starts, with ZRA_FRESH
+                                    while no read continued it (0:
+                                    unused) */
+  _Alignas (64) _Atomic uint64_t ra_use[ZRA_STREAMS];  /* stamp of its
+                                    last read, for LRU */
+  _Alignas (64) struct ra_stream ra[ZRA_STREAMS];
   pthread_mutex_t ra_lock;
 };
 

@@ -53,13 +53,16 @@
  *
  * Locks.  Every read of a device comes through zcache_readahead, so it
  * must not serialise reads that have nothing to do with a stream (4 KiB
- * random reads at QD32).  A tracker's "next" offset and LRU stamp are
- * atomics: a read looks for its stream without a lock, and a read that
- * continues none (a random read) starts a new stream with two atomic
- * stores and no lock at all.  Only a read that continues a stream takes
- * the device's d->ra_lock (streams of one device only ever wait for
- * each other), and claims the tracker by moving "next" with a
- * compare-and-swap, so that two reads never both continue one stream.
+ * random reads at QD32).  The trackers' "next" offsets and LRU stamps
+ * are atomics, in two arrays of one cache line each (d->ra_next,
+ * d->ra_use; the stamp is one more than the newest, no shared counter):
+ * a read looks for its stream without a lock, and a read that continues
+ * none (a random read) starts a new stream with two relaxed stores and
+ * no lock or read-modify-write at all.  Only a read that continues a
+ * stream takes the device's d->ra_lock (streams of one device only ever
+ * wait for each other), and claims the tracker by moving its "next"
+ * with a compare-and-swap, so that two reads never both continue one
+ * stream.
  * c->ra_lock guards the queue and the threads' wake-ups; it is taken
  * under d->ra_lock only to queue chunks, and never while taking another
  * lock.
@@ -208,27 +211,32 @@ readahead_stop (struct zcache *c)
 }
 
 /* The tracker a new stream replaces: an unused one, else the least
- * recently used.  No lock: two reads that pick the same tracker at once
- * both start a stream in it and the later one wins (readahead is a
- * hint: a stream lost so starts again with its next read).
+ * recently used; *USE is the stamp its new stream gets, one more than
+ * the newest.  No lock: two reads that pick the same tracker at once
+ * both start a stream in it and the later one wins, and two may get the
+ * same stamp (readahead is a hint: a stream lost so starts again with
+ * its next read).
  */
-static struct ra_stream *
-victim (struct cache_device *d)
+static unsigned
+victim (struct cache_device *d, uint64_t *use)
 {
-  struct ra_stream *s = &d->ra[0];
-  uint64_t oldest = UINT64_MAX, use;
-  unsigned i;
+  uint64_t oldest = UINT64_MAX, newest = 0, u;
+  unsigned i, lru = 0, unused = ZRA_STREAMS;
 
   for (i = 0; i < ZRA_STREAMS; i++) {
-    if (atomic_load_explicit (&d->ra[i].next, memory_order_relaxed) == 0)
-      return &d->ra[i];
-    use = atomic_load_explicit (&d->ra[i].last_use, memory_order_relaxed);
-    if (use < oldest) {
-      oldest = use;
-      s = &d->ra[i];
+    u = atomic_load_explicit (&d->ra_use[i], memory_order_relaxed);
+    if (u > newest)
+      newest = u;
+    if (u < oldest) {
+      oldest = u;
+      lru = i;
     }
+    if (unused == ZRA_STREAMS &&
+        atomic_load_explicit (&d->ra_next[i], memory_order_relaxed) == 0)
+      unused = i;
   }
-  return s;
+  *use = newest + 1;
+  return unused < ZRA_STREAMS ? unused : lru;
 }
 
 /* Under d->ra_lock and c->ra_lock: queue chunks S->ra_end .. END-1 (as
@@ -253,7 +261,7 @@ queue_chunks (struct zcache *c, struct cache_device *d, struct ra_stream *s,
 }
 
 /* Under d->ra_lock: S, whose NEXT was SEEN, is continued by a read
- * ending at byte NEXT, in chunk LAST (S->next already moved there).  Open or widen its
+ * ending at byte NEXT, in chunk LAST (its ra_next already moved there).  Open or widen its
  * window and ask for what it does not have yet.
  */
 static void
@@ -300,24 +308,21 @@ continue_stream (struct zcache *c, struct cache_device *d,
 }
 
 /* Every read of a device comes here, at any queue depth: a read that
- * continues no stream (a random read) takes no lock and writes only the
- * one tracker it starts a stream in.
+ * continues no stream (a random read) takes no lock, and reads and
+ * writes two cache lines, ra_next and ra_use.
  */
 void
 zcache_readahead (struct cache_device *d, uint64_t offset, uint32_t count)
 {
   struct zcache *c = d->c;
   uint64_t last, seen, use;
-  struct ra_stream *s;
   unsigned i;
 
   if (c->ra_max == 0 || count == 0)
     return;
   last = (offset + count - 1) / ZCHUNK_SIZE;
-  use = atomic_fetch_add_explicit (&d->ra_clock, 1, memory_order_relaxed) + 1;
   for (i = 0; i < ZRA_STREAMS; i++) {
-    s = &d->ra[i];
-    seen = atomic_load_explicit (&s->next, memory_order_relaxed);
+    seen = atomic_load_explicit (&d->ra_next[i], memory_order_relaxed);
     if (seen == 0 || (seen & ~ZRA_FRESH) != offset)
       continue;
     /* Reads that continue a stream take the device's lock, one at a
@@ -326,18 +331,19 @@ zcache_readahead (struct cache_device *d, uint64_t offset, uint32_t count)
      * replaced it) is not this read's.
      */
     LOCK_FOR_SCOPE (&d->ra_lock);
-    if (!atomic_compare_exchange_strong_explicit (&s->next, &seen,
+    if (!atomic_compare_exchange_strong_explicit (&d->ra_next[i], &seen,
                                                   offset + count,
                                                   memory_order_relaxed,
                                                   memory_order_relaxed))
       break;
-    atomic_store_explicit (&s->last_use, use, memory_order_relaxed);
-    continue_stream (c, d, s, seen, offset + count, last);
+    victim (d, &use);
+    atomic_store_explicit (&d->ra_use[i], use, memory_order_relaxed);
+    continue_stream (c, d, &d->ra[i], seen, offset + count, last);
     return;
   }
   /* A new stream, whose other fields its first continuation sets. */
-  s = victim (d);
-  atomic_store_explicit (&s->last_use, use, memory_order_relaxed);
-  atomic_store_explicit (&s->next, (offset + count) | ZRA_FRESH,
+  i = victim (d, &use);
+  atomic_store_explicit (&d->ra_use[i], use, memory_order_relaxed);
+  atomic_store_explicit (&d->ra_next[i], (offset + count) | ZRA_FRESH,
                          memory_order_relaxed);
 }
