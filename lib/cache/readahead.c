@@ -32,10 +32,10 @@
  * served by a fixed pool of threads (as many as the largest window, at
  * most ZRA_THREADS_MAX: several streams share them), started with the
  * cache and joined when it closes.  (Each thread costs more than its
- * stack: its first touch of the plugin's thread-local storage allocates
- * and zeroes all of it, 2 MiB today.)  A full queue drops the rest of the window (the stream asks
- * again at its next chunk): readahead is a hint, never a reason for a
- * reader to wait.  A thread fetches through the cache's own path
+ * stack: once it has decoded a chunk it keeps the codec's per-thread
+ * contexts and a 1 MiB scratch buffer, lib/chunk.c.)  A full queue
+ * drops the rest of the window (the stream asks again at its next
+ * chunk): readahead is a hint, never a reason for a reader to wait.  A thread fetches through the cache's own path
  * (centry_fetch_shared), so a chunk is fetched once however many want
  * it, the GET runs with no lock held, and a reader that arrives during
  * it waits for it instead of sending its own.  Before that it skips a
