@@ -67,6 +67,7 @@ static EVP_CIPHER *alg_gcm;
 static EVP_CIPHER *alg_xts;
 static EVP_MD *alg_sha256;
 static EVP_MD *alg_md5;
+static EVP_MD *alg_sha1;
 static EVP_MAC *alg_hmac;
 static EVP_KDF *alg_hkdf;
 static pthread_key_t thread_key;
@@ -135,10 +136,11 @@ do_init (void)
   alg_xts = EVP_CIPHER_fetch (NULL, "AES-256-XTS", NULL);
   alg_sha256 = EVP_MD_fetch (NULL, "SHA256", NULL);
   alg_md5 = EVP_MD_fetch (NULL, "MD5", NULL);
+  alg_sha1 = EVP_MD_fetch (NULL, "SHA1", NULL);
   alg_hmac = EVP_MAC_fetch (NULL, "HMAC", NULL);
   alg_hkdf = EVP_KDF_fetch (NULL, "HKDF", NULL);
-  init_ok = alg_gcm && alg_xts && alg_sha256 && alg_md5 && alg_hmac &&
-    alg_hkdf;
+  init_ok = alg_gcm && alg_xts && alg_sha256 && alg_md5 && alg_sha1 &&
+    alg_hmac && alg_hkdf;
 }
 
 /* This thread's context table, set up on first use. */
@@ -158,7 +160,7 @@ get_thread (void)
   }
   if (!init_ok) {
     ssl_fail ("crypto: OpenSSL lacks AES-256-GCM, AES-256-XTS, SHA-256, "
-              "MD5, HMAC or HKDF");
+              "MD5, SHA-1, HMAC or HKDF");
     return NULL;
   }
   t = calloc (1, sizeof *t);
@@ -487,6 +489,12 @@ void
 crypto_md5 (const void *data, size_t len, uint8_t out[16])
 {
   digest (&alg_md5, "MD5", data, len, out);
+}
+
+void
+crypto_sha1 (const void *data, size_t len, uint8_t out[20])
+{
+  digest (&alg_sha1, "SHA-1", data, len, out);
 }
 
 void

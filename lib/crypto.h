@@ -69,6 +69,8 @@ extern void crypto_sha256 (const void *data, size_t len, uint8_t out[32]);
 extern void crypto_hmac_sha256 (const void *key, size_t keylen,
                                 const void *data, size_t len, uint8_t out[32]);
 extern void crypto_md5 (const void *data, size_t len, uint8_t out[16]);
+/* Only for names that others chose (the AWS SSO token cache's). */
+extern void crypto_sha1 (const void *data, size_t len, uint8_t out[20]);
 
 /* Lowercase hex of LEN bytes into OUT (2*LEN+1 bytes, NUL-terminated). */
 extern void crypto_hex (const void *data, size_t len, char *out);

@@ -48,6 +48,18 @@
 
 #define JSON_VERSION 1
 
+/* The survey's state as the report names it. */
+static const char *
+survey_state_name (const struct zcache_device_stats *c)
+{
+  switch (c->survey_state) {
+  case ZSURVEY_RUNNING: return "running";
+  case ZSURVEY_DONE: return "done";
+  case ZSURVEY_FAILED: return "failed";
+  default: return "none";
+  }
+}
+
 /* One device in a report. */
 struct dev_snap {
   char name[ZDEVICE_NAME_MAX + 1];
@@ -189,6 +201,11 @@ format_text (FILE *fp, const struct snapshot *s)
              d->cache.dirty_chunks, d->cache.dirty_bytes);
     fprintf (fp, "  journal:     %" PRIu64 " objects, %" PRIu64 " bytes\n",
              d->cache.journal_objects, d->cache.journal_bytes);
+    if (d->cache.survey_state != ZSURVEY_NONE)
+      fprintf (fp, "  survey:      %s, %" PRIu64 " of %" PRIu64 " shards "
+               "listed, %" PRIu64 " chunk objects found\n",
+               survey_state_name (&d->cache), d->cache.survey_shards_done,
+               d->cache.survey_shards, d->cache.survey_found);
   }
   fprintf (fp, "\nstore (the whole volume: requests are not counted "
            "per device)\n");
@@ -278,10 +295,15 @@ format_json (FILE *fp, const struct snapshot *s)
              ", \"misses\": %" PRIu64 ", \"dirty_chunks\": %" PRIu64
              ", \"dirty_bytes\": %" PRIu64 "},\n"
              "      \"journal\": {\"objects\": %" PRIu64
-             ", \"bytes\": %" PRIu64 "}\n    }",
+             ", \"bytes\": %" PRIu64 "},\n"
+             "      \"survey\": {\"state\": \"%s\", \"shards\": %" PRIu64
+             ", \"shards_done\": %" PRIu64 ", \"found\": %" PRIu64
+             "}\n    }",
              d->cache.hits, d->cache.misses, d->cache.dirty_chunks,
              d->cache.dirty_bytes, d->cache.journal_objects,
-             d->cache.journal_bytes);
+             d->cache.journal_bytes, survey_state_name (&d->cache),
+             d->cache.survey_shards, d->cache.survey_shards_done,
+             d->cache.survey_found);
   }
   fprintf (fp, "%s},\n  \"store\": {\n    \"scope\": \"volume\"",
            s->devices.len ? "\n  " : "");

@@ -773,8 +773,11 @@ zvolume_create_device (struct zvolume *vol, const char *name,
     if (objstore_head (vol->store, key, NULL) == 0)
       zerror ("device %s already exists", name);
     else if (errno == ENOENT)
-      zerror ("device %s: objects of an interrupted clone are in the way: "
-              "run that clone again, or zerofs-dev rm %s", name, name);
+      zerror ("device %s: the store still holds objects of a device of "
+              "that name whose meta object is lost (objects of an "
+              "interrupted clone are in the way, or the meta was deleted): "
+              "run that clone again, or remove them first "
+              "(zerofs-dev rm %s)", name, name);
     errno = EEXIST;
     return -1;
   }
@@ -826,7 +829,18 @@ zvolume_get_device (struct zvolume *vol, const char *name,
   int r = zvolume_find_device (vol, name, out);
 
   if (r == 1) {
-    zerror ("no device %s in volume %s", name, vol->store->description);
+    /* Say so when the rest of the device is still there: "no device"
+     * would send the user to create it again, over what is left.
+     */
+    if (zvolume_device_has_objects (vol, name) == 1)
+      zerror ("device %s in volume %s has lost its meta object "
+              "(devices/%s/meta), or is the copy of an interrupted clone: "
+              "its other objects are still in the store but cannot be read "
+              "without it; run that clone again, or zerofs-dev rm %s "
+              "removes them",
+              name, vol->store->description, name, name);
+    else
+      zerror ("no device %s in volume %s", name, vol->store->description);
     errno = ENOENT;
     return -1;
   }
@@ -1021,8 +1035,11 @@ zvolume_remove_device (struct zvolume *vol, const char *name)
     free_batch (batch);
   }
 
-  if (objstore_delete (vol->store, lease_key) == -1 ||
-      objstore_delete (vol->store, meta_key) == -1)
+  /* The meta before the lease: while the lease is there (held by the
+   * one removing the device), no server opens the device for writing.
+   */
+  if (objstore_delete (vol->store, meta_key) == -1 ||
+      objstore_delete (vol->store, lease_key) == -1)
     return -1;
   return 0;
 }

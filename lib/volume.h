@@ -157,7 +157,8 @@ extern int zvolume_clone_device (struct zvolume *vol,
 extern int zvolume_device_has_objects (struct zvolume *vol, const char *name);
 
 /* Read a device's meta.  Absent: -1, errno ENOENT, and a zerror()
- * "no device NAME in volume DESC".  Tampered: EBADMSG.
+ * "no device NAME in volume DESC" (or, if other objects of the device
+ * remain, one saying that its meta was lost).  Tampered: EBADMSG.
  */
 extern int zvolume_get_device (struct zvolume *vol, const char *name,
                                struct device_meta *out);
@@ -176,9 +177,10 @@ extern int zvolume_list_devices (struct zvolume *vol,
                                  int (*fn) (void *opaque, const char *name),
                                  void *opaque);
 
-/* Delete every object of the device, the meta object last (so an
- * interrupted rm can be run again).  ENOENT if there is no such device;
- * objects without a meta (an interrupted clone) are removed too.
+/* Delete every object of the device, then its meta, then its lease (an
+ * interrupted rm can be run again: what is left without a meta is
+ * removed too, like the objects of an interrupted clone).  ENOENT if
+ * there is no such device.
  */
 extern int zvolume_remove_device (struct zvolume *vol, const char *name);
 

@@ -35,19 +35,10 @@ export CC=${CC:-clang}
 
 "$top/scripts/install-deps.sh" --fuzz
 
-# A copy of the sources (tracked and new files, as git sees them).
+# A copy of the sources.
 src=$build/src
-mkdir -p "$src"
-existing () {
-    while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done
-}
-if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
-    (cd "$top" && git ls-files -z --cached --others --exclude-standard |
-         existing | tar --null -T - -cf -) | (cd "$src" && tar -xf -)
-else
-    (cd "$top" && tar --exclude=./build-fuzz -cf - .) |
-        (cd "$src" && tar -xf -)
-fi
+source "$top/scripts/copy-sources.sh"
+copy_sources "$top" "$src"
 
 cd "$src"
 if [ ! -f Makefile ] || [ configure.ac -nt Makefile ]; then

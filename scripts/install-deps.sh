@@ -4,9 +4,10 @@
 #
 #   scripts/install-deps.sh          to build and run zerofs
 #   scripts/install-deps.sh --test   also what the test suite needs:
-#                                    libnbd's tools, FUSE, ext4 tools, the
-#                                    S3 servers (Swift, memcached, and
-#                                    s3rver from npm into tests/node_modules)
+#                                    libnbd's tools, FUSE, ext4 tools,
+#                                    valgrind, the S3 servers (Swift,
+#                                    memcached, and s3rver from npm into
+#                                    tests/node_modules)
 #   scripts/install-deps.sh --fuzz   also clang and its libFuzzer runtime,
 #                                    for scripts/fuzz.sh
 #   scripts/install-deps.sh --packages
@@ -35,7 +36,7 @@ build_pkgs=(build-essential autoconf automake libtool pkg-config perl
             nbdkit nbdkit-plugin-dev libcurl4-openssl-dev liblmdb-dev
             libssl-dev libconfig-dev libzstd-dev)
 test_pkgs=(libnbd-bin python3-libnbd fuse3 e2fsprogs util-linux
-           python3-swift memcached curl openssl)
+           python3-swift memcached curl openssl valgrind)
 fuzz_pkgs=(clang libclang-rt-dev)
 package_pkgs=(debhelper dpkg-dev fakeroot)
 

@@ -17,9 +17,16 @@
 #        with X-aws-ec2-metadata-token (401 if missing or lapsed)
 #   GET  /container/creds              container endpoint; needs
 #        "Authorization: container-auth" (DIR/container-auth holds it)
+#   GET  /federation/credentials?account_id=A&role_name=R
+#        the SSO portal's GetRoleCredentials; needs the header
+#        x-amz-sso_bearer_token: DIR/sso-token's contents (else 401),
+#        A 111122223333 and R zerofs-role (else 403; A 999999999999:
+#        a 200 whose roleCredentials are not an object)
 #   POST /                             STS: AssumeRoleWithWebIdentity
 #        (WebIdentityToken must be DIR/web-token's contents) and
-#        AssumeRole (SigV4 header signed by SOURCE-KEY, checked in full)
+#        AssumeRole (SigV4 header checked in full, signed by SOURCEKEY /
+#        source-secret, or by credentials this process issued, with
+#        their session token: the log says which)
 #
 # What they hand out is ACCESS_KEY / SECRET_KEY (the S3 server's own
 # test pair: s3rver accepts only its key, Swift checks signatures
@@ -38,7 +45,10 @@
 #
 # While DIR/down exists, every credential service answers 503.
 # DIR/creds.log gets one line per event: "issue KIND TOKEN EXPIRES",
-# "imds-token TTL", "imds-401", "s3 ok|expired|unknown METHOD TOKEN".
+# "imds-token TTL", "imds-401", "sso A R", "sso-401", "assume-role by SOURCEKEY|KIND" (whose
+# credentials signed an AssumeRole: KIND is the issuer of the signing
+# session token), "s3 ok|expired|unknown METHOD TOKEN KIND" (KIND: the
+# issuer of TOKEN, or "-").
 import hashlib
 import hmac
 import http.client
@@ -58,7 +68,7 @@ lie = int(sys.argv[7]) if len(sys.argv) > 7 else 0
 s3_host = urllib.parse.urlsplit(s3_origin).netloc
 SOURCE_KEY, SOURCE_SECRET = "SOURCEKEY", "source-secret"
 lock = threading.Lock()
-tokens = {}          # session token -> expiry (time.time())
+tokens = {}          # session token -> (expiry (time.time()), KIND)
 imds_tokens = {}     # IMDS session token -> expiry
 log_fp = open(os.path.join(d, "creds.log"), "a", buffering=1)
 
@@ -76,7 +86,7 @@ def issue(kind):
     token = "tok-" + secrets.token_hex(8)
     exp = int(time.time()) + lifetime
     with lock:
-        tokens[token] = exp
+        tokens[token] = (exp, kind)
     log("issue", kind, token, exp)
     return token, exp + lie
 
@@ -156,6 +166,28 @@ class CredsHandler(Handler):
                 "Type": "AWS-HMAC", "AccessKeyId": access_key,
                 "SecretAccessKey": secret_key, "Token": token,
                 "Expiration": iso(exp)}), "application/json")
+        url = urllib.parse.urlsplit(self.path)
+        if url.path == "/federation/credentials":
+            q = urllib.parse.parse_qs(url.query)
+            tok = self.headers.get("x-amz-sso_bearer_token")
+            if tok != read("sso-token"):
+                log("sso-401")
+                return self.answer(401, '{"message":"Session token not '
+                                   'found or invalid"}', "application/json")
+            account = q.get("account_id", [""])[0]
+            role = q.get("role_name", [""])[0]
+            log("sso", account, role)
+            if account == "999999999999":
+                return self.answer(200, '{"roleCredentials": []}',
+                                   "application/json")
+            if account != "111122223333" or role != "zerofs-role":
+                return self.answer(403, '{"message":"No access"}',
+                                   "application/json")
+            token, exp = issue("sso")
+            return self.answer(200, json.dumps({"roleCredentials": {
+                "accessKeyId": access_key, "secretAccessKey": secret_key,
+                "sessionToken": token, "expiration": exp * 1000}}),
+                "application/json")
         if self.path == "/container/creds":
             if self.headers.get("Authorization") != read("container-auth"):
                 return self.answer(403, '{"code":"AccessDenied"}',
@@ -173,17 +205,36 @@ class CredsHandler(Handler):
                     f"{code}</Code><Message>{msg}</Message></Error>"
                     "<RequestId>1</RequestId></ErrorResponse>", "text/xml")
 
+    def signer(self, key, signed):
+        # The secret of KEY and who issued it, or (None, why).
+        if key == SOURCE_KEY:
+            return SOURCE_SECRET, SOURCE_KEY
+        if key != access_key:
+            return None, "unknown access key " + key
+        token = self.headers.get("x-amz-security-token")
+        with lock:
+            exp, kind = tokens.get(token, (0, None))
+        if kind is None or "x-amz-security-token" not in signed:
+            return None, "no signed session token issued here"
+        if time.time() >= exp:
+            return None, "the signing session token has expired"
+        return secret_key, kind
+
     def check_sigv4(self, body):
-        # The SigV4 header of an AssumeRole, checked in full.
+        # The SigV4 header of an AssumeRole, checked in full: (None, who
+        # signed it) or (why not, None).
         auth = self.headers.get("Authorization", "")
         if not auth.startswith("AWS4-HMAC-SHA256 "):
-            return "no SigV4 Authorization"
+            return "no SigV4 Authorization", None
         parts = dict(p.strip().split("=", 1)
                      for p in auth[len("AWS4-HMAC-SHA256 "):].split(","))
         key, date, region, service, term = parts["Credential"].split("/")
-        if key != SOURCE_KEY or service != "sts" or term != "aws4_request":
-            return "wrong credential scope " + parts["Credential"]
         signed = parts["SignedHeaders"].split(";")
+        secret, who = self.signer(key, signed)
+        if secret is None:
+            return who, None
+        if service != "sts" or term != "aws4_request":
+            return "wrong credential scope " + parts["Credential"], None
         canon = "POST\n/\n\n" + "".join(
             f"{h}:{' '.join(self.headers.get(h, '').split())}\n"
             for h in signed) + "\n" + parts["SignedHeaders"] + "\n" + \
@@ -192,13 +243,13 @@ class CredsHandler(Handler):
         sts = "AWS4-HMAC-SHA256\n" + amz_date + "\n" + \
             f"{date}/{region}/{service}/aws4_request\n" + \
             hashlib.sha256(canon.encode()).hexdigest()
-        k = ("AWS4" + SOURCE_SECRET).encode()
+        k = ("AWS4" + secret).encode()
         for m in (date, region, service, "aws4_request"):
             k = hmac.new(k, m.encode(), hashlib.sha256).digest()
         sig = hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
         if sig != parts["Signature"]:
-            return "signature does not match"
-        return None
+            return "signature does not match", None
+        return None, who
 
     def do_POST(self):
         if self.down():
@@ -215,9 +266,11 @@ class CredsHandler(Handler):
                 return self.sts_error(400, "InvalidIdentityToken", "bad")
             kind = "web-identity"
         elif action == "AssumeRole":
-            why = self.check_sigv4(body)
+            why, who = self.check_sigv4(body)
             if why:
+                log("assume-role refused:", why)
                 return self.sts_error(403, "SignatureDoesNotMatch", why)
+            log("assume-role by", who)
             kind = "assume-role"
         else:
             return self.sts_error(400, "InvalidAction", action)
@@ -247,14 +300,14 @@ class S3Forwarder(Handler):
         auth = self.headers.get("Authorization", "")
         now = time.time()
         with lock:
-            exp = tokens.get(token)
+            exp, kind = tokens.get(token, (None, "-"))
         if exp is None or f"Credential={access_key}/" not in auth:
-            log("s3", "unknown", self.command, token)
+            log("s3", "unknown", self.command, token, kind)
             return self.s3_error(403, "InvalidToken")
         if now >= exp:
-            log("s3", "expired", self.command, token)
+            log("s3", "expired", self.command, token, kind)
             return self.s3_error(400, "ExpiredToken")
-        log("s3", "ok", self.command, token)
+        log("s3", "ok", self.command, token, kind)
         conn = http.client.HTTPConnection(s3_host, timeout=60)
         headers = {k: v for k, v in self.headers.items()}
         conn.putrequest(self.command, self.path, skip_host=True,

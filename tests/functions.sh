@@ -35,6 +35,12 @@
 #                            if the wrapper exits first
 #   stop_wrapper             SIGTERM to that wrapper, and reap it
 #   wrapper_nbdkit           the pid of the wrapper's nbdkit, if any
+#   "${sanitizer_env[@]}" CMD
+#                            run CMD as nbdkit runs: with the ASan runtime
+#                            preloaded in a tree configured with
+#                            --enable-sanitizers (sanitizers.sh), as it
+#                            is otherwise; for programs that start nbdkit
+#                            (the zerofs wrapper)
 #
 # Tests start every nbdkit with -v, so that a failing test's log shows
 # what the server did: start_server does, and "nbdkit -U - ... --run"
@@ -80,6 +86,10 @@ _run_cleanups ()
     for (( i = ${#_cleanups[@]} - 1; i >= 0; i-- )); do
         eval "${_cleanups[i]}"
     done
+    # --enable-sanitizers: the reports of every nbdkit, now all stopped.
+    if [ -n "${sanitizer_logs:-}" ] && ! sanitizer_check; then
+        status=1
+    fi
     exit $status
 }
 trap _run_cleanups EXIT
@@ -108,6 +118,13 @@ requires nbdkit --version
 # nbdkit_cmd is the command, so that start_server can run it in the
 # background as a process of its own (valgrind keeps the pid) rather
 # than a subshell running a function.
+#
+# ./configure --enable-sanitizers: every nbdkit runs with the ASan
+# runtime preloaded (sanitizers.sh), and "nbdkit --run" commands without.
+sanitizer_env=()
+if [ "${ZEROFS_SANITIZERS:-no}" = yes ]; then
+    source "$srcdir/sanitizers.sh"          # puts its nbdkit on the PATH
+fi
 nbdkit_cmd=(nbdkit)
 if [ -n "${ZEROFS_TEST_VALGRIND:-}" ]; then
     requires valgrind --version
@@ -230,6 +247,11 @@ stop_server ()
     done
     if kill -0 "$server_pid" 2>/dev/null; then
         echo "$0: nbdkit $server_pid did not exit on SIG$sig; killing it"
+        # Where it hangs, for the log.
+        if command -v gdb > /dev/null; then
+            gdb -batch -p "$server_pid" -ex "thread apply all bt 16" \
+                2>/dev/null | grep -E '^(Thread|#)' || :
+        fi
         kill -KILL "$server_pid"
         sig=
     fi
@@ -293,7 +315,8 @@ start_wrapper ()
 {
     local ready=$1 i
     shift
-    "${ZEROFS:?ZEROFS must be set (make check sets it)}" -f "$@" \
+    "${sanitizer_env[@]}" \
+        "${ZEROFS:?ZEROFS must be set (make check sets it)}" -f "$@" \
         2> >(tee -a "$wrapper_log" >&2) &
     wrapper_pid=$!
     for (( i = 0; i < 300; i++ )); do

@@ -23,6 +23,10 @@
 #    not use what it knew: reopened after a clean handover it reads the
 #    other server's data; its unflushed data recovered after a crash is
 #    not uploaded over the other server's (not even with force=true).
+# 8. zerofs-dev resize and rm hold the lease while they run: a server
+#    opening the device meanwhile is refused naming zerofs-dev; with
+#    --force they take it from a live server, which is fenced; resize
+#    releases it at the end, rm removes it with the device.
 # 6. A journal object of the fenced server that lands after the new
 #    holder listed the journal (its PUT delayed by the fault wrapper) is
 #    stale: a later replay does not apply it, and says so.
@@ -216,9 +220,9 @@ EOF
 stop_server
 
 # 6.  A late journal object of a fenced server.  A's journal PUTs take
-# 6 s; B takes the device with force while one is under way, and lists
-# the journal before it lands; C, replaying after B is lost, must not
-# apply it.
+# 12 s (time enough for B to start on a loaded machine); B takes the
+# device with force while one is under way, and lists the journal
+# before it lands; C, replaying after B is lost, must not apply it.
 faults=$tmpdir/faults
 : > "$faults"
 rm -rf "$cachedir"
@@ -228,7 +232,7 @@ client <<'EOF'
 h.pwrite(b"o" * 4096, 7 << 20)
 h.flush()
 EOF
-printf 'delay put:/journal/ 6s\n' > "$faults"
+printf 'delay put:/journal/ 12s\n' > "$faults"
 sleep 0.3
 client > "$tmpdir/a6.out" 2>&1 <<'EOF' &
 h.pwrite(b"S" * 4096, 7 << 20)
@@ -300,6 +304,60 @@ start_second "$tmpdir/cache7c"
 client2 'assert h.pread(1 << 20, 3 << 20) == b"B" * (1 << 20), "stale data uploaded"'
 stop_second
 rm -rf "$cachedir"              # (it holds the stale chunk, refused)
+
+# 8.  zerofs-dev holds the lease for rm and resize.
+: > "$log"
+serve
+client <<'EOF'
+h.pwrite(b"8" * 4096, 0)
+h.flush()
+EOF
+# --force takes it from the live server, which is fenced.
+zdev resize --force disk 96M
+client <<'EOF' && { echo "FAIL: a server fenced by zerofs-dev --force flushed"; exit 1; }
+h.pwrite(b"9" * 4096, 0)
+h.flush()
+EOF
+grep -q "lost its lease to host $(hostname) pid [0-9]*" "$log" ||
+    { echo "FAIL: the fenced server does not say who took the lease"; exit 1; }
+stop_server
+zdev info disk > "$tmpdir/info"
+grep -q "^size: .*100663296" "$tmpdir/info" ||
+    { echo "FAIL: resize --force did not resize"; cat "$tmpdir/info"; exit 1; }
+grep -q "lease:.*released" "$tmpdir/info" ||
+    { echo "FAIL: resize did not release the lease"; cat "$tmpdir/info"; exit 1; }
+# While a resize runs (its meta write held back 10 s), a server's open is
+# refused, naming zerofs-dev's process.
+echo "delay put:/meta 10s" > "$tmpdir/faults8"
+zdev --fault-file="$tmpdir/faults8" resize disk 128M &
+zdev_pid=$!                     # (the shell running zdev)
+sleep 2
+start_second "$tmpdir/cache8"
+if client2 'h.pread(512, 0)' 2>/dev/null; then
+    echo "FAIL: a server opened a device during zerofs-dev resize"; exit 1
+fi
+holder=$(sed -n "s/.*device disk is in use by another server: host $(hostname) pid \([0-9]*\) .*/\1/p" "$log2")
+[ -n "$holder" ] && [ "$(ps -o comm= -p "$holder")" = zerofs-dev ] ||
+    { echo "FAIL: the refusal does not name zerofs-dev"; cat "$log2"; exit 1; }
+stop_second
+wait $zdev_pid || { echo "FAIL: the delayed resize failed"; exit 1; }
+zdev info disk | grep -q "^size: .*134217728" ||
+    { echo "FAIL: the delayed resize did not resize"; exit 1; }
+start_second "$tmpdir/cache8"   # released: no force needed
+client2 'assert h.get_size() == 128 << 20
+assert h.pread(4096, 0) == b"8" * 4096'
+stop_second
+# rm removes the lease with the device: nothing of it is left.
+zdev rm disk
+if [ "$ZEROFS_TEST_BACKEND" = dir ] && [ -e "$tmpdir/store/devices/disk" ] &&
+       [ -n "$(find "$tmpdir/store/devices/disk" -type f)" ]; then
+    echo "FAIL: rm left objects of the device"
+    find "$tmpdir/store/devices/disk" -type f; exit 1
+fi
+zdev list --bytes > "$tmpdir/list8"
+if grep -q "^disk" "$tmpdir/list8"; then
+    echo "FAIL: rm left the device listed"; cat "$tmpdir/list8"; exit 1
+fi
 
 # 5.  The fallback's warning, only where it applies.
 case "$ZEROFS_TEST_BACKEND" in

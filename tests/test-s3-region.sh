@@ -123,7 +123,9 @@ test "$n301" -eq 2
 test "$n307" -ge 3
 # Every 307 was followed, signed for the redirect's host and eu-west-1.
 test "$nredir" -eq "$n307"
-! grep -v ' eu-west-1$' "$rlog" | grep -v '^main 301 ' | grep .
+if grep -v ' eu-west-1$' "$rlog" | grep -v '^main 301 ' | grep .; then
+    echo "$0: a request above was not signed for eu-west-1"; exit 1
+fi
 grep -q 'retrying' "$log" && { echo "$0: a request was retried"; exit 1; }
 
 # 4. A bare 301 (no region in it): a HeadBucket asks.

@@ -157,7 +157,9 @@ grep -q '^zerofs statistics at .*Z, up [0-9]* s$' "$STATS"
 grep -q '^store (the whole volume: requests are not counted per device)$' \
      "$STATS"
 grep -q '^  PUT:  *0 requests, 0 bytes, 0 failures, 0 retries$' "$STATS"
-! grep -q '^device disk$' "$STATS"
+if grep -q '^device disk$' "$STATS"; then
+    echo "$0: a device section before the device was opened"; exit 1
+fi
 client <<'PY'
 h.pread(4096, 0)
 h.pwrite(b"x" * 4096, 4096, nbd.CMD_FLAG_FUA)

@@ -557,7 +557,7 @@ midway_fn (void *opaque, const char *key, uint64_t size, bool is_prefix)
 
 static int
 count_list (struct objstore *s, const char *prefix, const char *delim,
-            objstore_list_fn fn, void *opaque)
+            const char *after, objstore_list_fn fn, void *opaque)
 {
   struct counting_store *cs = (struct counting_store *) s;
 
@@ -565,12 +565,13 @@ count_list (struct objstore *s, const char *prefix, const char *delim,
     struct midway m = { .fn = fn, .opaque = opaque, .left = 5 };
 
     cs->list_failures--;
-    if (cs->inner->ops->list (cs->inner, prefix, delim, midway_fn, &m) == -1)
+    if (cs->inner->ops->list (cs->inner, prefix, delim, after,
+                              midway_fn, &m) == -1)
       return -1;
     return objstore_fail (ECONNRESET, "LIST %s: test failure midway",
                           prefix);
   }
-  return cs->inner->ops->list (cs->inner, prefix, delim, fn, opaque);
+  return cs->inner->ops->list (cs->inner, prefix, delim, after, fn, opaque);
 }
 
 static void
@@ -724,6 +725,23 @@ test_list_many (struct objstore *s)
     if (strcmp (got.lines.items[i-1], got.lines.items[i]) >= 0)
       ordered = false;
   CHECK (ordered);
+  listing_free (&got);
+  /* start-after: inside the first directory, past it (which skips it
+   * whole), and past everything.
+   */
+  CHECK (objstore_list_after (s, "many/", "many/chunks-2/0000000000000064",
+                              collect, &got) == 0);
+  CHECK (got.lines.len == N - 100 &&
+         strcmp (got.lines.items[0],
+                 "many/chunks-2/0000000000000065") == 0);
+  listing_free (&got);
+  CHECK (objstore_list_after (s, "many/", "many/chunks-2/~",
+                              collect, &got) == 0);
+  CHECK (got.lines.len == N / 2 &&
+         strcmp (got.lines.items[0], "many/chunks/00000000000005dd") == 0);
+  listing_free (&got);
+  CHECK (objstore_list_after (s, "many/", "many/chunks/0000000000000bb8",
+                              collect, &got) == 0 && got.lines.len == 0);
   listing_free (&got);
   CHECK (objstore_list (s, "many/", "/", collect, &got) == 0);
   /* '-' sorts before '/'. */

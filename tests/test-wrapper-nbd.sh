@@ -45,7 +45,7 @@ wargs+=(--password="$password" --secret-key="$secret_key")
 fails () {
     local want=$1 pattern=$2 status=0
     shift 2
-    "$ZEROFS" "$@" > "$tmpdir/out" 2>&1 || status=$?
+    "${sanitizer_env[@]}" "$ZEROFS" "$@" > "$tmpdir/out" 2>&1 || status=$?
     cat "$tmpdir/out"
     if [ "$status" -ne "$want" ]; then
         echo "$0: zerofs $*: exit status $status, expected $want"
@@ -132,8 +132,10 @@ STANDIN_DIR=$tmpdir/standin2 \
     fails 1 'device disk is in use by another server: host' \
     "${wargs2[@]}" --cache-dir="$tmpdir/cache2" "$bucket" /dev/nbd8 \
     --export=disk
-test ! -e "$tmpdir/standin2/attach" ||
-    ! grep -q '^attached$' "$tmpdir/standin2/attach"
+if [ -e "$tmpdir/standin2/attach" ] &&
+   grep -q '^attached$' "$tmpdir/standin2/attach"; then
+    echo "$0: the refused wrapper attached the device"; exit 1
+fi
 
 # Data flushed, then nbdkit killed: the wrapper starts it again on the
 # same socket, and the data is there.
@@ -168,7 +170,7 @@ test -z "$(ls -A "$TMPDIR")"
 
 # Daemonized: zerofs returns once the device is attached.
 rm -f "$STANDIN_DIR"/*
-"$ZEROFS" "${wargs[@]}" --pid-file="$tmpdir/zerofs.pid" \
+"${sanitizer_env[@]}" "$ZEROFS" "${wargs[@]}" --pid-file="$tmpdir/zerofs.pid" \
           "$bucket" "$dev" --export=disk
 grep -qx attached "$STANDIN_DIR/attach"
 daemon_pid=$(cat "$tmpdir/zerofs.pid")

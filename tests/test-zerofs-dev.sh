@@ -195,10 +195,12 @@ fails 1 'multiple of 4096' dev resize disk1 8388609
 
 # rm removes every object of the device, and only those.
 before="$(count_objects)"
-test "$(count_objects devices/disk1)" -eq 3     # meta + 2 chunks
+# meta, 2 chunks, and the lease (released) and its probe: resize held it
+test "$(count_objects devices/disk1)" -eq 5
+test -f "$vol/devices/disk1/lease"
 dev rm disk1
 test "$(count_objects devices/disk1)" -eq 0
-test "$(count_objects)" -eq $((before - 3))
+test "$(count_objects)" -eq $((before - 5))
 fails 1 'no device' dev info disk1
 dev list > "$tmp/out"
 if grep -q disk1 "$tmp/out"; then

@@ -531,6 +531,40 @@ no_writer (struct ctx *ctx, const char *name)
   return -1;
 }
 
+/* An operation that changes a device (rm, resize) holds its lease
+ * while it runs, as a server would: no server can open the device for
+ * writing meanwhile, and with --force a live writer is taken over first
+ * (fenced: its writes and flushes fail from then on) instead of left
+ * writing under the operation's feet.  The lease is taken for a random
+ * instance of this process, and released at the end unless rm deleted
+ * it with the device.  A zerofs-dev killed meanwhile leaves it live:
+ * running the command again needs --force, which the refusal says.
+ */
+struct op_lease {
+  struct zlease *lease;
+  bool release;                 /* false once the lease object is gone */
+};
+
+static void
+op_lease_drop (struct op_lease *op)
+{
+  zlease_drop (op->lease, op->release);
+}
+DEFINE_CLEANUP_STRUCT (op_lease, struct op_lease, op_lease_drop);
+
+static int
+op_lease_take (struct ctx *ctx, const char *name, struct op_lease *op)
+{
+  uint8_t instance[16];
+
+  op->release = true;
+  if (crypto_random (instance, sizeof instance) == -1)
+    return -1;
+  op->lease = zlease_take (ctx->vol, name, instance,
+                           ctx->cl->force ? ZLEASE_FORCE : 0);
+  return op->lease ? 0 : -1;
+}
+
 /* The lease as a JSON object (or null), after the fields of an object
  * opened by print_json_fields.
  */
@@ -823,16 +857,33 @@ cmd_rm (struct ctx *ctx)
 {
   const char *name = ctx->cl->args[1];
   CLEANUP_VECTOR (devobj_vector) devobj_vector objs = EMPTY_VECTOR;
+  CLEANUP (op_lease) struct op_lease op = { NULL };
   struct device_meta meta;
   int r;
 
+  /* A device whose meta was lost (or an interrupted clone) has nothing
+   * to read: rm removes what is left of it, under its lease all the
+   * same.
+   */
   r = zvolume_find_device (ctx->vol, name, &meta);
-  if (r == -1 || (r == 0 && no_writer (ctx, name) == -1))
+  if (r == -1)
     return -1;
-  if (devobj_list (ctx->vol, name, 0, &objs) == -1 ||
-      devobj_delete (ctx, "rm", name, &objs) == -1)
+  if (r == 1 && zvolume_device_has_objects (ctx->vol, name) != 1)
+    return zvolume_remove_device (ctx->vol, name);   /* "no device" */
+  if (op_lease_take (ctx, name, &op) == -1)
     return -1;
-  return zvolume_remove_device (ctx->vol, name);
+  if (r == 0 &&
+      (devobj_list (ctx->vol, name, 0, &objs) == -1 ||
+       devobj_delete (ctx, "rm", name, &objs) == -1))
+    return -1;
+  /* The meta, then the lease, go last: a server that opens it now
+   * finds no device, not a device without its data.
+   */
+  if (zlease_check (op.lease) == -1 ||
+      zvolume_remove_device (ctx->vol, name) == -1)
+    return -1;
+  op.release = false;
+  return 0;
 }
 
 /* Chunk plaintext on the heap and the codec's key: both wiped when the
@@ -922,25 +973,22 @@ rewrite_chunk (struct ctx *ctx, const struct device_meta *meta,
   return objstore_put (ctx->store, key, newobj, newlen);
 }
 
+/* Read NAME's meta into META and check that it may be resized to
+ * ctx->size: 0 if so, 1 if it has that size already, -1 (said) if not.
+ */
 static int
-cmd_resize (struct ctx *ctx)
+resize_check (struct ctx *ctx, const char *name, struct device_meta *meta)
 {
-  const char *name = ctx->cl->args[1];
-  struct device_meta meta;
-  uint64_t old_size, new_size = ctx->size, old_n, new_n, last;
+  uint64_t new_size = ctx->size;
   char old_h[32], new_h[32];
-  CLEANUP_VECTOR (devobj_vector) devobj_vector past_end = EMPTY_VECTOR;
 
-  if (zvolume_get_device (ctx->vol, name, &meta) == -1 ||
-      no_writer (ctx, name) == -1)
+  if (zvolume_get_device (ctx->vol, name, meta) == -1)
     return -1;
-  old_size = meta.size;
-  if (new_size == old_size)
-    return 0;
-
-  human_size (old_size, old_h, sizeof old_h);
+  if (new_size == meta->size)
+    return 1;
+  human_size (meta->size, old_h, sizeof old_h);
   human_size (new_size, new_h, sizeof new_h);
-  if (new_size < old_size && !ctx->cl->shrink) {
+  if (new_size < meta->size && !ctx->cl->shrink) {
     zerror ("shrinking device %s from %s to %s deletes its data past %s: "
             "add --shrink to do it", name, old_h, new_h, new_h);
     errno = EPERM;
@@ -953,6 +1001,32 @@ cmd_resize (struct ctx *ctx)
     errno = EINVAL;
     return -1;
   }
+  return 0;
+}
+
+static int
+cmd_resize (struct ctx *ctx)
+{
+  const char *name = ctx->cl->args[1];
+  struct device_meta meta;
+  uint64_t old_size, new_size = ctx->size, old_n, new_n, last;
+  CLEANUP_VECTOR (devobj_vector) devobj_vector past_end = EMPTY_VECTOR;
+  CLEANUP (op_lease) struct op_lease op = { NULL };
+  int r;
+
+  /* Refused sizes change nothing, not even the lease: check first, then
+   * take the lease and check again against the meta read under it (a
+   * server may have been writing the device).
+   */
+  r = resize_check (ctx, name, &meta);
+  if (r != 0)
+    return r == 1 ? 0 : -1;
+  if (op_lease_take (ctx, name, &op) == -1)
+    return -1;
+  r = resize_check (ctx, name, &meta);
+  if (r != 0)
+    return r == 1 ? 0 : -1;
+  old_size = meta.size;
 
   old_n = (old_size + meta.chunk_size - 1) / meta.chunk_size;
   new_n = (new_size + meta.chunk_size - 1) / meta.chunk_size;
@@ -975,8 +1049,10 @@ cmd_resize (struct ctx *ctx)
                      chunk_len (new_size, meta.chunk_size, last)) == -1)
     return -1;
 
-  /* 3. The new size. */
+  /* 3. The new size, if the lease is still this run's. */
   meta.size = new_size;
+  if (zlease_check (op.lease) == -1)
+    return -1;
   return zvolume_put_device (ctx->vol, &meta);
 }
 

@@ -59,8 +59,9 @@
  * "listed", and recover() forgets what it did, to start it again.
  *
  * What the index knows about the store: a device's chunk listing is
- * imported once per cache (on first open) and kept up to date by this
- * process's own uploads and deletes.  That holds while this cache is the
+ * learnt once per cache (on first open, in the background while the
+ * device is served: survey.c) and kept up to date by this process's own
+ * uploads and deletes.  That holds while this cache is the
  * device's only writer (the lease, a later piece, will enforce it).
  *
  * 6. Writes land in place in a slot whose record may still say
@@ -285,21 +286,27 @@ record_of (const struct centry *e, struct zindex_chunk *rec)
 {
   memset (rec, 0, sizeof *rec);
   rec->flags = (e->remote ? ZREC_REMOTE : 0) |
-    (e->base_remote ? ZREC_BASE_REMOTE : 0) | (e->dirty ? ZREC_DIRTY : 0);
+    (e->base_remote ? ZREC_BASE_REMOTE : 0) | (e->dirty ? ZREC_DIRTY : 0) |
+    (e->remote && e->maybe ? ZREC_MAYBE : 0);
   rec->slot = e->slot;
   rec->seq = e->seq;
   memcpy (rec->bitmap, e->bitmap, sizeof rec->bitmap);
 }
 
+/* D's record, "listed" as LISTED: its chunk listing complete (the
+ * survey over, survey.c) and its journal replayed ("replayed", d->listed
+ * in memory).
+ */
 static struct index_device
-device_record (const struct cache_device *d, uint64_t reserved)
+device_record (const struct cache_device *d, uint64_t reserved, bool listed)
 {
   struct index_device r;
 
   memset (&r, 0, sizeof r);
   memcpy (r.uuid, d->uuid, 16);
   strcpy (r.name, d->name);
-  r.listed = d->listed;
+  r.listed = listed && d->listed;
+  r.replayed = d->listed;
   r.seq_reserved = reserved;
   r.generation = d->generation;
   return r;
@@ -343,7 +350,8 @@ commit_write (struct zcache *c, const struct snap *snaps, size_t n)
   }
   pthread_mutex_lock (&c->lock);
   for (d = c->devices; d; d = d->next) {
-    struct index_device rec = device_record (d, d->seq_reserving);
+    struct index_device rec = device_record (d, d->seq_reserving,
+                                             d->record_listed);
     if (zindex_put_device (txn, &rec) == -1) {
       pthread_mutex_unlock (&c->lock);
       return -1;
@@ -395,6 +403,11 @@ commit_locked (struct zcache *c, uint64_t ticket)
   memcpy (pend, c->pending_slots, npend * sizeof *pend);
   c->npending = 0;
   for (d = c->devices; d; d = d->next) {
+    /* With the entries: the records of guesses the survey ended go in
+     * the same commit as the "listed" that makes their absence mean
+     * zeros (survey.c).
+     */
+    d->record_listed = !d->surveying;
     d->seq_reserving = d->seq_reserved;
     if (d->record_dirty) {
       d->record_dirty = false;
@@ -498,6 +511,7 @@ new_device (struct zcache *c, const struct device_meta *meta,
   d->seq = seq_reserved > t ? seq_reserved : t;
   d->seq_reserved = d->seq + ZSEQ_RESERVE;
   d->seq_reserving = d->seq_reserved;
+  pthread_mutex_init (&d->lease_lock, NULL);
   return d;
 }
 
@@ -508,9 +522,11 @@ free_device (struct cache_device *d)
     return;
   /* A device that failed to open has nothing of its own in the cache. */
   zlease_drop (d->lease, true);
+  survey_free_known_locked (d);
   journal_object_vector_reset (&d->journal);
   memset (&d->codec, 0, sizeof d->codec);
   pthread_mutex_destroy (&d->ra_lock);
+  pthread_mutex_destroy (&d->lease_lock);
   free (d);
 }
 DEFINE_CLEANUP_POINTER (free_device, struct cache_device *, free_device);
@@ -523,72 +539,6 @@ link_device (struct zcache *c, struct cache_device *d)
   d->next = c->devices;
   c->devices = d;
   pthread_mutex_unlock (&c->lock);
-}
-
-/* Importing a device's chunk listing: indexes are collected in batches
- * and each batch is written in its own short transaction, so a device
- * with millions of chunks neither holds the commit lock (every flush
- * waits for it) for the whole listing nor builds one huge transaction.
- */
-#define ZIMPORT_BATCH 65536
-
-struct import_ctx {
-  struct zcache *c;
-  struct cache_device *d;
-  uint64_t *batch;
-  size_t n;
-  uint64_t count, ignored;
-};
-
-/* N chunk indexes of D, all stored, in one transaction. */
-static int
-import_write (struct zcache *c, struct cache_device *d,
-              const uint64_t *indexes, size_t n)
-{
-  struct zindex_chunk rec;
-  size_t i;
-
-  memset (&rec, 0, sizeof rec);
-  rec.flags = ZREC_REMOTE | ZREC_BASE_REMOTE;
-  rec.slot = ZSLOT_NONE;
-  LOCK_FOR_SCOPE (&c->commit_lock);
-  CLEANUP_ZINDEX_ABORT struct zindex_txn *txn = zindex_begin (c->ix);
-  if (txn == NULL)
-    return -1;
-  for (i = 0; i < n; i++)
-    if (zindex_put_chunk (txn, d->uuid, indexes[i], &rec) == -1)
-      return -1;
-  return zindex_commit_clear (&txn);
-}
-
-static int
-import_flush (struct import_ctx *ctx)
-{
-  int r;
-
-  if (ctx->n == 0)
-    return 0;
-  r = import_write (ctx->c, ctx->d, ctx->batch, ctx->n);
-  ctx->count += ctx->n;
-  ctx->n = 0;
-  return r;
-}
-
-static int
-import_chunk (void *opaque, const char *key, uint64_t size, bool is_prefix)
-{
-  struct import_ctx *ctx = opaque;
-  uint64_t index;
-
-  if (is_prefix || zkey_parse_chunk (key, &index) == -1 ||
-      index >= ctx->d->nchunks) {
-    ctx->ignored++;
-    return 0;
-  }
-  ctx->batch[ctx->n++] = index;
-  if (ctx->n == ZIMPORT_BATCH)
-    return import_flush (ctx);
-  return 0;
 }
 
 struct stale_ctx {
@@ -610,17 +560,17 @@ find_stale (void *opaque, const struct index_device *dev)
 }
 
 /* One short transaction: forget the devices in STALE, forget what the
- * index knew of D's chunks if FORGET, and write D's record (LISTED).
+ * index knew of D's chunks if FORGET, and write D's record (as
+ * d->listed and d->surveying say).
  */
 static int
 write_device_state (struct zcache *c, struct cache_device *d,
-                    uint8_t (*stale)[16], size_t nstale,
-                    bool forget, bool listed)
+                    uint8_t (*stale)[16], size_t nstale, bool forget)
 {
-  struct index_device rec = device_record (d, d->seq_reserved);
+  struct index_device rec = device_record (d, d->seq_reserved,
+                                           !d->surveying);
   size_t i;
 
-  rec.listed = listed;
   LOCK_FOR_SCOPE (&c->commit_lock);
   CLEANUP_ZINDEX_ABORT struct zindex_txn *txn = zindex_begin (c->ix);
   if (txn == NULL)
@@ -635,39 +585,10 @@ write_device_state (struct zcache *c, struct cache_device *d,
   return zindex_commit_clear (&txn);
 }
 
-/* Record every chunk object of D (named by META) in the store as
- * stored.  No lock held: D is not linked yet, and no other
- * thread opens a device of the same name meanwhile (zcache_device).
- */
-static int
-import_listing (struct zcache *c, struct cache_device *d,
-                const struct device_meta *meta)
-{
-  CLEANUP_FREE uint64_t *batch = malloc (ZIMPORT_BATCH * sizeof *batch);
-  struct import_ctx ictx = { .c = c, .d = d, .batch = batch };
-  char prefix[OBJSTORE_KEY_MAX];
-
-  if (batch == NULL) {
-    zerror ("malloc: %m");
-    return -1;
-  }
-  zkey_chunks_prefix (prefix, meta->name);
-  if (objstore_list (c->store, prefix, NULL, import_chunk, &ictx) == -1 ||
-      import_flush (&ictx) == -1)
-    return -1;
-  if (ictx.ignored)
-    zerror ("device %s: ignored %" PRIu64 " objects under %s that are "
-            "not chunks of this device", meta->name, ictx.ignored, prefix);
-  if (zerofs_debug_cache)
-    zdebug ("cache: %s: imported %" PRIu64 " stored chunks",
-            meta->name, ictx.count);
-  return 0;
-}
-
 /* A device the cache has not seen since it was opened: forget older
- * devices of the same name, import the store's listing if the index
- * has none (or a stale one), and link it.  No lock held (see
- * zcache_device).
+ * devices of the same name, replay its journal and survey the store's
+ * listing (in the background) if the index has none (or a stale one),
+ * and link it.  No lock held (see zcache_device).
  */
 static struct cache_device *
 add_device (struct zcache *c, const struct device_meta *meta, bool readonly)
@@ -694,11 +615,14 @@ add_device (struct zcache *c, const struct device_meta *meta, bool readonly)
   if (d == NULL)
     return NULL;
 
-  /* Import the store's listing once per cache, and again when the device
-   * was rewritten (zerofs-dev resize) while this cache was not looking:
-   * what the index knew of its chunks may be stale.  Nothing of it is in
-   * memory (the device is not open here), and a partial import left by
-   * a crash is not "listed": start from nothing in both cases.
+  /* The store's chunk listing is learnt once per cache, and again when
+   * the device was rewritten (zerofs-dev resize) while this cache was
+   * not looking: what the index knew of its chunks may be stale.
+   * Nothing of it is in memory (the device is not open here), and a
+   * partial survey left by a crash is not "listed": start from nothing
+   * in both cases.  The listing itself is the survey, in the background
+   * once the device is linked (survey.c): until it is done, a chunk the
+   * index does not know is asked for.
    */
   /* Before anything of the device's is read or replayed: one writer. */
   if (!readonly &&
@@ -711,9 +635,8 @@ add_device (struct zcache *c, const struct device_meta *meta, bool readonly)
   import = r == 1 || !rec.listed || rec.generation != meta->generation ||
     (d->lease && zlease_took_over (d->lease));
   d->listed = !import;
-  if (write_device_state (c, d, stale, sctx.n, import && r == 0,
-                          !import) == -1 ||
-      (import && import_listing (c, d, meta) == -1) ||
+  d->surveying = import;
+  if (write_device_state (c, d, stale, sctx.n, import && r == 0) == -1 ||
       journal_load (c, d) == -1)
     return NULL;
   if (import && d->journal.len > 0 && readonly) {
@@ -726,7 +649,8 @@ add_device (struct zcache *c, const struct device_meta *meta, bool readonly)
     return NULL;
   }
   if (import && d->journal.len > 0) {
-    /* Replay (journal.c).  New changes must come after every replayed
+    /* Replay (journal.c), the chunks it touches asked for as the survey
+     * would (d->surveying).  New changes must come after every replayed
      * one: start past the newest object's name, reserved before use.
      */
     uint64_t newest = d->journal.items[d->journal.len - 1].seq;
@@ -734,12 +658,14 @@ add_device (struct zcache *c, const struct device_meta *meta, bool readonly)
     if (d->seq < newest)
       d->seq = newest;
     d->seq_reserved = d->seq + ZSEQ_RESERVE;
-    if (write_device_state (c, d, NULL, 0, false, false) == -1)
+    if (write_device_state (c, d, NULL, 0, false) == -1)
       return NULL;
     if (journal_replay (c, d) == 0) {
       /* Chunk objects read meanwhile may have moved D's sequence on. */
       d->seq_reserved = d->seq + ZSEQ_RESERVE;
-      d->listed = write_device_state (c, d, NULL, 0, false, true) == 0;
+      d->listed = true;
+      if (write_device_state (c, d, NULL, 0, false) == -1)
+        d->listed = false;
     }
     if (!d->listed) {
       /* Entries of D are in the cache now: keep it, refused. */
@@ -752,7 +678,7 @@ add_device (struct zcache *c, const struct device_meta *meta, bool readonly)
   }
   else if (import) {
     d->listed = true;
-    if (write_device_state (c, d, NULL, 0, false, true) == -1)
+    if (write_device_state (c, d, NULL, 0, false) == -1)
       return NULL;
   }
   /* After the replay deleted the stale journal objects it found (see
@@ -761,6 +687,8 @@ add_device (struct zcache *c, const struct device_meta *meta, bool readonly)
   if (!readonly)
     cache_device_set_journal_floor (d);
   link_device (c, d);
+  if (import)
+    survey_start (c, d);
   ret = d;
   d = NULL;
   return ret;
@@ -774,10 +702,10 @@ zcache_device (struct zcache *c, const struct device_meta *meta,
   struct device_opening me = { .name = meta->name }, **pp;
   bool busy;
 
-  /* The first open of a device may list the whole device in the store,
-   * which takes long: other devices' opens must not wait for it, so the
-   * listing runs with no lock held; a second open of the same name waits
-   * for the first (c->openings).
+  /* The first open of a device may replay its journal, which can take
+   * long: other devices' opens must not wait for it, so it runs with no
+   * lock held; a second open of the same name waits for the first
+   * (c->openings).  (Its chunk listing does not hold the open: survey.c.)
    */
   pthread_mutex_lock (&c->device_lock);
   for (;;) {
@@ -966,6 +894,7 @@ load_chunk (void *opaque, const uint8_t uuid[16], uint64_t index,
   memcpy (e->bitmap, rec->bitmap, sizeof e->bitmap);
   e->remote = (rec->flags & ZREC_REMOTE) != 0;
   e->base_remote = (rec->flags & ZREC_BASE_REMOTE) != 0;
+  e->maybe = e->remote && (rec->flags & ZREC_MAYBE) != 0;
   /* A clean record's sequence is its object's; a dirty one's is newer. */
   e->stored_seq = rec->flags & ZREC_DIRTY ? 0 : rec->seq;
   if (e->slot != ZSLOT_NONE)
@@ -974,6 +903,8 @@ load_chunk (void *opaque, const uint8_t uuid[16], uint64_t index,
   if (rec->flags & ZREC_DIRTY) {
     centry_set_dirty (c, e);
     e->dirty_time = 0;          /* upload at once */
+    e->recovered = true;        /* counted for the progress (writeback.c) */
+    c->recover_total++;
     /* What the store lacks of it is not known: the whole chunk. */
     e->unsaved = true;
     e->unsaved_since = e->seq;
@@ -1063,7 +994,7 @@ recover (struct zcache *c, struct scan_ctx *scan)
     r = zindex_get_device (c->ix, sd->uuid, &rec);
     if (r == -1)
       return -1;
-    if (r == 0 && !rec.listed) {
+    if (r == 0 && !rec.listed && !rec.replayed) {
       /* A replay of its journal was cut short: it starts again from
        * nothing when the device is opened (journal.c).
        */
@@ -1083,6 +1014,8 @@ recover (struct zcache *c, struct scan_ctx *scan)
           if (d == NULL)
             return -1;
           d->listed = true;
+          /* Served while its survey ran: it runs again (zcache_open). */
+          d->surveying = !rec.listed;
           link_device (c, d);
           d->record_dirty = true;   /* commit the new reservation */
           continue;
@@ -1093,7 +1026,7 @@ recover (struct zcache *c, struct scan_ctx *scan)
       else if (errno != ENOENT)
         return -1;              /* the store failed: try again later */
     }
-    if ((r == 1 || rec.listed) && !same)
+    if ((r == 1 || rec.listed || rec.replayed) && !same)
       zerror ("cache: device %s is no longer in the volume as this cache "
               "knew it (removed, created again or resized): discarding its "
               "cached data", r == 0 ? rec.name : "(unknown)");
@@ -1103,7 +1036,8 @@ recover (struct zcache *c, struct scan_ctx *scan)
      * reservation.
      */
     if (zindex_del_device_chunks (txn, sd->uuid) == -1 ||
-        ((r == 1 || rec.listed) && zindex_del_device (txn, sd->uuid) == -1))
+        ((r == 1 || rec.listed || rec.replayed) &&
+         zindex_del_device (txn, sd->uuid) == -1))
       return -1;
     npurged++;
   }
@@ -1116,7 +1050,7 @@ recover (struct zcache *c, struct scan_ctx *scan)
     detached.slot = ZSLOT_NONE;
     memset (detached.bitmap, 0, sizeof detached.bitmap);
     detached.flags = (sr->rec.flags & ZREC_REMOTE) ?
-      ZREC_REMOTE | ZREC_BASE_REMOTE : 0;
+      ZREC_REMOTE | ZREC_BASE_REMOTE | (sr->rec.flags & ZREC_MAYBE) : 0;
     if ((detached.flags ?
          zindex_put_chunk (txn, sr->uuid, sr->index, &detached) :
          zindex_del_chunk (txn, sr->uuid, sr->index)) == -1)
@@ -1170,7 +1104,7 @@ check_identity (struct zindex *ix, const char *dir, const struct zvolume *vol,
     return -1;
   if (r == 0) {
     if (zindex_get_meta (ix, "format", &format, sizeof format) != 0 ||
-        (format != 1 && format != ZINDEX_FORMAT)) {
+        format < 1 || format > ZINDEX_FORMAT) {
       zerror ("cache-dir %s has an index of an unknown format", dir);
       errno = EINVAL;
       return -1;
@@ -1191,8 +1125,10 @@ check_identity (struct zindex *ix, const char *dir, const struct zvolume *vol,
     if (format == ZINDEX_FORMAT)
       return 0;
     /* Format 1: zindex_open built the "local" database; the slots keep
-     * 4 KiB units (no "xts-unit").  Say so, so that older code, which
-     * would not keep "local" up to date, refuses the index from now on.
+     * 4 KiB units (no "xts-unit").  Formats 1 and 2: the records have
+     * no survey flags yet.  Say so, so that older code, which would not
+     * keep "local" up to date or would misread the survey's flags,
+     * refuses the index from now on.
      */
     format = ZINDEX_FORMAT;
     txn = zindex_begin (ix);
@@ -1397,7 +1333,6 @@ zcache_new (const struct zconf *conf, struct zvolume *vol,
   pthread_mutex_init (&c->device_lock, NULL);
   pthread_cond_init (&c->device_cond, NULL);
   pthread_mutex_init (&c->commit_lock, NULL);
-  pthread_mutex_init (&c->lease_lock, NULL);
   pthread_condattr_init (&attr);
   pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
   pthread_cond_init (&c->cond, &attr);
@@ -1486,6 +1421,7 @@ zcache_open (const struct zconf *conf, struct zvolume *vol,
   CLEANUP_ZCACHE_CLOSE struct zcache *c = NULL;
   CLEANUP_SCAN_CTX struct scan_ctx scan = { 0 };
   struct zcache *ret;
+  struct cache_device *d;
   uint8_t instance[16];
   char path[4096];
   uint32_t s;
@@ -1523,6 +1459,10 @@ zcache_open (const struct zconf *conf, struct zvolume *vol,
     return NULL;
   if (zcache_start_writeback (c) == -1 || readahead_start (c) == -1)
     return NULL;
+  /* Devices served while their survey ran, before a crash. */
+  for (d = c->devices; d; d = d->next)
+    if (d->surveying)
+      survey_start (c, d);
   ret = c;
   c = NULL;
   return ret;
@@ -1538,7 +1478,8 @@ zcache_close (struct zcache *c)
 
   if (c == NULL)
     return;
-  /* Its GETs use the store, the slots and the index. */
+  /* Their LISTs and GETs use the store, the slots and the index. */
+  survey_stop_all (c);
   readahead_stop (c);
   if (c->wb_started) {
     zcache_stop_writeback (c);
@@ -1580,6 +1521,5 @@ zcache_close (struct zcache *c)
   pthread_mutex_destroy (&c->device_lock);
   pthread_cond_destroy (&c->device_cond);
   pthread_mutex_destroy (&c->commit_lock);
-  pthread_mutex_destroy (&c->lease_lock);
   free (c);
 }

@@ -57,8 +57,8 @@ extern struct zcache *zcache_open (const struct zconf *conf,
 extern void zcache_close (struct zcache *c);
 
 /* The cache's view of a device: found or created on first use (then its
- * remote chunk listing is imported into the index, once per cache, and
- * its flush journal replayed).  A first open for reading only (READONLY)
+ * flush journal is replayed, and its remote chunk listing learnt in the
+ * background, once per cache: survey.c).  A first open for reading only (READONLY)
  * of a device whose journal this cache has not applied fails (EROFS)
  * rather than write the replay to the store.
  */
@@ -128,6 +128,13 @@ struct zcache_device_stats {
   uint64_t hits, misses;
   uint64_t dirty_chunks, dirty_bytes;
   uint64_t journal_objects, journal_bytes;
+  /* The survey of its chunks (survey.c): none (the device was listed
+   * when opened), running, done or failed; objects found so far, and
+   * shards listed of all.
+   */
+  enum { ZSURVEY_NONE, ZSURVEY_RUNNING, ZSURVEY_DONE, ZSURVEY_FAILED }
+    survey_state;
+  uint64_t survey_found, survey_shards_done, survey_shards;
 };
 extern void zcache_device_get_stats (struct cache_device *d,
                                      struct zcache_device_stats *st);

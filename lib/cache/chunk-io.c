@@ -98,7 +98,9 @@ centry_remove (struct zcache *c, struct centry *e)
 /* Find or create the entry (from the index if it has a record), with a
  * reference.  Records of chunks that are cached or dirty are always in
  * memory (loaded at open, created here), so a record found in the index
- * describes a chunk that is only in the store.
+ * describes a chunk that is only in the store.  No record: absent, or,
+ * while the device's survey runs and nothing here knows better, a guess
+ * that it may exist ("maybe": survey.c).
  */
 static struct centry *
 centry_get_locked (struct zcache *c, struct cache_device *d, uint64_t index)
@@ -129,9 +131,12 @@ centry_get_locked (struct zcache *c, struct cache_device *d, uint64_t index)
     if (r == 0) {
       e->remote = (rec.flags & ZREC_REMOTE) != 0;
       e->base_remote = (rec.flags & ZREC_BASE_REMOTE) != 0;
+      e->maybe = e->remote && (rec.flags & ZREC_MAYBE) != 0;
       e->seq = rec.seq;
       e->stored_seq = rec.seq;    /* not dirty: the object's sequence */
     }
+    else if (d->surveying && !survey_known_locked (d, index))
+      e->remote = e->base_remote = e->maybe = true;
     centry_insert (c, e);
   }
   e->users++;
@@ -217,6 +222,10 @@ centry_clear_dirty (struct zcache *c, struct centry *e)
     e->dnext->dprev = e->dprev;
   e->dprev = e->dnext = NULL;
   c->ndirty--;
+  if (e->recovered) {
+    e->recovered = false;
+    c->recover_done++;
+  }
   e->dev->stats.dirty_chunks--;
   e->dev->stats.dirty_bytes -= cache_device_chunk_len (e->dev, e->index);
   pthread_cond_broadcast (&c->cond);
@@ -403,11 +412,12 @@ slot_detach_locked (struct zcache *c, struct centry *e)
  * than this cache last wrote, is an error only if E still needs that
  * same object: if an upload, a delete or a trim came in meanwhile
  * (base_gen moved) this returns 0 with *PLAIN NULL, and the caller
- * looks at E again.
+ * looks at E again.  An object that is gone while E only guessed it
+ * might exist (maybe: survey.c) is an answer: 0 with *ABSENT set.
  */
 static int
 centry_fetch (struct zcache *c, struct centry *e, uint32_t gen,
-              uint64_t stored_seq, void **plain)
+              uint64_t stored_seq, void **plain, bool *absent)
 {
   struct cache_device *d = e->dev;
   char key[OBJSTORE_KEY_MAX];
@@ -424,8 +434,9 @@ centry_fetch (struct zcache *c, struct centry *e, uint32_t gen,
       return -1;
     pthread_mutex_lock (&c->lock);
     changed = e->base_gen != gen || !e->base_remote;
+    *absent = e->maybe;
     pthread_mutex_unlock (&c->lock);
-    if (changed)
+    if (changed || *absent)
       return 0;
     /* The store is not what the index expected (the object was
      * deleted behind our back, or the store lost it).  Only this chunk
@@ -468,6 +479,13 @@ centry_fetch (struct zcache *c, struct centry *e, uint32_t gen,
   }
   if (!changed && seq > e->stored_seq)
     e->stored_seq = seq;
+  if (!changed && e->maybe) {
+    /* The guess was right; the next commit records it (survey.c). */
+    centry_resolved_locked (e);
+    centry_index_touch (c, e);
+  }
+  else if (!changed)
+    survey_note_locked (d, e->index);
   pthread_mutex_unlock (&c->lock);
   /* Sequences are used only once reserved (cache.c rule 5). */
   if (ahead && zcache_commit (c) == -1)
@@ -587,6 +605,7 @@ centry_fetch_shared (struct zcache *c, struct centry *e, void **plain)
   pthread_rwlock_t *stripe = centry_stripe (c, e->dev, e->index);
   uint64_t stored_seq;
   uint32_t gen;
+  bool absent = false;
   int r;
 
   free (*plain);
@@ -603,7 +622,26 @@ centry_fetch_shared (struct zcache *c, struct centry *e, void **plain)
   stored_seq = e->stored_seq;
   pthread_mutex_unlock (&c->lock);
 
-  r = centry_fetch (c, e, gen, stored_seq, plain);
+  r = centry_fetch (c, e, gen, stored_seq, plain, &absent);
+  if (r == 0 && absent) {
+    /* No object: E's sectors from the store are zeros, remembered (and
+     * recorded) so that the next read asks nothing.  An upload under
+     * way will make the object exist: then remote stays, as rule 7
+     * (cache.c) wants it before the PUT.
+     */
+    pthread_rwlock_wrlock (stripe);
+    pthread_mutex_lock (&c->lock);
+    if (e->base_gen == gen && e->maybe && e->base_remote) {
+      e->base_remote = false;
+      if (!e->busy)
+        e->remote = false;
+      e->base_gen++;
+      centry_resolved_locked (e);
+      centry_index_touch (c, e);
+    }
+    pthread_mutex_unlock (&c->lock);
+    pthread_rwlock_unlock (stripe);
+  }
   if (r == 0 && *plain) {
     pthread_rwlock_wrlock (stripe);
     if (e->base_remote && centry_install (c, e, *plain) == -1 &&
@@ -1205,7 +1243,20 @@ zcache_allocated_chunks (struct cache_device *d, uint64_t first, uint64_t last,
   CLEANUP_VECTOR (index_vector) index_vector memory_alloc = EMPTY_VECTOR;
   CLEANUP_VECTOR (index_vector) index_vector result = EMPTY_VECTOR;
   size_t i, j, k;
+  bool surveying;
 
+  /* While the survey runs, any chunk may hold data. */
+  pthread_mutex_lock (&d->c->lock);
+  surveying = d->surveying;
+  pthread_mutex_unlock (&d->c->lock);
+  if (surveying) {
+    for (i = first; i <= last; i++)
+      if (index_push (&result, i) == -1)
+        return -1;
+    *n = result.len;
+    *indexes = index_vector_release (&result);
+    return 0;
+  }
   if (collect_allocated (d->c, d, first, last, &records, &memory,
                          &memory_alloc) == -1)
     return -1;

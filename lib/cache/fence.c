@@ -30,8 +30,15 @@
  *    has dirty data: only this cache instance can upload that, and it
  *    takes its own lease back when it restarts.
  *
- * d->lease is written once, under c->lease_lock, and read without it
- * (atomic loads): a lease object lives until the cache closes.
+ * d->lease is written once, under d->lease_lock, and read without it
+ * (atomic loads): a lease object lives until the cache closes.  The
+ * lock is the device's own because a forced take holds it for
+ * ZLEASE_FORCE_WAIT_MS.
+ *
+ * A refusal at write-back (ESTALE: another instance held the lease
+ * since) is kept (d->lease_refused) until a client opens the device
+ * again: it does not go away by itself, and asking again would cost a
+ * request per upload attempt.
  */
 #include <config.h>
 
@@ -75,7 +82,7 @@ cache_device_epoch (struct cache_device *d)
   return l ? zlease_epoch (zlease_generation (l)) : 0;
 }
 
-/* Under c->lease_lock: take D's lease if not held yet.  JOURNAL_KNOWN:
+/* Under d->lease_lock: take D's lease if not held yet.  JOURNAL_KNOWN:
  * D's journal is loaded, record its floor now (else the opening does,
  * once it is).  FLAGS as for zlease_take.
  */
@@ -107,21 +114,19 @@ int
 cache_device_take_lease (struct cache_device *d, bool journal_known,
                          unsigned flags)
 {
-  struct zcache *c = d->c;
   int r;
 
-  pthread_mutex_lock (&c->lease_lock);
+  pthread_mutex_lock (&d->lease_lock);
   /* An open is a new request: a refusal at write-back is retried. */
   d->lease_refused = false;
   r = take_locked (d, journal_known, flags);
-  pthread_mutex_unlock (&c->lease_lock);
+  pthread_mutex_unlock (&d->lease_lock);
   return r;
 }
 
 int
 cache_device_guard (struct cache_device *d)
 {
-  struct zcache *c = d->c;
   struct zlease *l = lease_of (d);
 
   if (l == NULL) {
@@ -132,9 +137,9 @@ cache_device_guard (struct cache_device *d)
      * if no other server wrote the device since this cache held it, or
      * the data would go over newer data.
      */
-    pthread_mutex_lock (&c->lease_lock);
+    pthread_mutex_lock (&d->lease_lock);
     r = take_locked (d, true, ZLEASE_ONLY_OURS);
-    pthread_mutex_unlock (&c->lease_lock);
+    pthread_mutex_unlock (&d->lease_lock);
     if (r == -1)
       return -1;
     l = lease_of (d);

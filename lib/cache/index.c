@@ -63,7 +63,8 @@ struct device_value {
   uint8_t version;
   uint8_t listed;
   uint8_t name_len;
-  uint8_t reserved[5];
+  uint8_t replayed;
+  uint8_t reserved[4];
   uint64_t seq_reserved;
   uint64_t generation;
   char name[64];
@@ -286,6 +287,7 @@ device_from_value (struct zindex *ix, const struct device_value *v,
   memcpy (dev->uuid, uuid, 16);
   memcpy (dev->name, v->name, v->name_len);
   dev->listed = v->listed;
+  dev->replayed = v->replayed;
   dev->seq_reserved = v->seq_reserved;
   dev->generation = v->generation;
   return 0;
@@ -319,6 +321,31 @@ zindex_get_chunk (struct zindex *ix, const uint8_t uuid[16],
     return -1;
   }
   return r;
+}
+
+int
+zindex_txn_get_chunk (struct zindex_txn *t, const uint8_t uuid[16],
+                      uint64_t index, struct zindex_chunk *rec)
+{
+  uint8_t key[24];
+  MDB_val k = { .mv_size = sizeof key, .mv_data = key }, v;
+  int rc;
+
+  chunk_key (key, uuid, index);
+  rc = mdb_get (t->txn, t->ix->chunks, &k, &v);
+  if (rc == MDB_NOTFOUND)
+    return 1;
+  if (rc)
+    return mdb_fail (t->ix, "mdb_get", rc);
+  if (v.mv_size != sizeof *rec ||
+      ((const struct zindex_chunk *) v.mv_data)->version !=
+      ZINDEX_RECORD_VERSION) {
+    zerror ("%s: corrupt chunk record", t->ix->path);
+    errno = EIO;
+    return -1;
+  }
+  memcpy (rec, v.mv_data, sizeof *rec);
+  return 0;
 }
 
 /* Walk a database in a read transaction, from the first key >= START
@@ -580,6 +607,7 @@ zindex_put_device (struct zindex_txn *t, const struct index_device *dev)
   memset (&v, 0, sizeof v);
   v.version = ZINDEX_RECORD_VERSION;
   v.listed = dev->listed;
+  v.replayed = dev->replayed;
   v.name_len = n;
   v.seq_reserved = dev->seq_reserved;
   v.generation = dev->generation;

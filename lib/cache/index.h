@@ -31,15 +31,23 @@
 
 /* 2: the "local" database and the slots' encryption unit recorded (an
  * index of format 1 is upgraded when opened; older code refuses 2, so
- * it cannot misread a cache made by this one).
+ * it cannot misread a cache made by this one).  3: chunk records may
+ * say ZREC_MAYBE and device records "replayed" (the survey, survey.c),
+ * which older code would misread (a 404 taken for a lost object, a
+ * device served while surveyed taken for an interrupted replay and
+ * its unflushed data discarded); 1 and 2 are upgraded when opened.
  */
-#define ZINDEX_FORMAT 2
+#define ZINDEX_FORMAT 3
 
 /* Chunk record flags. */
 #define ZREC_REMOTE      0x01  /* an object for this chunk is in the store */
 #define ZREC_BASE_REMOTE 0x02  /* sectors not valid in the slot read from it
                                   (else they are zeros) */
 #define ZREC_DIRTY       0x04  /* newer than the store: must be uploaded */
+#define ZREC_MAYBE       0x08  /* with REMOTE: made while the device was
+                                  not listed yet (survey.c), the object
+                                  may as well not exist: its absence
+                                  (404) means zeros, not a lost object */
 
 struct zindex_chunk {
   uint8_t version;             /* 1 */
@@ -54,6 +62,9 @@ struct index_device {
   uint8_t uuid[16];
   char name[65];
   bool listed;                 /* remote chunk listing imported */
+  bool replayed;               /* its journal replayed, served: chunk
+                                  records are real even when the listing
+                                  is not complete (survey.c) */
   uint64_t generation;         /* device meta generation imported */
   uint64_t seq_reserved;       /* write sequences below this may be used */
 };
@@ -100,6 +111,12 @@ extern int zindex_foreach_chunk_in (struct zindex *ix, const uint8_t uuid[16],
                                     int (*fn) (void *opaque, uint64_t index,
                                                const struct zindex_chunk *rec),
                                     void *opaque);
+
+/* The record of chunk INDEX of device UUID as transaction T sees it:
+ * 0 found, 1 absent, -1 error.
+ */
+extern int zindex_txn_get_chunk (struct zindex_txn *t, const uint8_t uuid[16],
+                                 uint64_t index, struct zindex_chunk *rec);
 
 /* Writes, in one transaction.  One write transaction at a time: callers
  * serialize (the cache's commit lock).

@@ -3,8 +3,9 @@
  * zerofs: the cache engine's private structures, shared by cache.c
  * (open, recovery, devices, index commits), chunk-io.c (per-chunk
  * reads, writes, discards, slot allocation), writeback.c (uploads,
- * flush, the write-back thread), journal.c (the flush journal) and
- * readahead.c (sequential streams, fetched ahead).  See cache.c for the design.
+ * flush, the write-back thread), journal.c (the flush journal),
+ * readahead.c (sequential streams, fetched ahead) and survey.c (the
+ * background listing of a device's chunks).  See cache.c for the design.
  */
 #ifndef ZEROFS_CACHE_INTERNAL_H
 #define ZEROFS_CACHE_INTERNAL_H
@@ -35,8 +36,13 @@
 #define ZRA_STREAMS 8
 #define ZRA_THREADS_MAX 32
 #define ZRA_QUEUE 64
-/* In ra_stream.next: a stream no read has continued yet. */
+/* In d->ra_next: a stream no read has continued yet. */
 #define ZRA_FRESH (UINT64_C (1) << 63)
+/* The survey (survey.c): LIST requests at once per device (at most
+ * writeback-threads), and the fewest chunks a shard covers.
+ */
+#define ZSURVEY_THREADS 8
+#define ZSURVEY_SHARD_MIN 4096
 /* Commit the index at least this often when something changed. */
 #define ZCOMMIT_INTERVAL_MS 1000
 /* A dirty chunk is written back after this long even without a flush. */
@@ -82,6 +88,10 @@ struct centry {
                                     users == 0) */
   bool base_remote;              /* [S] invalid sectors read from the store */
   bool remote;                   /* [C] an object is in the store */
+  bool maybe;                    /* [C] remote is a guess: made while the
+                                    device was not listed (survey.c), so
+                                    a 404 means zeros, not a lost object */
+  bool recovered;                /* [C] dirty since recovery at open */
   bool dirty;                    /* [C] newer than the store */
   uint64_t dirty_since;          /* [C] first sequence not uploaded */
   time_t dirty_time;             /* [C] when it became dirty (monotonic s) */
@@ -180,10 +190,23 @@ struct cache_device {
                                     its journal replayed (index record) */
   bool failed;                   /* [C] opening it failed half way: refused
                                     until the server restarts */
+  bool surveying;                /* [C] its chunk listing is not complete:
+                                    a chunk the index does not know may
+                                    exist (survey.c) */
+  bool record_listed;            /* [C] "listed" in the commit being
+                                    written (commit_locked) */
+  uint64_t **known;              /* [C] survey.c: chunks the survey must
+                                    leave alone (sparse bitmap) */
+  bool known_failed;             /* [C] a page of it could not be had */
+  struct survey *survey;         /* survey.c, while it runs or until
+                                    joined */
   journal_object_vector journal; /* [C] its journal objects */
   uint64_t journal_bytes;        /* [C] their total size */
   time_t last_write;             /* [C] its last write (monotonic s) */
   uint64_t write_index;          /* [C] the chunk of its last write */
+  pthread_mutex_t lease_lock;    /* "[L]": takes of its lease (one
+                                    may wait ZLEASE_FORCE_WAIT_MS: per
+                                    device, so others do not wait) */
   struct zlease *lease;          /* [L] its lease, when opened for
                                     writing or written back */
   bool lease_refused;            /* [L] another server holds it */
@@ -256,7 +279,6 @@ struct zcache {
   pthread_cond_t device_cond;    /* an opening finished */
   struct device_opening *openings;  /* devices being opened (listed) */
   pthread_mutex_t commit_lock;   /* one index transaction at a time */
-  pthread_mutex_t lease_lock;    /* "[L]": takes of device leases */
   uint8_t instance[16];          /* this cache's instance id */
   uint64_t commit_requested, commit_done;  /* [C] group commit tickets */
 
@@ -274,6 +296,11 @@ struct zcache {
   pthread_t *ra_threads;
   unsigned ra_nthreads;
   bool ra_init, ra_stop;
+
+  /* Recovery at open: dirty chunks found, and uploaded since
+   * (writeback.c draws the progress).
+   */
+  uint64_t recover_total, recover_done;   /* [C] */
 };
 
 /* Sector bitmaps (bitmap, unsaved_map) and a chunk's sector count. */
@@ -374,6 +401,25 @@ extern int centry_discard (struct cache_device *d, uint64_t index,
  */
 extern int readahead_start (struct zcache *c);
 extern void readahead_stop (struct zcache *c);
+
+/* survey.c.  Under c->lock: the state of chunk INDEX of D is known
+ * here now (fetched, uploaded, deleted): no listing result may override
+ * it.  No-op when D is listed.
+ */
+extern void survey_note_locked (struct cache_device *d, uint64_t index);
+extern bool survey_known_locked (const struct cache_device *d,
+                                 uint64_t index);
+/* Under c->lock: E's existence in the store is known now (an answer to
+ * a GET, an upload, a delete): no longer a guess.
+ */
+extern void centry_resolved_locked (struct centry *e);
+/* Start listing D's chunks in the background (D linked, surveying).
+ * Failure to start is logged; D stays not listed.
+ */
+extern void survey_start (struct zcache *c, struct cache_device *d);
+/* Stop every survey and join its threads (zcache_close). */
+extern void survey_stop_all (struct zcache *c);
+extern void survey_free_known_locked (struct cache_device *d);
 
 /* journal.c */
 extern bool journal_on (struct zcache *c, struct cache_device *d);

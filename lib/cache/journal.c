@@ -73,6 +73,7 @@
 #include "lease.h"
 #include "journal.h"
 #include "log.h"
+#include "progress.h"
 #include "vector.h"
 
 bool
@@ -844,6 +845,8 @@ journal_replay (struct zcache *c, struct cache_device *d)
   struct replay rp = { .c = c, .d = d };
   char key[OBJSTORE_KEY_MAX];
   CLEANUP_FREE uint64_t *seqs = NULL;
+  struct zprogress progress = { 0 };
+  uint64_t start_ms = zcache_now_ms (), ms;
   struct centry *e;
   size_t i, n;
   int r = 0;
@@ -866,6 +869,8 @@ journal_replay (struct zcache *c, struct cache_device *d)
     CLEANUP_FREE void *obj = NULL;
     size_t objlen;
 
+    zprogress_draw (&progress, i == 0, "%s: replaying its flush journal: "
+                    "%zu of %zu objects", d->name, i, n);
     zkey_journal (key, d->name, seqs[i]);
     rp.key = key;
     r = objstore_get (c->store, key, &obj, &objlen);
@@ -893,6 +898,7 @@ journal_replay (struct zcache *c, struct cache_device *d)
     if (r == 0)
       r = apply_group (&rp);
   }
+  zprogress_clear (&progress);
   replay_chunk_vector_reset (&rp.chunks);
   pending_record_vector_reset (&rp.group);
   byte_vector_reset (&rp.data);
@@ -915,9 +921,11 @@ journal_replay (struct zcache *c, struct cache_device *d)
         e->journal_seq = e->seq;
       }
   }
+  ms = zcache_now_ms () - start_ms;
   if (n > 0)
     zdebug ("device %s: replayed %zu journal objects (%" PRIu64 " records "
-            "applied, %" PRIu64 " already in their chunks)",
-            d->name, n, rp.applied, rp.skipped);
+            "applied, %" PRIu64 " already in their chunks) in %" PRIu64
+            ".%01" PRIu64 " s", d->name, n, rp.applied, rp.skipped,
+            ms / 1000, ms % 1000 / 100);
   return zcache_commit (c);
 }

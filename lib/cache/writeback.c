@@ -60,6 +60,7 @@
 #include "cleanup.h"
 #include "internal.h"
 #include "log.h"
+#include "progress.h"
 
 /* E's content into SCRATCH, with its stripe held: 1 when sectors must
  * come from the store's copy and PLAIN is NULL.  *ZERO: all zeros.
@@ -207,6 +208,7 @@ upload_one (struct zcache *c, struct centry *e, void *scratch)
   e->remote = !zero;
   e->stored_seq = zero ? 0 : seq;
   e->base_gen++;
+  centry_resolved_locked (e);
   centry_saved_locked (e, seq);
   if (e->seq == seq)
     centry_clear_dirty (c, e);
@@ -302,6 +304,7 @@ delete_batch (struct zcache *c, struct centry **v, size_t n)
         v[i]->remote = false;
         v[i]->stored_seq = 0;
         v[i]->base_gen++;
+        centry_resolved_locked (v[i]);
         centry_saved_locked (v[i], v[i]->busy_seq);
         if (v[i]->seq == v[i]->busy_seq)
           centry_clear_dirty (c, v[i]);
@@ -881,6 +884,35 @@ writeback_due (struct zcache *c, struct centry *e, time_t now,
     (journal_pressed (c, d) && e->journal_first <= journal_cut (d));
 }
 
+/* The dirty chunks recovery found at open: a progress line on a
+ * terminal while they are uploaded, a summary once they all are.  No
+ * lock held.
+ */
+static void
+recovery_progress (struct zcache *c, struct zprogress *p, uint64_t start_ms)
+{
+  uint64_t total, done, ms;
+
+  pthread_mutex_lock (&c->lock);
+  total = c->recover_total;
+  done = c->recover_done;
+  if (total > 0 && done >= total)
+    c->recover_total = 0;
+  pthread_mutex_unlock (&c->lock);
+  if (total == 0)
+    return;
+  if (done < total) {
+    zprogress_draw (p, false, "uploading the dirty chunks of the last run: "
+                    "%" PRIu64 " of %" PRIu64, done, total);
+    return;
+  }
+  zprogress_clear (p);
+  ms = zcache_now_ms () - start_ms;
+  zdebug ("cache: recovery: uploaded the %" PRIu64 " dirty chunks of the "
+          "last run in %" PRIu64 ".%01" PRIu64 " s", total, ms / 1000,
+          ms % 1000 / 100);
+}
+
 static void *
 writeback_thread (void *arg)
 {
@@ -889,7 +921,8 @@ writeback_thread (void *arg)
   size_t n, up_failed;
   bool urgent, commit, failed, stream_wait = false;
   time_t now;
-  uint64_t now_ms;
+  uint64_t now_ms, start_ms = zcache_now_ms ();
+  struct zprogress progress = { 0 };
 
   pthread_mutex_lock (&c->lock);
   while (!c->stop) {
@@ -938,6 +971,7 @@ writeback_thread (void *arg)
     /* Journal objects the uploads made useless. */
     journal_retire (c);
     cache_renew_leases (c);
+    recovery_progress (c, &progress, start_ms);
     pthread_mutex_lock (&c->lock);
     /* Space may have been made: wake waiting writers. */
     pthread_cond_broadcast (&c->cond);
@@ -949,6 +983,7 @@ writeback_thread (void *arg)
       c->wb_kick = true;                      /* more to do: no pause */
   }
   pthread_mutex_unlock (&c->lock);
+  zprogress_clear (&progress);
   return NULL;
 }
 

@@ -814,6 +814,7 @@ struct list_state {
   const char *prefix;
   size_t prefixlen;
   const char *delim;           /* NULL: no delimiter */
+  const char *after;           /* NULL: from the start */
   objstore_list_fn fn;
   void *opaque;
   char key[OBJSTORE_KEY_MAX + NAME_MAX + 2];  /* the path being walked */
@@ -965,6 +966,27 @@ dir_has_object (int fd)
   return r;
 }
 
+/* Does KEY come after the listing's start-after? */
+static bool
+after_start (const struct list_state *ls, const char *key)
+{
+  return ls->after == NULL || strcmp (key, ls->after) > 0;
+}
+
+/* Is every key in the subdirectory DIRKEY ("NAME/") at or before the
+ * listing's start-after?  So if DIRKEY sorts before it and is not a
+ * prefix of it: then every key beginning with DIRKEY differs from it
+ * first within DIRKEY, where DIRKEY is smaller.
+ */
+static bool
+dir_before_start (const struct list_state *ls, const char *dirkey)
+{
+  size_t len = strlen (dirkey);
+
+  return ls->after && strcmp (dirkey, ls->after) < 0 &&
+    strncmp (dirkey, ls->after, len) != 0;
+}
+
 /* Emit common prefix CP (of length CPLEN) unless it was the last one. */
 static int
 emit_prefix (struct list_state *ls, const char *cp, size_t cplen)
@@ -975,6 +997,8 @@ emit_prefix (struct list_state *ls, const char *cp, size_t cplen)
     return 0;
   memcpy (ls->last_cp, cp, cplen);
   ls->last_cp[cplen] = '\0';
+  if (!after_start (ls, ls->last_cp))
+    return 0;
   r = ls->fn (ls->opaque, ls->last_cp, 0, true);
   if (r == 1)
     ls->stopped = true;
@@ -1019,6 +1043,8 @@ walk (struct list_state *ls, int fd, size_t keylen, const char *filter)
     memcpy (ls->key + keylen, names.items[i], namelen + 1);
 
     if (names.items[i][namelen - 1] == '/') {
+      if (dir_before_start (ls, ls->key))
+        continue;
       /* "NAME/" is in the key: open it without the slash. */
       ls->key[keylen + namelen - 1] = '\0';
       subfd = openat (ls->ds->rootfd, ls->key,
@@ -1040,10 +1066,13 @@ walk (struct list_state *ls, int fd, size_t keylen, const char *filter)
         r = walk (ls, subfd, keylen + namelen, "");
     }
     else {
+      cplen = common_prefix_len (ls, ls->key);
+      if (cplen == 0 && !after_start (ls, ls->key))
+        continue;               /* (before the stat: a shard of a large
+                                   directory skips most of it) */
       if (fstatat (ls->ds->rootfd, ls->key, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
           !S_ISREG (st.st_mode))
         continue;               /* removed meanwhile */
-      cplen = common_prefix_len (ls, ls->key);
       if (cplen > 0)
         r = emit_prefix (ls, ls->key, cplen);
       else {
@@ -1080,7 +1109,7 @@ prefix_dirs_valid (const char *prefix)
 
 static int
 dir_list (struct objstore *s, const char *prefix, const char *delimiter,
-          objstore_list_fn fn, void *opaque)
+          const char *start_after, objstore_list_fn fn, void *opaque)
 {
   struct dir_store *ds = (struct dir_store *) s;
   CLEANUP_FREE struct list_state *ls = NULL;
@@ -1103,6 +1132,7 @@ dir_list (struct objstore *s, const char *prefix, const char *delimiter,
   ls->prefix = prefix;
   ls->prefixlen = strlen (prefix);
   ls->delim = delimiter && *delimiter ? delimiter : NULL;
+  ls->after = start_after;
   ls->fn = fn;
   ls->opaque = opaque;
 

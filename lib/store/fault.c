@@ -16,6 +16,12 @@
  *   fail OP ERRNO COUNT            the next COUNT OPs fail
  *   fail OP ERRNO PCT%             each OP fails with probability PCT %
  *   fail OP ERRNO COUNT PCT%       both: COUNT failures, picked at random
+ *   stale list DURATION            a LIST's keys reach the caller
+ *                                  DURATION after the store gave them
+ *                                  (all pages taken first): a listing
+ *                                  that is stale by the time it is
+ *                                  used, as a slow reader of a large
+ *                                  one sees it
  *   crash OP [COUNT]               the process kills itself (SIGKILL) as
  *                                  soon as the COUNT-th OP (default: the
  *                                  next one) has reached the real store:
@@ -69,6 +75,7 @@
 #include "cleanup.h"
 #include "log.h"
 #include "internal.h"
+#include "vector.h"
 
 #define CHECK_INTERVAL_NS 100000000  /* 100 ms between stats of the file */
 #define MAX_RULES 256
@@ -103,7 +110,8 @@ static const struct {
 };
 
 struct fault_rule {
-  bool is_fail;               /* else a delay (or a crash) */
+  bool is_fail;               /* else a delay (or a crash, or stale) */
+  bool is_stale;              /* list: deliver the keys delay_us late */
   bool is_crash;              /* crash after COUNT more OPs */
   unsigned ops;               /* mask of enum fault_op */
   char key_part[64];          /* only keys containing this ("": all) */
@@ -301,6 +309,21 @@ parse_rule (char **words, size_t n, struct fault_rule *rule,
     return 0;
   }
 
+  if (strcmp (words[0], "stale") == 0) {
+    rule->is_stale = true;
+    if (n != 3 || parse_op_word (words[1], rule) == -1 ||
+        rule->ops != OP_LIST) {
+      snprintf (why, whylen, "expected: stale list[:TEXT] DURATION");
+      return -1;
+    }
+    if (parse_duration (words[2], &rule->delay_us) == -1) {
+      snprintf (why, whylen, "bad duration \"%s\" (e.g. 20ms, 500us, 1s)",
+                words[2]);
+      return -1;
+    }
+    return 0;
+  }
+
   if (strcmp (words[0], "crash") == 0) {
     rule->is_crash = true;
     rule->counted = true;
@@ -324,7 +347,7 @@ parse_rule (char **words, size_t n, struct fault_rule *rule,
     return 0;
   }
 
-  snprintf (why, whylen, "unknown directive \"%s\" (delay, fail or crash)",
+  snprintf (why, whylen, "unknown directive \"%s\" (delay, fail, stale or crash)",
             words[0]);
   return -1;
 }
@@ -445,6 +468,18 @@ random_pct (struct fault_store *fs)
   return ((x * UINT64_C (2685821657736338717)) >> 32) % 100;
 }
 
+static void
+sleep_us (uint64_t us)
+{
+  struct timespec ts = {
+    .tv_sec = us / 1000000,
+    .tv_nsec = (us % 1000000) * 1000,
+  };
+
+  while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
+    ;
+}
+
 /* Decide an operation's fate: delay it, then fail it (-1, recorded) or
  * let it through (0).  *CRASH_AFTER is set when a crash rule fires: the
  * caller kills the process once the real store has done the operation.
@@ -473,6 +508,8 @@ inject (struct fault_store *fs, unsigned op, const char *opname,
       if (!(rule->ops & op) ||
           (rule->key_part[0] && strstr (key, rule->key_part) == NULL))
         continue;
+      if (rule->is_stale)
+        continue;               /* fault_list's */
       if (rule->is_crash) {
         if (rule->count > 0 && --rule->count == 0)
           *crash_after = true;
@@ -495,16 +532,10 @@ inject (struct fault_store *fs, unsigned op, const char *opname,
   }
 
   if (delay_us > 0) {
-    struct timespec ts = {
-      .tv_sec = delay_us / 1000000,
-      .tv_nsec = (delay_us % 1000000) * 1000,
-    };
-
     if (zerofs_debug_fault)
       zdebug ("fault: delaying %s %s by %" PRIu64 " us", opname, key,
               delay_us);
-    while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
-      ;
+    sleep_us (delay_us);
   }
 
   if (fail) {
@@ -617,19 +648,90 @@ fault_copy (struct objstore *s, const char *src, const char *dst)
                       fs->inner->ops->copy (fs->inner, src, dst));
 }
 
+/* How late the keys of a LIST of PREFIX are delivered (stale rules). */
+static uint64_t
+stale_us (struct fault_store *fs, const char *prefix)
+{
+  uint64_t us = 0;
+  size_t i;
+  LOCK_FOR_SCOPE (&fs->lock);
+
+  maybe_reload (fs);
+  for (i = 0; i < fs->nr_rules; i++)
+    if (fs->rules[i].is_stale &&
+        (fs->rules[i].key_part[0] == '\0' ||
+         strstr (prefix, fs->rules[i].key_part) != NULL))
+      us += fs->rules[i].delay_us;
+  return us;
+}
+
+/* A stale listing: its keys, kept until they are delivered. */
+struct listed_key {
+  char *key;
+  uint64_t size;
+  bool is_prefix;
+};
+DEFINE_VECTOR_TYPE (listed_key_vector, struct listed_key);
+
+static void
+listed_keys_free (listed_key_vector *v)
+{
+  size_t i;
+
+  for (i = 0; i < v->len; i++)
+    free (v->items[i].key);
+  listed_key_vector_reset (v);
+}
+
+static int
+keep_key (void *opaque, const char *key, uint64_t size, bool is_prefix)
+{
+  listed_key_vector *v = opaque;
+  struct listed_key k = { strdup (key), size, is_prefix };
+
+  if (k.key == NULL || listed_key_vector_append (v, k) == -1) {
+    free (k.key);
+    zerror ("LIST: out of memory");
+    return -1;
+  }
+  return 0;
+}
+
 static int
 fault_list (struct objstore *s, const char *prefix, const char *delimiter,
-            objstore_list_fn fn, void *opaque)
+            const char *start_after, objstore_list_fn fn, void *opaque)
 {
   struct fault_store *fs = (struct fault_store *) s;
-
+  __attribute__ ((cleanup (listed_keys_free)))
+    listed_key_vector keys = EMPTY_VECTOR;
+  uint64_t late;
   bool crash = false;
+  size_t i;
+  int r;
 
   if (inject (fs, OP_LIST, "LIST", prefix, &crash) == -1)
     return -1;
-  return maybe_crash (crash, "LIST", prefix,
-                      fs->inner->ops->list (fs->inner, prefix, delimiter,
-                                            fn, opaque));
+  late = stale_us (fs, prefix);
+  if (late == 0)
+    return maybe_crash (crash, "LIST", prefix,
+                        fs->inner->ops->list (fs->inner, prefix, delimiter,
+                                              start_after, fn, opaque));
+  r = maybe_crash (crash, "LIST", prefix,
+                   fs->inner->ops->list (fs->inner, prefix, delimiter,
+                                         start_after, keep_key, &keys));
+  if (r == -1)
+    return -1;
+  if (zerofs_debug_fault)
+    zdebug ("fault: delivering the %zu keys of LIST %s %" PRIu64 " us late",
+            keys.len, prefix, late);
+  sleep_us (late);
+  for (i = 0; i < keys.len; i++) {
+    r = fn (opaque, keys.items[i].key, keys.items[i].size,
+            keys.items[i].is_prefix);
+    if (r != 0)
+      return r == 1 ? 0 : -1;
+  }
+  return 0;
 }
 
 static void

@@ -277,9 +277,9 @@ list_trampoline_fn (void *opaque, const char *key, uint64_t size,
   return r;
 }
 
-int
-objstore_list (struct objstore *s, const char *prefix, const char *delimiter,
-               objstore_list_fn fn, void *opaque)
+static int
+list_from (struct objstore *s, const char *prefix, const char *delimiter,
+           const char *start_after, objstore_list_fn fn, void *opaque)
 {
   struct list_trampoline t = { .fn = fn, .opaque = opaque };
 
@@ -295,12 +295,31 @@ objstore_list (struct objstore *s, const char *prefix, const char *delimiter,
   if (delimiter && delimiter[0] == '\0')
     delimiter = NULL;
 
-  if (s->ops->list (s, prefix, delimiter, list_trampoline_fn, &t) == -1) {
+  if (start_after && start_after[0] == '\0')
+    start_after = NULL;
+
+  if (s->ops->list (s, prefix, delimiter, start_after,
+                    list_trampoline_fn, &t) == -1) {
     if (!t.callback_failed)
       report_failure (s);
     return -1;
   }
   return 0;
+}
+
+int
+objstore_list (struct objstore *s, const char *prefix, const char *delimiter,
+               objstore_list_fn fn, void *opaque)
+{
+  return list_from (s, prefix, delimiter, NULL, fn, opaque);
+}
+
+int
+objstore_list_after (struct objstore *s, const char *prefix,
+                     const char *start_after, objstore_list_fn fn,
+                     void *opaque)
+{
+  return list_from (s, prefix, NULL, start_after, fn, opaque);
 }
 
 void

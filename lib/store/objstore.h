@@ -129,10 +129,14 @@ struct objstore_ops {
   int (*delete_many) (struct objstore *s, const char *const *keys, size_t n);
 
   /* List keys beginning with PREFIX in lexical order, all pages.
-   * DELIMITER may be NULL.
+   * DELIMITER may be NULL.  START_AFTER (NULL: none) skips every key
+   * (and common prefix) up to and including it, in the store where it
+   * can (ListObjectsV2's start-after): a listing of one part of a large
+   * keyspace need not page through what comes before it; a caller
+   * stops at the end of its part by returning 1 from FN.
    */
   int (*list) (struct objstore *s, const char *prefix, const char *delimiter,
-               objstore_list_fn fn, void *opaque);
+               const char *start_after, objstore_list_fn fn, void *opaque);
 
   void (*close) (struct objstore *s);
 };
@@ -179,6 +183,12 @@ extern int objstore_delete_many (struct objstore *s,
 extern int objstore_list (struct objstore *s, const char *prefix,
                           const char *delimiter,
                           objstore_list_fn fn, void *opaque);
+/* The keys beginning with PREFIX that sort after START_AFTER (see the
+ * op); no delimiter.
+ */
+extern int objstore_list_after (struct objstore *s, const char *prefix,
+                                const char *start_after,
+                                objstore_list_fn fn, void *opaque);
 extern void objstore_close (struct objstore *s);
 
 /* The message of this thread's last store failure (also for callers

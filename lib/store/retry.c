@@ -21,9 +21,10 @@
  * a failed precondition (EEXIST), and the caller (the lease) must read
  * the object back to tell its own write from another's.
  *
- * A listing that fails part-way restarts from the beginning, and keys
- * the callback has already had (keys come in lexical order, so: every
- * key up to the last one delivered) are not delivered again.  A listing
+ * A listing that fails part-way starts again after the last key
+ * delivered (start-after), and keys the callback has already had (keys
+ * come in lexical order, so: every key up to the last one delivered)
+ * are not delivered again.  A listing
  * that the callback aborted is not retried.
  *
  * Each attempt made again is counted in the statistics of the stats
@@ -315,7 +316,7 @@ list_resume_fn (void *opaque, const char *key, uint64_t size, bool is_prefix)
 
 static int
 retry_list (struct objstore *s, const char *prefix, const char *delimiter,
-            objstore_list_fn fn, void *opaque)
+            const char *start_after, objstore_list_fn fn, void *opaque)
 {
   struct retry_store *rs = (struct retry_store *) s;
   CLEANUP_LIST_RESUME struct list_resume lr = { .fn = fn, .opaque = opaque };
@@ -324,7 +325,11 @@ retry_list (struct objstore *s, const char *prefix, const char *delimiter,
 
   attempts_init (&a, rs, OBJSTORE_LIST, prefix);
   for (;;) {
+    /* An attempt after a failure starts after the last key delivered
+     * (with a delimiter, a common prefix is not a key to start after).
+     */
     r = rs->inner->ops->list (rs->inner, prefix, delimiter,
+                              lr.last && !delimiter ? lr.last : start_after,
                               list_resume_fn, &lr);
     if (r == 0 || lr.callback_failed || !should_retry (&a))
       return r;

@@ -35,6 +35,17 @@
  * fetched, once.  IMDSv1 (no token) only with imds-v1=true, when the
  * token PUT fails.
  *
+ * SSO (IAM Identity Center): the access token that "aws sso login"
+ * cached in ~/.aws/sso/cache/SHA1.json ("accessToken", "expiresAt"),
+ * read at every fetch so that a new login is picked up; expired, it is
+ * an error that says to log in again (it is not refreshed here with the
+ * cached refresh token, as the SDKs do for sso-session profiles).  Then
+ * GET PORTAL/federation/credentials?account_id=A&role_name=R with
+ * "x-amz-sso_bearer_token: TOKEN"; PORTAL is AWS_ENDPOINT_URL_SSO or
+ * https://portal.sso.REGION.amazonaws.com.  The answer is JSON:
+ * "roleCredentials": { accessKeyId, secretAccessKey, sessionToken,
+ * expiration (milliseconds since the epoch) }.
+ *
  * Every answer is read as text from a bounded buffer, and what held a
  * secret is wiped.
  */
@@ -118,6 +129,9 @@ creds_source_free (struct creds_source *src)
   free (src->auth_token_file);
   free (src->imds_endpoint);
   cleanup_wipe_string (&src->imds_token);
+  free (src->sso_cache);
+  free (src->sso_url);
+  free (src->sso_login);
   free (src);
 }
 
@@ -737,6 +751,138 @@ fetch_imds (struct creds_source *src, struct s3_http *http,
                           resp.body_len, "Token", out);
 }
 
+/* The access token that "aws sso login" cached, if it has not expired. */
+static char *
+sso_cached_token (struct creds_source *src)
+{
+  CLEANUP_WIPE_STRING char *doc = NULL;
+  CLEANUP_JSON_OBJECT json_object obj = EMPTY_VECTOR;
+  const char *token, *expires;
+  char when[64], t[32];
+  time_t expiration;
+  size_t n;
+  char *ret;
+
+  doc = read_token_file (src->name, src->sso_cache);
+  if (doc == NULL) {
+    char msg[512];
+
+    snprintf (msg, sizeof msg, "%s", objstore_last_error ());
+    objstore_fail (EACCES, "%s (no SSO token cached: run %s)", msg,
+                   src->sso_login);
+    return NULL;
+  }
+  if (s3_json_parse_object (doc, strlen (doc), &obj) == -1) {
+    char msg[256];
+
+    snprintf (msg, sizeof msg, "%s", objstore_last_error ());
+    objstore_fail (EBADMSG, "%s: %s: %s", src->name, src->sso_cache, msg);
+    return NULL;
+  }
+  token = nonempty (s3_json_get (&obj, "accessToken", JSON_STRING));
+  expires = nonempty (s3_json_get (&obj, "expiresAt", JSON_STRING));
+  if (token == NULL || expires == NULL) {
+    objstore_fail (EBADMSG, "%s: %s has no accessToken and expiresAt "
+                   "strings (run %s)", src->name, src->sso_cache,
+                   src->sso_login);
+    return NULL;
+  }
+  /* Early AWS CLI v2 releases wrote "...T12:00:00UTC". */
+  snprintf (when, sizeof when, "%s", expires);
+  n = strlen (when);
+  if (n > 3 && strcmp (when + n - 3, "UTC") == 0)
+    strcpy (when + n - 3, "Z");
+  if (creds_parse_time (when, &expiration) == -1) {
+    objstore_fail (EBADMSG, "%s: %s: cannot read the expiresAt \"%.40s\"",
+                   src->name, src->sso_cache, expires);
+    return NULL;
+  }
+  if (time (NULL) >= expiration) {
+    struct tm tm;
+
+    gmtime_r (&expiration, &tm);
+    strftime (t, sizeof t, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    objstore_fail (EACCES, "%s: the SSO token cached in %s expired at %s: "
+                   "run %s", src->name, src->sso_cache, t, src->sso_login);
+    return NULL;
+  }
+  ret = strdup (token);
+  if (ret == NULL)
+    out_of_memory ();
+  return ret;
+}
+
+/* The SSO portal's GetRoleCredentials, with the cached token. */
+static int
+fetch_sso (struct creds_source *src, struct s3_http *http,
+           struct s3_creds **out)
+{
+  CLEANUP_WIPE_STRING char *token = NULL;
+  CLEANUP_WIPE_STRING char *header = NULL;
+  CLEANUP_WIPE_RESPONSE struct s3_http_response resp = { 0 };
+  CLEANUP_JSON_OBJECT json_object obj = EMPTY_VECTOR;
+  CLEANUP_JSON_OBJECT json_object rc = EMPTY_VECTOR;
+  const char *headers[2] = { NULL, "Accept: application/json" };
+  const char *inner = NULL, *ak, *sk, *session, *exp;
+  char *end;
+  long long ms;
+
+  token = sso_cached_token (src);
+  if (token == NULL)
+    return -1;
+  if (strpbrk (token, "\r\n"))
+    return objstore_fail (EBADMSG, "%s: the SSO token in %s has a line "
+                          "break", src->name, src->sso_cache);
+  header = format_string ("x-amz-sso_bearer_token: %s", token);
+  if (header == NULL)
+    return out_of_memory ();
+  headers[0] = header;
+  if (http_call (http, src->name, "GET", src->sso_url, headers, 2, NULL, 0,
+                 &resp) == -1)
+    return -1;
+  /* The portal's UnauthorizedException and ForbiddenException. */
+  if (resp.status == 401)
+    return objstore_fail (EACCES, "%s: GET %s: HTTP 401: the SSO portal "
+                          "refused the cached token (run %s)", src->name,
+                          src->sso_url, src->sso_login);
+  if (resp.status == 403)
+    return objstore_fail (EACCES, "%s: GET %s: HTTP 403: the SSO portal "
+                          "refused the role (is it assigned to you in that "
+                          "account?)", src->name, src->sso_url);
+  if (resp.status != 200)
+    return objstore_fail (status_errno (resp.status), "%s: GET %s: HTTP %ld",
+                          src->name, src->sso_url, resp.status);
+  if (s3_json_parse_object (resp.body ? resp.body : "", resp.body_len,
+                            &obj) == 0 &&
+      (inner = s3_json_get (&obj, "roleCredentials", JSON_NESTED)) == NULL)
+    return objstore_fail (EBADMSG, "%s: GET %s: no roleCredentials object",
+                          src->name, src->sso_url);
+  if (inner == NULL ||
+      s3_json_parse_object (inner, strlen (inner), &rc) == -1) {
+    char msg[256];
+
+    snprintf (msg, sizeof msg, "%s", objstore_last_error ());
+    return objstore_fail (EBADMSG, "%s: GET %s: %s", src->name,
+                          src->sso_url, msg);
+  }
+  ak = nonempty (s3_json_get (&rc, "accessKeyId", JSON_STRING));
+  sk = nonempty (s3_json_get (&rc, "secretAccessKey", JSON_STRING));
+  session = nonempty (s3_json_get (&rc, "sessionToken", JSON_STRING));
+  exp = s3_json_get (&rc, "expiration", JSON_NUMBER);
+  if (ak == NULL || sk == NULL || exp == NULL)
+    return objstore_fail (EBADMSG, "%s: GET %s: the roleCredentials have "
+                          "no accessKeyId, secretAccessKey and expiration",
+                          src->name, src->sso_url);
+  /* Milliseconds since the epoch. */
+  errno = 0;
+  ms = strtoll (exp, &end, 10);
+  if (errno || *end || ms <= 0)
+    return objstore_fail (EBADMSG, "%s: GET %s: cannot read the expiration "
+                          "\"%.40s\"", src->name, src->sso_url, exp);
+  *out = s3_creds_new (ak, sk, session, (time_t) (ms / 1000));
+  return *out ? 0 : -1;
+}
+
 int
 creds_source_fetch (struct creds_source *src, struct s3_http *http,
                     struct s3_creds **out)
@@ -757,6 +903,8 @@ creds_source_fetch (struct creds_source *src, struct s3_http *http,
     return fetch_container (src, http, out);
   case CREDS_IMDS:
     return fetch_imds (src, http, out);
+  case CREDS_SSO:
+    return fetch_sso (src, http, out);
   }
   abort ();
 }

@@ -6,14 +6,16 @@
  * kind of provider and its settings); s3-creds.c picks one by the chain
  * of s3-creds.h and fetches from it at start and at every refresh.
  *
+ *   s3-creds.c         the chain; the environment, container and IMDS
+ *                      providers, also for credential_source
  *   s3-creds-files.c   the shared files: a profile's keys, role_arn +
- *                      source_profile, web_identity_token_file,
- *                      credential_process
+ *                      source_profile or credential_source,
+ *                      web_identity_token_file, SSO, credential_process
  *   s3-creds-fetch.c   fetching: credential_process, STS AssumeRole and
  *                      AssumeRoleWithWebIdentity, the container
- *                      endpoint, IMDSv2
+ *                      endpoint, IMDSv2, the SSO portal
  *
- * Only these three files include this header.
+ * Only these files include this header.
  */
 #ifndef ZEROFS_S3_CREDS_SOURCE_H
 #define ZEROFS_S3_CREDS_SOURCE_H
@@ -33,6 +35,7 @@ enum creds_kind {
   CREDS_ASSUME_ROLE,              /* STS AssumeRole, signed by source */
   CREDS_CONTAINER,                /* ECS / EKS container endpoint */
   CREDS_IMDS,                     /* EC2 instance metadata, IMDSv2 */
+  CREDS_SSO,                      /* IAM Identity Center: GetRoleCredentials */
 };
 
 struct creds_source {
@@ -53,6 +56,10 @@ struct creds_source {
   char *imds_token;               /* the session token, NULL if none */
   time_t imds_token_expires;
   unsigned imds_token_fetches;    /* for the debug log */
+  /* SSO. */
+  char *sso_cache;                /* ~/.aws/sso/cache/SHA1.json */
+  char *sso_url;                  /* GetRoleCredentials, with its query */
+  char *sso_login;                /* "aws sso login --profile P", for messages */
 };
 
 extern void creds_source_free (struct creds_source *src);
@@ -80,6 +87,21 @@ extern int creds_source_set_sts (struct creds_source *src,
 extern int creds_profile_source (const struct zconf *conf,
                                  const char *profile,
                                  struct creds_source **src, char **why);
+
+/* The providers of the chain that a profile's credential_source can
+ * also name (s3-creds.c): the environment (AWS_ACCESS_KEY_ID ...), the
+ * container endpoint (AWS_CONTAINER_CREDENTIALS_*_URI) and the EC2
+ * instance metadata service (unless AWS_EC2_METADATA_DISABLED=true).
+ * One signature for all three (CONF is for IMDS's imds-v1): 1 with
+ * *SRC, 0 if the provider is not configured, -1 on error (objstore_fail:
+ * half a key pair, a container URL not allowed).
+ */
+extern int creds_env_source (const struct zconf *conf,
+                             struct creds_source **src);
+extern int creds_container_source (const struct zconf *conf,
+                                   struct creds_source **src);
+extern int creds_imds_source (const struct zconf *conf,
+                              struct creds_source **src);
 
 /* Fetch credentials from SRC with HTTP.  Returns 0 with *OUT (refs 1),
  * or -1 with objstore_fail (the errno class of the failure: EAGAIN and

@@ -151,6 +151,7 @@ static int
 refresh_locked (struct s3_creds_provider *p, const char *why)
 {
   struct s3_creds *fresh = NULL, *old;
+  const struct creds_source *imds;
   char t1[32], t2[32];
   time_t now;
   int r;
@@ -187,9 +188,11 @@ refresh_locked (struct s3_creds_provider *p, const char *why)
             why, p->src->name, fresh->access_key,
             show_time (fresh->expiration, t1, sizeof t1),
             show_time (old->expiration, t2, sizeof t2));
-  if (zerofs_debug_s3 && p->src->kind == CREDS_IMDS)
+  for (imds = p->src; imds && imds->kind != CREDS_IMDS; imds = imds->source)
+    ;
+  if (zerofs_debug_s3 && imds)
     zdebug ("s3: IMDS session tokens fetched so far: %u",
-            p->src->imds_token_fetches);
+            imds->imds_token_fetches);
   s3_creds_put (old);
   return 0;
 }
@@ -314,12 +317,99 @@ container_url_allowed (const char *url)
   return strncmp (host, "127.", 4) == 0 && n <= 15;
 }
 
+int
+creds_env_source (const struct zconf *conf __attribute__ ((unused)),
+                  struct creds_source **src)
+{
+  const char *ak = nonempty (getenv ("AWS_ACCESS_KEY_ID"));
+  const char *sk = nonempty (getenv ("AWS_SECRET_ACCESS_KEY"));
+  CLEANUP_CREDS_SOURCE struct creds_source *s = NULL;
+
+  *src = NULL;
+  if (!ak && !sk)
+    return 0;
+  if (!ak || !sk)
+    return half_pair ("AWS_ACCESS_KEY_ID", ak, "AWS_SECRET_ACCESS_KEY",
+                      " in the environment");
+  s = creds_source_new (CREDS_STATIC, "the environment (AWS_ACCESS_KEY_ID)");
+  if (s == NULL ||
+      (s->fixed = s3_creds_new (ak, sk,
+                                nonempty (getenv ("AWS_SESSION_TOKEN")), 0))
+      == NULL)
+    return -1;
+  *src = s;
+  s = NULL;
+  return 1;
+}
+
+int
+creds_container_source (const struct zconf *conf __attribute__ ((unused)),
+                        struct creds_source **src)
+{
+  const char *rel = nonempty (getenv ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"));
+  const char *full = nonempty (getenv ("AWS_CONTAINER_CREDENTIALS_FULL_URI"));
+  const char *tfile =
+    nonempty (getenv ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"));
+  const char *token = nonempty (getenv ("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
+  CLEANUP_CREDS_SOURCE struct creds_source *s = NULL;
+  CLEANUP_FREE char *url = NULL;
+
+  *src = NULL;
+  if (!rel && !full)
+    return 0;
+  url = rel
+    ? format_string ("http://169.254.170.2%s%s", rel[0] == '/' ? "" : "/",
+                     rel)
+    : strdup (full);
+  if (url == NULL)
+    return objstore_fail (ENOMEM, "credentials: out of memory");
+  if (!rel && !container_url_allowed (url))
+    return objstore_fail (EINVAL, "AWS_CONTAINER_CREDENTIALS_FULL_URI=%s: "
+                          "the container endpoint must be https, or "
+                          "http on loopback or 169.254.170.2/23", url);
+  s = creds_source_new (CREDS_CONTAINER, "the container endpoint %s "
+                        "(AWS_CONTAINER_CREDENTIALS_%s_URI)", url,
+                        rel ? "RELATIVE" : "FULL");
+  if (s == NULL || (s->url = strdup (url)) == NULL ||
+      (tfile && (s->auth_token_file = strdup (tfile)) == NULL) ||
+      (!tfile && token && (s->auth_token = strdup (token)) == NULL))
+    return objstore_fail (ENOMEM, "credentials: out of memory");
+  *src = s;
+  s = NULL;
+  return 1;
+}
+
+int
+creds_imds_source (const struct zconf *conf, struct creds_source **src)
+{
+  const char *ep = nonempty (getenv ("AWS_EC2_METADATA_SERVICE_ENDPOINT"));
+  CLEANUP_CREDS_SOURCE struct creds_source *s = NULL;
+  size_t n;
+
+  *src = NULL;
+  if (is_true (getenv ("AWS_EC2_METADATA_DISABLED")))
+    return 0;
+  s = creds_source_new (CREDS_IMDS, "the EC2 instance metadata service "
+                        "at %s", ep ? ep : "http://169.254.169.254");
+  if (s == NULL ||
+      (s->imds_endpoint = strdup (ep ? ep : "http://169.254.169.254"))
+      == NULL)
+    return objstore_fail (ENOMEM, "credentials: out of memory");
+  n = strlen (s->imds_endpoint);
+  while (n > 0 && s->imds_endpoint[n - 1] == '/')
+    s->imds_endpoint[--n] = '\0';
+  s->imds_v1 = conf->imds_v1;
+  *src = s;
+  s = NULL;
+  return 1;
+}
+
 /* The chain: *SRC, or 0 with *TRIED listing what was looked at. */
 static int
 find_source (const struct zconf *conf, struct creds_source **src,
              char **tried)
 {
-  const char *ak, *sk, *token_file, *role, *rel, *full;
+  const char *token_file, *role;
   const char *profile = NULL;
   bool explicit_profile = nonempty (conf->profile) != NULL;
   CLEANUP_FREE char *why = NULL;
@@ -349,21 +439,11 @@ find_source (const struct zconf *conf, struct creds_source **src,
 
   if (!explicit_profile) {
     /* 2. The environment. */
-    ak = nonempty (getenv ("AWS_ACCESS_KEY_ID"));
-    sk = nonempty (getenv ("AWS_SECRET_ACCESS_KEY"));
-    if (ak || sk) {
-      if (!ak || !sk)
-        return half_pair ("AWS_ACCESS_KEY_ID", ak, "AWS_SECRET_ACCESS_KEY",
-                          " in the environment");
-      s = creds_source_new (CREDS_STATIC, "the environment "
-                            "(AWS_ACCESS_KEY_ID)");
-      if (s == NULL ||
-          (s->fixed = s3_creds_new (ak, sk,
-                                    nonempty (getenv ("AWS_SESSION_TOKEN")),
-                                    0)) == NULL)
-        return -1;
+    r = creds_env_source (conf, &s);
+    if (r == -1)
+      return -1;
+    if (r == 1)
       goto found;
-    }
 
     /* 3. Web identity. */
     token_file = nonempty (getenv ("AWS_WEB_IDENTITY_TOKEN_FILE"));
@@ -399,50 +479,18 @@ find_source (const struct zconf *conf, struct creds_source **src,
                           "(from profile=): %s", profile, why);
 
   /* 5. The container endpoint. */
-  rel = nonempty (getenv ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"));
-  full = nonempty (getenv ("AWS_CONTAINER_CREDENTIALS_FULL_URI"));
-  if (rel || full) {
-    const char *tfile =
-      nonempty (getenv ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"));
-    const char *token = nonempty (getenv ("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
-    CLEANUP_FREE char *url = rel
-      ? format_string ("http://169.254.170.2%s%s", rel[0] == '/' ? "" : "/",
-                       rel)
-      : strdup (full);
-
-    if (url == NULL)
-      return objstore_fail (ENOMEM, "credentials: out of memory");
-    if (!rel && !container_url_allowed (url))
-      return objstore_fail (EINVAL, "AWS_CONTAINER_CREDENTIALS_FULL_URI=%s: "
-                            "the container endpoint must be https, or "
-                            "http on loopback or 169.254.170.2/23", url);
-    s = creds_source_new (CREDS_CONTAINER, "the container endpoint %s "
-                          "(AWS_CONTAINER_CREDENTIALS_%s_URI)", url,
-                          rel ? "RELATIVE" : "FULL");
-    if (s == NULL || (s->url = strdup (url)) == NULL ||
-        (tfile && (s->auth_token_file = strdup (tfile)) == NULL) ||
-        (!tfile && token && (s->auth_token = strdup (token)) == NULL))
-      return objstore_fail (ENOMEM, "credentials: out of memory");
+  r = creds_container_source (conf, &s);
+  if (r == -1)
+    return -1;
+  if (r == 1)
     goto found;
-  }
 
   /* 6. The EC2 instance metadata service. */
-  if (!is_true (getenv ("AWS_EC2_METADATA_DISABLED"))) {
-    const char *ep = nonempty (getenv ("AWS_EC2_METADATA_SERVICE_ENDPOINT"));
-    size_t n;
-
-    s = creds_source_new (CREDS_IMDS, "the EC2 instance metadata service "
-                          "at %s", ep ? ep : "http://169.254.169.254");
-    if (s == NULL ||
-        (s->imds_endpoint = strdup (ep ? ep : "http://169.254.169.254"))
-        == NULL)
-      return objstore_fail (ENOMEM, "credentials: out of memory");
-    n = strlen (s->imds_endpoint);
-    while (n > 0 && s->imds_endpoint[n - 1] == '/')
-      s->imds_endpoint[--n] = '\0';
-    s->imds_v1 = conf->imds_v1;
+  r = creds_imds_source (conf, &s);
+  if (r == -1)
+    return -1;
+  if (r == 1)
     goto found;
-  }
 
   *tried = format_string ("not in the access-key and secret-key options, "
                           "not in the environment (AWS_ACCESS_KEY_ID, "

@@ -12,9 +12,12 @@
  *     (AWS_ROLE_SESSION_NAME): STS AssumeRoleWithWebIdentity;
  *  4. the shared files (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials,
  *     AWS_CONFIG_FILE or ~/.aws/config), profile from profile=, else
- *     AWS_PROFILE, else "default": role_arn (with source_profile or
- *     web_identity_token_file: STS AssumeRole / AssumeRoleWithWebIdentity),
- *     else static keys, else credential_process;
+ *     AWS_PROFILE, else "default": role_arn (with source_profile,
+ *     credential_source = Environment / EcsContainer / Ec2InstanceMetadata
+ *     (the providers of 2, 5 and 6) or web_identity_token_file: STS
+ *     AssumeRole / AssumeRoleWithWebIdentity), else SSO (sso_session or
+ *     sso_start_url: the portal's GetRoleCredentials with the token that
+ *     "aws sso login" cached), else static keys, else credential_process;
  *  5. container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or
  *     AWS_CONTAINER_CREDENTIALS_FULL_URI (ECS, EKS Pod Identity);
  *  6. the EC2 instance metadata service (IMDSv2), unless

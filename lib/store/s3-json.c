@@ -5,7 +5,8 @@
  * A recursive-descent parser over the bytes, no tree: the top-level
  * object's members are appended to a vector as they are read, and a
  * nested value is walked (depth-limited, so that "[[[[..." cannot
- * exhaust the stack) only to find where it ends.  A string being
+ * exhaust the stack) to check it and find where it ends, and kept as
+ * text, for a second parse by a caller that wants it.  A string being
  * decoded grows in a char vector that is wiped if it is dropped: it may
  * be a secret key.
  */
@@ -289,7 +290,9 @@ literal (struct parser *ps, const char *word)
   return true;
 }
 
-/* A value; its text into *OUT (if not NULL) unless it is nested. */
+/* A value; its text into *OUT (if not NULL): a nested one as it is in
+ * the document.
+ */
 static int
 parse_value (struct parser *ps, int depth, json_text *out,
              enum json_type *type)
@@ -301,9 +304,14 @@ parse_value (struct parser *ps, int depth, json_text *out,
   case '"':
     *type = JSON_STRING;
     return parse_string (ps, out);
-  case '{': case '[':
+  case '{': case '[': {
+    const char *start = ps->p;
+
     *type = JSON_NESTED;
-    return skip_nested (ps, depth);
+    if (skip_nested (ps, depth) == -1)
+      return -1;
+    return out ? put_bytes (out, start, ps->p - start) : 0;
+  }
   case 't':
     *type = JSON_TRUE;
     if (!literal (ps, "true"))
@@ -369,13 +377,11 @@ parse_member (struct parser *ps, json_object *obj)
   if (parse_value (ps, 0, &value, &m.type) == -1)
     return -1;
   m.name = strdup (name.items);
-  if (m.type != JSON_NESTED) {
-    /* An exact-size copy, so that no spare capacity leaves with it. */
-    m.value = strdup (value.items);
-    if (m.value == NULL) {
-      free (m.name);
-      return objstore_fail (ENOMEM, "parsing JSON: out of memory");
-    }
+  /* An exact-size copy, so that no spare capacity leaves with it. */
+  m.value = strdup (value.items);
+  if (m.value == NULL) {
+    free (m.name);
+    return objstore_fail (ENOMEM, "parsing JSON: out of memory");
   }
   if (m.name == NULL || json_object_append (obj, m) == -1) {
     member_free (&m);

@@ -9,12 +9,14 @@
  *   { "AccessKeyId": "ASIA...", "SecretAccessKey": "...",
  *     "Token": "...", "Expiration": "2024-05-01T12:00:00Z" }
  *
- * (credential_process says "SessionToken" and adds "Version": 1).  This
- * is a strict RFC 8259 parser of such an object: the top level must be
- * one object; its members' scalar values (strings, numbers, true, false,
- * null) are returned as text, with string escapes decoded to UTF-8;
- * nested objects and arrays are checked for well-formedness (to a depth
- * of 32) and skipped.  Anything else is EBADMSG: trailing bytes, a
+ * (credential_process says "SessionToken" and adds "Version": 1; the SSO
+ * portal nests such an object as "roleCredentials", and the SSO token
+ * cache is another flat one).  This is a strict RFC 8259 parser of such
+ * an object: the top level must be one object; its members' scalar
+ * values (strings, numbers, true, false, null) are returned as text,
+ * with string escapes decoded to UTF-8; nested objects and arrays are
+ * checked for well-formedness (to a depth of 32) and returned as their
+ * text in the document, which s3_json_parse_object can parse again.  Anything else is EBADMSG: trailing bytes, a
  * duplicate name, a control character or a lone surrogate in a string,
  * \u0000 (it could not be a C string), a number that is not JSON's
  * grammar.  The values hold secrets: they are wiped when freed.
@@ -35,7 +37,7 @@ enum json_type {
 
 struct json_member {
   char *name;
-  char *value;                    /* NUL-terminated text; NULL if nested */
+  char *value;                    /* NUL-terminated text, never NULL */
   enum json_type type;
 };
 

@@ -15,7 +15,7 @@
  *   delete_many  DeleteObjects (POST ?delete, quiet, Content-MD5)
  *   copy         CopyObject (PUT with x-amz-copy-source, signed; an
  *                <Error> in a 200 answer is a failure, as AWS documents)
- *   list         ListObjectsV2 (list-type=2), every page
+ *   list         ListObjectsV2 (list-type=2, start-after), every page
  *
  * Errors: S3's <Error> body gives the code (NoSuchBucket, AccessDenied,
  * SignatureDoesNotMatch, SlowDown, ...), which decides the errno class of
@@ -843,14 +843,15 @@ s3_delete_many (struct objstore *base, const char *const *keys, size_t n)
 
 static int
 s3_list (struct objstore *base, const char *prefix, const char *delimiter,
-         objstore_list_fn fn, void *opaque)
+         const char *start_after, objstore_list_fn fn, void *opaque)
 {
   struct s3_store *s = (struct s3_store *) base;
   CLEANUP_S3_HTTP_RESPONSE struct s3_http_response resp = { 0 };
   CLEANUP_S3_LIST_PAGE struct s3_list_page page = { 0 };
   CLEANUP_FREE char *full_prefix = NULL;
   CLEANUP_FREE char *token = NULL;
-  struct sigv4_param query[4];
+  CLEANUP_FREE char *full_after = NULL;
+  struct sigv4_param query[5];
   size_t plen = strlen (s->prefix), nquery, i;
   char what[OBJSTORE_KEY_MAX + 32];
   int cb;
@@ -858,6 +859,9 @@ s3_list (struct objstore *base, const char *prefix, const char *delimiter,
   snprintf (what, sizeof what, "prefix \"%s\"", prefix);
   full_prefix = format_string ("%s%s", s->prefix, prefix);
   if (full_prefix == NULL)
+    return objstore_fail (ENOMEM, "ListObjectsV2 %s: out of memory", what);
+  if (start_after &&
+      (full_after = format_string ("%s%s", s->prefix, start_after)) == NULL)
     return objstore_fail (ENOMEM, "ListObjectsV2 %s: out of memory", what);
 
   for (;;) {
@@ -873,6 +877,11 @@ s3_list (struct objstore *base, const char *prefix, const char *delimiter,
     if (token) {
       query[nquery].name = "continuation-token";
       query[nquery++].value = token;
+    }
+    else if (full_after) {
+      /* The token carries the position from the second page on. */
+      query[nquery].name = "start-after";
+      query[nquery++].value = full_after;
     }
     if (s3_request (s, "ListObjectsV2", "GET", NULL, query, nquery,
                     NULL, 0, NULL, 0, &resp) == -1)
@@ -895,6 +904,11 @@ s3_list (struct objstore *base, const char *prefix, const char *delimiter,
         return objstore_fail (EBADMSG, "ListObjectsV2 %s: the store "
                               "returned \"%s\", outside the prefix",
                               what, e->key);
+      /* A store that ignores start-after (some S3-compatible ones do)
+       * still lists in order: skip what it should have.
+       */
+      if (full_after && strcmp (e->key, full_after) <= 0)
+        continue;
       cb = fn (opaque, e->key + plen, e->size, e->is_prefix);
       if (cb == -1)
         return -1;                /* reported by the callback */

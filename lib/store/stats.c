@@ -194,14 +194,14 @@ list_count_fn (void *opaque, const char *key, uint64_t size, bool is_prefix)
 
 static int
 stats_list (struct objstore *s, const char *prefix, const char *delimiter,
-            objstore_list_fn fn, void *opaque)
+            const char *start_after, objstore_list_fn fn, void *opaque)
 {
   struct stats_store *ss = (struct stats_store *) s;
   struct list_count lc = { .fn = fn, .opaque = opaque };
   uint64_t start = zhist_now_us ();
   int r;
 
-  r = ss->inner->ops->list (ss->inner, prefix, delimiter,
+  r = ss->inner->ops->list (ss->inner, prefix, delimiter, start_after,
                             list_count_fn, &lc);
   /* Keys delivered count even when the listing fails later. */
   add (&ss->counters.kind[OBJSTORE_LIST].objects, lc.keys);

@@ -20,10 +20,12 @@
 #include <unistd.h>
 
 #include "byteorder.h"
+#include "cleanup.h"
 #include "conf.h"
 #include "crypto.h"
 #include "log.h"
 #include "store/internal.h"
+#include "volume.h"
 
 #include "unit.h"
 #include "fuzz.h"
@@ -185,10 +187,10 @@ mem_delete_many (struct objstore *s, const char *const *keys, size_t n)
  */
 static int
 mem_list (struct objstore *s, const char *prefix, const char *delimiter,
-          objstore_list_fn fn, void *opaque)
+          const char *start_after, objstore_list_fn fn, void *opaque)
 {
   struct fuzz_store *fs = (struct fuzz_store *) s;
-  const char *last = NULL, *next;
+  const char *last = start_after, *next;
   size_t i, plen = strlen (prefix);
   int r;
 
@@ -287,6 +289,35 @@ fuzz_make_volume (struct zvolume *vol, struct objstore *store)
   memset (vol->dek, 0x33, sizeof vol->dek);
   memset (vol->meta_key, 0x44, sizeof vol->meta_key);
   vol->kdf = (struct zkdf_params) { 10, 1, 1 };
+}
+
+uint8_t *
+fuzz_seal_meta_key (const struct zvolume *vol, const char *magic,
+                    uint8_t version, const char *word, const char *name,
+                    const void *payload, size_t n, size_t *objlen)
+{
+  enum { HEADER = 8 + CRYPTO_NONCE_LEN };
+  size_t wordlen = strlen (word), namelen = strlen (name), aadlen;
+  uint8_t *obj = malloc (HEADER + n + CRYPTO_TAG_LEN);
+  CLEANUP_FREE uint8_t *aad = malloc (HEADER + 16 + wordlen + namelen);
+
+  if (obj == NULL || aad == NULL)
+    fuzz_fail ("out of memory");
+  memcpy (obj, magic, 4);
+  obj[4] = version;
+  memset (obj + 5, 0, 3);
+  if (crypto_random (obj + 8, CRYPTO_NONCE_LEN) == -1)
+    fuzz_fail ("no random bytes");
+  memcpy (aad, obj, HEADER);
+  memcpy (aad + HEADER, vol->uuid, 16);
+  memcpy (aad + HEADER + 16, word, wordlen);
+  memcpy (aad + HEADER + 16 + wordlen, name, namelen);
+  aadlen = HEADER + 16 + wordlen + namelen;
+  if (crypto_seal (vol->meta_key, obj + 8, aad, aadlen, payload, n,
+                   obj + HEADER) == -1)
+    fuzz_fail ("crypto_seal failed");
+  *objlen = HEADER + n + CRYPTO_TAG_LEN;
+  return obj;
 }
 
 uint8_t *

@@ -36,7 +36,6 @@
 
 #include "fuzz.h"
 
-#define META_HEADER_LEN 20
 
 static struct fuzz_store store;
 static struct zvolume vol;
@@ -50,31 +49,6 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
   return 0;
 }
 
-/* Header, then PAYLOAD sealed with AAD = header || volume uuid || name. */
-static uint8_t *
-seal_meta (const char *name, uint8_t version, const uint8_t *payload,
-           size_t n, size_t *objlen)
-{
-  size_t namelen = strlen (name);
-  uint8_t *obj = malloc (META_HEADER_LEN + n + CRYPTO_TAG_LEN);
-  uint8_t aad[META_HEADER_LEN + 16 + ZDEVICE_NAME_MAX];
-
-  if (obj == NULL)
-    fuzz_fail ("out of memory");
-  memcpy (obj, "ZFSM\1\0\0\0", 8);
-  obj[4] = version;
-  if (crypto_random (obj + 8, CRYPTO_NONCE_LEN) == -1)
-    fuzz_fail ("no random bytes");
-  memcpy (aad, obj, META_HEADER_LEN);
-  memcpy (aad + META_HEADER_LEN, vol.uuid, 16);
-  memcpy (aad + META_HEADER_LEN + 16, name, namelen);
-  if (crypto_seal (vol.meta_key, obj + 8, aad, META_HEADER_LEN + 16 + namelen,
-                   payload, n, obj + META_HEADER_LEN) == -1)
-    fuzz_fail ("crypto_seal failed");
-  *objlen = META_HEADER_LEN + n + CRYPTO_TAG_LEN;
-  return obj;
-}
-
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -85,13 +59,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
   if (size < 1)
     return 0;
-  len = (data[0] & 63) + 1;         /* bit 6: see seal_meta */
+  len = (data[0] & 63) + 1;         /* bit 6: the meta version */
   memcpy (name, FUZZ_DEVICE_NAME, len);
   name[len] = '\0';
   zkey_meta (key, name);
   if (data[0] & 128) {
-    sealed = seal_meta (name, data[0] & 64 ? 2 : 1, data + 1, size - 1,
-                        &len);
+    sealed = fuzz_seal_meta_key (&vol, "ZFSM", data[0] & 64 ? 2 : 1, "",
+                                 name, data + 1, size - 1, &len);
     fuzz_store_set (&store, key, sealed, len);
   }
   else

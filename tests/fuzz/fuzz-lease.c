@@ -33,8 +33,6 @@
 
 #include "fuzz.h"
 
-#define LEASE_HEADER_LEN 20
-
 static struct fuzz_store store;
 static struct zvolume vol;
 
@@ -45,33 +43,6 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
   fuzz_store_init (&store);
   fuzz_make_volume (&vol, &store.base);
   return 0;
-}
-
-/* Header, then PAYLOAD sealed with AAD = header || volume uuid ||
- * "lease" || name.
- */
-static uint8_t *
-seal_lease (const char *name, const uint8_t *payload, size_t n,
-            size_t *objlen)
-{
-  size_t namelen = strlen (name);
-  uint8_t *obj = malloc (LEASE_HEADER_LEN + n + CRYPTO_TAG_LEN);
-  uint8_t aad[LEASE_HEADER_LEN + 16 + 5 + ZDEVICE_NAME_MAX];
-
-  if (obj == NULL)
-    fuzz_fail ("out of memory");
-  memcpy (obj, "ZFSL\1\0\0\0", 8);
-  if (crypto_random (obj + 8, CRYPTO_NONCE_LEN) == -1)
-    fuzz_fail ("no random bytes");
-  memcpy (aad, obj, LEASE_HEADER_LEN);
-  memcpy (aad + LEASE_HEADER_LEN, vol.uuid, 16);
-  memcpy (aad + LEASE_HEADER_LEN + 16, "lease", 5);
-  memcpy (aad + LEASE_HEADER_LEN + 21, name, namelen);
-  if (crypto_seal (vol.meta_key, obj + 8, aad, LEASE_HEADER_LEN + 21 + namelen,
-                   payload, n, obj + LEASE_HEADER_LEN) == -1)
-    fuzz_fail ("crypto_seal failed");
-  *objlen = LEASE_HEADER_LEN + n + CRYPTO_TAG_LEN;
-  return obj;
 }
 
 int
@@ -90,7 +61,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   memcpy (name, FUZZ_DEVICE_NAME, len);
   name[len] = '\0';
   if (data[0] & 128) {
-    sealed = seal_lease (name, data + 1, size - 1, &len);
+    sealed = fuzz_seal_meta_key (&vol, "ZFSL", 1, "lease", name, data + 1,
+                                 size - 1, &len);
     in = sealed;
   }
   else {

@@ -17,7 +17,8 @@
  *
  * Static credentials that are found must be a whole pair of non-empty
  * strings with no surrounding blanks; a role or a process must come
- * with what it needs (role ARN, source or token file; a command).
+ * with what it needs (role ARN, source or token file; a command; the
+ * SSO token cache and a portal URL with no blank in it).
  */
 #include <config.h>
 
@@ -105,6 +106,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (s->kind == CREDS_WEB_IDENTITY &&
         (!trimmed (s->token_file) || !trimmed (s->role_arn)))
       fuzz_fail ("web identity without its token file or role");
+    if (s->kind == CREDS_SSO &&
+        (s->sso_cache == NULL || s->sso_url == NULL ||
+         s->sso_login == NULL || strpbrk (s->sso_url, " \t\r\n")))
+      fuzz_fail ("SSO without its token cache, or a bad portal URL");
     if (s->name == NULL)
       fuzz_fail ("a source without a name");
     creds_source_free (src);

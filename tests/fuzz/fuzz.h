@@ -103,6 +103,18 @@ extern uint8_t *fuzz_seal (const struct zchunk_codec *codec,
                            const void *payload, size_t n,
                            const void *tail, size_t taillen, size_t *objlen);
 
+/* A sealed object of the meta key's kind (device meta, lease): the
+ * 20-byte header (MAGIC, VERSION, three zero bytes, a random nonce)
+ * then PAYLOAD (N bytes) sealed under VOL's meta key with AAD =
+ * header || volume uuid || WORD || NAME.  Returns a malloc'd object of
+ * *OBJLEN bytes.
+ */
+extern uint8_t *fuzz_seal_meta_key (const struct zvolume *vol,
+                                    const char *magic, uint8_t version,
+                                    const char *word, const char *name,
+                                    const void *payload, size_t n,
+                                    size_t *objlen);
+
 /* A directory of this process's own, removed at exit. */
 extern const char *fuzz_tmpdir (void);
 extern void fuzz_write_file (const char *path, const void *data, size_t len);

@@ -71,6 +71,12 @@ seed_text (const char *target, const char *name, const char *text)
   seed (target, name, text, strlen (text));
 }
 
+/* A string literal that may hold NUL bytes (seed_text would stop at
+ * the first), without its terminating NUL.
+ */
+#define seed_literal(target, name, lit) \
+  seed ((target), (name), (lit), sizeof (lit) - 1)
+
 /* Bytes that compress (text-like) or not (pseudo-random). */
 static void
 fill (uint8_t *p, size_t n, bool compressible)
@@ -495,8 +501,24 @@ creds_seeds (void)
   seed_text ("s3-creds", "role-loop",
              "a\n[a]\nrole_arn = r\nsource_profile = b\n"
              "[b]\nrole_arn = r\nsource_profile = a\n");
-  seed_text ("s3-creds", "process",
-             "\n\0[default]\ncredential_process = \"/bin/x\" --y\n");
+  seed_literal ("s3-creds", "process",
+                "\n\0[default]\ncredential_process = \"/bin/x\" --y\n");
+  seed_literal ("s3-creds", "credential-source",
+                "work\n\0[profile work]\nrole_arn = arn:aws:iam::1:role/r\n"
+                "credential_source = Ec2InstanceMetadata\n"
+                "[profile both]\nrole_arn = r\nsource_profile = work\n"
+                "credential_source = Environment\n");
+  seed_literal ("s3-creds", "sso-session",
+                "work\n\0[profile work]\nsso_session = corp\n"
+                "sso_account_id = 111122223333\nsso_role_name = Admin\n"
+                "[sso-session corp]\n"
+                "sso_start_url = https://example.awsapps.com/start\n"
+                "sso_region = eu-west-1\n"
+                "sso_registration_scopes = sso:account:access\n");
+  seed_literal ("s3-creds", "sso-legacy",
+                "\n\0[default]\nsso_start_url = https://x.awsapps.com/start\n"
+                "sso_region = us-east-1\nsso_account_id = 1\n"
+                "sso_role_name = R&x y\n");
 }
 
 /* fuzz-s3-json: what the credential services answer. */
@@ -516,6 +538,15 @@ json_seeds (void)
   seed_text ("s3-json", "nested",
              "{\"a\": [1, -2.5e+3, true, false, null, {\"b\": [[]]}], "
              "\"c\": {}, \"d\": \"\\u00fc\\ud83d\\ude00\\n\\\"\"}");
+  seed_text ("s3-json", "sso-portal",
+             "{\"roleCredentials\": {\"accessKeyId\": \"ASIAEXAMPLE\", "
+             "\"secretAccessKey\": \"secret\", \"sessionToken\": \"t\", "
+             "\"expiration\": 1714564800000}}");
+  seed_text ("s3-json", "sso-cache",
+             "{\"startUrl\": \"https://example.awsapps.com/start\", "
+             "\"region\": \"eu-west-1\", \"accessToken\": \"aoa\", "
+             "\"expiresAt\": \"2024-05-01T12:00:00Z\", \"clientId\": "
+             "\"c\", \"clientSecret\": \"s\", \"refreshToken\": \"r\"}");
   seed_text ("s3-json", "duplicate", "{\"a\": 1, \"a\": 2}");
   seed_text ("s3-json", "trailing", "{\"a\": 1,}");
   seed_text ("s3-json", "deep", "{\"a\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["

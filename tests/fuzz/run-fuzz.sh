@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
-# Run fuzz targets one after another ("make fuzz"; see Makefile.am).
+# Run fuzz targets, $FUZZ_JOBS at a time ("make fuzz"; see Makefile.am).
 #
 #   run-fuzz.sh SEED-DIR TARGET...
 #
@@ -16,20 +16,26 @@
 # report, timeout, out of memory) or a check of the target aborts; all
 # targets run anyway, then one line each says how long it ran and how
 # many inputs it executed, and the exit status is 1 if any failed.
+#
+# FUZZ_JOBS targets run at once (default: the number of processors),
+# each on one core: libFuzzer's own -jobs would split one target's time
+# instead, and the CI's time is bounded by the sum.
 set -u
 seeds=$1
 shift
 seconds=${FUZZ_SECONDS:-60}
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
 # Leaks in third-party libraries (see the file).
 here=$(cd "$(dirname "$0")" && pwd)
 supp=suppressions=$here/lsan.supp:print_suppressions=0
 export LSAN_OPTIONS=$supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}
 mkdir -p work artifacts logs
-summary=()
-failed=0
+rm -f logs/*.result logs/*.failure
 
-for target in "$@"; do
-    target=${target%.exe}
+# Run TARGET; its summary line goes to logs/TARGET.result, and what a
+# failure printed to logs/TARGET.failure.
+run_target () {
+    local target=$1 name log start status took runs rate result line input
     name=${target#fuzz-}
     log=logs/$target.log
     mkdir -p "work/$target"
@@ -48,19 +54,43 @@ for target in "$@"; do
         result=PASS
     else
         result=FAIL
-        failed=1
-        echo "=== $target failed (exit status $status): the end of $log"
-        tail -n 60 "$log"
-        for input in "artifacts/$target-"*; do
-            [ -e "$input" ] && echo "  input: $input"
-        done
+        {
+            echo "=== $target failed (exit status $status): the end of $log"
+            tail -n 60 "$log"
+            for input in "artifacts/$target-"*; do
+                [ -e "$input" ] && echo "  input: $input"
+            done
+        } > "logs/$target.failure"
     fi
     line=$(printf '%-4s %-22s %4d s  %10s executions  (%s/s)' \
                   "$result" "$target" "$took" "${runs:-?}" "${rate:-?}")
     echo "$line"
-    summary+=("$line")
-done
+    echo "$line" > "logs/$target.result"
+}
 
-echo "=== fuzzing summary (${seconds} s a target)"
-printf '%s\n' "${summary[@]}"
+running=0
+for target in "$@"; do
+    target=${target%.exe}
+    if [ $running -ge "$jobs" ]; then
+        wait -n
+        running=$((running - 1))
+    fi
+    run_target "$target" &
+    running=$((running + 1))
+done
+wait
+
+failed=0
+for target in "$@"; do
+    target=${target%.exe}
+    if [ -f "logs/$target.failure" ]; then
+        cat "logs/$target.failure"
+        failed=1
+    fi
+    [ -f "logs/$target.result" ] || { echo "FAIL $target: no result"; failed=1; }
+done
+echo "=== fuzzing summary (${seconds} s a target, $jobs at a time)"
+for target in "$@"; do
+    cat "logs/${target%.exe}.result" 2>/dev/null
+done
 exit $failed
