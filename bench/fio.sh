@@ -123,19 +123,9 @@ fi
 
 here="$(cd "$(dirname "$0")" && pwd)"
 
-find_built ()
-{
-    local var="$1" rel="$2" c
-    if [ -n "${!var:-}" ]; then printf '%s' "${!var}"; return; fi
-    for c in "./$rel" "$here"/../build*/"$rel"; do
-        if [ -e "$c" ]; then
-            (cd "$(dirname "$c")" && printf '%s/%s' "$(pwd)" "$(basename "$c")")
-            return
-        fi
-    done
-}
-plugin="$(find_built PLUGIN plugin/.libs/nbdkit-zerofs-plugin.so)"
-zerofs_dev="$(find_built ZEROFS_DEV tools/zerofs-dev)"
+# shellcheck source-path=SCRIPTDIR source=built.sh
+source "$here/built.sh"
+zerofs_built
 for t in "${targets[@]}"; do
     case "$t" in
         s3backer-rtt)
@@ -155,23 +145,7 @@ for t in "${targets[@]}"; do
             ;;
     esac
 done
-for need in "plugin:$plugin" "zerofs-dev:$zerofs_dev"; do
-    if [ -z "${need#*:}" ] || [ ! -e "${need#*:}" ]; then
-        echo "$0: ${need%%:*} not found: build zerofs, run this from the" \
-             "build directory, or set PLUGIN and ZEROFS_DEV" >&2
-        exit 1
-    fi
-done
-for cmd in nbdkit fio nbdsh python3; do
-    if ! command -v "$cmd" >/dev/null; then
-        echo "$0: $cmd is not installed" >&2
-        exit 1
-    fi
-done
-if ! fio --enghelp=nbd >/dev/null 2>&1; then
-    echo "$0: this fio has no nbd ioengine" >&2
-    exit 1
-fi
+fio_nbd_tools
 if [ -n "$perf" ] && ! command -v perf >/dev/null; then
     echo "$0: -p needs perf" >&2
     exit 1
@@ -242,16 +216,6 @@ start_nbdkit ()
 
 results="$tmp/results"
 : > "$results"
-
-# perf_top FILE SORT N: the N first lines of a perf report (self time),
-# reading all of it (no SIGPIPE for perf).
-perf_top ()
-{
-    perf report -i "$1" --stdio --no-children --sort "$2" -g none \
-         2>/dev/null |
-        awk -v n="$3" '/^#/ || /^$/ { next }
-                       { sub(/[ -]+$/, ""); if (++k <= n) print }'
-}
 
 # job TARGET NAME URI FIO-OPTIONS...: run one fio job, save its JSON,
 # record the figure for the table.

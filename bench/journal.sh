@@ -147,26 +147,9 @@ done
 
 here="$(cd "$(dirname "$0")" && pwd)"
 
-find_built ()
-{
-    local var="$1" rel="$2" c
-    if [ -n "${!var:-}" ]; then printf '%s' "${!var}"; return; fi
-    for c in "./$rel" "$here"/../build*/"$rel" "$here/../$rel"; do
-        if [ -e "$c" ]; then
-            (cd "$(dirname "$c")" && printf '%s/%s' "$(pwd)" "$(basename "$c")")
-            return
-        fi
-    done
-}
-plugin="$(find_built PLUGIN plugin/.libs/nbdkit-zerofs-plugin.so)"
-zerofs_dev="$(find_built ZEROFS_DEV tools/zerofs-dev)"
-for need in "plugin:$plugin" "zerofs-dev:$zerofs_dev"; do
-    if [ -z "${need#*:}" ] || [ ! -e "${need#*:}" ]; then
-        echo "$0: ${need%%:*} not found: build zerofs, run this from the" \
-             "build directory, or set PLUGIN and ZEROFS_DEV" >&2
-        exit 1
-    fi
-done
+# shellcheck source-path=SCRIPTDIR source=built.sh
+source "$here/built.sh"
+zerofs_built
 objstore_bench="$(find_built OBJSTORE_BENCH bench/objstore-bench)"
 for s in "${sections[@]}"; do
     if [ "$s" = seqwrite ] && [ ! -x "$objstore_bench" ]; then

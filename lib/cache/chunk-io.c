@@ -102,13 +102,12 @@ centry_remove (struct zcache *c, struct centry *e)
  * while the device's survey runs and nothing here knows better, a guess
  * that it may exist ("maybe": survey.c).
  */
-struct centry *
-centry_get (struct zcache *c, struct cache_device *d, uint64_t index)
+static struct centry *
+centry_get_locked (struct zcache *c, struct cache_device *d, uint64_t index)
 {
   struct zindex_chunk rec;
   struct centry *e;
   int r;
-  LOCK_FOR_SCOPE (&c->lock);
 
   e = centry_find (c, d, index);
   if (e == NULL) {
@@ -142,6 +141,13 @@ centry_get (struct zcache *c, struct cache_device *d, uint64_t index)
   }
   e->users++;
   return e;
+}
+
+struct centry *
+centry_get (struct zcache *c, struct cache_device *d, uint64_t index)
+{
+  LOCK_FOR_SCOPE (&c->lock);
+  return centry_get_locked (c, d, index);
 }
 
 /* Free an entry that says nothing the index does not already say. */
@@ -777,17 +783,21 @@ space_deadline_passed (struct zcache *c, struct space_wait *w)
   return 0;
 }
 
-static int
-throttle (struct zcache *c, struct space_wait *space)
+/* Wait while too much is dirty, then centry_get: one hold of c->lock
+ * for both, as every write and discard starts so.  NULL on failure.
+ */
+static struct centry *
+throttle_get (struct zcache *c, struct space_wait *space,
+              struct cache_device *d, uint64_t index)
 {
   LOCK_FOR_SCOPE (&c->lock);
 
   while (c->ndirty >= c->dirty_max && !c->stop) {
     if (space_deadline_passed (c, space))
-      return -1;
+      return NULL;
     zcache_wait_for_space_locked (c);
   }
-  return 0;
+  return centry_get_locked (c, d, index);
 }
 
 /* A write found no slot to attach (EAGAIN): wait for one, or fail once
@@ -872,12 +882,14 @@ write_unaligned (struct zcache *c, struct centry *e,
  * 1 (errno EAGAIN) when no slot could be had: the caller drops its
  * locks, waits for space and tries again.  2 when the edges of an
  * unaligned write need the store's copy and PLAIN is NULL: the caller
- * drops its locks, fetches it and tries again.
+ * drops its locks, fetches it and tries again.  0 when written: then
+ * *PUT says whether the reference was given back already (with the
+ * change, under the same hold of c->lock; E is dirty then, so it stays).
  */
 static int
 write_locked (struct zcache *c, struct centry *e,
               uint32_t offset, uint32_t len, const void *buf,
-              const void *plain, uint64_t seq)
+              const void *plain, uint64_t seq, bool *put)
 {
   bool unaligned =
     offset % ZSECTOR_SIZE != 0 || (offset + len) % ZSECTOR_SIZE != 0;
@@ -918,6 +930,8 @@ write_locked (struct zcache *c, struct centry *e,
   centry_index_touch (c, e);
   e->referenced = true;
   writeback_note_write_locked (c, e, was_rewritten);
+  centry_put_locked (c, e);
+  *put = true;
   pthread_mutex_unlock (&c->lock);
   return 0;
 }
@@ -940,19 +954,18 @@ centry_write (struct cache_device *d, uint64_t index,
   CLEANUP_FREE void *plain = NULL;
   struct space_wait space = { 0 };
   struct centry *e;
+  bool put = false;
   int r;
 
   if (len == 0)
     return 0;
   for (;;) {
-    if (throttle (c, &space) == -1)
-      return -1;
-    e = centry_get (c, d, index);
+    e = throttle_get (c, &space, d, index);
     if (e == NULL)
       return -1;
     for (;;) {
       pthread_rwlock_wrlock (stripe);
-      r = write_locked (c, e, offset, len, buf, plain, seq);
+      r = write_locked (c, e, offset, len, buf, plain, seq, &put);
       pthread_rwlock_unlock (stripe);
       if (r != 2)
         break;
@@ -964,7 +977,8 @@ centry_write (struct cache_device *d, uint64_t index,
         break;
       }
     }
-    centry_put (c, e);
+    if (!put)
+      centry_put (c, e);
     /* Without the reference the copy may no longer be E's. */
     free (plain);
     plain = NULL;
@@ -991,9 +1005,7 @@ centry_discard (struct cache_device *d, uint64_t index, uint64_t seq)
   struct space_wait space = { 0 };
   struct centry *e;
 
-  if (throttle (c, &space) == -1)
-    return -1;
-  e = centry_get (c, d, index);
+  e = throttle_get (c, &space, d, index);
   if (e == NULL)
     return -1;
   WRLOCK_FOR_SCOPE (stripe);

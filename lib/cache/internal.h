@@ -11,6 +11,7 @@
 #define ZEROFS_CACHE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -35,6 +36,8 @@
 #define ZRA_STREAMS 8
 #define ZRA_THREADS_MAX 32
 #define ZRA_QUEUE 64
+/* In d->ra_next: a stream no read has continued yet. */
+#define ZRA_FRESH (UINT64_C (1) << 63)
 /* The survey (survey.c): LIST requests at once per device (at most
  * writeback-threads), and the fewest chunks a shard covers.
  */
@@ -147,16 +150,15 @@ struct capture {
   uint64_t map[4];
 };
 
-/* A sequential stream of reads of a device (readahead.c), under
- * c->ra_lock.
+/* A sequential stream of reads of a device (readahead.c), under the
+ * device's ra_lock.  Where its next read starts and when it was last
+ * used are in the device's ra_next and ra_use, read and written without
+ * a lock.
  */
 struct ra_stream {
-  bool used;
-  uint64_t next;                 /* where its next read should start */
   uint64_t chunk;                /* the chunk its last read ended in */
   uint64_t window;               /* chunks to keep asked for after it */
   uint64_t ra_end;               /* first chunk not asked for yet */
-  uint64_t last_use;             /* c->ra_clock at its last read */
 };
 
 /* A chunk queued for readahead. */
@@ -211,7 +213,20 @@ struct cache_device {
   struct centry *entries;        /* [C] its entries in memory */
   struct zcache_device_stats stats;  /* [C] hits, misses and dirty only:
                                         zcache_device_get_stats */
-  struct ra_stream ra[ZRA_STREAMS];  /* [ra_lock] readahead streams */
+  /* Readahead streams (readahead.c): shared by every connection to the
+   * device, so that reads of one stream arriving on several connections
+   * are still one stream.  Every read looks at ra_next and ra_use, and
+   * a random read writes one of each: two cache lines of their own.
+   * ra_lock is taken only by a read that continues a stream.
+   */
+  _Alignas (64) _Atomic uint64_t ra_next[ZRA_STREAMS];  /* where stream
+                                    i's next read starts, with ZRA_FRESH
+                                    while no read continued it (0:
+                                    unused) */
+  _Alignas (64) _Atomic uint64_t ra_use[ZRA_STREAMS];  /* stamp of its
+                                    last read, for LRU */
+  _Alignas (64) struct ra_stream ra[ZRA_STREAMS];
+  pthread_mutex_t ra_lock;
 };
 
 struct zcache {
@@ -270,12 +285,13 @@ struct zcache {
   pthread_rwlock_t stripes[ZCACHE_STRIPES];
   struct zcache_stats stats;     /* [C] */
 
-  /* Readahead (readahead.c): its queue and threads, under ra_lock. */
+  /* Readahead (readahead.c): its queue and threads, under ra_lock
+   * (the streams are per device).
+   */
   pthread_mutex_t ra_lock;
   pthread_cond_t ra_cond;        /* work queued, or stop */
   struct ra_item ra_queue[ZRA_QUEUE];
   size_t ra_head, ra_len;
-  uint64_t ra_clock;             /* stamps the streams' use, for LRU */
   uint64_t ra_max;               /* the largest window (0: off); constant */
   pthread_t *ra_threads;
   unsigned ra_nthreads;

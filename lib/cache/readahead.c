@@ -32,10 +32,10 @@
  * served by a fixed pool of threads (as many as the largest window, at
  * most ZRA_THREADS_MAX: several streams share them), started with the
  * cache and joined when it closes.  (Each thread costs more than its
- * stack: its first touch of the plugin's thread-local storage allocates
- * and zeroes all of it, 2 MiB today.)  A full queue drops the rest of the window (the stream asks
- * again at its next chunk): readahead is a hint, never a reason for a
- * reader to wait.  A thread fetches through the cache's own path
+ * stack: once it has decoded a chunk it keeps the codec's per-thread
+ * contexts and a 1 MiB scratch buffer, lib/chunk.c.)  A full queue
+ * drops the rest of the window (the stream asks again at its next
+ * chunk): readahead is a hint, never a reason for a reader to wait.  A thread fetches through the cache's own path
  * (centry_fetch_shared), so a chunk is fetched once however many want
  * it, the GET runs with no lock held, and a reader that arrives during
  * it waits for it instead of sending its own.  Before that it skips a
@@ -51,13 +51,27 @@
  * is uploading to make room (half of dirty_max, writeback.c's "cache
  * filling").
  *
- * Locks.  c->ra_lock guards the queue and every device's trackers; it is
- * held only to update them, never while taking another lock.
+ * Locks.  Every read of a device comes through zcache_readahead, so it
+ * must not serialise reads that have nothing to do with a stream (4 KiB
+ * random reads at QD32).  The trackers' "next" offsets and LRU stamps
+ * are atomics, in two arrays of one cache line each (d->ra_next,
+ * d->ra_use; the stamp is one more than the newest, no shared counter):
+ * a read looks for its stream without a lock, and a read that continues
+ * none (a random read) starts a new stream with two relaxed stores and
+ * no lock or read-modify-write at all.  Only a read that continues a
+ * stream takes the device's d->ra_lock (streams of one device only ever
+ * wait for each other), and claims the tracker by moving its "next"
+ * with a compare-and-swap, so that two reads never both continue one
+ * stream.
+ * c->ra_lock guards the queue and the threads' wake-ups; it is taken
+ * under d->ra_lock only to queue chunks, and never while taking another
+ * lock.
  */
 #include <config.h>
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,37 +210,38 @@ readahead_stop (struct zcache *c)
   c->ra_init = false;
 }
 
-/* Under ra_lock: the tracker of the stream a read at OFFSET continues,
- * or NULL.
+/* The tracker a new stream replaces: an unused one, else the least
+ * recently used; *USE is the stamp its new stream gets, one more than
+ * the newest.  No lock: two reads that pick the same tracker at once
+ * both start a stream in it and the later one wins, and two may get the
+ * same stamp (readahead is a hint: a stream lost so starts again with
+ * its next read).
  */
-static struct ra_stream *
-find_stream (struct cache_device *d, uint64_t offset)
+static unsigned
+victim (struct cache_device *d, uint64_t *use)
 {
-  unsigned i;
-
-  for (i = 0; i < ZRA_STREAMS; i++)
-    if (d->ra[i].used && d->ra[i].next == offset)
-      return &d->ra[i];
-  return NULL;
-}
-
-/* Under ra_lock: a new stream in the least recently used tracker. */
-static struct ra_stream *
-new_stream (struct cache_device *d)
-{
-  struct ra_stream *s = &d->ra[0];
-  unsigned i;
+  uint64_t oldest = UINT64_MAX, newest = 0, u;
+  unsigned i, lru = 0, unused = ZRA_STREAMS;
 
   for (i = 0; i < ZRA_STREAMS; i++) {
-    if (!d->ra[i].used)
-      return &d->ra[i];
-    if (d->ra[i].last_use < s->last_use)
-      s = &d->ra[i];
+    u = atomic_load_explicit (&d->ra_use[i], memory_order_relaxed);
+    if (u > newest)
+      newest = u;
+    if (u < oldest) {
+      oldest = u;
+      lru = i;
+    }
+    if (unused == ZRA_STREAMS &&
+        atomic_load_explicit (&d->ra_next[i], memory_order_relaxed) == 0)
+      unused = i;
   }
-  return s;
+  *use = newest + 1;
+  return unused < ZRA_STREAMS ? unused : lru;
 }
 
-/* Under ra_lock: queue chunks S->ra_end .. END-1 (as many as fit). */
+/* Under d->ra_lock and c->ra_lock: queue chunks S->ra_end .. END-1 (as
+ * many as fit).
+ */
 static void
 queue_chunks (struct zcache *c, struct cache_device *d, struct ra_stream *s,
               uint64_t end)
@@ -245,30 +260,25 @@ queue_chunks (struct zcache *c, struct cache_device *d, struct ra_stream *s,
     pthread_cond_broadcast (&c->ra_cond);
 }
 
-void
-zcache_readahead (struct cache_device *d, uint64_t offset, uint32_t count)
+/* Under d->ra_lock: S, whose NEXT was SEEN, is continued by a read
+ * ending at byte NEXT, in chunk LAST (its ra_next already moved there).  Open or widen its
+ * window and ask for what it does not have yet.
+ */
+static void
+continue_stream (struct zcache *c, struct cache_device *d,
+                 struct ra_stream *s, uint64_t seen, uint64_t next,
+                 uint64_t last)
 {
-  struct zcache *c = d->c;
-  uint64_t last, end;
-  struct ra_stream *s;
+  uint64_t end;
 
-  if (c->ra_max == 0 || count == 0)
-    return;
-  last = (offset + count - 1) / ZCHUNK_SIZE;
-  LOCK_FOR_SCOPE (&c->ra_lock);
-  s = find_stream (d, offset);
-  if (s == NULL) {
-    s = new_stream (d);
-    s->used = true;
+  /* The first read that continues a stream finds its other fields as
+   * the stream it replaced left them: this is where they start.
+   */
+  if (seen & ZRA_FRESH) {
     s->window = 0;
-    s->chunk = last;
-    s->ra_end = last + 1;
-    s->next = offset + count;
-    s->last_use = ++c->ra_clock;
-    return;
+    s->chunk = ((seen & ~ZRA_FRESH) - 1) / ZCHUNK_SIZE;
+    s->ra_end = s->chunk + 1;
   }
-  s->next = offset + count;
-  s->last_use = ++c->ra_clock;
   /* A read in the chunk the last one ended in asks nothing more. */
   if (last == s->chunk && s->window > 0)
     return;
@@ -284,12 +294,56 @@ zcache_readahead (struct cache_device *d, uint64_t offset, uint32_t count)
     goto ask;
   if (zerofs_debug_readahead)
     zdebug ("readahead: %s: stream at byte %" PRIu64 ": window %" PRIu64
-            " chunks", d->name, s->next, s->window);
+            " chunks", d->name, next, s->window);
  ask:
   if (s->ra_end <= last)
     s->ra_end = last + 1;
   end = last + 1 + s->window;
   if (end > d->nchunks)
     end = d->nchunks;
-  queue_chunks (c, d, s, end);
+  if (s->ra_end < end) {
+    LOCK_FOR_SCOPE (&c->ra_lock);
+    queue_chunks (c, d, s, end);
+  }
+}
+
+/* Every read of a device comes here, at any queue depth: a read that
+ * continues no stream (a random read) takes no lock, and reads and
+ * writes two cache lines, ra_next and ra_use.
+ */
+void
+zcache_readahead (struct cache_device *d, uint64_t offset, uint32_t count)
+{
+  struct zcache *c = d->c;
+  uint64_t last, seen, use;
+  unsigned i;
+
+  if (c->ra_max == 0 || count == 0)
+    return;
+  last = (offset + count - 1) / ZCHUNK_SIZE;
+  for (i = 0; i < ZRA_STREAMS; i++) {
+    seen = atomic_load_explicit (&d->ra_next[i], memory_order_relaxed);
+    if (seen == 0 || (seen & ~ZRA_FRESH) != offset)
+      continue;
+    /* Reads that continue a stream take the device's lock, one at a
+     * time, and take the stream over from where it is: a tracker that
+     * changed meanwhile (another read continued it, or a new stream
+     * replaced it) is not this read's.
+     */
+    LOCK_FOR_SCOPE (&d->ra_lock);
+    if (!atomic_compare_exchange_strong_explicit (&d->ra_next[i], &seen,
+                                                  offset + count,
+                                                  memory_order_relaxed,
+                                                  memory_order_relaxed))
+      break;
+    victim (d, &use);
+    atomic_store_explicit (&d->ra_use[i], use, memory_order_relaxed);
+    continue_stream (c, d, &d->ra[i], seen, offset + count, last);
+    return;
+  }
+  /* A new stream, whose other fields its first continuation sets. */
+  i = victim (d, &use);
+  atomic_store_explicit (&d->ra_use[i], use, memory_order_relaxed);
+  atomic_store_explicit (&d->ra_next[i], (offset + count) | ZRA_FRESH,
+                         memory_order_relaxed);
 }

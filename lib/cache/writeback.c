@@ -48,7 +48,7 @@
  * rewritten whole again and again (a hot chunk) would then be uploaded
  * at every rewrite: the rule uploads a chunk at most once per
  * ZWRITEBACK_DELAY_S, after which it waits like any other.  Writers
- * that outrun the link wait at max-dirty (chunk-io.c: throttle).
+ * that outrun the link wait at max-dirty (chunk-io.c: throttle_get).
  */
 #include <config.h>
 
