@@ -22,6 +22,10 @@
 #       400       400 AuthorizationHeaderMalformed with <Region>REGION
 #                 and AWS's message ("the region 'us-east-1' is wrong;
 #                 expecting 'REGION'")
+#   - MODE 404-page: a GET of a chunk object (a key with /chunks/ in
+#     it) is answered 404 with an HTML page, as a proxy in the way or a
+#     wrong endpoint answers: not S3's NoSuchKey, so not an answer that
+#     the object is absent.
 #   - Every REDIRECT_EVERY-th request that is signed right (0: none) gets
 #     307 TemporaryRedirect, Location: the same path on the second port
 #     of this forwarder, which serves like the first but never
@@ -116,6 +120,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "PermanentRedirect", "The bucket you are attempting to "
                 "access must be addressed using the specified endpoint.",
                 extra))
+
+        if (mode == "404-page" and self.command == "GET" and
+                "/chunks/" in self.path):
+            self.record(404, signed)
+            return self.answer(404, [("Content-Type", "text/html")],
+                               b"<html><body><h1>404 Not Found</h1>"
+                               b"</body></html>\n")
 
         if self.port_name == "main" and redirect_every > 0:
             with lock:

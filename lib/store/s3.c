@@ -185,6 +185,16 @@ s3_fail (const struct s3_store *s, const char *op, const char *what,
   code = err.code && *err.code ? err.code : NULL;
   e = s3_errno (resp->status, code);
   hint = s3_hint (s, code, &err, resp, hintbuf, sizeof hintbuf);
+  /* An absent object is an answer the cache acts on (zeros, written
+   * over): only S3's own NoSuchKey says so for a GET, not any 404 (a
+   * proxy's or a wrong endpoint's page).  A HEAD has no body to tell.
+   */
+  if (e == ENOENT && strcmp (op, "GetObject") == 0 &&
+      (code == NULL || strcmp (code, "NoSuchKey") != 0)) {
+    e = EIO;
+    hint = "; a 404 without S3's NoSuchKey is not taken for an absent "
+      "object (a proxy's page, or the wrong endpoint?)";
+  }
 
   if (e == ENODEV)
     objstore_fail (e, "%s %s: bucket \"%s\" does not exist at %s "
