@@ -242,6 +242,8 @@ struct shard {
   struct survey *s;
   uint64_t first, end;           /* chunks [first, end) */
   char end_key[OBJSTORE_KEY_MAX];  /* the key of chunk END ("": none) */
+  char last_key[OBJSTORE_KEY_MAX];  /* the last key listed, or the
+                                       start-after ("": none) */
   uint64_t batch[ZSURVEY_BATCH];
   size_t n;
   uint64_t found, ignored;
@@ -300,6 +302,19 @@ shard_key (void *opaque, const char *key, uint64_t size, bool is_prefix)
     sh->stopped = true;
     return 1;
   }
+  /* A shard ends at the first key past it, and "listed" at the end
+   * turns every chunk not found into a known absence: that is only
+   * right for a listing in key order, after its start.  Anything else
+   * fails the survey (GETs go on answering) rather than lose objects.
+   */
+  if (strlen (key) >= sizeof sh->last_key ||
+      (sh->last_key[0] && strcmp (key, sh->last_key) <= 0)) {
+    zerror ("device %s: survey: the store listed %s after %s, not in key "
+            "order: the survey is given up", s->d->name, key, sh->last_key);
+    errno = EIO;
+    return -1;
+  }
+  strcpy (sh->last_key, key);
   if (sh->end_key[0] && strcmp (key, sh->end_key) >= 0)
     return 1;                   /* the next shard's */
   if (is_prefix || zkey_parse_chunk (key, &index) == -1 ||
@@ -336,6 +351,7 @@ list_shard (struct survey *s, uint64_t k, bool *stopped)
   after[0] = '\0';
   if (sh->first > 0)
     zkey_chunk (after, d->name, sh->first - 1);
+  strcpy (sh->last_key, after);
   if (objstore_list_after (s->c->store, prefix, after, shard_key, sh) == -1 ||
       shard_flush (sh) == -1)
     return -1;
