@@ -24,15 +24,24 @@ h.flush()
 EOF
 test "$(count_chunks huge)" = 4
 
+# A new cache-dir: read while its survey lists the chunks, then wait
+# for the survey to end, so that the block status below is exact (until
+# then every chunk may hold data).
 rm -rf "$cachedir"
 nbdkit -v -U - "$PLUGIN" "${zargs[@]}" export=huge \
-       --run 'nbdsh -u "$uri" -c -' <<'EOF'
+       --run 'nbdsh -u "$uri" -c - &&
+    for i in $(seq 600); do
+        grep -q "survey done" "'"$tmpdir/read.log"'" && break
+        sleep 0.1
+    done' 2> "$tmpdir/read.log" <<'EOF'
 size = h.get_size()
 assert h.pread(5000, 0) == b"first" * 1000
 assert h.pread(4096, size - 4096) == b"L" * 4096
 assert h.pread(8192, (1 << 49) - 4096) == b"m" * 8192
 assert h.pread(4096, 1 << 48) == bytes(4096)
 EOF
+grep -q "survey done: 4 chunk objects" "$tmpdir/read.log" ||
+    { echo "$0: the survey did not end"; tail "$tmpdir/read.log"; exit 1; }
 
 # nbdinfo --map walks the whole PiB in 4 GiB requests (a 4 GiB hole is
 # more than a 32-bit NBD extent can hold): 262144 of them, too many to
