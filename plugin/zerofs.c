@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,8 +113,17 @@ zerofs_config (const char *key, const char *value)
   if (strcmp (key, "password") == 0 || strcmp (key, "secret-key") == 0 ||
       strcmp (key, "session-token") == 0) {
     /* nbdkit's forms: -, -FD, +FILE or the secret itself. */
-    if (nbdkit_read_password (value, &secret) == -1)
+    if (nbdkit_read_password (value, &secret) == -1) {
+      /* nbdkit (1.32) may leave getline's buffer there, not terminated
+       * (a directory given as +FILE, a read error): wipe all of it, not
+       * up to a NUL that may not be there.
+       */
+      if (secret)
+        explicit_bzero (secret, malloc_usable_size (secret));
+      free (secret);
+      secret = NULL;
       return -1;
+    }
     value = secret;
   }
   else if (!zconf_is_option (key)) {
