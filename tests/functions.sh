@@ -338,3 +338,35 @@ stop_wrapper ()
 cleanup_fn stop_wrapper
 
 wrapper_nbdkit () { pgrep -P "$wrapper_pid" -x nbdkit || :; }
+
+# aws-router.py (see there) in front of the S3 server of start_volume:
+# start_router MODE EVERY, in MODE with a 307 every EVERY requests, for
+# region $router_region (default $S3_REGION); sets $main, $redirect (its
+# endpoints) and $rlog (its log).  stop_router; stopped at exit too.
+router_pid=
+start_router ()
+{
+    local i
+    stop_router
+    rlog=$tmpdir/router-$1.log
+    rm -f "$rlog" "$tmpdir/router.ports"
+    /usr/bin/python3 "$srcdir/aws-router.py" "${S3_ENDPOINT##*:}" \
+                     "${router_region:-$S3_REGION}" "$1" "$2" \
+                     "$tmpdir/router.ports" "$rlog" &
+    router_pid=$!
+    for (( i = 0; i < 100; i++ )); do
+        [ -s "$tmpdir/router.ports" ] && break
+        sleep 0.1
+    done
+    read -r mport rport < "$tmpdir/router.ports"
+    main=http://127.0.0.1:$mport
+    redirect=http://127.0.0.1:$rport
+}
+stop_router ()
+{
+    [ -n "$router_pid" ] || return 0
+    kill "$router_pid" 2>/dev/null || :
+    wait "$router_pid" 2>/dev/null || :
+    router_pid=
+}
+cleanup_fn stop_router

@@ -27,21 +27,12 @@ PY
 stop_server
 
 # The router in front of s3rver.
-port=${S3_ENDPOINT##*:}
-/usr/bin/python3 "$srcdir/aws-router.py" "$port" "$S3_REGION" 404-page 0 \
-                 "$tmpdir/router.ports" "$tmpdir/router.log" &
-router_pid=$!
-cleanup_fn kill "$router_pid"
-for (( i = 0; i < 100; i++ )); do
-    [ -s "$tmpdir/router.ports" ] && break
-    sleep 0.1
-done
-read -r mport rport < "$tmpdir/router.ports"
+start_router 404-page 0
 
 echo "stale list 60s" > "$tmpdir/faults"
 rm -rf "$cachedir"
 start_server "$PLUGIN" bucket="$bucket" password=+"$pwfile" \
-             cache-dir="$cachedir" endpoint="http://127.0.0.1:$mport" \
+             cache-dir="$cachedir" endpoint="$main" \
              region="$S3_REGION" export=disk force=true retry-time=1 \
              fault-file="$tmpdir/faults" 2>>"$log"
 client > "$tmpdir/out" 2>&1 <<'PY' || :
@@ -52,7 +43,7 @@ except nbd.Error as e:
     print("read failed:", e.errno)
 PY
 cat "$tmpdir/out"
-grep -q "^main 404 GET /.*/chunks/" "$tmpdir/router.log" ||
+grep -q "^main 404 GET /.*/chunks/" "$rlog" ||
     { echo "$0: FAIL: no chunk GET reached the router"; exit 1; }
 grep -q "read failed: EIO$" "$tmpdir/out" ||
     { echo "$0: FAIL: a 404 page was taken for an absent chunk"; exit 1; }

@@ -22,39 +22,10 @@ export SWIFT_LOCATION=eu-west-1
 start_volume                      # zerofs-dev init with region=eu-west-1
 zdev create disk 8M
 swift=$S3_ENDPOINT
-port=${S3_ENDPOINT##*:}
 log=$tmpdir/nbdkit.log
 base=(bucket="$bucket" password=+"$pwfile" export=disk force=true)
 
-# Start aws-router.py in MODE (see there) with a 307 every $2 requests;
-# sets $main, $redirect (the endpoints) and $rlog (its log).
-router_pid=
-start_router ()
-{
-    local i
-    stop_router
-    rlog=$tmpdir/router-$1.log
-    rm -f "$rlog"
-    rm -f "$tmpdir/router.ports"
-    /usr/bin/python3 "$srcdir/aws-router.py" "$port" eu-west-1 "$1" "$2" \
-                     "$tmpdir/router.ports" "$rlog" &
-    router_pid=$!
-    for (( i = 0; i < 100; i++ )); do
-        [ -s "$tmpdir/router.ports" ] && break
-        sleep 0.1
-    done
-    read -r mport rport < "$tmpdir/router.ports"
-    main=http://127.0.0.1:$mport
-    redirect=http://127.0.0.1:$rport
-}
-stop_router ()
-{
-    [ -n "$router_pid" ] || return 0
-    kill "$router_pid" 2>/dev/null || :
-    wait "$router_pid" 2>/dev/null || :
-    router_pid=
-}
-cleanup_fn stop_router
+router_region=eu-west-1
 
 # Read back what write_and_check wrote last, through a fresh cache: the
 # reads go to the store.
