@@ -27,8 +27,8 @@ secrets=("$(cat "$pwfile")")
 names=(password)
 sargs=()
 if [ "$ZEROFS_TEST_BACKEND" != dir ]; then
-    head -c 30 /dev/urandom | base64 | tr -d '/+=' > "$tmpdir/secret-key"
-    head -c 60 /dev/urandom | base64 | tr -d '/+=' > "$tmpdir/token"
+    head -c 30 /dev/urandom | base64 -w0 | tr -d '/+=' > "$tmpdir/secret-key"
+    head -c 60 /dev/urandom | base64 -w0 | tr -d '/+=' > "$tmpdir/token"
     secrets+=("$(cat "$tmpdir/secret-key")" "$(cat "$tmpdir/token")")
     names+=("secret key" "session token")
     sargs=(access-key="$AWS_ACCESS_KEY_ID" secret-key=+"$tmpdir/secret-key"
@@ -81,6 +81,13 @@ ZEROFS_DEBUG=all zdev "${dargs[@]}" rm disk2 >> "$tmpdir/dev.log" 2>&1
 grep -q 'debug: zerofs: \|zerofs.*: debug: ' "$log"
 [ "$ZEROFS_TEST_BACKEND" = dir ] || grep -q 'debug: s3' "$tmpdir/dev.log"
 test -s "$stats"
+
+# One line each (grep -F takes each line of a pattern as a pattern of
+# its own: a short second line matches random ciphertext now and then).
+for s in "${secrets[@]}"; do
+    case "$s" in *$'\n'*) echo "$0: a secret of the test has a newline"; exit 1 ;; esac
+    [ ${#s} -ge 20 ] || { echo "$0: a secret of the test is short"; exit 1; }
+done
 
 # The secrets, and their hex and base64 forms, appear nowhere (and the
 # search finds them where they are: in a file that holds them).
