@@ -352,9 +352,80 @@ free_lease (struct zlease *l)
 }
 DEFINE_CLEANUP_POINTER (free_lease, struct zlease *, free_lease);
 
-struct zlease *
-zlease_take (struct zvolume *vol, const char *name,
-             const uint8_t instance[16], unsigned flags)
+int
+zlease_look (struct zvolume *vol, const char *name,
+             const uint8_t instance[16], struct zlease_seen *seen)
+{
+  int r;
+
+  memset (seen, 0, sizeof *seen);
+  r = zlease_read (vol, name, &seen->info, NULL);
+  if (r == -1)
+    return -1;
+  seen->exists = r == 0;
+  seen->held_by_other = seen->exists && zlease_is_live (&seen->info) &&
+    memcmp (seen->info.instance, instance, 16) != 0;
+  return 0;
+}
+
+int
+zlease_refuse (const char *name, const struct zlease_info *info)
+{
+  char holder[512];
+
+  zlease_describe (info, holder, sizeof holder);
+  zerror ("device %s is in use by another server: %s.  If that server is "
+          "gone for good, open the device with force=true (zerofs-dev: "
+          "--force) to take it over", name, holder);
+  errno = EBUSY;
+  return -1;
+}
+
+/* Is the lease (CUR, or none if R is 1) as SEEN says? */
+static bool
+seen_unchanged (const struct zlease_seen *seen, int r,
+                const struct zlease_info *cur)
+{
+  if (seen->held_by_other)
+    return false;
+  if (!seen->exists)
+    return r == 1;
+  return r == 0 && cur->generation == seen->info.generation &&
+    memcmp (cur->instance, seen->info.instance, 16) == 0;
+}
+
+static struct zlease *
+refuse_changed (const char *name, const struct zlease_seen *seen, int r,
+                const struct zlease_info *cur)
+{
+  char holder[512];
+
+  if (seen->held_by_other) {
+    zlease_describe (&seen->info, holder, sizeof holder);
+    zerror ("device %s was in use by another server when this server "
+            "first opened it (%s): what this server read of it since may "
+            "be older than the store's, so it does not write the device; "
+            "restart it to write", name, holder);
+  }
+  else if (r == 1)
+    zerror ("device %s: its lease object is gone since this server first "
+            "opened the device (was the device removed?): this server "
+            "does not write it", name);
+  else {
+    zlease_describe (cur, holder, sizeof holder);
+    zerror ("device %s was written by another server since this server "
+            "first opened it (the lease is now %s): what this server holds "
+            "of it may be older than the store's, so it does not write the "
+            "device; restart it to write", name, holder);
+  }
+  errno = ESTALE;
+  return NULL;
+}
+
+/* zlease_take, and zlease_take_seen when SEEN. */
+static struct zlease *
+take (struct zvolume *vol, const char *name, const uint8_t instance[16],
+      unsigned flags, const struct zlease_seen *seen)
 {
   bool force = flags & ZLEASE_FORCE;
   CLEANUP (free_lease) struct zlease *l = NULL;
@@ -404,17 +475,15 @@ zlease_take (struct zvolume *vol, const char *name,
       errno = ESTALE;
       return NULL;
     }
+    if (seen && !seen_unchanged (seen, r, &cur))
+      return refuse_changed (name, seen, r, &cur);
     if (r == 0 && zlease_is_live (&cur) &&
         memcmp (cur.instance, instance, 16) != 0) {
-      zlease_describe (&cur, holder, sizeof holder);
       if (!force) {
-        zerror ("device %s is in use by another server: %s.  If that "
-                "server is gone for good, open the device with "
-                "force=true (zerofs-dev: --force) to take it over",
-                name, holder);
-        errno = EBUSY;
+        zlease_refuse (name, &cur);
         return NULL;
       }
+      zlease_describe (&cur, holder, sizeof holder);
       forced = true;
     }
     memset (&l->info, 0, sizeof l->info);
@@ -488,6 +557,21 @@ zlease_take (struct zvolume *vol, const char *name,
           "take it: another server is opening it", name);
   errno = EBUSY;
   return NULL;
+}
+
+struct zlease *
+zlease_take (struct zvolume *vol, const char *name,
+             const uint8_t instance[16], unsigned flags)
+{
+  return take (vol, name, instance, flags, NULL);
+}
+
+struct zlease *
+zlease_take_seen (struct zvolume *vol, const char *name,
+                  const uint8_t instance[16], unsigned flags,
+                  const struct zlease_seen *seen)
+{
+  return take (vol, name, instance, flags, seen);
 }
 
 /* Under l->lock: the lease is someone else's now. */
@@ -687,11 +771,4 @@ zlease_drop (struct zlease *l, bool release)
     pthread_mutex_unlock (&l->lock);
   }
   free_lease (l);
-}
-
-bool
-zlease_took_over (const struct zlease *l)
-{
-  return l->had_previous &&
-    memcmp (l->previous.instance, l->info.instance, 16) != 0;
 }

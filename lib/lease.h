@@ -11,6 +11,15 @@
  * lease back; anyone else needs force=true, which the message says.
  * A read-only open takes nothing.
  *
+ * When.  A read-write open only looks at the lease (zlease_look): a live
+ * holder elsewhere refuses it at once, but the lease is taken at the
+ * first write (zlease_take_seen), so that a client that only reads, or
+ * lists the exports (nbdkit opens every device read-write to answer
+ * NBD_OPT_INFO), takes nothing.  The take is then let in only if the
+ * lease is as the server first saw it: had anyone taken it meanwhile,
+ * what the server read and cached since may be older than the store.
+ * force=true, and a journal that must be replayed, take it at the open.
+ *
  * Atomicity.  The lease is taken with a conditional PUT: If-None-Match *
  * when there is none, If-Match ETAG of the object read when there is
  * one, and renewed and released with If-Match.  Whether the store
@@ -134,11 +143,34 @@ extern struct zlease *zlease_take (struct zvolume *vol, const char *name,
                                    const uint8_t instance[16],
                                    unsigned flags);
 
-/* Was the lease taken over from another cache instance?  Then what a
- * cache knew of the device is older than the store: another server
- * wrote it meanwhile.
+/* What a server saw of a device's lease when it first opened it. */
+struct zlease_seen {
+  bool exists;                 /* there was a lease object */
+  bool held_by_other;          /* live, and another cache instance's */
+  struct zlease_info info;     /* it, if EXISTS */
+};
+
+/* Read device NAME's lease into SEEN, as cache instance INSTANCE sees
+ * it: 0, or -1 (with a zerror).
  */
-extern bool zlease_took_over (const struct zlease *lease);
+extern int zlease_look (struct zvolume *vol, const char *name,
+                        const uint8_t instance[16], struct zlease_seen *seen);
+
+/* The refusal of a live holder INFO of device NAME (EBUSY): the zerror
+ * naming it and the way out.  Returns -1.
+ */
+extern int zlease_refuse (const char *name, const struct zlease_info *info);
+
+/* zlease_take, let in only if the lease is still as SEEN says (the same
+ * generation of the same instance, or still none) and SEEN was not held
+ * by another server: else NULL, ESTALE, with a zerror saying that the
+ * device was written by another server since this one first looked.
+ */
+extern struct zlease *zlease_take_seen (struct zvolume *vol,
+                                        const char *name,
+                                        const uint8_t instance[16],
+                                        unsigned flags,
+                                        const struct zlease_seen *seen);
 
 /* Before changing the store for the device: 0 if the lease is still
  * ours (confirmed with a request at most every ZLEASE_CHECK_MS), -1

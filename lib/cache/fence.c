@@ -5,23 +5,37 @@
  * The cache is what writes a device's objects, so it is where one
  * writer per device is enforced:
  *
- *  - A device opened for writing takes its lease at open
- *    (cache_device_take_lease, from zcache_device), before its journal
- *    is replayed, so a second writer is refused before it serves.
+ *  - A client opening a device for writing looks at the lease
+ *    (zlease_look, from zcache_device) before anything of the device is
+ *    read: a live holder elsewhere refuses the open at once
+ *    (cache_device_open_writer).  The lease itself is taken at the
+ *    first write or discard (cache_device_writable), so that a client
+ *    that only reads, or lists the exports (nbdkit opens every device
+ *    read-write to answer NBD_OPT_INFO), holds nothing and keeps no
+ *    other server out.  That take is let in only if the lease is as the
+ *    first open saw it (zlease_take_seen): if another server took it
+ *    in between, what this cache read meanwhile may be older than the
+ *    store.  force=true takes it at the open, before anything is read
+ *    (the old holder still writes until fenced), and so does an open
+ *    that must replay the journal (the replay writes).
  *  - Everything that changes a device's objects (chunk uploads and
  *    deletes in writeback.c, journal objects and their retirement in
  *    journal.c) calls cache_device_guard first.  A device that has dirty
  *    data but was not opened for writing (recovered after a crash, or
  *    opened read-only since) takes its lease there, so that recovery
  *    never writes over another server's device.
- *  - Write-back takes the lease only if no other cache instance held it
- *    since this one (ZLEASE_ONLY_OURS, never with force): data this
- *    cache recovered is older than what another server wrote since.
- *  - A device opened for the first time in this cache's life takes the
- *    lease first and, if it was taken over from another cache instance,
- *    imports the store's listing again (what the index knew may be
- *    stale).  A device this server has in memory already (recovered, or
- *    opened read-only before) is refused for writing in that case.
+ *  - Whoever takes it, the take is let in only if nobody took the lease
+ *    since this cache's view of the device was current: the lease seen
+ *    at the first open, or for a device recovered at start the lease
+ *    its index record names (d->lease_seen), never with force.  Data
+ *    this cache holds is older than what another server wrote since.
+ *    (A device whose lease could not be read when a read-only open
+ *    found it: ZLEASE_ONLY_OURS, no other cache instance held it.)
+ *  - Each commit records in the device's index record which lease the
+ *    records are current with (cache_device_lease_mark).  A device
+ *    opened for the first time in this cache's life whose lease was
+ *    taken since imports the store's listing again, and one recovered at
+ *    start forgets what it cached (cache.c: it may be stale).
  *  - A lease found lost fences the device: writes and flushes fail with
  *    EIO, write-back leaves its chunks alone, and they stay dirty in
  *    this cache.  The lease is then not released at close.
@@ -45,6 +59,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cleanup.h"
 
@@ -84,10 +99,13 @@ cache_device_epoch (struct cache_device *d)
 
 /* Under d->lease_lock: take D's lease if not held yet.  JOURNAL_KNOWN:
  * D's journal is loaded, record its floor now (else the opening does,
- * once it is).  FLAGS as for zlease_take.
+ * once it is).  FLAGS as for zlease_take.  Unless FRESH, the rule for a
+ * device a client opened is that nobody took the lease since
+ * (zlease_take_seen), or ZLEASE_ONLY_OURS when that was not seen.
  */
 static int
-take_locked (struct cache_device *d, bool journal_known, unsigned flags)
+take_locked (struct cache_device *d, bool journal_known, unsigned flags,
+             bool fresh)
 {
   struct zcache *c = d->c;
   struct zlease *l;
@@ -98,30 +116,118 @@ take_locked (struct cache_device *d, bool journal_known, unsigned flags)
     errno = EBUSY;
     return -1;
   }
-  l = zlease_take (c->vol, d->name, c->instance, flags);
+  if (fresh)
+    l = zlease_take (c->vol, d->name, c->instance, flags);
+  else if (d->lease_seen_valid)
+    l = zlease_take_seen (c->vol, d->name, c->instance, flags,
+                          &d->lease_seen);
+  else
+    l = zlease_take (c->vol, d->name, c->instance, flags | ZLEASE_ONLY_OURS);
   if (l == NULL) {
     if (errno == EBUSY || errno == ESTALE)
       d->lease_refused = true;
     return -1;
   }
   __atomic_store_n (&d->lease, l, __ATOMIC_RELEASE);
+  /* The index record names the lease it is current with: this one now,
+   * as soon as can be (cache_lease_unchanged allows for one take of
+   * ours it did not record).
+   */
+  if (zcache_commit (c) == -1)
+    return -1;
   if (journal_known)
     return cache_device_set_journal_floor (d);
   return 0;
 }
 
+bool
+cache_lease_unchanged (struct zcache *c, uint32_t mark,
+                       const struct zlease_seen *seen)
+{
+  uint64_t gen = seen->exists ? seen->info.generation : 0;
+  bool ours = seen->exists &&
+    memcmp (seen->info.instance, c->instance, 16) == 0;
+
+  if (mark == 0)
+    return !seen->exists || ours;
+  /* A take of this cache's own that was not recorded yet (a crash came
+   * first) was of the lease the record names.
+   */
+  return mark == ZINDEX_LEASE_MARK (gen) ||
+    (ours && gen > 0 && mark == ZINDEX_LEASE_MARK (gen - 1));
+}
+
+uint32_t
+cache_device_lease_mark (const struct cache_device *d)
+{
+  struct zlease *l = lease_of (d);
+
+  if (l)
+    return zlease_lost (l) ? 0 : ZINDEX_LEASE_MARK (zlease_generation (l));
+  if (!d->lease_seen_valid || d->lease_seen.held_by_other)
+    return 0;
+  return ZINDEX_LEASE_MARK (d->lease_seen.exists ?
+                            d->lease_seen.info.generation : 0);
+}
+
 int
 cache_device_take_lease (struct cache_device *d, bool journal_known,
-                         unsigned flags)
+                         unsigned flags, bool fresh)
+{
+  LOCK_FOR_SCOPE (&d->lease_lock);
+  return take_locked (d, journal_known, flags, fresh);
+}
+
+int
+cache_device_open_writer (struct cache_device *d, bool first_open)
+{
+  struct zcache *c = d->c;
+  struct zlease_seen now;
+
+  LOCK_FOR_SCOPE (&d->lease_lock);
+  /* An open is a new request: a refusal at write-back is tried again
+   * (at the next write).
+   */
+  d->lease_refused = false;
+  if (lease_of (d))
+    return 0;
+  if (first_open)
+    now = d->lease_seen;
+  else if (zlease_look (c->vol, d->name, c->instance, &now) == -1)
+    return -1;
+  if (!now.held_by_other)
+    return 0;                           /* taken at the first write */
+  if (!c->conf->force)
+    return zlease_refuse (d->name, &now.info);
+  /* Before anything of D is read (FIRST_OPEN), force takes it as it is;
+   * a device this cache read before goes by the rule of take_locked.
+   */
+  return take_locked (d, !first_open, ZLEASE_FORCE, first_open);
+}
+
+int
+cache_device_writable (struct cache_device *d)
 {
   int r;
 
-  pthread_mutex_lock (&d->lease_lock);
-  /* An open is a new request: a refusal at write-back is retried. */
-  d->lease_refused = false;
-  r = take_locked (d, journal_known, flags);
-  pthread_mutex_unlock (&d->lease_lock);
-  return r;
+  if (lease_of (d) == NULL) {
+    /* A write this server could never upload is not accepted: refused
+     * (said by the take, and kept), or the store did not let the lease
+     * be written (said; the next write tries again).
+     */
+    pthread_mutex_lock (&d->lease_lock);
+    r = take_locked (d, true, 0, false);
+    pthread_mutex_unlock (&d->lease_lock);
+    if (r == -1 && errno != EBUSY && errno != ESTALE) {
+      zerror ("device %s: the write fails: this server could not take "
+              "the device's lease (see the error before)", d->name);
+      errno = EIO;
+      return -1;
+    }
+  }
+  if (cache_device_fenced (d))
+    return cache_fenced_error (d);
+  return 0;
 }
 
 int
@@ -132,13 +238,14 @@ cache_device_guard (struct cache_device *d)
   if (l == NULL) {
     int r;
 
-    /* Write-back of data this cache holds (recovered after a crash, or
-     * of a device opened read-only since): never with force, and only
-     * if no other server wrote the device since this cache held it, or
-     * the data would go over newer data.
+    /* Write-back of data this cache holds whose lease was not taken at
+     * a write (recovered after a crash, or the store did not answer
+     * then): never with force, and only if no other server wrote the
+     * device since this cache looked, or the data would go over newer
+     * data (take_locked).
      */
     pthread_mutex_lock (&d->lease_lock);
-    r = take_locked (d, true, ZLEASE_ONLY_OURS);
+    r = take_locked (d, true, 0, false);
     pthread_mutex_unlock (&d->lease_lock);
     if (r == -1)
       return -1;
