@@ -10,7 +10,10 @@
  *    is replayed, so a second writer is refused before it serves.
  *  - Everything that changes a device's objects (chunk uploads and
  *    deletes in writeback.c, journal objects and their retirement in
- *    journal.c) calls cache_device_guard first.  A device that has dirty
+ *    journal.c) calls cache_device_guard first, and sends its requests
+ *    fenced by it (cache_device_put, ...): the guard runs again before
+ *    every retry, so that a request that kept failing while the lease
+ *    was taken over is not sent again.  A device that has dirty
  *    data but was not opened for writing (recovered after a crash, or
  *    opened read-only since) takes its lease there, so that recovery
  *    never writes over another server's device.
@@ -218,4 +221,50 @@ cache_drop_leases (struct zcache *c)
     zlease_drop (d->lease, ndirty == 0);
     d->lease = NULL;
   }
+}
+
+/* The fence of D's own requests. */
+static int
+guard_fence (void *opaque)
+{
+  return cache_device_guard (opaque);
+}
+
+int
+cache_device_put (struct cache_device *d, const char *key,
+                  const void *data, size_t len)
+{
+  const struct objstore_fence f = { guard_fence, d };
+
+  return objstore_put_fenced (d->c->store, key, data, len, &f);
+}
+
+int
+cache_device_delete (struct cache_device *d, const char *key)
+{
+  const struct objstore_fence f = { guard_fence, d };
+
+  return objstore_delete_fenced (d->c->store, key, &f);
+}
+
+int
+cache_device_delete_many (struct cache_device *d, const char *const *keys,
+                          size_t n)
+{
+  const struct objstore_fence f = { guard_fence, d };
+
+  return objstore_delete_many_fenced (d->c->store, keys, n, &f);
+}
+
+int
+cache_fence_set_check (void *opaque)
+{
+  const struct cache_fence_set *set = opaque;
+  size_t i;
+
+  for (i = 0; i < set->n; i++)
+    if ((i == 0 || set->devs[i] != set->devs[i - 1]) &&
+        cache_device_guard (set->devs[i]) == -1)
+      return -1;
+  return 0;
 }
