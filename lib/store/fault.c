@@ -819,6 +819,7 @@ objstore_fault_wrap (struct objstore *inner, const char *control_file)
   pthread_mutex_init (&fs->lock, NULL);
   fs->base.ops = &fault_ops;
   fs->base.counters = inner->counters;
+  fs->base.write_bound_ms = inner->write_bound_ms;
   fs->inner = inner;
   owned = NULL;
   fs->path = path;

@@ -149,6 +149,14 @@ struct objstore {
    * if none: wrappers copy it from the store they wrap.
    */
   struct objstore_counters *counters;
+  /* The longest one attempt of a request that changes the store (PUT,
+   * DELETE, DeleteObjects, copy) can last, in ms, from its start to its
+   * end, landed or abandoned: the S3 backend's write-timeout; 0 for the
+   * directory store, whose writes are local and atomic (by rename).
+   * Wrappers copy it from the store they wrap.  A forced lease take
+   * waits for it (lib/lease.h).
+   */
+  unsigned write_bound_ms;
 };
 
 /* Open the store named by conf->bucket, wrapped as described above.

@@ -400,6 +400,7 @@ objstore_retry_wrap (struct objstore *inner, unsigned retry_time_seconds)
   }
   rs->base.ops = &retry_ops;
   rs->base.counters = inner->counters;
+  rs->base.write_bound_ms = inner->write_bound_ms;
   rs->inner = inner;
   rs->retry_time = retry_time_seconds;
   return &rs->base;
