@@ -13,7 +13,8 @@
  *    journal.c) calls cache_device_guard first, and sends its requests
  *    fenced by it (cache_device_put, ...): the guard runs again before
  *    every retry, so that a request that kept failing while the lease
- *    was taken over is not sent again.  A device that has dirty
+ *    was taken over is not sent again.  The guard also records the
+ *    lease's journal floor if the open could not (lib/lease.h).  A device that has dirty
  *    data but was not opened for writing (recovered after a crash, or
  *    opened read-only since) takes its lease there, so that recovery
  *    never writes over another server's device.
@@ -36,7 +37,7 @@
  * d->lease is written once, under d->lease_lock, and read without it
  * (atomic loads): a lease object lives until the cache closes.  The
  * lock is the device's own because a forced take holds it for
- * ZLEASE_FORCE_WAIT_MS.
+ * zlease_force_wait_ms.
  *
  * A refusal at write-back (ESTALE: another instance held the lease
  * since) is kept (d->lease_refused) until a client opens the device
@@ -147,7 +148,10 @@ cache_device_guard (struct cache_device *d)
       return -1;
     l = lease_of (d);
   }
-  return zlease_check (l);
+  /* Nothing of this holder's before its journal floor is recorded. */
+  if (zlease_check (l) == -1)
+    return -1;
+  return zlease_ensure_journal_floor (l);
 }
 
 int
@@ -157,7 +161,7 @@ cache_device_confirm_flush (struct cache_device *d)
 
   if (l == NULL)
     return 0;
-  return zlease_confirm_within (l, ZLEASE_FORCE_WAIT_MS - ZLEASE_CHECK_MS);
+  return zlease_confirm_within (l, ZLEASE_MARGIN_MS);
 }
 
 bool

@@ -205,7 +205,7 @@ struct cache_device {
   time_t last_write;             /* [C] its last write (monotonic s) */
   uint64_t write_index;          /* [C] the chunk of its last write */
   pthread_mutex_t lease_lock;    /* "[L]": takes of its lease (one
-                                    may wait ZLEASE_FORCE_WAIT_MS: per
+                                    waits zlease_force_wait_ms: per 
                                     device, so others do not wait) */
   struct zlease *lease;          /* [L] its lease, when opened for
                                     writing or written back */

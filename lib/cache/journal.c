@@ -835,7 +835,13 @@ stale_object (struct cache_device *d, uint64_t seq, uint16_t epoch)
   }
   else
     return false;
-  return seq > floor && epoch != zlease_epoch (generation);
+  /* PREVIOUS's own objects are never stale: a holder that could not
+   * record its floor (its lease PUT failed) still served, and its
+   * journal objects, newer than the floor it inherited, are its
+   * acknowledged flushes.
+   */
+  return seq > floor && epoch != zlease_epoch (generation) &&
+    epoch != zlease_epoch (prev.generation);
 }
 
 int
