@@ -18,10 +18,12 @@
 #    under way lands after C wrote the same sectors: a later replay (D)
 #    must apply C's data, not A's, and say that A's object is stale.
 # 3. A holder whose journal floor could not be recorded (its lease PUT
-#    failing right then) serves and flushes through its journal; it is
-#    then lost with its cache.  The next holder's replay must apply that
-#    holder's journal objects: they are its own, not stale, even though
-#    the floor in force is the one it inherited.
+#    failing right then): its flushes fail until the floor is recorded
+#    (a later holder would judge its objects by the floor it inherited),
+#    and what it flushed then survives the loss of its cache.
+# 4. S3 only: write-timeout bounds a PUT that makes progress.  Over a
+#    64 KiB/s link a 1 MiB PUT would take 16 s: with write-timeout=2 it
+#    is abandoned after 2 s, and a forced take waits 1 + 2 + 2 s.
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
@@ -181,4 +183,47 @@ if grep -q "was written by a server that had lost" "$log"; then
     echo "FAIL: B's own journal object was taken as stale"; exit 1
 fi
 stop_server
+
+# 4.  The bound itself.
+if [ "$ZEROFS_TEST_BACKEND" = s3rver ]; then
+    requires /usr/bin/python3 -c 'import asyncio'
+    port=${S3_ENDPOINT##*:}
+    /usr/bin/python3 "$srcdir/throttle-proxy.py" "$port" 65536 \
+                     "$tmpdir/proxy.port" &
+    proxy=$!
+    cleanup_fn kill "$proxy"
+    for (( i = 0; i < 100; i++ )); do
+        [ -s "$tmpdir/proxy.port" ] && break
+        sleep 0.1
+    done
+    rm -rf "$cachedir"
+    : > "$log"
+    serve endpoint="http://127.0.0.1:$(cat "$tmpdir/proxy.port")" \
+          write-timeout=2 retry-time=0 journal-max-bytes=0
+    client disk > "$tmpdir/a4.out" 2>&1 <<'EOF' || :
+import os, time
+h.pwrite(os.urandom(1 << 20), 0)
+t = time.time()
+try:
+    h.flush()
+    print("flush returned")
+except Exception as e:
+    print("flush failed after %.1f s" % (time.time() - t))
+EOF
+    cat "$tmpdir/a4.out"
+    grep -q "flush failed after [0-4]\\." "$tmpdir/a4.out" ||
+        { echo "FAIL: the PUT was not abandoned at write-timeout"; exit 1; }
+    server_error "PutObject devices/disk/chunks/0000000000000000: abandoned: it did not end within its time (write-timeout)" "$log" ||
+        { echo "FAIL: no message for the abandoned PUT"; exit 1; }
+    stop_server -9
+    rm -rf "$cachedir"
+    : > "$log"
+    serve force=true write-timeout=2
+    # (Not chunk 0: s3rver keeps what it got of a PUT its client gave
+    # up, a truncated object that reads as an I/O error.  S3 does not.)
+    client disk 'h.pread(512, 8 << 20)'
+    server_error "waiting 5.0 s for its requests under way to end" "$log" ||
+        { echo "FAIL: the forced take's wait is not 1 + 2 + 2 s"; exit 1; }
+    stop_server
+fi
 echo "PASS"
