@@ -41,11 +41,11 @@
  * take's PUT, and has ended by then, landed or abandoned.  What that
  * guarantees, and what it does not:
  *
- *  - Guaranteed: the old holder sends no attempt, first or retry, once
- *    it has seen the lease lost, nor more than ZLEASE_CHECK_MS after it
- *    last saw it as its own; and, on its side, every attempt has ended
- *    (answered, failed, or abandoned by curl) before the new holder
- *    serves.
+ *  - Guaranteed: the old holder begins no attempt, first or retry,
+ *    once it has seen the lease lost, nor more than ZLEASE_CHECK_MS
+ *    after the start of the last read that showed it as its own; and,
+ *    on its side, every attempt has ended (answered, failed, or
+ *    abandoned by curl) before the new holder serves.
  *  - Not guaranteed: that the store does nothing with a request whose
  *    client gave up.  S3 may still apply a PUT whose body it had
  *    received in full when the connection was dropped, a moment later;
@@ -55,12 +55,13 @@
  *    holder's.
  *  - Assumed: that the old holder's bound is not longer than the new
  *    holder's (the same write-timeout: the wait is the taker's), that
- *    neither process is stopped for longer than the margin between a
- *    check and its request (SIGSTOP, a paused VM, swap), and that the
- *    monotonic clocks run at the same rate.  The directory store has no
- *    bound (B = 0): its writes are a local write and rename.  The fault
- *    wrapper's delays come after the check and are not bounded (tests
- *    model late requests with them).
+ *    the old holder is not held up for longer than the margin between
+ *    a check and the start of its request's bound (SIGSTOP, a paused
+ *    VM, swap), and that the hosts' monotonic clocks run at the same
+ *    rate.  The directory store has no bound (B = 0): its writes are a
+ *    write and a rename, quick on a local disk, not bounded on a slow
+ *    or network file system.  The fault wrapper's delays come after the
+ *    check and are not bounded (tests model late requests with them).
  *
  * Layout of the object (integers big-endian), like the device meta:
  *

@@ -28,6 +28,10 @@
 #                            serves, or 1 if it exits first
 #   stop_second [SIG]        stop it (SIGTERM or SIG) and reap it
 #   client2 [CODE]           client, for the second server
+#   start_slow_link RATE     throttle-proxy.py in front of the S3 server
+#                            under test: RATE bytes a second from zerofs
+#                            to the store, shared by every connection;
+#                            sets $slow to the endpoint to use
 #   server_error PATTERN FILE
 #                            FILE (an nbdkit's stderr) has a line other
 #                            than a debug line that matches PATTERN
@@ -334,6 +338,20 @@ stop_second ()
 cleanup_fn stop_second KILL
 
 client2 () { nbdsh -u "nbd+unix:///disk?socket=$sock2" -c "${1:--}"; }
+
+start_slow_link ()
+{
+    local i
+    rm -f "$tmpdir/proxy.port"
+    /usr/bin/python3 "$srcdir/throttle-proxy.py" "${S3_ENDPOINT##*:}" \
+                     "$1" "$tmpdir/proxy.port" &
+    cleanup_fn kill "$!"
+    for (( i = 0; i < 100; i++ )); do
+        [ -s "$tmpdir/proxy.port" ] && break
+        sleep 0.1
+    done
+    slow=http://127.0.0.1:$(cat "$tmpdir/proxy.port")
+}
 
 server_error ()
 {

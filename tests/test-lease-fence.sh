@@ -187,19 +187,10 @@ stop_server
 # 4.  The bound itself.
 if [ "$ZEROFS_TEST_BACKEND" = s3rver ]; then
     requires /usr/bin/python3 -c 'import asyncio'
-    port=${S3_ENDPOINT##*:}
-    /usr/bin/python3 "$srcdir/throttle-proxy.py" "$port" 65536 \
-                     "$tmpdir/proxy.port" &
-    proxy=$!
-    cleanup_fn kill "$proxy"
-    for (( i = 0; i < 100; i++ )); do
-        [ -s "$tmpdir/proxy.port" ] && break
-        sleep 0.1
-    done
+    start_slow_link 65536
     rm -rf "$cachedir"
     : > "$log"
-    serve endpoint="http://127.0.0.1:$(cat "$tmpdir/proxy.port")" \
-          write-timeout=2 retry-time=0 journal-max-bytes=0
+    serve endpoint="$slow" write-timeout=2 retry-time=0 journal-max-bytes=0
     client disk > "$tmpdir/a4.out" 2>&1 <<'EOF' || :
 import os, time
 h.pwrite(os.urandom(1 << 20), 0)

@@ -22,16 +22,7 @@ s3_write_timeout=()             # the default, 120 s: time for 16 PUTs
 start_volume
 zdev create disk 64M
 
-port=${S3_ENDPOINT##*:}
-/usr/bin/python3 "$srcdir/throttle-proxy.py" "$port" 262144 \
-                 "$tmpdir/proxy.port" &
-proxy=$!
-cleanup_fn kill "$proxy"
-for (( i = 0; i < 100; i++ )); do
-    [ -s "$tmpdir/proxy.port" ] && break
-    sleep 0.1
-done
-slow=http://127.0.0.1:$(cat "$tmpdir/proxy.port")
+start_slow_link 262144
 log=$tmpdir/nbdkit.log
 cleanup_fn sh -c "grep -v debug $log | tail -20"
 
