@@ -231,6 +231,8 @@ struct zlease {
   struct zlease_info previous;
   char etag[OBJSTORE_ETAG_MAX];    /* [lock] its ETag */
   struct timespec confirmed;       /* [lock] last seen to be ours */
+  uint64_t want_floor;             /* [lock] the floor to record, or
+                                      ZLEASE_FLOOR_UNKNOWN */
   atomic_bool lost;
 };
 
@@ -443,6 +445,7 @@ take (struct zvolume *vol, const char *name, const uint8_t instance[16],
   }
   pthread_mutex_init (&l->lock, NULL);
   l->vol = vol;
+  l->want_floor = ZLEASE_FLOOR_UNKNOWN;
   snprintf (l->name, sizeof l->name, "%s", name);
   zkey_lease (l->key, name);
   switch (store_is_atomic (vol, name, &why)) {
@@ -533,8 +536,10 @@ take (struct zvolume *vol, const char *name, const uint8_t instance[16],
   taken:
     if (forced)
       zwarning ("device %s: took its lease over from %s (force=true); "
-                "that server's writes and flushes fail from now on", name,
-                holder);
+                "that server's writes and flushes fail from now on; "
+                "waiting %.1f s for its requests under way to end "
+                "(write-timeout + 3 s)", name, holder,
+                zlease_force_wait_ms (vol) / 1000.0);
     else if (r == 0 && !cur.released)
       zdebug ("lease: device %s: took this cache's own lease back "
               "(it was not released: unclean shutdown)", name);
@@ -542,12 +547,18 @@ take (struct zvolume *vol, const char *name, const uint8_t instance[16],
       zdebug ("lease: device %s: taken, generation %" PRIu64, name,
               l->info.generation);
     if (forced) {
-      /* Let the old holder notice (it checks every ZLEASE_CHECK_MS)
-       * before this one writes anything.
+      /* Let the old holder notice (it checks every ZLEASE_CHECK_MS),
+       * and its requests under way end, before this one reads or writes
+       * anything (lease.h, "Fencing").
        */
-      struct timespec ts = { ZLEASE_FORCE_WAIT_MS / 1000,
-                             ZLEASE_FORCE_WAIT_MS % 1000 * 1000000 };
-      nanosleep (&ts, NULL);
+      unsigned ms = zlease_force_wait_ms (vol);
+      struct timespec ts = { ms / 1000, ms % 1000 * 1000000 };
+
+      if (zerofs_debug_lease)
+        zdebug ("lease: device %s: waiting %u ms for the old holder's "
+                "requests to end", name, ms);
+      while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
+        ;
     }
     ret = l;
     l = NULL;
@@ -704,12 +715,12 @@ zlease_previous (const struct zlease *l, struct zlease_info *info)
   return l->had_previous;
 }
 
-int
-zlease_set_journal_floor (struct zlease *l, uint64_t floor)
+/* Under l->lock: record FLOOR. */
+static int
+record_floor_locked (struct zlease *l, uint64_t floor)
 {
   struct zlease_info next;
 
-  LOCK_FOR_SCOPE (&l->lock);
   if (atomic_load (&l->lost)) {
     errno = EIO;
     return -1;
@@ -728,6 +739,29 @@ zlease_set_journal_floor (struct zlease *l, uint64_t floor)
   if (zerofs_debug_lease)
     zdebug ("lease: device %s: journal floor %016" PRIx64, l->name, floor);
   return 0;
+}
+
+int
+zlease_set_journal_floor (struct zlease *l, uint64_t floor)
+{
+  LOCK_FOR_SCOPE (&l->lock);
+  l->want_floor = floor;
+  return record_floor_locked (l, floor);
+}
+
+int
+zlease_ensure_journal_floor (struct zlease *l)
+{
+  LOCK_FOR_SCOPE (&l->lock);
+  if (l->want_floor == ZLEASE_FLOOR_UNKNOWN ||
+      l->info.journal_floor != ZLEASE_FLOOR_UNKNOWN) {
+    if (atomic_load (&l->lost)) {
+      errno = EIO;
+      return -1;
+    }
+    return 0;
+  }
+  return record_floor_locked (l, l->want_floor);
 }
 
 bool
@@ -771,4 +805,10 @@ zlease_drop (struct zlease *l, bool release)
     pthread_mutex_unlock (&l->lock);
   }
   free_lease (l);
+}
+
+unsigned
+zlease_force_wait_ms (const struct zvolume *vol)
+{
+  return ZLEASE_CHECK_MS + vol->store->write_bound_ms + ZLEASE_MARGIN_MS;
 }

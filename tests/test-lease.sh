@@ -46,36 +46,6 @@ log=$tmpdir/nbdkit.log
 : > "$log"
 cleanup_fn sh -c "grep -v ' debug: ' '$log' | tail -n 30 2>/dev/null || :"
 
-# A second server, by hand: its own socket, pidfile and cache-dir.
-sock2=$tmpdir/nbd2.sock
-pid2=
-log2=$tmpdir/nbdkit2.log
-start_second () {
-    local cache=$1 i
-    shift
-    rm -f "$sock2" "$tmpdir/nbdkit2.pid"
-    : > "$log2"
-    "${nbdkit_cmd[@]}" -f -v -U "$sock2" -P "$tmpdir/nbdkit2.pid" \
-        ${readonly:+-r} "$PLUGIN" "${zargs[@]}" cache-dir="$cache" \
-        export="${export2:-disk}" "$@" \
-        2>>"$log2" &
-    pid2=$!
-    for (( i = 0; i < 300; i++ )); do
-        [ -s "$tmpdir/nbdkit2.pid" ] && [ -S "$sock2" ] && return 0
-        kill -0 "$pid2" 2>/dev/null || { echo "second nbdkit died"; \
-                                          cat "$log2"; exit 1; }
-        sleep 0.1
-    done
-    echo "second nbdkit did not start"; exit 1
-}
-stop_second () {
-    [ -n "$pid2" ] || return 0
-    kill -"${1:-TERM}" "$pid2" 2>/dev/null || :
-    wait "$pid2" 2>/dev/null || :
-    pid2=
-}
-cleanup_fn stop_second KILL
-client2 () { nbdsh -u "nbd+unix:///${export2:-disk}?socket=$sock2" -c "${1:--}"; }
 
 # What the store holds, for "nothing changed" (dir: every byte; S3: the
 # listing with sizes, through s3_list if there is one).

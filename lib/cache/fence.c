@@ -20,7 +20,11 @@
  *    that must replay the journal (the replay writes).
  *  - Everything that changes a device's objects (chunk uploads and
  *    deletes in writeback.c, journal objects and their retirement in
- *    journal.c) calls cache_device_guard first.  A device that has dirty
+ *    journal.c) calls cache_device_guard first, and sends its requests
+ *    fenced by it (cache_device_put, ...): the guard runs again before
+ *    every retry, so that a request that kept failing while the lease
+ *    was taken over is not sent again.  The guard also records the
+ *    lease's journal floor if the open could not (lib/lease.h).  A device that has dirty
  *    data but was not opened for writing (recovered after a crash, or
  *    opened read-only since) takes its lease there, so that recovery
  *    never writes over another server's device.
@@ -47,7 +51,7 @@
  * d->lease is written once, under d->lease_lock, and read without it
  * (atomic loads): a lease object lives until the cache closes.  The
  * lock is the device's own because a forced take holds it for
- * ZLEASE_FORCE_WAIT_MS.
+ * zlease_force_wait_ms.
  *
  * A refusal at write-back (ESTALE: another instance held the lease
  * since) is kept (d->lease_refused) until a client opens the device
@@ -238,11 +242,10 @@ cache_device_guard (struct cache_device *d)
   if (l == NULL) {
     int r;
 
-    /* Write-back of data this cache holds whose lease was not taken at
-     * a write (recovered after a crash, or the store did not answer
-     * then): never with force, and only if no other server wrote the
-     * device since this cache looked, or the data would go over newer
-     * data (take_locked).
+    /* Write-back of data this cache recovered after a crash, or a
+     * journal retirement: never with force, and only if no other server
+     * wrote the device since this cache looked, or the data would go
+     * over newer data (take_locked).
      */
     pthread_mutex_lock (&d->lease_lock);
     r = take_locked (d, true, 0, false);
@@ -251,7 +254,10 @@ cache_device_guard (struct cache_device *d)
       return -1;
     l = lease_of (d);
   }
-  return zlease_check (l);
+  /* Nothing of this holder's before its journal floor is recorded. */
+  if (zlease_check (l) == -1)
+    return -1;
+  return zlease_ensure_journal_floor (l);
 }
 
 int
@@ -261,7 +267,7 @@ cache_device_confirm_flush (struct cache_device *d)
 
   if (l == NULL)
     return 0;
-  return zlease_confirm_within (l, ZLEASE_FORCE_WAIT_MS - ZLEASE_CHECK_MS);
+  return zlease_confirm_within (l, ZLEASE_MARGIN_MS);
 }
 
 bool
@@ -325,4 +331,50 @@ cache_drop_leases (struct zcache *c)
     zlease_drop (d->lease, ndirty == 0);
     d->lease = NULL;
   }
+}
+
+/* The fence of D's own requests. */
+static int
+guard_fence (void *opaque)
+{
+  return cache_device_guard (opaque);
+}
+
+int
+cache_device_put (struct cache_device *d, const char *key,
+                  const void *data, size_t len)
+{
+  const struct objstore_fence f = { guard_fence, d };
+
+  return objstore_put_fenced (d->c->store, key, data, len, &f);
+}
+
+int
+cache_device_delete (struct cache_device *d, const char *key)
+{
+  const struct objstore_fence f = { guard_fence, d };
+
+  return objstore_delete_fenced (d->c->store, key, &f);
+}
+
+int
+cache_device_delete_many (struct cache_device *d, const char *const *keys,
+                          size_t n)
+{
+  const struct objstore_fence f = { guard_fence, d };
+
+  return objstore_delete_many_fenced (d->c->store, keys, n, &f);
+}
+
+int
+cache_fence_set_check (void *opaque)
+{
+  const struct cache_fence_set *set = opaque;
+  size_t i;
+
+  for (i = 0; i < set->n; i++)
+    if ((i == 0 || set->devs[i] != set->devs[i - 1]) &&
+        cache_device_guard (set->devs[i]) == -1)
+      return -1;
+  return 0;
 }

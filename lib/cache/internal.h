@@ -206,7 +206,7 @@ struct cache_device {
   time_t last_write;             /* [C] its last write (monotonic s) */
   uint64_t write_index;          /* [C] the chunk of its last write */
   pthread_mutex_t lease_lock;    /* "[L]": takes of its lease (one
-                                    may wait ZLEASE_FORCE_WAIT_MS: per
+                                    waits zlease_force_wait_ms: per 
                                     device, so others do not wait) */
   struct zlease *lease;          /* [L] its lease, when opened for
                                     writing or written back */
@@ -336,6 +336,22 @@ extern int zcache_commit (struct zcache *c);
  * another server) having said why once.  No cache lock may be held.
  */
 extern int cache_device_guard (struct cache_device *d);
+/* The requests that change D's objects: cache_device_guard before
+ * every attempt, retries included (objstore.h, fenced requests).
+ */
+extern int cache_device_put (struct cache_device *d, const char *key,
+                             const void *data, size_t len);
+extern int cache_device_delete (struct cache_device *d, const char *key);
+extern int cache_device_delete_many (struct cache_device *d,
+                                     const char *const *keys, size_t n);
+/* The fence of a request for objects of several devices: OPAQUE is a
+ * struct cache_fence_set, every device of which is guarded.
+ */
+struct cache_fence_set {
+  struct cache_device *const *devs;
+  size_t n;
+};
+extern int cache_fence_set_check (void *opaque);
 /* D's lease was taken by another server (or refused): nothing more is
  * written for it.  Any lock or none.
  */
