@@ -67,7 +67,7 @@
  * that fails for good (after the store's retries) stops the survey with
  * a message; the device stays surveying (GETs answer) until the next
  * start.  zcache_close stops the surveys and joins their threads (a
- * request under way finishes first).
+ * request under way finishes first; a failed one is not retried).
  *
  * D->known is a sparse bitmap (pages of ZKNOWN_PAGE_BITS chunks,
  * allocated when a chunk in them is noted), freed when the survey ends.
@@ -328,6 +328,25 @@ shard_key (void *opaque, const char *key, uint64_t size, bool is_prefix)
   return 0;
 }
 
+/* The fence of a survey's LISTs: a stopped survey's is not retried
+ * (zcache_close would wait for retry-time).
+ */
+static int
+survey_wanted (void *opaque)
+{
+  struct survey *s = opaque;
+  bool stop;
+
+  pthread_mutex_lock (&s->c->lock);
+  stop = s->stop || s->failed;
+  pthread_mutex_unlock (&s->c->lock);
+  if (stop) {
+    errno = ECANCELED;
+    return -1;
+  }
+  return 0;
+}
+
 /* List shard K.  0, or -1 (said). */
 static int
 list_shard (struct survey *s, uint64_t k, bool *stopped)
@@ -335,6 +354,7 @@ list_shard (struct survey *s, uint64_t k, bool *stopped)
   struct cache_device *d = s->d;
   CLEANUP_FREE struct shard *sh = calloc (1, sizeof *sh);
   char prefix[OBJSTORE_KEY_MAX], after[OBJSTORE_KEY_MAX];
+  struct objstore_fence fence = { survey_wanted, s };
 
   if (sh == NULL) {
     zerror ("calloc: %m");
@@ -352,7 +372,8 @@ list_shard (struct survey *s, uint64_t k, bool *stopped)
   if (sh->first > 0)
     zkey_chunk (after, d->name, sh->first - 1);
   strcpy (sh->last_key, after);
-  if (objstore_list_after (s->c->store, prefix, after, shard_key, sh) == -1 ||
+  if (objstore_list_after_fenced (s->c->store, prefix, after, shard_key,
+                                  sh, &fence) == -1 ||
       shard_flush (sh) == -1)
     return -1;
   *stopped = sh->stopped;

@@ -387,6 +387,15 @@ objstore_list_after (struct objstore *s, const char *prefix,
   return list_from (s, prefix, NULL, start_after, fn, opaque);
 }
 
+int
+objstore_list_after_fenced (struct objstore *s, const char *prefix,
+                            const char *start_after, objstore_list_fn fn,
+                            void *opaque, const struct objstore_fence *fence)
+{
+  return WITH_FENCE (fence, list_from (s, prefix, NULL, start_after, fn,
+                                       opaque));
+}
+
 void
 objstore_close (struct objstore *s)
 {

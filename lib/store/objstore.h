@@ -220,6 +220,15 @@ extern int objstore_list (struct objstore *s, const char *prefix,
 extern int objstore_list_after (struct objstore *s, const char *prefix,
                                 const char *start_after,
                                 objstore_list_fn fn, void *opaque);
+/* The same with FENCE checked before every attempt: a listing that is
+ * no longer wanted (a survey stopped at shutdown) is given up rather
+ * than retried for retry-time.
+ */
+extern int objstore_list_after_fenced (struct objstore *s,
+                                       const char *prefix,
+                                       const char *start_after,
+                                       objstore_list_fn fn, void *opaque,
+                                       const struct objstore_fence *fence);
 extern void objstore_close (struct objstore *s);
 
 /* The message of this thread's last store failure (also for callers

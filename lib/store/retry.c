@@ -16,9 +16,10 @@
  * retries.
  *
  * Fencing (objstore.h, lib/lease.h).  Before every attempt of a put,
- * delete, delete_many or copy, this thread's fence (set by a fenced
- * request: objstore_put_fenced, ...) is checked: an attempt is sent
- * only while the caller may still change the objects.  A fence that
+ * delete, delete_many, copy or list, this thread's fence (set by a
+ * fenced request: objstore_put_fenced, ...) is checked: an attempt is
+ * sent only while the caller may still change the objects (or, for a
+ * list, still wants them: a survey stopped at shutdown).  A fence that
  * says the right is lost ends the request with EIO at once, however
  * much of the retry time is left; one that could not be checked
  * (the lease's GET failed) is a failed attempt like any other.  So a
@@ -355,9 +356,11 @@ retry_list (struct objstore *s, const char *prefix, const char *delimiter,
         return -1;
       }
     }
-    r = rs->inner->ops->list (rs->inner, prefix, delimiter,
-                              resume_after ? resume_after : start_after,
-                              list_resume_fn, &lr);
+    r = objstore_fence_check (a.op, prefix);
+    if (r == 0)
+      r = rs->inner->ops->list (rs->inner, prefix, delimiter,
+                                resume_after ? resume_after : start_after,
+                                list_resume_fn, &lr);
     if (r == 0 || lr.callback_failed || !should_retry (&a))
       return r;
   }
