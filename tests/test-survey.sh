@@ -22,7 +22,8 @@
 #      durability=local) survives, the next start surveys again and
 #      uploads it (its summary line);
 #   5. a LIST that fails for good: the survey says so, the device stays
-#      served (GETs answer), the stats file says "failed";
+#      served (GETs answer), the stats file says "failed"; a LIST that
+#      failed once is tried again (10 s later) and the survey ends;
 #   6. on a terminal (util-linux script(1)), the survey draws a
 #      progress line;
 #   7. a server stopped while its survey's LIST keeps failing (and is
@@ -201,6 +202,19 @@ wait_log("the survey of its chunks failed")
 check_data(skip=(8192, 4097, 12288))
 assert h.pread(4096, 2000 * M) == bytes(4096) and gets(2000) == 1
 s = stats(lambda v: v["state"] == "failed", what="survey failed")
+EOF
+stop_server
+rm -rf "$cachedir"
+printf 'fail list:/chunks/ EACCES 1\n' > "$faults"
+: > "$log"
+serve
+client <<'EOF'
+import os; exec(open(os.environ["tmpdir"] + "/survey.py").read())
+wait_log("the survey of its chunks failed")
+assert "it tries again in 10 s" in logtext(), "no retry announced"
+check_data(skip=(8192, 4097, 12288))
+wait_log("device disk: survey done", timeout=60)
+s = stats(lambda v: v["state"] == "done", what="survey done after a retry")
 EOF
 stop_server
 
