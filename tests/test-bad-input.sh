@@ -204,7 +204,7 @@ dev_fails "device disk already exists" create disk 1M
 dev_fails "no device nosuch in volume" rm nosuch
 dev_fails "no device nosuch in volume" info nosuch
 # A corrupt device meta: that device is refused, naming its key; the
-# others are served.
+# others are served, and listed (list fails, after listing them all).
 cp "$store/devices/other/meta" "$tmpdir/meta.orig"
 flip () {
     /usr/bin/python3 -c '
@@ -215,6 +215,12 @@ open(p, "wb").write(b)' "$@"
 }
 flip "$store/devices/other/meta" 40
 dev_fails "device meta devices/other/meta in .* failed authentication" info other
+# list says so and fails, but lists the other devices.
+dev_fails "1 device listed without what an unreadable object holds" list
+grep -q "^disk  *8M " "$tmpdir/out" ||
+    { echo "$0: FAIL: list hid the other devices"; exit 1; }
+grep -q "^other  *?  .*(its meta object is unreadable)" "$tmpdir/out" ||
+    { echo "$0: FAIL: list does not show the unreadable device"; exit 1; }
 start_server -r "$PLUGIN" "${zargs[@]}" 2>> "$log"
 snapshot "$tmpdir/before"
 client other 'h.get_size()' 2>/dev/null && {
