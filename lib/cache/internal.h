@@ -132,6 +132,22 @@ struct centry {
   bool fetched;                  /* [C] the store's copy was fetched and
                                     not read since: the next read is a
                                     cache miss (statistics) */
+  struct fetch_serve *serving;   /* [C] reads waiting for the GET under
+                                    way, to be answered from its copy */
+};
+
+/* A read of a chunk whose bytes the store must supply, answered by the
+ * thread that fetches them from the decoded copy (centry_fetch_shared),
+ * under the stripe lock that installs it: with the same bytes a read of
+ * the slot right after would find, without the encryption into the slot
+ * and the decryption out of it in between.
+ */
+struct fetch_serve {
+  uint32_t offset, len;          /* the range in the chunk */
+  void *buf;                     /* where its bytes go */
+  int result;                    /* 1: not answered (read the cache
+                                    again), 0: answered, -1: failed */
+  struct fetch_serve *next;      /* [C] on the entry's serving list */
 };
 
 /* A journal object of a device (journal.c), oldest first. */
@@ -379,7 +395,7 @@ extern void centry_set_dirty (struct zcache *c, struct centry *e);
 extern void centry_clear_dirty (struct zcache *c, struct centry *e);
 extern bool centry_full (const struct centry *e);
 extern int centry_fetch_shared (struct zcache *c, struct centry *e,
-                                void **plain);
+                                void **plain, struct fetch_serve *serve);
 extern int centry_read_sectors (struct zcache *c, struct centry *e,
                                 uint32_t first, uint32_t nsec,
                                 const void *plain, void *dst);

@@ -119,7 +119,7 @@ ra_fetch (struct cache_device *d, uint64_t index)
   pthread_rwlock_rdlock (stripe);
   wanted = e->base_remote && !centry_full (e);
   pthread_rwlock_unlock (stripe);
-  if (wanted && centry_fetch_shared (c, e, &plain) == -1 &&
+  if (wanted && centry_fetch_shared (c, e, &plain, NULL) == -1 &&
       zerofs_debug_readahead)
     zdebug ("readahead: chunk %" PRIu64 " of %s: %m", index, d->name);
   centry_put (c, e);
