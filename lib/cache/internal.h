@@ -134,6 +134,8 @@ struct centry {
                                     cache miss (statistics) */
   struct fetch_serve *serving;   /* [C] reads waiting for the GET under
                                     way, to be answered from its copy */
+  struct upload_wait *up_wait;   /* [C] the flush that queued it for the
+                                    uploaders, which waits for it */
 };
 
 /* A read of a chunk whose bytes the store must supply, answered by the

@@ -21,12 +21,16 @@
  * zcache_commit), so that a crash after the flush cannot bring back a
  * dirty record whose bytes are older than what the store has.
  *
- * The uploads of a flush round run on up to writeback-threads threads
- * created for the round and joined at its end.  The write-back thread
- * instead queues what is due for the uploaders, writeback-threads
- * threads that live as long as it does and take the next chunk as soon
- * as they are done with one (see uploader): a round would wait for its
- * slowest PUT before the next could start.  Nothing is queued without
+ * The write-back thread queues what is due for the uploaders,
+ * writeback-threads threads that live as long as it does and take the
+ * next chunk as soon as they are done with one (see uploader): a round
+ * would wait for its slowest PUT before the next could start.  A flush
+ * queues its uploads for them too, behind what is queued already, and
+ * waits for its own (struct upload_wait): so a flush that arrives while
+ * a streaming write keeps every uploader busy does not add as many
+ * threads again, each encoding a chunk on CPUs that the uploads and the
+ * store need.  (Only when there are no uploaders, at shutdown, does a
+ * flush round run on threads of its own, joined at its end.)  Nothing is queued without
  * bound: a queued chunk is busy, and is queued once.  Chunks whose
  * content is known zeros without a slot (trimmed) are deleted in
  * DeleteObjects batches.
@@ -438,6 +442,44 @@ report_failed (size_t failed, size_t total)
             "they stay dirty and will be retried", failed);
 }
 
+/* A flush's uploads queued for the uploaders: how many are not done,
+ * and how many of those done failed.
+ */
+struct upload_wait {
+  size_t pending;                /* [C] */
+  size_t failed;                 /* [C] */
+};
+
+/* Queue the N busy, referenced entries of V for the uploaders and wait
+ * until they are done; *FAILED counts those that failed.  False, doing
+ * nothing, when there are no uploaders (not started, or stopping).
+ */
+static bool
+upload_queued (struct zcache *c, struct centry **v, size_t n, size_t *failed)
+{
+  struct upload_wait w = { .pending = n };
+  size_t i;
+  LOCK_FOR_SCOPE (&c->lock);
+
+  if (c->nuploaders == 0 || c->stop)
+    return false;
+  for (i = 0; i < n; i++) {
+    v[i]->up_wait = &w;
+    v[i]->qnext = NULL;
+    if (c->up_tail)
+      c->up_tail->qnext = v[i];
+    else
+      c->up_head = v[i];
+    c->up_tail = v[i];
+  }
+  pthread_cond_broadcast (&c->up_cond);
+  /* The uploaders drain the queue before they stop. */
+  while (w.pending > 0)
+    pthread_cond_wait (&c->cond, &c->lock);
+  *failed += w.failed;
+  return true;
+}
+
 /* Upload or delete the N busy, referenced entries of V in parallel,
  * releasing each when it is done.  -1 (EIO) if any failed: they stay
  * dirty.
@@ -452,7 +494,7 @@ run_batch (struct zcache *c, struct centry **v, size_t n)
   if (prepare_batch (c, v, n, &b.v, &b.n, &failed) == -1)
     return -1;
   pthread_mutex_init (&b.lock, NULL);
-  if (b.n > 0) {
+  if (b.n > 0 && !upload_queued (c, b.v, b.n, &failed)) {
     want = b.n < c->upload_threads ? b.n : c->upload_threads;
     if (want > 1) {
       threads = calloc (want - 1, sizeof *threads);
@@ -483,8 +525,8 @@ run_batch (struct zcache *c, struct centry **v, size_t n)
  * the next one as soon as it is done with the last: a streaming write
  * keeps all of them busy, and no upload waits for the slowest of a
  * round.  Each holds a chunk-sized buffer only while the queue has
- * work.  They finish what is queued before they stop.  (A flush
- * uploads what it takes on threads of its own: run_batch.)
+ * work.  They finish what is queued before they stop.  A flush queues
+ * what it takes here too (upload_queued).
  */
 static void *
 uploader (void *arg)
@@ -525,7 +567,13 @@ uploader (void *arg)
 
     pthread_mutex_lock (&c->lock);
     c->up_busy--;
-    if (r == -1)
+    if (e->up_wait) {
+      /* A flush's: it reports, and waits (release_locked wakes it). */
+      e->up_wait->failed += r == -1;
+      e->up_wait->pending--;
+      e->up_wait = NULL;
+    }
+    else if (r == -1)
       c->up_failed++;
     release_locked (c, e);
     /* All done: the write-back thread commits, retires journal objects
