@@ -303,6 +303,14 @@ centry_full (const struct centry *e)
   return true;
 }
 
+/* Is any sector of E's slot valid? */
+static bool
+range_valid_any (const struct centry *e)
+{
+  return e->slot != ZSLOT_NONE &&
+    (e->bitmap[0] | e->bitmap[1] | e->bitmap[2] | e->bitmap[3]) != 0;
+}
+
 static bool
 range_valid (const struct centry *e, uint32_t first, uint32_t last)
 {
@@ -340,6 +348,7 @@ evict_some (struct zcache *c, uint64_t *swept)
       e->referenced = false;
       continue;
     }
+    ra_copy_drop_locked (c, e);     /* nobody uses it */
     c->slot_owner[s] = NULL;
     c->pending_slots[c->npending++] = s;
     e->slot = ZSLOT_NONE;
@@ -401,6 +410,7 @@ slot_detach_locked (struct zcache *c, struct centry *e)
 {
   if (e->slot == ZSLOT_NONE)
     return;
+  ra_copy_drop_locked (c, e);
   c->slot_owner[e->slot] = NULL;
   c->pending_slots[c->npending++] = e->slot;
   e->slot = ZSLOT_NONE;
@@ -640,14 +650,17 @@ serve_from_copy (struct zcache *c, struct centry *e, const void *plain,
  */
 int
 centry_fetch_shared (struct zcache *c, struct centry *e, void **plain,
-                     struct fetch_serve *serve)
+                     struct fetch_serve *serve, struct fetch_into *scratch)
 {
   pthread_rwlock_t *stripe = centry_stripe (c, e->dev, e->index);
-  void *copy = NULL, *into = NULL;
+  void *copy = NULL, *into = scratch ? scratch->buf : NULL;
   uint64_t stored_seq;
   uint32_t gen;
-  bool absent = false;
+  bool absent = false, whole;
   int r;
+
+  if (scratch)
+    scratch->whole = false;
 
   free (*plain);
   *plain = NULL;
@@ -701,11 +714,14 @@ centry_fetch_shared (struct zcache *c, struct centry *e, void **plain,
      */
     if (e->base_remote)
       serve_from_copy (c, e, copy, serve);
-    if (e->base_remote && centry_install (c, e, copy) == -1 &&
-        errno != EAGAIN)
-      zerror ("cache: chunk %" PRIu64 " of %s could not be kept in the "
-              "cache (served from the fetched copy): %m",
-              e->index, e->dev->name);
+    whole = e->base_remote && !range_valid_any (e);
+    if (e->base_remote && centry_install (c, e, copy) == -1) {
+      whole = false;
+      if (errno != EAGAIN)
+        zerror ("cache: chunk %" PRIu64 " of %s could not be kept in the "
+                "cache (served from the fetched copy): %m",
+                e->index, e->dev->name);
+    }
     /* A clean entry's sequence is its object's: now it is known, and the
      * index keeps it (journal.c needs it to journal the chunk).
      */
@@ -713,6 +729,10 @@ centry_fetch_shared (struct zcache *c, struct centry *e, void **plain,
     if (!e->dirty && e->seq < e->stored_seq) {
       e->seq = e->stored_seq;
       centry_index_touch (c, e);
+    }
+    if (scratch && whole && copy == scratch->buf) {
+      scratch->whole = true;
+      scratch->seq = e->seq;
     }
     pthread_mutex_unlock (&c->lock);
     pthread_rwlock_unlock (stripe);
@@ -748,6 +768,11 @@ read_locked (struct zcache *c, struct centry *e,
   uint32_t nsec = last - first + 1;
   CLEANUP_FREE void *bounce = NULL;
 
+  /* A readahead copy is the slot's plaintext: no read, no decryption. */
+  if (e->ra_copy) {
+    memcpy (buf, (const uint8_t *) e->ra_copy + offset, len);
+    return 0;
+  }
   if (!needs_base (e, first, last))
     plain = NULL;
   else if (plain == NULL)
@@ -791,7 +816,7 @@ zcache_read (struct cache_device *d, uint64_t index,
     pthread_rwlock_unlock (stripe);
     if (r != 1)
       break;
-    if (centry_fetch_shared (c, e, &plain, &serve) == -1) {
+    if (centry_fetch_shared (c, e, &plain, &serve, NULL) == -1) {
       r = -1;
       break;
     }
@@ -802,6 +827,12 @@ zcache_read (struct cache_device *d, uint64_t index,
   }
   pthread_mutex_lock (&c->lock);
   e->referenced = true;
+  /* The reader is done with the chunk's readahead copy when it has read
+   * its end (and may drop it when nobody else uses the entry).
+   */
+  if (e->ra_copy && e->users == 1 &&
+      offset + len == cache_device_chunk_len (d, index))
+    ra_copy_drop_locked (c, e);
   if (r == 0 && e->fetched)
     d->stats.misses++;
   else if (r == 0)
@@ -973,6 +1004,11 @@ write_locked (struct zcache *c, struct centry *e,
     return 2;
   if (e->slot == ZSLOT_NONE && slot_attach (c, e) == -1)
     return errno == EAGAIN ? 1 : -1;
+  if (e->ra_copy) {
+    pthread_mutex_lock (&c->lock);
+    ra_copy_drop_locked (c, e);
+    pthread_mutex_unlock (&c->lock);
+  }
 
   if (unaligned)
     r = write_unaligned (c, e, offset, len, buf, plain);
@@ -1037,7 +1073,7 @@ centry_write (struct cache_device *d, uint64_t index,
       /* The edges need the store's copy: fetch it with no lock held,
        * keeping the reference so that it stays E's copy.
        */
-      if (centry_fetch_shared (c, e, &plain, NULL) == -1) {
+      if (centry_fetch_shared (c, e, &plain, NULL, NULL) == -1) {
         r = -1;
         break;
       }
@@ -1129,7 +1165,7 @@ zcache_prefetch (struct cache_device *d, uint64_t index)
   pthread_rwlock_rdlock (stripe);
   wanted = e->base_remote && !centry_full (e);
   pthread_rwlock_unlock (stripe);
-  if (wanted && centry_fetch_shared (c, e, &plain, NULL) == -1)
+  if (wanted && centry_fetch_shared (c, e, &plain, NULL, NULL) == -1)
     ret = -1;
   centry_put (c, e);
   return ret;

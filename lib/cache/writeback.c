@@ -166,7 +166,7 @@ upload_one (struct zcache *c, struct centry *e, void *scratch)
     pthread_rwlock_unlock (stripe);
     if (r != 1)
       break;
-    if (centry_fetch_shared (c, e, &plain, NULL) == -1)
+    if (centry_fetch_shared (c, e, &plain, NULL, NULL) == -1)
       return -1;
   }
   if (r == -1)
