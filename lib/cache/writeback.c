@@ -378,6 +378,7 @@ prepare_batch (struct zcache *c, struct centry **v, size_t n,
                struct centry ***up, size_t *nup, size_t *failed)
 {
   size_t i, nzero = 0, nkept;
+  bool commit = false;
 
   /* Only the holder of a device's lease changes its objects: entries of
    * a device whose lease this server lost (or cannot take) stay dirty.
@@ -403,13 +404,22 @@ prepare_batch (struct zcache *c, struct centry **v, size_t n,
    * needs the object).  Deleting an object that does not exist is fine.
    */
   pthread_mutex_lock (&c->lock);
-  for (i = 0; i < n; i++)
-    if (!v[i]->busy_slotless && !v[i]->remote) {
+  for (i = 0; i < n; i++) {
+    if (v[i]->busy_slotless)
+      commit = true;
+    else if (!v[i]->remote) {
       v[i]->remote = true;
       centry_index_touch (c, v[i]);
+      commit = true;
     }
+  }
   pthread_mutex_unlock (&c->lock);
-  if (zcache_commit (c) == -1) {
+  /* Nothing to record first (chunks rewritten in place: their objects
+   * exist and the index knows it): no commit, which would write the
+   * dirty slot pages and the index to disk for each dispatch of a
+   * streaming rewrite.
+   */
+  if (commit && zcache_commit (c) == -1) {
     pthread_mutex_lock (&c->lock);
     for (i = 0; i < n; i++)
       release_locked (c, v[i]);
@@ -442,6 +452,30 @@ report_failed (size_t failed, size_t total)
             "they stay dirty and will be retried", failed);
 }
 
+/* Under c->lock: queue the N busy, referenced entries of V for the
+ * uploaders (W: the flush that waits for them, or NULL) and wake them.
+ */
+static void
+queue_uploads_locked (struct zcache *c, struct centry **v, size_t n,
+                      struct upload_wait *w)
+{
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    v[i]->up_wait = w;
+    v[i]->qnext = NULL;
+    if (c->up_tail)
+      c->up_tail->qnext = v[i];
+    else
+      c->up_head = v[i];
+    c->up_tail = v[i];
+  }
+  if (n == 1)
+    pthread_cond_signal (&c->up_cond);
+  else if (n > 1)
+    pthread_cond_broadcast (&c->up_cond);
+}
+
 /* A flush's uploads queued for the uploaders: how many are not done,
  * and how many of those done failed.
  */
@@ -458,21 +492,11 @@ static bool
 upload_queued (struct zcache *c, struct centry **v, size_t n, size_t *failed)
 {
   struct upload_wait w = { .pending = n };
-  size_t i;
   LOCK_FOR_SCOPE (&c->lock);
 
   if (c->nuploaders == 0 || c->stop)
     return false;
-  for (i = 0; i < n; i++) {
-    v[i]->up_wait = &w;
-    v[i]->qnext = NULL;
-    if (c->up_tail)
-      c->up_tail->qnext = v[i];
-    else
-      c->up_head = v[i];
-    c->up_tail = v[i];
-  }
-  pthread_cond_broadcast (&c->up_cond);
+  queue_uploads_locked (c, v, n, &w);
   /* The uploaders drain the queue before they stop. */
   while (w.pending > 0)
     pthread_cond_wait (&c->cond, &c->lock);
@@ -596,23 +620,12 @@ static int
 dispatch (struct zcache *c, struct centry **v, size_t n)
 {
   struct centry **up;
-  size_t i, nup = 0, failed = 0;
+  size_t nup = 0, failed = 0;
 
   if (prepare_batch (c, v, n, &up, &nup, &failed) == -1)
     return -1;
   pthread_mutex_lock (&c->lock);
-  for (i = 0; i < nup; i++) {
-    up[i]->qnext = NULL;
-    if (c->up_tail)
-      c->up_tail->qnext = up[i];
-    else
-      c->up_head = up[i];
-    c->up_tail = up[i];
-  }
-  if (nup == 1)
-    pthread_cond_signal (&c->up_cond);
-  else if (nup > 1)
-    pthread_cond_broadcast (&c->up_cond);
+  queue_uploads_locked (c, up, nup, NULL);
   pthread_mutex_unlock (&c->lock);
   if (failed) {
     report_failed (failed, n);
