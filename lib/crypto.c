@@ -16,19 +16,6 @@
  * allocates nothing.  The XTS contexts also remember their key, so a
  * run of sectors under one cache key skips the AES key schedule.
  *
- * XTS over ECB.  The cache encrypts in data units of 512 bytes, and
- * OpenSSL's XTS takes one data unit per init: a 1 MiB slot write was
- * 2048 EVP_CipherInit_ex2 calls, whose parameter handling cost more
- * than the AES itself (about 0.3 of 0.5 ms per MiB here).  So
- * crypto_xts_units builds XTS (IEEE 1619, the same bytes OpenSSL's
- * AES-256-XTS gives: the unit tests compare) from two AES-256-ECB
- * contexts: the first tweak of every unit of a piece is one ECB call
- * under the second key half, each block's tweak is the one before
- * times x in GF(2^128), and the data is XORed with its tweaks,
- * ECB-processed under the first key half in one call, and XORed again.
- * Data units are whole blocks (a multiple of 16 bytes), so XTS's
- * ciphertext stealing never arises.
- *
  * Lifetime.  A thread's contexts are freed (and the remembered keys
  * wiped) by a pthread_key destructor when the thread exits.  The main
  * thread's contexts and the fetched algorithms live until the process
@@ -51,7 +38,6 @@
  */
 #include <config.h>
 
-#include <endian.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -78,7 +64,7 @@
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static bool init_ok;
 static EVP_CIPHER *alg_gcm;
-static EVP_CIPHER *alg_ecb;
+static EVP_CIPHER *alg_xts;
 static EVP_MD *alg_sha256;
 static EVP_MD *alg_md5;
 static EVP_MD *alg_sha1;
@@ -89,12 +75,10 @@ static pthread_key_t thread_key;
 /* One thread's contexts.  Each is NULL until first used. */
 struct crypto_thread {
   EVP_CIPHER_CTX *gcm_enc, *gcm_dec;
-  /* XTS: ECB under the data key half, each way, and ECB encryption under
-   * the tweak key half; the key they hold, and whether they hold it.
-   */
-  EVP_CIPHER_CTX *xts_enc, *xts_dec, *xts_tweak;
-  uint8_t xts_key[CRYPTO_XTS_KEY_LEN];
-  bool xts_keyed;
+  EVP_CIPHER_CTX *xts_enc, *xts_dec;
+  uint8_t xts_enc_key[CRYPTO_XTS_KEY_LEN]; /* the key each XTS context holds */
+  uint8_t xts_dec_key[CRYPTO_XTS_KEY_LEN];
+  bool xts_enc_keyed, xts_dec_keyed;
   EVP_MD_CTX *md;
   EVP_MAC_CTX *hmac;
 };
@@ -133,7 +117,6 @@ free_thread (void *p)
   EVP_CIPHER_CTX_free (t->gcm_dec);
   EVP_CIPHER_CTX_free (t->xts_enc);
   EVP_CIPHER_CTX_free (t->xts_dec);
-  EVP_CIPHER_CTX_free (t->xts_tweak);
   EVP_MD_CTX_free (t->md);
   EVP_MAC_CTX_free (t->hmac);
   OPENSSL_cleanse (t, sizeof *t);
@@ -150,13 +133,13 @@ do_init (void)
   if (pthread_key_create (&thread_key, free_thread) != 0)
     return;
   alg_gcm = EVP_CIPHER_fetch (NULL, "AES-256-GCM", NULL);
-  alg_ecb = EVP_CIPHER_fetch (NULL, "AES-256-ECB", NULL);
+  alg_xts = EVP_CIPHER_fetch (NULL, "AES-256-XTS", NULL);
   alg_sha256 = EVP_MD_fetch (NULL, "SHA256", NULL);
   alg_md5 = EVP_MD_fetch (NULL, "MD5", NULL);
   alg_sha1 = EVP_MD_fetch (NULL, "SHA1", NULL);
   alg_hmac = EVP_MAC_fetch (NULL, "HMAC", NULL);
   alg_hkdf = EVP_KDF_fetch (NULL, "HKDF", NULL);
-  init_ok = alg_gcm && alg_ecb && alg_sha256 && alg_md5 && alg_sha1 &&
+  init_ok = alg_gcm && alg_xts && alg_sha256 && alg_md5 && alg_sha1 &&
     alg_hmac && alg_hkdf;
 }
 
@@ -176,7 +159,7 @@ get_thread (void)
     return NULL;
   }
   if (!init_ok) {
-    ssl_fail ("crypto: OpenSSL lacks AES-256-GCM, AES-256-ECB, SHA-256, "
+    ssl_fail ("crypto: OpenSSL lacks AES-256-GCM, AES-256-XTS, SHA-256, "
               "MD5, SHA-1, HMAC or HKDF");
     return NULL;
   }
@@ -397,100 +380,22 @@ crypto_xts (const uint8_t key[CRYPTO_XTS_KEY_LEN], int encrypt,
   return crypto_xts_units (key, encrypt, tweak, len, in, out, len);
 }
 
-/* T times x in GF(2^128), T little-endian (IEEE 1619). */
-static void
-xts_double (uint8_t t[16])
-{
-  uint64_t lo, hi, carry;
-
-  memcpy (&lo, t, 8);
-  memcpy (&hi, t + 8, 8);
-  lo = le64toh (lo);
-  hi = le64toh (hi);
-  carry = hi >> 63;
-  hi = hi << 1 | lo >> 63;
-  lo = lo << 1 ^ (0x87 & -carry);
-  lo = htole64 (lo);
-  hi = htole64 (hi);
-  memcpy (t, &lo, 8);
-  memcpy (t + 8, &hi, 8);
-}
-
-/* Bytes per pass over the data: the tweaks of a pass stay in L1. */
-#define XTS_PIECE 4096
-
-/* Key this thread's three XTS contexts with KEY unless they hold it. */
-static int
-xts_key (struct crypto_thread *t, const uint8_t key[CRYPTO_XTS_KEY_LEN])
-{
-  const uint8_t *k1 = key, *k2 = key + CRYPTO_XTS_KEY_LEN / 2;
-
-  if (t->xts_keyed && memcmp (t->xts_key, key, CRYPTO_XTS_KEY_LEN) == 0)
-    return 0;
-  t->xts_keyed = false;
-  /* XTS wants two independent keys (OpenSSL refuses equal halves). */
-  if (CRYPTO_memcmp (k1, k2, CRYPTO_XTS_KEY_LEN / 2) == 0) {
-    zerror ("AES-256-XTS: the two key halves are equal");
-    errno = EINVAL;
-    return -1;
-  }
-  if (cipher_ctx (&t->xts_enc, alg_ecb, 1) == -1 ||
-      cipher_ctx (&t->xts_dec, alg_ecb, 0) == -1 ||
-      cipher_ctx (&t->xts_tweak, alg_ecb, 1) == -1)
-    return -1;
-  if (!EVP_CipherInit_ex2 (t->xts_enc, NULL, k1, NULL, 1, NULL) ||
-      !EVP_CipherInit_ex2 (t->xts_dec, NULL, k1, NULL, 0, NULL) ||
-      !EVP_CipherInit_ex2 (t->xts_tweak, NULL, k2, NULL, 1, NULL) ||
-      !EVP_CIPHER_CTX_set_padding (t->xts_enc, 0) ||
-      !EVP_CIPHER_CTX_set_padding (t->xts_dec, 0) ||
-      !EVP_CIPHER_CTX_set_padding (t->xts_tweak, 0))
-    return ssl_fail ("AES-256-XTS: init");
-  memcpy (t->xts_key, key, CRYPTO_XTS_KEY_LEN);
-  t->xts_keyed = true;
-  return 0;
-}
-
-/* ECB over LEN bytes (whole blocks, at most XTS_PIECE) of BUF in place. */
-static int
-ecb_update (EVP_CIPHER_CTX *ctx, uint8_t *buf, size_t len)
-{
-  int outl;
-
-  if (!EVP_CipherUpdate (ctx, buf, &outl, buf, (int) len) ||
-      outl != (int) len)
-    return ssl_fail ("AES-256-XTS");
-  return 0;
-}
-
-static void
-xor_blocks (uint8_t *dst, const uint8_t *a, const uint8_t *b, size_t len)
-{
-  uint64_t x, y;
-  size_t i;
-
-  for (i = 0; i < len; i += 8) {
-    memcpy (&x, a + i, 8);
-    memcpy (&y, b + i, 8);
-    x ^= y;
-    memcpy (dst + i, &x, 8);
-  }
-}
-
 int
 crypto_xts_units (const uint8_t key[CRYPTO_XTS_KEY_LEN], int encrypt,
                   uint64_t first_tweak, size_t unit,
                   const void *in, void *out, size_t len)
 {
   struct crypto_thread *t = get_thread ();
-  const size_t unit_blocks = unit / 16;
-  uint8_t tweaks[XTS_PIECE];    /* each block's tweak */
-  uint8_t starts[XTS_PIECE];    /* the first tweak of each unit begun */
-  uint8_t cur[16];              /* the tweak of the block before */
+  EVP_CIPHER_CTX **ctx;
+  uint8_t *held_key;
+  bool *keyed;
+  uint8_t iv[16];
+  const uint8_t *new_key;
   const uint8_t *src = in;
   uint8_t *dst = out;
-  size_t pos, n, k, block, nstarts, next;
-  uint64_t tw;
-  int i, r = -1;
+  uint64_t tweak;
+  size_t done;
+  int i, outl;
 
   if (t == NULL)
     return -1;
@@ -501,48 +406,51 @@ crypto_xts_units (const uint8_t key[CRYPTO_XTS_KEY_LEN], int encrypt,
     errno = EINVAL;
     return -1;
   }
-  if (xts_key (t, key) == -1)
+
+  if (encrypt) {
+    ctx = &t->xts_enc;
+    held_key = t->xts_enc_key;
+    keyed = &t->xts_enc_keyed;
+  }
+  else {
+    ctx = &t->xts_dec;
+    held_key = t->xts_dec_key;
+    keyed = &t->xts_dec_keyed;
+  }
+  if (cipher_ctx (ctx, alg_xts, encrypt ? 1 : 0) == -1)
     return -1;
 
-  for (pos = 0; pos < len; pos += n) {
-    n = len - pos < XTS_PIECE ? len - pos : XTS_PIECE;
-    /* The units that begin in this piece: their first tweaks, the
-     * encrypted tweak numbers, in one call.
-     */
-    nstarts = 0;
-    for (k = 0; k < n / 16; k++) {
-      block = pos / 16 + k;
-      if (block % unit_blocks != 0)
-        continue;
-      tw = first_tweak + block / unit_blocks;
-      for (i = 0; i < 8; i++)
-        starts[16 * nstarts + i] = (uint8_t) (tw >> (8 * i));
-      memset (starts + 16 * nstarts + 8, 0, 8);
-      nstarts++;
+  /* Only re-key when the key changes: the key schedule of two AES keys
+   * costs as much as encrypting a good part of a sector.
+   */
+  new_key =
+    *keyed && memcmp (held_key, key, CRYPTO_XTS_KEY_LEN) == 0 ? NULL : key;
+  if (new_key) {
+    *keyed = false;
+    if (CRYPTO_memcmp (key, key + CRYPTO_XTS_KEY_LEN / 2,
+                       CRYPTO_XTS_KEY_LEN / 2) == 0) {
+      zerror ("AES-256-XTS: the two key halves are equal");
+      errno = EINVAL;
+      return -1;
     }
-    if (nstarts > 0 &&
-        ecb_update (t->xts_tweak, starts, 16 * nstarts) == -1)
-      goto out;
-    /* Every block's tweak: a unit's first, or the one before times x. */
-    for (k = 0, next = 0; k < n / 16; k++) {
-      if ((pos / 16 + k) % unit_blocks == 0)
-        memcpy (cur, starts + 16 * next++, 16);
-      else
-        xts_double (cur);
-      memcpy (tweaks + 16 * k, cur, 16);
-    }
-    xor_blocks (dst + pos, src + pos, tweaks, n);
-    if (ecb_update (encrypt ? t->xts_enc : t->xts_dec, dst + pos, n) == -1)
-      goto out;
-    xor_blocks (dst + pos, dst + pos, tweaks, n);
   }
-  r = 0;
- out:
-  /* The tweaks are secret (they derive from the key). */
-  OPENSSL_cleanse (tweaks, len < XTS_PIECE ? len : XTS_PIECE);
-  OPENSSL_cleanse (starts, len < XTS_PIECE ? len : XTS_PIECE);
-  OPENSSL_cleanse (cur, sizeof cur);
-  return r;
+  memset (iv + 8, 0, 8);
+  for (done = 0, tweak = first_tweak; done < len; done += unit, tweak++) {
+    for (i = 0; i < 8; i++)
+      iv[i] = tweak >> (8 * i);
+    if (!EVP_CipherInit_ex2 (*ctx, NULL, new_key, iv, encrypt ? 1 : 0, NULL))
+      return ssl_fail ("AES-256-XTS: init");
+    if (new_key) {
+      memcpy (held_key, key, CRYPTO_XTS_KEY_LEN);
+      *keyed = true;
+      new_key = NULL;
+    }
+    /* XTS processes one data unit per update call. */
+    if (!EVP_CipherUpdate (*ctx, dst + done, &outl, src + done, (int) unit) ||
+        outl != (int) unit)
+      return ssl_fail ("AES-256-XTS");
+  }
+  return 0;
 }
 
 /* The void functions abort on the failures described at the top. */
