@@ -418,8 +418,8 @@ slot_detach_locked (struct zcache *c, struct centry *e)
 
 /* GET and decode E's object into INTO (the chunk's length), or when
  * INTO is NULL into a malloc'd buffer of ZCHUNK_SIZE; *PLAIN gets the
- * one it used.  GEN and STORED_SEQ are E's base_gen and stored_seq from before the
- * GET (it runs with no lock held).  An object that is gone, or older
+ * one it used.  GEN and STORED_SEQ are E's base_gen and stored_seq from
+ * before the GET (it runs with no lock held).  An object that is gone, or older
  * than this cache last wrote, is an error only if E still needs that
  * same object: if an upload, a delete or a trim came in meanwhile
  * (base_gen moved) this returns 0 with *PLAIN NULL, and the caller
@@ -551,8 +551,9 @@ centry_install (struct zcache *c, struct centry *e, const void *plain)
 
 /* Content of sectors FIRST .. FIRST+NSEC-1 into DST: valid sectors from
  * the slot, the others from PLAIN (the store's copy; it may be DST
- * itself, when FIRST is 0) or, when PLAIN is NULL, zeros (the caller has checked that base_remote is off or that
- * they are all valid).  Stripe held (either way).
+ * itself, when FIRST is 0) or, when PLAIN is NULL, zeros (the caller
+ * has checked that base_remote is off or that they are all valid).
+ * Stripe held (either way).
  */
 int
 centry_read_sectors (struct zcache *c, struct centry *e,

@@ -30,8 +30,8 @@
  * a streaming write keeps every uploader busy does not add as many
  * threads again, each encoding a chunk on CPUs that the uploads and the
  * store need.  (Only when there are no uploaders, at shutdown, does a
- * flush round run on threads of its own, joined at its end.)  Nothing is queued without
- * bound: a queued chunk is busy, and is queued once.  Chunks whose
+ * flush round run on threads of its own, joined at its end.)  Nothing
+ * is queued without bound: a queued chunk is busy, and is queued once.  Chunks whose
  * content is known zeros without a slot (trimmed) are deleted in
  * DeleteObjects batches.
  *
