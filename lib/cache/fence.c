@@ -35,6 +35,8 @@
  *    this cache holds is older than what another server wrote since.
  *    (A device whose lease could not be read when a read-only open
  *    found it: ZLEASE_ONLY_OURS, no other cache instance held it.)
+ *    The device's meta is read again first (device_unchanged): a lease
+ *    absent then and absent now may be that of a device removed since.
  *  - Each commit records in the device's index record which lease the
  *    records are current with (cache_device_lease_mark).  A device
  *    opened for the first time in this cache's life whose lease was
@@ -101,6 +103,32 @@ cache_device_epoch (struct cache_device *d)
   return l ? zlease_epoch (zlease_generation (l)) : 0;
 }
 
+/* Is D still the device this server opened (same uuid and meta
+ * generation)?  A lease that was absent when D was first opened and is
+ * absent again does not say so: zerofs-dev rm takes the lease, deletes
+ * the device and then the lease.  0, or -1 (ESTALE, said; or the
+ * store's error).
+ */
+static int
+device_unchanged (struct cache_device *d)
+{
+  struct device_meta meta;
+  int r;
+
+  r = zvolume_find_device (d->c->vol, d->name, &meta);
+  if (r == -1)
+    return -1;
+  if (r == 0 && memcmp (meta.uuid, d->uuid, 16) == 0 &&
+      meta.generation == d->generation)
+    return 0;
+  zerror ("device %s was %s since this server first opened it: this "
+          "server does not write it%s", d->name,
+          r == 1 ? "removed" : "removed and created again, or resized",
+          r == 1 ? "" : "; restart it to write");
+  errno = ESTALE;
+  return -1;
+}
+
 /* Under d->lease_lock: take D's lease if not held yet.  JOURNAL_KNOWN:
  * D's journal is loaded, record its floor now (else the opening does,
  * once it is).  FLAGS as for zlease_take.  Unless FRESH, the rule for a
@@ -118,6 +146,11 @@ take_locked (struct cache_device *d, bool journal_known, unsigned flags,
     return 0;
   if (d->lease_refused) {
     errno = EBUSY;
+    return -1;
+  }
+  if (!fresh && device_unchanged (d) == -1) {
+    if (errno == ESTALE)
+      d->lease_refused = true;
     return -1;
   }
   if (fresh)
