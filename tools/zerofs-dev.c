@@ -923,7 +923,7 @@ cmd_rm (struct ctx *ctx)
     return -1;
   if (r == 0 &&
       (devobj_list (ctx->vol, name, 0, &objs) == -1 ||
-       devobj_delete (ctx, "rm", name, &objs) == -1))
+       devobj_delete (ctx, "rm", name, &objs, op.lease) == -1))
     return -1;
   /* The meta, then the lease, go last: a server that opens it now
    * finds no device, not a device without its data.
@@ -970,9 +970,16 @@ cleanup_codec (struct zchunk_codec *codec)
  * no object at all is left alone.
  */
 static int
-rewrite_chunk (struct ctx *ctx, const struct device_meta *meta,
-               uint64_t index, uint64_t new_len)
+lease_fence (void *opaque)
 {
+  return zlease_check (opaque);
+}
+
+static int
+rewrite_chunk (struct ctx *ctx, const struct device_meta *meta,
+               uint64_t index, uint64_t new_len, struct zlease *lease)
+{
+  const struct objstore_fence fence = { lease_fence, lease };
   CLEANUP_CODEC struct zchunk_codec codec;
   char key[OBJSTORE_KEY_MAX];
   CLEANUP_FREE void *obj = NULL;
@@ -1014,12 +1021,13 @@ rewrite_chunk (struct ctx *ctx, const struct device_meta *meta,
   if (new_len < stored_len)
     memset (plain.data + new_len, 0, stored_len - new_len);
 
+  /* Fenced by the operation's lease, like devobj_delete. */
   if (zis_zero (plain.data, new_len))
-    return objstore_delete (ctx->store, key);
+    return objstore_delete_fenced (ctx->store, key, &fence);
   if (zchunk_encode (&codec, index, seq, plain.data, new_len,
                      &newobj, &newlen) == -1)
     return -1;
-  return objstore_put (ctx->store, key, newobj, newlen);
+  return objstore_put_fenced (ctx->store, key, newobj, newlen, &fence);
 }
 
 /* Read NAME's meta into META and check that it may be resized to
@@ -1085,7 +1093,7 @@ cmd_resize (struct ctx *ctx)
    */
   if (new_n < old_n &&
       (devobj_list (ctx->vol, name, new_n, &past_end) == -1 ||
-       devobj_delete (ctx, "resize", name, &past_end) == -1))
+       devobj_delete (ctx, "resize", name, &past_end, op.lease) == -1))
     return -1;
 
   /* 2. The last chunk the old and the new device have in common is the
@@ -1095,7 +1103,8 @@ cmd_resize (struct ctx *ctx)
   if (chunk_len (old_size, meta.chunk_size, last) !=
       chunk_len (new_size, meta.chunk_size, last) &&
       rewrite_chunk (ctx, &meta, last,
-                     chunk_len (new_size, meta.chunk_size, last)) == -1)
+                     chunk_len (new_size, meta.chunk_size, last),
+                     op.lease) == -1)
     return -1;
 
   /* 3. The new size, if the lease is still this run's. */
