@@ -110,7 +110,13 @@ zlease_encode (const struct zvolume *vol, const char *name,
 static int
 bad_lease (const char *key, const struct zvolume *vol, const char *why)
 {
-  zerror ("lease %s in %s %s", key, vol->store->description, why);
+  /* It holds no data of the device: deleting it is the way out, once
+   * nobody writes the device.
+   */
+  zerror ("lease %s in %s %s: the device cannot be written or recovered "
+          "while it is there; if no server writes the device, delete that "
+          "object (it holds none of the device's data)", key,
+          vol->store->description, why);
   errno = EBADMSG;
   return -1;
 }
@@ -416,12 +422,28 @@ refuse_changed (const char *name, const struct zlease_seen *seen, int r,
   else {
     zlease_describe (cur, holder, sizeof holder);
     zerror ("device %s was written by another server since this server "
-            "first opened it (the lease is now %s): what this server holds "
-            "of it may be older than the store's, so it does not write the "
-            "device; restart it to write", name, holder);
+            "first opened it (the lease is now %s %s): what this server "
+            "holds of it may be older than the store's, so it does not "
+            "write the device; restart it to write", name,
+            cur->released ? "released by" : "held by", holder);
   }
   errno = ESTALE;
   return NULL;
+}
+
+bool
+zlease_seen_unchanged (const struct zlease_seen *seen,
+                       const struct zlease_seen *now)
+{
+  return seen_unchanged (seen, now->exists ? 0 : 1, &now->info);
+}
+
+int
+zlease_refuse_changed (const char *name, const struct zlease_seen *seen,
+                       const struct zlease_seen *now)
+{
+  refuse_changed (name, seen, now->exists ? 0 : 1, &now->info);
+  return -1;
 }
 
 /* zlease_take, and zlease_take_seen when SEEN. */

@@ -218,6 +218,16 @@ extern int zlease_look (struct zvolume *vol, const char *name,
  */
 extern int zlease_refuse (const char *name, const struct zlease_info *info);
 
+/* Is the lease NOW as SEEN says (nobody took it in between, and SEEN
+ * was not another live server's)?  If not, zlease_refuse_changed says
+ * so (zerror, ESTALE) and returns -1.
+ */
+extern bool zlease_seen_unchanged (const struct zlease_seen *seen,
+                                   const struct zlease_seen *now);
+extern int zlease_refuse_changed (const char *name,
+                                  const struct zlease_seen *seen,
+                                  const struct zlease_seen *now);
+
 /* zlease_take, let in only if the lease is still as SEEN says (the same
  * generation of the same instance, or still none) and SEEN was not held
  * by another server: else NULL, ESTALE, with a zerror saying that the

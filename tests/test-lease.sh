@@ -274,7 +274,7 @@ stop_second
 # It must refuse to start (force=true is for opens by clients only).
 serve force=true || :
 server_died "a start with stale unflushed data to upload"
-grep -q "was written by another server since this cache last held its lease.*refusing to upload" "$log" ||
+grep -q "was written by another server since this cache last saw it.*refusing to upload" "$log" ||
     { echo "FAIL: the stale recovered data was not recognised"; exit 1; }
 start_second "$tmpdir/cache7c"
 client2 'assert h.pread(1 << 20, 3 << 20) == b"B" * (1 << 20), "stale data uploaded"'
@@ -356,7 +356,13 @@ done
 export2=lazy start_second "$tmpdir/cache9"
 export2=lazy client2 'h.pwrite(b"B" * 4096, 0); h.flush()'
 stop_second
-# A's client, which read lazy before B wrote it, may not write it now.
+# A read lazy before B wrote it: what it holds may be stale, so a new
+# read-write client of A is refused at its open (not served stale data),
+# and may not write it either.
+if client lazy 'h.pread(4096, 0)' 2>/dev/null; then
+    echo "FAIL: a read-write client was served a device written elsewhere since"
+    exit 1
+fi
 if client lazy 'h.pwrite(b"A" * 4096, 0); h.flush()' 2>/dev/null; then
     echo "FAIL: a server wrote a device written by another since it read it"
     exit 1

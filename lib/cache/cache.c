@@ -956,8 +956,18 @@ taken_over (struct zcache *c, const struct index_device *rec,
   const struct zlease_info *lease = &seen->info;
   char holder[512];
 
-  if (zlease_look (c->vol, rec->name, c->instance, seen) == -1)
+  if (zlease_look (c->vol, rec->name, c->instance, seen) == -1) {
+    /* Not genuine (said): what it held is not known.  Cached data is
+     * forgotten; unflushed data keeps the server from starting, as the
+     * message says, rather than be lost or uploaded blindly.
+     */
+    if (errno == EBADMSG && dirty == 0) {
+      zerror ("cache: device %s: discarding its cached data (its lease "
+              "cannot be read)", rec->name);
+      return 1;
+    }
     return -1;
+  }
   if (cache_lease_unchanged (c, rec->lease_mark, seen))
     return 0;
   if (!seen->exists) {
@@ -973,17 +983,20 @@ taken_over (struct zcache *c, const struct index_device *rec,
   zlease_describe (lease, holder, sizeof holder);
   if (dirty > 0) {
     zerror ("device %s was written by another server since this cache "
-            "last held its lease (the lease is now %s), while %s held "
+            "last saw it (the lease is now %s %s), while %s held "
             "%" PRIu64 " of its chunks not yet written to the store; "
             "refusing to upload them over newer data: move the cache-dir "
-            "away to start without them (they are lost)",
-            rec->name, holder, c->dir, dirty);
+            "away to start without them (they are lost, and so is what "
+            "it holds of other devices)",
+            rec->name, lease->released ? "released by" : "held by", holder,
+            c->dir, dirty);
     errno = EBUSY;
     return -1;
   }
   zerror ("cache: device %s was written by another server since this "
-          "cache last held its lease (the lease is now %s): discarding "
-          "its cached data", rec->name, holder);
+          "cache last saw it (the lease is now %s %s): discarding its "
+          "cached data", rec->name,
+          lease->released ? "released by" : "held by", holder);
   return 1;
 }
 

@@ -141,6 +141,7 @@ take_locked (struct cache_device *d, bool journal_known, unsigned flags,
 {
   struct zcache *c = d->c;
   struct zlease *l;
+  int r;
 
   if (lease_of (d))
     return 0;
@@ -166,15 +167,16 @@ take_locked (struct cache_device *d, bool journal_known, unsigned flags,
     return -1;
   }
   __atomic_store_n (&d->lease, l, __ATOMIC_RELEASE);
+  r = journal_known ? cache_device_set_journal_floor (d) : 0;
   /* The index record names the lease it is current with: this one now,
-   * as soon as can be (cache_lease_unchanged allows for one take of
-   * ours it did not record).
+   * as soon as can be.  Not needed for the take (cache_lease_unchanged
+   * allows for one take of ours that was not recorded), so a failure is
+   * only said: the next commit records it.
    */
   if (zcache_commit (c) == -1)
-    return -1;
-  if (journal_known)
-    return cache_device_set_journal_floor (d);
-  return 0;
+    zerror ("device %s: recording its new lease in the index failed; the "
+            "next commit records it", d->name);
+  return r;
 }
 
 bool
@@ -232,6 +234,16 @@ cache_device_open_writer (struct cache_device *d, bool first_open)
     now = d->lease_seen;
   else if (zlease_look (c->vol, d->name, c->instance, &now) == -1)
     return -1;
+  /* A device this server has in memory (read, listed, recovered) that
+   * another server took since: what it holds may be stale, and a reader
+   * opening it to write would be served that.  Refused (a restart
+   * forgets it; a connection open already goes on reading it).
+   */
+  if (!first_open && d->lease_seen_valid &&
+      !zlease_seen_unchanged (&d->lease_seen, &now)) {
+    d->lease_refused = true;
+    return zlease_refuse_changed (d->name, &d->lease_seen, &now);
+  }
   if (!now.held_by_other)
     return 0;                           /* taken at the first write */
   if (!c->conf->force)
@@ -240,6 +252,12 @@ cache_device_open_writer (struct cache_device *d, bool first_open)
    * a device this cache read before goes by the rule of take_locked.
    */
   return take_locked (d, !first_open, ZLEASE_FORCE, first_open);
+}
+
+int
+zcache_device_reopen (struct cache_device *d, bool readonly)
+{
+  return readonly ? 0 : cache_device_open_writer (d, false);
 }
 
 int
