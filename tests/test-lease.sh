@@ -32,6 +32,8 @@
 #    client that only reads take nothing, and another server writes the
 #    device meanwhile; the first one's first write is then refused (what
 #    it read may be stale), and nothing it holds reaches the store.
+# 10. force=true with export=NAME takes over that device only, not the
+#     others a listing of the exports opens.
 # 6. A journal object of the fenced server that lands after the new
 #    holder listed the journal (its PUT delayed by the fault wrapper) is
 #    stale: a later replay does not apply it, and says so.
@@ -378,6 +380,18 @@ client lazy2 'h.pwrite(b"A" * 4096, 4096); h.flush()'
 zdev info lazy2 | grep -q "^lease:.*pid $server_pid " ||
     { echo "FAIL: the first write did not take the lease"; zdev info lazy2; exit 1; }
 stop_server
+
+# 10. force=true with export=: only that device is taken over, not one
+# that a listing of the exports opens.  B writes lazy2 and stays.
+export2=lazy2 start_second "$tmpdir/cache10"
+export2=lazy2 client2 'h.pwrite(b"b" * 4096, 0); h.flush()'
+start_server -D zerofs.lease=1 "$PLUGIN" "${zargs[@]}" export=lazy force=true \
+             2>>"$log"
+nbdinfo --list "nbd+unix://?socket=$sock" > /dev/null 2>&1 || :
+export2=lazy2 client2 'h.pwrite(b"c" * 4096, 0); h.flush()' ||
+    { echo "FAIL: nbdinfo --list on a force=true server took over another device"; exit 1; }
+stop_server
+stop_second
 
 # 5.  The fallback's warning, only where it applies.
 case "$ZEROFS_TEST_BACKEND" in

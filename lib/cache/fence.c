@@ -246,7 +246,11 @@ cache_device_open_writer (struct cache_device *d, bool first_open)
   }
   if (!now.held_by_other)
     return 0;                           /* taken at the first write */
-  if (!c->conf->force)
+  /* force=true is for the device of export= when there is one: not for
+   * every device a listing of the exports opens.
+   */
+  if (!c->conf->force ||
+      (c->conf->export_name && strcmp (c->conf->export_name, d->name) != 0))
     return zlease_refuse (d->name, &now.info);
   /* Before anything of D is read (FIRST_OPEN), force takes it as it is;
    * a device this cache read before goes by the rule of take_locked.
