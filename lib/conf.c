@@ -140,8 +140,8 @@ static const struct zopt options[] = {
     "the transfer rate below which a request is stalled, 1-1073741824 "
     "(default 1024)" },
   { "write-timeout", ZOPT_UINT, "SECONDS",
-    "the longest one PUT or DELETE may take in all, 1-3600 (default "
-    "120); a forced takeover waits this long and 3 s more" },
+    "the longest one PUT or DELETE may take in all, 0-3600 (default 0: "
+    "no bound); a forced takeover waits this long and 3 s more" },
   { "retry-time", ZOPT_UINT, "SECONDS",
     "keep retrying transient failures this long, 0-86400 (default 120)" },
   { "stats-file", ZOPT_PATH, "FILE",
@@ -197,7 +197,7 @@ static const struct zopt_target targets[] = {
   { .offset = FIELD (timeout), .min = 1, .max = 3600 },
   { .offset = FIELD (connect_timeout), .min = 1, .max = 3600 },
   { .offset = FIELD (low_speed_limit), .min = 1, .max = 1073741824 },
-  { .offset = FIELD (write_timeout), .min = 1, .max = 3600 },
+  { .offset = FIELD (write_timeout), .min = 0, .max = 3600 },
   { .offset = FIELD (retry_time), .min = 0, .max = 86400 },
   { .offset = FIELD (stats_file) },
   { .offset = FIELD (stats_interval), .min = 1, .max = 86400 },
@@ -227,7 +227,7 @@ zconf_init (struct zconf *conf)
   conf->timeout = 30;
   conf->connect_timeout = 10;
   conf->low_speed_limit = 1024;
-  conf->write_timeout = 120;
+  conf->write_timeout = 0;
   conf->retry_time = 120;
   conf->stats_interval = 5;
 }

@@ -61,7 +61,13 @@
  *    the margin (ZLEASE_MARGIN_MS) covers the usual moment, not every
  *    one.  Journal objects that land that late are recognisably stale
  *    (below); a chunk object that lands that late replaces the new
- *    holder's.
+ *    holder's.  Worse, an abandoned chunk PUT may land after a newer PUT
+ *    of the same chunk by the same server, so that the chunk goes back
+ *    to older bytes after their flush: a soak of the crash test with
+ *    write-timeout=5 on a busy machine read that.  So the bound is off
+ *    by default (write-timeout=0: B = 0, the forced take waits
+ *    ZLEASE_CHECK_MS + ZLEASE_MARGIN_MS), and only for stores that are
+ *    known to answer well within it.
  *  - Assumed: that the old holder's bound is not longer than the new
  *    holder's (the same write-timeout: the wait is the taker's), that
  *    the old holder is not held up for longer than the margin between

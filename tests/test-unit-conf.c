@@ -90,7 +90,7 @@ test_every_key (void)
   CHECK (conf.region == NULL);      /* not given: the store decides */
   CHECK (conf.addressing == ZADDR_AUTO);
   CHECK (conf.connections == 32 && conf.timeout == 30);
-  CHECK (conf.write_timeout == 120);
+  CHECK (conf.write_timeout == 0);
   CHECK (conf.retry_time == 120);
   CHECK (!conf.unsigned_payload && conf.bucket == NULL);
 

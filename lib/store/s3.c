@@ -532,7 +532,7 @@ s3_request (struct s3_store *s, const char *op, const char *method,
    * included (lib/lease.h): from before credentials are fetched.
    */
   uint64_t deadline_ms = strcmp (method, "GET") == 0 ||
-    strcmp (method, "HEAD") == 0 ? 0 :
+    strcmp (method, "HEAD") == 0 || s->write_timeout_ms == 0 ? 0 :
     s3_http_now_ms () + s->write_timeout_ms;
   struct s3_creds *c = s3_creds_get (s->creds);
   const char *what = key ? key : s->bucket;
@@ -1301,8 +1301,8 @@ s3_init (struct s3_store *s, const struct zconf *conf)
   bool auto_region = conf->region && strcmp (conf->region, "auto") == 0;
   int r;
 
-  s->write_timeout_ms = (conf->write_timeout ? conf->write_timeout : 120) *
-    1000;
+  /* 0: no bound (the default; see write-timeout in the plugin's pod). */
+  s->write_timeout_ms = conf->write_timeout * 1000;
   s->base.write_bound_ms = s->write_timeout_ms;
 
   if (parse_bucket (s, conf->bucket) == -1)
