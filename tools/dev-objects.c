@@ -27,7 +27,6 @@
 #include "log.h"
 
 #include "jobs.h"
-#include "lease.h"
 #include "zerofs-dev.h"
 
 #define DELETE_BATCH_MAX 100
@@ -93,14 +92,7 @@ struct delete_ctx {
   const char *name;
   const devobj_vector *objs;
   size_t batch;
-  struct zlease *lease;
 };
-
-static int
-lease_fence (void *opaque)
-{
-  return zlease_check (opaque);
-}
 
 static int
 delete_batch (void *opaque, struct jobs *jobs, size_t i)
@@ -122,13 +114,7 @@ delete_batch (void *opaque, struct jobs *jobs, size_t i)
     devobj_key (keys + k * OBJSTORE_KEY_MAX, dc->name,
                 &dc->objs->items[first + k]);
   }
-  if (dc->lease) {
-    const struct objstore_fence f = { lease_fence, dc->lease };
-
-    if (objstore_delete_many_fenced (dc->ctx->store, ptrs, n, &f) == -1)
-      return -1;
-  }
-  else if (objstore_delete_many (dc->ctx->store, ptrs, n) == -1)
+  if (objstore_delete_many (dc->ctx->store, ptrs, n) == -1)
     return -1;
   jobs_add (jobs, n, 0);
   return 0;
@@ -136,10 +122,9 @@ delete_batch (void *opaque, struct jobs *jobs, size_t i)
 
 int
 devobj_delete (struct ctx *ctx, const char *what, const char *name,
-               const devobj_vector *objs, struct zlease *lease)
+               const devobj_vector *objs)
 {
-  struct delete_ctx dc = { .ctx = ctx, .name = name, .objs = objs,
-                           .lease = lease };
+  struct delete_ctx dc = { .ctx = ctx, .name = name, .objs = objs };
   unsigned conns = ctx->conf->connections;
   struct jobs_spec spec = {
     .what = what, .connections = conns, .total_objects = objs->len,

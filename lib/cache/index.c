@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,7 +64,7 @@ struct device_value {
   uint8_t listed;
   uint8_t name_len;
   uint8_t replayed;
-  uint32_t lease_mark;
+  uint8_t reserved[4];
   uint64_t seq_reserved;
   uint64_t generation;
   char name[64];
@@ -74,8 +73,6 @@ struct device_value {
 /* The sizes zerofs-format(5) documents. */
 _Static_assert (sizeof (struct device_value) == 88, "device record size");
 _Static_assert (sizeof (struct zindex_chunk) == 48, "chunk record size");
-_Static_assert (offsetof (struct device_value, lease_mark) == 4,
-                "device record layout");
 
 /* Scoped LMDB handles (errno preserved): a cursor is closed before
  * the transaction it belongs to is aborted when both are declared
@@ -293,7 +290,6 @@ device_from_value (struct zindex *ix, const struct device_value *v,
   dev->replayed = v->replayed;
   dev->seq_reserved = v->seq_reserved;
   dev->generation = v->generation;
-  dev->lease_mark = v->lease_mark;
   return 0;
 }
 
@@ -615,7 +611,6 @@ zindex_put_device (struct zindex_txn *t, const struct index_device *dev)
   v.name_len = n;
   v.seq_reserved = dev->seq_reserved;
   v.generation = dev->generation;
-  v.lease_mark = dev->lease_mark;
   memcpy (v.name, dev->name, n);
   return put_value (t, t->ix->devices, dev->uuid, 16, &v, sizeof v);
 }
