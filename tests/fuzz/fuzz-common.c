@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "byteorder.h"
@@ -24,6 +25,7 @@
 #include "conf.h"
 #include "crypto.h"
 #include "log.h"
+#include "vector.h"
 #include "store/internal.h"
 #include "volume.h"
 
@@ -47,9 +49,12 @@ sink (const char *fmt, va_list args)
     fprintf (stderr, "zerofs: %s\n", buf);
 }
 
-/* A password may be read from "-" (stdin) or "-FD": no read of the
- * standard descriptors may block.  Stdin becomes /dev/null, and a
- * terminal on stdout or stderr is reopened write-only.
+/* A password may be read from "-" (stdin) or "-FD": no read of a
+ * descriptor the fuzzer inherited may block.  Stdin becomes /dev/null,
+ * a terminal on stdout or stderr is reopened write-only, and any other
+ * inherited descriptor a read can wait on (a pipe such as make's
+ * jobserver, a socket, a terminal or another character device) becomes
+ * /dev/null as well.
  */
 static void
 replace_fd (int fd, const char *path, int flags)
@@ -61,6 +66,41 @@ replace_fd (int fd, const char *path, int flags)
     abort ();
   }
   close (new_fd);
+}
+
+/* Every inherited descriptor above stderr that a read may wait on
+ * becomes /dev/null.  They are listed first: replacing one opens
+ * another for a moment.
+ */
+DEFINE_VECTOR_TYPE (fd_vector, int);
+
+static void
+replace_blocking_fds (void)
+{
+  CLEANUP_VECTOR (fd_vector) fd_vector fds = EMPTY_VECTOR;
+  struct dirent *ent;
+  struct stat st;
+  size_t i;
+  DIR *dir;
+  int fd;
+
+  dir = opendir ("/proc/self/fd");
+  if (dir == NULL) {
+    perror ("/proc/self/fd");
+    abort ();
+  }
+  while ((ent = readdir (dir)) != NULL) {
+    fd = atoi (ent->d_name);
+    if (fd > STDERR_FILENO && fd != dirfd (dir) &&
+        fd_vector_append (&fds, fd) == -1)
+      abort ();
+  }
+  closedir (dir);
+  for (i = 0; i < fds.len; i++)
+    if (fstat (fds.items[i], &st) == 0 &&
+        (S_ISFIFO (st.st_mode) || S_ISSOCK (st.st_mode) ||
+         S_ISCHR (st.st_mode)))
+      replace_fd (fds.items[i], "/dev/null", O_RDONLY);
 }
 
 void
@@ -76,6 +116,7 @@ fuzz_init (void)
   for (fd = STDOUT_FILENO; fd <= STDERR_FILENO; fd++)
     if (isatty (fd) && (tty = ttyname (fd)) != NULL)
       replace_fd (fd, tty, O_WRONLY);
+  replace_blocking_fds ();
 }
 
 void

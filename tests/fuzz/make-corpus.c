@@ -646,6 +646,8 @@ conf_seeds (void)
   seed_text ("conf-file", "group", "s3 = { region = \"x\"; };\n");
   seed_text ("conf-file", "syntax", "bucket = \"unterminated;\n");
   seed_text ("conf-file", "password-stdin", "password = \"-\";\n");
+  /* An inherited descriptor (run-fuzz.sh leaves 3 open on a pipe). */
+  seed_text ("conf-file", "password-fd", "password = \"-3\";\n");
 
   for (i = 0; i < sizeof values / sizeof values[0]; i++)
     conf_set_seed (values[i].key, values[i].key, values[i].value);
@@ -654,6 +656,7 @@ conf_seeds (void)
   conf_set_seed ("size-fraction", "cache-size", "1.5T");
   conf_set_seed ("uint-overflow", "connections", "4294967297");
   conf_set_seed ("password-fd", "password", "-0");
+  conf_set_seed ("password-inherited-fd", "password", "-3");
 }
 
 int

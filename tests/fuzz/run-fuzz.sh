@@ -32,6 +32,14 @@ export LSAN_OPTIONS=$supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}
 mkdir -p work artifacts logs
 rm -f logs/*.result logs/*.failure
 
+# The targets inherit descriptors 3 and 4 open on a pipe with nothing
+# in it and a writer (this shell), as make -j's jobserver leaves them:
+# an input that reads one (password=-3) must not hang (fuzz_init).
+pipe=$(mktemp -u "${TMPDIR:-/tmp}/run-fuzz.XXXXXX")
+mkfifo "$pipe"
+exec 3<>"$pipe" 4<>"$pipe"
+rm -f "$pipe"
+
 # Run TARGET; its summary line goes to logs/TARGET.result, and what a
 # failure printed to logs/TARGET.failure.
 run_target () {
