@@ -30,8 +30,8 @@
  * small enough for tests that want eviction), compression zstd level 1,
  * durability remote, writeback-threads 32, max-dirty 0 (three quarters
  * of the cache), readahead 8M, journal-max-bytes 1G, journal-max-objects
- * 4096, addressing auto, connections 32, timeout 30 s, retry-time 120 s,
- * stats-interval 5 s.  region has no default here (NULL): the S3 store
+ * 4096, addressing auto, connections 32, timeout 30 s, write-timeout
+ * 120 s, retry-time 120 s, stats-interval 5 s.  region has no default here (NULL): the S3 store
  * tells "not given" from "us-east-1", since it finds the bucket's region
  * itself when none is given for AWS (see lib/store/s3-route.c).
  *
@@ -139,6 +139,9 @@ static const struct zopt options[] = {
   { "low-speed-limit", ZOPT_UINT, "BYTES",
     "the transfer rate below which a request is stalled, 1-1073741824 "
     "(default 1024)" },
+  { "write-timeout", ZOPT_UINT, "SECONDS",
+    "the longest one PUT or DELETE may take in all, 0-3600 (default 0: "
+    "no bound); a forced takeover waits this long and 3 s more" },
   { "retry-time", ZOPT_UINT, "SECONDS",
     "keep retrying transient failures this long, 0-86400 (default 120)" },
   { "stats-file", ZOPT_PATH, "FILE",
@@ -194,6 +197,7 @@ static const struct zopt_target targets[] = {
   { .offset = FIELD (timeout), .min = 1, .max = 3600 },
   { .offset = FIELD (connect_timeout), .min = 1, .max = 3600 },
   { .offset = FIELD (low_speed_limit), .min = 1, .max = 1073741824 },
+  { .offset = FIELD (write_timeout), .min = 0, .max = 3600 },
   { .offset = FIELD (retry_time), .min = 0, .max = 86400 },
   { .offset = FIELD (stats_file) },
   { .offset = FIELD (stats_interval), .min = 1, .max = 86400 },
@@ -223,6 +227,7 @@ zconf_init (struct zconf *conf)
   conf->timeout = 30;
   conf->connect_timeout = 10;
   conf->low_speed_limit = 1024;
+  conf->write_timeout = 0;
   conf->retry_time = 120;
   conf->stats_interval = 5;
 }

@@ -65,6 +65,8 @@ struct zconf {
   unsigned timeout;          /* seconds a request may stall, default 30 */
   unsigned connect_timeout;  /* seconds to connect, default 10 */
   unsigned low_speed_limit;  /* bytes/s below which it stalls, 1024 */
+  unsigned write_timeout;    /* seconds one PUT or DELETE may take in all,
+                                default 120 (lib/lease.h) */
   unsigned retry_time;       /* seconds of retrying before EIO, default 120 */
 
   /* Statistics (lib/stats.c). */

@@ -110,7 +110,13 @@ zlease_encode (const struct zvolume *vol, const char *name,
 static int
 bad_lease (const char *key, const struct zvolume *vol, const char *why)
 {
-  zerror ("lease %s in %s %s", key, vol->store->description, why);
+  /* It holds no data of the device: deleting it is the way out, once
+   * nobody writes the device.
+   */
+  zerror ("lease %s in %s %s: the device cannot be written or recovered "
+          "while it is there; if no server writes the device, delete that "
+          "object (it holds none of the device's data)", key,
+          vol->store->description, why);
   errno = EBADMSG;
   return -1;
 }
@@ -231,6 +237,8 @@ struct zlease {
   struct zlease_info previous;
   char etag[OBJSTORE_ETAG_MAX];    /* [lock] its ETag */
   struct timespec confirmed;       /* [lock] last seen to be ours */
+  uint64_t want_floor;             /* [lock] the floor to record, or
+                                      ZLEASE_FLOOR_UNKNOWN */
   atomic_bool lost;
 };
 
@@ -352,9 +360,96 @@ free_lease (struct zlease *l)
 }
 DEFINE_CLEANUP_POINTER (free_lease, struct zlease *, free_lease);
 
-struct zlease *
-zlease_take (struct zvolume *vol, const char *name,
-             const uint8_t instance[16], unsigned flags)
+int
+zlease_look (struct zvolume *vol, const char *name,
+             const uint8_t instance[16], struct zlease_seen *seen)
+{
+  int r;
+
+  memset (seen, 0, sizeof *seen);
+  r = zlease_read (vol, name, &seen->info, NULL);
+  if (r == -1)
+    return -1;
+  seen->exists = r == 0;
+  seen->held_by_other = seen->exists && zlease_is_live (&seen->info) &&
+    memcmp (seen->info.instance, instance, 16) != 0;
+  return 0;
+}
+
+int
+zlease_refuse (const char *name, const struct zlease_info *info)
+{
+  char holder[512];
+
+  zlease_describe (info, holder, sizeof holder);
+  zerror ("device %s is in use by another server: %s.  If that server is "
+          "gone for good, open the device with force=true (zerofs-dev: "
+          "--force) to take it over", name, holder);
+  errno = EBUSY;
+  return -1;
+}
+
+/* Is the lease (CUR, or none if R is 1) as SEEN says? */
+static bool
+seen_unchanged (const struct zlease_seen *seen, int r,
+                const struct zlease_info *cur)
+{
+  if (seen->held_by_other)
+    return false;
+  if (!seen->exists)
+    return r == 1;
+  return r == 0 && cur->generation == seen->info.generation &&
+    memcmp (cur->instance, seen->info.instance, 16) == 0;
+}
+
+static struct zlease *
+refuse_changed (const char *name, const struct zlease_seen *seen, int r,
+                const struct zlease_info *cur)
+{
+  char holder[512];
+
+  if (seen->held_by_other) {
+    zlease_describe (&seen->info, holder, sizeof holder);
+    zerror ("device %s was in use by another server when this server "
+            "first opened it (%s): what this server read of it since may "
+            "be older than the store's, so it does not write the device; "
+            "restart it to write", name, holder);
+  }
+  else if (r == 1)
+    zerror ("device %s: its lease object is gone since this server first "
+            "opened the device (was the device removed?): this server "
+            "does not write it", name);
+  else {
+    zlease_describe (cur, holder, sizeof holder);
+    zerror ("device %s was written by another server since this server "
+            "first opened it (the lease is now %s %s): what this server "
+            "holds of it may be older than the store's, so it does not "
+            "write the device; restart it to write", name,
+            cur->released ? "released by" : "held by", holder);
+  }
+  errno = ESTALE;
+  return NULL;
+}
+
+bool
+zlease_seen_unchanged (const struct zlease_seen *seen,
+                       const struct zlease_seen *now)
+{
+  return seen_unchanged (seen, now->exists ? 0 : 1, &now->info);
+}
+
+int
+zlease_refuse_changed (const char *name, const struct zlease_seen *seen,
+                       const struct zlease_seen *now)
+{
+  refuse_changed (name, seen, now->exists ? 0 : 1, &now->info);
+  return -1;
+}
+
+/* zlease_take, and zlease_take_seen when SEEN. */
+static struct zlease *
+take (struct zvolume *vol, const char *name, const uint8_t instance[16],
+      unsigned flags, const struct zlease_seen *seen)
 {
   bool force = flags & ZLEASE_FORCE;
   CLEANUP (free_lease) struct zlease *l = NULL;
@@ -372,6 +467,7 @@ zlease_take (struct zvolume *vol, const char *name,
   }
   pthread_mutex_init (&l->lock, NULL);
   l->vol = vol;
+  l->want_floor = ZLEASE_FLOOR_UNKNOWN;
   snprintf (l->name, sizeof l->name, "%s", name);
   zkey_lease (l->key, name);
   switch (store_is_atomic (vol, name, &why)) {
@@ -404,17 +500,15 @@ zlease_take (struct zvolume *vol, const char *name,
       errno = ESTALE;
       return NULL;
     }
+    if (seen && !seen_unchanged (seen, r, &cur))
+      return refuse_changed (name, seen, r, &cur);
     if (r == 0 && zlease_is_live (&cur) &&
         memcmp (cur.instance, instance, 16) != 0) {
-      zlease_describe (&cur, holder, sizeof holder);
       if (!force) {
-        zerror ("device %s is in use by another server: %s.  If that "
-                "server is gone for good, open the device with "
-                "force=true (zerofs-dev: --force) to take it over",
-                name, holder);
-        errno = EBUSY;
+        zlease_refuse (name, &cur);
         return NULL;
       }
+      zlease_describe (&cur, holder, sizeof holder);
       forced = true;
     }
     memset (&l->info, 0, sizeof l->info);
@@ -464,8 +558,10 @@ zlease_take (struct zvolume *vol, const char *name,
   taken:
     if (forced)
       zwarning ("device %s: took its lease over from %s (force=true); "
-                "that server's writes and flushes fail from now on", name,
-                holder);
+                "that server's writes and flushes fail from now on; "
+                "waiting %.1f s for its requests under way to end "
+                "(write-timeout + 3 s)", name, holder,
+                zlease_force_wait_ms (vol) / 1000.0);
     else if (r == 0 && !cur.released)
       zdebug ("lease: device %s: took this cache's own lease back "
               "(it was not released: unclean shutdown)", name);
@@ -473,12 +569,18 @@ zlease_take (struct zvolume *vol, const char *name,
       zdebug ("lease: device %s: taken, generation %" PRIu64, name,
               l->info.generation);
     if (forced) {
-      /* Let the old holder notice (it checks every ZLEASE_CHECK_MS)
-       * before this one writes anything.
+      /* Let the old holder notice (it checks every ZLEASE_CHECK_MS),
+       * and its requests under way end, before this one reads or writes
+       * anything (lease.h, "Fencing").
        */
-      struct timespec ts = { ZLEASE_FORCE_WAIT_MS / 1000,
-                             ZLEASE_FORCE_WAIT_MS % 1000 * 1000000 };
-      nanosleep (&ts, NULL);
+      unsigned ms = zlease_force_wait_ms (vol);
+      struct timespec ts = { ms / 1000, ms % 1000 * 1000000 };
+
+      if (zerofs_debug_lease)
+        zdebug ("lease: device %s: waiting %u ms for the old holder's "
+                "requests to end", name, ms);
+      while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
+        ;
     }
     ret = l;
     l = NULL;
@@ -488,6 +590,21 @@ zlease_take (struct zvolume *vol, const char *name,
           "take it: another server is opening it", name);
   errno = EBUSY;
   return NULL;
+}
+
+struct zlease *
+zlease_take (struct zvolume *vol, const char *name,
+             const uint8_t instance[16], unsigned flags)
+{
+  return take (vol, name, instance, flags, NULL);
+}
+
+struct zlease *
+zlease_take_seen (struct zvolume *vol, const char *name,
+                  const uint8_t instance[16], unsigned flags,
+                  const struct zlease_seen *seen)
+{
+  return take (vol, name, instance, flags, seen);
 }
 
 /* Under l->lock: the lease is someone else's now. */
@@ -620,12 +737,12 @@ zlease_previous (const struct zlease *l, struct zlease_info *info)
   return l->had_previous;
 }
 
-int
-zlease_set_journal_floor (struct zlease *l, uint64_t floor)
+/* Under l->lock: record FLOOR. */
+static int
+record_floor_locked (struct zlease *l, uint64_t floor)
 {
   struct zlease_info next;
 
-  LOCK_FOR_SCOPE (&l->lock);
   if (atomic_load (&l->lost)) {
     errno = EIO;
     return -1;
@@ -644,6 +761,29 @@ zlease_set_journal_floor (struct zlease *l, uint64_t floor)
   if (zerofs_debug_lease)
     zdebug ("lease: device %s: journal floor %016" PRIx64, l->name, floor);
   return 0;
+}
+
+int
+zlease_set_journal_floor (struct zlease *l, uint64_t floor)
+{
+  LOCK_FOR_SCOPE (&l->lock);
+  l->want_floor = floor;
+  return record_floor_locked (l, floor);
+}
+
+int
+zlease_ensure_journal_floor (struct zlease *l)
+{
+  LOCK_FOR_SCOPE (&l->lock);
+  if (l->want_floor == ZLEASE_FLOOR_UNKNOWN ||
+      l->info.journal_floor != ZLEASE_FLOOR_UNKNOWN) {
+    if (atomic_load (&l->lost)) {
+      errno = EIO;
+      return -1;
+    }
+    return 0;
+  }
+  return record_floor_locked (l, l->want_floor);
 }
 
 bool
@@ -689,9 +829,8 @@ zlease_drop (struct zlease *l, bool release)
   free_lease (l);
 }
 
-bool
-zlease_took_over (const struct zlease *l)
+unsigned
+zlease_force_wait_ms (const struct zvolume *vol)
 {
-  return l->had_previous &&
-    memcmp (l->previous.instance, l->info.instance, 16) != 0;
+  return ZLEASE_CHECK_MS + vol->store->write_bound_ms + ZLEASE_MARGIN_MS;
 }

@@ -11,6 +11,15 @@
  * lease back; anyone else needs force=true, which the message says.
  * A read-only open takes nothing.
  *
+ * When.  A read-write open only looks at the lease (zlease_look): a live
+ * holder elsewhere refuses it at once, but the lease is taken at the
+ * first write (zlease_take_seen), so that a client that only reads, or
+ * lists the exports (nbdkit opens every device read-write to answer
+ * NBD_OPT_INFO), takes nothing.  The take is then let in only if the
+ * lease is as the server first saw it: had anyone taken it meanwhile,
+ * what the server read and cached since may be older than the store.
+ * force=true, and a journal that must be replayed, take it at the open.
+ *
  * Atomicity.  The lease is taken with a conditional PUT: If-None-Match *
  * when there is none, If-Match ETAG of the object read when there is
  * one, and renewed and released with If-Match.  Whether the store
@@ -20,15 +29,54 @@
  * then read back) and a warning that two servers starting at the same
  * moment may both believe they hold it.  The directory store is atomic.
  *
- * Fencing.  zlease_check is called before a server changes the store
- * for the device (uploads, journal objects, deletes): when the lease was
- * last confirmed more than ZLEASE_CHECK_MS ago it is confirmed again
- * by reading it (still our generation, instance and pid).  A lease found taken by someone
+ * Fencing.  zlease_check is called before every attempt of a request
+ * that changes the store for the device (chunk uploads and deletes,
+ * journal objects and their deletion; retries included: the cache sends
+ * them fenced, lib/store/objstore.h): when the lease was last confirmed
+ * ZLEASE_CHECK_MS ago or more it is confirmed again by reading it (still
+ * our generation, instance and pid).  A lease found taken by someone
  * else is lost for good: zlease_lost is then true, writes and flushes
- * fail with EIO, and nothing more is written for the device.  The
- * window in which a server that lost its lease can still write is
- * therefore one check interval plus one request; a forced take waits
- * ZLEASE_FORCE_WAIT_MS before the device is served, longer than that.
+ * fail with EIO, a request being retried is given up, and nothing more
+ * is sent for the device.  The lease object's own PUTs are not fenced.
+ *
+ * Every attempt of such a request has a bound, B = the store's
+ * write_bound_ms: the S3 store abandons a PUT, DELETE or DeleteObjects
+ * that has not ended write-timeout after it began (curl's total
+ * timeout, the wait for a connection included; not sent at all if that
+ * wait used it up).  A forced take waits zlease_force_wait_ms =
+ * ZLEASE_CHECK_MS + B + ZLEASE_MARGIN_MS before the new holder reads or
+ * writes the device.  So an attempt of the old holder began at most
+ * ZLEASE_CHECK_MS after a confirmation that read the lease before the
+ * take's PUT, and has ended by then, landed or abandoned.  What that
+ * guarantees, and what it does not:
+ *
+ *  - Guaranteed: the old holder begins no attempt, first or retry,
+ *    once it has seen the lease lost, nor more than ZLEASE_CHECK_MS
+ *    after the start of the last read that showed it as its own; and,
+ *    on its side, every attempt has ended (answered, failed, or
+ *    abandoned by curl) before the new holder serves.
+ *  - Not guaranteed: that the store does nothing with a request whose
+ *    client gave up.  S3 may still apply a PUT whose body it had
+ *    received in full when the connection was dropped, a moment later;
+ *    the margin (ZLEASE_MARGIN_MS) covers the usual moment, not every
+ *    one.  Journal objects that land that late are recognisably stale
+ *    (below); a chunk object that lands that late replaces the new
+ *    holder's.  Worse, an abandoned chunk PUT may land after a newer PUT
+ *    of the same chunk by the same server, so that the chunk goes back
+ *    to older bytes after their flush: a soak of the crash test with
+ *    write-timeout=5 on a busy machine read that.  So the bound is off
+ *    by default (write-timeout=0: B = 0, the forced take waits
+ *    ZLEASE_CHECK_MS + ZLEASE_MARGIN_MS), and only for stores that are
+ *    known to answer well within it.
+ *  - Assumed: that the old holder's bound is not longer than the new
+ *    holder's (the same write-timeout: the wait is the taker's), that
+ *    the old holder is not held up for longer than the margin between
+ *    a check and the start of its request's bound (SIGSTOP, a paused
+ *    VM, swap), and that the hosts' monotonic clocks run at the same
+ *    rate.  The directory store has no bound (B = 0): its writes are a
+ *    write and a rename, quick on a local disk, not bounded on a slow
+ *    or network file system.  The fault wrapper's delays come after the
+ *    check and are not bounded (tests model late requests with them).
  *
  * Layout of the object (integers big-endian), like the device meta:
  *
@@ -56,9 +104,26 @@
  * PREVIOUS ignores (as stale) an object newer than PREVIOUS's floor
  * whose epoch is not PREVIOUS's.  Until a holder has recorded its floor
  * (a crash may come first), its lease carries the last known floor and
- * the generation it belongs to (inherited), and the rule uses those.
- * The replay deletes the stale objects it found before it records its
- * own floor, so that no later holder's floor covers them.
+ * the generation it belongs to (inherited), and the rule uses those:
+ * stale is newer than that floor and of neither that generation's epoch
+ * nor PREVIOUS's own.  A holder changes nothing in the store for the
+ * device (no chunk, no journal object) before its floor is recorded
+ * (zlease_ensure_journal_floor, from the cache's guard: a failed PUT of
+ * it at the open is tried again then, and the request fails if it
+ * fails again).  The replay deletes the stale objects it found before
+ * it records its own floor, so that no later holder's floor covers
+ * them.
+ *
+ * What the rule cannot do: in a chain A -> B -> C where B was lost
+ * between its take and recording its floor, C judges by A's floor and
+ * epoch, and applies every object of A's newer than A's floor, late ones
+ * (landed after B's take) included.  Nothing tells those from A's
+ * objects that landed before B's take, which may be flushes A
+ * acknowledged: neither the object's name (sequence), nor its epoch,
+ * nor any lease says when an object landed.  Applying them is safe:
+ * B wrote nothing of its own (nothing before its floor), C's writes
+ * come after all it replayed, and an object of A's that lands after C
+ * listed is judged by C's floor.
  */
 #ifndef ZEROFS_LEASE_H
 #define ZEROFS_LEASE_H
@@ -74,7 +139,8 @@
 #define ZLEASE_FLOOR_UNKNOWN UINT64_MAX
 #define ZLEASE_CHECK_MS 1000       /* confirm again before writing after */
 #define ZLEASE_RENEW_S 30          /* rewrite "renewed" this often */
-#define ZLEASE_FORCE_WAIT_MS 3000  /* a forced take waits this long */
+#define ZLEASE_MARGIN_MS 2000      /* a forced take waits this much more
+                                      than CHECK_MS + the store's bound */
 
 /* What a lease object says. */
 struct zlease_info {
@@ -134,11 +200,50 @@ extern struct zlease *zlease_take (struct zvolume *vol, const char *name,
                                    const uint8_t instance[16],
                                    unsigned flags);
 
-/* Was the lease taken over from another cache instance?  Then what a
- * cache knew of the device is older than the store: another server
- * wrote it meanwhile.
+/* How long a forced take of a live lease waits before it returns (see
+ * "Fencing" above): ZLEASE_CHECK_MS + the store's write bound +
+ * ZLEASE_MARGIN_MS.
  */
-extern bool zlease_took_over (const struct zlease *lease);
+extern unsigned zlease_force_wait_ms (const struct zvolume *vol);
+
+/* What a server saw of a device's lease when it first opened it. */
+struct zlease_seen {
+  bool exists;                 /* there was a lease object */
+  bool held_by_other;          /* live, and another cache instance's */
+  struct zlease_info info;     /* it, if EXISTS */
+};
+
+/* Read device NAME's lease into SEEN, as cache instance INSTANCE sees
+ * it: 0, or -1 (with a zerror).
+ */
+extern int zlease_look (struct zvolume *vol, const char *name,
+                        const uint8_t instance[16], struct zlease_seen *seen);
+
+/* The refusal of a live holder INFO of device NAME (EBUSY): the zerror
+ * naming it and the way out.  Returns -1.
+ */
+extern int zlease_refuse (const char *name, const struct zlease_info *info);
+
+/* Is the lease NOW as SEEN says (nobody took it in between, and SEEN
+ * was not another live server's)?  If not, zlease_refuse_changed says
+ * so (zerror, ESTALE) and returns -1.
+ */
+extern bool zlease_seen_unchanged (const struct zlease_seen *seen,
+                                   const struct zlease_seen *now);
+extern int zlease_refuse_changed (const char *name,
+                                  const struct zlease_seen *seen,
+                                  const struct zlease_seen *now);
+
+/* zlease_take, let in only if the lease is still as SEEN says (the same
+ * generation of the same instance, or still none) and SEEN was not held
+ * by another server: else NULL, ESTALE, with a zerror saying that the
+ * device was written by another server since this one first looked.
+ */
+extern struct zlease *zlease_take_seen (struct zvolume *vol,
+                                        const char *name,
+                                        const uint8_t instance[16],
+                                        unsigned flags,
+                                        const struct zlease_seen *seen);
 
 /* Before changing the store for the device: 0 if the lease is still
  * ours (confirmed with a request at most every ZLEASE_CHECK_MS), -1
@@ -146,8 +251,8 @@ extern bool zlease_took_over (const struct zlease *lease);
  */
 extern int zlease_check (struct zlease *lease);
 /* The same, confirmed with a request begun at most MS ago.  A FLUSH is
- * acknowledged only if its uploads ended within ZLEASE_FORCE_WAIT_MS of
- * a confirmation begun before them: a forced take waits that long
+ * acknowledged only if its uploads ended within ZLEASE_MARGIN_MS of a
+ * confirmation begun before them: a forced take waits longer than that
  * before the new holder reads or writes the device.
  */
 extern int zlease_confirm_within (struct zlease *lease, unsigned ms);
@@ -165,6 +270,14 @@ extern bool zlease_previous (const struct zlease *lease,
 
 /* Record the journal floor (see above) in the lease object. */
 extern int zlease_set_journal_floor (struct zlease *lease, uint64_t floor);
+/* Before this holder changes the store for the device: the floor last
+ * given to zlease_set_journal_floor is recorded, tried again if it
+ * failed then (else a later holder would judge this holder's objects,
+ * and the old holder's late ones, by the floor it inherited).  No
+ * request when it is recorded (or none was given yet).  0 (also
+ * when none was given yet), or -1: EIO when lost, or the store's error.
+ */
+extern int zlease_ensure_journal_floor (struct zlease *lease);
 
 /* The epoch journal objects of generation GEN carry. */
 static inline uint16_t

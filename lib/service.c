@@ -137,14 +137,15 @@ zservice_open_device (struct zservice *svc, const char *name, bool readonly)
    */
   dev = find_device (svc, &meta);
   if (dev)
-    return dev;
+    return zcache_device_reopen (dev->cd, readonly) == 0 ? dev : NULL;
   cd = zcache_device (svc->cache, &meta, readonly);
   if (cd == NULL)
     return NULL;
   LOCK_FOR_SCOPE (&svc->lock);
   for (dev = svc->devices; dev; dev = dev->next)
     if (dev->cd == cd)
-      return dev;               /* another connection got here first */
+      return dev;               /* another connection got here first
+                                   (zcache_device checked this open) */
   dev = calloc (1, sizeof *dev);
   if (dev == NULL) {
     zerror ("calloc: %m");

@@ -21,6 +21,17 @@
 #   client [EXPORT [CODE]]   nbdsh connected to EXPORT (default disk) of
 #                            that server, running CODE (default: the
 #                            Python script on stdin)
+#   start_second CACHE ARGS...
+#                            a second nbdkit (export disk, cache-dir
+#                            CACHE, -r if $readonly is set) on $sock2 as
+#                            $pid2, its stderr in $log2; returns once it
+#                            serves, or 1 if it exits first
+#   stop_second [SIG]        stop it (SIGTERM or SIG) and reap it
+#   client2 [CODE]           client, for the second server
+#   start_slow_link RATE     throttle-proxy.py in front of the S3 server
+#                            under test: RATE bytes a second from zerofs
+#                            to the store, shared by every connection;
+#                            sets $slow to the endpoint to use
 #   server_error PATTERN FILE
 #                            FILE (an nbdkit's stderr) has a line other
 #                            than a debug line that matches PATTERN
@@ -148,6 +159,11 @@ sock=$tmpdir/nbd.sock
 pidfile=$tmpdir/nbdkit.pid
 export tmpdir sock
 
+# write-timeout for the S3 backends: none (the default), as a
+# write-timeout of 5 s on a busy machine let an abandoned chunk PUT land
+# after a newer one (a soak failure); test-lease-fence sets its own.
+s3_write_timeout=()
+
 start_volume ()
 {
     case "$ZEROFS_TEST_BACKEND" in
@@ -160,14 +176,16 @@ start_volume ()
             cleanup_fn s3rver_stop
             s3rver_start "$tmpdir/s3rver" || exit $?
             bucket=$S3_BUCKET/vol
-            store_args=(endpoint="$S3_ENDPOINT" region="$S3_REGION")
+            store_args=(endpoint="$S3_ENDPOINT" region="$S3_REGION"
+                        "${s3_write_timeout[@]}")
             ;;
         swift)
             source "$srcdir/s3-servers.sh"
             cleanup_fn swift_stop
             swift_start "$tmpdir/swift" || exit $?
             bucket=$S3_BUCKET/vol
-            store_args=(endpoint="$S3_ENDPOINT" region="$S3_REGION")
+            store_args=(endpoint="$S3_ENDPOINT" region="$S3_REGION"
+                        "${s3_write_timeout[@]}")
             ;;
         *)
             echo "$0: unknown ZEROFS_TEST_BACKEND=$ZEROFS_TEST_BACKEND"
@@ -285,6 +303,55 @@ server_died ()
 client ()
 {
     nbdsh -u "nbd+unix:///${1:-disk}?socket=$sock" -c "${2:--}"
+}
+
+# A second server: its own socket, pidfile and cache-dir, serving
+# $export2 (default disk).
+sock2=$tmpdir/nbd2.sock
+pid2=
+log2=$tmpdir/nbdkit2.log
+start_second ()
+{
+    local cache=$1 i
+    shift
+    rm -f "$sock2" "$tmpdir/nbdkit2.pid"
+    : > "$log2"
+    "${nbdkit_cmd[@]}" -f -v -U "$sock2" -P "$tmpdir/nbdkit2.pid" \
+        ${readonly:+-r} "$PLUGIN" "${zargs[@]}" cache-dir="$cache" \
+        export="${export2:-disk}" "$@" 2>>"$log2" &
+    pid2=$!
+    for (( i = 0; i < 300; i++ )); do
+        [ -s "$tmpdir/nbdkit2.pid" ] && [ -S "$sock2" ] && return 0
+        kill -0 "$pid2" 2>/dev/null || { echo "second nbdkit died"; \
+                                          cat "$log2"; return 1; }
+        sleep 0.1
+    done
+    echo "second nbdkit did not start"; return 1
+}
+
+stop_second ()
+{
+    [ -n "$pid2" ] || return 0
+    kill -"${1:-TERM}" "$pid2" 2>/dev/null || :
+    wait "$pid2" 2>/dev/null || :
+    pid2=
+}
+cleanup_fn stop_second KILL
+
+client2 () { nbdsh -u "nbd+unix:///${export2:-disk}?socket=$sock2" -c "${1:--}"; }
+
+start_slow_link ()
+{
+    local i
+    rm -f "$tmpdir/proxy.port"
+    /usr/bin/python3 "$srcdir/throttle-proxy.py" "${S3_ENDPOINT##*:}" \
+                     "$1" "$tmpdir/proxy.port" &
+    cleanup_fn kill "$!"
+    for (( i = 0; i < 100; i++ )); do
+        [ -s "$tmpdir/proxy.port" ] && break
+        sleep 0.1
+    done
+    slow=http://127.0.0.1:$(cat "$tmpdir/proxy.port")
 }
 
 server_error ()

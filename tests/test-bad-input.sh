@@ -140,8 +140,8 @@ expect_fail "$tmpdir/bad.cfg:1: .*cache-size" "${zargs[@]}" \
             config="$tmpdir/bad.cfg"
 
 # Names asked for by clients: refused before they reach a key or a path,
-# the server says why, and it keeps serving.  (Read-only: a read-write
-# open, even nbdinfo's, takes the device's lease, a change of the store.)
+# the server says why, and it keeps serving.  (Read-only: nothing of
+# the store can change.)
 start_server -r "$PLUGIN" "${zargs[@]}" 2>> "$log"
 snapshot "$tmpdir/before"
 for name in ../x a/b "$long" .hidden ''; do
@@ -204,7 +204,7 @@ dev_fails "device disk already exists" create disk 1M
 dev_fails "no device nosuch in volume" rm nosuch
 dev_fails "no device nosuch in volume" info nosuch
 # A corrupt device meta: that device is refused, naming its key; the
-# others are served.
+# others are served, and listed (list fails, after listing them all).
 cp "$store/devices/other/meta" "$tmpdir/meta.orig"
 flip () {
     /usr/bin/python3 -c '
@@ -215,6 +215,12 @@ open(p, "wb").write(b)' "$@"
 }
 flip "$store/devices/other/meta" 40
 dev_fails "device meta devices/other/meta in .* failed authentication" info other
+# list says so and fails, but lists the other devices.
+dev_fails "1 device listed without what an unreadable object holds" list
+grep -q "^disk  *8M " "$tmpdir/out" ||
+    { echo "$0: FAIL: list hid the other devices"; exit 1; }
+grep -q "^other  *?  .*(its meta object is unreadable)" "$tmpdir/out" ||
+    { echo "$0: FAIL: list does not show the unreadable device"; exit 1; }
 start_server -r "$PLUGIN" "${zargs[@]}" 2>> "$log"
 snapshot "$tmpdir/before"
 client other 'h.get_size()' 2>/dev/null && {
@@ -356,7 +362,7 @@ stop_server
 
 # 4. NBD requests out of range, of length zero, unaligned.
 start_server "$PLUGIN" "${zargs[@]}" 2>> "$log"
-client disk 'h.pread(1, 0)'          # the device is open: its lease taken
+client disk 'h.pread(1, 0)'          # the device is open
 # The lease object is rewritten every 30 s by design (its renewal
 # time): every other byte of the store must stay as it is.
 snapshot "$tmpdir/before"
@@ -439,3 +445,22 @@ nbdkit -r -v -U - "$PLUGIN" "${zargs[@]}" export=disk \
 import os
 assert h.pread(8 << 20, 0) == open(os.environ[\"tmpdir\"] + \"/model\", \"rb\").read()
 "' 2>> "$log"
+
+# A corrupt lease object (it holds no data): writing the device, and
+# zerofs-dev, are refused naming the key and the way out; reading works;
+# deleting the object (as the message says) lets it be written again.
+flip "$store/devices/disk/lease" 30
+snapshot "$tmpdir/before"
+dev_fails "lease devices/disk/lease in .* failed authentication: .*delete that object" info disk
+start_server "$PLUGIN" "${zargs[@]}" 2>> "$log"
+: > "$log"
+client disk 'h.pwrite(b"L" * 4096, 0)' 2>/dev/null && {
+    echo "$0: FAIL: a device with a corrupt lease was written"; exit 1; }
+server_error "lease devices/disk/lease in .* failed authentication: .*delete that object" "$log"
+stop_server
+unchanged "corrupt lease"
+nbdkit -r -v -U - "$PLUGIN" "${zargs[@]}" export=disk \
+       --run 'nbdsh -u "$uri" -c "h.pread(4096, 0)"' 2>> "$log"
+rm "$store/devices/disk/lease"
+nbdkit -v -U - "$PLUGIN" "${zargs[@]}" export=disk \
+       --run 'nbdsh -u "$uri" -c "h.pwrite(b\"L\" * 4096, 0); h.flush()"' 2>> "$log"

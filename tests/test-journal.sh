@@ -251,29 +251,31 @@ for i in range(45):
 EOF
 stop_server
 
-# 6.  Sequences behind the store's.
+# 6.  Sequences behind the store's.  (export=seq: force=true, taking the
+# lease of the server killed before, is for the export= device.)
 zdev create seq 8M
+serve_seq () { serve export=seq; }
 for (( i = 0; i < 8; i++ )); do        # each start: +2^32 (4.3 s of ns)
-    serve
+    serve_seq
     client seq 'h.pwrite(b"x" * (1 << 20), 0); h.flush()'
     stop_server -9
 done
-serve
+serve_seq
 client seq 'h.pwrite(b"O" * (1 << 20), 5 << 20); h.flush()'   # uploaded
 stop_server -9
 rm -rf "$cachedir"
-serve
+serve_seq
 client seq 'h.pwrite(b"N" * 4096, 5 << 20); h.flush()'
 stop_server -9
 rm -rf "$cachedir"
-serve
+serve_seq
 client seq 'assert h.pread(4096, 5 << 20) == b"N" * 4096, "a flushed write was lost"'
 stop_server
 
-# 7.  A replay bigger than the cache.
+# 7.  A replay bigger than the cache.  (export=big: as in 6.)
 zdev create big 64M
 rm -rf "$cachedir"
-serve
+serve export=big
 client big <<'EOF'
 import os
 M = 1 << 20
@@ -287,7 +289,7 @@ open(os.environ["tmpdir"] + "/expect7", "wb").write(b"".join(expect[i] for i in 
 EOF
 stop_server -9
 rm -rf "$cachedir"
-serve cache-size=16M
+serve export=big cache-size=16M
 client big <<'EOF'
 import os
 M = 1 << 20

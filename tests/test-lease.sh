@@ -27,6 +27,13 @@
 #    opening the device meanwhile is refused naming zerofs-dev; with
 #    --force they take it from a live server, which is fenced; resize
 #    releases it at the end, rm removes it with the device.
+# 9. The lease is taken at the first write: listing the exports
+#    (nbdkit opens each device read-write for it) and a read-write
+#    client that only reads take nothing, and another server writes the
+#    device meanwhile; the first one's first write is then refused (what
+#    it read may be stale), and nothing it holds reaches the store.
+# 10. force=true with export=NAME takes over that device only, not the
+#     others a listing of the exports opens.
 # 6. A journal object of the fenced server that lands after the new
 #    holder listed the journal (its PUT delayed by the fault wrapper) is
 #    stale: a later replay does not apply it, and says so.
@@ -41,35 +48,6 @@ log=$tmpdir/nbdkit.log
 : > "$log"
 cleanup_fn sh -c "grep -v ' debug: ' '$log' | tail -n 30 2>/dev/null || :"
 
-# A second server, by hand: its own socket, pidfile and cache-dir.
-sock2=$tmpdir/nbd2.sock
-pid2=
-log2=$tmpdir/nbdkit2.log
-start_second () {
-    local cache=$1 i
-    shift
-    rm -f "$sock2" "$tmpdir/nbdkit2.pid"
-    : > "$log2"
-    "${nbdkit_cmd[@]}" -f -v -U "$sock2" -P "$tmpdir/nbdkit2.pid" \
-        ${readonly:+-r} "$PLUGIN" "${zargs[@]}" cache-dir="$cache" export=disk "$@" \
-        2>>"$log2" &
-    pid2=$!
-    for (( i = 0; i < 300; i++ )); do
-        [ -s "$tmpdir/nbdkit2.pid" ] && [ -S "$sock2" ] && return 0
-        kill -0 "$pid2" 2>/dev/null || { echo "second nbdkit died"; \
-                                          cat "$log2"; exit 1; }
-        sleep 0.1
-    done
-    echo "second nbdkit did not start"; exit 1
-}
-stop_second () {
-    [ -n "$pid2" ] || return 0
-    kill -"${1:-TERM}" "$pid2" 2>/dev/null || :
-    wait "$pid2" 2>/dev/null || :
-    pid2=
-}
-cleanup_fn stop_second KILL
-client2 () { nbdsh -u "nbd+unix:///disk?socket=$sock2" -c "${1:--}"; }
 
 # What the store holds, for "nothing changed" (dir: every byte; S3: the
 # listing with sizes, through s3_list if there is one).
@@ -298,7 +276,7 @@ stop_second
 # It must refuse to start (force=true is for opens by clients only).
 serve force=true || :
 server_died "a start with stale unflushed data to upload"
-grep -q "was written by another server since this cache last held its lease.*refusing to upload" "$log" ||
+grep -q "was written by another server since this cache last saw it.*refusing to upload" "$log" ||
     { echo "FAIL: the stale recovered data was not recognised"; exit 1; }
 start_second "$tmpdir/cache7c"
 client2 'assert h.pread(1 << 20, 3 << 20) == b"B" * (1 << 20), "stale data uploaded"'
@@ -358,6 +336,62 @@ zdev list --bytes > "$tmpdir/list8"
 if grep -q "^disk" "$tmpdir/list8"; then
     echo "FAIL: rm left the device listed"; cat "$tmpdir/list8"; exit 1
 fi
+
+# 9.  The lease at the first write.  A serves every device (no export=).
+zdev create lazy 64M
+zdev create lazy2 64M
+: > "$log"
+start_server -D zerofs.lease=1 "$PLUGIN" "${zargs[@]}" 2>>"$log"
+before=$(store_state)
+nbdinfo --list "nbd+unix://?socket=$sock" > "$tmpdir/list9"
+grep -q "lazy2" "$tmpdir/list9" ||
+    { echo "FAIL: nbdinfo --list"; cat "$tmpdir/list9"; exit 1; }
+client lazy 'assert h.pread(4096, 0) == bytes(4096)'
+[ "$(store_state)" = "$before" ] ||
+    { echo "FAIL: listing the exports or reading took a lease"; exit 1; }
+for dev in lazy lazy2; do
+    if zdev info $dev | grep -q "^lease:.*pid $server_pid "; then
+        echo "FAIL: $dev's lease taken by a listing"; exit 1
+    fi
+done
+# Another server writes lazy meanwhile: nothing keeps it out.
+export2=lazy start_second "$tmpdir/cache9"
+export2=lazy client2 'h.pwrite(b"B" * 4096, 0); h.flush()'
+stop_second
+# A read lazy before B wrote it: what it holds may be stale, so a new
+# read-write client of A is refused at its open (not served stale data),
+# and may not write it either.
+if client lazy 'h.pread(4096, 0)' 2>/dev/null; then
+    echo "FAIL: a read-write client was served a device written elsewhere since"
+    exit 1
+fi
+if client lazy 'h.pwrite(b"A" * 4096, 0); h.flush()' 2>/dev/null; then
+    echo "FAIL: a server wrote a device written by another since it read it"
+    exit 1
+fi
+grep -q "device lazy was written by another server since this server first opened it" "$log" ||
+    { echo "FAIL: the refused first write does not say why"; cat "$log"; exit 1; }
+export2=lazy start_second "$tmpdir/cache9"
+export2=lazy client2 'assert h.pread(4096, 0) == b"B" * 4096'
+stop_second
+# lazy2 was only listed by A, and nobody wrote it since: A's first write
+# takes its lease.
+client lazy2 'h.pwrite(b"A" * 4096, 4096); h.flush()'
+zdev info lazy2 | grep -q "^lease:.*pid $server_pid " ||
+    { echo "FAIL: the first write did not take the lease"; zdev info lazy2; exit 1; }
+stop_server
+
+# 10. force=true with export=: only that device is taken over, not one
+# that a listing of the exports opens.  B writes lazy2 and stays.
+export2=lazy2 start_second "$tmpdir/cache10"
+export2=lazy2 client2 'h.pwrite(b"b" * 4096, 0); h.flush()'
+start_server -D zerofs.lease=1 "$PLUGIN" "${zargs[@]}" export=lazy force=true \
+             2>>"$log"
+nbdinfo --list "nbd+unix://?socket=$sock" > /dev/null 2>&1 || :
+export2=lazy2 client2 'h.pwrite(b"c" * 4096, 0); h.flush()' ||
+    { echo "FAIL: nbdinfo --list on a force=true server took over another device"; exit 1; }
+stop_server
+stop_second
 
 # 5.  The fallback's warning, only where it applies.
 case "$ZEROFS_TEST_BACKEND" in

@@ -100,7 +100,7 @@ fi
 # 5. The cache fills with data the store will not take: writes wait,
 #    then fail with EIO after retry-time (they do not hang); once the
 #    store is back, everything written before and after is uploaded.
-client big 'pass'            # open it (and take its lease) first
+client big 'h.pwrite(b"x", 0)'  # take its lease (at the first write)
 set_faults "fail put EAGAIN"
 timeout 120 nbdsh -u "nbd+unix:///big?socket=$sock" -c - <<'EOF'
 import os, time

@@ -22,9 +22,12 @@
 #      durability=local) survives, the next start surveys again and
 #      uploads it (its summary line);
 #   5. a LIST that fails for good: the survey says so, the device stays
-#      served (GETs answer), the stats file says "failed";
+#      served (GETs answer), the stats file says "failed"; a LIST that
+#      failed once is tried again (10 s later) and the survey ends;
 #   6. on a terminal (util-linux script(1)), the survey draws a
-#      progress line.
+#      progress line;
+#   7. a server stopped while its survey's LIST keeps failing (and is
+#      retried, retry-time=300) stops at once, not after retry-time.
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
@@ -201,6 +204,36 @@ assert h.pread(4096, 2000 * M) == bytes(4096) and gets(2000) == 1
 s = stats(lambda v: v["state"] == "failed", what="survey failed")
 EOF
 stop_server
+rm -rf "$cachedir"
+printf 'fail list:/chunks/ EACCES 1\n' > "$faults"
+: > "$log"
+serve
+client <<'EOF'
+import os; exec(open(os.environ["tmpdir"] + "/survey.py").read())
+wait_log("the survey of its chunks failed")
+assert "it tries again in 10 s" in logtext(), "no retry announced"
+check_data(skip=(8192, 4097, 12288))
+wait_log("device disk: survey done", timeout=60)
+s = stats(lambda v: v["state"] == "done", what="survey done after a retry")
+EOF
+stop_server
+
+# 7.  Stopped while the survey retries.
+rm -rf "$cachedir"
+printf 'fail list:/chunks/ EAGAIN\n' > "$faults"
+: > "$log"
+serve -D zerofs.s3=1 retry-time=300
+client disk 'h.pread(512, 0)'
+for (( i = 0; i < 100; i++ )); do
+    grep -q "retrying LIST" "$log" && break
+    sleep 0.1
+done
+grep -q "retrying LIST" "$log" || { echo "FAIL: the LIST is not retried"; exit 1; }
+start=$(date +%s)
+stop_server
+took=$(( $(date +%s) - start ))
+[ "$took" -lt 20 ] ||
+    { echo "FAIL: the stop waited $took s for the survey's LIST retries"; exit 1; }
 
 # 6.  A progress line on a terminal.
 if ! script --version >/dev/null 2>&1; then

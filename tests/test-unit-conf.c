@@ -90,6 +90,7 @@ test_every_key (void)
   CHECK (conf.region == NULL);      /* not given: the store decides */
   CHECK (conf.addressing == ZADDR_AUTO);
   CHECK (conf.connections == 32 && conf.timeout == 30);
+  CHECK (conf.write_timeout == 0);
   CHECK (conf.retry_time == 120);
   CHECK (!conf.unsigned_payload && conf.bucket == NULL);
 
@@ -212,7 +213,7 @@ test_every_key (void)
    * mentions every key.
    */
   opts = zconf_options (&n);
-  CHECK (n == 32);
+  CHECK (n == 33);
   for (i = 0; i < n; i++) {
     CHECK (zconf_is_option (opts[i].key));
     CHECK (zconf_find_option (opts[i].key) == &opts[i]);

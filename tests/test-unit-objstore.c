@@ -927,6 +927,27 @@ test_fault_and_retry (void)
   CHECK (objstore_delete (s, "d/lease") == 0);
   objstore_close (s);
 
+  /* ^TEXT and TEXT$: at the key's start, at its end, both: exactly. */
+  write_file (fault_file, "fail put:/lease$ EIO\nfail delete:^d/l EIO\n"
+              "fail get:^d/lease$ EIO\n");
+  s = objstore_open (&conf);
+  CHECK (s != NULL);
+  if (s == NULL)
+    return;
+  CHECK (put_str (s, "d/lease", "x") == -1 && errno == EIO);
+  CHECK (put_str (s, "d/lease.probe", "x") == 0);
+  CHECK (put_str (s, "e/lease", "x") == -1 && errno == EIO);
+  CHECK (objstore_delete (s, "d/lease.probe") == -1 && errno == EIO);
+  CHECK (objstore_delete (s, "e/d/lease") == 0);
+  CHECK (get_equals (s, "d/lease.probe", "x"));
+  CHECK (objstore_get (s, "d/lease", &data, &len) == -1 && errno == EIO);
+  write_file (fault_file, "");
+  usleep (150000);
+  CHECK (objstore_delete (s, "d/lease.probe") == 0);
+  objstore_close (s);
+  write_file (fault_file, "fail put:^$ EIO\n");
+  CHECK (objstore_open (&conf) == NULL);
+
   /* The deadline: transient failures forever, retry_time 1. */
   write_file (fault_file, "fail put EAGAIN\n");
   conf.retry_time = 1;
@@ -1078,6 +1099,103 @@ test_list_retry (void)
   free (cs);
 }
 
+/* A fence (objstore.h) that fails with ERR on its calls FROM..TO
+ * (counted from 1; 0: never), and makes a request of its own, as the
+ * lease's check does.
+ */
+struct test_fence {
+  struct objstore *s;
+  int calls, from, to, err;
+};
+
+static int
+test_fence_check (void *opaque)
+{
+  struct test_fence *f = opaque;
+
+  f->calls++;
+  /* Its own request is not fenced: no recursion, not counted. */
+  if (put_str (f->s, "g/checked", "c") == -1)
+    return -1;
+  if (f->from && f->calls >= f->from && (!f->to || f->calls <= f->to)) {
+    errno = f->err;
+    return -1;
+  }
+  return 0;
+}
+
+static void
+test_fenced (void)
+{
+  struct objstore *s;
+  struct zconf conf;
+  char fault_file[512], bucket[512];
+  struct test_fence f;
+  struct objstore_fence fence = { test_fence_check, &f };
+  const char *keys[] = { "g/1", "g/2" };
+  double t;
+
+  snprintf (fault_file, sizeof fault_file, "%s/faults", tmpdir);
+  snprintf (bucket, sizeof bucket, "file://%s", root);
+  memset (&conf, 0, sizeof conf);
+  conf.bucket = bucket;
+  conf.fault_file = fault_file;
+  conf.retry_time = 10;
+  write_file (fault_file, "fail put:^g/1$ EAGAIN 3\n");
+  s = objstore_open (&conf);
+  CHECK (s != NULL);
+  if (s == NULL)
+    return;
+
+  /* Checked before each attempt: three failed ones and the fourth. */
+  f = (struct test_fence) { .s = s };
+  CHECK (objstore_put_fenced (s, "g/1", "one", 3, &fence) == 0);
+  CHECK (f.calls == 4);
+  CHECK (get_equals (s, "g/1", "one"));
+
+  /* Lost (EIO) before the third attempt: given up at once, with EIO,
+   * although the retry time is far from over.
+   */
+  write_file (fault_file, "fail put:^g/1$ EAGAIN\n");
+  usleep (150000);
+  f = (struct test_fence) { .s = s, .from = 3, .err = EIO };
+  unit_clear_errors ();
+  t = now_s ();
+  CHECK (objstore_put_fenced (s, "g/1", "two", 3, &fence) == -1 &&
+         errno == EIO);
+  CHECK (now_s () - t < 2);
+  CHECK (f.calls == 3);
+  CHECK (strstr (logged_errors, "PUT g/1: not sent") != NULL);
+  CHECK (get_equals (s, "g/1", "one"));
+
+  /* Refused (not transient): the same. */
+  f = (struct test_fence) { .s = s, .from = 1, .err = EBUSY };
+  CHECK (objstore_delete_fenced (s, "g/1", &fence) == -1 && errno == EIO);
+  CHECK (f.calls == 1);
+  CHECK (get_equals (s, "g/1", "one"));
+  CHECK (objstore_delete_many_fenced (s, keys, 2, &fence) == -1 &&
+         errno == EIO);
+  CHECK (get_equals (s, "g/1", "one"));
+
+  /* A check that cannot be made (transient) is a failed attempt: the
+   * request is retried, and sent once the check passes.
+   */
+  CHECK (unlink (fault_file) == 0);
+  usleep (150000);
+  f = (struct test_fence) { .s = s, .from = 1, .to = 2, .err = EAGAIN };
+  CHECK (objstore_delete_many_fenced (s, keys, 2, &fence) == 0);
+  CHECK (f.calls == 3);
+  CHECK (objstore_head (s, "g/1", NULL) == -1 && errno == ENOENT);
+
+  /* The fence ends with the call: a plain request is not checked. */
+  f = (struct test_fence) { .s = s, .from = 1, .err = EIO };
+  CHECK (put_str (s, "g/2", "x") == 0);
+  CHECK (f.calls == 0);
+  CHECK (objstore_delete (s, "g/2") == 0 && objstore_delete (s, "g/checked")
+         == 0);
+  objstore_close (s);
+}
+
 int
 main (void)
 {
@@ -1111,6 +1229,7 @@ main (void)
   objstore_close (s);
 
   test_fault_and_retry ();
+  test_fenced ();
   test_list_retry ();
 
   if (failures == 0) {

@@ -248,7 +248,7 @@ cmd_clone (struct ctx *ctx)
   }
 
   /* 3. Stale objects out, then the copies. */
-  if (devobj_delete (ctx, "clone", dst, &stale) == -1)
+  if (devobj_delete (ctx, "clone", dst, &stale, NULL) == -1)
     return -1;
   spec.n = todo.len;
   spec.total_objects = todo.len;

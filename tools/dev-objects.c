@@ -27,6 +27,7 @@
 #include "log.h"
 
 #include "jobs.h"
+#include "lease.h"
 #include "zerofs-dev.h"
 
 #define DELETE_BATCH_MAX 100
@@ -92,7 +93,14 @@ struct delete_ctx {
   const char *name;
   const devobj_vector *objs;
   size_t batch;
+  struct zlease *lease;
 };
+
+static int
+lease_fence (void *opaque)
+{
+  return zlease_check (opaque);
+}
 
 static int
 delete_batch (void *opaque, struct jobs *jobs, size_t i)
@@ -114,7 +122,13 @@ delete_batch (void *opaque, struct jobs *jobs, size_t i)
     devobj_key (keys + k * OBJSTORE_KEY_MAX, dc->name,
                 &dc->objs->items[first + k]);
   }
-  if (objstore_delete_many (dc->ctx->store, ptrs, n) == -1)
+  if (dc->lease) {
+    const struct objstore_fence f = { lease_fence, dc->lease };
+
+    if (objstore_delete_many_fenced (dc->ctx->store, ptrs, n, &f) == -1)
+      return -1;
+  }
+  else if (objstore_delete_many (dc->ctx->store, ptrs, n) == -1)
     return -1;
   jobs_add (jobs, n, 0);
   return 0;
@@ -122,9 +136,10 @@ delete_batch (void *opaque, struct jobs *jobs, size_t i)
 
 int
 devobj_delete (struct ctx *ctx, const char *what, const char *name,
-               const devobj_vector *objs)
+               const devobj_vector *objs, struct zlease *lease)
 {
-  struct delete_ctx dc = { .ctx = ctx, .name = name, .objs = objs };
+  struct delete_ctx dc = { .ctx = ctx, .name = name, .objs = objs,
+                           .lease = lease };
   unsigned conns = ctx->conf->connections;
   struct jobs_spec spec = {
     .what = what, .connections = conns, .total_objects = objs->len,

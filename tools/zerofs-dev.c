@@ -643,6 +643,7 @@ struct list_row {
   uint64_t used;                    /* their bytes */
   int lease_r;                      /* zlease_read's answer */
   struct zlease_info lease;
+  const char *unreadable;           /* what could not be read, or NULL */
   char size_cell[32], used_cell[32], writer_cell[300];
 };
 DEFINE_VECTOR_TYPE (list_rows, struct list_row);
@@ -661,6 +662,7 @@ list_rows_free_all (list_rows *rows)
 struct list_state {
   struct zvolume *vol;
   list_rows *rows;
+  size_t unreadable;                /* rows with an object unreadable */
 };
 
 static int
@@ -682,7 +684,15 @@ list_one (void *opaque, const char *name)
           "run it again, or remove them with zerofs-dev rm %s", name, name);
     return 0;
   }
-  if (r == -1 || zvolume_device_usage (ls->vol, name, &row.usage) == -1)
+  /* A device whose meta (or lease) is not genuine is listed as such
+   * (the error says which object and why): one bad object does not
+   * hide the other devices.  The store failing ends the listing.
+   */
+  if (r == -1 && errno != EBADMSG)
+    return -1;
+  if (r == -1)
+    row.unreadable = "meta";
+  if (zvolume_device_usage (ls->vol, name, &row.usage) == -1)
     return -1;
   row.objects = row.usage.chunk_objects + row.usage.journal_objects;
   row.used = row.usage.chunk_bytes + row.usage.journal_bytes;
@@ -692,11 +702,16 @@ list_one (void *opaque, const char *name)
     return -1;
   }
   row.lease_r = zlease_read (ls->vol, name, &row.lease, NULL);
-  if (row.lease_r == -1) {
+  if (row.lease_r == -1 && errno != EBADMSG) {
     free (row.name);
     return -1;
   }
-  row.size = meta.size;
+  if (row.lease_r == -1 && row.unreadable == NULL)
+    row.unreadable = "lease";
+  if (row.unreadable)
+    ls->unreadable++;
+  row.size = row.unreadable && strcmp (row.unreadable, "meta") == 0 ?
+    0 : meta.size;
   list_rows_append (ls->rows, row);     /* cannot fail: reserved */
   return 0;
 }
@@ -719,21 +734,17 @@ print_list_row (const int width[3], const char *name, const char *size,
           width[0], name, width[1], size, width[2], used, writer);
 }
 
+/* The table, or the JSON array. */
 static int
-cmd_list (struct ctx *ctx)
+print_list (struct ctx *ctx, list_rows *rows)
 {
-  CLEANUP_LIST_ROWS list_rows rows = EMPTY_VECTOR;
-  struct list_state ls = { .vol = ctx->vol, .rows = &rows };
   int width[3] = { 4, 4, 4 };       /* NAME, SIZE, USED */
   size_t i;
 
-  if (zvolume_list_devices (ctx->vol, list_one, &ls) == -1)
-    return -1;
-
   if (ctx->cl->json) {
     printf ("[");
-    for (i = 0; i < rows.len; i++) {
-      const struct list_row *row = &rows.items[i];
+    for (i = 0; i < rows->len; i++) {
+      const struct list_row *row = &rows->items[i];
       const struct json_field fields[] = {
         JSON_STR ("name", row->name),
         JSON_NUM ("size", row->size),
@@ -746,23 +757,41 @@ cmd_list (struct ctx *ctx)
       };
 
       printf ("%s\n  ", i ? "," : "");
+      if (row->unreadable) {
+        /* No size (lease null if that is what is unreadable). */
+        const struct json_field bad[] = {
+          JSON_STR ("name", row->name),
+          JSON_STR ("unreadable", row->unreadable),
+          JSON_NUM ("used", row->used),
+          JSON_NUM ("objects", row->objects),
+        };
+        print_json_fields (bad, sizeof bad / sizeof bad[0]);
+        print_json_lease (row->lease_r, &row->lease);
+        continue;
+      }
       print_json_fields (fields, sizeof fields / sizeof fields[0]);
       print_json_lease (row->lease_r, &row->lease);
     }
-    printf ("%s]\n", rows.len ? "\n" : "");
+    printf ("%s]\n", rows->len ? "\n" : "");
     return 0;
   }
 
   /* The cells and the column widths, then the table. */
-  for (i = 0; i < rows.len; i++) {
-    struct list_row *row = &rows.items[i];
+  for (i = 0; i < rows->len; i++) {
+    struct list_row *row = &rows->items[i];
     int w;
 
-    size_cell (row->size, ctx->cl->bytes,
-               row->size_cell, sizeof row->size_cell);
+    if (row->unreadable && strcmp (row->unreadable, "meta") == 0)
+      snprintf (row->size_cell, sizeof row->size_cell, "?");
+    else
+      size_cell (row->size, ctx->cl->bytes,
+                 row->size_cell, sizeof row->size_cell);
     size_cell (row->used, ctx->cl->bytes,
                row->used_cell, sizeof row->used_cell);
-    if (row->lease_r == 0 && zlease_is_live (&row->lease))
+    if (row->unreadable)
+      snprintf (row->writer_cell, sizeof row->writer_cell,
+                "(its %s object is unreadable)", row->unreadable);
+    else if (row->lease_r == 0 && zlease_is_live (&row->lease))
       snprintf (row->writer_cell, sizeof row->writer_cell, "%s:%" PRIu32,
                 row->lease.host, row->lease.pid);
     else
@@ -775,9 +804,29 @@ cmd_list (struct ctx *ctx)
     if (w > width[2]) width[2] = w;
   }
   print_list_row (width, "NAME", "SIZE", "USED", "WRITER");
-  for (i = 0; i < rows.len; i++)
-    print_list_row (width, rows.items[i].name, rows.items[i].size_cell,
-                    rows.items[i].used_cell, rows.items[i].writer_cell);
+  for (i = 0; i < rows->len; i++)
+    print_list_row (width, rows->items[i].name, rows->items[i].size_cell,
+                    rows->items[i].used_cell, rows->items[i].writer_cell);
+  return 0;
+}
+
+static int
+cmd_list (struct ctx *ctx)
+{
+  CLEANUP_LIST_ROWS list_rows rows = EMPTY_VECTOR;
+  struct list_state ls = { .vol = ctx->vol, .rows = &rows };
+
+  if (zvolume_list_devices (ctx->vol, list_one, &ls) == -1)
+    return -1;
+  if (print_list (ctx, &rows) == -1)
+    return -1;
+  if (ls.unreadable) {
+    zerror ("%zu device%s listed without what an unreadable object "
+            "holds (see the errors above)", ls.unreadable,
+            ls.unreadable == 1 ? "" : "s");
+    errno = EBADMSG;
+    return -1;
+  }
   return 0;
 }
 
@@ -874,7 +923,7 @@ cmd_rm (struct ctx *ctx)
     return -1;
   if (r == 0 &&
       (devobj_list (ctx->vol, name, 0, &objs) == -1 ||
-       devobj_delete (ctx, "rm", name, &objs) == -1))
+       devobj_delete (ctx, "rm", name, &objs, op.lease) == -1))
     return -1;
   /* The meta, then the lease, go last: a server that opens it now
    * finds no device, not a device without its data.
@@ -921,9 +970,16 @@ cleanup_codec (struct zchunk_codec *codec)
  * no object at all is left alone.
  */
 static int
-rewrite_chunk (struct ctx *ctx, const struct device_meta *meta,
-               uint64_t index, uint64_t new_len)
+lease_fence (void *opaque)
 {
+  return zlease_check (opaque);
+}
+
+static int
+rewrite_chunk (struct ctx *ctx, const struct device_meta *meta,
+               uint64_t index, uint64_t new_len, struct zlease *lease)
+{
+  const struct objstore_fence fence = { lease_fence, lease };
   CLEANUP_CODEC struct zchunk_codec codec;
   char key[OBJSTORE_KEY_MAX];
   CLEANUP_FREE void *obj = NULL;
@@ -965,12 +1021,13 @@ rewrite_chunk (struct ctx *ctx, const struct device_meta *meta,
   if (new_len < stored_len)
     memset (plain.data + new_len, 0, stored_len - new_len);
 
+  /* Fenced by the operation's lease, like devobj_delete. */
   if (zis_zero (plain.data, new_len))
-    return objstore_delete (ctx->store, key);
+    return objstore_delete_fenced (ctx->store, key, &fence);
   if (zchunk_encode (&codec, index, seq, plain.data, new_len,
                      &newobj, &newlen) == -1)
     return -1;
-  return objstore_put (ctx->store, key, newobj, newlen);
+  return objstore_put_fenced (ctx->store, key, newobj, newlen, &fence);
 }
 
 /* Read NAME's meta into META and check that it may be resized to
@@ -1036,7 +1093,7 @@ cmd_resize (struct ctx *ctx)
    */
   if (new_n < old_n &&
       (devobj_list (ctx->vol, name, new_n, &past_end) == -1 ||
-       devobj_delete (ctx, "resize", name, &past_end) == -1))
+       devobj_delete (ctx, "resize", name, &past_end, op.lease) == -1))
     return -1;
 
   /* 2. The last chunk the old and the new device have in common is the
@@ -1046,7 +1103,8 @@ cmd_resize (struct ctx *ctx)
   if (chunk_len (old_size, meta.chunk_size, last) !=
       chunk_len (new_size, meta.chunk_size, last) &&
       rewrite_chunk (ctx, &meta, last,
-                     chunk_len (new_size, meta.chunk_size, last)) == -1)
+                     chunk_len (new_size, meta.chunk_size, last),
+                     op.lease) == -1)
     return -1;
 
   /* 3. The new size, if the lease is still this run's. */

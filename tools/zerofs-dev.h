@@ -82,9 +82,15 @@ extern int devobj_list (struct zvolume *vol, const char *name,
                         uint64_t first_chunk, devobj_vector *objs);
 /* The object's key, into BUF of OBJSTORE_KEY_MAX bytes. */
 extern void devobj_key (char *buf, const char *name, const struct devobj *o);
-/* Delete OBJS of NAME in parallel batches; WHAT labels the progress. */
+/* Delete OBJS of NAME in parallel batches; WHAT labels the progress.
+ * LEASE (may be NULL): the operation's lease, confirmed before every
+ * attempt of every batch (lib/lease.h, "Fencing"), so that a server
+ * that took the device over meanwhile loses nothing it wrote since.
+ */
+struct zlease;
 extern int devobj_delete (struct ctx *ctx, const char *what,
-                          const char *name, const devobj_vector *objs);
+                          const char *name, const devobj_vector *objs,
+                          struct zlease *lease);
 /* "interrupted: ... run the same command again" (-1, EINTR) after an
  * interrupted jobs_run.
  */

@@ -309,6 +309,7 @@ device_record (const struct cache_device *d, uint64_t reserved, bool listed)
   r.replayed = d->listed;
   r.seq_reserved = reserved;
   r.generation = d->generation;
+  r.lease_mark = cache_device_lease_mark (d);
   return r;
 }
 
@@ -624,16 +625,23 @@ add_device (struct zcache *c, const struct device_meta *meta, bool readonly)
    * once the device is linked (survey.c): until it is done, a chunk the
    * index does not know is asked for.
    */
-  /* Before anything of the device's is read or replayed: one writer. */
-  if (!readonly &&
-      cache_device_take_lease (d, false,
-                               c->conf->force ? ZLEASE_FORCE : 0) == -1)
+  /* Before anything of the device's is read or replayed: who writes it
+   * (fence.c).  A read-only open goes on without it (seeing no lease,
+   * the device is surveyed again).
+   */
+  if (zlease_look (c->vol, d->name, c->instance, &d->lease_seen) == 0)
+    d->lease_seen_valid = true;
+  else if (!readonly)
     return NULL;
-  /* Written by another server since this cache held it: what the index
-   * knew of its chunks may be stale.
+  if (!readonly && cache_device_open_writer (d, true) == -1)
+    return NULL;
+  /* Written by another server since the index was current (its lease
+   * was taken since; in records that do not know, the lease is another
+   * cache instance's): what the index knew of its chunks may be stale.
    */
   import = r == 1 || !rec.listed || rec.generation != meta->generation ||
-    (d->lease && zlease_took_over (d->lease));
+    !d->lease_seen_valid ||
+    !cache_lease_unchanged (c, rec.lease_mark, &d->lease_seen);
   d->listed = !import;
   d->surveying = import;
   if (write_device_state (c, d, stale, sctx.n, import && r == 0) == -1 ||
@@ -655,6 +663,9 @@ add_device (struct zcache *c, const struct device_meta *meta, bool readonly)
      */
     uint64_t newest = d->journal.items[d->journal.len - 1].seq;
 
+    /* The replay writes to the store: the lease first. */
+    if (!d->lease && cache_device_take_lease (d, false, 0, false) == -1)
+      return NULL;
     if (d->seq < newest)
       d->seq = newest;
     d->seq_reserved = d->seq + ZSEQ_RESERVE;
@@ -735,8 +746,7 @@ zcache_device (struct zcache *c, const struct device_meta *meta,
     if (found) {
       pthread_mutex_unlock (&c->device_lock);
       /* Opened read-only before, or written back only: now a writer. */
-      if (!readonly &&
-          cache_device_take_lease (found, true, ZLEASE_ONLY_OURS) == -1)
+      if (!readonly && cache_device_open_writer (found, false) == -1)
         return NULL;
       return found;
     }
@@ -932,38 +942,61 @@ refuse_resized (const char *dir, const struct index_device *rec,
   return -1;
 }
 
-/* Another cache instance took device REC's lease after this one held it
- * (lib/lease.h): another server wrote the device since, and what this
- * cache holds of it is older.  1 if so (said), 0 if not, -1 on error.
- * Unflushed data then is refused (EBUSY), never uploaded over newer.
+/* Device REC's lease was taken since its index record was current
+ * (cache_lease_unchanged): another server may have written the device
+ * since, and what this
+ * cache holds of it is older.  1 if so (said), 0 if not (SEEN is the
+ * lease now), -1 on error.  Unflushed data then is refused (EBUSY),
+ * never uploaded over newer.
  */
 static int
 taken_over (struct zcache *c, const struct index_device *rec,
-            const uint8_t instance[16], uint64_t dirty)
+            uint64_t dirty, struct zlease_seen *seen)
 {
-  struct zlease_info lease;
+  const struct zlease_info *lease = &seen->info;
   char holder[512];
-  int r;
 
-  r = zlease_read (c->vol, rec->name, &lease, NULL);
-  if (r == -1)
+  if (zlease_look (c->vol, rec->name, c->instance, seen) == -1) {
+    /* Not genuine (said): what it held is not known.  Cached data is
+     * forgotten; unflushed data keeps the server from starting, as the
+     * message says, rather than be lost or uploaded blindly.
+     */
+    if (errno == EBADMSG && dirty == 0) {
+      zerror ("cache: device %s: discarding its cached data (its lease "
+              "cannot be read)", rec->name);
+      return 1;
+    }
     return -1;
-  if (r == 1 || memcmp (lease.instance, instance, 16) == 0)
+  }
+  if (cache_lease_unchanged (c, rec->lease_mark, seen))
     return 0;
-  zlease_describe (&lease, holder, sizeof holder);
+  if (!seen->exists) {
+    zerror ("cache: device %s: its lease object is gone since this cache "
+            "last saw it: discarding its cached data%s", rec->name,
+            dirty ? ", and refusing its unflushed data" : "");
+    if (dirty) {
+      errno = EBUSY;
+      return -1;
+    }
+    return 1;
+  }
+  zlease_describe (lease, holder, sizeof holder);
   if (dirty > 0) {
     zerror ("device %s was written by another server since this cache "
-            "last held its lease (the lease is now %s), while %s held "
+            "last saw it (the lease is now %s %s), while %s held "
             "%" PRIu64 " of its chunks not yet written to the store; "
             "refusing to upload them over newer data: move the cache-dir "
-            "away to start without them (they are lost)",
-            rec->name, holder, c->dir, dirty);
+            "away to start without them (they are lost, and so is what "
+            "it holds of other devices)",
+            rec->name, lease->released ? "released by" : "held by", holder,
+            c->dir, dirty);
     errno = EBUSY;
     return -1;
   }
   zerror ("cache: device %s was written by another server since this "
-          "cache last held its lease (the lease is now %s): discarding "
-          "its cached data", rec->name, holder);
+          "cache last saw it (the lease is now %s %s): discarding its "
+          "cached data", rec->name,
+          lease->released ? "released by" : "held by", holder);
   return 1;
 }
 
@@ -989,6 +1022,7 @@ recover (struct zcache *c, struct scan_ctx *scan)
   for (i = 0; i < scan->devs.len; i++) {
     bool same = false;              /* the device as this cache knew it */
     int over = 0;                   /* but written by another since */
+    struct zlease_seen seen;
 
     sd = &scan->devs.items[i];
     r = zindex_get_device (c->ix, sd->uuid, &rec);
@@ -1006,13 +1040,17 @@ recover (struct zcache *c, struct scan_ctx *scan)
       if (zvolume_get_device (c->vol, rec.name, &meta) == 0) {
         same = memcmp (meta.uuid, rec.uuid, 16) == 0 &&
           meta.generation == rec.generation;
-        if (same && (over = taken_over (c, &rec, c->instance,
-                                        sd->dirty)) == -1)
+        if (same && (over = taken_over (c, &rec, sd->dirty, &seen)) == -1)
           return -1;
         if (same && over == 0) {
           d = new_device (c, &meta, rec.seq_reserved);
           if (d == NULL)
             return -1;
+          /* Its lease is taken (for write-back, or a client's first
+           * write) only if nobody took it since (fence.c).
+           */
+          d->lease_seen = seen;
+          d->lease_seen_valid = true;
           d->listed = true;
           /* Served while its survey ran: it runs again (zcache_open). */
           d->surveying = !rec.listed;

@@ -65,6 +65,11 @@ extern void zcache_close (struct zcache *c);
 extern struct cache_device *zcache_device (struct zcache *c,
                                            const struct device_meta *meta,
                                            bool readonly);
+/* Another open of D, which a caller holds already (zcache_device):
+ * for writing (not READONLY), refused (-1, said) if another server holds
+ * D's lease or took it since this cache first opened D (fence.c).
+ */
+extern int zcache_device_reopen (struct cache_device *d, bool readonly);
 
 /* Chunk operations.  OFFSET + LEN <= the chunk's length. */
 extern int zcache_read (struct cache_device *d, uint64_t index,

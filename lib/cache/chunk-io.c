@@ -940,8 +940,8 @@ int
 zcache_write (struct cache_device *d, uint64_t index,
               uint32_t offset, uint32_t len, const void *buf)
 {
-  if (cache_device_fenced (d))
-    return cache_fenced_error (d);
+  if (cache_device_writable (d) == -1)
+    return -1;
   return centry_write (d, index, offset, len, buf, 0);
 }
 
@@ -992,8 +992,8 @@ centry_write (struct cache_device *d, uint64_t index,
 int
 zcache_discard (struct cache_device *d, uint64_t index)
 {
-  if (cache_device_fenced (d))
-    return cache_fenced_error (d);
+  if (cache_device_writable (d) == -1)
+    return -1;
   return centry_discard (d, index, 0);
 }
 

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,7 +65,7 @@ struct device_value {
   uint8_t listed;
   uint8_t name_len;
   uint8_t replayed;
-  uint8_t reserved[4];
+  uint32_t lease_mark;
   uint64_t seq_reserved;
   uint64_t generation;
   char name[64];
@@ -73,6 +74,8 @@ struct device_value {
 /* The sizes zerofs-format(5) documents. */
 _Static_assert (sizeof (struct device_value) == 88, "device record size");
 _Static_assert (sizeof (struct zindex_chunk) == 48, "chunk record size");
+_Static_assert (offsetof (struct device_value, lease_mark) == 4,
+                "device record layout");
 
 /* Scoped LMDB handles (errno preserved): a cursor is closed before
  * the transaction it belongs to is aborted when both are declared
@@ -290,6 +293,7 @@ device_from_value (struct zindex *ix, const struct device_value *v,
   dev->replayed = v->replayed;
   dev->seq_reserved = v->seq_reserved;
   dev->generation = v->generation;
+  dev->lease_mark = v->lease_mark;
   return 0;
 }
 
@@ -611,6 +615,7 @@ zindex_put_device (struct zindex_txn *t, const struct index_device *dev)
   v.name_len = n;
   v.seq_reserved = dev->seq_reserved;
   v.generation = dev->generation;
+  v.lease_mark = dev->lease_mark;
   memcpy (v.name, dev->name, n);
   return put_value (t, t->ix->devices, dev->uuid, 16, &v, sizeof v);
 }

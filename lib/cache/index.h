@@ -67,7 +67,14 @@ struct index_device {
                                   is not complete (survey.c) */
   uint64_t generation;         /* device meta generation imported */
   uint64_t seq_reserved;       /* write sequences below this may be used */
+  uint32_t lease_mark;         /* the lease the chunk records are current
+                                  with: ZINDEX_LEASE_MARK (generation),
+                                  0 if not known */
 };
+
+/* The lease mark of a device whose lease has generation GEN (0: none). */
+#define ZINDEX_LEASE_MARK(gen) (UINT32_C (0x80000000) | \
+                                ((uint32_t) (gen) & UINT32_C (0x7fffffff)))
 
 struct zindex;
 struct zindex_txn;

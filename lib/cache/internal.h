@@ -18,6 +18,7 @@
 
 #include "cache.h"
 #include "index.h"
+#include "lease.h"
 #include "slots.h"
 #include "chunk.h"
 #include "conf.h"
@@ -205,11 +206,15 @@ struct cache_device {
   time_t last_write;             /* [C] its last write (monotonic s) */
   uint64_t write_index;          /* [C] the chunk of its last write */
   pthread_mutex_t lease_lock;    /* "[L]": takes of its lease (one
-                                    may wait ZLEASE_FORCE_WAIT_MS: per
+                                    waits zlease_force_wait_ms: per 
                                     device, so others do not wait) */
   struct zlease *lease;          /* [L] its lease, when opened for
                                     writing or written back */
   bool lease_refused;            /* [L] another server holds it */
+  bool lease_seen_valid;         /* [L] LEASE_SEEN was read: the device
+                                    was first opened by a client (not
+                                    recovered at start) */
+  struct zlease_seen lease_seen; /* [L] its lease at that first open */
   struct centry *entries;        /* [C] its entries in memory */
   struct zcache_device_stats stats;  /* [C] hits, misses and dirty only:
                                         zcache_device_get_stats */
@@ -331,6 +336,22 @@ extern int zcache_commit (struct zcache *c);
  * another server) having said why once.  No cache lock may be held.
  */
 extern int cache_device_guard (struct cache_device *d);
+/* The requests that change D's objects: cache_device_guard before
+ * every attempt, retries included (objstore.h, fenced requests).
+ */
+extern int cache_device_put (struct cache_device *d, const char *key,
+                             const void *data, size_t len);
+extern int cache_device_delete (struct cache_device *d, const char *key);
+extern int cache_device_delete_many (struct cache_device *d,
+                                     const char *const *keys, size_t n);
+/* The fence of a request for objects of several devices: OPAQUE is a
+ * struct cache_fence_set, every device of which is guarded.
+ */
+struct cache_fence_set {
+  struct cache_device *const *devs;
+  size_t n;
+};
+extern int cache_fence_set_check (void *opaque);
 /* D's lease was taken by another server (or refused): nothing more is
  * written for it.  Any lock or none.
  */
@@ -341,13 +362,39 @@ extern bool cache_device_fenced (struct cache_device *d);
 extern int cache_device_confirm_flush (struct cache_device *d);
 /* For a write or flush of a fenced device: -1, EIO, and why. */
 extern int cache_fenced_error (struct cache_device *d);
-/* Take D's lease for an open for writing (refused: -1, EBUSY, said).
- * JOURNAL_KNOWN: D's journal is loaded, record the lease's journal floor
- * now; else call cache_device_set_journal_floor once it is.
+/* Take D's lease now (force=true, or a journal replay at open): -1,
+ * EBUSY or ESTALE, said.  JOURNAL_KNOWN: D's journal is loaded, record
+ * the lease's journal floor now; else call
+ * cache_device_set_journal_floor once it is.  FLAGS as for zlease_take;
+ * FRESH: D's lease_seen is not the rule (nothing of D was read yet).
  */
 extern int cache_device_take_lease (struct cache_device *d,
-                                    bool journal_known, unsigned flags);
+                                    bool journal_known, unsigned flags,
+                                    bool fresh);
+/* A client opens D for writing: refused (-1, EBUSY, said) if another
+ * server holds its lease, taken now with force=true, else taken at the
+ * first write (cache_device_writable).  FIRST_OPEN: D's lease_seen was
+ * just read by this open.
+ */
+extern int cache_device_open_writer (struct cache_device *d, bool first_open);
+/* Before a write or discard of D: its lease, taken if not held yet.  0,
+ * or -1 (EIO) said: another server holds it or held it since D was
+ * first opened here, it was lost, or the store did not let it be taken.
+ */
+extern int cache_device_writable (struct cache_device *d);
 extern int cache_device_set_journal_floor (struct cache_device *d);
+/* What D's index record says of the lease its chunk records are current
+ * with (index.h ZINDEX_LEASE_MARK): the lease this cache holds, or the
+ * one its first open saw if nobody was writing then; else 0.  Any lock.
+ */
+extern uint32_t cache_device_lease_mark (const struct cache_device *d);
+/* Was the lease SEEN now not taken since an index record's MARK was
+ * current (by anyone but this cache, whose take may not be recorded
+ * yet)?  A record that does not know (MARK 0): no other cache instance
+ * holds it.
+ */
+extern bool cache_lease_unchanged (struct zcache *c, uint32_t mark,
+                                   const struct zlease_seen *seen);
 /* The writer epoch for D's journal objects (lib/journal.h). */
 extern uint16_t cache_device_epoch (struct cache_device *d);
 /* The write-back thread: renew the leases held (fence.c). */

@@ -189,8 +189,7 @@ put_object (struct zcache *c, struct cache_device *d,
 
   zkey_journal (key, d->name, jo.seq);
   sealed = zjournal_seal (&d->codec, jo.seq, b, &obj, &objlen) == 0;
-  r = sealed && cache_device_guard (d) == 0 ?
-    objstore_put (c->store, key, obj, objlen) : -1;
+  r = sealed ? cache_device_put (d, key, obj, objlen) : -1;
 
   LOCK_FOR_SCOPE (&c->lock);
   for (i = d->journal.len; i-- > 0; )
@@ -493,7 +492,7 @@ journal_retire (struct zcache *c)
         pthread_mutex_lock (&c->lock);
         break;
       }
-      if (objstore_delete_many (c->store, keys, k) == -1) {
+      if (cache_device_delete_many (d, keys, k) == -1) {
         zerror ("journal: deleting %zu objects of %s from %s: %s (tried "
                 "again later)", k, d->name, keys[0], objstore_last_error ());
         pthread_mutex_lock (&c->lock);
@@ -836,7 +835,13 @@ stale_object (struct cache_device *d, uint64_t seq, uint16_t epoch)
   }
   else
     return false;
-  return seq > floor && epoch != zlease_epoch (generation);
+  /* PREVIOUS's own objects are never stale: a holder that could not
+   * record its floor (its lease PUT failed) still served, and its
+   * journal objects, newer than the floor it inherited, are its
+   * acknowledged flushes.
+   */
+  return seq > floor && epoch != zlease_epoch (generation) &&
+    epoch != zlease_epoch (prev.generation);
 }
 
 int
@@ -890,8 +895,7 @@ journal_replay (struct zcache *c, struct cache_device *d)
                   "after it was taken over: not applied, deleted", d->name,
                   key, (unsigned) zjournal_epoch (obj, objlen));
         /* Before this holder's floor covers it (lease.h). */
-        if (cache_device_guard (d) == -1 ||
-            objstore_delete (c->store, key) == -1)
+        if (cache_device_delete (d, key) == -1)
           r = -1;
       }
     }

@@ -64,10 +64,13 @@
  * (journal.c: its object's sequence must be known).  A crash before
  * that leaves the device not listed but "replayed" (index.h): the next
  * start keeps its records and dirty chunks and surveys again.  A LIST
- * that fails for good (after the store's retries) stops the survey with
- * a message; the device stays surveying (GETs answer) until the next
- * start.  zcache_close stops the surveys and joins their threads (a
- * request under way finishes first).
+ * that fails for good (after the store's own retries:
+ * the bucket refuses it, the store is down for longer than retry-time)
+ * is tried again, the same shard, after ZSURVEY_BACKOFF_MIN_S doubling
+ * up to ZSURVEY_BACKOFF_MAX_S; meanwhile the device is served as during
+ * any survey (GETs answer) and the stats say "failed".  zcache_close
+ * stops the surveys, wakes the ones waiting and joins their threads (a
+ * request under way finishes first; a failed one is not retried).
  *
  * D->known is a sparse bitmap (pages of ZKNOWN_PAGE_BITS chunks,
  * allocated when a chunk in them is noted), freed when the survey ends.
@@ -93,6 +96,8 @@
 #define ZSURVEY_BATCH 4096
 /* At most this many shards per thread. */
 #define ZSURVEY_SHARDS_PER_THREAD 16
+#define ZSURVEY_BACKOFF_MIN_S 10   /* a failed LIST is tried again after */
+#define ZSURVEY_BACKOFF_MAX_S 3600 /* doubling up to */
 
 struct survey {
   struct zcache *c;
@@ -103,6 +108,9 @@ struct survey {
   /* Under c->lock: */
   uint64_t next_shard, shards_done, found, ignored;
   bool stop, failed, finished;
+  unsigned failures;             /* LISTs failed for good so far */
+  uint64_t next_message_ms;      /* say the next failure from then on */
+  pthread_cond_t wake;           /* (with c->lock) stop, to the waiting */
   uint64_t start_ms;
   struct zprogress progress;
 };
@@ -328,6 +336,25 @@ shard_key (void *opaque, const char *key, uint64_t size, bool is_prefix)
   return 0;
 }
 
+/* The fence of a survey's LISTs: a stopped survey's is not retried
+ * (zcache_close would wait for retry-time).
+ */
+static int
+survey_wanted (void *opaque)
+{
+  struct survey *s = opaque;
+  bool stop;
+
+  pthread_mutex_lock (&s->c->lock);
+  stop = s->stop || s->failed;
+  pthread_mutex_unlock (&s->c->lock);
+  if (stop) {
+    errno = ECANCELED;
+    return -1;
+  }
+  return 0;
+}
+
 /* List shard K.  0, or -1 (said). */
 static int
 list_shard (struct survey *s, uint64_t k, bool *stopped)
@@ -335,6 +362,7 @@ list_shard (struct survey *s, uint64_t k, bool *stopped)
   struct cache_device *d = s->d;
   CLEANUP_FREE struct shard *sh = calloc (1, sizeof *sh);
   char prefix[OBJSTORE_KEY_MAX], after[OBJSTORE_KEY_MAX];
+  struct objstore_fence fence = { survey_wanted, s };
 
   if (sh == NULL) {
     zerror ("calloc: %m");
@@ -352,7 +380,8 @@ list_shard (struct survey *s, uint64_t k, bool *stopped)
   if (sh->first > 0)
     zkey_chunk (after, d->name, sh->first - 1);
   strcpy (sh->last_key, after);
-  if (objstore_list_after (s->c->store, prefix, after, shard_key, sh) == -1 ||
+  if (objstore_list_after_fenced (s->c->store, prefix, after, shard_key,
+                                  sh, &fence) == -1 ||
       shard_flush (sh) == -1)
     return -1;
   *stopped = sh->stopped;
@@ -445,37 +474,71 @@ survey_finish (struct survey *s)
           s->nthreads);
 }
 
+/* A LIST failed for good (said by the store): say so, and wait before
+ * the shard is listed again.  0, or -1 if the survey is stopped or was
+ * given up meanwhile.
+ */
+static int
+survey_wait_after_failure (struct survey *s)
+{
+  struct zcache *c = s->c;
+  unsigned shift, wait_s;
+  uint64_t until;
+  LOCK_FOR_SCOPE (&c->lock);
+
+  if (s->stop || s->failed)
+    return -1;
+  shift = s->failures < 16 ? s->failures : 16;
+  wait_s = ZSURVEY_BACKOFF_MIN_S << shift;
+  if (wait_s > ZSURVEY_BACKOFF_MAX_S || wait_s < ZSURVEY_BACKOFF_MIN_S)
+    wait_s = ZSURVEY_BACKOFF_MAX_S;
+  s->failures++;
+  s->d->stats.survey_state = ZSURVEY_FAILED;
+  /* Other threads fail the same way at the same time: one message a
+   * round.
+   */
+  if (zcache_now_ms () >= s->next_message_ms) {
+    zprogress_clear (&s->progress);
+    zerror ("device %s: the survey of its chunks failed (%s); it tries "
+            "again in %u s, and meanwhile reads of chunks it did not reach "
+            "ask the store", s->d->name, objstore_last_error (), wait_s);
+    s->next_message_ms = zcache_now_ms () + wait_s * UINT64_C (1000);
+  }
+  until = zcache_now_ms () + wait_s * UINT64_C (1000);
+  while (!s->stop && zcache_now_ms () < until)
+    zcache_timed_wait (c, &s->wake, until - zcache_now_ms ());
+  if (s->stop)
+    return -1;
+  s->d->stats.survey_state = ZSURVEY_RUNNING;
+  return 0;
+}
+
 static void *
 survey_thread (void *arg)
 {
   struct survey *s = arg;
   struct zcache *c = s->c;
-  uint64_t k;
-  bool stopped = false, last;
+  uint64_t k = 0;
+  bool stopped = false, last, continue_shard = false;
 
   for (;;) {
     pthread_mutex_lock (&c->lock);
-    if (s->stop || s->failed || s->next_shard == s->nshards) {
+    if (s->stop || s->failed ||
+        (!continue_shard && s->next_shard == s->nshards)) {
       pthread_mutex_unlock (&c->lock);
       return NULL;
     }
-    k = s->next_shard++;
+    if (!continue_shard)
+      k = s->next_shard++;
+    continue_shard = false;
     pthread_mutex_unlock (&c->lock);
 
     if (list_shard (s, k, &stopped) == -1) {
-      pthread_mutex_lock (&c->lock);
-      if (!s->failed && !s->stop) {
-        s->failed = true;
-        s->d->stats.survey_state = ZSURVEY_FAILED;
-        pthread_mutex_unlock (&c->lock);
-        zprogress_clear (&s->progress);
-        zerror ("device %s: the survey of its chunks failed (%s); until "
-                "the next start, reads of chunks it did not reach ask "
-                "the store", s->d->name, objstore_last_error ());
-      }
-      else
-        pthread_mutex_unlock (&c->lock);
-      return NULL;
+      if (survey_wait_after_failure (s) == -1)
+        return NULL;
+      /* The same shard again (nothing of it was recorded as listed). */
+      continue_shard = true;
+      continue;
     }
     if (stopped)
       return NULL;
@@ -498,6 +561,7 @@ void
 survey_start (struct zcache *c, struct cache_device *d)
 {
   struct survey *s = calloc (1, sizeof *s);
+  pthread_condattr_t attr;
   unsigned want;
   int err;
 
@@ -525,6 +589,10 @@ survey_start (struct zcache *c, struct cache_device *d)
   if (want > s->nshards)
     want = s->nshards;
   s->start_ms = zcache_now_ms ();
+  pthread_condattr_init (&attr);
+  pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+  pthread_cond_init (&s->wake, &attr);
+  pthread_condattr_destroy (&attr);
 
   pthread_mutex_lock (&c->lock);
   d->survey = s;
@@ -559,8 +627,10 @@ survey_stop_all (struct zcache *c)
 
   pthread_mutex_lock (&c->lock);
   for (d = c->devices; d; d = d->next)
-    if (d->survey)
+    if (d->survey) {
       d->survey->stop = true;
+      pthread_cond_broadcast (&d->survey->wake);
+    }
   pthread_mutex_unlock (&c->lock);
   for (d = c->devices; d; d = d->next) {
     s = d->survey;
@@ -576,6 +646,7 @@ survey_stop_all (struct zcache *c)
     pthread_mutex_lock (&c->lock);
     d->survey = NULL;
     pthread_mutex_unlock (&c->lock);
+    pthread_cond_destroy (&s->wake);
     free (s);
   }
 }

@@ -187,17 +187,15 @@ upload_one (struct zcache *c, struct centry *e, void *scratch)
         upload_failed (c, e, &cap);
         return 0;
       }
-      /* The lease right before each request (fence.c). */
-      if (cache_device_guard (d) == -1 ||
-          objstore_delete (c->store, key) == -1)
+      /* The lease right before each attempt (fence.c). */
+      if (cache_device_delete (d, key) == -1)
         return upload_failed (c, e, &cap);
     }
   }
   else {
     if (zchunk_encode (&d->codec, e->index, seq, scratch, len,
                        &obj, &objlen) == -1 ||
-        cache_device_guard (d) == -1 ||
-        objstore_put (c->store, key, obj, objlen) == -1)
+        cache_device_put (d, key, obj, objlen) == -1)
       return upload_failed (c, e, &cap);
   }
   if (zerofs_debug_flush)
@@ -255,11 +253,14 @@ delete_batch (struct zcache *c, struct centry **v, size_t n)
     malloc (batch * sizeof *keybuf);
   CLEANUP_FREE struct capture *caps = malloc (batch * sizeof *caps);
   CLEANUP_FREE uint64_t *seqs = malloc (batch * sizeof *seqs);
+  CLEANUP_FREE struct cache_device **devs = malloc (batch * sizeof *devs);
   const char *keys[OBJSTORE_DELETE_BATCH];
+  struct cache_fence_set fences = { devs, 0 };
+  const struct objstore_fence fence = { cache_fence_set_check, &fences };
   size_t i, start, end, nkeys, failed = 0;
   int r;
 
-  if (keybuf == NULL || caps == NULL || seqs == NULL) {
+  if (keybuf == NULL || caps == NULL || seqs == NULL || devs == NULL) {
     zerror ("malloc: %m");
     pthread_mutex_lock (&c->lock);
     for (i = 0; i < n; i++)
@@ -280,17 +281,17 @@ delete_batch (struct zcache *c, struct centry **v, size_t n)
       if (v[i]->remote) {
         zkey_chunk (keybuf[nkeys], v[i]->dev->name, v[i]->index);
         keys[nkeys] = keybuf[nkeys];
+        devs[nkeys] = v[i]->dev;
         nkeys++;
       }
     }
     pthread_mutex_unlock (&c->lock);
 
     r = journal_trims (c, v + start, seqs, end - start);
-    for (i = start; r == 0 && nkeys && i < end; i++)
-      if (i == start || v[i]->dev != v[i - 1]->dev)
-        r = cache_device_guard (v[i]->dev);
+    /* The lease of every device of the batch before each attempt. */
+    fences.n = nkeys;
     if (r == 0 && nkeys)
-      r = objstore_delete_many (c->store, keys, nkeys);
+      r = objstore_delete_many_fenced (c->store, keys, nkeys, &fence);
 
     pthread_mutex_lock (&c->lock);
     for (i = start; i < end; i++) {

@@ -32,7 +32,11 @@
  *             includes delete_many; get includes range reads),
  *             optionally followed by :TEXT, e.g. put:/chunks/: only
  *             operations whose key (a DeleteObjects' first key, a copy's
- *             destination) contains TEXT
+ *             destination) contains TEXT; a TEXT that begins with ^ must
+ *             be at the start of the key, one that ends with $ at its
+ *             end (keys are relative to the volume: put:/lease$ is the
+ *             lease's PUTs, not those of devices/NAME/lease.probe;
+ *             put:^devices/d/lease$ exactly one key)
  *   DURATION  a whole number with a unit: 500us, 20ms, 2s (at most 1 h)
  *   ERRNO     EAGAIN ETIMEDOUT ECONNRESET ECONNREFUSED EPIPE ENETUNREACH
  *             EHOSTUNREACH (transient: the retry layer retries them),
@@ -115,6 +119,8 @@ struct fault_rule {
   bool is_crash;              /* crash after COUNT more OPs */
   unsigned ops;               /* mask of enum fault_op */
   char key_part[64];          /* only keys containing this ("": all) */
+  bool anchor_start;          /* ... at their start (^TEXT) */
+  bool anchor_end;            /* ... at their end (TEXT$) */
   uint64_t delay_us;          /* delay */
   int err;                    /* fail: errno and its name */
   const char *errname;
@@ -219,9 +225,18 @@ parse_op_word (const char *word, struct fault_rule *rule)
   size_t i, len = colon ? (size_t) (colon - word) : strlen (word);
 
   if (colon) {
-    if (colon[1] == '\0' || strlen (colon + 1) >= sizeof rule->key_part)
+    const char *text = colon + 1;
+    size_t tlen;
+
+    rule->anchor_start = text[0] == '^';
+    text += rule->anchor_start;
+    tlen = strlen (text);
+    rule->anchor_end = tlen > 0 && text[tlen - 1] == '$';
+    tlen -= rule->anchor_end;
+    if (tlen == 0 || tlen >= sizeof rule->key_part)
       return -1;
-    strcpy (rule->key_part, colon + 1);
+    memcpy (rule->key_part, text, tlen);
+    rule->key_part[tlen] = '\0';
   }
   for (i = 0; i < sizeof op_names / sizeof op_names[0]; i++)
     if (strlen (op_names[i].name) == len &&
@@ -230,6 +245,24 @@ parse_op_word (const char *word, struct fault_rule *rule)
       return 0;
     }
   return -1;
+}
+
+/* Does KEY (or a LIST's prefix) pass RULE's key filter? */
+static bool
+key_matches (const struct fault_rule *rule, const char *key)
+{
+  size_t klen, plen = strlen (rule->key_part);
+
+  if (plen == 0)
+    return true;
+  if (rule->anchor_start)
+    return strncmp (key, rule->key_part, plen) == 0 &&
+      (!rule->anchor_end || key[plen] == '\0');
+  if (rule->anchor_end) {
+    klen = strlen (key);
+    return klen >= plen && strcmp (key + klen - plen, rule->key_part) == 0;
+  }
+  return strstr (key, rule->key_part) != NULL;
 }
 
 /* Parse one line's words into RULE.  Returns -1 and writes a reason
@@ -506,7 +539,7 @@ inject (struct fault_store *fs, unsigned op, const char *opname,
       struct fault_rule *rule = &fs->rules[i];
 
       if (!(rule->ops & op) ||
-          (rule->key_part[0] && strstr (key, rule->key_part) == NULL))
+          !key_matches (rule, key))
         continue;
       if (rule->is_stale)
         continue;               /* fault_list's */
@@ -659,8 +692,7 @@ stale_us (struct fault_store *fs, const char *prefix)
   maybe_reload (fs);
   for (i = 0; i < fs->nr_rules; i++)
     if (fs->rules[i].is_stale &&
-        (fs->rules[i].key_part[0] == '\0' ||
-         strstr (prefix, fs->rules[i].key_part) != NULL))
+        key_matches (&fs->rules[i], prefix))
       us += fs->rules[i].delay_us;
   return us;
 }
@@ -787,6 +819,7 @@ objstore_fault_wrap (struct objstore *inner, const char *control_file)
   pthread_mutex_init (&fs->lock, NULL);
   fs->base.ops = &fault_ops;
   fs->base.counters = inner->counters;
+  fs->base.write_bound_ms = inner->write_bound_ms;
   fs->inner = inner;
   owned = NULL;
   fs->path = path;

@@ -30,6 +30,13 @@ extern bool objstore_err_is_transient (int err);
  */
 extern int objstore_check_key (const char *key);
 
+/* Before an attempt of a request that changes the store: this
+ * thread's fence (objstore.h), if a fenced request set one.  0 to send
+ * the attempt; else -1 (objstore_fail) with errno EIO when the fence
+ * says the right is lost, or the errno of the failed check.
+ */
+extern int objstore_fence_check (const char *op, const char *key);
+
 /* Backend constructors (used by objstore_open and tests). */
 extern struct objstore *objstore_dir_open (const char *dir, bool create);
 extern struct objstore *objstore_s3_open (const struct zconf *conf);

@@ -20,6 +20,13 @@
  *
  * - Choosing and stacking the backends: retry(stats(fault?(dir | s3))).
  *
+ * - The fence of a fenced request (objstore_put_fenced, ...): this
+ *   thread's current one, set for the length of the call, which the
+ *   retry wrapper checks before every attempt (objstore_fence_check).
+ *   Per thread, so that no backend's signature carries it; cleared while
+ *   the check itself runs, so that the check's own requests (the lease's)
+ *   are never fenced by it.
+ *
  * Constructors (objstore_dir_open, the wrappers, ...) report failures
  * with objstore_fail() as well; objstore_open() logs that message.  A
  * constructor that calls zerror() itself leaves the buffer empty (it is
@@ -255,6 +262,64 @@ objstore_delete_many (struct objstore *s, const char *const *keys, size_t n)
   return 0;
 }
 
+static __thread const struct objstore_fence *current_fence;
+
+int
+objstore_fence_check (const char *op, const char *key)
+{
+  const struct objstore_fence *f = current_fence;
+  int r, err;
+
+  if (f == NULL)
+    return 0;
+  current_fence = NULL;
+  r = f->check (f->opaque);
+  err = errno;
+  current_fence = f;
+  if (r == 0)
+    return 0;
+  if (objstore_err_is_transient (err))
+    return objstore_fail (err, "%s %s: not sent: the right to change "
+                          "these objects could not be confirmed (see "
+                          "above)", op, key);
+  /* Lost (EIO), or refused: given up, whatever the check said. */
+  return objstore_fail (EIO, "%s %s: not sent: this server may not change "
+                        "these objects (see above)", op, key);
+}
+
+/* Run the call that follows with FENCE as this thread's fence. */
+#define WITH_FENCE(fence, call)                                 \
+  ({                                                            \
+    const struct objstore_fence *saved_fence_ = current_fence;  \
+    int r_;                                                     \
+    current_fence = (fence);                                    \
+    r_ = (call);                                                \
+    current_fence = saved_fence_;                               \
+    r_;                                                         \
+  })
+
+int
+objstore_put_fenced (struct objstore *s, const char *key,
+                     const void *data, size_t len,
+                     const struct objstore_fence *fence)
+{
+  return WITH_FENCE (fence, objstore_put (s, key, data, len));
+}
+
+int
+objstore_delete_fenced (struct objstore *s, const char *key,
+                        const struct objstore_fence *fence)
+{
+  return WITH_FENCE (fence, objstore_delete (s, key));
+}
+
+int
+objstore_delete_many_fenced (struct objstore *s, const char *const *keys,
+                             size_t n, const struct objstore_fence *fence)
+{
+  return WITH_FENCE (fence, objstore_delete_many (s, keys, n));
+}
+
 /* The caller's callback, wrapped so that we know whether a failed list
  * was the callback's doing (already reported) or the store's.
  */
@@ -320,6 +385,15 @@ objstore_list_after (struct objstore *s, const char *prefix,
                      void *opaque)
 {
   return list_from (s, prefix, NULL, start_after, fn, opaque);
+}
+
+int
+objstore_list_after_fenced (struct objstore *s, const char *prefix,
+                            const char *start_after, objstore_list_fn fn,
+                            void *opaque, const struct objstore_fence *fence)
+{
+  return WITH_FENCE (fence, list_from (s, prefix, NULL, start_after, fn,
+                                       opaque));
 }
 
 void

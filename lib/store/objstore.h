@@ -149,6 +149,14 @@ struct objstore {
    * if none: wrappers copy it from the store they wrap.
    */
   struct objstore_counters *counters;
+  /* The longest one attempt of a request that changes the store (PUT,
+   * DELETE, DeleteObjects, copy) can last, in ms, from its start to its
+   * end, landed or abandoned: the S3 backend's write-timeout; 0 for the
+   * directory store, whose writes are local and atomic (by rename).
+   * Wrappers copy it from the store they wrap.  A forced lease take
+   * waits for it (lib/lease.h).
+   */
+  unsigned write_bound_ms;
 };
 
 /* Open the store named by conf->bucket, wrapped as described above.
@@ -180,6 +188,29 @@ extern int objstore_copy (struct objstore *s, const char *src,
 /* Any number of keys: split into batches. */
 extern int objstore_delete_many (struct objstore *s,
                                  const char *const *keys, size_t n);
+
+/* Fencing (lib/lease.h).  A writer that may lose its right to change
+ * some objects (a device's, to a forced takeover of its lease) passes a
+ * fence: CHECK (OPAQUE) is called right before every attempt of the
+ * request, retries included, and the request is sent only when it
+ * returns 0.  When it fails with errno EIO (the right is lost for good)
+ * the request fails with EIO and is not sent again; any other failure
+ * (the check could not be made) counts as a failed attempt with that
+ * errno, retried like one.  CHECK reports its own errors, and may use
+ * the store itself: its requests are not fenced.
+ */
+struct objstore_fence {
+  int (*check) (void *opaque);
+  void *opaque;
+};
+extern int objstore_put_fenced (struct objstore *s, const char *key,
+                                const void *data, size_t len,
+                                const struct objstore_fence *fence);
+extern int objstore_delete_fenced (struct objstore *s, const char *key,
+                                   const struct objstore_fence *fence);
+extern int objstore_delete_many_fenced (struct objstore *s,
+                                        const char *const *keys, size_t n,
+                                        const struct objstore_fence *fence);
 extern int objstore_list (struct objstore *s, const char *prefix,
                           const char *delimiter,
                           objstore_list_fn fn, void *opaque);
@@ -189,6 +220,15 @@ extern int objstore_list (struct objstore *s, const char *prefix,
 extern int objstore_list_after (struct objstore *s, const char *prefix,
                                 const char *start_after,
                                 objstore_list_fn fn, void *opaque);
+/* The same with FENCE checked before every attempt: a listing that is
+ * no longer wanted (a survey stopped at shutdown) is given up rather
+ * than retried for retry-time.
+ */
+extern int objstore_list_after_fenced (struct objstore *s,
+                                       const char *prefix,
+                                       const char *start_after,
+                                       objstore_list_fn fn, void *opaque,
+                                       const struct objstore_fence *fence);
 extern void objstore_close (struct objstore *s);
 
 /* The message of this thread's last store failure (also for callers

@@ -15,6 +15,17 @@
  * message then says how many attempts were made.  RETRY_TIME 0 means no
  * retries.
  *
+ * Fencing (objstore.h, lib/lease.h).  Before every attempt of a put,
+ * delete, delete_many, copy or list, this thread's fence (set by a
+ * fenced request: objstore_put_fenced, ...) is checked: an attempt is
+ * sent only while the caller may still change the objects (or, for a
+ * list, still wants them: a survey stopped at shutdown).  A fence that
+ * says the right is lost ends the request with EIO at once, however
+ * much of the retry time is left; one that could not be checked
+ * (the lease's GET failed) is a failed attempt like any other.  So a
+ * server fenced off a device by a forced takeover never sends a retry
+ * of an upload that was failing when it lost the lease.
+ *
  * Every operation is safe to repeat: a put or delete that reached the
  * store before its answer was lost just happens again.  The exception is
  * a conditional put whose first attempt succeeded unseen: its retry gets
@@ -202,7 +213,8 @@ retry_put (struct objstore *s, const char *key,
 
   attempts_init (&a, rs, OBJSTORE_PUT, key);
   for (;;) {
-    if (rs->inner->ops->put (rs->inner, key, data, len, cond, info) == 0)
+    if (objstore_fence_check (a.op, key) == 0 &&
+        rs->inner->ops->put (rs->inner, key, data, len, cond, info) == 0)
       return 0;
     if (!should_retry (&a))
       return -1;
@@ -232,7 +244,8 @@ retry_del (struct objstore *s, const char *key)
 
   attempts_init (&a, rs, OBJSTORE_DELETE, key);
   for (;;) {
-    if (rs->inner->ops->del (rs->inner, key) == 0)
+    if (objstore_fence_check (a.op, key) == 0 &&
+        rs->inner->ops->del (rs->inner, key) == 0)
       return 0;
     if (!should_retry (&a))
       return -1;
@@ -247,7 +260,8 @@ retry_copy (struct objstore *s, const char *src, const char *dst)
 
   attempts_init (&a, rs, OBJSTORE_COPY, dst);
   for (;;) {
-    if (rs->inner->ops->copy (rs->inner, src, dst) == 0)
+    if (objstore_fence_check (a.op, dst) == 0 &&
+        rs->inner->ops->copy (rs->inner, src, dst) == 0)
       return 0;
     if (!should_retry (&a))
       return -1;
@@ -262,7 +276,8 @@ retry_delete_many (struct objstore *s, const char *const *keys, size_t n)
 
   attempts_init (&a, rs, OBJSTORE_DELETE, n > 0 ? keys[0] : "(no keys)");
   for (;;) {
-    if (rs->inner->ops->delete_many (rs->inner, keys, n) == 0)
+    if (objstore_fence_check (a.op, a.key) == 0 &&
+        rs->inner->ops->delete_many (rs->inner, keys, n) == 0)
       return 0;
     if (!should_retry (&a))
       return -1;
@@ -341,9 +356,11 @@ retry_list (struct objstore *s, const char *prefix, const char *delimiter,
         return -1;
       }
     }
-    r = rs->inner->ops->list (rs->inner, prefix, delimiter,
-                              resume_after ? resume_after : start_after,
-                              list_resume_fn, &lr);
+    r = objstore_fence_check (a.op, prefix);
+    if (r == 0)
+      r = rs->inner->ops->list (rs->inner, prefix, delimiter,
+                                resume_after ? resume_after : start_after,
+                                list_resume_fn, &lr);
     if (r == 0 || lr.callback_failed || !should_retry (&a))
       return r;
   }
@@ -386,6 +403,7 @@ objstore_retry_wrap (struct objstore *inner, unsigned retry_time_seconds)
   }
   rs->base.ops = &retry_ops;
   rs->base.counters = inner->counters;
+  rs->base.write_bound_ms = inner->write_bound_ms;
   rs->inner = inner;
   rs->retry_time = retry_time_seconds;
   return &rs->base;

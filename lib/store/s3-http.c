@@ -16,7 +16,9 @@
  * timeout seconds, however long it takes in all: a 1 MiB PUT over a slow
  * uplink shared by many requests must finish, a dead connection must
  * still be noticed; see stall_check),
- * TCP_NODELAY and keep-alive probes, HTTP/1.1, the path sent exactly as
+ * TCP_NODELAY and keep-alive probes, a total time bound for a request
+ * that has a deadline (the S3 layer gives one to every request that
+ * changes the store: write-timeout, see lib/lease.h),  HTTP/1.1, the path sent exactly as
  * signed (CURLOPT_PATH_AS_IS), http and https only, certificate checks
  * on (curl's default), no "Expect: 100-continue" round trip.  Uploads
  * can be rewound, so curl may resend a request on a reused connection
@@ -567,6 +569,15 @@ set_options (struct s3_http *http, struct slot *slot, struct transfer *t,
   return CURLE_OK;
 }
 
+uint64_t
+s3_http_now_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int
 s3_http_perform (struct s3_http *http, const struct s3_http_request *req,
                  struct s3_http_response *resp)
@@ -609,6 +620,22 @@ s3_http_perform (struct s3_http *http, const struct s3_http_request *req,
   t.http = http;
 
   code = set_options (http, slot, &t, list);
+  if (code == CURLE_OK && req->deadline_ms) {
+    /* What is left of its time once a handle is free: none, and the
+     * request is not sent.
+     */
+    uint64_t now = s3_http_now_ms ();
+
+    if (now >= req->deadline_ms) {
+      release (http, slot);
+      snprintf (resp->error, sizeof resp->error, "not sent: its time "
+                "(write-timeout) ran out while it waited for a connection");
+      errno = ETIMEDOUT;
+      return -1;
+    }
+    code = curl_easy_setopt (slot->curl, CURLOPT_TIMEOUT_MS,
+                             (long) (req->deadline_ms - now));
+  }
   if (code == CURLE_OK) {
     clock_gettime (CLOCK_MONOTONIC, &start);
     code = curl_easy_perform (slot->curl);
@@ -626,6 +653,12 @@ s3_http_perform (struct s3_http *http, const struct s3_http_request *req,
       err = ENOMEM;
       snprintf (resp->error, sizeof resp->error,
                 "out of memory receiving the response");
+    }
+    else if (code == CURLE_OPERATION_TIMEDOUT && req->deadline_ms &&
+             s3_http_now_ms () + 50 >= req->deadline_ms) {
+      err = ETIMEDOUT;
+      snprintf (resp->error, sizeof resp->error, "abandoned: it did not "
+                "end within its time (write-timeout)");
     }
     else if (t.stalled) {
       err = ETIMEDOUT;

@@ -48,6 +48,11 @@ struct s3_http_request {
   size_t nheaders;
   const void *body;               /* PUT, POST: sent from here, not copied */
   size_t body_len;
+  /* CLOCK_MONOTONIC ms by which the request must have ended (sent,
+   * answered, or abandoned: ETIMEDOUT), waiting for a handle included;
+   * 0: none, only the stall timeout.
+   */
+  uint64_t deadline_ms;
 };
 
 struct s3_http_response {
@@ -74,6 +79,9 @@ struct s3_http_response {
 extern struct s3_http *s3_http_new (const struct s3_http_options *opts);
 /* No request may be in flight. */
 extern void s3_http_free (struct s3_http *http);
+
+/* CLOCK_MONOTONIC, in ms: what deadline_ms counts in. */
+extern uint64_t s3_http_now_ms (void);
 
 /* Perform REQ.  Returns 0 when a response arrived (any status), or -1
  * with errno set to the errno class of the failure (ETIMEDOUT,

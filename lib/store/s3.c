@@ -91,6 +91,7 @@ struct s3_store {
   bool region_auto;
   struct s3_creds_provider *creds;
   struct s3_http *http;
+  unsigned write_timeout_ms;      /* of PUT, DELETE and POST (lease.h) */
 };
 
 /* The errno class of an S3 error code, or of the status without one. */
@@ -266,7 +267,7 @@ s3_request_once (struct s3_store *s, const struct s3_creds *c,
                  const char *op, const char *method, const char *key,
                  const struct sigv4_param *query, size_t nquery,
                  const struct sigv4_header *extra, size_t nextra,
-                 const void *body, size_t body_len,
+                 const void *body, size_t body_len, uint64_t deadline_ms,
                  struct s3_http_response *resp)
 {
   struct sigv4_header headers[8], sent[S3_HTTP_MAX_HEADERS];
@@ -284,7 +285,8 @@ s3_request_once (struct s3_store *s, const struct s3_creds *c,
   CLEANUP_FREE char *path = NULL;
   CLEANUP_FREE char *url = NULL;
   struct s3_http_request hreq = { .method = method, .body = body,
-                                  .body_len = body_len };
+                                  .body_len = body_len,
+                                  .deadline_ms = deadline_ms };
   char hash_hex[65];
   const char *what = key ? key : s->bucket;
   bool has_body = strcmp (method, "PUT") == 0 || strcmp (method, "POST") == 0;
@@ -426,7 +428,7 @@ learn_region (struct s3_store *s, const struct s3_creds *c,
   s3_error_free (&err);
   if (region == NULL && resp->status == 301) {
     if (s3_request_once (s, c, s->origin, s->host, "HeadBucket", "HEAD",
-                         NULL, NULL, 0, NULL, 0, NULL, 0, &head) == -1)
+                         NULL, NULL, 0, NULL, 0, NULL, 0, 0, &head) == -1)
       return -1;
     region = s3_route_region_from_answer (&head, NULL, buf, sizeof buf,
                                           how, sizeof how);
@@ -450,7 +452,7 @@ s3_send (struct s3_store *s, const struct s3_creds *c,
          const char *op, const char *method, const char *key,
          const struct sigv4_param *query, size_t nquery,
          const struct sigv4_header *extra, size_t nextra,
-         const void *body, size_t body_len,
+         const void *body, size_t body_len, uint64_t deadline_ms,
          struct s3_http_response *resp)
 {
   CLEANUP_FREE char *origin = NULL;
@@ -463,7 +465,7 @@ s3_send (struct s3_store *s, const struct s3_creds *c,
     if (s3_request_once (s, c, origin ? origin : s->origin,
                          host ? host : s->host, op, method, key,
                          query, nquery, extra, nextra, body, body_len,
-                         resp) == -1)
+                         deadline_ms, resp) == -1)
       return -1;
 
     if (resp->status == 307 && redirects++ < MAX_REDIRECTS) {
@@ -512,6 +514,11 @@ s3_send (struct s3_store *s, const struct s3_creds *c,
  * says they are stale (s3_creds_refresh_after_refusal: ExpiredToken and
  * the like, or a 403 just after a rotation), they are refreshed and the
  * request is sent once more.
+ *
+ * A PUT, DELETE or POST (DeleteObjects) must end, every send of it
+ * included, within write-timeout of this call, or it is abandoned
+ * (ETIMEDOUT, retried by the retry layer after the lease's check): see
+ * lib/lease.h.
  */
 static int
 s3_request (struct s3_store *s, const char *op, const char *method,
@@ -521,6 +528,12 @@ s3_request (struct s3_store *s, const char *op, const char *method,
             const void *body, size_t body_len,
             struct s3_http_response *resp)
 {
+  /* A request that changes the store has an end, all its sends
+   * included (lib/lease.h): from before credentials are fetched.
+   */
+  uint64_t deadline_ms = strcmp (method, "GET") == 0 ||
+    strcmp (method, "HEAD") == 0 || s->write_timeout_ms == 0 ? 0 :
+    s3_http_now_ms () + s->write_timeout_ms;
   struct s3_creds *c = s3_creds_get (s->creds);
   const char *what = key ? key : s->bucket;
   struct s3_error err = { 0 };
@@ -535,7 +548,7 @@ s3_request (struct s3_store *s, const char *op, const char *method,
     return objstore_fail (EAGAIN, "%s %s: %s", op, what, msg);
   }
   r = s3_send (s, c, op, method, key, query, nquery, extra, nextra,
-               body, body_len, resp);
+               body, body_len, deadline_ms, resp);
   if (r == -1 || (resp->status != 400 && resp->status != 403)) {
     s3_creds_put (c);
     return r;
@@ -560,7 +573,7 @@ s3_request (struct s3_store *s, const char *op, const char *method,
       return objstore_fail (EAGAIN, "%s %s: %s", op, what, msg);
     }
     r = s3_send (s, c, op, method, key, query, nquery, extra,
-                 nextra, body, body_len, resp);
+                 nextra, body, body_len, deadline_ms, resp);
     s3_creds_put (c);
   }
   s3_error_free (&err);
@@ -1287,6 +1300,10 @@ s3_init (struct s3_store *s, const struct zconf *conf)
   bool has_endpoint = conf->endpoint && *conf->endpoint;
   bool auto_region = conf->region && strcmp (conf->region, "auto") == 0;
   int r;
+
+  /* 0: no bound (the default; see write-timeout in the plugin's pod). */
+  s->write_timeout_ms = conf->write_timeout * 1000;
+  s->base.write_bound_ms = s->write_timeout_ms;
 
   if (parse_bucket (s, conf->bucket) == -1)
     return -1;

@@ -245,6 +245,7 @@ objstore_stats_wrap (struct objstore *inner)
   }
   ss->base.ops = &stats_ops;
   ss->base.counters = &ss->counters;
+  ss->base.write_bound_ms = inner->write_bound_ms;
   ss->inner = inner;
   return &ss->base;
 }
