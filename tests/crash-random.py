@@ -14,7 +14,7 @@
 #       server goes away.  Each operation is logged before it is sent,
 #       and again when it has completed; each FLUSH when it returns.
 #
-#   crash-random.py verify URI LOG BASELINE
+#   crash-random.py verify URI LOG BASELINE HOW DURABILITY
 #       reads the whole device back and checks every block against the
 #       log: it must hold the value of the last write that completed
 #       before the last completed FLUSH was sent (or the baseline's
@@ -23,6 +23,19 @@
 #       the other started are ordered; writes that overlapped in time may
 #       end either way.  What was read becomes the next round's baseline
 #       (a write that was lost stays lost).
+#
+#       HOW says how the server was started again: "same" cache-dir, or
+#       "emptied" (a new host); DURABILITY is that of the server that
+#       was killed, the one the writer wrote to.  A server started on
+#       the same cache serves what the last one held, flushed or not; a
+#       lost cache-dir loses what was never written to the store.  So
+#       the baseline also keeps, for each block, the values it may go
+#       back to when the cache is lost: every value it had since the
+#       last FLUSH that a server with durability=remote completed (which
+#       stores everything written before it, from earlier lives of the
+#       cache too) or since the store was last read with an emptied
+#       cache.  With an emptied cache, and no FLUSH completed in the
+#       round, a block may hold any of them.
 #
 # TRIM is modelled as zeros: zerofs documents that a trimmed range reads
 # as zeros (whole chunks lose their object, partial ones are zeroed).
@@ -126,15 +139,17 @@ def writer(uri, log_path, seed, round_no):
         t.join()
 
 
-def verify(uri, log_path, baseline_path):
+def verify(uri, log_path, baseline_path, how, durability):
     h = nbd.NBD()
     h.connect_uri(uri)
     size = h.get_size()
     nblocks = size // BLOCK
     if os.path.exists(baseline_path):
-        baseline = json.load(open(baseline_path))
+        state = json.load(open(baseline_path))
+        baseline, lossable = state["values"], state["lossable"]
     else:
         baseline = [0] * nblocks
+        lossable = [[] for _ in range(nblocks)]
 
     sends, dones = {}, {}
     for line in open(log_path):
@@ -148,6 +163,8 @@ def verify(uri, log_path, baseline_path):
     flushes = [(dones[i], sends[i]["t"]) for i, s in sends.items()
                if s["kind"] == "flush" and i in dones]
     flush_sent = max(flushes)[1] if flushes else 0
+    # Everything written before it is in the store, earlier lives' too.
+    stored_all = flush_sent > 0 and durability == "remote"
 
     durable = {}      # block -> list of (send t, done t, value)
     pending = {}      # block -> set of values
@@ -169,7 +186,9 @@ def verify(uri, log_path, baseline_path):
         data += h.pread(min(step, size - off), off)
 
     failures = 0
+    older = 0
     result = []
+    new_lossable = []
     for b in range(nblocks):
         got = block_value(bytes(data[b * BLOCK:(b + 1) * BLOCK]), b)
         allowed = set(pending.get(b, ()))
@@ -182,6 +201,12 @@ def verify(uri, log_path, baseline_path):
                     allowed.add(v)
         else:
             allowed.add(baseline[b])
+        # What the round allows, before the loss of the cache-dir.
+        this_round = set(allowed)
+        if how == "emptied" and not stored_all:
+            allowed.update(lossable[b])
+            if got is not None and got not in this_round and got in allowed:
+                older += 1
         if got is None or got not in allowed:
             failures += 1
             if failures <= 10:
@@ -190,10 +215,21 @@ def verify(uri, log_path, baseline_path):
                          "noise" if got is None else got, sorted(allowed)),
                       file=sys.stderr)
         result.append(got if got is not None else -1)
-    json.dump(result, open(baseline_path, "w"))
+        # What a later loss of the cache-dir may give back.
+        if how == "emptied":
+            new_lossable.append([])          # all read from the store
+        elif stored_all:
+            new_lossable.append(sorted(this_round))
+        else:
+            new_lossable.append(sorted(set(lossable[b]) | {baseline[b]} |
+                                       this_round))
+    json.dump({"values": result, "lossable": new_lossable},
+              open(baseline_path, "w"))
     ops = sum(1 for s in sends.values() if s["kind"] != "flush")
-    print("verify: %d operations, %d completed flushes, %d bad blocks"
-          % (ops, len(flushes), failures))
+    print("verify: %d operations, %d completed flushes, %d bad blocks%s"
+          % (ops, len(flushes), failures,
+             ", %d blocks back to what a lost cache had not stored" % older
+             if older else ""))
     return 1 if failures else 0
 
 
@@ -201,4 +237,5 @@ if __name__ == "__main__":
     if sys.argv[1] == "write":
         writer(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
         sys.exit(0)
-    sys.exit(verify(sys.argv[2], sys.argv[3], sys.argv[4]))
+    sys.exit(verify(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5],
+                    sys.argv[6]))

@@ -7,7 +7,10 @@
 # and checked against the NBD contract by crash-random.py (what a
 # completed FLUSH covered must be there, anything else may be lost but
 # never be noise).  Round after round, each starting from what the last
-# one read.  The flush journal is on (the default): scattered writes
+# one read; an emptied cache-dir may also give back older values of
+# what the killed server served but never stored (written in an earlier
+# life and not flushed with durability=remote since: crash-random.py
+# keeps them).  The flush journal is on (the default): scattered writes
 # reach the store through it, and an emptied cache-dir means a replay;
 # the test checks that both happened.
 #
@@ -15,6 +18,9 @@
 #   ZEROFS_CRASH_SECONDS  stop starting rounds after this long (default
 #                         100; the soak sets no bound)
 #   ZEROFS_CRASH_SEED     the random seed (printed, for reproducing)
+#   ZEROFS_CRASH_DEBUG    more nbdkit flags, e.g. "-D zerofs.lease=1"
+#   ZEROFS_KEEP_DIR       copy the test's directory there at the end
+#                         (the whole nbdkit log, the store, the cache)
 #
 # Judged on the directory store and Swift only: s3rver is not
 # crash-atomic (see s3-servers.sh).
@@ -36,9 +42,10 @@ log=$tmpdir/ops.log
 baseline=$tmpdir/baseline.json
 py=$srcdir/crash-random.py
 
-serve () { start_server -D zerofs.flush=1 "$PLUGIN" "${zargs[@]}" export=disk \
+serve () { start_server -D zerofs.flush=1 ${ZEROFS_CRASH_DEBUG:-} "$PLUGIN" "${zargs[@]}" export=disk \
                         durability="$1" 2>>"$tmpdir/nbdkit.log"; }
 cleanup_fn sh -c "tail -n 60 '$tmpdir/nbdkit.log' 2>/dev/null || :"
+[ -z "${ZEROFS_KEEP_DIR:-}" ] || cleanup_fn cp -a "$tmpdir" "$ZEROFS_KEEP_DIR"
 
 durability=remote
 emptied=0
@@ -64,17 +71,19 @@ for (( round = 1; round <= rounds; round++ )); do
     wait $writer
     # The next server: durability=local keeps its cache; with remote,
     # one round in three starts from an emptied cache-dir (a new host).
-    how="same cache"
+    how=same
     if [ "$durability" = remote ] && (( RANDOM % 3 == 0 )); then
         rm -rf "$cachedir"
-        how="emptied cache"
+        how=emptied
         [ "$(count_journal disk)" -gt 0 ] && emptied=$(( emptied + 1 ))
     fi
+    killed_durability=$durability
     durability=remote
     (( RANDOM % 3 == 0 )) && durability=local
     serve $durability
-    echo "round $round ($how, next durability=$durability):"
-    /usr/bin/python3 "$py" verify "$uri" "$log" "$baseline"
+    echo "round $round ($how cache, next durability=$durability):"
+    /usr/bin/python3 "$py" verify "$uri" "$log" "$baseline" "$how" \
+                     "$killed_durability"
 done
 stop_server
 # The journal was in play (-D zerofs.flush=1 logs its objects).
