@@ -17,6 +17,8 @@
 #               TCP forwarder that delays every byte RTT/2 each way
 #               (default RTT 20 ms): a real round trip per request
 #   s3rver-rtt0 the same with readahead=0 (zerofs before readahead)
+#   before-rtt  s3rver-rtt with another zerofs build, $PLUGIN_BEFORE (say,
+#               main's): the before/after comparison of one run
 #   s3backer-rtt
 #               s3backer 2.x's nbdkit plugin ($S3BACKER_PLUGIN) through
 #               the same forwarder: blockSize=1M, encrypt=true,
@@ -56,11 +58,20 @@
 #                the others read); -w "cold-read-qd1 cold-read" with the
 #                targets "s3rver-rtt s3backer-rtt objstore-rtt" is the
 #                cold sequential read comparison of bench/README.md
-#   -p           perf record nbdkit during warm-read and rand-write on the
-#                zerofs targets, and print the top of each profile
+#   -p           perf record nbdkit during warm-read, rand-write and the
+#                cold reads on the zerofs targets, and print the top of
+#                each profile ($FIO_PERF_CALLGRAPH: perf's call graph
+#                option, default -g; $FIO_PERF_KEEP: a directory to keep
+#                the profiles in)
 #   -z PARAMS    more zerofs plugin parameters, for example
 #                "compression=none" or "durability=local"
-#   TARGET       default: file dir s3rver s3rver-wan
+#   TARGET       default: file dir s3rver s3rver-wan; a target named
+#                more than once runs again (each run on its own devices)
+#                and the table has the mean
+#
+# Besides the figure, each nbdkit job records nbdkit's CPU time (user +
+# system, /proc/PID/stat) per MiB moved (per 1000 requests for the 4 KiB
+# jobs): on a shared machine it moves far less than MiB/s does.
 #
 # The plugin and zerofs-dev are looked for in $PLUGIN and $ZEROFS_DEV,
 # else in the build directory that is the current directory, else in
@@ -104,6 +115,13 @@ fi
 for t in "${targets[@]}"; do
     case "$t" in
         file|dir|s3rver|s3rver-wan|s3rver-rtt|s3rver-rtt0) ;;
+        before-rtt)
+            if [ ! -e "${PLUGIN_BEFORE:-}" ]; then
+                echo "$0: before-rtt needs PLUGIN_BEFORE (the path of" \
+                     "another build's nbdkit-zerofs-plugin.so)" >&2
+                exit 1
+            fi
+            ;;
         s3backer-rtt|objstore-rtt) ;;
         *) echo "$0: unknown target $t" >&2; exit 2 ;;
     esac
@@ -217,11 +235,17 @@ start_nbdkit ()
 results="$tmp/results"
 : > "$results"
 
+# cpu_ticks PID: its user + system time, in clock ticks.
+cpu_ticks ()
+{
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+
 # job TARGET NAME URI FIO-OPTIONS...: run one fio job, save its JSON,
 # record the figure for the table.
 job ()
 {
-    local target="$1" name="$2" uri="$3" out perf_pid=
+    local target="$1" name="$2" uri="$3" out perf_pid= cpu0=0 cpu1=0
     shift 3
     out="$tmp/$target-$name.json"
     {
@@ -230,28 +254,38 @@ job ()
         printf '%s\n' "$@"
     } > "$tmp/$target-$name.fio"
     if [ -n "$perf" ] && [ "$target" != file ] &&
-       { [ "$name" = warm-read ] || [ "$name" = rand-write ]; }; then
-        perf record -q -g -p "$nbdkit_pid" -o "$tmp/$target-$name.perf" \
+       { [ "$name" = warm-read ] || [ "$name" = rand-write ] ||
+         [ "$name" = cold-read ] || [ "$name" = cold-read-qd1 ]; }; then
+        # shellcheck disable=SC2086 # FIO_PERF_CALLGRAPH: words on purpose
+        perf record -q ${FIO_PERF_CALLGRAPH:--g} -p "$nbdkit_pid" \
+             -o "$tmp/$target-$name.perf" \
              -- sleep "$(( runtime > 10 ? 10 : runtime ))" \
              > "$tmp/$target-$name.perf.log" 2>&1 &
         perf_pid=$!
     fi
+    [ -z "$nbdkit_pid" ] || cpu0="$(cpu_ticks "$nbdkit_pid")"
     if ! fio --output-format=json --output="$out" "$tmp/$target-$name.fio" \
            > "$tmp/$target-$name.log" 2>&1; then
         echo "fio.sh: fio $target $name failed:" >&2
         cat "$tmp/$target-$name.log" >&2
         exit 1
     fi
+    [ -z "$nbdkit_pid" ] || cpu1="$(cpu_ticks "$nbdkit_pid")"
     if [ -n "$perf_pid" ]; then
         wait "$perf_pid" || :
         echo "--- perf: nbdkit during $target $name (self time by DSO," \
              "then the top symbols)"
         perf_top "$tmp/$target-$name.perf" dso 8
         perf_top "$tmp/$target-$name.perf" dso,symbol 20
+        if [ -n "${FIO_PERF_KEEP:-}" ]; then
+            mkdir -p "$FIO_PERF_KEEP"
+            cp "$tmp/$target-$name.perf" "$FIO_PERF_KEEP/"
+        fi
     fi
-    python3 - "$out" "$target" "$name" >> "$results" <<'PY'
+    python3 - "$out" "$target" "$name" "$(( cpu1 - cpu0 ))" \
+            "$(getconf CLK_TCK)" >> "$results" <<'PY'
 import json, sys
-path, target, name = sys.argv[1:4]
+path, target, name, ticks, hz = sys.argv[1:6]
 j = json.load(open(path))["jobs"][0]
 if j["error"]:
     sys.exit("fio %s %s: error %d" % (target, name, j["error"]))
@@ -268,8 +302,15 @@ elif name == "rand-write":
 else:
     v = p50(j["write"]["clat_ns"]) + p50(j["sync"]["lat_ns"])
 print(target, name, "%.3f" % v)
+# nbdkit's CPU: ms per MiB moved, or per 1000 requests of the 4 KiB jobs.
+ios = sum(j[d]["total_ios"] for d in ("read", "write"))
+mib = sum(j[d]["io_bytes"] for d in ("read", "write")) / 1048576
+if int(ticks) > 0 and name in ("warm-read", "rand-write"):
+    print(target, name + "-cpu", "%.3f" % (int(ticks) / int(hz) * 1e6 / ios))
+elif int(ticks) > 0 and mib > 0:
+    print(target, name + "-cpu", "%.3f" % (int(ticks) / int(hz) * 1e3 / mib))
 PY
-    tail -n 1 "$results" | sed 's/^/fio.sh: /'
+    grep "^$target $name" "$results" | tail -n 2 | sed 's/^/fio.sh: /'
 }
 
 # flush_device URI: one NBD flush (after a time-based writer stopped).
@@ -319,9 +360,11 @@ objstore_target ()
     sed 's/^/fio.sh: /' "$out"
 }
 
+runno=0
 run_target ()
 {
-    local target="$1" uri log cache= qd name
+    local target="$1" uri log cache= qd name plugin_t="$plugin"
+    runno=$(( runno + 1 ))
     log="$tmp/$target.nbdkit.log"
     local -a start
     echo "=== $target"
@@ -353,14 +396,14 @@ run_target ()
                     mkdir -p "$tmp/dirvol"
                     bucket="file://$tmp/dirvol"
                     ;;
-                s3rver-rtt*)
+                s3rver-rtt*|before-rtt)
                     proxy_up
-                    bucket="$S3_BUCKET/$target"
+                    bucket="$S3_BUCKET/$target-$runno"
                     store=(endpoint="$ep_rtt" region=us-east-1)
                     ;;
                 s3rver*)
                     s3rver_up
-                    bucket="$S3_BUCKET/$target"
+                    bucket="$S3_BUCKET/$target-$runno"
                     store=(endpoint="$S3_ENDPOINT" region=us-east-1)
                     ;;
             esac
@@ -374,9 +417,12 @@ run_target ()
             done
             "$zerofs_dev" "${dev[@]}" init --scrypt-log2n=10
             "$zerofs_dev" "${dev[@]}" create disk 1G
-            cache="$tmp/cache-$target"
+            cache="$tmp/cache-$target-$runno"
+            if [ "$target" = before-rtt ]; then
+                plugin_t="$PLUGIN_BEFORE"
+            fi
             # shellcheck disable=SC2206 # -z PARAMS: words on purpose
-            start=("$plugin" bucket="$bucket" password=+"$tmp/pw"
+            start=("$plugin_t" bucket="$bucket" password=+"$tmp/pw"
                    cache-dir="$cache" "${store[@]}" $zparams)
             if [ "$target" = s3rver-rtt0 ]; then
                 start+=(readahead=0)
@@ -437,6 +483,7 @@ echo
 python3 - "$results" "$delay" "$rtt_ms" "${targets[@]}" <<'PY'
 import sys
 path, delay, rtt, targets = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+targets = list(dict.fromkeys(targets))          # a target run twice: once
 runs = {}
 for line in open(path):
     t, n, x = line.split()
@@ -448,9 +495,17 @@ rows = [("seq-write", "1 MiB seq write + final flush, MiB/s"),
         ("warm-read", "warm 4 KiB rand read QD32, IOPS"),
         ("rand-write", "4 KiB rand write QD32, flush/256, IOPS"),
         ("flush-lat", "1 MiB write + flush p50, ms (lower=better)")]
+cpu = [("seq-write-cpu", "  nbdkit CPU, ms per MiB written"),
+       ("cold-read-qd1-cpu", "  nbdkit CPU, ms per MiB read cold QD1"),
+       ("cold-read-cpu", "  nbdkit CPU, ms per MiB read cold QD8"),
+       ("warm-read-cpu", "  nbdkit CPU, us per warm read"),
+       ("rand-write-cpu", "  nbdkit CPU, us per random write"),
+       ("flush-lat-cpu", "  nbdkit CPU, ms per MiB written + flushed")]
+rows = [r for pair in zip(rows, cpu) for r in pair]
 names = {"file": "file plugin", "dir": "zerofs dir",
          "s3rver": "zerofs s3rver", "s3rver-wan": "s3rver+" + delay,
          "s3rver-rtt": "zerofs rtt", "s3rver-rtt0": "zerofs rtt ra=0",
+         "before-rtt": "before rtt",
          "s3backer-rtt": "s3backer rtt",
          "objstore-rtt": "objstore rtt"}
 if "objstore-rtt" in targets:
@@ -502,5 +557,11 @@ if "s3rver-rtt" in targets:
         b = v.get(("s3rver-rtt0", n))
         if b:
             cells.append("%.2fx readahead=0" % (v[z, n] / b))
+        b = v.get(("before-rtt", n))
+        if b:
+            cells.append("%.2fx before" % (v[z, n] / b))
+        b = v.get(("before-rtt", n + "-cpu"))
+        if b and (z, n + "-cpu") in v:
+            cells.append("CPU/MiB %.2fx before" % (v[z, n + "-cpu"] / b))
         print("  zerofs %-14s %7.1f MiB/s: %s" % (n, v[z, n], ", ".join(cells)))
 PY

@@ -152,9 +152,11 @@ names = {
     "s3b-wan": "s3backer 2.1.6, %g ms RTT" % rtt,
     "zw16-wan": "zerofs writeback-threads=16, %g ms RTT" % rtt,
     "zw64-wan": "zerofs writeback-threads=64, %g ms RTT" % rtt,
+    "zb-wan": "zerofs PLUGIN_BEFORE, %g ms RTT" % rtt,
 }
 order = ["file", "zj-lo", "zj-wan", "zoff-lo", "zoff-wan", "zj4g-wan",
-         "zjc-wan", "zjc4g-wan", "s3b-lo", "s3b-wan", "zw16-wan", "zw64-wan"]
+         "zjc-wan", "zjc4g-wan", "s3b-lo", "s3b-wan", "zw16-wan", "zw64-wan",
+         "zb-wan"]
 
 print("1. fio 4 KiB random write, QD32, fsync=256, 1 GiB device (prefilled)")
 print("%-44s %10s %10s %11s %12s" % ("target", "IOPS", "writes",
@@ -357,15 +359,17 @@ if figs.get(("objstore", "put_mibs")):
           % rtt)
     print("  objstore-bench PUT x32 (the link's ceiling for us), MiB/s: %s"
           % ", ".join("%.1f" % x for x in puts))
-    print("  %-44s %18s %12s %12s" % ("target", "MiB/s (mean)",
-                                      "/ objstore", "/ s3backer"))
+    print("  %-44s %18s %12s %12s %14s" % ("target", "MiB/s (mean)",
+                                           "/ objstore", "/ s3backer",
+                                           "CPU ms/MiB"))
     for t in order:
         if fig(t, "seq_mibs") is None:
             continue
-        print("  %-44s %18s %12s %12s" % (
+        print("  %-44s %18s %12s %12s %14s" % (
             names[t], ", ".join("%.1f" % x for x in figs[t, "seq_mibs"])
             + " (%.1f)" % fig(t, "seq_mibs"),
             ratio(fig(t, "seq_ratio"), 1),
-            ratio(fig(t, "seq_mibs"), fig("s3b-wan", "seq_mibs"))))
+            ratio(fig(t, "seq_mibs"), fig("s3b-wan", "seq_mibs")),
+            "%.2f" % fig(t, "seq_cpu") if fig(t, "seq_cpu") else "-"))
     print("  (/ objstore: each run against the objstore-bench runs just"
           " before and after it, averaged)")

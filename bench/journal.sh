@@ -29,6 +29,8 @@
 #   zjc4g-wan   both: a cold 4G cache
 #   zw16-wan    zj-wan with writeback-threads=16 (the default before 32)
 #   zw64-wan    zj-wan with writeback-threads=64 connections=64
+#   zb-wan      zj-wan with another zerofs build, $PLUGIN_BEFORE (say,
+#               main's): the before/after comparison of one run
 #
 # Every zerofs runs with -v -D zerofs.fault=1 -D zerofs.flush=1
 # -D zerofs.s3=1 and an empty fault-file, so that every request that
@@ -57,7 +59,8 @@
 #   seqwrite    the streaming write-back, through the forwarder: per
 #               target (-S), on a new device, fio rw=write bs=1M iodepth=8
 #               size=256M end_fsync=1: MiB/s over fio's job time, which
-#               includes the final flush.  Its reference, the object
+#               includes the final flush, and nbdkit's CPU time (user +
+#               system, /proc/PID/stat) per MiB over the same job.  Its reference, the object
 #               layer's parallel PUT rate on the same link
 #               (bench/objstore-bench -n 256 -j 32 connections=32: 256
 #               PUTs of 1 MiB, 32 in flight), is measured before and after
@@ -140,6 +143,12 @@ for t in $rw_targets $pg_targets $seq_targets; do
     case "$t" in
         file|zj-lo|zj-wan|zoff-lo|zoff-wan|zj4g-wan|zjc-wan|zjc4g-wan) ;;
         zw16-wan|zw64-wan) ;;
+        zb-wan)
+            if [ ! -e "${PLUGIN_BEFORE:-}" ]; then
+                echo "$0: zb-wan needs PLUGIN_BEFORE" >&2
+                exit 1
+            fi
+            ;;
         s3b-lo|s3b-wan) ;;
         *) echo "$0: unknown target $t" >&2; exit 2 ;;
     esac
@@ -295,6 +304,12 @@ note ()
     printf '%s %s %s\n' "$1" "$2" "$3" >> "$res/figures"
 }
 
+# cpu_ticks PID: its user + system time, in clock ticks.
+cpu_ticks ()
+{
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+
 head -c 24 /dev/urandom | base64 > "$tmp/pw"
 : > "$tmp/nofault"
 
@@ -320,8 +335,11 @@ proxy_up ()
 # creating its volume (bucket S3_BUCKET/TARGET-TAG) and 1 GiB device "disk".
 zerofs_start ()
 {
-    local target="$1" tag="$2" ep bucket log
+    local target="$1" tag="$2" ep bucket log p="$plugin"
     local -a extra=()
+    if [ "$target" = zb-wan ]; then
+        p="$PLUGIN_BEFORE"
+    fi
     case "$target" in
         *-wan) ep="$ep_wan" ;;
         *) ep="$ep_lo" ;;
@@ -349,7 +367,7 @@ zerofs_start ()
     # zstart: what a restart on a cold cache needs (no request log).
     zstart=(-v -D zerofs.fault=1 -D zerofs.flush=1 -D zerofs.s3=1
             -D nbdkit.backend.datapath=0 -D nbdkit.backend.controlpath=0
-            "$plugin" bucket="$bucket" password=+"$tmp/pw"
+            "$p" bucket="$bucket" password=+"$tmp/pw"
             cache-dir="$zcache" endpoint="$ep"
             region=us-east-1 durability=remote fault-file="$tmp/nofault"
             "${extra[@]}")
@@ -635,7 +653,7 @@ objstore_puts ()
 # ratio is taken to the objstore-bench runs just before and after it.
 run_seqwrite ()
 {
-    local t n=0 r v o0 o1
+    local t n=0 r v o0 o1 c0 c1
     echo "=== seqwrite: 1 MiB sequential write of 256 MiB + final flush, wan"
     o0=$(objstore_puts r0)
     note objstore put_mibs "$o0"
@@ -645,10 +663,15 @@ run_seqwrite ()
         for t in $seq_targets; do
             n=$(( n + 1 ))
             target_start "$t" "s$n"
+            c0=$(cpu_ticks "$nbdkit_pid")
             fio_job "$t.s$n.seqwrite" "$uri" rw=write bs=1M iodepth=8 \
                     size=256M offset=0 end_fsync=1
+            c1=$(cpu_ticks "$nbdkit_pid")
             v=$(fio_value "$res/$t.s$n.seqwrite.json" mibs)
             note "$t" seq_mibs "$v"
+            note "$t" seq_cpu "$(awk -v t=$(( c1 - c0 )) \
+                                     -v hz="$(getconf CLK_TCK)" \
+                                     'BEGIN { print t / hz * 1000 / 256 }')"
             echo "$t $v" >> "$res/seq-round"
             echo "journal.sh: $t seqwrite $v MiB/s"
             stop_nbdkit

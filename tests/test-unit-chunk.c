@@ -258,6 +258,72 @@ test_xts (void)
 }
 
 static void
+fill_random (uint8_t *p, size_t len)
+{
+  REQUIRE (crypto_random (p, len) == 0);
+}
+
+/* crypto_xts_units builds XTS from ECB (crypto.c): it must give
+ * OpenSSL's AES-256-XTS bytes, unit by unit, for any unit size and
+ * length, including units longer than its passes over the data and
+ * units that straddle two passes, and for tweaks that carry into the
+ * high bytes.  The slot file's format depends on it.
+ */
+static void
+test_xts_units (void)
+{
+  static const size_t units[] = { 16, 48, 512, 4096, 8192, 65536 };
+  static const uint64_t firsts[] = { 0, 1, 0x01020304050607f0, UINT64_MAX - 3 };
+  static uint8_t pt[256 * 1024], ct[sizeof pt], ref[sizeof pt];
+  static uint8_t back[sizeof pt];
+  uint8_t key[64];
+  size_t i, u, f, len, done;
+
+  fill_random (pt, sizeof pt);
+  for (i = 0; i < 3; i++) {
+    fill_random (key, sizeof key);
+    for (u = 0; u < sizeof units / sizeof units[0]; u++) {
+      for (f = 0; f < sizeof firsts / sizeof firsts[0]; f++) {
+        /* One unit, a few, and the whole buffer (a multiple of each). */
+        const size_t lens[] = { units[u], 3 * units[u],
+                                sizeof pt / units[u] * units[u] };
+        size_t l;
+
+        for (l = 0; l < 3; l++) {
+          len = lens[l];
+          if (len > sizeof pt)
+            continue;
+          for (done = 0; done < len; done += units[u])
+            xts_reference (key, firsts[f] + done / units[u], pt + done,
+                           ref + done, units[u]);
+          CHECK (crypto_xts_units (key, 1, firsts[f], units[u], pt, ct,
+                                   len) == 0, "%s", last_error);
+          CHECK (memcmp (ct, ref, len) == 0,
+                 "XTS units of %zu, %zu bytes, first tweak %" PRIu64
+                 ": OpenSSL's bytes", units[u], len, firsts[f]);
+          CHECK (crypto_xts_units (key, 0, firsts[f], units[u], ct, back,
+                                   len) == 0 &&
+                 memcmp (back, pt, len) == 0,
+                 "XTS units of %zu, %zu bytes: round trip", units[u], len);
+          /* In place both ways. */
+          memcpy (back, pt, len);
+          CHECK (crypto_xts_units (key, 1, firsts[f], units[u], back, back,
+                                   len) == 0 &&
+                 memcmp (back, ref, len) == 0 &&
+                 crypto_xts_units (key, 0, firsts[f], units[u], back, back,
+                                   len) == 0 &&
+                 memcmp (back, pt, len) == 0,
+                 "XTS units of %zu, %zu bytes: in place", units[u], len);
+        }
+      }
+    }
+  }
+  errno = 0;
+  CHECK (crypto_xts_units (key, 1, 0, 512, pt, ct, 768) == -1 &&
+         errno == EINVAL, "a length that is not whole units");
+}
+
+static void
 test_zero (void)
 {
   static uint8_t buf[ZCHUNK_SIZE];
@@ -281,12 +347,6 @@ test_zero (void)
 }
 
 /* Chunks. */
-
-static void
-fill_random (uint8_t *p, size_t len)
-{
-  REQUIRE (crypto_random (p, len) == 0);
-}
 
 static void
 fill_text (uint8_t *p, size_t len)
@@ -592,6 +652,7 @@ main (void)
   test_kdfs ();
   test_gcm ();
   test_xts ();
+  test_xts_units ();
   test_zero ();
   test_chunks ();
   test_threads ();

@@ -1537,6 +1537,7 @@ zcache_close (struct zcache *c)
   for (b = 0; c->buckets && b < c->nbuckets; b++)
     for (e = c->buckets[b]; e; e = next) {
       next = e->hnext;
+      free (e->ra_copy);
       free (e);
     }
   while ((d = c->devices) != NULL) {

@@ -303,6 +303,14 @@ centry_full (const struct centry *e)
   return true;
 }
 
+/* Is any sector of E's slot valid? */
+static bool
+range_valid_any (const struct centry *e)
+{
+  return e->slot != ZSLOT_NONE &&
+    (e->bitmap[0] | e->bitmap[1] | e->bitmap[2] | e->bitmap[3]) != 0;
+}
+
 static bool
 range_valid (const struct centry *e, uint32_t first, uint32_t last)
 {
@@ -340,6 +348,7 @@ evict_some (struct zcache *c, uint64_t *swept)
       e->referenced = false;
       continue;
     }
+    ra_copy_drop_locked (c, e);     /* nobody uses it */
     c->slot_owner[s] = NULL;
     c->pending_slots[c->npending++] = s;
     e->slot = ZSLOT_NONE;
@@ -401,14 +410,16 @@ slot_detach_locked (struct zcache *c, struct centry *e)
 {
   if (e->slot == ZSLOT_NONE)
     return;
+  ra_copy_drop_locked (c, e);
   c->slot_owner[e->slot] = NULL;
   c->pending_slots[c->npending++] = e->slot;
   e->slot = ZSLOT_NONE;
 }
 
-/* GET and decode E's object into a malloc'd buffer of ZCHUNK_SIZE.
- * GEN and STORED_SEQ are E's base_gen and stored_seq from before the
- * GET (it runs with no lock held).  An object that is gone, or older
+/* GET and decode E's object into INTO (the chunk's length), or when
+ * INTO is NULL into a malloc'd buffer of ZCHUNK_SIZE; *PLAIN gets the
+ * one it used.  GEN and STORED_SEQ are E's base_gen and stored_seq from
+ * before the GET (it runs with no lock held).  An object that is gone, or older
  * than this cache last wrote, is an error only if E still needs that
  * same object: if an upload, a delete or a trim came in meanwhile
  * (base_gen moved) this returns 0 with *PLAIN NULL, and the caller
@@ -417,12 +428,13 @@ slot_detach_locked (struct zcache *c, struct centry *e)
  */
 static int
 centry_fetch (struct zcache *c, struct centry *e, uint32_t gen,
-              uint64_t stored_seq, void **plain, bool *absent)
+              uint64_t stored_seq, void *into, void **plain, bool *absent)
 {
   struct cache_device *d = e->dev;
   char key[OBJSTORE_KEY_MAX];
   CLEANUP_FREE void *obj = NULL;
   CLEANUP_FREE void *buf = NULL;
+  void *dst = into;
   uint64_t seq;
   size_t objlen;
   bool changed, ahead;
@@ -455,12 +467,11 @@ centry_fetch (struct zcache *c, struct centry *e, uint32_t gen,
     errno = EIO;
     return -1;
   }
-  buf = malloc (ZCHUNK_SIZE);
-  if (buf == NULL) {
+  if (dst == NULL && (dst = buf = malloc (ZCHUNK_SIZE)) == NULL) {
     zerror ("malloc: %m");
     return -1;
   }
-  if (zchunk_decode (&d->codec, e->index, obj, objlen, buf,
+  if (zchunk_decode (&d->codec, e->index, obj, objlen, dst,
                      cache_device_chunk_len (d, e->index), &seq, key) == -1) {
     errno = EIO;
     return -1;
@@ -503,8 +514,8 @@ centry_fetch (struct zcache *c, struct centry *e, uint32_t gen,
     errno = EIO;
     return -1;
   }
-  *plain = buf;
-  buf = NULL;
+  *plain = dst;
+  buf = NULL;                   /* the caller's now, if it was ours */
   return 0;
 }
 
@@ -539,9 +550,10 @@ centry_install (struct zcache *c, struct centry *e, const void *plain)
 }
 
 /* Content of sectors FIRST .. FIRST+NSEC-1 into DST: valid sectors from
- * the slot, the others from PLAIN (the store's copy) or, when PLAIN is
- * NULL, zeros (the caller has checked that base_remote is off or that
- * they are all valid).  Stripe held (either way).
+ * the slot, the others from PLAIN (the store's copy; it may be DST
+ * itself, when FIRST is 0) or, when PLAIN is NULL, zeros (the caller
+ * has checked that base_remote is off or that they are all valid).
+ * Stripe held (either way).
  */
 int
 centry_read_sectors (struct zcache *c, struct centry *e,
@@ -565,9 +577,12 @@ centry_read_sectors (struct zcache *c, struct centry *e,
                        out + (size_t) (i - first) * ZSECTOR_SIZE) == -1)
         return -1;
     }
-    else if (p)
-      memcpy (out + (size_t) (i - first) * ZSECTOR_SIZE,
-              p + (size_t) i * ZSECTOR_SIZE, (size_t) run * ZSECTOR_SIZE);
+    else if (p) {
+      if (out + (size_t) (i - first) * ZSECTOR_SIZE !=
+          p + (size_t) i * ZSECTOR_SIZE) /* not already there */
+        memcpy (out + (size_t) (i - first) * ZSECTOR_SIZE,
+                p + (size_t) i * ZSECTOR_SIZE, (size_t) run * ZSECTOR_SIZE);
+    }
     else
       memset (out + (size_t) (i - first) * ZSECTOR_SIZE, 0,
               (size_t) run * ZSECTOR_SIZE);
@@ -586,6 +601,32 @@ bounce_alloc (uint32_t nsec)
   return p;
 }
 
+static int read_locked (struct zcache *c, struct centry *e, uint32_t offset,
+                        uint32_t len, void *buf, const void *plain);
+
+/* Under E's stripe (for writing), before the copy PLAIN is installed:
+ * answer the reads waiting for it and SERVE (may be NULL) from it, with
+ * what they would read from the slot right after the install (the
+ * slot's valid sectors, PLAIN's elsewhere).
+ */
+static void
+serve_from_copy (struct zcache *c, struct centry *e, const void *plain,
+                 struct fetch_serve *serve)
+{
+  struct fetch_serve *w;
+
+  pthread_mutex_lock (&c->lock);
+  w = e->serving;
+  e->serving = NULL;
+  pthread_mutex_unlock (&c->lock);
+  /* They wait until e->fetching is off: W stays valid. */
+  for (; w; w = w->next)
+    w->result = read_locked (c, e, w->offset, w->len, w->buf, plain);
+  if (serve)
+    serve->result = read_locked (c, e, serve->offset, serve->len,
+                                 serve->buf, plain);
+}
+
 /* Bring in the store's copy of E (referenced; no lock held): at most
  * one GET per entry at a time, and never under a lock that cached I/O
  * needs.  If another thread is fetching E already, wait for it and
@@ -598,20 +639,40 @@ bounce_alloc (uint32_t nsec)
  * the cache disk failed), for as long as it holds its reference on E:
  * without one, E may be evicted and its sectors come to need a newer
  * object than this copy.
+ *
+ * A read (SERVE, not NULL) is answered here, from the decoded copy,
+ * rather than by reading the slot afterwards (struct fetch_serve): the
+ * one that fetches, just before the install, and those that find the
+ * GET under way, which wait for it on E's serving list.  SERVE->result
+ * says whether it was (1: not, and the caller looks at E again: the
+ * GET failed, found nothing, or lost a race with an upload or trim).
+ * A read of the whole chunk has the copy decoded straight into its
+ * buffer (then *PLAIN stays NULL).
  */
 int
-centry_fetch_shared (struct zcache *c, struct centry *e, void **plain)
+centry_fetch_shared (struct zcache *c, struct centry *e, void **plain,
+                     struct fetch_serve *serve, struct fetch_into *scratch)
 {
   pthread_rwlock_t *stripe = centry_stripe (c, e->dev, e->index);
+  void *copy = NULL, *into = scratch ? scratch->buf : NULL;
   uint64_t stored_seq;
   uint32_t gen;
-  bool absent = false;
+  bool absent = false, whole;
   int r;
+
+  if (scratch)
+    scratch->whole = false;
 
   free (*plain);
   *plain = NULL;
+  if (serve)
+    serve->result = 1;
   pthread_mutex_lock (&c->lock);
   if (e->fetching) {
+    if (serve) {
+      serve->next = e->serving;
+      e->serving = serve;
+    }
     while (e->fetching)
       pthread_cond_wait (&c->cond, &c->lock);
     pthread_mutex_unlock (&c->lock);
@@ -622,7 +683,12 @@ centry_fetch_shared (struct zcache *c, struct centry *e, void **plain)
   stored_seq = e->stored_seq;
   pthread_mutex_unlock (&c->lock);
 
-  r = centry_fetch (c, e, gen, stored_seq, plain, &absent);
+  if (serve && serve->offset == 0 &&
+      serve->len == cache_device_chunk_len (e->dev, e->index))
+    into = serve->buf;
+  r = centry_fetch (c, e, gen, stored_seq, into, &copy, &absent);
+  if (r == 0 && copy && copy != into)
+    *plain = copy;
   if (r == 0 && absent) {
     /* No object: E's sectors from the store are zeros, remembered (and
      * recorded) so that the next read asks nothing.  An upload under
@@ -642,13 +708,21 @@ centry_fetch_shared (struct zcache *c, struct centry *e, void **plain)
     pthread_mutex_unlock (&c->lock);
     pthread_rwlock_unlock (stripe);
   }
-  if (r == 0 && *plain) {
+  if (r == 0 && copy) {
     pthread_rwlock_wrlock (stripe);
-    if (e->base_remote && centry_install (c, e, *plain) == -1 &&
-        errno != EAGAIN)
-      zerror ("cache: chunk %" PRIu64 " of %s could not be kept in the "
-              "cache (served from the fetched copy): %m",
-              e->index, e->dev->name);
+    /* Answered first: installing reads nothing back (the reads of a
+     * whole chunk changed in COPY only sectors the install skips).
+     */
+    if (e->base_remote)
+      serve_from_copy (c, e, copy, serve);
+    whole = e->base_remote && !range_valid_any (e);
+    if (e->base_remote && centry_install (c, e, copy) == -1) {
+      whole = false;
+      if (errno != EAGAIN)
+        zerror ("cache: chunk %" PRIu64 " of %s could not be kept in the "
+                "cache (served from the fetched copy): %m",
+                e->index, e->dev->name);
+    }
     /* A clean entry's sequence is its object's: now it is known, and the
      * index keeps it (journal.c needs it to journal the chunk).
      */
@@ -657,13 +731,18 @@ centry_fetch_shared (struct zcache *c, struct centry *e, void **plain)
       e->seq = e->stored_seq;
       centry_index_touch (c, e);
     }
+    if (scratch && whole && copy == scratch->buf) {
+      scratch->whole = true;
+      scratch->seq = e->seq;
+    }
     pthread_mutex_unlock (&c->lock);
     pthread_rwlock_unlock (stripe);
   }
 
   pthread_mutex_lock (&c->lock);
+  e->serving = NULL;            /* those not answered look again */
   e->fetching = false;
-  if (r == 0 && *plain)
+  if (r == 0 && copy)
     e->fetched = true;
   pthread_cond_broadcast (&c->cond);
   pthread_mutex_unlock (&c->lock);
@@ -690,6 +769,11 @@ read_locked (struct zcache *c, struct centry *e,
   uint32_t nsec = last - first + 1;
   CLEANUP_FREE void *bounce = NULL;
 
+  /* A readahead copy is the slot's plaintext: no read, no decryption. */
+  if (e->ra_copy) {
+    memcpy (buf, (const uint8_t *) e->ra_copy + offset, len);
+    return 0;
+  }
   if (!needs_base (e, first, last))
     plain = NULL;
   else if (plain == NULL)
@@ -721,22 +805,35 @@ zcache_read (struct cache_device *d, uint64_t index,
     return -1;
 
   /* Sectors that must come from the store are fetched with no lock
-   * held (centry_fetch_shared); then look again: another thread may
-   * have filled them, or written over them, meanwhile.
+   * held, and the read answered from the fetched copy
+   * (centry_fetch_shared); when it could not be, look again: another
+   * thread may have filled them, or written over them, meanwhile.
    */
   for (;;) {
+    struct fetch_serve serve = { .offset = offset, .len = len, .buf = buf };
+
     pthread_rwlock_rdlock (stripe);
     r = read_locked (c, e, offset, len, buf, plain);
     pthread_rwlock_unlock (stripe);
     if (r != 1)
       break;
-    if (centry_fetch_shared (c, e, &plain) == -1) {
+    if (centry_fetch_shared (c, e, &plain, &serve, NULL) == -1) {
       r = -1;
+      break;
+    }
+    if (serve.result != 1) {
+      r = serve.result;
       break;
     }
   }
   pthread_mutex_lock (&c->lock);
   e->referenced = true;
+  /* The reader is done with the chunk's readahead copy when it has read
+   * its end (and may drop it when nobody else uses the entry).
+   */
+  if (e->ra_copy && e->users == 1 &&
+      offset + len == cache_device_chunk_len (d, index))
+    ra_copy_drop_locked (c, e);
   if (r == 0 && e->fetched)
     d->stats.misses++;
   else if (r == 0)
@@ -908,6 +1005,11 @@ write_locked (struct zcache *c, struct centry *e,
     return 2;
   if (e->slot == ZSLOT_NONE && slot_attach (c, e) == -1)
     return errno == EAGAIN ? 1 : -1;
+  if (e->ra_copy) {
+    pthread_mutex_lock (&c->lock);
+    ra_copy_drop_locked (c, e);
+    pthread_mutex_unlock (&c->lock);
+  }
 
   if (unaligned)
     r = write_unaligned (c, e, offset, len, buf, plain);
@@ -972,7 +1074,7 @@ centry_write (struct cache_device *d, uint64_t index,
       /* The edges need the store's copy: fetch it with no lock held,
        * keeping the reference so that it stays E's copy.
        */
-      if (centry_fetch_shared (c, e, &plain) == -1) {
+      if (centry_fetch_shared (c, e, &plain, NULL, NULL) == -1) {
         r = -1;
         break;
       }
@@ -1064,7 +1166,7 @@ zcache_prefetch (struct cache_device *d, uint64_t index)
   pthread_rwlock_rdlock (stripe);
   wanted = e->base_remote && !centry_full (e);
   pthread_rwlock_unlock (stripe);
-  if (wanted && centry_fetch_shared (c, e, &plain) == -1)
+  if (wanted && centry_fetch_shared (c, e, &plain, NULL, NULL) == -1)
     ret = -1;
   centry_put (c, e);
   return ret;

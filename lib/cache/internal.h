@@ -133,6 +133,33 @@ struct centry {
   bool fetched;                  /* [C] the store's copy was fetched and
                                     not read since: the next read is a
                                     cache miss (statistics) */
+  struct fetch_serve *serving;   /* [C] reads waiting for the GET under
+                                    way, to be answered from its copy */
+  struct upload_wait *up_wait;   /* [C] the flush that queued it for the
+                                    uploaders, which waits for it */
+  /* A readahead copy (readahead.c): the chunk's plaintext, equal to its
+   * slot, whole and valid, kept for the reader that will come for it.
+   * Set or dropped with the stripe held for writing and c->lock, or
+   * with c->lock alone by a thread that holds the only reference or
+   * when there is none (eviction): a reader reads it holding a
+   * reference and the stripe.
+   */
+  void *ra_copy;
+  struct centry *cprev, *cnext;  /* [C] the readahead copies, oldest first */
+};
+
+/* A read of a chunk whose bytes the store must supply, answered by the
+ * thread that fetches them from the decoded copy (centry_fetch_shared),
+ * under the stripe lock that installs it: with the same bytes a read of
+ * the slot right after would find, without the encryption into the slot
+ * and the decryption out of it in between.
+ */
+struct fetch_serve {
+  uint32_t offset, len;          /* the range in the chunk */
+  void *buf;                     /* where its bytes go */
+  int result;                    /* 1: not answered (read the cache
+                                    again), 0: answered, -1: failed */
+  struct fetch_serve *next;      /* [C] on the entry's serving list */
 };
 
 /* A journal object of a device (journal.c), oldest first. */
@@ -301,6 +328,13 @@ struct zcache {
   pthread_t *ra_threads;
   unsigned ra_nthreads;
   bool ra_init, ra_stop;
+  /* Readahead copies (readahead.c): the entries that have one, at most
+   * ra_max of them, and buffers kept for reuse.
+   */
+  struct centry *copy_head, *copy_tail;   /* [C] */
+  uint64_t ncopies;              /* [C] */
+  void **copy_free;              /* [C] up to ra_nthreads */
+  size_t ncopy_free;             /* [C] */
 
   /* Recovery at open: dirty chunks found, and uploaded since
    * (writeback.c draws the progress).
@@ -425,8 +459,19 @@ extern void centry_index_touch (struct zcache *c, struct centry *e);
 extern void centry_set_dirty (struct zcache *c, struct centry *e);
 extern void centry_clear_dirty (struct zcache *c, struct centry *e);
 extern bool centry_full (const struct centry *e);
+/* Where centry_fetch_shared may decode (a buffer of ZCHUNK_SIZE that
+ * stays the caller's), and whether it installed that copy as the whole
+ * chunk (no sector of the slot was valid before): then the slot equals
+ * it while E's sequence stays SEQ.
+ */
+struct fetch_into {
+  void *buf;
+  bool whole;
+  uint64_t seq;
+};
 extern int centry_fetch_shared (struct zcache *c, struct centry *e,
-                                void **plain);
+                                void **plain, struct fetch_serve *serve,
+                                struct fetch_into *into);
 extern int centry_read_sectors (struct zcache *c, struct centry *e,
                                 uint32_t first, uint32_t nsec,
                                 const void *plain, void *dst);
@@ -448,6 +493,7 @@ extern int centry_discard (struct cache_device *d, uint64_t index,
  */
 extern int readahead_start (struct zcache *c);
 extern void readahead_stop (struct zcache *c);
+extern void ra_copy_drop_locked (struct zcache *c, struct centry *e);
 
 /* survey.c.  Under c->lock: the state of chunk INDEX of D is known
  * here now (fetched, uploaded, deleted): no listing result may override

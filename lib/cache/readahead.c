@@ -51,6 +51,20 @@
  * is uploading to make room (half of dirty_max, writeback.c's "cache
  * filling").
  *
+ * Copies.  A chunk read ahead was decoded, encrypted into its slot, and
+ * would be read back and decrypted when the reader comes: at 1 MiB per
+ * chunk, a pread and an XTS pass per cold MiB for nothing.  So a thread
+ * keeps the plaintext it installed on the entry (e->ra_copy) when it
+ * installed the whole chunk, and a read of the chunk copies from it
+ * (chunk-io.c: read_locked).  The copy is the slot's plaintext as long
+ * as nothing changes the slot, so everything that does drops it first
+ * (a write, a trim, an eviction); the reader drops it once it has read
+ * the chunk's end.  At most ra_max copies exist (the largest window, 8
+ * MiB by default: plaintext in memory, never on disk); a new one takes
+ * the place of the oldest that nobody is using, or is not kept.  Their
+ * buffers are reused (c->copy_free, as many as there are threads), so
+ * that a fetch does not fault in a fresh megabyte.
+ *
  * Locks.  Every read of a device comes through zcache_readahead, so it
  * must not serialise reads that have nothing to do with a stream (4 KiB
  * random reads at QD32).  The trackers' "next" offsets and LRU stamps
@@ -89,6 +103,91 @@ short_of_space (struct zcache *c)
   return c->space_waiters > 0 || c->ndirty >= c->dirty_max / 2;
 }
 
+/* A chunk-sized buffer for a fetch: a reused one, or a new one (NULL
+ * if none can be had: the fetch allocates its own).
+ */
+static void *
+copy_buffer (struct zcache *c)
+{
+  pthread_mutex_lock (&c->lock);
+  if (c->ncopy_free > 0) {
+    void *buf = c->copy_free[--c->ncopy_free];
+    pthread_mutex_unlock (&c->lock);
+    return buf;
+  }
+  pthread_mutex_unlock (&c->lock);
+  return malloc (ZCHUNK_SIZE);
+}
+
+/* Under c->lock: BUF is not needed any more. */
+static void
+copy_buffer_put_locked (struct zcache *c, void *buf)
+{
+  if (buf && c->copy_free && c->ncopy_free < c->ra_nthreads)
+    c->copy_free[c->ncopy_free++] = buf;
+  else
+    free (buf);
+}
+
+/* Under c->lock, by a thread allowed to (see e->ra_copy): drop E's
+ * readahead copy, if it has one.
+ */
+void
+ra_copy_drop_locked (struct zcache *c, struct centry *e)
+{
+  if (e->ra_copy == NULL)
+    return;
+  if (e->cprev)
+    e->cprev->cnext = e->cnext;
+  else
+    c->copy_head = e->cnext;
+  if (e->cnext)
+    e->cnext->cprev = e->cprev;
+  else
+    c->copy_tail = e->cprev;
+  e->cprev = e->cnext = NULL;
+  c->ncopies--;
+  copy_buffer_put_locked (c, e->ra_copy);
+  e->ra_copy = NULL;
+}
+
+/* Keep *BUF as E's readahead copy (referenced by this thread) if the
+ * slot still equals it (INTO says it was installed whole, and E's
+ * sequence has not moved since) and there is room; *BUF is then NULL.
+ */
+static void
+copy_keep (struct zcache *c, struct centry *e, const struct fetch_into *into,
+           void **buf)
+{
+  pthread_rwlock_t *stripe = centry_stripe (c, e->dev, e->index);
+  struct centry *old;
+
+  if (!into->whole)
+    return;
+  WRLOCK_FOR_SCOPE (stripe);
+  LOCK_FOR_SCOPE (&c->lock);
+  if (e->ra_copy || e->seq != into->seq || !centry_full (e))
+    return;
+  /* Full: the oldest copy nobody uses makes room. */
+  for (old = c->copy_head; old && c->ncopies >= c->ra_max; old = old->cnext)
+    if (old->users == 0) {
+      ra_copy_drop_locked (c, old);
+      break;
+    }
+  if (c->ncopies >= c->ra_max)
+    return;
+  e->ra_copy = *buf;
+  *buf = NULL;
+  e->cnext = NULL;
+  e->cprev = c->copy_tail;
+  if (c->copy_tail)
+    c->copy_tail->cnext = e;
+  else
+    c->copy_head = e;
+  c->copy_tail = e;
+  c->ncopies++;
+}
+
 /* Bring chunk INDEX of D into the cache unless it is there already,
  * needs no GET, or is being fetched.
  */
@@ -98,6 +197,7 @@ ra_fetch (struct cache_device *d, uint64_t index)
   struct zcache *c = d->c;
   pthread_rwlock_t *stripe = centry_stripe (c, d, index);
   CLEANUP_FREE void *plain = NULL;
+  struct fetch_into into = { .buf = NULL };
   struct centry *e;
   bool wanted;
 
@@ -119,10 +219,17 @@ ra_fetch (struct cache_device *d, uint64_t index)
   pthread_rwlock_rdlock (stripe);
   wanted = e->base_remote && !centry_full (e);
   pthread_rwlock_unlock (stripe);
-  if (wanted && centry_fetch_shared (c, e, &plain) == -1 &&
-      zerofs_debug_readahead)
-    zdebug ("readahead: chunk %" PRIu64 " of %s: %m", index, d->name);
-  centry_put (c, e);
+  if (wanted) {
+    into.buf = copy_buffer (c);
+    if (centry_fetch_shared (c, e, &plain, NULL, &into) == -1 &&
+        zerofs_debug_readahead)
+      zdebug ("readahead: chunk %" PRIu64 " of %s: %m", index, d->name);
+    copy_keep (c, e, &into, &into.buf);
+  }
+  pthread_mutex_lock (&c->lock);
+  copy_buffer_put_locked (c, into.buf);
+  centry_put_locked (c, e);
+  pthread_mutex_unlock (&c->lock);
 }
 
 static void *
@@ -174,7 +281,8 @@ readahead_start (struct zcache *c)
   if (n > ZRA_THREADS_MAX)
     n = ZRA_THREADS_MAX;
   c->ra_threads = calloc (n ? n : 1, sizeof *c->ra_threads);
-  if (c->ra_threads == NULL) {
+  c->copy_free = calloc (n + 1, sizeof *c->copy_free);
+  if (c->ra_threads == NULL || c->copy_free == NULL) {
     zerror ("calloc: %m");
     return -1;
   }
@@ -205,6 +313,11 @@ readahead_stop (struct zcache *c)
   free (c->ra_threads);
   c->ra_threads = NULL;
   c->ra_nthreads = 0;
+  /* The copies die with their entries (zcache_close). */
+  while (c->ncopy_free > 0)
+    free (c->copy_free[--c->ncopy_free]);
+  free (c->copy_free);
+  c->copy_free = NULL;
   pthread_cond_destroy (&c->ra_cond);
   pthread_mutex_destroy (&c->ra_lock);
   c->ra_init = false;

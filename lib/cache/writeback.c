@@ -21,13 +21,17 @@
  * zcache_commit), so that a crash after the flush cannot bring back a
  * dirty record whose bytes are older than what the store has.
  *
- * The uploads of a flush round run on up to writeback-threads threads
- * created for the round and joined at its end.  The write-back thread
- * instead queues what is due for the uploaders, writeback-threads
- * threads that live as long as it does and take the next chunk as soon
- * as they are done with one (see uploader): a round would wait for its
- * slowest PUT before the next could start.  Nothing is queued without
- * bound: a queued chunk is busy, and is queued once.  Chunks whose
+ * The write-back thread queues what is due for the uploaders,
+ * writeback-threads threads that live as long as it does and take the
+ * next chunk as soon as they are done with one (see uploader): a round
+ * would wait for its slowest PUT before the next could start.  A flush
+ * queues its uploads for them too, behind what is queued already, and
+ * waits for its own (struct upload_wait): so a flush that arrives while
+ * a streaming write keeps every uploader busy does not add as many
+ * threads again, each encoding a chunk on CPUs that the uploads and the
+ * store need.  (Only when there are no uploaders, at shutdown, does a
+ * flush round run on threads of its own, joined at its end.)  Nothing
+ * is queued without bound: a queued chunk is busy, and is queued once.  Chunks whose
  * content is known zeros without a slot (trimmed) are deleted in
  * DeleteObjects batches.
  *
@@ -162,7 +166,7 @@ upload_one (struct zcache *c, struct centry *e, void *scratch)
     pthread_rwlock_unlock (stripe);
     if (r != 1)
       break;
-    if (centry_fetch_shared (c, e, &plain) == -1)
+    if (centry_fetch_shared (c, e, &plain, NULL, NULL) == -1)
       return -1;
   }
   if (r == -1)
@@ -375,6 +379,7 @@ prepare_batch (struct zcache *c, struct centry **v, size_t n,
                struct centry ***up, size_t *nup, size_t *failed)
 {
   size_t i, nzero = 0, nkept;
+  bool commit = false;
 
   /* Only the holder of a device's lease changes its objects: entries of
    * a device whose lease this server lost (or cannot take) stay dirty.
@@ -400,13 +405,22 @@ prepare_batch (struct zcache *c, struct centry **v, size_t n,
    * needs the object).  Deleting an object that does not exist is fine.
    */
   pthread_mutex_lock (&c->lock);
-  for (i = 0; i < n; i++)
-    if (!v[i]->busy_slotless && !v[i]->remote) {
+  for (i = 0; i < n; i++) {
+    if (v[i]->busy_slotless)
+      commit = true;
+    else if (!v[i]->remote) {
       v[i]->remote = true;
       centry_index_touch (c, v[i]);
+      commit = true;
     }
+  }
   pthread_mutex_unlock (&c->lock);
-  if (zcache_commit (c) == -1) {
+  /* Nothing to record first (chunks rewritten in place: their objects
+   * exist and the index knows it): no commit, which would write the
+   * dirty slot pages and the index to disk for each dispatch of a
+   * streaming rewrite.
+   */
+  if (commit && zcache_commit (c) == -1) {
     pthread_mutex_lock (&c->lock);
     for (i = 0; i < n; i++)
       release_locked (c, v[i]);
@@ -439,6 +453,58 @@ report_failed (size_t failed, size_t total)
             "they stay dirty and will be retried", failed);
 }
 
+/* Under c->lock: queue the N busy, referenced entries of V for the
+ * uploaders (W: the flush that waits for them, or NULL) and wake them.
+ */
+static void
+queue_uploads_locked (struct zcache *c, struct centry **v, size_t n,
+                      struct upload_wait *w)
+{
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    v[i]->up_wait = w;
+    v[i]->qnext = NULL;
+    if (c->up_tail)
+      c->up_tail->qnext = v[i];
+    else
+      c->up_head = v[i];
+    c->up_tail = v[i];
+  }
+  if (n == 1)
+    pthread_cond_signal (&c->up_cond);
+  else if (n > 1)
+    pthread_cond_broadcast (&c->up_cond);
+}
+
+/* A flush's uploads queued for the uploaders: how many are not done,
+ * and how many of those done failed.
+ */
+struct upload_wait {
+  size_t pending;                /* [C] */
+  size_t failed;                 /* [C] */
+};
+
+/* Queue the N busy, referenced entries of V for the uploaders and wait
+ * until they are done; *FAILED counts those that failed.  False, doing
+ * nothing, when there are no uploaders (not started, or stopping).
+ */
+static bool
+upload_queued (struct zcache *c, struct centry **v, size_t n, size_t *failed)
+{
+  struct upload_wait w = { .pending = n };
+  LOCK_FOR_SCOPE (&c->lock);
+
+  if (c->nuploaders == 0 || c->stop)
+    return false;
+  queue_uploads_locked (c, v, n, &w);
+  /* The uploaders drain the queue before they stop. */
+  while (w.pending > 0)
+    pthread_cond_wait (&c->cond, &c->lock);
+  *failed += w.failed;
+  return true;
+}
+
 /* Upload or delete the N busy, referenced entries of V in parallel,
  * releasing each when it is done.  -1 (EIO) if any failed: they stay
  * dirty.
@@ -453,7 +519,7 @@ run_batch (struct zcache *c, struct centry **v, size_t n)
   if (prepare_batch (c, v, n, &b.v, &b.n, &failed) == -1)
     return -1;
   pthread_mutex_init (&b.lock, NULL);
-  if (b.n > 0) {
+  if (b.n > 0 && !upload_queued (c, b.v, b.n, &failed)) {
     want = b.n < c->upload_threads ? b.n : c->upload_threads;
     if (want > 1) {
       threads = calloc (want - 1, sizeof *threads);
@@ -484,8 +550,8 @@ run_batch (struct zcache *c, struct centry **v, size_t n)
  * the next one as soon as it is done with the last: a streaming write
  * keeps all of them busy, and no upload waits for the slowest of a
  * round.  Each holds a chunk-sized buffer only while the queue has
- * work.  They finish what is queued before they stop.  (A flush
- * uploads what it takes on threads of its own: run_batch.)
+ * work.  They finish what is queued before they stop.  A flush queues
+ * what it takes here too (upload_queued).
  */
 static void *
 uploader (void *arg)
@@ -526,7 +592,13 @@ uploader (void *arg)
 
     pthread_mutex_lock (&c->lock);
     c->up_busy--;
-    if (r == -1)
+    if (e->up_wait) {
+      /* A flush's: it reports, and waits (release_locked wakes it). */
+      e->up_wait->failed += r == -1;
+      e->up_wait->pending--;
+      e->up_wait = NULL;
+    }
+    else if (r == -1)
       c->up_failed++;
     release_locked (c, e);
     /* All done: the write-back thread commits, retires journal objects
@@ -549,23 +621,12 @@ static int
 dispatch (struct zcache *c, struct centry **v, size_t n)
 {
   struct centry **up;
-  size_t i, nup = 0, failed = 0;
+  size_t nup = 0, failed = 0;
 
   if (prepare_batch (c, v, n, &up, &nup, &failed) == -1)
     return -1;
   pthread_mutex_lock (&c->lock);
-  for (i = 0; i < nup; i++) {
-    up[i]->qnext = NULL;
-    if (c->up_tail)
-      c->up_tail->qnext = up[i];
-    else
-      c->up_head = up[i];
-    c->up_tail = up[i];
-  }
-  if (nup == 1)
-    pthread_cond_signal (&c->up_cond);
-  else if (nup > 1)
-    pthread_cond_broadcast (&c->up_cond);
+  queue_uploads_locked (c, up, nup, NULL);
   pthread_mutex_unlock (&c->lock);
   if (failed) {
     report_failed (failed, n);
