@@ -114,8 +114,9 @@ bad_lease (const char *key, const struct zvolume *vol, const char *why)
    * nobody writes the device.
    */
   zerror ("lease %s in %s %s: the device cannot be written or recovered "
-          "while it is there; if no server writes the device, delete that "
-          "object (it holds none of the device's data)", key,
+          "while it is there; if no server writes the device, take it over "
+          "with force=true (zerofs-dev: --force), or delete that object "
+          "(it holds none of the device's data)", key,
           vol->store->description, why);
   errno = EBADMSG;
   return -1;
@@ -193,11 +194,10 @@ zlease_read (struct zvolume *vol, const char *name,
     zerror ("%s", objstore_last_error ());
     return -1;
   }
-  if (zlease_decode (vol, name, data, len, info) == -1)
-    return -1;
+  /* Also for one that does not open: a forced take replaces it. */
   if (etag)
     memcpy (etag, oi.etag, OBJSTORE_ETAG_MAX);
-  return 0;
+  return zlease_decode (vol, name, data, len, info);
 }
 
 void
@@ -485,6 +485,20 @@ take (struct zvolume *vol, const char *name, const uint8_t instance[16],
     struct objstore_cond cond = { .if_none_match = false };
 
     r = zlease_read (vol, name, &cur, etag);
+    /* One that is not a genuine lease of this device (said): force
+     * replaces it, as it would a live holder's.  Nothing is known of
+     * the previous holder, not even its generation: the new one is the
+     * time in seconds, past any that counting takes can have reached,
+     * and no journal object is judged stale by it.
+     */
+    if (r == -1 && errno == EBADMSG && force && !seen) {
+      zwarning ("device %s: replacing its lease object, which is not a "
+                "lease of this device (force=true)", name);
+      r = 2;
+      snprintf (holder, sizeof holder, "whoever held it (its lease object "
+                "could not be read)");
+      forced = true;
+    }
     if (r == -1)
       return NULL;
     /* Our own earlier attempt (its answer lost): not a previous holder. */
@@ -512,7 +526,8 @@ take (struct zvolume *vol, const char *name, const uint8_t instance[16],
       forced = true;
     }
     memset (&l->info, 0, sizeof l->info);
-    l->info.generation = r == 0 ? cur.generation + 1 : 1;
+    l->info.generation = r == 0 ? cur.generation + 1 :
+      r == 2 ? (uint64_t) time (NULL) : 1;
     l->info.journal_floor = ZLEASE_FLOOR_UNKNOWN;
     l->had_previous = r == 0;
     if (r == 0)

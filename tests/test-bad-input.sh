@@ -447,20 +447,50 @@ assert h.pread(8 << 20, 0) == open(os.environ[\"tmpdir\"] + \"/model\", \"rb\").
 "' 2>> "$log"
 
 # A corrupt lease object (it holds no data): writing the device, and
-# zerofs-dev, are refused naming the key and the way out; reading works;
-# deleting the object (as the message says) lets it be written again.
+# zerofs-dev, are refused naming the key and both ways out (force, or
+# deleting the object); reading works; force=true (only that of
+# export='s device) and zerofs-dev --force replace it with a lease of
+# their own, with a warning.
 flip "$store/devices/disk/lease" 30
+noforce=()
+for a in "${zargs[@]}"; do [ "$a" = force=true ] || noforce+=("$a"); done
+corrupt="lease devices/disk/lease in .* failed authentication: .*force=true (zerofs-dev: --force), or delete that object"
 snapshot "$tmpdir/before"
-dev_fails "lease devices/disk/lease in .* failed authentication: .*delete that object" info disk
-start_server "$PLUGIN" "${zargs[@]}" 2>> "$log"
+dev_fails "$corrupt" info disk
+dev_fails "$corrupt" resize disk $((16 * M))
+start_server "$PLUGIN" "${noforce[@]}" 2>> "$log"
 : > "$log"
 client disk 'h.pwrite(b"L" * 4096, 0)' 2>/dev/null && {
     echo "$0: FAIL: a device with a corrupt lease was written"; exit 1; }
-server_error "lease devices/disk/lease in .* failed authentication: .*delete that object" "$log"
+server_error "$corrupt" "$log"
+stop_server
+# force=true for another export does not reach it.
+start_server "$PLUGIN" "${noforce[@]}" force=true export=other 2>> "$log"
+client disk 'h.pwrite(b"L" * 4096, 0)' 2>/dev/null && {
+    echo "$0: FAIL: force=true export=other replaced disk's lease"; exit 1; }
 stop_server
 unchanged "corrupt lease"
-nbdkit -r -v -U - "$PLUGIN" "${zargs[@]}" export=disk \
+nbdkit -r -v -U - "$PLUGIN" "${noforce[@]}" export=disk \
        --run 'nbdsh -u "$uri" -c "h.pread(4096, 0)"' 2>> "$log"
+: > "$log"
+nbdkit -v -U - "$PLUGIN" "${noforce[@]}" force=true export=disk \
+       --run 'nbdsh -u "$uri" -c "h.pwrite(b\"L\" * 4096, 0); h.flush()"' \
+       2>> "$log"
+server_error "replacing its lease object, which is not a lease of this device (force=true)" "$log"
+zdev info disk > "$tmpdir/out"
+grep -q "lease: .*released" "$tmpdir/out" || {
+    cat "$tmpdir/out"; echo "$0: FAIL: the forced server left no lease"; exit 1; }
+# zerofs-dev --force replaces one too.
+flip "$store/devices/disk/lease" 30
+zdev resize --force disk $((12 * M)) > "$tmpdir/out" 2>&1 || {
+    cat "$tmpdir/out"; echo "$0: FAIL: resize --force of a corrupt lease"; exit 1; }
+grep -q "replacing its lease object" "$tmpdir/out"
+zdev info disk > /dev/null
+nbdkit -v -U - "$PLUGIN" "${noforce[@]}" export=disk \
+       --run 'nbdsh -u "$uri" -c "assert h.pread(4096, 0) == b\"L\" * 4096"' \
+       2>> "$log"
+# As the message says, deleting it works too.
+flip "$store/devices/disk/lease" 30
 rm "$store/devices/disk/lease"
-nbdkit -v -U - "$PLUGIN" "${zargs[@]}" export=disk \
+nbdkit -v -U - "$PLUGIN" "${noforce[@]}" export=disk \
        --run 'nbdsh -u "$uri" -c "h.pwrite(b\"L\" * 4096, 0); h.flush()"' 2>> "$log"

@@ -631,8 +631,14 @@ add_device (struct zcache *c, const struct device_meta *meta, bool readonly)
    */
   if (zlease_look (c->vol, d->name, c->instance, &d->lease_seen) == 0)
     d->lease_seen_valid = true;
-  else if (!readonly)
-    return NULL;
+  else if (!readonly) {
+    /* Not a genuine lease (said): force=true replaces it now, before
+     * anything is read; else the open fails, as the error says.
+     */
+    if (errno != EBADMSG || !cache_device_forced (d) ||
+        cache_device_take_lease (d, false, ZLEASE_FORCE, true) == -1)
+      return NULL;
+  }
   if (!readonly && cache_device_open_writer (d, true) == -1)
     return NULL;
   /* Written by another server since the index was current (its lease
@@ -966,6 +972,13 @@ taken_over (struct zcache *c, const struct index_device *rec,
               "cannot be read)", rec->name);
       return 1;
     }
+    if (errno == EBADMSG)
+      zerror ("device %s: %s holds %" PRIu64 " of its chunks not yet "
+              "written to the store, and with its lease unreadable nothing "
+              "says whether another server wrote the device since: refusing "
+              "to upload them, and to start; move the cache-dir away to "
+              "start without them (they are lost, and so is what it holds "
+              "of other devices)", rec->name, c->dir, dirty);
     return -1;
   }
   if (cache_lease_unchanged (c, rec->lease_mark, seen))

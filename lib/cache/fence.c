@@ -246,16 +246,24 @@ cache_device_open_writer (struct cache_device *d, bool first_open)
   }
   if (!now.held_by_other)
     return 0;                           /* taken at the first write */
-  /* force=true is for the device of export= when there is one: not for
-   * every device a listing of the exports opens.
-   */
-  if (!c->conf->force ||
-      (c->conf->export_name && strcmp (c->conf->export_name, d->name) != 0))
+  if (!cache_device_forced (d))
     return zlease_refuse (d->name, &now.info);
   /* Before anything of D is read (FIRST_OPEN), force takes it as it is;
    * a device this cache read before goes by the rule of take_locked.
    */
   return take_locked (d, !first_open, ZLEASE_FORCE, first_open);
+}
+
+bool
+cache_device_forced (const struct cache_device *d)
+{
+  const struct zconf *conf = d->c->conf;
+
+  /* force=true is for the device of export= when there is one: not for
+   * every device a listing of the exports opens.
+   */
+  return conf->force &&
+    (conf->export_name == NULL || strcmp (conf->export_name, d->name) == 0);
 }
 
 int

@@ -411,6 +411,10 @@ extern int cache_device_take_lease (struct cache_device *d,
  * just read by this open.
  */
 extern int cache_device_open_writer (struct cache_device *d, bool first_open);
+/* Does force=true apply to D (it is export='s device, or there is no
+ * export=)?
+ */
+extern bool cache_device_forced (const struct cache_device *d);
 /* Before a write or discard of D: its lease, taken if not held yet.  0,
  * or -1 (EIO) said: another server holds it or held it since D was
  * first opened here, it was lost, or the store did not let it be taken.
