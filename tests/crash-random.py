@@ -159,15 +159,17 @@ def verify(uri, log_path, baseline_path, how, durability):
         else:
             dones[ev["id"]] = ev["t"]
 
-    # The last completed FLUSH: the one whose reply came last.
-    flushes = [(dones[i], sends[i]["t"]) for i, s in sends.items()
+    # What completed FLUSHes covered: every write that completed before
+    # one of them was sent, so before the latest send among them.
+    flushes = [sends[i]["t"] for i, s in sends.items()
                if s["kind"] == "flush" and i in dones]
-    flush_sent = max(flushes)[1] if flushes else 0
+    flush_sent = max(flushes) if flushes else 0
     # Everything written before it is in the store, earlier lives' too.
     stored_all = flush_sent > 0 and durability == "remote"
 
     durable = {}      # block -> list of (send t, done t, value)
     pending = {}      # block -> set of values
+    written = {}      # block -> every value written in the round
     for op_id, s in sends.items():
         if s["kind"] == "flush":
             continue
@@ -175,6 +177,7 @@ def verify(uri, log_path, baseline_path, how, durability):
         covered = op_id in dones and dones[op_id] < flush_sent
         for b in range(first, first + n):
             value = op_id if s["kind"] == "write" else 0
+            written.setdefault(b, set()).add(value)
             if covered:
                 durable.setdefault(b, []).append((s["t"], dones[op_id], value))
             else:
@@ -215,14 +218,16 @@ def verify(uri, log_path, baseline_path, how, durability):
                          "noise" if got is None else got, sorted(allowed)),
                       file=sys.stderr)
         result.append(got if got is not None else -1)
-        # What a later loss of the cache-dir may give back.
+        # What a later loss of the cache-dir may give back: with nothing
+        # stored for sure, any value of the round (the write-back may
+        # have uploaded one that a later write replaced in the cache).
         if how == "emptied":
             new_lossable.append([])          # all read from the store
         elif stored_all:
             new_lossable.append(sorted(this_round))
         else:
             new_lossable.append(sorted(set(lossable[b]) | {baseline[b]} |
-                                       this_round))
+                                       this_round | written.get(b, set())))
     json.dump({"values": result, "lossable": new_lossable},
               open(baseline_path, "w"))
     ops = sum(1 for s in sends.values() if s["kind"] != "flush")
