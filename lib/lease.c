@@ -446,6 +446,21 @@ zlease_refuse_changed (const char *name, const struct zlease_seen *seen,
   return -1;
 }
 
+/* The generation of a lease that replaces one nobody can read.  It
+ * must not equal one that lease had, or one a cache recorded from it
+ * (the index keeps 31 bits of it: ZINDEX_LEASE_MARK), or the next
+ * replacement's: the time in microseconds, far past any generation
+ * counted one take at a time, and in 31 bits as good as random.
+ */
+static uint64_t
+replacement_generation (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + 1;
+}
+
 /* zlease_take, and zlease_take_seen when SEEN. */
 static struct zlease *
 take (struct zvolume *vol, const char *name, const uint8_t instance[16],
@@ -484,16 +499,17 @@ take (struct zvolume *vol, const char *name, const uint8_t instance[16],
   for (attempt = 0; attempt < 3; attempt++) {
     struct objstore_cond cond = { .if_none_match = false };
 
+    forced = false;
     r = zlease_read (vol, name, &cur, etag);
-    /* One that is not a genuine lease of this device (said): force
-     * replaces it, as it would a live holder's.  Nothing is known of
-     * the previous holder, not even its generation: the new one is the
-     * time in seconds, past any that counting takes can have reached,
-     * and no journal object is judged stale by it.
+    /* One that is not a genuine lease of this device, or of a format
+     * this zerofs does not read (said): force replaces it, as it would
+     * a live holder's.  Nothing is known of the previous holder, not
+     * even its generation (replacement_generation), and no journal
+     * object is judged stale by it.
      */
     if (r == -1 && errno == EBADMSG && force && !seen) {
-      zwarning ("device %s: replacing its lease object, which is not a "
-                "lease of this device (force=true)", name);
+      zwarning ("device %s: replacing its lease object, which this server "
+                "cannot read (force=true)", name);
       r = 2;
       snprintf (holder, sizeof holder, "whoever held it (its lease object "
                 "could not be read)");
@@ -527,7 +543,7 @@ take (struct zvolume *vol, const char *name, const uint8_t instance[16],
     }
     memset (&l->info, 0, sizeof l->info);
     l->info.generation = r == 0 ? cur.generation + 1 :
-      r == 2 ? (uint64_t) time (NULL) : 1;
+      r == 2 ? replacement_generation () : 1;
     l->info.journal_floor = ZLEASE_FLOOR_UNKNOWN;
     l->had_previous = r == 0;
     if (r == 0)

@@ -5,7 +5,9 @@
  * A server that opens a device for writing holds its lease object,
  * devices/NAME/lease.  It says who writes the device (the cache
  * instance, host and pid), since when, when it last renewed it, and a
- * generation that grows by one at every take.  A second writer is
+ * generation that grows by one at every take (a forced take that
+ * replaces an object nobody can read starts it afresh at the time in
+ * microseconds).  A second writer is
  * refused with a message naming the holder; the same cache instance
  * (restarting after a crash, with the same cache-dir) takes its own
  * lease back; anyone else needs force=true, which the message says.

@@ -476,12 +476,23 @@ nbdkit -r -v -U - "$PLUGIN" "${noforce[@]}" export=disk \
 nbdkit -v -U - "$PLUGIN" "${noforce[@]}" force=true export=disk \
        --run 'nbdsh -u "$uri" -c "h.pwrite(b\"L\" * 4096, 0); h.flush()"' \
        2>> "$log"
-server_error "replacing its lease object, which is not a lease of this device (force=true)" "$log"
+server_error "replacing its lease object, which this server cannot read (force=true)" "$log"
 zdev info disk > "$tmpdir/out"
 grep -q "lease: .*released" "$tmpdir/out" || {
     cat "$tmpdir/out"; echo "$0: FAIL: the forced server left no lease"; exit 1; }
-# zerofs-dev --force replaces one too.
+# Its generation cannot be one the unreadable lease had: microseconds.
+zdev info --json disk | /usr/bin/python3 -c '
+import json, sys, time
+g = json.load(sys.stdin)["lease"]["generation"]
+assert abs(g - time.time() * 1e6) < 600e6, g'
+# zerofs-dev clone --force reads past one too.
 flip "$store/devices/disk/lease" 30
+dev_fails "$corrupt" clone disk disk-copy
+zdev clone --force disk disk-copy > "$tmpdir/out" 2>&1 || {
+    cat "$tmpdir/out"; echo "$0: FAIL: clone --force of a corrupt lease"; exit 1; }
+grep -q "going on with a lease object this zerofs-dev cannot read" "$tmpdir/out"
+zdev rm disk-copy
+# zerofs-dev --force replaces one too (the one clone left alone).
 zdev resize --force disk $((12 * M)) > "$tmpdir/out" 2>&1 || {
     cat "$tmpdir/out"; echo "$0: FAIL: resize --force of a corrupt lease"; exit 1; }
 grep -q "replacing its lease object" "$tmpdir/out"
@@ -494,3 +505,25 @@ flip "$store/devices/disk/lease" 30
 rm "$store/devices/disk/lease"
 nbdkit -v -U - "$PLUGIN" "${noforce[@]}" export=disk \
        --run 'nbdsh -u "$uri" -c "h.pwrite(b\"L\" * 4096, 0); h.flush()"' 2>> "$log"
+# A cache holding unflushed chunks of a device whose lease turns out
+# unreadable at restart: nothing says whether another server wrote the
+# device since, so the server refuses to start (force or not), saying
+# why; the store is left as it was.
+start_server "$PLUGIN" "${noforce[@]}" durability=local 2>> "$log"
+client disk 'h.pwrite(b"U" * 4096, 8192); h.flush()'
+stop_server -9
+flip "$store/devices/disk/lease" 30
+snapshot "$tmpdir/before"
+# In the foreground: the check runs once the server is up (after_fork),
+# and a --run command's client would wait for an answer for good.
+status=0
+timeout 120 nbdkit -f -v -U "$tmpdir/dirty.sock" "$PLUGIN" \
+        "${noforce[@]}" force=true > "$tmpdir/out" 2>&1 || status=$?
+if [ $status -eq 0 ] || [ $status -eq 124 ]; then
+    cat "$tmpdir/out"
+    echo "$0: FAIL: a cache with unflushed chunks of a device whose lease is unreadable was served (status $status)"
+    exit 1
+fi
+server_error "disk: .* holds 1 of its chunks not yet written to the store, and with its lease unreadable nothing says whether another server wrote the device since" "$tmpdir/out" || {
+    cat "$tmpdir/out"; echo "$0: FAIL: no message saying why"; exit 1; }
+unchanged "unflushed chunks, unreadable lease"

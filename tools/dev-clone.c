@@ -32,7 +32,8 @@
  * Run again after an interruption, a clone resumes (copies only what
  * DST lacks) when the marker shows that SRC has not changed since: the
  * same device uuid and meta generation, and the same lease object (same
- * ETag, or none) that no live server held.  Otherwise it restarts: every
+ * ETag, or none) that no live server held (one nobody can read, which
+ * only --force goes past, counts as held).  Otherwise it restarts: every
  * object is copied again.  It says which on stderr.  Comparing sizes
  * alone would not do: a chunk rewritten in between may have the same
  * size.
@@ -178,11 +179,11 @@ cmd_clone (struct ctx *ctx)
 
   /* 1. The marker: what an earlier run saw, and what this one sees. */
   r = zlease_read (ctx->vol, src_name, &lease, etag);
-  if (r == -1)
+  if (r == -1 && !(errno == EBADMSG && ctx->cl->force))
     return -1;
   if (r == 1)
     snprintf (lease_state, sizeof lease_state, "none");
-  else if (zlease_is_live (&lease))
+  else if (r == -1 || zlease_is_live (&lease))  /* unreadable: --force */
     snprintf (lease_state, sizeof lease_state, "live");
   else
     snprintf (lease_state, sizeof lease_state, "etag %s", etag);

@@ -232,8 +232,16 @@ cache_device_open_writer (struct cache_device *d, bool first_open)
     return 0;
   if (first_open)
     now = d->lease_seen;
-  else if (zlease_look (c->vol, d->name, c->instance, &now) == -1)
+  else if (zlease_look (c->vol, d->name, c->instance, &now) == -1) {
+    /* force=true replaces an unreadable lease only before anything of
+     * the device is read (cache.c, add_device).
+     */
+    if (errno == EBADMSG && cache_device_forced (d))
+      zerror ("device %s: this server has read it already, and with its "
+              "lease unreadable what it read may be stale: restart the "
+              "server to replace the lease (force=true)", d->name);
     return -1;
+  }
   /* A device this server has in memory (read, listed, recovered) that
    * another server took since: what it holds may be stale, and a reader
    * opening it to write would be served that.  Refused (a restart
