@@ -22,7 +22,9 @@
 # 7. A cache that held the device before another server wrote it does
 #    not use what it knew: reopened after a clean handover it reads the
 #    other server's data; its unflushed data recovered after a crash is
-#    not uploaded over the other server's (not even with force=true).
+#    not uploaded over the other server's (not even with force=true):
+#    the device is held, never served, while another device of the same
+#    cache is served and its unflushed data uploaded at a clean stop.
 # 8. zerofs-dev resize and rm hold the lease while they run: a server
 #    opening the device meanwhile is refused naming zerofs-dev; with
 #    --force they take it from a live server, which is fenced; resize
@@ -260,10 +262,15 @@ client <<'EOF'
 assert h.pread(4096, 0) == b"2" * 4096, "a stale cached chunk was served"
 assert h.pread(4096, 5 << 20) == b"2" * 4096, "a stale listing was used"
 EOF
-# Recovered unflushed data, then another server's flushed write.
+# Recovered unflushed data, then another server's flushed write; and
+# another device's unflushed data in the same cache.
+stop_server
+zdev create keep7 8M
+serve
 client <<'EOF'
 h.pwrite(b"X" * 4096, 3 << 20)  # never flushed
 EOF
+client keep7 'h.pwrite(b"K" * 4096, 4096)'  # never flushed either
 sleep 2                         # in the cache's index (1 s), not uploaded (5 s)
 stop_server -9
 start_second "$tmpdir/cache7b" force=true
@@ -273,14 +280,30 @@ h.flush()
 EOF
 stop_second
 : > "$log"
-# It must refuse to start (force=true is for opens by clients only).
-serve force=true || :
-server_died "a start with stale unflushed data to upload"
-grep -q "was written by another server since this cache last saw it.*refusing to upload" "$log" ||
+# The device is held, even with force=true (for opens by clients only):
+# never served, nothing of it uploaded.  The other device is served,
+# and its data uploaded at a clean stop.
+serve force=true
+grep -q "was written by another server since this cache last saw it.*refusing to upload them over newer data: the device is held" "$log" ||
     { echo "FAIL: the stale recovered data was not recognised"; exit 1; }
+client disk 'h.get_size()' 2>/dev/null &&
+    { echo "FAIL: a held device was served"; exit 1; }
+grep -q "device disk is held: this cache has chunks of it" "$log"
+client keep7 'assert h.pread(4096, 4096) == b"K" * 4096'
+stop_server
+grep -q "1 dirty chunks of held or fenced devices (see the errors before) stay in" "$log" ||
+    { echo "FAIL: the held chunk was not reported at the stop"; exit 1; }
 start_second "$tmpdir/cache7c"
 client2 'assert h.pread(1 << 20, 3 << 20) == b"B" * (1 << 20), "stale data uploaded"'
 stop_second
+export2=keep7 start_second "$tmpdir/cache7d"
+export2=keep7 client2 'assert h.pread(4096, 4096) == b"K" * 4096, "the other device lost its data"'
+stop_second
+# Held again at the next start: the cache kept it as it was.
+: > "$log"
+serve
+grep -q "refusing to upload them over newer data: the device is held" "$log"
+stop_server
 rm -rf "$cachedir"              # (it holds the stale chunk, refused)
 
 # 8.  zerofs-dev holds the lease for rm and resize.

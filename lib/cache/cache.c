@@ -351,8 +351,8 @@ commit_write (struct zcache *c, const struct snap *snaps, size_t n)
   }
   pthread_mutex_lock (&c->lock);
   for (d = c->devices; d; d = d->next) {
-    struct index_device rec = device_record (d, d->seq_reserving,
-                                             d->record_listed);
+    struct index_device rec = d->held ? d->held_record :
+      device_record (d, d->seq_reserving, d->record_listed);
     if (zindex_put_device (txn, &rec) == -1) {
       pthread_mutex_unlock (&c->lock);
       return -1;
@@ -742,6 +742,14 @@ zcache_device (struct zcache *c, const struct device_meta *meta,
       }
     }
     pthread_mutex_unlock (&c->lock);
+    if (found && found->held) {
+      pthread_mutex_unlock (&c->device_lock);
+      zerror ("device %s is held: this cache has chunks of it not yet "
+              "written to the store that must not be uploaded (see the "
+              "error at start)", meta->name);
+      errno = EBUSY;
+      return NULL;
+    }
     if (found && found->failed) {
       pthread_mutex_unlock (&c->device_lock);
       zerror ("device %s could not be opened (see the first error); "
@@ -948,12 +956,19 @@ refuse_resized (const char *dir, const struct index_device *rec,
   return -1;
 }
 
+/* What a held device's message ends with (taken_over). */
+#define HOLD_ADVICE \
+  "the device is held (never served, nothing of it uploaded) while the " \
+  "other devices are served; to start without those chunks (they are " \
+  "lost), stop the server, which uploads the other devices' data, and " \
+  "move the cache-dir away"
+
 /* Device REC's lease was taken since its index record was current
  * (cache_lease_unchanged): another server may have written the device
- * since, and what this
- * cache holds of it is older.  1 if so (said), 0 if not (SEEN is the
- * lease now), -1 on error.  Unflushed data then is refused (EBUSY),
- * never uploaded over newer.
+ * since, and what this cache holds of it is older.  1 if so (said), 0
+ * if not (SEEN is the lease now), -1 on error.  Unflushed data is never
+ * uploaded over newer: 2 (said) when there is some, or when the lease
+ * cannot be read: the device is held (recover).
  */
 static int
 taken_over (struct zcache *c, const struct index_device *rec,
@@ -972,25 +987,26 @@ taken_over (struct zcache *c, const struct index_device *rec,
               "cannot be read)", rec->name);
       return 1;
     }
-    if (errno == EBADMSG)
-      zerror ("device %s: %s holds %" PRIu64 " of its chunks not yet "
-              "written to the store, and with its lease unreadable nothing "
-              "says whether another server wrote the device since: refusing "
-              "to upload them, and to start; move the cache-dir away to "
-              "start without them (they are lost, and so is what it holds "
-              "of other devices)", rec->name, c->dir, dirty);
-    return -1;
+    if (errno != EBADMSG)
+      return -1;
+    zerror ("device %s: %s holds %" PRIu64 " of its chunks not yet "
+            "written to the store, and with its lease unreadable nothing "
+            "says whether another server wrote the device since: %s",
+            rec->name, c->dir, dirty, HOLD_ADVICE);
+    return 2;
   }
   if (cache_lease_unchanged (c, rec->lease_mark, seen))
     return 0;
   if (!seen->exists) {
-    zerror ("cache: device %s: its lease object is gone since this cache "
-            "last saw it: discarding its cached data%s", rec->name,
-            dirty ? ", and refusing its unflushed data" : "");
     if (dirty) {
-      errno = EBUSY;
-      return -1;
+      zerror ("device %s: its lease object is gone since this cache last "
+              "saw it, while %s held %" PRIu64 " of its chunks not yet "
+              "written to the store: %s", rec->name, c->dir, dirty,
+              HOLD_ADVICE);
+      return 2;
     }
+    zerror ("cache: device %s: its lease object is gone since this cache "
+            "last saw it: discarding its cached data", rec->name);
     return 1;
   }
   zlease_describe (lease, holder, sizeof holder);
@@ -998,13 +1014,10 @@ taken_over (struct zcache *c, const struct index_device *rec,
     zerror ("device %s was written by another server since this cache "
             "last saw it (the lease is now %s %s), while %s held "
             "%" PRIu64 " of its chunks not yet written to the store; "
-            "refusing to upload them over newer data: move the cache-dir "
-            "away to start without them (they are lost, and so is what "
-            "it holds of other devices)",
+            "refusing to upload them over newer data: %s",
             rec->name, lease->released ? "released by" : "held by", holder,
-            c->dir, dirty);
-    errno = EBUSY;
-    return -1;
+            c->dir, dirty, HOLD_ADVICE);
+    return 2;
   }
   zerror ("cache: device %s was written by another server since this "
           "cache last saw it (the lease is now %s %s): discarding its "
@@ -1055,10 +1068,21 @@ recover (struct zcache *c, struct scan_ctx *scan)
           meta.generation == rec.generation;
         if (same && (over = taken_over (c, &rec, sd->dirty, &seen)) == -1)
           return -1;
-        if (same && over == 0) {
+        if (same && (over == 0 || over == 2)) {
           d = new_device (c, &meta, rec.seq_reserved);
           if (d == NULL)
             return -1;
+          link_device (c, d);
+          if (over == 2) {
+            /* Kept as it is, for the operator (taken_over said what to
+             * do): its chunks are loaded, so that their slots stay
+             * theirs, but nothing of it is served or written, and its
+             * index record is not rewritten.
+             */
+            d->held = true;
+            d->held_record = rec;
+            continue;
+          }
           /* Its lease is taken (for write-back, or a client's first
            * write) only if nobody took it since (fence.c).
            */
@@ -1067,7 +1091,6 @@ recover (struct zcache *c, struct scan_ctx *scan)
           d->listed = true;
           /* Served while its survey ran: it runs again (zcache_open). */
           d->surveying = !rec.listed;
-          link_device (c, d);
           d->record_dirty = true;   /* commit the new reservation */
           continue;
         }
@@ -1538,6 +1561,10 @@ zcache_close (struct zcache *c)
       zerror ("cache: %" PRIu64 " dirty chunks could not be uploaded at "
               "shutdown; they stay in %s and will be uploaded when the "
               "server starts again", c->ndirty, c->dir);
+    else if (c->ndirty > 0)
+      zerror ("cache: %" PRIu64 " dirty chunks of held or fenced devices "
+              "(see the errors before) stay in %s, not uploaded", c->ndirty,
+              c->dir);
     journal_retire (c);
     cache_drop_leases (c);
     /* Every write has completed and is committed: the slots hold what

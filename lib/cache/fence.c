@@ -45,6 +45,10 @@
  *  - A lease found lost fences the device: writes and flushes fail with
  *    EIO, write-back leaves its chunks alone, and they stay dirty in
  *    this cache.  The lease is then not released at close.
+ *  - A device recovered with unflushed chunks that must not be uploaded
+ *    (another server wrote it since, or its lease cannot be read: cache.c,
+ *    taken_over) is held: fenced from the start, its lease never taken,
+ *    never served, so that the rest of the cache goes on.
  *  - The write-back thread renews held leases (cache_renew_leases) and
  *    close releases them (cache_drop_leases), unless the device still
  *    has dirty data: only this cache instance can upload that, and it
@@ -145,7 +149,7 @@ take_locked (struct cache_device *d, bool journal_known, unsigned flags,
 
   if (lease_of (d))
     return 0;
-  if (d->lease_refused) {
+  if (d->lease_refused || d->held) {
     errno = EBUSY;
     return -1;
   }
@@ -346,6 +350,8 @@ cache_device_fenced (struct cache_device *d)
 {
   struct zlease *l = lease_of (d);
 
+  if (d->held)
+    return true;
   return l ? zlease_lost (l) : __atomic_load_n (&d->lease_refused,
                                                 __ATOMIC_RELAXED);
 }

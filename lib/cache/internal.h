@@ -238,6 +238,13 @@ struct cache_device {
   struct zlease *lease;          /* [L] its lease, when opened for
                                     writing or written back */
   bool lease_refused;            /* [L] another server holds it */
+  bool held;                     /* recovered with unflushed chunks that
+                                    must not be uploaded (another server
+                                    wrote it since, or its lease cannot
+                                    be read): never served, uploaded or
+                                    changed, its records kept (set
+                                    before the write-back starts) */
+  struct index_device held_record; /* then, its index record as found */
   bool lease_seen_valid;         /* [L] LEASE_SEEN was read: the device
                                     was first opened by a client (not
                                     recovered at start) */

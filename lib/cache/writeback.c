@@ -774,6 +774,11 @@ flush_range (struct zcache *c, struct cache_device *d, uint64_t first, uint64_t 
         if ((d && e->dev != d) || e->index < first || e->index > last ||
             !flush_needs (e, F, all))
           continue;
+        /* Flushing all (at close): not what can never be uploaded, so
+         * that the other devices' chunks are.
+         */
+        if (all && cache_device_fenced (e->dev))
+          continue;
         if (e->busy)
           others_busy = true;
         else
