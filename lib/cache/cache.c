@@ -927,8 +927,10 @@ load_chunk (void *opaque, const uint8_t uuid[16], uint64_t index,
   if (rec->flags & ZREC_DIRTY) {
     centry_set_dirty (c, e);
     e->dirty_time = 0;          /* upload at once */
-    e->recovered = true;        /* counted for the progress (writeback.c) */
-    c->recover_total++;
+    /* Counted for the progress (writeback.c), unless never uploaded. */
+    e->recovered = !d->held;
+    if (!d->held)
+      c->recover_total++;
     /* What the store lacks of it is not known: the whole chunk. */
     e->unsaved = true;
     e->unsaved_since = e->seq;
