@@ -231,6 +231,7 @@ struct zlease {
   char name[ZDEVICE_NAME_MAX + 1];
   char key[OBJSTORE_KEY_MAX];
   bool atomic;                     /* the store honours conditional PUT */
+  bool tool;                       /* ZLEASE_TOOL: held by zerofs-dev */
   pthread_mutex_t lock;            /* one check or renewal at a time */
   struct zlease_info info;         /* [lock] what we last wrote */
   bool had_previous;               /* PREVIOUS is the lease we took over */
@@ -485,6 +486,7 @@ take (struct zvolume *vol, const char *name, const uint8_t instance[16],
   l->want_floor = ZLEASE_FLOOR_UNKNOWN;
   snprintf (l->name, sizeof l->name, "%s", name);
   zkey_lease (l->key, name);
+  l->tool = flags & ZLEASE_TOOL;
   switch (store_is_atomic (vol, name, &why)) {
   case -1: return NULL;
   case 1: l->atomic = true; break;
@@ -617,8 +619,9 @@ take (struct zvolume *vol, const char *name, const uint8_t instance[16],
     l = NULL;
     return ret;
   }
-  zerror ("device %s: its lease kept changing while this server tried to "
-          "take it: another server is opening it", name);
+  zerror ("device %s: its lease kept changing while %s tried to take it: "
+          "another server is opening it", name,
+          flags & ZLEASE_TOOL ? "zerofs-dev" : "this server");
   errno = EBUSY;
   return NULL;
 }
@@ -647,13 +650,16 @@ lost_locked (struct zlease *l, const struct zlease_info *now_holder)
   if (!atomic_exchange (&l->lost, true)) {
     if (now_holder) {
       zlease_describe (now_holder, holder, sizeof holder);
-      zerror ("device %s: this server lost its lease to %s: writes and "
-              "flushes of the device fail from now on, and nothing more "
-              "is written to the store for it", l->name, holder);
+      zerror ("device %s: %s lost its lease to %s: %s, and nothing more "
+              "is written to the store for it", l->name,
+              l->tool ? "zerofs-dev" : "this server", holder,
+              l->tool ? "the command fails" :
+              "writes and flushes of the device fail from now on");
     }
     else
-      zerror ("device %s: its lease object was deleted: writes and "
-              "flushes of the device fail from now on", l->name);
+      zerror ("device %s: its lease object was deleted: %s", l->name,
+              l->tool ? "the command fails" :
+              "writes and flushes of the device fail from now on");
   }
   errno = EIO;
   return -1;

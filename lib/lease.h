@@ -193,6 +193,8 @@ struct zlease;
 #define ZLEASE_FORCE 1       /* take it even from a live holder */
 #define ZLEASE_ONLY_OURS 2   /* refuse (ESTALE, said) unless this cache
                                 instance held it last, or nobody did */
+#define ZLEASE_TOOL 4        /* the holder is zerofs-dev, not a server
+                                (what its messages say) */
 
 /* Take device NAME's lease for cache instance INSTANCE.  Held by
  * another live writer and not ZLEASE_FORCE: NULL, EBUSY, with a zerror

@@ -78,6 +78,8 @@ fi
 cat "$tmpdir/rm2"
 grep -q "not sent" "$tmpdir/rm2" ||
     { echo "FAIL: rm does not say its deletes were not sent"; exit 1; }
+grep -q "device rmrace: zerofs-dev lost its lease to host .*: the command fails" "$tmpdir/rm2" ||
+    { echo "FAIL: rm does not say it lost its lease"; exit 1; }
 stop_server
 export2=rmrace start_second "$tmpdir/cacheR" force=true journal-max-bytes=0
 got=$(export2=rmrace client2 'print(bytes(h.pread(4096, 0)[:1]))')

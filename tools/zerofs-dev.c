@@ -566,8 +566,8 @@ op_lease_take (struct ctx *ctx, const char *name, struct op_lease *op)
   op->release = true;
   if (crypto_random (instance, sizeof instance) == -1)
     return -1;
-  op->lease = zlease_take (ctx->vol, name, instance,
-                           ctx->cl->force ? ZLEASE_FORCE : 0);
+  op->lease = zlease_take (ctx->vol, name, instance, ZLEASE_TOOL |
+                           (ctx->cl->force ? ZLEASE_FORCE : 0));
   return op->lease ? 0 : -1;
 }
 

@@ -283,8 +283,8 @@ objstore_fence_check (const char *op, const char *key)
                           "these objects could not be confirmed (see "
                           "above)", op, key);
   /* Lost (EIO), or refused: given up, whatever the check said. */
-  return objstore_fail (EIO, "%s %s: not sent: this server may not change "
-                        "these objects (see above)", op, key);
+  return objstore_fail (EIO, "%s %s: not sent: the right to change these "
+                        "objects is lost (see above)", op, key);
 }
 
 /* Run the call that follows with FENCE as this thread's fence. */
