@@ -510,8 +510,8 @@ take (struct zvolume *vol, const char *name, const uint8_t instance[16],
      * object is judged stale by it.
      */
     if (r == -1 && errno == EBADMSG && force && !seen) {
-      zwarning ("device %s: replacing its lease object, which this server "
-                "cannot read (force=true)", name);
+      zwarning ("device %s: replacing its lease object, which cannot be "
+                "read (%s)", name, l->tool ? "--force" : "force=true");
       r = 2;
       snprintf (holder, sizeof holder, "whoever held it (its lease object "
                 "could not be read)");

@@ -931,6 +931,8 @@ load_chunk (void *opaque, const uint8_t uuid[16], uint64_t index,
     e->recovered = !d->held;
     if (!d->held)
       c->recover_total++;
+    else
+      c->nheld++;
     /* What the store lacks of it is not known: the whole chunk. */
     e->unsaved = true;
     e->unsaved_since = e->seq;
@@ -963,7 +965,8 @@ refuse_resized (const char *dir, const struct index_device *rec,
   "the device is held (never served, nothing of it uploaded) while the " \
   "other devices are served; to start without those chunks (they are " \
   "lost), stop the server, which uploads the other devices' data, and " \
-  "move the cache-dir away"
+  "move the cache-dir away: nothing else ends the hold (not force=true, " \
+  "nor replacing or deleting its lease)"
 
 /* Device REC's lease was taken since its index record was current
  * (cache_lease_unchanged): another server may have written the device
@@ -979,6 +982,13 @@ taken_over (struct zcache *c, const struct index_device *rec,
   const struct zlease_info *lease = &seen->info;
   char holder[512];
 
+  /* Held at an earlier start: whatever the lease says now. */
+  if (rec->lease_mark == ZINDEX_LEASE_HELD && dirty > 0) {
+    zerror ("device %s was held at an earlier start, and %s still holds "
+            "%" PRIu64 " of its chunks not yet written to the store: %s",
+            rec->name, c->dir, dirty, HOLD_ADVICE);
+    return 2;
+  }
   if (zlease_look (c->vol, rec->name, c->instance, seen) == -1) {
     /* Not genuine (said): what it held is not known.  Cached data is
      * forgotten; unflushed data keeps the server from starting, as the
@@ -1074,17 +1084,19 @@ recover (struct zcache *c, struct scan_ctx *scan)
           d = new_device (c, &meta, rec.seq_reserved);
           if (d == NULL)
             return -1;
-          link_device (c, d);
           if (over == 2) {
             /* Kept as it is, for the operator (taken_over said what to
              * do): its chunks are loaded, so that their slots stay
              * theirs, but nothing of it is served or written, and its
-             * index record is not rewritten.
+             * index record stays as found, marked held for good.
              */
             d->held = true;
             d->held_record = rec;
+            d->held_record.lease_mark = ZINDEX_LEASE_HELD;
+            link_device (c, d);
             continue;
           }
+          link_device (c, d);
           /* Its lease is taken (for write-back, or a client's first
            * write) only if nobody took it since (fence.c).
            */
@@ -1559,10 +1571,10 @@ zcache_close (struct zcache *c)
   readahead_stop (c);
   if (c->wb_started) {
     zcache_stop_writeback (c);
-    if (c->ndirty > 0 && zcache_flush_all (c) == -1)
+    if (cache_ndirty (c) > 0 && zcache_flush_all (c) == -1)
       zerror ("cache: %" PRIu64 " dirty chunks could not be uploaded at "
               "shutdown; they stay in %s and will be uploaded when the "
-              "server starts again", c->ndirty, c->dir);
+              "server starts again", cache_ndirty (c), c->dir);
     else if (c->ndirty > 0)
       zerror ("cache: %" PRIu64 " dirty chunks of held or fenced devices "
               "(see the errors before) stay in %s, not uploaded", c->ndirty,

@@ -206,9 +206,10 @@ cache_device_lease_mark (const struct cache_device *d)
   struct zlease *l = lease_of (d);
 
   if (l)
-    return zlease_lost (l) ? 0 : ZINDEX_LEASE_MARK (zlease_generation (l));
+    return zlease_lost (l) ? ZINDEX_LEASE_NONE :
+      ZINDEX_LEASE_MARK (zlease_generation (l));
   if (!d->lease_seen_valid || d->lease_seen.held_by_other)
-    return 0;
+    return ZINDEX_LEASE_NONE;
   return ZINDEX_LEASE_MARK (d->lease_seen.exists ?
                             d->lease_seen.info.generation : 0);
 }

@@ -69,12 +69,20 @@ struct index_device {
   uint64_t seq_reserved;       /* write sequences below this may be used */
   uint32_t lease_mark;         /* the lease the chunk records are current
                                   with: ZINDEX_LEASE_MARK (generation),
-                                  0 if not known */
+                                  0 if not known (older records),
+                                  ZINDEX_LEASE_NONE or _HELD */
 };
 
 /* The lease mark of a device whose lease has generation GEN (0: none). */
 #define ZINDEX_LEASE_MARK(gen) (UINT32_C (0x80000000) | \
                                 ((uint32_t) (gen) & UINT32_C (0x7fffffff)))
+/* Marks that no lease matches (high bit clear, not 0): the records were
+ * made without the lease, or by a server that lost it (never current
+ * again), or the device is held (cache.c: its unflushed chunks must not
+ * be uploaded, whatever its lease does later).
+ */
+#define ZINDEX_LEASE_NONE UINT32_C (0x7ffffffe)
+#define ZINDEX_LEASE_HELD UINT32_C (0x7fffffff)
 
 struct zindex;
 struct zindex_txn;

@@ -292,6 +292,9 @@ struct zcache {
   uint32_t clock_hand;
   struct centry *dirty_head;
   uint64_t ndirty, dirty_max;
+  uint64_t nheld;                /* of NDIRTY, the held devices' (never
+                                    uploaded: not counted against
+                                    DIRTY_MAX; cache_ndirty) */
   struct centry *index_head;
   uint64_t nentries;
   struct cache_device *devices;
@@ -544,6 +547,14 @@ extern int journal_replay (struct zcache *c, struct cache_device *d);
 extern int zcache_start_writeback (struct zcache *c);
 extern void zcache_stop_writeback (struct zcache *c);
 extern int zcache_flush_all (struct zcache *c);
+/* Under c->lock: the dirty chunks that the write-back can upload (held
+ * devices' left out), for comparisons with dirty_max.
+ */
+static inline uint64_t
+cache_ndirty (const struct zcache *c)
+{
+  return c->ndirty - c->nheld;
+}
 extern void zcache_wait_for_space_locked (struct zcache *c);
 /* Under c->lock: a write to E has just completed (WAS_REWRITTEN: E was
  * rewritten whole before it).  Wakes the write-back thread when this

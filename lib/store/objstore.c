@@ -282,6 +282,9 @@ objstore_fence_check (const char *op, const char *key)
     return objstore_fail (err, "%s %s: not sent: the right to change "
                           "these objects could not be confirmed (see "
                           "above)", op, key);
+  /* Not wanted any more (a survey stopped): given up. */
+  if (err == ECANCELED)
+    return objstore_fail (EIO, "%s %s: not sent: no longer wanted", op, key);
   /* Lost (EIO), or refused: given up, whatever the check said. */
   return objstore_fail (EIO, "%s %s: not sent: the right to change these "
                         "objects is lost (see above)", op, key);
