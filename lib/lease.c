@@ -447,6 +447,20 @@ zlease_refuse_changed (const char *name, const struct zlease_seen *seen,
   return -1;
 }
 
+/* Who holds L, and what losing it means, for messages. */
+static const char *
+holder_word (bool tool)
+{
+  return tool ? "zerofs-dev" : "this server";
+}
+
+static const char *
+loss_effect (bool tool)
+{
+  return tool ? "the command fails" :
+    "writes and flushes of the device fail from now on";
+}
+
 /* The generation of a lease that replaces one nobody can read.  It
  * must not equal one that lease had, or one a cache recorded from it
  * (the index keeps 31 bits of it: ZINDEX_LEASE_MARK), or the next
@@ -620,8 +634,7 @@ take (struct zvolume *vol, const char *name, const uint8_t instance[16],
     return ret;
   }
   zerror ("device %s: its lease kept changing while %s tried to take it: "
-          "another server is opening it", name,
-          flags & ZLEASE_TOOL ? "zerofs-dev" : "this server");
+          "another server is opening it", name, holder_word (l->tool));
   errno = EBUSY;
   return NULL;
 }
@@ -652,14 +665,11 @@ lost_locked (struct zlease *l, const struct zlease_info *now_holder)
       zlease_describe (now_holder, holder, sizeof holder);
       zerror ("device %s: %s lost its lease to %s: %s, and nothing more "
               "is written to the store for it", l->name,
-              l->tool ? "zerofs-dev" : "this server", holder,
-              l->tool ? "the command fails" :
-              "writes and flushes of the device fail from now on");
+              holder_word (l->tool), holder, loss_effect (l->tool));
     }
     else
       zerror ("device %s: its lease object was deleted: %s", l->name,
-              l->tool ? "the command fails" :
-              "writes and flushes of the device fail from now on");
+              loss_effect (l->tool));
   }
   errno = EIO;
   return -1;

@@ -135,13 +135,53 @@ copy_one (void *opaque, struct jobs *jobs, size_t i)
   return 0;
 }
 
+/* SRC's lease, read once: a live writer's is refused unless --force
+ * (which also goes past one nobody can read), and STATE (at least
+ * OBJSTORE_ETAG_MAX + 8 bytes) gets what the marker records of it:
+ * "none", "live" (also for an unreadable one), or "etag ETAG".
+ */
+static int
+source_lease_state (struct ctx *ctx, const char *src, char *state,
+                    size_t size)
+{
+  struct zlease_info lease;
+  char etag[OBJSTORE_ETAG_MAX], holder[512];
+  int r;
+
+  r = zlease_read (ctx->vol, src, &lease, etag);
+  if (r == -1 && errno == EBADMSG && ctx->cl->force) {
+    zwarning ("device %s: going on with a lease object this zerofs-dev "
+              "cannot read (--force)", src);
+    snprintf (state, size, "live");
+    return 0;
+  }
+  if (r == -1)
+    return -1;
+  if (r == 1) {
+    snprintf (state, size, "none");
+    return 0;
+  }
+  if (!zlease_is_live (&lease)) {
+    snprintf (state, size, "etag %s", etag);
+    return 0;
+  }
+  if (!ctx->cl->force) {
+    zlease_describe (&lease, holder, sizeof holder);
+    zerror ("device %s is in use by another server: %s; stop it first, or "
+            "add --force if it is gone for good", src, holder);
+    errno = EBUSY;
+    return -1;
+  }
+  snprintf (state, size, "live");
+  return 0;
+}
+
 int
 cmd_clone (struct ctx *ctx)
 {
   const char *src_name = ctx->cl->args[1], *dst = ctx->cl->args[2];
   struct device_meta src, meta;
-  struct zlease_info lease;
-  char etag[OBJSTORE_ETAG_MAX], lease_state[OBJSTORE_ETAG_MAX + 8];
+  char lease_state[OBJSTORE_ETAG_MAX + 8];
   char key[OBJSTORE_KEY_MAX], marker_key[OBJSTORE_KEY_MAX];
   char text[MARKER_MAX], was[ZDEVICE_NAME_MAX + 1];
   CLEANUP_FREE char *old = NULL;
@@ -158,7 +198,6 @@ cmd_clone (struct ctx *ctx)
   struct jobs_result res;
   size_t oldlen, i, j;
   bool resume;
-  int r;
 
   if (device_name_check (dst) == -1 ||
       zvolume_get_device (ctx->vol, src_name, &src) == -1)
@@ -174,19 +213,11 @@ cmd_clone (struct ctx *ctx)
     errno = EEXIST;
     return -1;
   }
-  if (errno != ENOENT || no_writer (ctx, src_name) == -1)
-    return -1;
-
   /* 1. The marker: what an earlier run saw, and what this one sees. */
-  r = zlease_read (ctx->vol, src_name, &lease, etag);
-  if (r == -1 && !(errno == EBADMSG && ctx->cl->force))
+  if (errno != ENOENT ||
+      source_lease_state (ctx, src_name, lease_state,
+                          sizeof lease_state) == -1)
     return -1;
-  if (r == 1)
-    snprintf (lease_state, sizeof lease_state, "none");
-  else if (r == -1 || zlease_is_live (&lease))  /* unreadable: --force */
-    snprintf (lease_state, sizeof lease_state, "live");
-  else
-    snprintf (lease_state, sizeof lease_state, "etag %s", etag);
   marker_text (&src, lease_state, text, sizeof text);
 
   zkey_clone_marker (marker_key, dst);

@@ -511,32 +511,6 @@ print_json_object (const struct json_field *fields, size_t n)
   putchar ('}');
 }
 
-/* Refuse to change a device a server writes, unless --force. */
-int
-no_writer (struct ctx *ctx, const char *name)
-{
-  struct zlease_info lease;
-  char holder[512];
-  int r;
-
-  r = zlease_read (ctx->vol, name, &lease, NULL);
-  /* One nobody can read (said): --force goes ahead as for a live one. */
-  if (r == -1 && errno == EBADMSG && ctx->cl->force) {
-    zwarning ("device %s: going on with a lease object this zerofs-dev "
-              "cannot read (--force)", name);
-    return 0;
-  }
-  if (r == -1)
-    return -1;
-  if (r == 1 || !zlease_is_live (&lease) || ctx->cl->force)
-    return 0;
-  zlease_describe (&lease, holder, sizeof holder);
-  zerror ("device %s is in use by another server: %s; stop it first, or "
-          "add --force if it is gone for good", name, holder);
-  errno = EBUSY;
-  return -1;
-}
-
 /* An operation that changes a device (rm, resize) holds its lease
  * while it runs, as a server would: no server can open the device for
  * writing meanwhile, and with --force a live writer is taken over first

@@ -51,9 +51,6 @@ struct ctx {
   uint64_t size;                    /* SIZE argument of create, resize */
 };
 
-/* Refuse to change (or copy) a device a server writes, unless --force. */
-extern int no_writer (struct ctx *ctx, const char *name);
-
 /* A note on stderr, "zerofs-dev: ..." (not an error). */
 extern void note (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
