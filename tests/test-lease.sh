@@ -295,10 +295,12 @@ stop_second
 # never served, nothing of it uploaded.  The other device is served,
 # and its data uploaded at a clean stop.
 serve force=true
-grep -q "was written by another server since this cache last saw it.*refusing to upload them over newer data: the device is held" "$log" ||
-    { echo "FAIL: the stale recovered data was not recognised"; exit 1; }
+# (A client's open is answered once the start's recovery is over, so
+# the log has its messages by then.)
 client disk 'h.get_size()' 2>/dev/null &&
     { echo "FAIL: a held device was served"; exit 1; }
+grep -q "was written by another server since this cache last saw it.*refusing to upload them over newer data: the device is held" "$log" ||
+    { echo "FAIL: the stale recovered data was not recognised"; exit 1; }
 grep -q "device disk is held: this cache has chunks of it" "$log"
 # A write to the other device just before the stop (not due for
 # upload yet): the stop stores it, the held chunk stays.
@@ -318,16 +320,18 @@ stop_second
 # the other server wrote the device).
 : > "$log"
 serve
+client disk 'h.get_size()' 2>/dev/null &&
+    { echo "FAIL: a held device was served"; exit 1; }
 grep -q "device disk was held at an earlier start, and .* still holds 1 of its chunks" "$log" ||
     { echo "FAIL: the device was not held again"; exit 1; }
 stop_server -9
 [ "$ZEROFS_TEST_BACKEND" != dir ] || rm "$tmpdir/store/devices/disk/lease"
 : > "$log"
 serve
-grep -q "device disk was held at an earlier start, and .* still holds 1 of its chunks" "$log" ||
-    { echo "FAIL: the hold did not survive a kill and the lease's removal"; exit 1; }
 client disk 'h.get_size()' 2>/dev/null &&
     { echo "FAIL: a held device was served"; exit 1; }
+grep -q "device disk was held at an earlier start, and .* still holds 1 of its chunks" "$log" ||
+    { echo "FAIL: the hold did not survive a kill and the lease's removal"; exit 1; }
 stop_server
 start_second "$tmpdir/cache7e" force=true
 client2 'assert h.pread(1 << 20, 3 << 20) == b"B" * (1 << 20), "stale data uploaded"'
