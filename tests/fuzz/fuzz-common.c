@@ -50,11 +50,22 @@ sink (const char *fmt, va_list args)
 }
 
 /* A password may be read from "-" (stdin) or "-FD": no read of a
- * descriptor the fuzzer inherited may block.  Stdin becomes /dev/null,
- * a terminal on stdout or stderr is reopened write-only, and any other
- * inherited descriptor a read can wait on (a pipe such as make's
- * jobserver, a socket, a terminal or another character device) becomes
- * /dev/null as well.
+ * descriptor may block.  Two kinds of descriptor are open when a
+ * target runs:
+ *
+ * - those the fuzzer inherited (make's jobserver pipe, a terminal):
+ *   fuzz_init points stdin and every other one a read can wait on at
+ *   /dev/null, and a terminal on stdout or stderr is reopened
+ *   write-only;
+ *
+ * - those the runtime opens later: the sanitizers start llvm-symbolizer
+ *   on two pipes the first time they symbolize a stack (a suppressed
+ *   leak is enough), and those pipes must keep working.  The targets
+ *   that read passwords wrap each input in fuzz_unblock_fds and
+ *   fuzz_restore_fds, which make every descriptor that is not a file
+ *   non-blocking for that time only: a read of an empty pipe then fails
+ *   with EAGAIN.  fuzz_init opens a pipe of its own at FUZZ_PIPE_FD so
+ *   that the seeds can show this (password-runtime-pipe).
  */
 static void
 replace_fd (int fd, const char *path, int flags)
@@ -98,9 +109,75 @@ replace_blocking_fds (void)
   closedir (dir);
   for (i = 0; i < fds.len; i++)
     if (fstat (fds.items[i], &st) == 0 &&
-        (S_ISFIFO (st.st_mode) || S_ISSOCK (st.st_mode) ||
-         S_ISCHR (st.st_mode)))
+        !S_ISREG (st.st_mode) && !S_ISDIR (st.st_mode))
       replace_fd (fds.items[i], "/dev/null", O_RDONLY);
+}
+
+/* The descriptors fuzz_unblock_fds made non-blocking, with their flags
+ * before.
+ */
+struct unblocked_fd {
+  int fd;
+  int flags;
+};
+DEFINE_VECTOR_TYPE (unblocked_fd_vector, struct unblocked_fd);
+static unblocked_fd_vector unblocked = EMPTY_VECTOR;
+
+void
+fuzz_unblock_fds (void)
+{
+  struct unblocked_fd u;
+  struct dirent *ent;
+  struct stat st;
+  DIR *dir;
+
+  dir = opendir ("/proc/self/fd");
+  if (dir == NULL)
+    fuzz_fail ("/proc/self/fd: %m");
+  while ((ent = readdir (dir)) != NULL) {
+    u.fd = atoi (ent->d_name);
+    if (u.fd <= STDERR_FILENO || u.fd == dirfd (dir) ||
+        fstat (u.fd, &st) == -1 ||
+        S_ISREG (st.st_mode) || S_ISDIR (st.st_mode))
+      continue;
+    u.flags = fcntl (u.fd, F_GETFL);
+    if (u.flags == -1 || (u.flags & O_NONBLOCK))
+      continue;
+    if (fcntl (u.fd, F_SETFL, u.flags | O_NONBLOCK) == -1)
+      fuzz_fail ("making descriptor %d non-blocking: %m", u.fd);
+    if (unblocked_fd_vector_append (&unblocked, u) == -1)
+      fuzz_fail ("out of memory");
+  }
+  closedir (dir);
+}
+
+void
+fuzz_restore_fds (void)
+{
+  size_t i;
+
+  for (i = 0; i < unblocked.len; i++)
+    if (fcntl (unblocked.items[i].fd, F_SETFL, unblocked.items[i].flags) == -1)
+      fuzz_fail ("restoring descriptor %d: %m", unblocked.items[i].fd);
+  unblocked.len = 0;
+}
+
+/* An empty pipe at FUZZ_PIPE_FD (read end) and FUZZ_PIPE_FD + 1, open
+ * for the whole run like the symbolizer's.
+ */
+static void
+open_runtime_pipe (void)
+{
+  int fds[2];
+
+  if (pipe (fds) == -1 ||
+      dup2 (fds[0], FUZZ_PIPE_FD) == -1 ||
+      dup2 (fds[1], FUZZ_PIPE_FD + 1) == -1) {
+    perror ("pipe");
+    abort ();
+  }
+  close (fds[0]);
+  close (fds[1]);
 }
 
 void
@@ -117,6 +194,7 @@ fuzz_init (void)
     if (isatty (fd) && (tty = ttyname (fd)) != NULL)
       replace_fd (fd, tty, O_WRONLY);
   replace_blocking_fds ();
+  open_runtime_pipe ();
 }
 
 void

@@ -12,10 +12,11 @@
  * (fuzz_check_conf).
  *
  * Some settings read other files: libconfig's @include, password=+FILE
- * and password=-FD.  fuzz_init makes the standard descriptors safe to
- * read, and inputs that name a device or kernel file are skipped
- * (fuzz_text_is_safe), so that no input can hang on /dev/zero or a
- * terminal.
+ * and password=-FD.  fuzz_init makes the inherited descriptors safe to
+ * read, the load runs with every other descriptor non-blocking
+ * (fuzz_unblock_fds: the sanitizers' symbolizer pipes), and inputs that
+ * name a device or kernel file are skipped (fuzz_text_is_safe), so that
+ * no input can hang on a pipe, /dev/zero or a terminal.
  */
 #include <config.h>
 
@@ -47,7 +48,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   fuzz_write_file (path, data, size);
   zconf_init (&conf);
   /* Loaded or not, what is set must be within the limits. */
+  fuzz_unblock_fds ();
   zconf_load_file (&conf, path);
+  fuzz_restore_fds ();
   fuzz_check_conf (&conf);
   zconf_free (&conf);
   return 0;

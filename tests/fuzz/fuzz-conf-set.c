@@ -13,7 +13,8 @@
  * fresh struct zconf (so that a replaced value is freed), which must
  * then be within the limits (fuzz_check_conf) and is freed (leaks are
  * reported).  Inputs that name a device or kernel file are skipped, as
- * password=+FILE would read it (see fuzz-conf-file.c).
+ * password=+FILE would read it, and descriptors are read non-blocking,
+ * as password=-FD would read one (see fuzz-conf-file.c).
  *
  * The value is also parsed by zparse_size: a size it accepts must come
  * back the same when printed as a plain number, and again as a number
@@ -76,8 +77,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     fuzz_fail ("out of memory");
 
   zconf_init (&conf);
+  fuzz_unblock_fds ();
   zconf_set (&conf, options[data[0] % n].key, value);
   zconf_set (&conf, options[data[0] % n].key, value);
+  fuzz_restore_fds ();
   fuzz_check_conf (&conf);
   zconf_free (&conf);
   check_size (value);

@@ -10,6 +10,9 @@
  *
  *   fuzz_init          errors formatted into a buffer and dropped (set
  *                      FUZZ_VERBOSE=1 to see them); stdin /dev/null
+ *   fuzz_unblock_fds, fuzz_restore_fds
+ *                      around an input that may read a descriptor
+ *                      (password=-FD): such reads fail, never wait
  *   fuzz_codec         the unit tests' chunk codec (tests/unit.h)
  *   fuzz_make_volume   a volume with fixed uuid and keys over a store
  *   struct fuzz_store  an object store in memory: a few objects, so that
@@ -54,8 +57,22 @@
 extern int LLVMFuzzerInitialize (int *argc, char ***argv);
 extern int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
-/* Call first, from LLVMFuzzerInitialize (or main). */
+/* Call first, from LLVMFuzzerInitialize (or main).  Besides the above,
+ * it opens an empty pipe at FUZZ_PIPE_FD (its read end) and
+ * FUZZ_PIPE_FD + 1, kept open, as the sanitizers' symbolizer pipes are
+ * once started: seeds read it to show that no input can wait on a
+ * descriptor opened after fuzz_init.
+ */
+#define FUZZ_PIPE_FD 20
 extern void fuzz_init (void);
+
+/* Make every open descriptor above stderr that is not a regular file or
+ * a directory non-blocking, until fuzz_restore_fds puts their flags
+ * back: a target that may read a descriptor the input names calls them
+ * around that input (see fuzz-common.c).
+ */
+extern void fuzz_unblock_fds (void);
+extern void fuzz_restore_fds (void);
 
 /* The unit tests' chunk codec (tests/unit.h: fixed key and uuids, no
  * compression), set by fuzz_init: chunk and journal objects of the
