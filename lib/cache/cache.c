@@ -799,6 +799,7 @@ zcache_device (struct zcache *c, const struct device_meta *meta,
 struct scan_device {
   uint8_t uuid[16];
   uint64_t dirty;
+  uint64_t end;                 /* past its last chunk with a record */
 };
 
 struct scan_record {
@@ -863,6 +864,8 @@ scan_chunk (void *opaque, const uint8_t uuid[16], uint64_t index,
     }
   }
   ctx->devs.items[i].dirty += dirty;
+  if ((index + 1) * ZCHUNK_SIZE > ctx->devs.items[i].end)
+    ctx->devs.items[i].end = (index + 1) * ZCHUNK_SIZE;
   return 0;
 }
 
@@ -941,32 +944,59 @@ load_chunk (void *opaque, const uint8_t uuid[16], uint64_t index,
   return 0;
 }
 
-/* A device resized behind the cache's back while it held unflushed data:
- * refuse (EBUSY) rather than discard.  0 if that is not the case.
- */
-static int
-refuse_resized (const char *dir, const struct index_device *rec,
-                const struct device_meta *meta, uint64_t dirty)
-{
-  if (dirty == 0 || memcmp (meta->uuid, rec->uuid, 16) != 0 ||
-      meta->generation == rec->generation)
-    return 0;
-  zerror ("device %s was resized (zerofs-dev resize) while %s held "
-          "%" PRIu64 " of its chunks not yet written to the store; "
-          "refusing to mix them into the resized device: move the "
-          "cache-dir away to start without them (they are lost)",
-          rec->name, dir, dirty);
-  errno = EBUSY;
-  return -1;
-}
-
-/* What a held device's message ends with (taken_over). */
+/* What a held device's message ends with (taken_over, resized). */
 #define HOLD_ADVICE \
   "the device is held (never served, nothing of it uploaded) while the " \
   "other devices are served; to start without those chunks (they are " \
   "lost), stop the server, which uploads the other devices' data, and " \
   "move the cache-dir away: nothing else ends the hold (not force=true, " \
   "nor replacing or deleting its lease)"
+
+/* Device REC (META in the volume now) was resized behind the cache's
+ * back (zerofs-dev resize gives it a new generation) while the cache
+ * held DIRTY unflushed chunks of it: they must be neither dropped nor
+ * mixed into the resized device, so it is held (recover).  True if so
+ * (said).
+ */
+static bool
+resized (struct zcache *c, const struct index_device *rec,
+         const struct device_meta *meta, uint64_t dirty)
+{
+  if (dirty == 0 || memcmp (meta->uuid, rec->uuid, 16) != 0 ||
+      meta->generation == rec->generation)
+    return false;
+  zerror ("device %s was resized (zerofs-dev resize) while %s held "
+          "%" PRIu64 " of its chunks not yet written to the store; "
+          "refusing to mix them into the resized device: %s",
+          rec->name, c->dir, dirty, HOLD_ADVICE);
+  return true;
+}
+
+/* Keep device REC (META in the volume now) as it is, for the operator
+ * (taken_over or resized said what to do): its chunks are loaded, so
+ * that their slots stay theirs, but nothing of it is served or written,
+ * and its index record stays as found, marked held for good.  Its size
+ * covers every chunk the cache has of it (END), which a shrunk device
+ * may not.
+ */
+static int
+hold_device (struct zcache *c, const struct device_meta *meta,
+             const struct index_device *rec, uint64_t end)
+{
+  struct device_meta held_meta = *meta;
+  struct cache_device *d;
+
+  if (held_meta.size < end)
+    held_meta.size = end;
+  d = new_device (c, &held_meta, rec->seq_reserved);
+  if (d == NULL)
+    return -1;
+  d->held = true;
+  d->held_record = *rec;
+  d->held_record.lease_mark = ZINDEX_LEASE_HELD;
+  link_device (c, d);
+  return 0;
+}
 
 /* Device REC's lease was taken since its index record was current
  * (cache_lease_unchanged): another server may have written the device
@@ -1040,8 +1070,8 @@ taken_over (struct zcache *c, const struct index_device *rec,
 
 /* Check each device that has cached chunks against the volume: load the
  * ones that are as this cache knew them, forget the ones that are gone.
- * A device resized behind the cache's back while it held unflushed data
- * is refused rather than discarded.
+ * A device resized or written elsewhere behind the cache's back while it
+ * held unflushed data is held rather than discarded.
  */
 static int
 recover (struct zcache *c, struct scan_ctx *scan)
@@ -1080,22 +1110,15 @@ recover (struct zcache *c, struct scan_ctx *scan)
           meta.generation == rec.generation;
         if (same && (over = taken_over (c, &rec, sd->dirty, &seen)) == -1)
           return -1;
-        if (same && (over == 0 || over == 2)) {
+        if ((same && over == 2) || resized (c, &rec, &meta, sd->dirty)) {
+          if (hold_device (c, &meta, &rec, sd->end) == -1)
+            return -1;
+          continue;
+        }
+        if (same && over == 0) {
           d = new_device (c, &meta, rec.seq_reserved);
           if (d == NULL)
             return -1;
-          if (over == 2) {
-            /* Kept as it is, for the operator (taken_over said what to
-             * do): its chunks are loaded, so that their slots stay
-             * theirs, but nothing of it is served or written, and its
-             * index record stays as found, marked held for good.
-             */
-            d->held = true;
-            d->held_record = rec;
-            d->held_record.lease_mark = ZINDEX_LEASE_HELD;
-            link_device (c, d);
-            continue;
-          }
           link_device (c, d);
           /* Its lease is taken (for write-back, or a client's first
            * write) only if nobody took it since (fence.c).
@@ -1108,8 +1131,6 @@ recover (struct zcache *c, struct scan_ctx *scan)
           d->record_dirty = true;   /* commit the new reservation */
           continue;
         }
-        if (refuse_resized (c->dir, &rec, &meta, sd->dirty) == -1)
-          return -1;
       }
       else if (errno != ENOENT)
         return -1;              /* the store failed: try again later */
@@ -1350,13 +1371,9 @@ int
 zcache_check_dir (const char *dir, uint64_t cache_size, struct zvolume *vol)
 {
   CLEANUP_SCAN_CTX struct scan_ctx scan = { 0 };
-  struct index_device rec;
-  struct device_meta meta;
-  struct scan_device *sd;
   struct zindex *ix;
   uint8_t instance[16];
   char path[4096];
-  size_t i;
   int r;
 
   snprintf (path, sizeof path, "%s/index.mdb", dir);
@@ -1364,16 +1381,9 @@ zcache_check_dir (const char *dir, uint64_t cache_size, struct zvolume *vol)
   if (ix == NULL)
     return -1;
   r = check_identity (ix, dir, vol, instance);
-  /* Refuse now, where the user sees it, what recovery would refuse. */
+  /* The slots in use: the cache may not shrink below them. */
   if (r == 0)
     r = zindex_foreach_local_chunk (ix, scan_chunk, &scan);
-  for (i = 0; r == 0 && i < scan.devs.len; i++) {
-    sd = &scan.devs.items[i];
-    if (sd->dirty == 0 || zindex_get_device (ix, sd->uuid, &rec) != 0)
-      continue;
-    if (zvolume_get_device (vol, rec.name, &meta) == 0)
-      r = refuse_resized (dir, &rec, &meta, sd->dirty);
-  }
   zindex_close (ix);
   if (r == 0) {
     int64_t nslots = slot_count (cache_size, scan.max_slot);

@@ -35,9 +35,8 @@ extern int zcache_lock_dir (const char *dir);
 extern int zcache_lock_record_pid (int lock_fd);
 
 /* Before any fork: check that DIR's index (created if there is none)
- * belongs to volume VOL, that no device with unflushed data in it was
- * resized meanwhile, and reserve the disk space of a CACHE_SIZE cache
- * (refusing, with what is needed, if the filesystem is too small).
+ * belongs to volume VOL, and reserve the disk space of a CACHE_SIZE
+ * cache (refusing, with what is needed, if the filesystem is too small).
  * Opens and closes the index: LMDB handles must not cross a fork.
  */
 extern int zcache_check_dir (const char *dir, uint64_t cache_size,
