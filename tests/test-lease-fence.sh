@@ -21,6 +21,10 @@
 #    failing right then): its flushes fail until the floor is recorded
 #    (a later holder would judge its objects by the floor it inherited),
 #    and what it flushed then survives the loss of its cache.
+# 5. A fenced device's dirty chunks (its uploads failing when B took it)
+#    do not count against max-dirty once its lease is known lost:
+#    writes to another device of A's cache go on, and the stop says
+#    that the fenced chunks stay.
 # 4. S3 only: write-timeout bounds a PUT that makes progress.  Over a
 #    64 KiB/s link a 1 MiB PUT would take 16 s: with write-timeout=2 it
 #    is abandoned after 2 s, and a forced take waits 1 + 2 + 2 s.
@@ -183,6 +187,50 @@ if grep -q "was written by a server that had lost" "$log"; then
     echo "FAIL: B's own journal object was taken as stale"; exit 1
 fi
 stop_server
+
+# 5.  A fenced device's dirty chunks do not hold up the other devices.
+rm -rf "$cachedir"
+: > "$log"
+zdev create other5 64M
+printf 'fail put:devices/disk/chunks/ EAGAIN\n' > "$faults"
+serve max-dirty=4M retry-time=20 journal-max-bytes=0 $wt
+client disk 'for i in range(4): h.pwrite(b"A" * 4096, i << 20)'
+sleep 1                         # their uploads are failing
+start_second "$tmpdir/cache-b5" force=true $wt
+client2 'h.pwrite(b"B" * 4096, 0); h.flush()'
+stop_second
+# Four more chunks of the other device: past max-dirty with A's four,
+# which never leave the cache.  Without the set-aside, the writes wait
+# for room until retry-time (20 s) and fail.
+client other5 > "$tmpdir/a5.out" 2>&1 <<'EOF' || :
+import time
+t = time.time()
+try:
+    for i in range(4):
+        h.pwrite(b"O" * 4096, i << 20)
+    h.flush()
+    print("written in %.1f s" % (time.time() - t))
+except Exception as e:
+    print("failed after %.1f s: %s" % (time.time() - t, e))
+EOF
+cat "$tmpdir/a5.out"
+grep -q "written in" "$tmpdir/a5.out" ||
+    { echo "FAIL: the fenced device's chunks held up the other device"; exit 1; }
+server_error "device disk: its 4 dirty chunks stay in the cache, not uploaded (this server lost the device's lease)" "$log" ||
+    { echo "FAIL: no message for the chunks set aside"; exit 1; }
+: > "$faults"
+stop_server
+server_error "4 dirty chunks of held or fenced devices .* stay in" "$log" ||
+    { echo "FAIL: the set-aside chunks were not reported at the stop"; exit 1; }
+rm -rf "$tmpdir/cache-b5"
+start_second "$tmpdir/cache-b5"
+client2 'assert h.pread(4096, 0) == b"B" * 4096, "A overwrote B"
+for i in range(1, 4):
+    assert h.pread(4096, i << 20) == bytes(4096), "A uploaded after its loss"'
+stop_second
+export2=other5 start_second "$tmpdir/cache-o5"
+export2=other5 client2 'assert h.pread(4096, 3 << 20) == b"O" * 4096'
+stop_second
 
 # 4.  The bound itself.
 if [ "$ZEROFS_TEST_BACKEND" = s3rver ]; then

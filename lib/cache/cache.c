@@ -934,8 +934,6 @@ load_chunk (void *opaque, const uint8_t uuid[16], uint64_t index,
     e->recovered = !d->held;
     if (!d->held)
       c->recover_total++;
-    else
-      c->nheld++;
     /* What the store lacks of it is not known: the whole chunk. */
     e->unsaved = true;
     e->unsaved_since = e->seq;
@@ -992,6 +990,7 @@ hold_device (struct zcache *c, const struct device_meta *meta,
   if (d == NULL)
     return -1;
   d->held = true;
+  d->dirty_aside = true;        /* before its chunks are loaded */
   d->held_record = *rec;
   d->held_record.lease_mark = ZINDEX_LEASE_HELD;
   link_device (c, d);

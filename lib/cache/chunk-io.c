@@ -204,6 +204,8 @@ centry_set_dirty (struct zcache *c, struct centry *e)
     c->dirty_head->dprev = e;
   c->dirty_head = e;
   c->ndirty++;
+  if (e->dev->dirty_aside)
+    c->nheld++;
   e->dev->stats.dirty_chunks++;
   e->dev->stats.dirty_bytes += cache_device_chunk_len (e->dev, e->index);
 }
@@ -222,6 +224,8 @@ centry_clear_dirty (struct zcache *c, struct centry *e)
     e->dnext->dprev = e->dprev;
   e->dprev = e->dnext = NULL;
   c->ndirty--;
+  if (e->dev->dirty_aside)
+    c->nheld--;
   if (e->recovered) {
     e->recovered = false;
     c->recover_done++;

@@ -44,7 +44,10 @@
  *    start forgets what it cached (cache.c: it may be stale).
  *  - A lease found lost fences the device: writes and flushes fail with
  *    EIO, write-back leaves its chunks alone, and they stay dirty in
- *    this cache.  The lease is then not released at close.
+ *    this cache, set aside (cache_device_set_aside_locked): they no
+ *    longer count against max-dirty, or the other devices' writers
+ *    would wait for room that never comes.  The lease is then not
+ *    released at close.
  *  - A device recovered with unflushed chunks that must not be uploaded
  *    (another server wrote it since, or its lease cannot be read: cache.c,
  *    taken_over) is held: fenced from the start, its lease never taken,
@@ -355,6 +358,24 @@ cache_device_fenced (struct cache_device *d)
     return true;
   return l ? zlease_lost (l) : __atomic_load_n (&d->lease_refused,
                                                 __ATOMIC_RELAXED);
+}
+
+void
+cache_device_set_aside_locked (struct cache_device *d)
+{
+  struct zlease *l = lease_of (d);
+  struct zcache *c = d->c;
+
+  if (d->dirty_aside || l == NULL || !zlease_lost (l))
+    return;
+  d->dirty_aside = true;
+  c->nheld += d->stats.dirty_chunks;
+  if (d->stats.dirty_chunks > 0)
+    zerror ("device %s: its %" PRIu64 " dirty chunks stay in the cache, "
+            "not uploaded (this server lost the device's lease); they no "
+            "longer count against max-dirty", d->name,
+            d->stats.dirty_chunks);
+  pthread_cond_broadcast (&c->cond);
 }
 
 int

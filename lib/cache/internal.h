@@ -245,6 +245,10 @@ struct cache_device {
                                     changed, its records kept (set
                                     before the write-back starts) */
   struct index_device held_record; /* then, its index record as found */
+  bool dirty_aside;              /* [c->lock] its dirty chunks are never
+                                    uploaded in this server's life (held,
+                                    or its lease lost): counted in
+                                    c->nheld, not against dirty_max */
   bool lease_seen_valid;         /* [L] LEASE_SEEN was read: the device
                                     was first opened by a client (not
                                     recovered at start) */
@@ -292,9 +296,10 @@ struct zcache {
   uint32_t clock_hand;
   struct centry *dirty_head;
   uint64_t ndirty, dirty_max;
-  uint64_t nheld;                /* of NDIRTY, the held devices' (never
-                                    uploaded: not counted against
-                                    DIRTY_MAX; cache_ndirty) */
+  uint64_t nheld;                /* of NDIRTY, those of devices set
+                                    aside (d->dirty_aside: never uploaded,
+                                    not counted against DIRTY_MAX;
+                                    cache_ndirty) */
   struct centry *index_head;
   uint64_t nentries;
   struct cache_device *devices;
@@ -400,6 +405,12 @@ extern int cache_fence_set_check (void *opaque);
  * written for it.  Any lock or none.
  */
 extern bool cache_device_fenced (struct cache_device *d);
+/* Under c->lock: if D is fenced for good (its lease lost: a lease object
+ * is never replaced before the cache closes), set its dirty chunks
+ * aside (d->dirty_aside), so that they do not hold up the other
+ * devices' writers.  Held devices are set aside from the start.
+ */
+extern void cache_device_set_aside_locked (struct cache_device *d);
 /* Before a FLUSH of D is acknowledged: the lease was still ours when
  * its uploads ended (lib/lease.h zlease_confirm_within).
  */
@@ -547,8 +558,8 @@ extern int journal_replay (struct zcache *c, struct cache_device *d);
 extern int zcache_start_writeback (struct zcache *c);
 extern void zcache_stop_writeback (struct zcache *c);
 extern int zcache_flush_all (struct zcache *c);
-/* Under c->lock: the dirty chunks that the write-back can upload (held
- * devices' left out), for comparisons with dirty_max.
+/* Under c->lock: the dirty chunks that the write-back can upload (those
+ * of devices set aside left out), for comparisons with dirty_max.
  */
 static inline uint64_t
 cache_ndirty (const struct zcache *c)
