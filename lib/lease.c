@@ -139,10 +139,14 @@ zlease_decode (const struct zvolume *vol, const char *name,
       CRYPTO_TAG_LEN)
     return bad_lease (key, vol, "has an impossible length");
   if (obj[4] != LEASE_VERSION) {
+    /* Most likely a newer zerofs's, whose writer this one cannot fence:
+     * not replaced, even by force.
+     */
     zerror ("lease %s in %s has format version %u, this zerofs reads "
-            "version %d", key, vol->store->description, obj[4],
-            LEASE_VERSION);
-    errno = EBADMSG;
+            "version %d: the device is written by another zerofs version; "
+            "use that version (force=true does not replace this lease)",
+            key, vol->store->description, obj[4], LEASE_VERSION);
+    errno = EPROTONOSUPPORT;
     return -1;
   }
   if (obj[5] != 0 || obj[6] != 0 || obj[7] != 0)

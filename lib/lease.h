@@ -130,6 +130,7 @@
 #ifndef ZEROFS_LEASE_H
 #define ZEROFS_LEASE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -163,17 +164,33 @@ extern int zlease_encode (const struct zvolume *vol, const char *name,
                           const struct zlease_info *info,
                           uint8_t *obj, size_t *len);
 /* Open a lease object.  Anything that is not a lease of NAME in this
- * volume: -1, EBADMSG, with a zerror naming KEY.
+ * volume: -1, EBADMSG, with a zerror naming KEY; a lease of a format
+ * this zerofs does not read: -1, EPROTONOSUPPORT (also said).
  */
 extern int zlease_decode (const struct zvolume *vol, const char *name,
                           const uint8_t *obj, size_t len,
                           struct zlease_info *info);
 
 /* Read device NAME's lease: 0, or 1 when there is none, or -1.  ETAG
- * (OBJSTORE_ETAG_MAX bytes, may be NULL) gets the object's ETag.
+ * (OBJSTORE_ETAG_MAX bytes, may be NULL) gets the object's ETag.  An
+ * object that is there but cannot be read is -1 (said) with errno
+ * EBADMSG (not a genuine lease of this device: damaged, or another
+ * key's; a forced take replaces it) or EPROTONOSUPPORT (a format this
+ * zerofs does not read, as a newer one's: never replaced); see
+ * zlease_unreadable.
  */
 extern int zlease_read (struct zvolume *vol, const char *name,
                         struct zlease_info *info, char *etag);
+
+/* After zlease_read or zlease_look failed: was the lease object there
+ * but unreadable (EBADMSG or EPROTONOSUPPORT), rather than the store
+ * failing?
+ */
+static inline bool
+zlease_unreadable (int err)
+{
+  return err == EBADMSG || err == EPROTONOSUPPORT;
+}
 
 /* "host H pid P (cache instance U), since DATE, renewed N s ago" */
 extern void zlease_describe (const struct zlease_info *info,

@@ -505,6 +505,32 @@ flip "$store/devices/disk/lease" 30
 rm "$store/devices/disk/lease"
 nbdkit -v -U - "$PLUGIN" "${noforce[@]}" export=disk \
        --run 'nbdsh -u "$uri" -c "h.pwrite(b\"L\" * 4096, 0); h.flush()"' 2>> "$log"
+# A lease of a format this zerofs does not read (byte 4, as a newer
+# zerofs's would be): this zerofs cannot fence its writer, so nothing
+# replaces it, not even force; zerofs-dev list still lists the device.
+setbyte () {
+    /usr/bin/python3 -c '
+import sys
+p, i, v = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+b = bytearray(open(p, "rb").read()); b[i] = v; open(p, "wb").write(b)' "$@"
+}
+setbyte "$store/devices/disk/lease" 4 2
+newer="lease devices/disk/lease in .* has format version 2, this zerofs reads version 1: .*force=true does not replace this lease"
+snapshot "$tmpdir/before"
+dev_fails "$newer" resize --force disk $((16 * M))
+: > "$log"
+start_server "$PLUGIN" "${noforce[@]}" force=true export=disk 2>> "$log"
+client disk 'h.pwrite(b"N" * 4096, 0)' 2>/dev/null && {
+    echo "$0: FAIL: force=true replaced a lease of a newer format"; exit 1; }
+server_error "$newer" "$log"
+stop_server
+unchanged "lease of a newer format"
+zdev list > "$tmpdir/out" 2>&1 || :
+cat "$tmpdir/out"
+grep -q "^disk .*(its lease object is unreadable)" "$tmpdir/out" || {
+    echo "$0: FAIL: list does not show a device with a newer lease"; exit 1; }
+setbyte "$store/devices/disk/lease" 4 1
+zdev info disk > /dev/null
 # A cache holding unflushed chunks of a device whose lease turns out
 # unreadable at restart: nothing says whether another server wrote the
 # device since, so the device is held (force or not), saying why: never

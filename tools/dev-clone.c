@@ -149,7 +149,7 @@ source_lease_state (struct ctx *ctx, const char *src, char *state,
   int r;
 
   r = zlease_read (ctx->vol, src, &lease, etag);
-  if (r == -1 && errno == EBADMSG && ctx->cl->force) {
+  if (r == -1 && zlease_unreadable (errno) && ctx->cl->force) {
     zwarning ("device %s: going on with a lease object this zerofs-dev "
               "cannot read (--force)", src);
     snprintf (state, size, "live");

@@ -682,7 +682,7 @@ list_one (void *opaque, const char *name)
     return -1;
   }
   row.lease_r = zlease_read (ls->vol, name, &row.lease, NULL);
-  if (row.lease_r == -1 && errno != EBADMSG) {
+  if (row.lease_r == -1 && !zlease_unreadable (errno)) {
     free (row.name);
     return -1;
   }

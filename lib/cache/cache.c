@@ -1023,12 +1023,12 @@ taken_over (struct zcache *c, const struct index_device *rec,
      * forgotten; unflushed data keeps the server from starting, as the
      * message says, rather than be lost or uploaded blindly.
      */
-    if (errno == EBADMSG && dirty == 0) {
+    if (zlease_unreadable (errno) && dirty == 0) {
       zerror ("cache: device %s: discarding its cached data (its lease "
               "cannot be read)", rec->name);
       return 1;
     }
-    if (errno != EBADMSG)
+    if (!zlease_unreadable (errno))
       return -1;
     zerror ("device %s: %s holds %" PRIu64 " of its chunks not yet "
             "written to the store, and with its lease unreadable nothing "
