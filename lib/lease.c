@@ -132,23 +132,27 @@ zlease_decode (const struct zvolume *vol, const char *name,
   size_t plen, aadlen;
 
   zkey_lease (key, name);
-  if (len < 4 || memcmp (obj, LEASE_MAGIC, 4) != 0)
+  if (len < 5 || memcmp (obj, LEASE_MAGIC, 4) != 0)
     return bad_lease (key, vol, "is not a zerofs lease object (bad magic)");
-  if (len < LEASE_HEADER_LEN + LEASE_PAYLOAD_FIXED + 1 + CRYPTO_TAG_LEN ||
-      len > LEASE_HEADER_LEN + LEASE_PAYLOAD_FIXED + ZLEASE_HOST_MAX +
-      CRYPTO_TAG_LEN)
-    return bad_lease (key, vol, "has an impossible length");
-  if (obj[4] != LEASE_VERSION) {
-    /* Most likely a newer zerofs's, whose writer this one cannot fence:
-     * not replaced, even by force.
-     */
+  /* The version before the length: a newer format may be longer.  Its
+   * writer is a newer zerofs, which this one cannot fence: such a lease
+   * is not replaced, even by force.
+   */
+  if (obj[4] > LEASE_VERSION) {
     zerror ("lease %s in %s has format version %u, this zerofs reads "
-            "version %d: the device is written by another zerofs version; "
-            "use that version (force=true does not replace this lease)",
+            "version %d: the device was written by a newer zerofs; use "
+            "that version (force does not replace this lease)",
             key, vol->store->description, obj[4], LEASE_VERSION);
     errno = EPROTONOSUPPORT;
     return -1;
   }
+  if (obj[4] != LEASE_VERSION)
+    return bad_lease (key, vol, "has format version 0, which no zerofs "
+                      "writes");
+  if (len < LEASE_HEADER_LEN + LEASE_PAYLOAD_FIXED + 1 + CRYPTO_TAG_LEN ||
+      len > LEASE_HEADER_LEN + LEASE_PAYLOAD_FIXED + ZLEASE_HOST_MAX +
+      CRYPTO_TAG_LEN)
+    return bad_lease (key, vol, "has an impossible length");
   if (obj[5] != 0 || obj[6] != 0 || obj[7] != 0)
     return bad_lease (key, vol, "has non-zero reserved bytes");
 
@@ -672,8 +676,8 @@ lost_locked (struct zlease *l, const struct zlease_info *now_holder)
               holder_word (l->tool), holder, loss_effect (l->tool));
     }
     else
-      zerror ("device %s: its lease object was deleted: %s", l->name,
-              loss_effect (l->tool));
+      zerror ("device %s: its lease object was deleted or replaced by one "
+              "that cannot be read: %s", l->name, loss_effect (l->tool));
   }
   errno = EIO;
   return -1;
@@ -694,6 +698,11 @@ confirm_locked (struct zlease *l)
 
   clock_gettime (CLOCK_MONOTONIC, &start);
   r = zlease_read (l->vol, l->name, &cur, etag);
+  /* Ours always opens: one that does not was put there by someone else
+   * (a newer zerofs, or a forced take by whoever could not read it).
+   */
+  if (r == -1 && zlease_unreadable (errno))
+    return lost_locked (l, NULL);
   if (r == -1) {
     zerror ("device %s: checking its lease failed (see above)", l->name);
     return -1;

@@ -506,31 +506,53 @@ rm "$store/devices/disk/lease"
 nbdkit -v -U - "$PLUGIN" "${noforce[@]}" export=disk \
        --run 'nbdsh -u "$uri" -c "h.pwrite(b\"L\" * 4096, 0); h.flush()"' 2>> "$log"
 # A lease of a format this zerofs does not read (byte 4, as a newer
-# zerofs's would be): this zerofs cannot fence its writer, so nothing
-# replaces it, not even force; zerofs-dev list still lists the device.
+# zerofs's would be; of the same length, and longer than ours can be):
+# this zerofs cannot fence its writer, so nothing replaces it, not even
+# force; zerofs-dev list still lists the device.
 setbyte () {
     /usr/bin/python3 -c '
 import sys
 p, i, v = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 b = bytearray(open(p, "rb").read()); b[i] = v; open(p, "wb").write(b)' "$@"
 }
-setbyte "$store/devices/disk/lease" 4 2
-newer="lease devices/disk/lease in .* has format version 2, this zerofs reads version 1: .*force=true does not replace this lease"
-snapshot "$tmpdir/before"
-dev_fails "$newer" resize --force disk $((16 * M))
-: > "$log"
-start_server "$PLUGIN" "${noforce[@]}" force=true export=disk 2>> "$log"
-client disk 'h.pwrite(b"N" * 4096, 0)' 2>/dev/null && {
-    echo "$0: FAIL: force=true replaced a lease of a newer format"; exit 1; }
-server_error "$newer" "$log"
-stop_server
-unchanged "lease of a newer format"
-zdev list > "$tmpdir/out" 2>&1 || :
-cat "$tmpdir/out"
-grep -q "^disk .*(its lease object is unreadable)" "$tmpdir/out" || {
-    echo "$0: FAIL: list does not show a device with a newer lease"; exit 1; }
-setbyte "$store/devices/disk/lease" 4 1
+newer="lease devices/disk/lease in .* has format version 2, this zerofs reads version 1: .*newer zerofs.*force does not replace this lease"
+cp "$store/devices/disk/lease" "$tmpdir/lease-v1"
+for longer in 0 300; do
+    cp "$tmpdir/lease-v1" "$store/devices/disk/lease"
+    setbyte "$store/devices/disk/lease" 4 2
+    head -c "$longer" /dev/urandom >> "$store/devices/disk/lease"
+    snapshot "$tmpdir/before"
+    dev_fails "$newer" resize --force disk $((16 * M))
+    : > "$log"
+    start_server "$PLUGIN" "${noforce[@]}" force=true export=disk 2>> "$log"
+    client disk 'h.pwrite(b"N" * 4096, 0)' 2>/dev/null && {
+        echo "$0: FAIL: force=true replaced a lease of a newer format"; exit 1; }
+    server_error "$newer" "$log"
+    stop_server
+    unchanged "lease of a newer format ($longer bytes more)"
+    zdev list > "$tmpdir/out" 2>&1 || :
+    cat "$tmpdir/out"
+    grep -q "^disk .*(its lease object is unreadable)" "$tmpdir/out" || {
+        echo "$0: FAIL: list does not show a device with a newer lease"; exit 1; }
+done
+cp "$tmpdir/lease-v1" "$store/devices/disk/lease"
 zdev info disk > /dev/null
+# Replaced so under a running server: that server has lost the device
+# (its own lease always opens), so its writes and flushes fail and
+# nothing more of it is written.
+: > "$log"
+start_server "$PLUGIN" "${noforce[@]}" export=disk 2>> "$log"
+client disk 'h.pwrite(b"R" * 4096, 0); h.flush()'
+setbyte "$store/devices/disk/lease" 4 2
+sleep 1.5                       # past the lease's confirmation (1 s)
+client disk 'h.pwrite(b"S" * 4096, 4096); h.flush()' 2>/dev/null && {
+    echo "$0: FAIL: a server flushed after its lease was replaced"; exit 1; }
+server_error "device disk: its lease object was deleted or replaced by one that cannot be read" "$log" || {
+    echo "$0: FAIL: the replaced lease was not taken as lost"; exit 1; }
+stop_server
+# (Its unflushed write stays in that cache, held: start afresh.)
+cp "$tmpdir/lease-v1" "$store/devices/disk/lease"
+rm -rf "$cachedir"
 # A cache holding unflushed chunks of a device whose lease turns out
 # unreadable at restart: nothing says whether another server wrote the
 # device since, so the device is held (force or not), saying why: never

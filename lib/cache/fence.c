@@ -169,7 +169,7 @@ take_locked (struct cache_device *d, bool journal_known, unsigned flags,
   else
     l = zlease_take (c->vol, d->name, c->instance, flags | ZLEASE_ONLY_OURS);
   if (l == NULL) {
-    if (errno == EBUSY || errno == ESTALE)
+    if (errno == EBUSY || errno == ESTALE || errno == EPROTONOSUPPORT)
       d->lease_refused = true;
     return -1;
   }
@@ -402,6 +402,10 @@ cache_renew_leases (struct zcache *c)
     if (l && !zlease_lost (l))
       zlease_renew (l);                 /* errors are logged */
     pthread_mutex_lock (&c->lock);
+    /* Also here, where every device is visited: the write-back's scan
+     * may not reach a fenced device's chunks for a while.
+     */
+    cache_device_set_aside_locked (d);
     d = d->next;
     pthread_mutex_unlock (&c->lock);
   }
