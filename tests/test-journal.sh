@@ -18,6 +18,9 @@
 # 4. (directory store) A tampered, truncated or swapped journal object
 #    fails the open with a message naming it, and loses nothing: with
 #    the object put back, the next start replays it.
+# 9. zerofs-dev resize --shrink is refused while the device has journal
+#    objects (their records past the new end would come back if it grew
+#    again), and let in once a server has stored and retired them.
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
@@ -316,4 +319,44 @@ log = open(os.environ["log"]).read()[m:]
 assert not re.search(r"request PUT devices/disk/chunks/000000000000017c", log), \
     "a chunk cached whole was uploaded after a 4 KiB write"
 EOF
+stop_server
+
+# 9.  No shrink while the journal holds flushed writes: its records of
+# chunks past the new end would come back if the device grew again.
+serve
+client <<'EOF2'
+for i in range(4):
+    h.pwrite(b"J" * (1 << 20), (200 + i) << 20)
+h.flush()                            # uploaded: their objects are known
+for i in range(4):
+    h.pwrite(b"j" * 4096, (200 + i) << 20)
+h.flush()                            # journaled, not uploaded yet
+EOF2
+stop_server -9
+n=$(count_journal disk)
+test "$n" -ge 1
+chunks=$(count_chunks disk)
+if zdev resize --shrink --force disk 100M > "$tmpdir/out" 2>&1; then
+    echo "$0: FAIL: shrunk with journal objects left"; exit 1
+fi
+cat "$tmpdir/out"
+grep -q "device disk has $n journal objects: flushed writes not yet in its chunk objects" "$tmpdir/out"
+test "$(count_journal disk)" = "$n"
+test "$(count_chunks disk)" = "$chunks"
+zdev info --json disk |
+    /usr/bin/python3 -c 'import json, sys; assert json.load(sys.stdin)["size"] == 400 << 20'
+
+# Served once (the same cache uploads the chunks), the journal goes, and
+# the shrink is let in.
+serve
+for (( i = 0; i < 150; i++ )); do
+    [ "$(count_journal disk)" = 0 ] && break
+    sleep 0.2
+done
+stop_server
+test "$(count_journal disk)" = 0
+zdev resize --shrink disk 100M
+zdev resize disk 400M
+serve
+client disk 'assert h.pread(4096, 200 << 20) == bytes(4096), "data came back"'
 stop_server

@@ -1038,6 +1038,30 @@ resize_check (struct ctx *ctx, const char *name, struct device_meta *meta)
     errno = EINVAL;
     return -1;
   }
+  /* Shrinking a device with journal objects: their records of chunks
+   * past the new end would be replayed into the device if it grew back
+   * (a replay skips only what is past the end at the time), and they
+   * hold flushed writes that no chunk object has, so they cannot go
+   * either.  The server that wrote them, started again, or any server
+   * opening the device on a new cache-dir, applies and retires them.
+   * Refused before the lease is taken: a take would keep that server's
+   * cache from storing them.
+   */
+  if (new_size < meta->size) {
+    struct zdevice_usage u;
+
+    if (zvolume_device_usage (ctx->vol, name, &u) == -1)
+      return -1;
+    if (u.journal_objects > 0) {
+      zerror ("device %s has %" PRIu64 " journal objects: flushed writes "
+              "not yet in its chunk objects (the server that wrote them "
+              "stopped before it stored them); serve the device once, "
+              "until they are gone (zerofs-dev info shows them), then "
+              "shrink it", name, u.journal_objects);
+      errno = EBUSY;
+      return -1;
+    }
+  }
   return 0;
 }
 
