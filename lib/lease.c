@@ -200,6 +200,12 @@ zlease_read (struct zvolume *vol, const char *name,
     if (errno == ENOENT)
       return 1;
     zerror ("%s", objstore_last_error ());
+    /* The store failed (an answer it could not parse is EBADMSG too):
+     * not a lease that cannot be read, which force replaces and a
+     * holder takes as lost (zlease_unreadable).
+     */
+    if (zlease_unreadable (errno))
+      errno = EIO;
     return -1;
   }
   /* Also for one that does not open: a forced take replaces it. */

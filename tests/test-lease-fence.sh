@@ -25,6 +25,10 @@
 #    do not count against max-dirty once its lease is known lost:
 #    writes to another device of A's cache go on, and the stop says
 #    that the fenced chunks stay.
+# 6. The store failing the lease's GET with EBADMSG (a malformed answer)
+#    is a store error, not an unreadable lease: the holder's flush fails
+#    and it goes on once the store answers (not fenced for good), and
+#    force=true does not replace the lease.
 # 4. S3 only: write-timeout bounds a PUT that makes progress.  Over a
 #    64 KiB/s link a 1 MiB PUT would take 16 s: with write-timeout=2 it
 #    is abandoned after 2 s, and a forced take waits 1 + 2 + 2 s.
@@ -231,6 +235,39 @@ stop_second
 export2=other5 start_second "$tmpdir/cache-o5"
 export2=other5 client2 'assert h.pread(4096, 3 << 20) == b"O" * 4096'
 stop_second
+
+# 6.  The store failing the lease's GET with EBADMSG (an answer it
+# could not parse) is not a lease that cannot be read.
+rm -rf "$cachedir"
+: > "$log"
+: > "$faults"
+serve journal-max-bytes=0
+client disk 'h.pwrite(b"e" * 4096, 0); h.flush()'
+printf 'fail get:devices/disk/lease EBADMSG\n' > "$faults"
+sleep 1.5                       # past the lease's confirmation (1 s)
+client disk 'h.pwrite(b"f" * 4096, 4096); h.flush()' 2>/dev/null && {
+    echo "FAIL: a flush went on without checking the lease"; exit 1; }
+: > "$faults"
+client disk 'h.pwrite(b"g" * 4096, 8192); h.flush()
+assert h.pread(12288, 0) == b"e" * 4096 + b"f" * 4096 + b"g" * 4096' || {
+    echo "FAIL: a store error was taken for a lost lease"; exit 1; }
+if grep -q "lease object was deleted or replaced" "$log"; then
+    echo "FAIL: a store error was taken for a replaced lease"; exit 1
+fi
+stop_server
+# Nor does force replace the lease when the store fails to return it.
+printf 'fail get:devices/disk/lease EBADMSG\n' > "$faults"
+: > "$log"
+# (The server may not even start: its forced take comes first.)
+if serve force=true; then
+    client disk 'h.pwrite(b"h" * 4096, 0)' 2>/dev/null && {
+        echo "FAIL: written without reading the lease"; exit 1; }
+    stop_server || :            # (its close cannot read the lease either)
+fi
+if grep -q "replacing its lease object" "$log"; then
+    echo "FAIL: force replaced a lease the store failed to return"; exit 1
+fi
+: > "$faults"
 
 # 4.  The bound itself.
 if [ "$ZEROFS_TEST_BACKEND" = s3rver ]; then
