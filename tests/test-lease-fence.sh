@@ -248,6 +248,7 @@ sleep 1.5                       # past the lease's confirmation (1 s)
 client disk 'h.pwrite(b"f" * 4096, 4096); h.flush()' 2>/dev/null && {
     echo "FAIL: a flush went on without checking the lease"; exit 1; }
 : > "$faults"
+sleep 0.3                       # the fault file is looked at every 100 ms
 client disk 'h.pwrite(b"g" * 4096, 8192); h.flush()
 assert h.pread(12288, 0) == b"e" * 4096 + b"f" * 4096 + b"g" * 4096' || {
     echo "FAIL: a store error was taken for a lost lease"; exit 1; }
