@@ -62,6 +62,17 @@ list_one (void *opaque, const char *key, uint64_t size, bool is_prefix)
 }
 
 int
+devobj_list_journal (struct zvolume *vol, const char *name,
+                     devobj_vector *objs)
+{
+  struct list_ctx lc = { .objs = objs, .first_chunk = 0 };
+  char prefix[OBJSTORE_KEY_MAX];
+
+  zkey_journal_prefix (prefix, name);
+  return objstore_list (vol->store, prefix, NULL, list_one, &lc);
+}
+
+int
 devobj_list (struct zvolume *vol, const char *name, uint64_t first_chunk,
              devobj_vector *objs)
 {
@@ -70,11 +81,8 @@ devobj_list (struct zvolume *vol, const char *name, uint64_t first_chunk,
 
   /* "chunks/" sorts before "journal/": list the journal first. */
   objs->len = 0;
-  if (first_chunk == 0) {
-    zkey_journal_prefix (prefix, name);
-    if (objstore_list (vol->store, prefix, NULL, list_one, &lc) == -1)
-      return -1;
-  }
+  if (first_chunk == 0 && devobj_list_journal (vol, name, objs) == -1)
+    return -1;
   zkey_chunks_prefix (prefix, name);
   return objstore_list (vol->store, prefix, NULL, list_one, &lc);
 }

@@ -1048,16 +1048,16 @@ resize_check (struct ctx *ctx, const char *name, struct device_meta *meta)
    * cache from storing them.
    */
   if (new_size < meta->size) {
-    struct zdevice_usage u;
+    CLEANUP_VECTOR (devobj_vector) devobj_vector journal = EMPTY_VECTOR;
 
-    if (zvolume_device_usage (ctx->vol, name, &u) == -1)
+    if (devobj_list_journal (ctx->vol, name, &journal) == -1)
       return -1;
-    if (u.journal_objects > 0) {
-      zerror ("device %s has %" PRIu64 " journal objects: flushed writes "
-              "not yet in its chunk objects (the server that wrote them "
-              "stopped before it stored them); serve the device once, "
-              "until they are gone (zerofs-dev info shows them), then "
-              "shrink it", name, u.journal_objects);
+    if (journal.len > 0) {
+      zerror ("device %s has %zu journal objects: flushed writes not yet "
+              "in its chunk objects (the server that wrote them stopped "
+              "before it stored them); serve the device once, until they "
+              "are gone (zerofs-dev info shows them), then shrink it",
+              name, journal.len);
       errno = EBUSY;
       return -1;
     }

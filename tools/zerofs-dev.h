@@ -77,6 +77,11 @@ DEFINE_VECTOR_TYPE (devobj_vector, struct devobj);
  */
 extern int devobj_list (struct zvolume *vol, const char *name,
                         uint64_t first_chunk, devobj_vector *objs);
+/* Append NAME's journal objects to OBJS, by sequence (one listing of
+ * the journal prefix alone).
+ */
+extern int devobj_list_journal (struct zvolume *vol, const char *name,
+                                devobj_vector *objs);
 /* The object's key, into BUF of OBJSTORE_KEY_MAX bytes. */
 extern void devobj_key (char *buf, const char *name, const struct devobj *o);
 /* Delete OBJS of NAME in parallel batches; WHAT labels the progress.

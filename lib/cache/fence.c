@@ -402,8 +402,8 @@ cache_renew_leases (struct zcache *c)
     if (l && !zlease_lost (l))
       zlease_renew (l);                 /* errors are logged */
     pthread_mutex_lock (&c->lock);
-    /* Also here, where every device is visited: the write-back's scan
-     * may not reach a fenced device's chunks for a while.
+    /* Once a round, every device: not from the write-back's scan of
+     * dirty chunks, which may not reach a fenced device's for a while.
      */
     cache_device_set_aside_locked (d);
     d = d->next;

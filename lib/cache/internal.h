@@ -456,7 +456,9 @@ extern bool cache_lease_unchanged (struct zcache *c, uint32_t mark,
                                    const struct zlease_seen *seen);
 /* The writer epoch for D's journal objects (lib/journal.h). */
 extern uint16_t cache_device_epoch (struct cache_device *d);
-/* The write-back thread: renew the leases held (fence.c). */
+/* The write-back thread, once a round: renew the leases held, and set
+ * aside the dirty chunks of devices whose lease was lost (fence.c).
+ */
 extern void cache_renew_leases (struct zcache *c);
 /* At close, after the last uploads: release the leases of devices with
  * nothing dirty, keep the others'.

@@ -938,12 +938,8 @@ writeback_due (struct zcache *c, struct centry *e, time_t now,
 {
   struct cache_device *d = e->dev;
 
-  if (e->busy)
+  if (e->busy || cache_device_fenced (d))
     return false;
-  if (cache_device_fenced (d)) {
-    cache_device_set_aside_locked (d);
-    return false;
-  }
   if ((urgent && (e->journal_first == 0 || c->space_waiters > 0 ||
                   cache_ndirty (c) >= c->dirty_max / 8 * 7)) ||
       stream_due (e, now_ms, stream_wait))
