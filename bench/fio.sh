@@ -58,8 +58,8 @@
 #                the others read); -w "cold-read-qd1 cold-read" with the
 #                targets "s3rver-rtt s3backer-rtt objstore-rtt" is the
 #                cold sequential read comparison of bench/README.md
-#   -p           perf record nbdkit during warm-read, rand-write and the
-#                cold reads on the zerofs targets, and print the top of
+#   -p           perf record nbdkit during seq-write, warm-read,
+#                rand-write and the cold reads on the zerofs targets, and print the top of
 #                each profile ($FIO_PERF_CALLGRAPH: perf's call graph
 #                option, default -g; $FIO_PERF_KEEP: a directory to keep
 #                the profiles in)
@@ -255,7 +255,8 @@ job ()
     } > "$tmp/$target-$name.fio"
     if [ -n "$perf" ] && [ "$target" != file ] &&
        { [ "$name" = warm-read ] || [ "$name" = rand-write ] ||
-         [ "$name" = cold-read ] || [ "$name" = cold-read-qd1 ]; }; then
+         [ "$name" = seq-write ] || [ "$name" = cold-read ] ||
+         [ "$name" = cold-read-qd1 ]; }; then
         # shellcheck disable=SC2086 # FIO_PERF_CALLGRAPH: words on purpose
         perf record -q ${FIO_PERF_CALLGRAPH:--g} -p "$nbdkit_pid" \
              -o "$tmp/$target-$name.perf" \

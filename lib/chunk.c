@@ -11,7 +11,12 @@
  * Encoding compresses straight into the object buffer with a capacity of
  * one byte less than the chunk, so zstd itself tells us when compression
  * does not help (dstSize_tooSmall) and the chunk is then stored raw; the
- * seal runs in place over the compressed bytes.  Decoding opens raw
+ * seal runs in place over the compressed bytes.  zstd takes nearly as long
+ * to fail on incompressible data (media, ciphertext, compressed database
+ * pages) as it takes to succeed: half of the CPU time of a sequential
+ * write of such data.  So a chunk is first judged by a sample (see
+ * zchunk_worth_compressing) and stored raw without trying when the sample
+ * shows nothing to gain.  Decoding opens raw
  * chunks straight into the caller's buffer; compressed ones are opened
  * into a per-thread scratch buffer (the payload of a compressed chunk is
  * always smaller than the chunk) and decompressed from there.
@@ -32,6 +37,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include <zstd.h>
 #include <zstd_errors.h>
@@ -48,10 +54,20 @@
 #define MAGIC "ZFSC"
 #define AAD_LEN (ZCHUNK_HEADER_LEN + 16 + 16 + 8)
 
+/* The compressibility sample: SAMPLE_WINDOWS windows of SAMPLE_WINDOW
+ * bytes spread over the chunk (see zchunk_worth_compressing).
+ */
+#define SAMPLE_WINDOW 512
+#define SAMPLE_WINDOWS 32
+#define SAMPLE_LEN (SAMPLE_WINDOW * SAMPLE_WINDOWS)
+#define SAMPLE_PHASES 16
+
 struct chunk_thread {
   ZSTD_CCtx *cctx;
   ZSTD_DCtx *dctx;
   uint8_t *scratch;             /* ZCHUNK_SIZE bytes */
+  uint8_t sample[SAMPLE_LEN];
+  uint8_t sample_out[SAMPLE_LEN];
 };
 
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
@@ -133,6 +149,77 @@ zsealed_header (uint8_t *o, const char *magic, uint8_t version,
   return crypto_random (o + ZSEALED_OFF_NONCE, CRYPTO_NONCE_LEN);
 }
 
+/* The calling thread's state with its compression context, or NULL. */
+static struct chunk_thread *
+get_compressor (void)
+{
+  struct chunk_thread *t = get_thread ();
+
+  if (t == NULL)
+    return NULL;
+  if (t->cctx == NULL && (t->cctx = ZSTD_createCCtx ()) == NULL) {
+    zerror ("chunk: ZSTD_createCCtx failed");
+    errno = ENOMEM;
+    return NULL;
+  }
+  return t;
+}
+
+/* Compress LEN bytes of SRC into DST, of capacity CAPACITY, at LEVEL.
+ * Returns the compressed length, 0 when the result would not fit (the
+ * data does not compress enough), or -1 on error.
+ */
+static ssize_t
+compress_into (struct chunk_thread *t, void *dst, size_t capacity,
+               const void *src, size_t len, int level)
+{
+  size_t r;
+
+  r = ZSTD_compressCCtx (t->cctx, dst, capacity, src, len, level);
+  if (!ZSTD_isError (r))
+    return r;
+  if (ZSTD_getErrorCode (r) == ZSTD_error_dstSize_tooSmall)
+    return 0;
+  zerror ("chunk: zstd compression (level %d): %s",
+          level, ZSTD_getErrorName (r));
+  errno = EIO;
+  return -1;
+}
+
+/* The sample is SAMPLE_WINDOWS windows, window I at I * LEN/SAMPLE_WINDOWS
+ * + (I % SAMPLE_PHASES) * SAMPLE_WINDOW: spread over the whole chunk, so
+ * that a chunk compressible in one part only (a half-written chunk) shows
+ * it; at SAMPLE_PHASES offsets into an 8 KiB page, so that pages with
+ * their free space in one place (database pages) show it too, where an
+ * even stride would see the same place of every page; and at offsets
+ * that repeat, so that the same page written many times shows its
+ * repeats within the sample.  The sample must shrink by 1/32 for the
+ * chunk to be tried: below that, compression would save too little to be
+ * worth its time, and a misjudged chunk only costs space, never data.
+ */
+int
+zchunk_worth_compressing (const void *data, size_t len, int level)
+{
+  struct chunk_thread *t;
+  const uint8_t *p = data;
+  size_t stride, i;
+  ssize_t r;
+
+  if (len < 8 * SAMPLE_LEN)
+    return 1;                   /* small enough to just try */
+  t = get_compressor ();
+  if (t == NULL)
+    return -1;
+  stride = len / SAMPLE_WINDOWS;
+  for (i = 0; i < SAMPLE_WINDOWS; i++)
+    memcpy (t->sample + i * SAMPLE_WINDOW,
+            p + i * stride + (i % SAMPLE_PHASES) * SAMPLE_WINDOW,
+            SAMPLE_WINDOW);
+  r = compress_into (t, t->sample_out, SAMPLE_LEN - SAMPLE_LEN / 32,
+                     t->sample, SAMPLE_LEN, level);
+  return r == -1 ? -1 : r > 0;
+}
+
 int
 zchunk_encode (const struct zchunk_codec *codec, uint64_t index,
                uint64_t seq, const void *data, size_t len,
@@ -164,28 +251,22 @@ zchunk_encode (const struct zchunk_codec *codec, uint64_t index,
   payload = o + ZCHUNK_HEADER_LEN;
 
   if (codec->compression == ZCOMP_ZSTD && len > 1) {
-    size_t r;
+    ssize_t r;
 
-    t = get_thread ();
-    if (t == NULL)
-      return -1;
-    if (t->cctx == NULL && (t->cctx = ZSTD_createCCtx ()) == NULL) {
-      zerror ("chunk: ZSTD_createCCtx failed");
-      errno = ENOMEM;
+    /* Capacity len - 1: a result that fits is a result that helps. */
+    r = zchunk_worth_compressing (data, len, codec->level);
+    if (r == 1) {
+      t = get_compressor ();
+      r = t ? compress_into (t, payload, len - 1, data, len, codec->level)
+            : -1;
+    }
+    if (r == -1) {
+      zerror ("chunk %" PRIu64 ": not encoded", index);
       return -1;
     }
-    /* Capacity len - 1: a result that fits is a result that helps. */
-    r = ZSTD_compressCCtx (t->cctx, payload, len - 1, data, len,
-                           codec->level);
-    if (!ZSTD_isError (r)) {
+    if (r > 0) {
       n = r;
       compression = ZCOMP_ZSTD;
-    }
-    else if (ZSTD_getErrorCode (r) != ZSTD_error_dstSize_tooSmall) {
-      zerror ("chunk %" PRIu64 ": zstd compression (level %d): %s",
-              index, codec->level, ZSTD_getErrorName (r));
-      errno = EIO;
-      return -1;
     }
   }
 

@@ -64,6 +64,14 @@ extern int zchunk_encode (const struct zchunk_codec *codec, uint64_t index,
                           uint64_t seq, const void *data, size_t len,
                           void **obj, size_t *objlen);
 
+/* Whether LEN bytes at DATA are worth compressing at zstd LEVEL,
+ * judged by compressing an evenly spread sample of them: 1 if so, 0 if
+ * the sample does not shrink by 1/32, -1 on error (zerror).  Chunks of
+ * less than 128 KiB are always worth trying.
+ */
+extern int zchunk_worth_compressing (const void *data, size_t len,
+                                     int level);
+
 /* Decode OBJ into DATA, which must hold exactly LEN bytes, the length
  * chunk INDEX has on this device.  *SEQ (may be NULL) gets its sequence.
  * A malformed or tampered object returns -1 with errno = EBADMSG and a

@@ -587,6 +587,94 @@ test_chunks (void)
   free (text);
 }
 
+/* The sample that decides whether a chunk is worth compressing: it must
+ * never keep a chunk that compresses well from being compressed, and it
+ * must spare the attempt on data that does not compress.  Each case is
+ * encoded too, and its object's size checked against what zstd gets
+ * out of the whole chunk.
+ */
+static void
+judged (const struct zchunk_codec *zstd, const uint8_t *data, size_t len,
+        int want, int want_compression, size_t max_objlen, const char *what)
+{
+  static uint8_t out[ZCHUNK_SIZE];
+  uint8_t *obj = NULL;
+  size_t objlen;
+  int r;
+
+  r = zchunk_worth_compressing (data, len, zstd->level);
+  CHECK (r == want, "%s: worth compressing %d, want %d", what, r, want);
+  CHECK (zchunk_encode (zstd, 9, 1, data, len, (void **) &obj, &objlen) == 0,
+         "%s: encode", what);
+  if (obj == NULL)
+    return;
+  CHECK (obj[5] == want_compression && objlen <= max_objlen,
+         "%s: compression %u, object of %zu bytes (at most %zu)",
+         what, obj[5], objlen, max_objlen);
+  CHECK (zchunk_decode (zstd, 9, obj, objlen, out, len, NULL, "x") == 0 &&
+         memcmp (out, data, len) == 0, "%s: round trip", what);
+  free (obj);
+}
+
+static void
+test_compressibility (void)
+{
+  struct zchunk_codec zstd;
+  uint8_t *data = malloc (ZCHUNK_SIZE);
+  const size_t raw_len = ZCHUNK_HEADER_LEN + ZCHUNK_SIZE + CRYPTO_TAG_LEN;
+  size_t i;
+
+  REQUIRE (data != NULL);
+  unit_make_codec (&zstd, ZCOMP_ZSTD);
+
+  fill_random (data, ZCHUNK_SIZE);
+  judged (&zstd, data, ZCHUNK_SIZE, 0, ZCOMP_NONE, raw_len, "random");
+
+  /* Compressible in one part only: the second half zeros. */
+  memset (data + ZCHUNK_SIZE / 2, 0, ZCHUNK_SIZE / 2);
+  judged (&zstd, data, ZCHUNK_SIZE, 1, ZCOMP_ZSTD, raw_len * 6 / 10,
+          "half zeros");
+
+  /* Random but for its last eighth (below the 1/32 a sample needs only
+   * if the sample missed it).
+   */
+  fill_random (data, ZCHUNK_SIZE);
+  memset (data + ZCHUNK_SIZE - ZCHUNK_SIZE / 8, 0, ZCHUNK_SIZE / 8);
+  judged (&zstd, data, ZCHUNK_SIZE, 1, ZCOMP_ZSTD, raw_len * 9 / 10,
+          "last eighth zeros");
+
+  /* Database-like pages: 8 KiB pages, each 2 KiB of random rows and
+   * 6 KiB of free space; 16 KiB pages with 4 KiB of rows.
+   */
+  fill_random (data, ZCHUNK_SIZE);
+  for (i = 0; i < ZCHUNK_SIZE; i += 8192)
+    memset (data + i + 2048, 0, 6144);
+  judged (&zstd, data, ZCHUNK_SIZE, 1, ZCOMP_ZSTD, raw_len * 4 / 10,
+          "sparse 8 KiB pages");
+  fill_random (data, ZCHUNK_SIZE);
+  for (i = 0; i < ZCHUNK_SIZE; i += 16384)
+    memset (data + i + 4096, 0, 12288);
+  judged (&zstd, data, ZCHUNK_SIZE, 1, ZCOMP_ZSTD, raw_len * 4 / 10,
+          "sparse 16 KiB pages");
+
+  /* The same random 4 KiB page written 256 times: only repeats, which
+   * only a sample at an even stride sees.
+   */
+  fill_random (data, 4096);
+  for (i = 4096; i < ZCHUNK_SIZE; i += 4096)
+    memcpy (data + i, data, 4096);
+  judged (&zstd, data, ZCHUNK_SIZE, 1, ZCOMP_ZSTD, raw_len / 10,
+          "one page repeated");
+
+  /* Text, and a short last chunk of random data (always tried). */
+  fill_text (data, ZCHUNK_SIZE);
+  judged (&zstd, data, ZCHUNK_SIZE, 1, ZCOMP_ZSTD, raw_len / 4, "text");
+  fill_random (data, 64 * 1024);
+  judged (&zstd, data, 64 * 1024, 1, ZCOMP_NONE,
+          ZCHUNK_HEADER_LEN + 64 * 1024 + CRYPTO_TAG_LEN, "short random");
+  free (data);
+}
+
 /* Several threads at once: per-thread contexts, then their destructors. */
 static void *
 worker (void *arg)
@@ -655,6 +743,7 @@ main (void)
   test_xts_units ();
   test_zero ();
   test_chunks ();
+  test_compressibility ();
   test_threads ();
 
   return unit_exit_status ("test-unit-chunk");
