@@ -245,7 +245,8 @@ device_extents (struct device *dev, uint32_t count, uint64_t offset,
     return 0;
   first = offset >> ZCHUNK_SHIFT;
   last = (offset + count - 1) >> ZCHUNK_SHIFT;
-  if (zcache_allocated_chunks (dev->cd, first, last, &alloc, &n) == -1)
+  if (zcache_allocated_chunks (dev->cd, first, last, &alloc, &n,
+                               &last) == -1)
     return -1;
   /* Alternate holes and runs of consecutive allocated chunks. */
   pos = first;

@@ -27,7 +27,10 @@
 #   6. on a terminal (util-linux script(1)), the survey draws a
 #      progress line;
 #   7. a server stopped while its survey's LIST keeps failing (and is
-#      retried, retry-time=300) stops at once, not after retry-time.
+#      retried, retry-time=300) stops at once, not after retry-time;
+#   8. block status during the survey: one listing of the range says
+#      which chunks exist (no GET), merged with what this cache has
+#      written meanwhile; when the listing fails, every chunk is data.
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
@@ -39,7 +42,7 @@ log=$tmpdir/nbdkit.log
 STATS=$tmpdir/stats.json
 : > "$faults"
 : > "$log"
-export log faults STATS
+export log faults STATS sock
 cleanup_fn sh -c "grep -v ' debug: ' '$log' | tail -n 30 2>/dev/null || :"
 
 serve () { start_server -D zerofs.fault=1 -D zerofs.cache=1 "$PLUGIN" \
@@ -77,6 +80,27 @@ def stats(cond, timeout=20, what="condition"):
         if time.time() > end:
             raise SystemExit("stats: %s never held; last: %s" % (what, s))
         time.sleep(0.1)
+def allocated(offset, length, export="disk"):
+    """The chunks block status reports as data in [offset, offset +
+    length), and where its answer ends."""
+    import nbd
+    g = nbd.NBD()
+    g.add_meta_context("base:allocation")
+    g.connect_uri("nbd+unix:///%s?socket=%s" % (export, os.environ["sock"]))
+    data, end = set(), [offset]
+    def cb(ctx, off, e, err):
+        p = off
+        for i in range(0, len(e), 2):
+            if not e[i + 1] & 1:
+                data.update(range(p // M, (p + e[i] - 1) // M + 1))
+            p += e[i]
+        end[0] = p
+    g.block_status(length, offset, cb)
+    g.shutdown()
+    return sorted(data), end[0]
+def all_gets():
+    return len(re.findall(r"fault: request GET devices/disk/chunks/",
+                          logtext()))
 def check_data(skip=()):
     for i in DATA:
         if i in skip:
@@ -160,6 +184,50 @@ assert "disk: survey" not in logtext(), "a listed device was surveyed again"
 EOF
 stop_server
 
+# 8.  Block status during the survey.  The store holds chunks 1, 4095,
+# 4096, 4097, 5000, 8191, 12288 and 16383 now.
+rm -rf "$cachedir"
+printf 'stale list:/chunks/ 3s\n' > "$faults"
+: > "$log"
+serve
+client <<'EOF'
+import os; exec(open(os.environ["tmpdir"] + "/survey.py").read())
+h.pwrite(b"W" * M, 6000 * M)            # listed: absent; only in the cache
+assert "survey done" not in logtext(), "the survey ended too soon for the test"
+g0 = all_gets()
+data, end = allocated(4096 * M, 2048 * M)
+assert data == [4096, 4097, 5000, 6000] and end == 6144 * M, \
+    (data[:8], len(data), end)
+assert re.search(r"block status during the survey: chunks 4096-6143 "
+                 r"listed, [34] objects", logtext())
+data, end = allocated(12289 * M, 4095 * M)
+assert data == [16383] and end == 16384 * M, (data[:8], len(data), end)
+assert all_gets() == g0, "block status sent GETs"
+wait_log("device disk: survey done")
+EOF
+stop_server
+# One listing answers for 1000 objects at most: a device with 1001, in
+# every other chunk; the answer ends at the 1000th, the next goes on.
+zdev create many 4G
+start_server "$PLUGIN" "${zargs[@]}" export=many 2>>"$log"
+client many 'for i in range(0, 2001, 2): h.pwrite(b"m" * 4096, i << 20)'
+stop_server
+test "$(count_chunks many)" = 1001
+rm -rf "$cachedir"
+: > "$log"
+start_server -D zerofs.cache=1 "$PLUGIN" "${zargs[@]}" export=many \
+             fault-file="$faults" 2>>"$log"
+client many <<'EOF'
+import os; exec(open(os.environ["tmpdir"] + "/survey.py").read())
+assert "many: survey done" not in logtext(), "the survey ended too soon"
+data, end = allocated(0, 4095 * M, "many")
+assert data == list(range(0, 1999, 2)) and end == 1999 * M, \
+    (data[:8], len(data), end)
+data, end = allocated(end, 4095 * M - end, "many")
+assert data == [2000] and end == 4095 * M, (data[:8], len(data), end)
+EOF
+stop_server
+
 # 4.  A crash mid-survey.
 rm -rf "$cachedir"
 printf 'stale list:/chunks/ 60s\n' > "$faults"
@@ -199,6 +267,8 @@ serve
 client <<'EOF'
 import os; exec(open(os.environ["tmpdir"] + "/survey.py").read())
 wait_log("the survey of its chunks failed")
+# 8.  Block status cannot list either: every chunk is data.
+assert allocated(0, 16 * M) == (list(range(16)), 16 * M)
 check_data(skip=(8192, 4097, 12288))
 assert h.pread(4096, 2000 * M) == bytes(4096) and gets(2000) == 1
 s = stats(lambda v: v["state"] == "failed", what="survey failed")

@@ -94,12 +94,15 @@ extern int zcache_prefetch_range (struct cache_device *d, uint64_t first,
  */
 extern void zcache_readahead (struct cache_device *d, uint64_t offset,
                               uint32_t count);
-/* The chunks of FIRST..LAST that may hold data, sorted, in a malloc'd
- * array *INDEXES of *N.  Costs what is stored, not the range's size.
+/* The chunks of FIRST..*KNOWN_LAST that may hold data, sorted, in a
+ * malloc'd array *INDEXES of *N.  *KNOWN_LAST is LAST, or less while the
+ * device is surveyed (one listing answers for part of a large range).
+ * Costs what is stored, not the range's size (but for a device surveyed
+ * whose range cannot be listed: then every chunk of it).
  */
 extern int zcache_allocated_chunks (struct cache_device *d, uint64_t first,
                                     uint64_t last, uint64_t **indexes,
-                                    size_t *n);
+                                    size_t *n, uint64_t *known_last);
 
 /* Make every write to chunks FIRST..LAST (inclusive) that completed
  * before this call durable, per the durability setting: uploaded to the

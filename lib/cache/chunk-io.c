@@ -1287,8 +1287,6 @@ centry_allocated (const struct centry *e)
  * chunk that was not in memory at the first step has its record, as
  * new or newer, in the second.
  */
-DEFINE_VECTOR_TYPE (index_vector, uint64_t);
-
 static int
 index_push (index_vector *v, uint64_t index)
 {
@@ -1342,7 +1340,7 @@ collect_allocated (struct zcache *c, struct cache_device *d,
 
 int
 zcache_allocated_chunks (struct cache_device *d, uint64_t first, uint64_t last,
-                         uint64_t **indexes, size_t *n)
+                         uint64_t **indexes, size_t *n, uint64_t *known_last)
 {
   CLEANUP_VECTOR (index_vector) index_vector records = EMPTY_VECTOR;
   CLEANUP_VECTOR (index_vector) index_vector memory = EMPTY_VECTOR;
@@ -1351,11 +1349,20 @@ zcache_allocated_chunks (struct cache_device *d, uint64_t first, uint64_t last,
   size_t i, j, k;
   bool surveying;
 
-  /* While the survey runs, any chunk may hold data. */
+  /* While the survey runs, the store's listing of the range first (see
+   * survey_list_range), then what this cache knows, as below.  If it
+   * cannot be listed, any chunk may hold data.
+   */
+  *known_last = last;
   pthread_mutex_lock (&d->c->lock);
   surveying = d->surveying;
   pthread_mutex_unlock (&d->c->lock);
-  if (surveying) {
+  if (surveying &&
+      survey_list_range (d, first, last, &result, known_last) == -1) {
+    zdebug ("cache: %s: block status: the range could not be listed, so "
+            "every chunk of it is reported as data", d->name);
+    index_vector_reset (&result);
+    *known_last = last;
     for (i = first; i <= last; i++)
       if (index_push (&result, i) == -1)
         return -1;
@@ -1363,6 +1370,7 @@ zcache_allocated_chunks (struct cache_device *d, uint64_t first, uint64_t last,
     *indexes = index_vector_release (&result);
     return 0;
   }
+  last = *known_last;
   if (collect_allocated (d->c, d, first, last, &records, &memory,
                          &memory_alloc) == -1)
     return -1;
@@ -1381,6 +1389,11 @@ zcache_allocated_chunks (struct cache_device *d, uint64_t first, uint64_t last,
     if (index_push (&result, memory_alloc.items[k]) == -1)
       return -1;
   index_vector_sort (&result, compare_u64);
+  /* A chunk both listed and known appears once. */
+  for (i = 0, j = 0; i < result.len; i++)
+    if (j == 0 || result.items[i] != result.items[j - 1])
+      result.items[j++] = result.items[i];
+  result.len = j;
   *n = result.len;
   *indexes = index_vector_release (&result);
   return 0;

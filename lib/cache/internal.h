@@ -44,6 +44,10 @@
  */
 #define ZSURVEY_THREADS 8
 #define ZSURVEY_SHARD_MIN 4096
+/* The most keys one BLOCK_STATUS lists while its device is surveyed
+ * (one ListObjectsV2 page): survey_list_range.
+ */
+#define ZSURVEY_RANGE_KEYS 1000
 /* Commit the index at least this often when something changed. */
 #define ZCOMMIT_INTERVAL_MS 1000
 /* A dirty chunk is written back after this long even without a flush. */
@@ -170,6 +174,8 @@ struct journal_object {
   bool in_flight;                /* its PUT is under way */
 };
 DEFINE_VECTOR_TYPE (journal_object_vector, struct journal_object);
+/* Chunk indexes. */
+DEFINE_VECTOR_TYPE (index_vector, uint64_t);
 
 /* What a capture took, to give back on failure (see struct centry). */
 struct capture {
@@ -533,6 +539,15 @@ extern bool survey_known_locked (const struct cache_device *d,
  * a GET, an upload, a delete): no longer a guess.
  */
 extern void centry_resolved_locked (struct centry *e);
+/* Which chunks of D in FIRST..LAST exist in the store, from one bounded
+ * listing (ZSURVEY_RANGE_KEYS keys at most), for BLOCK_STATUS while D is
+ * surveyed.  Appends their indexes to FOUND, in order, and sets
+ * *KNOWN_LAST to the last chunk the listing answers for: LAST, or less
+ * when it stopped at its bound.  No lock held.  0, or -1 (said).
+ */
+extern int survey_list_range (struct cache_device *d, uint64_t first,
+                              uint64_t last, index_vector *found,
+                              uint64_t *known_last);
 /* Start listing D's chunks in the background (D linked, surveying).
  * Failure to start is logged; D stays not listed.
  */

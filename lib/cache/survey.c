@@ -295,6 +295,26 @@ shard_flush (struct shard *sh)
   return 0;
 }
 
+/* KEY comes after LAST_KEY (OBJSTORE_KEY_MAX bytes; "": the listing's
+ * start) in a listing of D's chunks, and becomes it.  A key out of
+ * order fails the listing (-1, said: WHAT, then CONSEQUENCE).
+ */
+static int
+next_key_in_order (const struct cache_device *d, char *last_key,
+                   const char *key, const char *what,
+                   const char *consequence)
+{
+  if (strlen (key) >= OBJSTORE_KEY_MAX ||
+      (last_key[0] && strcmp (key, last_key) <= 0)) {
+    zerror ("device %s: %s: the store listed %s after %s, not in key "
+            "order%s", d->name, what, key, last_key, consequence);
+    errno = EIO;
+    return -1;
+  }
+  strcpy (last_key, key);
+  return 0;
+}
+
 static int
 shard_key (void *opaque, const char *key, uint64_t size, bool is_prefix)
 {
@@ -315,14 +335,9 @@ shard_key (void *opaque, const char *key, uint64_t size, bool is_prefix)
    * right for a listing in key order, after its start.  Anything else
    * fails the survey (GETs go on answering) rather than lose objects.
    */
-  if (strlen (key) >= sizeof sh->last_key ||
-      (sh->last_key[0] && strcmp (key, sh->last_key) <= 0)) {
-    zerror ("device %s: survey: the store listed %s after %s, not in key "
-            "order: the survey is given up", s->d->name, key, sh->last_key);
-    errno = EIO;
+  if (next_key_in_order (s->d, sh->last_key, key, "survey",
+                         ": the survey is given up") == -1)
     return -1;
-  }
-  strcpy (sh->last_key, key);
   if (sh->end_key[0] && strcmp (key, sh->end_key) >= 0)
     return 1;                   /* the next shard's */
   if (is_prefix || zkey_parse_chunk (key, &index) == -1 ||
@@ -393,6 +408,74 @@ list_shard (struct survey *s, uint64_t k, bool *stopped)
             "-%" PRIu64 ") %s: %" PRIu64 " objects", d->name, k,
             sh->first, sh->end - 1, sh->stopped ? "stopped" : "listed",
             sh->found);
+  return 0;
+}
+
+/* One bounded listing of a range, for BLOCK_STATUS (survey_list_range). */
+struct range_listing {
+  struct cache_device *d;
+  uint64_t first, last;
+  index_vector *found;
+  size_t keys;                   /* keys seen */
+  uint64_t known_last;
+  char last_key[OBJSTORE_KEY_MAX];
+};
+
+static int
+range_key (void *opaque, const char *key, uint64_t size, bool is_prefix)
+{
+  struct range_listing *r = opaque;
+  uint64_t index;
+
+  /* As for a shard: only a listing in key order says what is absent. */
+  if (next_key_in_order (r->d, r->last_key, key, "block status",
+                         "") == -1)
+    return -1;
+  if (is_prefix || zkey_parse_chunk (key, &index) == -1 ||
+      index < r->first)
+    return 0;
+  if (index > r->last)
+    return 1;                   /* past the range: all of it answered */
+  if (index_vector_append (r->found, index) == -1) {
+    zerror ("realloc: %m");
+    return -1;
+  }
+  if (++r->keys == ZSURVEY_RANGE_KEYS) {
+    r->known_last = index;      /* answered up to here */
+    return 1;
+  }
+  return 0;
+}
+
+/* A BLOCK_STATUS while the survey runs would otherwise have to say
+ * "data" for every chunk not known yet, and a sparse copy (nbdcopy,
+ * qemu-img convert) from a new cache-dir would read every hole of the
+ * device, a GET each.  One listing from the range's first chunk tells
+ * which exist.  It is read before the cache's own knowledge
+ * (zcache_allocated_chunks), and this cache is the device's only
+ * writer: a chunk it uploaded after the listing was taken is in its
+ * entries or records then, and one it deleted is at worst reported as
+ * data, which is never wrong.
+ */
+int
+survey_list_range (struct cache_device *d, uint64_t first, uint64_t last,
+                   index_vector *found, uint64_t *known_last)
+{
+  struct range_listing r = { .d = d, .first = first, .last = last,
+                             .found = found, .known_last = last };
+  char prefix[OBJSTORE_KEY_MAX], after[OBJSTORE_KEY_MAX] = "";
+
+  zkey_chunks_prefix (prefix, d->name);
+  if (first > 0)
+    zkey_chunk (after, d->name, first - 1);
+  strcpy (r.last_key, after);
+  if (objstore_list_after (d->c->store, prefix, after, range_key, &r) == -1)
+    return -1;
+  *known_last = r.known_last;
+  if (zerofs_debug_cache)
+    zdebug ("cache: %s: block status during the survey: chunks %" PRIu64
+            "-%" PRIu64 " listed, %zu objects", d->name, first,
+            r.known_last, r.keys);
   return 0;
 }
 
