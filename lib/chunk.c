@@ -205,8 +205,12 @@ zchunk_worth_compressing (const void *data, size_t len, int level)
   size_t stride, i;
   ssize_t r;
 
-  if (len < 8 * SAMPLE_LEN)
-    return 1;                   /* small enough to just try */
+  /* Small enough to just try; and every window lies within the chunk
+   * (the last one ends SAMPLE_PHASES windows past its stride) only from
+   * this length on.
+   */
+  if (len < SAMPLE_WINDOWS * SAMPLE_PHASES * SAMPLE_WINDOW)
+    return 1;
   t = get_compressor ();
   if (t == NULL)
     return -1;

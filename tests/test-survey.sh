@@ -185,11 +185,27 @@ EOF
 stop_server
 
 # 8.  Block status during the survey.  The store holds chunks 1, 4095,
-# 4096, 4097, 5000, 8191, 12288 and 16383 now.
+# 4096, 4097, 5000, 8191, 12288 and 16383 now, and an object that is no
+# chunk although its name ends like one, sorted between chunks 4096 and
+# 4097: the listing must go on past it.
+foreign=devices/disk/chunks/0000000000001000x/chunks/ffffffffffffffff
+case "$ZEROFS_TEST_BACKEND" in
+    dir)
+        mkdir -p "$tmpdir/store/${foreign%/*}"
+        echo foreign > "$tmpdir/store/$foreign"
+        ;;
+    *)
+        echo foreign > "$tmpdir/foreign"
+        s3_curl PUT "/$S3_BUCKET/vol/$foreign" -T "$tmpdir/foreign"
+        ;;
+esac
+# One survey thread (writeback-threads=1): the shards are listed one
+# after the other, 3 s each, so the survey has not recorded the chunks
+# of a range by the time a block status of it is answered.
 rm -rf "$cachedir"
 printf 'stale list:/chunks/ 3s\n' > "$faults"
 : > "$log"
-serve
+serve writeback-threads=1
 client <<'EOF'
 import os; exec(open(os.environ["tmpdir"] + "/survey.py").read())
 h.pwrite(b"W" * M, 6000 * M)            # listed: absent; only in the cache
@@ -206,6 +222,10 @@ assert all_gets() == g0, "block status sent GETs"
 wait_log("device disk: survey done")
 EOF
 stop_server
+case "$ZEROFS_TEST_BACKEND" in
+    dir) rm -r "$tmpdir/store/devices/disk/chunks/0000000000001000x" ;;
+    *) s3_curl DELETE "/$S3_BUCKET/vol/$foreign" ;;
+esac
 # One listing answers for 1000 objects at most: a device with 1001, in
 # every other chunk; the answer ends at the 1000th, the next goes on.
 zdev create many 4G

@@ -414,10 +414,15 @@ list_shard (struct survey *s, uint64_t k, bool *stopped)
 /* One bounded listing of a range, for BLOCK_STATUS (survey_list_range). */
 struct range_listing {
   struct cache_device *d;
-  uint64_t first, last;
+  uint64_t first;
+  size_t prefix_len;
+  char end_key[OBJSTORE_KEY_MAX];  /* the key of the chunk after the range */
   index_vector *found;
-  size_t keys;                   /* keys seen */
-  uint64_t known_last;
+  size_t keys;                   /* keys seen, of any kind */
+  bool any_chunk;                /* a chunk key was seen: last_chunk */
+  uint64_t last_chunk;
+  bool complete;                 /* the listing went past the range */
+  int attempts;
   char last_key[OBJSTORE_KEY_MAX];
 };
 
@@ -427,22 +432,48 @@ range_key (void *opaque, const char *key, uint64_t size, bool is_prefix)
   struct range_listing *r = opaque;
   uint64_t index;
 
-  /* As for a shard: only a listing in key order says what is absent. */
+  /* As for a shard: only a listing in key order says what is absent,
+   * and where a range ends is a place in that order, whatever the
+   * keys there are.
+   */
   if (next_key_in_order (r->d, r->last_key, key, "block status",
                          "") == -1)
     return -1;
-  if (is_prefix || zkey_parse_chunk (key, &index) == -1 ||
-      index < r->first)
-    return 0;
-  if (index > r->last)
-    return 1;                   /* past the range: all of it answered */
-  if (index_vector_append (r->found, index) == -1) {
-    zerror ("realloc: %m");
-    return -1;
-  }
-  if (++r->keys == ZSURVEY_RANGE_KEYS) {
-    r->known_last = index;      /* answered up to here */
+  if (strcmp (key, r->end_key) >= 0) {
+    r->complete = true;
     return 1;
+  }
+  /* Only a chunk's own key (the prefix and 16 hex digits) says a chunk
+   * exists; anything else under the prefix is not one.
+   */
+  if (!is_prefix && strlen (key) == r->prefix_len + 16 &&
+      zkey_parse_chunk (key, &index) == 0 && index >= r->first) {
+    if (index_vector_append (r->found, index) == -1) {
+      zerror ("realloc: %m");
+      return -1;
+    }
+    r->any_chunk = true;
+    r->last_chunk = index;
+  }
+  return ++r->keys == ZSURVEY_RANGE_KEYS ? 1 : 0;
+}
+
+/* The fence of that listing: one attempt.  "Data" is always a right
+ * answer, so a listing that fails is not worth a wait of retry-time,
+ * and none is sent once the server stops.
+ */
+static int
+range_listing_wanted (void *opaque)
+{
+  struct range_listing *r = opaque;
+  bool stop;
+
+  pthread_mutex_lock (&r->d->c->lock);
+  stop = r->d->c->stop;
+  pthread_mutex_unlock (&r->d->c->lock);
+  if (stop || r->attempts++ > 0) {
+    errno = ECANCELED;
+    return -1;
   }
   return 0;
 }
@@ -455,27 +486,41 @@ range_key (void *opaque, const char *key, uint64_t size, bool is_prefix)
  * (zcache_allocated_chunks), and this cache is the device's only
  * writer: a chunk it uploaded after the listing was taken is in its
  * entries or records then, and one it deleted is at worst reported as
- * data, which is never wrong.
+ * data, which is never wrong.  A listing cut at its bound answers up
+ * to the last chunk key it saw (all keys before it were seen); one that
+ * saw no chunk key then answers nothing (-1: the caller says "data").
  */
 int
 survey_list_range (struct cache_device *d, uint64_t first, uint64_t last,
                    index_vector *found, uint64_t *known_last)
 {
-  struct range_listing r = { .d = d, .first = first, .last = last,
-                             .found = found, .known_last = last };
+  struct range_listing r = { .d = d, .first = first, .found = found };
+  struct objstore_fence fence = { range_listing_wanted, &r };
   char prefix[OBJSTORE_KEY_MAX], after[OBJSTORE_KEY_MAX] = "";
 
   zkey_chunks_prefix (prefix, d->name);
+  r.prefix_len = strlen (prefix);
   if (first > 0)
     zkey_chunk (after, d->name, first - 1);
+  zkey_chunk (r.end_key, d->name, last + 1);
   strcpy (r.last_key, after);
-  if (objstore_list_after (d->c->store, prefix, after, range_key, &r) == -1)
+  if (objstore_list_after_fenced (d->c->store, prefix, after, range_key,
+                                  &r, &fence) == -1)
     return -1;
-  *known_last = r.known_last;
+  if (r.complete || r.keys < ZSURVEY_RANGE_KEYS)
+    *known_last = last;         /* past the range, or the end of the list */
+  else if (r.any_chunk)
+    *known_last = r.last_chunk;
+  else {
+    zdebug ("cache: %s: block status: %zu keys from chunk %" PRIu64
+            " on, none of them a chunk's", d->name, r.keys, first);
+    errno = EAGAIN;
+    return -1;
+  }
   if (zerofs_debug_cache)
     zdebug ("cache: %s: block status during the survey: chunks %" PRIu64
             "-%" PRIu64 " listed, %zu objects", d->name, first,
-            r.known_last, r.keys);
+            *known_last, found->len);
   return 0;
 }
 
