@@ -153,10 +153,11 @@ names = {
     "zw16-wan": "zerofs writeback-threads=16, %g ms RTT" % rtt,
     "zw64-wan": "zerofs writeback-threads=64, %g ms RTT" % rtt,
     "zb-wan": "zerofs PLUGIN_BEFORE, %g ms RTT" % rtt,
+    "zl-wan": "zerofs durability=local, %g ms RTT" % rtt,
 }
 order = ["file", "zj-lo", "zj-wan", "zoff-lo", "zoff-wan", "zj4g-wan",
          "zjc-wan", "zjc4g-wan", "s3b-lo", "s3b-wan", "zw16-wan", "zw64-wan",
-         "zb-wan"]
+         "zb-wan", "zl-wan"]
 
 print("1. fio 4 KiB random write, QD32, fsync=256, 1 GiB device (prefilled)")
 print("%-44s %10s %10s %11s %12s" % ("target", "IOPS", "writes",
@@ -269,11 +270,22 @@ for t in order:
     if fig(t, "pg_tps") is not None:
         print("  %-44s %10.1f TPS" % (names[t], fig(t, "pg_tps")))
 for a, b in (("zj-wan", "s3b-wan"), ("zj-wan", "zoff-wan"),
-             ("zoff-wan", "s3b-wan"), ("zj-wan", "file"), ("s3b-wan", "file")):
+             ("zoff-wan", "s3b-wan"), ("zj-wan", "file"), ("s3b-wan", "file"),
+             ("zl-wan", "file")):
     if fig(a, "pg_tps") is not None and fig(b, "pg_tps") is not None:
         print("  ratio %-38s / %-30s %8s" % (names[a], names[b],
                                              ratio(fig(a, "pg_tps"),
                                                    fig(b, "pg_tps"))))
+print("  select-only (pgbench -S, same database, after the TPC-B run):")
+for t in order:
+    if fig(t, "pg_sel_tps") is not None:
+        print("  %-44s %10.1f TPS" % (names[t], fig(t, "pg_sel_tps")))
+for a, b in (("zj-wan", "s3b-wan"), ("zl-wan", "s3b-wan"), ("zj-wan", "file"),
+             ("s3b-wan", "file")):
+    if fig(a, "pg_sel_tps") is not None and fig(b, "pg_sel_tps") is not None:
+        print("  ratio %-38s / %-30s %8s" % (names[a], names[b],
+                                             ratio(fig(a, "pg_sel_tps"),
+                                                   fig(b, "pg_sel_tps"))))
 for name, (run, _, _) in spans.items():
     if name.endswith(".pg"):
         print("  %s during pgbench: PUT journal %d (%.1f MiB), PUT chunk %d"

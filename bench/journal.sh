@@ -31,6 +31,9 @@
 #   zw64-wan    zj-wan with writeback-threads=64 connections=64
 #   zb-wan      zj-wan with another zerofs build, $PLUGIN_BEFORE (say,
 #               main's): the before/after comparison of one run
+#   zl-wan      zj-wan with durability=local (a FLUSH is an fsync in the
+#               cache; uploads follow in the background): issue 9's
+#               pgbench TPC-B reference is the file plugin
 #
 # Every zerofs runs with -v -D zerofs.fault=1 -D zerofs.flush=1
 # -D zerofs.s3=1 and an empty fault-file, so that every request that
@@ -71,7 +74,10 @@
 #               initialised now) and mount -o loop, PostgreSQL 15 on it
 #               (initdb -N then sync; default settings: fsync on,
 #               synchronous_commit on), pgbench -i -s 10, CHECKPOINT,
-#               then pgbench -c 8 -j 2 -T PGTIME (TPC-B): TPS.
+#               then pgbench -c 8 -j 2 -T PGTIME (TPC-B): TPS; then
+#               sync, wait for the uploads to end (as after randwrite),
+#               and on the same database (warm: the TPC-B run read it
+#               all), pgbench -S -c 8 -j 2 -T PGTIME (select-only): TPS.
 #
 # Usage: bench/journal.sh [-t RUNTIME] [-T PGTIME] [-d DELAY_MS]
 #                         [-r TARGETS] [-P PG_TARGETS] [-S SEQ_TARGETS] [-R N]
@@ -142,7 +148,7 @@ done
 for t in $rw_targets $pg_targets $seq_targets; do
     case "$t" in
         file|zj-lo|zj-wan|zoff-lo|zoff-wan|zj4g-wan|zjc-wan|zjc4g-wan) ;;
-        zw16-wan|zw64-wan) ;;
+        zw16-wan|zw64-wan|zl-wan) ;;
         zb-wan)
             if [ ! -e "${PLUGIN_BEFORE:-}" ]; then
                 echo "$0: zb-wan needs PLUGIN_BEFORE" >&2
@@ -346,6 +352,7 @@ zerofs_start ()
     esac
     case "$target" in
         zoff-*) extra+=(journal-max-bytes=0) ;;
+        zl-*) extra+=(durability=local) ;;
     esac
     case "$target" in
         zw16-*) extra+=(writeback-threads=16) ;;
@@ -369,8 +376,12 @@ zerofs_start ()
             -D nbdkit.backend.datapath=0 -D nbdkit.backend.controlpath=0
             "$p" bucket="$bucket" password=+"$tmp/pw"
             cache-dir="$zcache" endpoint="$ep"
-            region=us-east-1 durability=remote fault-file="$tmp/nofault"
+            region=us-east-1 fault-file="$tmp/nofault"
             "${extra[@]}")
+    case "$target" in
+        zl-*) ;;
+        *) zstart+=(durability=remote) ;;
+    esac
     start_nbdkit "$log" "${reqlog[@]}" "${zstart[@]}" "${reqlog_arg[@]}"
     uri="nbd+unix:///disk?socket=$sock"
     zlog="$log"
@@ -740,6 +751,20 @@ run_pgbench ()
               "$res/$target.pg.run.log")
     note "$target" pg_tps "$tps"
     echo "journal.sh: $target pgbench TPS $tps"
+    # The select-only run reads a quiet device: what the TPC-B run left
+    # to upload is uploaded first.
+    sync
+    case "$target" in
+        file) ;;
+        s3b-*) proxy_drain 300 ;;
+        *) zerofs_drain "$zlog" "$zprefix" 600 > /dev/null ;;
+    esac
+    runuser -u postgres -- pgbench -h "$tmp/pgsock" -p "$port" -S -c 8 -j 2 \
+            -T "$pgtime" postgres > "$res/$target.pg.select.log" 2>&1
+    tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial.*/\1/p' \
+              "$res/$target.pg.select.log")
+    note "$target" pg_sel_tps "$tps"
+    echo "journal.sh: $target pgbench select-only TPS $tps"
     pg_teardown
     stop_nbdkit
 }
