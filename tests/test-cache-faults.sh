@@ -139,6 +139,11 @@ echo "advertised maximum block size: $max"
 rm -f "$sock"
 nbdkit -v -U "$sock" -P "$tmpdir/bg.pid" "$PLUGIN" "${zargs[@]}" \
        export=disk 2>>"$log"
+# The parent may exit before the child has written the pidfile.
+for (( i = 0; i < 300; i++ )); do
+    [ -s "$tmpdir/bg.pid" ] && [ -S "$sock" ] && break
+    sleep 0.1
+done
 bgpid=$(cat "$tmpdir/bg.pid")
 cleanup_fn kill -9 "$bgpid"
 if nbdkit -U - "$PLUGIN" "${zargs[@]}" export=disk --run true \

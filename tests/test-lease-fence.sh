@@ -25,6 +25,10 @@
 #    do not count against max-dirty once its lease is known lost:
 #    writes to another device of A's cache go on, and the stop says
 #    that the fenced chunks stay.
+# 7. Those chunks keep their slots, so the other devices may make dirty
+#    only three quarters of the slots left: with 4 of 16 slots set
+#    aside, 9 (not 12, three quarters of 16), and a chunk read while
+#    their uploads are slow finds a clean slot to be cached in.
 # 6. The store failing the lease's GET with EBADMSG (a malformed answer)
 #    is a store error, not an unreadable lease: the holder's flush fails
 #    and it goes on once the store answers (not fenced for good), and
@@ -192,17 +196,27 @@ if grep -q "was written by a server that had lost" "$log"; then
 fi
 stop_server
 
+# A serves disk (with the parameters given after B's cache-dir) and
+# writes 4 chunks whose uploads fail; then B takes the device over with
+# that cache-dir: A's chunks can never be uploaded.
+lose_disk_with_4_dirty ()
+{
+    local cache_b=$1
+    shift
+    printf 'fail put:devices/disk/chunks/ EAGAIN\n' > "$faults"
+    serve journal-max-bytes=0 $wt "$@"
+    client disk 'for i in range(4): h.pwrite(b"A" * 4096, i << 20)'
+    sleep 1                     # their uploads are failing
+    start_second "$cache_b" force=true $wt
+    client2 'h.pwrite(b"B" * 4096, 0); h.flush()'
+    stop_second
+}
+
 # 5.  A fenced device's dirty chunks do not hold up the other devices.
 rm -rf "$cachedir"
 : > "$log"
 zdev create other5 64M
-printf 'fail put:devices/disk/chunks/ EAGAIN\n' > "$faults"
-serve max-dirty=4M retry-time=20 journal-max-bytes=0 $wt
-client disk 'for i in range(4): h.pwrite(b"A" * 4096, i << 20)'
-sleep 1                         # their uploads are failing
-start_second "$tmpdir/cache-b5" force=true $wt
-client2 'h.pwrite(b"B" * 4096, 0); h.flush()'
-stop_second
+lose_disk_with_4_dirty "$tmpdir/cache-b5" max-dirty=4M retry-time=20
 # Four more chunks of the other device: past max-dirty with A's four,
 # which never leave the cache.  Without the set-aside, the writes wait
 # for room until retry-time (20 s) and fail.
@@ -235,6 +249,41 @@ stop_second
 export2=other5 start_second "$tmpdir/cache-o5"
 export2=other5 client2 'assert h.pread(4096, 3 << 20) == b"O" * 4096'
 stop_second
+
+# 7.  The slots of chunks set aside.  Chunk 20 of other7 is in the store
+# only; then A (16 slots) loses the lease of disk with 4 dirty chunks.
+rm -rf "$cachedir"
+: > "$log"
+: > "$faults"
+zdev create other7 64M
+start_server "$PLUGIN" "${zargs[@]}" export=other7 2>>"$log"
+client other7 'h.pwrite(b"R" * 4096, 20 << 20); h.flush()'
+stop_server
+rm -rf "$cachedir" "$tmpdir/cache-b7"
+lose_disk_with_4_dirty "$tmpdir/cache-b7" cache-size=16M retry-time=60
+for (( i = 0; i < 100; i++ )); do
+    server_error "device disk: its 4 dirty chunks stay in the cache" "$log" &&
+        break
+    sleep 0.1
+done
+server_error "device disk: its 4 dirty chunks stay in the cache" "$log" ||
+    { echo "FAIL: A's chunks were not set aside"; exit 1; }
+# Uploads of other7 take 4 s each: 12 whole chunks written at once stay
+# dirty meanwhile, up to the limit.
+printf 'fail put:devices/disk/chunks/ EAGAIN\ndelay put:devices/other7/chunks/ 4s\n' \
+       > "$faults"
+sleep 0.3
+client other7 'for i in range(12): h.pwrite(b"W" * (1 << 20), i << 20)' &
+writer=$!
+sleep 1.5
+client other7 'for i in range(3): assert h.pread(4096, 20 << 20) == b"R" * 4096'
+wait "$writer"
+gets=$(grep -c "fault: request GET devices/other7/chunks/0000000000000014" "$log")
+echo "chunk 20 of other7: $gets GETs for 3 reads"
+[ "$gets" = 1 ] ||
+    { echo "FAIL: the chunk read was not cached: no clean slot was left"; exit 1; }
+: > "$faults"
+stop_server
 
 # 6.  The store failing the lease's GET with EBADMSG (an answer it
 # could not parse) is not a lease that cannot be read.

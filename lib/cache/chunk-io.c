@@ -893,7 +893,7 @@ throttle_get (struct zcache *c, struct space_wait *space,
 {
   LOCK_FOR_SCOPE (&c->lock);
 
-  while (cache_ndirty (c) >= c->dirty_max && !c->stop) {
+  while (cache_ndirty (c) >= cache_dirty_limit (c) && !c->stop) {
     if (space_deadline_passed (c, space))
       return NULL;
     zcache_wait_for_space_locked (c);

@@ -304,8 +304,9 @@ struct zcache {
   uint64_t ndirty, dirty_max;
   uint64_t nheld;                /* of NDIRTY, those of devices set
                                     aside (d->dirty_aside: never uploaded,
-                                    not counted against DIRTY_MAX;
-                                    cache_ndirty) */
+                                    not counted against DIRTY_MAX, but
+                                    lowering it: cache_ndirty,
+                                    cache_dirty_limit) */
   struct centry *index_head;
   uint64_t nentries;
   struct cache_device *devices;
@@ -582,6 +583,19 @@ static inline uint64_t
 cache_ndirty (const struct zcache *c)
 {
   return c->ndirty - c->nheld;
+}
+/* Under c->lock: how many of them there may be.  DIRTY_MAX, but the
+ * chunks set aside keep their slots for good, so never more than three
+ * quarters of the slots left to the others: reads must find clean
+ * slots to evict, as without any set aside.  At least one.
+ */
+static inline uint64_t
+cache_dirty_limit (const struct zcache *c)
+{
+  uint64_t room = c->nheld < c->nslots ? (c->nslots - c->nheld) * 3 / 4 : 0;
+  uint64_t limit = room < c->dirty_max ? room : c->dirty_max;
+
+  return limit > 0 ? limit : 1;
 }
 extern void zcache_wait_for_space_locked (struct zcache *c);
 /* Under c->lock: a write to E has just completed (WAS_REWRITTEN: E was

@@ -100,7 +100,7 @@
 static bool
 short_of_space (struct zcache *c)
 {
-  return c->space_waiters > 0 || cache_ndirty (c) >= c->dirty_max / 2;
+  return c->space_waiters > 0 || cache_ndirty (c) >= cache_dirty_limit (c) / 2;
 }
 
 /* A chunk-sized buffer for a fetch: a reused one, or a new one (NULL

@@ -941,7 +941,7 @@ writeback_due (struct zcache *c, struct centry *e, time_t now,
   if (e->busy || cache_device_fenced (d))
     return false;
   if ((urgent && (e->journal_first == 0 || c->space_waiters > 0 ||
-                  cache_ndirty (c) >= c->dirty_max / 8 * 7)) ||
+                  cache_ndirty (c) >= cache_dirty_limit (c) / 8 * 7)) ||
       stream_due (e, now_ms, stream_wait))
     return true;
   if (e->journal_first == 0)
@@ -1008,7 +1008,8 @@ writeback_thread (void *arg)
       break;
     now = zcache_now ();
     now_ms = zcache_now_ms ();
-    urgent = c->space_waiters > 0 || cache_ndirty (c) >= c->dirty_max / 2;
+    urgent = c->space_waiters > 0 ||
+      cache_ndirty (c) >= cache_dirty_limit (c) / 2;
     n = 0;
     stream_wait = false;
     for (e = c->dirty_head; e && n < ZWRITEBACK_BATCH; e = e->dnext)
