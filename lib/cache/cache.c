@@ -947,8 +947,9 @@ load_chunk (void *opaque, const uint8_t uuid[16], uint64_t index,
   "the device is held (never served, nothing of it uploaded) while the " \
   "other devices are served; to start without those chunks (they are " \
   "lost), stop the server, which uploads the other devices' data, and " \
-  "move the cache-dir away: nothing else ends the hold (not force=true, " \
-  "nor replacing or deleting its lease)"
+  "move the cache-dir away; removing the device (zerofs-dev rm) ends the " \
+  "hold too, with all its data; force=true does not, nor does replacing " \
+  "or deleting its lease"
 
 /* Device REC (META in the volume now) was resized behind the cache's
  * back (zerofs-dev resize gives it a new generation) while the cache
