@@ -59,10 +59,10 @@
 #                targets "s3rver-rtt s3backer-rtt objstore-rtt" is the
 #                cold sequential read comparison of bench/README.md
 #   -p           perf record nbdkit during seq-write, warm-read,
-#                rand-write and the cold reads on the zerofs targets, and print the top of
-#                each profile ($FIO_PERF_CALLGRAPH: perf's call graph
-#                option, default -g; $FIO_PERF_KEEP: a directory to keep
-#                the profiles in)
+#                rand-write and the cold reads on the zerofs targets,
+#                and print the top of each profile ($FIO_PERF_CALLGRAPH:
+#                perf's call graph option, default -g; $FIO_PERF_KEEP: a
+#                directory to keep the profiles in)
 #   -z PARAMS    more zerofs plugin parameters, for example
 #                "compression=none" or "durability=local"
 #   TARGET       default: file dir s3rver s3rver-wan; a target named
