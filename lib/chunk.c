@@ -66,8 +66,8 @@ struct chunk_thread {
   ZSTD_CCtx *cctx;
   ZSTD_DCtx *dctx;
   uint8_t *scratch;             /* ZCHUNK_SIZE bytes */
-  uint8_t sample[SAMPLE_LEN];
-  uint8_t sample_out[SAMPLE_LEN];
+  uint8_t *sample;              /* 2 * SAMPLE_LEN bytes, with cctx: the
+                                   sample, then its compressed form */
 };
 
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
@@ -83,6 +83,7 @@ free_thread (void *p)
   ZSTD_freeCCtx (t->cctx);
   ZSTD_freeDCtx (t->dctx);
   free (t->scratch);
+  free (t->sample);
   free (t);
   if (this_thread == t)
     this_thread = NULL;
@@ -149,7 +150,9 @@ zsealed_header (uint8_t *o, const char *magic, uint8_t version,
   return crypto_random (o + ZSEALED_OFF_NONCE, CRYPTO_NONCE_LEN);
 }
 
-/* The calling thread's state with its compression context, or NULL. */
+/* The calling thread's state with its compression context and sample
+ * buffer (only threads that encode pay for them), or NULL.
+ */
 static struct chunk_thread *
 get_compressor (void)
 {
@@ -160,6 +163,10 @@ get_compressor (void)
   if (t->cctx == NULL && (t->cctx = ZSTD_createCCtx ()) == NULL) {
     zerror ("chunk: ZSTD_createCCtx failed");
     errno = ENOMEM;
+    return NULL;
+  }
+  if (t->sample == NULL && (t->sample = malloc (2 * SAMPLE_LEN)) == NULL) {
+    zerror ("chunk: malloc: %m");
     return NULL;
   }
   return t;
@@ -219,7 +226,7 @@ zchunk_worth_compressing (const void *data, size_t len, int level)
     memcpy (t->sample + i * SAMPLE_WINDOW,
             p + i * stride + (i % SAMPLE_PHASES) * SAMPLE_WINDOW,
             SAMPLE_WINDOW);
-  r = compress_into (t, t->sample_out, SAMPLE_LEN - SAMPLE_LEN / 32,
+  r = compress_into (t, t->sample + SAMPLE_LEN, SAMPLE_LEN - SAMPLE_LEN / 32,
                      t->sample, SAMPLE_LEN, level);
   return r == -1 ? -1 : r > 0;
 }

@@ -1362,7 +1362,6 @@ zcache_allocated_chunks (struct cache_device *d, uint64_t first, uint64_t last,
     zdebug ("cache: %s: block status: the range could not be listed, so "
             "every chunk of it is reported as data", d->name);
     index_vector_reset (&result);
-    *known_last = last;
     for (i = first; i <= last; i++)
       if (index_push (&result, i) == -1)
         return -1;
