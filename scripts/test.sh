@@ -60,8 +60,17 @@ if ! $sanitizers; then
     fi
     rm -rf "$dest"
 fi
-# The logs of whatever did not pass, then one summary line.
+# What did not pass, then one summary line.  A test's log is mostly
+# nbdkit's debug lines (every server runs with -v); first the rest of
+# each failing test's log, whose end says why it failed, then the end of
+# test-suite.log as it is.
 if [ $status -ne 0 ] && [ -f tests/test-suite.log ]; then
+    for trs in tests/*.trs; do
+        grep -qE '^:test-result: (FAIL|ERROR)' "$trs" || continue
+        log=${trs%.trs}.log
+        echo "=== ${log#tests/}, without debug lines, its last 120:"
+        grep -v ': debug: ' "$log" | tail -n 120
+    done
     tail -n 300 tests/test-suite.log
 fi
 count () { sed -n "s/^# $1: *//p" tests/test-suite.log 2>/dev/null | head -n1; }

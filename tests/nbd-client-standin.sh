@@ -106,5 +106,6 @@ h.flush()
 assert h.pread(4096, size - 4096) == pattern
 h.pwrite(bytes(4096), size - 4096)
 h.flush()
+h.shutdown()
 ' || fail "the export $name on $sock did not read back what was written"
 echo attached >> "$dir/attach"
