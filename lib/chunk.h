@@ -65,9 +65,10 @@ extern int zchunk_encode (const struct zchunk_codec *codec, uint64_t index,
                           void **obj, size_t *objlen);
 
 /* Whether LEN bytes at DATA are worth compressing at zstd LEVEL,
- * judged by compressing an evenly spread sample of them: 1 if so, 0 if
- * the sample does not shrink by 1/32, -1 on error (zerror).  Chunks of
- * less than 256 KiB are always worth trying.
+ * judged by compressing a sample spread over them: 1 if so, 0 if the
+ * sample does not shrink by an eighth (what zchunk_encode asks of the
+ * whole), -1 on error (zerror).  Chunks of less than 256 KiB are always
+ * worth trying.
  */
 extern int zchunk_worth_compressing (const void *data, size_t len,
                                      int level);
