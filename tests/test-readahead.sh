@@ -13,6 +13,10 @@
 #      per device) and still fetch each chunk once;
 #   3. random reads fetch nothing ahead: as many GETs as chunks read;
 #   4. readahead=0: one GET time per chunk again, and no GET more.
+#   5. a reader whose requests come a little out of order (chunks 0, 1,
+#      3, 2, 5, 4 ...: nbdkit's threads start a deep queue's requests
+#      in any order) is one stream all the same: its window grows to 8
+#      chunks, and each chunk is fetched once.
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
@@ -148,4 +152,26 @@ n = gets(m)
 print("8 chunks in order, readahead=0: %.1f s, GETs %s" % (took, sorted(n)))
 assert took > 8 * GET * 0.9, "something read ahead: %.1f s" % took
 assert sorted(n) == list(range(8)) and max(n.values()) == 1, n
+EOF2
+
+# 5.  Out of order by one: 0, 1, 3, 2, 5, 4, ... 15, 14.
+run readahead=8M <<'EOF2'
+m = mark()
+start = time.monotonic()
+order = [0, 1] + [i + d for i in range(2, 16, 2) for d in (1, 0)]
+for i in order:
+    check(i, h.pread(M, i * M))
+took = time.monotonic() - start
+time.sleep(2 * GET)
+n = gets(m)
+with open(os.environ["log"], "rb") as f:
+    f.seek(m)
+    windows = [int(w) for w in re.findall(
+        rb"readahead: disk: stream at byte \d+: window (\d+) chunks", f.read())]
+print("16 chunks, pairs swapped: %.1f s, windows %s, GETs %s"
+      % (took, windows, sorted(n.items())))
+assert 8 in windows, "the window never grew to 8 chunks: %s" % windows
+assert took < 6 * GET, "%.1f s for 16 chunks" % took
+assert all(n.get(i) == 1 for i in range(16)), "not one GET a chunk: %s" % n
+assert max(n.values()) == 1 and max(n) <= 15 + 8, n
 EOF2

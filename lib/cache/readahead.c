@@ -18,6 +18,18 @@
  * followed side by side, and random reads only ever make new streams
  * that are never continued: they read nothing ahead.
  *
+ * Reordering.  A reader with several requests in flight (fio at QD8,
+ * nbdcopy, the kernel's own readahead) sends them in order, but
+ * nbdkit's threads start them in any order: read 3 may come before
+ * read 2.  Taken literally, read 3 starts a new stream, read 2 ends the
+ * old one, and read 4 continues the new one with its window back at
+ * the start: at QD8 the window hardly grew.  So an established stream
+ * (one continued at least once, which random reads never make) also
+ * takes reads a little out of order, within ZRA_REORDER reads of its
+ * end: one that starts ahead of the end continues it from there, and
+ * one that lies behind the end (a late read of the stream) changes
+ * nothing and starts no stream.
+ *
  * Window.  The second read of a stream (the first that continues it)
  * opens a window of ZRA_START_CHUNKS chunks after the chunk the reader
  * is in; each later read that enters a new chunk doubles the window, up
@@ -95,6 +107,11 @@
 
 /* A stream's first window, in chunks. */
 #define ZRA_START_CHUNKS 2
+
+/* How far out of order, in reads of its size, a read may come and still
+ * belong to an established stream.
+ */
+#define ZRA_REORDER 8
 
 /* Under c->lock: is the cache too short of space for readahead? */
 static bool
@@ -392,8 +409,10 @@ continue_stream (struct zcache *c, struct cache_device *d,
     s->chunk = ((seen & ~ZRA_FRESH) - 1) / ZCHUNK_SIZE;
     s->ra_end = s->chunk + 1;
   }
-  /* A read in the chunk the last one ended in asks nothing more. */
-  if (last == s->chunk && s->window > 0)
+  /* A read in the chunk the last one ended in (or, out of order,
+   * before it) asks nothing more.
+   */
+  if (last <= s->chunk && s->window > 0)
     return;
   s->chunk = last;
   if (s->window == 0)
@@ -428,16 +447,26 @@ void
 zcache_readahead (struct cache_device *d, uint64_t offset, uint32_t count)
 {
   struct zcache *c = d->c;
-  uint64_t last, seen, use;
+  uint64_t last, seen, use, end, slack;
   unsigned i;
 
   if (c->ra_max == 0 || count == 0)
     return;
   last = (offset + count - 1) / ZCHUNK_SIZE;
+  slack = (uint64_t) count * ZRA_REORDER;
   for (i = 0; i < ZRA_STREAMS; i++) {
     seen = atomic_load_explicit (&d->ra_next[i], memory_order_relaxed);
-    if (seen == 0 || (seen & ~ZRA_FRESH) != offset)
+    if (seen == 0)
       continue;
+    end = seen & ~ZRA_FRESH;
+    if (end != offset) {
+      /* Out of order: only an established stream's, and only near. */
+      if ((seen & ZRA_FRESH) ||
+          (offset < end ? end - offset : offset - end) > slack)
+        continue;
+      if (offset + count <= end)
+        return;                 /* a late read of this stream */
+    }
     /* Reads that continue a stream take the device's lock, one at a
      * time, and take the stream over from where it is: a tracker that
      * changed meanwhile (another read continued it, or a new stream
