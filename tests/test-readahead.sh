@@ -16,7 +16,9 @@
 #   5. a reader whose requests come a little out of order (chunks 0, 1,
 #      3, 2, 5, 4 ...: nbdkit's threads start a deep queue's requests
 #      in any order) is one stream all the same: its window grows to 8
-#      chunks, and each chunk is fetched once.
+#      chunks, and each chunk is fetched once;
+#   6. two readers close together, read by turns (chunks 0, 6, 1, 7 ...):
+#      each keeps its own stream, whose window grows to 8 chunks.
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
@@ -174,4 +176,27 @@ assert 8 in windows, "the window never grew to 8 chunks: %s" % windows
 assert took < 6 * GET, "%.1f s for 16 chunks" % took
 assert all(n.get(i) == 1 for i in range(16)), "not one GET a chunk: %s" % n
 assert max(n.values()) == 1 and max(n) <= 15 + 8, n
+EOF2
+
+# 6.  Two streams 6 chunks apart, by turns: 0, 6, 1, 7, ... 5, 11.
+run readahead=8M <<'EOF2'
+m = mark()
+for i in range(6):
+    check(i, h.pread(M, i * M))
+    check(6 + i, h.pread(M, (6 + i) * M))
+with open(os.environ["log"], "rb") as f:
+    f.seek(m)
+    windows = re.findall(
+        rb"readahead: disk: stream at byte (\d+): window (\d+) chunks", f.read())
+time.sleep(2 * GET)
+n = gets(m)
+windows = [(int(b) // M, int(w)) for b, w in windows]
+print("two streams by turns: windows (chunk, size) %s, GETs %s"
+      % (windows, sorted(n.items())))
+for first in (0, 6):
+    grown = [w for b, w in windows if first < b <= first + 6]
+    assert grown[:3] == [2, 4, 8], \
+        "the stream from chunk %d: windows %s" % (first, grown)
+assert all(n.get(i) == 1 for i in range(12)), "not one GET a chunk: %s" % n
+assert max(n.values()) == 1, n
 EOF2

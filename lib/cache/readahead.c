@@ -439,6 +439,37 @@ continue_stream (struct zcache *c, struct cache_device *d,
   }
 }
 
+/* The tracker of the stream that a read of COUNT bytes at OFFSET
+ * belongs to, its ra_next in *SEEN: the one whose last read ended
+ * exactly at OFFSET, else an established one that ended within
+ * ZRA_REORDER reads of it (so that of two streams close together, each
+ * keeps its own reads); ZRA_STREAMS if none.  No lock.
+ */
+static unsigned
+find_stream (struct cache_device *d, uint64_t offset, uint32_t count,
+             uint64_t *seen)
+{
+  uint64_t slack = (uint64_t) count * ZRA_REORDER, next, end;
+  unsigned i, near = ZRA_STREAMS;
+
+  for (i = 0; i < ZRA_STREAMS; i++) {
+    next = atomic_load_explicit (&d->ra_next[i], memory_order_relaxed);
+    if (next == 0)
+      continue;
+    end = next & ~ZRA_FRESH;
+    if (end == offset) {
+      *seen = next;
+      return i;
+    }
+    if (near == ZRA_STREAMS && !(next & ZRA_FRESH) &&
+        (offset < end ? end - offset : offset - end) <= slack) {
+      near = i;
+      *seen = next;
+    }
+  }
+  return near;
+}
+
 /* Every read of a device comes here, at any queue depth: a read that
  * continues no stream (a random read) takes no lock, and reads and
  * writes two cache lines, ra_next and ra_use.
@@ -447,41 +478,31 @@ void
 zcache_readahead (struct cache_device *d, uint64_t offset, uint32_t count)
 {
   struct zcache *c = d->c;
-  uint64_t last, seen, use, end, slack;
+  uint64_t last, seen = 0, use;
   unsigned i;
 
   if (c->ra_max == 0 || count == 0)
     return;
   last = (offset + count - 1) / ZCHUNK_SIZE;
-  slack = (uint64_t) count * ZRA_REORDER;
-  for (i = 0; i < ZRA_STREAMS; i++) {
-    seen = atomic_load_explicit (&d->ra_next[i], memory_order_relaxed);
-    if (seen == 0)
-      continue;
-    end = seen & ~ZRA_FRESH;
-    if (end != offset) {
-      /* Out of order: only an established stream's, and only near. */
-      if ((seen & ZRA_FRESH) ||
-          (offset < end ? end - offset : offset - end) > slack)
-        continue;
-      if (offset + count <= end)
-        return;                 /* a late read of this stream */
-    }
+  i = find_stream (d, offset, count, &seen);
+  if (i < ZRA_STREAMS) {
+    if (offset + count <= (seen & ~ZRA_FRESH))
+      return;                   /* a late read of an established stream */
     /* Reads that continue a stream take the device's lock, one at a
      * time, and take the stream over from where it is: a tracker that
      * changed meanwhile (another read continued it, or a new stream
      * replaced it) is not this read's.
      */
     LOCK_FOR_SCOPE (&d->ra_lock);
-    if (!atomic_compare_exchange_strong_explicit (&d->ra_next[i], &seen,
-                                                  offset + count,
-                                                  memory_order_relaxed,
-                                                  memory_order_relaxed))
-      break;
-    victim (d, &use);
-    atomic_store_explicit (&d->ra_use[i], use, memory_order_relaxed);
-    continue_stream (c, d, &d->ra[i], seen, offset + count, last);
-    return;
+    if (atomic_compare_exchange_strong_explicit (&d->ra_next[i], &seen,
+                                                 offset + count,
+                                                 memory_order_relaxed,
+                                                 memory_order_relaxed)) {
+      victim (d, &use);
+      atomic_store_explicit (&d->ra_use[i], use, memory_order_relaxed);
+      continue_stream (c, d, &d->ra[i], seen, offset + count, last);
+      return;
+    }
   }
   /* A new stream, whose other fields its first continuation sets. */
   i = victim (d, &use);
