@@ -125,23 +125,21 @@ sanitizer_check ()
                 return index(line, src "/") || (build != "" && index(line, build "/")) ||
                        line ~ /nbdkit-zerofs-plugin|zerofs-dev|\/tools\/zerofs|libzerofs/
             }
-            # A leak: its block ends with a blank line.
-            /^(Direct|Indirect) leak / { inleak = 1; mine = 0; next }
-            inleak && /^ *#[0-9]+ / { if (ours_frame($0)) mine = 1; next }
-            inleak && /^$/ { if (mine) ours = 1; inleak = 0; next }
-            # An ASan error: all its stacks, up to its SUMMARY line.
-            /ERROR: AddressSanitizer/ { inerror = 1; errmine = 0; next }
-            inerror && /^ *#[0-9]+ / { if (ours_frame($0)) errmine = 1; next }
-            inerror && /^SUMMARY: AddressSanitizer/ {
-                if (errmine) ours = 1
-                inerror = 0
-                next
+            function close_block() {
+                if (block != "" && mine) ours = 1
+                block = ""; mine = 0
+            }
+            # A leak ends with a blank line; an ASan error (several
+            # stacks) with its SUMMARY line.
+            /^(Direct|Indirect) leak / { close_block(); block = "leak"; next }
+            /ERROR: AddressSanitizer/ { close_block(); block = "error"; next }
+            block != "" && /^ *#[0-9]+ / { if (ours_frame($0)) mine = 1; next }
+            (block == "leak" && /^$/) ||
+            (block == "error" && /^SUMMARY: AddressSanitizer/) {
+                close_block(); next
             }
             /runtime error|ERROR: UndefinedBehavior/ { ours = 1 }
-            END {
-                if ((inleak && mine) || (inerror && errmine)) ours = 1
-                exit ours
-            }
+            END { close_block(); exit ours }
         ' "$f"; then
             echo "$0: FAIL: the report above is zerofs's"
             status=1
