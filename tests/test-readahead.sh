@@ -10,7 +10,8 @@
 #      past the last one read;
 #   2. two readers (1 MiB requests) on two connections at once, each in
 #      its own part of the device, are both followed (8 stream trackers
-#      per device) and still fetch each chunk once;
+#      per device) and still fetch each chunk once; with the default
+#      readahead (16M) a window grows to 16 chunks;
 #   3. random reads fetch nothing ahead: as many GETs as chunks read;
 #   4. readahead=0: one GET time per chunk again, and no GET more.
 #   5. a reader whose requests come a little out of order (chunks 0, 1,
@@ -100,8 +101,9 @@ EOF2
 grep -q "readahead: disk: stream at byte .*: window 8 chunks" "$log"
 
 # 2.  Two sequential readers at once, on two connections, in chunks
-# 0-15 and 24-39.
-run readahead=16M <<'EOF2'
+# 0-15 and 24-39, with the default readahead (16M).
+m2=$(stat -c %s "$log")
+run <<'EOF2'
 import nbd, threading
 h2 = nbd.NBD()
 h2.connect_uri("nbd+unix:///disk?socket=" + os.environ["sock"])
@@ -119,13 +121,16 @@ t.join()
 time.sleep(2 * GET)
 n = gets(m)
 print("two readers of 16 chunks: %.1f s and %.1f s" % (took[0], took[24]))
-# The pool (16 threads with readahead=16M) serves both windows: each reader is slower than
-# alone, still far from a GET time per chunk.
+# The pool (16 threads with the default 16M) serves both windows: each
+# reader is slower than alone, still far from a GET time per chunk.
 assert took[0] < 10 * GET and took[24] < 10 * GET, took
 assert all(n.get(i) == 1 for i in list(range(16)) + list(range(24, 40))), n
 assert max(n.values()) == 1, n
 h2.shutdown()
 EOF2
+# The default window: 16 chunks.
+tail -c +"$((m2 + 1))" "$log" |
+    grep -q "readahead: disk: stream at byte .*: window 16 chunks"
 
 # 3.  Random reads (no read starts where another ended): no readahead.
 run <<'EOF2'

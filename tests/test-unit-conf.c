@@ -188,8 +188,8 @@ test_every_key (void)
   CHECK (zconf_set (&conf, "journal-max-objects", "16") == 0 &&
          conf.journal_max_objects == 16);
 
-  /* Readahead: 8M by default, 0 turns it off, at most 1G. */
-  CHECK (conf.readahead == UINT64_C (8) << 20);
+  /* Readahead: 16M by default, 0 turns it off, at most 1G. */
+  CHECK (conf.readahead == UINT64_C (16) << 20);
   CHECK (zconf_set (&conf, "readahead", "0") == 0 && conf.readahead == 0);
   CHECK (zconf_set (&conf, "readahead", "1G") == 0 &&
          conf.readahead == UINT64_C (1) << 30);

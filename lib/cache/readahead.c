@@ -71,7 +71,7 @@
  * (chunk-io.c: read_locked).  The copy is the slot's plaintext as long
  * as nothing changes the slot, so everything that does drops it first
  * (a write, a trim, an eviction); the reader drops it once it has read
- * the chunk's end.  At most ra_max copies exist (the largest window, 8
+ * the chunk's end.  At most ra_max copies exist (the largest window, 16
  * MiB by default: plaintext in memory, never on disk); a new one takes
  * the place of the oldest that nobody is using, or is not kept.  Their
  * buffers are reused (c->copy_free, as many as there are threads), so
