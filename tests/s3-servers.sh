@@ -10,7 +10,10 @@
 #    object's file in place, so a PUT cut off by a SIGKILL (of nbdkit
 #    while it uploads) leaves a truncated object behind, where S3 keeps
 #    the old object or none.  So crash tests (those that SIGKILL nbdkit)
-#    are judged on Swift and the directory store only.
+#    are judged on Swift and the directory store only.  It is run
+#    through s3rver-consistent.js, which makes a PUT answer only once its
+#    object is written: s3rver 3.7 answers earlier, and a GET right after
+#    then finds the object empty.
 #  - OpenStack Swift with its s3api middleware (Debian's python3-swift and
 #    memcached): slower to start, but it verifies SigV4 signatures, payload
 #    hashes, region and clock skew, and insists on Content-MD5 for
@@ -304,7 +307,8 @@ s3rver_start ()
     fi
     NODE_OPTIONS=--openssl-legacy-provider \
         setpriv --pdeathsig KILL \
-        node "$js" --directory "$dir/data" --address 127.0.0.1 --port 0 \
+        node "$s3_servers_dir/s3rver-consistent.js" "$js" \
+             --directory "$dir/data" --address 127.0.0.1 --port 0 \
              "${quiet[@]}" "${extra[@]}" \
              < /dev/null > "$dir/s3rver.log" 2>&1 &
     pid=$!
