@@ -34,6 +34,7 @@
 #   zl-wan      zj-wan with durability=local (a FLUSH is an fsync in the
 #               cache; uploads follow in the background): issue 9's
 #               pgbench TPC-B reference is the file plugin
+#   zlb-wan     zl-wan with $PLUGIN_BEFORE: durability=local's before/after
 #
 # Every zerofs runs with -v -D zerofs.fault=1 -D zerofs.flush=1
 # -D zerofs.s3=1 and an empty fault-file, so that every request that
@@ -149,9 +150,9 @@ for t in $rw_targets $pg_targets $seq_targets; do
     case "$t" in
         file|zj-lo|zj-wan|zoff-lo|zoff-wan|zj4g-wan|zjc-wan|zjc4g-wan) ;;
         zw16-wan|zw64-wan|zl-wan) ;;
-        zb-wan)
+        zb-wan|zlb-wan)
             if [ ! -e "${PLUGIN_BEFORE:-}" ]; then
-                echo "$0: zb-wan needs PLUGIN_BEFORE" >&2
+                echo "$0: $t needs PLUGIN_BEFORE" >&2
                 exit 1
             fi
             ;;
@@ -343,16 +344,16 @@ zerofs_start ()
 {
     local target="$1" tag="$2" ep bucket log p="$plugin"
     local -a extra=()
-    if [ "$target" = zb-wan ]; then
-        p="$PLUGIN_BEFORE"
-    fi
+    case "$target" in
+        zb-wan|zlb-wan) p="$PLUGIN_BEFORE" ;;
+    esac
     case "$target" in
         *-wan) ep="$ep_wan" ;;
         *) ep="$ep_lo" ;;
     esac
     case "$target" in
         zoff-*) extra+=(journal-max-bytes=0) ;;
-        zl-*) extra+=(durability=local) ;;
+        zl-*|zlb-*) extra+=(durability=local) ;;
     esac
     case "$target" in
         zw16-*) extra+=(writeback-threads=16) ;;
@@ -379,7 +380,7 @@ zerofs_start ()
             region=us-east-1 fault-file="$tmp/nofault"
             "${extra[@]}")
     case "$target" in
-        zl-*) ;;
+        zl-*|zlb-*) ;;
         *) zstart+=(durability=remote) ;;
     esac
     start_nbdkit "$log" "${reqlog[@]}" "${zstart[@]}" "${reqlog_arg[@]}"
