@@ -5,7 +5,8 @@
 # (within a second), a restart with the same cache-dir uploads them:
 # afterwards the store alone (cache deleted) has them.  Also with
 # durability=local: a FLUSH then means "fsynced in the cache", and the
-# data must survive SIGKILL right after the flush, then reach the store.
+# data must survive SIGKILL right after the flush, then reach the store,
+# also when that flush was the slot file's fdatasync alone.
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
@@ -69,4 +70,39 @@ data = open(os.environ["tmpdir"] + "/data", "rb").read()
 assert h.pread(len(data), 0) == data, "locally durable write lost"
 EOF
 stop_server                # a clean stop uploads what is dirty
+check_store_has
+
+# 3. durability=local, the same pages of a chunk that is already dirty
+# in the index written and flushed again and again: each such FLUSH is
+# the slot file's fdatasync alone (cache.c, rule 9), and what it made
+# durable survives a SIGKILL right after it, before the next index
+# commit, then reaches the store.
+start_server "$PLUGIN" "${zargs[@]}" export=disk durability=local \
+             -D zerofs.cache=1 2> "$tmpdir/local.log"
+client <<'EOF'
+import os
+data = bytearray(open(os.environ["tmpdir"] + "/data", "rb").read())
+at = (2 << 20) + 8192
+def write(piece, offset):
+    h.pwrite(piece, offset)
+    data[offset:offset + len(piece)] = piece
+write(os.urandom(8192), at)       # chunk 2 dirty, two of its sectors
+h.flush()
+for i in range(20):
+    write(os.urandom(4096), at + (i % 2) * 4096)
+    h.flush()
+open(os.environ["tmpdir"] + "/data", "wb").write(data)
+EOF
+stop_server -9
+syncs=$(grep -c 'flush: slot file synced; the index already holds' \
+             "$tmpdir/local.log" || :)
+echo "flushes that were a slot sync alone: $syncs of 20"
+test "$syncs" -ge 10
+start_server "$PLUGIN" "${zargs[@]}" export=disk durability=local
+client <<'EOF'
+import os
+data = open(os.environ["tmpdir"] + "/data", "rb").read()
+assert h.pread(len(data), 0) == data, "locally durable write lost"
+EOF
+stop_server
 check_store_has

@@ -87,6 +87,26 @@
  *    such write (a 1 MiB copy per 4 KiB write, for a database that
  *    flushes after each one); the unit size costs nothing on that path.
  *    Caches made before keep 4 KiB units (the index says which).
+ *
+ * 9. A FLUSH with durability=local needs the slot file's fdatasync, and
+ *    an index commit only when the index does not already hold what it
+ *    would commit.  A database overwriting pages of chunks that are
+ *    already dirty in the index changes nothing in their records but the
+ *    write sequence: such a flush is the fdatasync alone
+ *    (zcache_commit_local_flush), and the sequences wait for the next
+ *    commit (the write-back thread's, once a second while records
+ *    wait).  A crash meanwhile leaves records whose sequence is older
+ *    than their slot's bytes, which is harmless for dirty records only:
+ *    recovery uploads the slot whole under that sequence, which is
+ *    still above every journal record of the chunk (a journal PUT
+ *    commits its records first, and the skip is never taken with
+ *    durability=remote), and a dirty record's sequence is not the
+ *    store's (stored_seq is 0 for it).  Unless the chunk was uploaded
+ *    since its record was committed: then recovery would store it under
+ *    a sequence older than the object's, which a read-only server that
+ *    cached the object takes for a rollback, so that takes a commit.
+ *    Every other caller of zcache_commit, and any record that is not
+ *    dirty or differs in more than its sequence, gets a full commit.
  */
 #include <config.h>
 
@@ -277,6 +297,7 @@ zcache_device_get_stats (struct cache_device *d, struct zcache_device_stats *st)
 struct snap {
   struct centry *e;
   uint64_t change;
+  uint64_t stored_seq;          /* of the store's object (rule 9) */
   bool del;
   struct zindex_chunk rec;
 };
@@ -313,6 +334,67 @@ device_record (const struct cache_device *d, uint64_t reserved, bool listed)
   return r;
 }
 
+/* Rule 9: does the index already hold SNAPS[N] and the device records
+ * DEVS[NDEV] as a commit would write them, but for the sequences of
+ * dirty chunk records?  Called with commit_lock held (no writer).
+ */
+static bool
+index_current_but_seqs (struct zcache *c, const struct snap *snaps, size_t n,
+                        const struct index_device *devs, size_t ndev)
+{
+  CLEANUP_ZINDEX_ABORT struct zindex_txn *txn = NULL;
+  struct zindex_chunk rec;
+  struct index_device dev;
+  size_t k;
+
+  if (n > 0 && (txn = zindex_begin_read (c->ix)) == NULL)
+    return false;
+  for (k = 0; k < n; k++) {
+    const struct zindex_chunk *want = &snaps[k].rec;
+
+    /* Uploaded since its record was committed (the chunk rewritten
+     * meanwhile, so still dirty): the record's sequence must catch up
+     * with the object's before a crash could upload the slot under the
+     * older one, which would take the object's sequence backwards.
+     */
+    if (snaps[k].del || !(want->flags & ZREC_DIRTY) ||
+        zindex_txn_get_chunk (txn, snaps[k].e->dev->uuid, snaps[k].e->index,
+                              &rec) != 0 ||
+        rec.flags != want->flags || rec.slot != want->slot ||
+        rec.seq > want->seq || snaps[k].stored_seq > rec.seq ||
+        memcmp (rec.bitmap, want->bitmap, sizeof rec.bitmap) != 0)
+      return false;
+  }
+  for (k = 0; k < ndev; k++)
+    if (zindex_get_device (c->ix, devs[k].uuid, &dev) != 0 ||
+        strcmp (dev.name, devs[k].name) != 0 ||
+        dev.listed != devs[k].listed || dev.replayed != devs[k].replayed ||
+        dev.generation != devs[k].generation ||
+        dev.seq_reserved != devs[k].seq_reserved ||
+        dev.lease_mark != devs[k].lease_mark)
+      return false;
+  return true;
+}
+
+/* Rule 1 without the index: the slot file's fdatasync. */
+static int
+sync_slots (struct zcache *c)
+{
+  if (c->broken) {
+    zerror ("cache-dir %s: an earlier write to the slot file did not reach "
+            "the disk; no more commits (restart the server)", c->dir);
+    errno = EIO;
+    return -1;
+  }
+  if (zslots_sync (c->slots) == -1) {
+    pthread_mutex_lock (&c->lock);
+    c->broken = true;
+    pthread_mutex_unlock (&c->lock);
+    return -1;
+  }
+  return 0;
+}
+
 /* Write the snapshot SNAPS[N] and every device's record in one
  * transaction, durable on return.
  */
@@ -327,18 +409,8 @@ commit_write (struct zcache *c, const struct snap *snaps, size_t n)
    * A failed fdatasync is final: Linux may have dropped the pages, and
    * a later fdatasync would succeed without them.
    */
-  if (c->broken) {
-    zerror ("cache-dir %s: an earlier write to the slot file did not reach "
-            "the disk; no more commits (restart the server)", c->dir);
-    errno = EIO;
+  if (sync_slots (c) == -1)
     return -1;
-  }
-  if (zslots_sync (c->slots) == -1) {
-    pthread_mutex_lock (&c->lock);
-    c->broken = true;
-    pthread_mutex_unlock (&c->lock);
-    return -1;
-  }
   txn = zindex_begin (c->ix);
   if (txn == NULL)
     return -1;
@@ -373,11 +445,13 @@ commit_locked (struct zcache *c, uint64_t ticket)
 {
   CLEANUP_FREE struct snap *snaps = NULL;
   CLEANUP_FREE uint32_t *pend = NULL;
+  CLEANUP_FREE struct index_device *devs = NULL;
   uint32_t npend, i;
   struct centry *e;
   struct cache_device *d;
   uint64_t target;
-  size_t n = 0, k;
+  size_t n = 0, ndev = 0, k;
+  bool may_skip;
 
   pthread_mutex_lock (&c->lock);
   if (c->commit_done >= ticket) {
@@ -385,11 +459,20 @@ commit_locked (struct zcache *c, uint64_t ticket)
     return 0;
   }
   target = c->commit_requested;
+  /* Rule 9: only when every ticket to serve is a local FLUSH's. */
+  may_skip = c->commit_full_requested <= c->commit_done &&
+    c->npending == 0;
   for (e = c->index_head; e; e = e->inext)
     n++;
+  for (d = c->devices; d; d = d->next) {
+    ndev++;
+    if (d->held || d->record_dirty || d->record_listed != !d->surveying)
+      may_skip = false;
+  }
   snaps = malloc ((n ? n : 1) * sizeof *snaps);
   pend = malloc ((c->npending ? c->npending : 1) * sizeof *pend);
-  if (snaps == NULL || pend == NULL) {
+  devs = malloc ((ndev ? ndev : 1) * sizeof *devs);
+  if (snaps == NULL || pend == NULL || devs == NULL) {
     zerror ("malloc: %m");
     pthread_mutex_unlock (&c->lock);
     return -1;
@@ -397,13 +480,14 @@ commit_locked (struct zcache *c, uint64_t ticket)
   for (k = 0, e = c->index_head; e; e = e->inext, k++) {
     snaps[k].e = e;
     snaps[k].change = e->change;
+    snaps[k].stored_seq = e->stored_seq;
     record_of (e, &snaps[k].rec);
     snaps[k].del = !e->remote && !e->dirty && e->slot == ZSLOT_NONE;
   }
   npend = c->npending;
   memcpy (pend, c->pending_slots, npend * sizeof *pend);
   c->npending = 0;
-  for (d = c->devices; d; d = d->next) {
+  for (k = 0, d = c->devices; d; d = d->next, k++) {
     /* With the entries: the records of guesses the survey ended go in
      * the same commit as the "listed" that makes their absence mean
      * zeros (survey.c).
@@ -414,8 +498,23 @@ commit_locked (struct zcache *c, uint64_t ticket)
       d->record_dirty = false;
       d->seq_reserving = d->seq + ZSEQ_RESERVE;
     }
+    devs[k] = device_record (d, d->seq_reserving, d->record_listed);
   }
   pthread_mutex_unlock (&c->lock);
+
+  if (may_skip && index_current_but_seqs (c, snaps, n, devs, ndev)) {
+    /* The entries stay on the index list, for the next commit. */
+    if (sync_slots (c) == -1)
+      return -1;
+    pthread_mutex_lock (&c->lock);
+    c->commit_done = target;
+    pthread_cond_broadcast (&c->cond);
+    pthread_mutex_unlock (&c->lock);
+    if (zerofs_debug_cache)
+      zdebug ("cache: flush: slot file synced; the index already holds "
+              "its %zu changed records but for their sequences", n);
+    return 0;
+  }
 
   if (commit_write (c, snaps, n) == -1) {
     pthread_mutex_lock (&c->lock);
@@ -457,23 +556,40 @@ commit_locked (struct zcache *c, uint64_t ticket)
   return 0;
 }
 
-/* Write every changed record (group commit: concurrent callers share one
- * transaction).  Durable on return.
+/* Group commit: concurrent callers share one transaction.  LOCAL_FLUSH:
+ * the caller is a FLUSH with durability=local (rule 9).
  */
-int
-zcache_commit (struct zcache *c)
+static int
+commit (struct zcache *c, bool local_flush)
 {
   uint64_t ticket;
   int r;
 
   pthread_mutex_lock (&c->lock);
   ticket = ++c->commit_requested;
+  if (!local_flush)
+    c->commit_full_requested = ticket;
   pthread_mutex_unlock (&c->lock);
 
   pthread_mutex_lock (&c->commit_lock);
   r = commit_locked (c, ticket);
   pthread_mutex_unlock (&c->commit_lock);
   return r;
+}
+
+/* Write every changed record (group commit: concurrent callers share one
+ * transaction).  Durable on return.
+ */
+int
+zcache_commit (struct zcache *c)
+{
+  return commit (c, false);
+}
+
+int
+zcache_commit_local_flush (struct zcache *c)
+{
+  return commit (c, true);
 }
 
 /* Create the cache's view of a device (not yet linked into c->devices). */

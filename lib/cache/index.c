@@ -537,8 +537,11 @@ maybe_grow (struct zindex *ix)
   return 0;
 }
 
-struct zindex_txn *
-zindex_begin (struct zindex *ix)
+/* A transaction (FLAGS: 0 or MDB_RDONLY), holding txn_lock shared
+ * until it ends.
+ */
+static struct zindex_txn *
+begin (struct zindex *ix, unsigned flags)
 {
   struct zindex_txn *t;
   int rc;
@@ -549,12 +552,8 @@ zindex_begin (struct zindex *ix)
     return NULL;
   }
   t->ix = ix;
-  if (maybe_grow (ix) == -1) {
-    free (t);
-    return NULL;
-  }
   pthread_rwlock_rdlock (&ix->txn_lock);
-  rc = mdb_txn_begin (ix->env, NULL, 0, &t->txn);
+  rc = mdb_txn_begin (ix->env, NULL, flags, &t->txn);
   if (rc) {
     pthread_rwlock_unlock (&ix->txn_lock);
     mdb_fail (ix, "mdb_txn_begin", rc);
@@ -562,6 +561,20 @@ zindex_begin (struct zindex *ix)
     return NULL;
   }
   return t;
+}
+
+struct zindex_txn *
+zindex_begin (struct zindex *ix)
+{
+  if (maybe_grow (ix) == -1)
+    return NULL;
+  return begin (ix, 0);
+}
+
+struct zindex_txn *
+zindex_begin_read (struct zindex *ix)
+{
+  return begin (ix, MDB_RDONLY);
 }
 
 static int

@@ -149,6 +149,10 @@ extern int zindex_del_chunk (struct zindex_txn *t, const uint8_t uuid[16],
 /* Delete every chunk record of a device. */
 extern int zindex_del_device_chunks (struct zindex_txn *t,
                                      const uint8_t uuid[16]);
+/* A read transaction, for many zindex_txn_get_chunk calls that see one
+ * state of the index: ended by zindex_abort (CLEANUP_ZINDEX_ABORT).
+ */
+extern struct zindex_txn *zindex_begin_read (struct zindex *ix);
 /* Commit (durable on return) and free T; on error T is freed too. */
 extern int zindex_commit (struct zindex_txn *t);
 extern void zindex_abort (struct zindex_txn *t);

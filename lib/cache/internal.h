@@ -335,6 +335,7 @@ struct zcache {
   pthread_mutex_t commit_lock;   /* one index transaction at a time */
   uint8_t instance[16];          /* this cache's instance id */
   uint64_t commit_requested, commit_done;  /* [C] group commit tickets */
+  uint64_t commit_full_requested;  /* [C] last ticket of zcache_commit */
 
   pthread_rwlock_t stripes[ZCACHE_STRIPES];
   struct zcache_stats stats;     /* [C] */
@@ -385,6 +386,11 @@ chunk_sectors (const struct centry *e)
 
 /* cache.c */
 extern int zcache_commit (struct zcache *c);
+/* For a FLUSH with durability=local: zcache_commit, or only the slot
+ * file's fdatasync when the index already holds every record as a
+ * commit would write it but for the write sequences (cache.c, rule 9).
+ */
+extern int zcache_commit_local_flush (struct zcache *c);
 /* Before D's objects in the store change (uploads, journal objects,
  * deletes): its lease, taken first if this server does not hold it yet
  * (recovered dirty data of a device not opened for writing), confirmed

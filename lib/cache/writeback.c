@@ -817,7 +817,7 @@ zcache_flush (struct cache_device *d, uint64_t first, uint64_t last)
   if (cache_device_fenced (d))
     return cache_fenced_error (d);
   if (c->durability == ZDUR_LOCAL)
-    return zcache_commit (c);
+    return zcache_commit_local_flush (c);
   if (flush_range (c, d, first, last) == -1)
     return -1;
   /* Acknowledged only if this server still held the lease when its
@@ -1015,9 +1015,14 @@ writeback_thread (void *arg)
     for (e = c->dirty_head; e && n < ZWRITEBACK_BATCH; e = e->dnext)
       if (writeback_due (c, e, now, now_ms, urgent, &stream_wait))
         take (e, v, &n);
-    /* (Taking some commits the index: prepare_batch.) */
-    commit = c->index_head != NULL && n == 0 &&
-      (ms_since (&c->last_commit) >= ZCOMMIT_INTERVAL_MS || c->npending > 0);
+    /* Taking some commits the index (prepare_batch), but not always:
+     * the records of chunks that keep being rewritten and uploaded, and
+     * those a local flush left for later (cache.c, rule 9), wait at
+     * most a second whatever is taken.
+     */
+    commit = c->index_head != NULL &&
+      (ms_since (&c->last_commit) >= ZCOMMIT_INTERVAL_MS ||
+       (n == 0 && c->npending > 0));
     up_failed = c->up_failed;
     c->up_failed = 0;
     pthread_mutex_unlock (&c->lock);
