@@ -99,7 +99,7 @@ static const struct zopt options[] = {
     "it (default and most: three quarters of cache-size)" },
   { "readahead", ZOPT_SIZE, "SIZE",
     "how far ahead of a sequential reader chunks are fetched in parallel; "
-    "0: off (default 8M)" },
+    "0: off (default 16M)" },
   { "journal-max-bytes", ZOPT_SIZE, "SIZE",
     "bound on a device's flush journal in the store; 0: no journal, "
     "flushes upload whole chunks (default 1G)" },

@@ -43,7 +43,7 @@ struct zconf {
                                 wait at; 0: three quarters of cache-size
                                 (also the most it can be) */
   uint64_t readahead;        /* bytes fetched ahead of a sequential reader,
-                                default 8M; 0: off */
+                                default 16M; 0: off */
   uint64_t journal_max_bytes;  /* a device's flush journal, default 1G;
                                   0: no journal */
   unsigned journal_max_objects;  /* and its objects, default 4096 */

@@ -8,6 +8,8 @@
 #     and zerofs.conf(5) (=item B<KEY> = ...)
 #   - no page documents a key the table lacks (or, in zerofs(1) and
 #     zerofs-dev(1), an option their --help does not list)
+#   - where both the table's help and nbdkit-zerofs-plugin(1) state a
+#     key's default as a plain value, they state the same one
 #   - the five man pages are built
 set -e
 source "${srcdir:-.}/functions.sh"
@@ -93,6 +95,36 @@ for pair in "$wrapper_pod:wrapper-own" "$dev_pod:dev-own"; do
         status=1
     fi
 done
+# The defaults: "(default VALUE" in --help against "default VALUE" or
+# "default C<VALUE>" in the key's =item of the plugin's page.
+nbdkit "$PLUGIN" --help | sed -n '/^plugin: zerofs/,$p' > "$tmpdir/help"
+python3 - "$tmpdir/help" "$plugin_pod" <<'PY' || status=1
+import re, sys
+help_text, pod = (open(f).read() for f in sys.argv[1:3])
+items = {}
+for item in re.split(r"\n=item ", pod):
+    m = re.match(r"\[?B<([a-z][a-z0-9-]*)=", item)
+    if m:
+        items[m.group(1)] = " ".join(item.split())
+compared = bad = 0
+for entry in re.split(r"\n(?=[a-z][a-z0-9-]*=)", help_text):
+    m = re.match(r"([a-z][a-z0-9-]*)=", entry)
+    d = re.search(r"\(default ([A-Za-z0-9.]+)[,;)]", " ".join(entry.split()))
+    if not m or not d or m.group(1) not in items:
+        continue
+    p = re.search(r"[Dd]efault(?: is)?:? (?:C<([^>]+)>|([0-9][A-Za-z0-9]*|"
+                  r"true|false)\b)", items[m.group(1)])
+    if not p:
+        continue
+    compared += 1
+    value = p.group(1) or p.group(2)
+    if value != d.group(1):
+        print("test-docs.sh: %s: the default is %s in --help, %s in "
+              "nbdkit-zerofs-plugin(1)" % (m.group(1), d.group(1), value))
+        bad += 1
+print("test-docs.sh: %d defaults compared" % compared)
+sys.exit(1 if bad or compared < 8 else 0)
+PY
 [ $status -eq 0 ]
 
 # The man pages are built (when pod2man is there, which configure says).
