@@ -6,7 +6,10 @@
 # afterwards the store alone (cache deleted) has them.  Also with
 # durability=local: a FLUSH then means "fsynced in the cache", and the
 # data must survive SIGKILL right after the flush, then reach the store,
-# also when that flush was the slot file's fdatasync alone.
+# also when that flush was the slot file's fdatasync alone.  And with
+# durability=local a chunk rewritten and flushed while its device is
+# busy is not uploaded at every write-back delay (5 s), but once the
+# device has been idle that long.
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
@@ -103,6 +106,46 @@ client <<'EOF'
 import os
 data = open(os.environ["tmpdir"] + "/data", "rb").read()
 assert h.pread(len(data), 0) == data, "locally durable write lost"
+EOF
+stop_server
+check_store_has
+
+# 4. durability=local: the cache holds flushed writes durably, so a
+# chunk that keeps being rewritten (a database's hot page) is not
+# uploaded every 5 s while its device is busy, which would be a 1 MiB
+# PUT per few KiB written; once the device has been idle for 5 s, it is.
+# PUTs are counted by the fault wrapper's log.
+: > "$tmpdir/faults"
+start_server "$PLUGIN" "${zargs[@]}" export=disk durability=local \
+             fault-file="$tmpdir/faults" -D zerofs.fault=1 \
+             2> "$tmpdir/hot.log"
+export hot_log="$tmpdir/hot.log"
+client <<'EOF'
+import os, re, time
+data = bytearray(open(os.environ["tmpdir"] + "/data", "rb").read())
+at = (1 << 20) + 65536
+def chunk_puts():
+    return len(re.findall(r"fault: request PUT devices/disk/chunks/\S*: ok",
+                          open(os.environ["hot_log"]).read()))
+before = chunk_puts()
+start = time.monotonic()
+while time.monotonic() - start < 9:        # busy for almost twice 5 s
+    piece = os.urandom(4096)
+    h.pwrite(piece, at)
+    data[at:at + 4096] = piece
+    h.flush()
+    time.sleep(0.25)
+busy = chunk_puts() - before
+print("chunk PUTs in 9 s of rewrites and flushes: %d" % busy)
+assert busy == 0, "a locally durable chunk was uploaded while its device was busy"
+deadline = time.monotonic() + 15
+while chunk_puts() == before and time.monotonic() < deadline:
+    time.sleep(0.2)
+idle = chunk_puts() - before
+print("chunk PUTs once idle: %d" % idle)
+assert idle >= 1, "the chunk was not uploaded once its device was idle"
+assert h.pread(len(data), 0) == data
+open(os.environ["tmpdir"] + "/data", "wb").write(data)
 EOF
 stop_server
 check_store_has

@@ -58,10 +58,12 @@
  * ZWRITEBACK_DELAY_S (a chunk rewritten whole over and over).
  */
 #define ZWRITEBACK_STREAM_IDLE_MS 200
-/* A chunk the flush journal holds is uploaded after this long at most
- * (else when its device is idle, or the journal fills up: journal.c).
+/* A dirty chunk that is durable without its upload (the flush journal
+ * holds its changes, or durability=local) is uploaded after this long
+ * at most (else when its device is idle, or the journal fills up, or
+ * the cache: writeback.c).
  */
-#define ZJOURNAL_MAX_AGE_S 60
+#define ZDURABLE_MAX_AGE_S 60
 /* After a failed write-back round, wait this long before the next. */
 #define ZWRITEBACK_BACKOFF_S 2
 /* At most this many chunks per write-back round. */

@@ -37,8 +37,9 @@
  *
  * The write-back thread wakes every second (or when writers wait for
  * space, or a write may have made a chunk due) and uploads chunks that
- * have been dirty for ZWRITEBACK_DELAY_S (journaled ones: see
- * writeback_due), chunks rewritten whole (streaming: see stream_due),
+ * have been dirty for ZWRITEBACK_DELAY_S (those already durable, in the
+ * journal or with durability=local: see writeback_due), chunks
+ * rewritten whole (streaming: see stream_due),
  * or all of them when the cache is filling up; it also commits the
  * index at least every ZCOMMIT_INTERVAL_MS, and deletes the journal
  * objects its uploads made useless.
@@ -912,14 +913,27 @@ writeback_note_write_locked (struct zcache *c, struct centry *e,
   }
 }
 
+/* Under c->lock: are E's changes durable without its upload?  Yes when
+ * the journal holds them, and with durability=local, where a flush
+ * syncs them in the cache and the write-back thread commits the index
+ * at least every ZCOMMIT_INTERVAL_MS whether or not anyone flushes.
+ */
+static bool
+durable_in_place (const struct zcache *c, const struct centry *e)
+{
+  return e->journal_first != 0 || c->durability == ZDUR_LOCAL;
+}
+
 /* Under c->lock: is E due for upload by the write-back thread?
  *
  * When the cache fills with dirty chunks (URGENT: half of dirty_max),
  * every chunk the journal does not hold is due.  Journaled chunks are
- * durable already and need uploading only to free their slots: they
- * are due when writers wait for space or dirty chunks reach 7/8 of
+ * in the store already and need uploading only to free their slots:
+ * they are due when writers wait for space or dirty chunks reach 7/8 of
  * dirty_max (writers wait at dirty_max), so that a random-write working
- * set that the cache can hold is not uploaded over and over.
+ * set that the cache can hold is not uploaded over and over.  (With
+ * durability=local the cache has the only copy: under pressure, the
+ * sooner it is uploaded the better.)
  *
  * A chunk rewritten whole (not merely cached whole: a warm cache holds
  * most chunks whole) goes as soon as the writer is done with it
@@ -927,16 +941,19 @@ writeback_note_write_locked (struct zcache *c, struct centry *e,
  * *STREAM_WAIT: E was rewritten whole but is not due yet: look again
  * in ZWRITEBACK_STREAM_IDLE_MS.
  *
- * A chunk the journal holds is durable already: uploading it each
- * ZWRITEBACK_DELAY_S would cost a 1 MiB PUT per few KiB written.  It
- * waits until its device is idle, or it is old, or the journal is
- * filling up and it holds the older half of it.
+ * A chunk durable in place would cost a 1 MiB PUT per few KiB written
+ * if it were uploaded each ZWRITEBACK_DELAY_S: a database's hot pages
+ * and log are rewritten all the time.  It waits until its device is
+ * idle, or it is ZDURABLE_MAX_AGE_S old (what a loss of the cache disk
+ * can cost with durability=local), or the journal is filling up and it
+ * holds the older half of it.
  */
 static bool
 writeback_due (struct zcache *c, struct centry *e, time_t now,
                uint64_t now_ms, bool urgent, bool *stream_wait)
 {
   struct cache_device *d = e->dev;
+  bool durable = durable_in_place (c, e);
 
   if (e->busy || cache_device_fenced (d))
     return false;
@@ -944,11 +961,12 @@ writeback_due (struct zcache *c, struct centry *e, time_t now,
                   cache_ndirty (c) >= cache_dirty_limit (c) / 8 * 7)) ||
       stream_due (e, now_ms, stream_wait))
     return true;
-  if (e->journal_first == 0)
+  if (!durable)
     return now - e->dirty_time >= ZWRITEBACK_DELAY_S;
   return now - d->last_write >= ZWRITEBACK_DELAY_S ||
-    now - e->dirty_time >= ZJOURNAL_MAX_AGE_S ||
-    (journal_pressed (c, d) && e->journal_first <= journal_cut (d));
+    now - e->dirty_time >= ZDURABLE_MAX_AGE_S ||
+    (e->journal_first != 0 && journal_pressed (c, d) &&
+     e->journal_first <= journal_cut (d));
 }
 
 /* The dirty chunks recovery found at open: a progress line on a
