@@ -14,6 +14,11 @@
 #    neither dropped nor mixed into the resized device, again at the next
 #    start), while another device of the same cache is served and its
 #    data stored.
+# 4. A chunk streamed out by the write-back after the last index commit
+#    had recorded it dirty at an older sequence, killed before the next
+#    commit: the restart uploads the slot again, and must do so under a
+#    sequence newer than the object's, not the record's older one (a
+#    reader that has the object would take that for a rollback).
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
@@ -131,4 +136,75 @@ assert h.get_size() == 2 << 20
 assert h.pread(4096, 8192) == bytes(4096)
 EOF
 client other 'assert h.pread(4096, 0) == b"O" * 4096, "the other device lost its data"'
+stop_server
+
+# 4.  The chunk's debug lines give the sequences: "flush: uploaded KEY
+# (seq S, ...)".  The case needs the kill to come between the upload and
+# the next periodic commit (a second apart); if a commit got in first,
+# the attempt proves nothing and is made again.
+zdev create seqs 4M
+export seqlog=$tmpdir/seqs.log seqlog2=$tmpdir/seqs2.log
+upload_seqs () {        # LOG: the sequences of chunk 0's uploads, in hex
+    sed -n 's|.*flush: uploaded devices/seqs/chunks/0\{16\} (seq \([0-9a-f]*\),.*|\1|p' "$1"
+}
+for (( attempt = 1; ; attempt++ )); do
+    serve -D zerofs.cache=1 -D zerofs.flush=1 2> "$seqlog"
+    client seqs <<'EOF'
+import os, time
+M = 1 << 20
+def text():
+    return open(os.environ["seqlog"]).read()
+key = "flush: uploaded devices/seqs/chunks/" + "0" * 16
+h.pwrite(b"a" * M, 0)
+h.flush()                        # chunk 0 stored, clean
+time.sleep(5.5)                  # streamed at most once per 5 s
+h.pwrite(b"b" * 4096, 0)         # dirty, not flushed
+time.sleep(0.05)
+n = text().count("cache: committed")
+while text().count("cache: committed") == n:
+    time.sleep(0.005)            # the periodic commit: dirty, "b"'s sequence
+uploads = text().count(key)
+h.pwrite(b"c" * M, 0)            # rewritten whole, after that commit ...
+h.pwrite(b"d" * 4096, M)         # ... and left: streamed out at once
+while text().count(key) == uploads:
+    time.sleep(0.005)
+EOF
+    stop_server -9
+    if python3 - "$seqlog" <<'EOF'
+import sys
+t = open(sys.argv[1]).read()
+last = t.rfind("flush: uploaded devices/seqs/chunks/" + "0" * 16)
+sys.exit(0 if "cache: committed" not in t[last:] else 1)
+EOF
+    then
+        serve -D zerofs.flush=1 2> "$seqlog2"
+        client seqs <<'EOF'
+import os, time
+M = 1 << 20
+key = "flush: uploaded devices/seqs/chunks/" + "0" * 16
+for i in range(200):             # recovery uploads the dirty chunk at once
+    if key in open(os.environ["seqlog2"]).read():
+        break
+    time.sleep(0.05)
+assert h.pread(M, 0) == b"c" * M
+EOF
+        stop_server
+        before=$(upload_seqs "$seqlog" | tail -n 1)
+        after=$(upload_seqs "$seqlog2" | head -n 1)
+        echo "attempt $attempt: streamed at seq $before, uploaded again at seq $after after the restart"
+        test -n "$before" && test -n "$after"
+        if [ $(( 16#$after > 16#$before )) -ne 1 ]; then
+            echo "$0: FAIL: the restart stored the chunk under an older sequence than the store had"
+            exit 1
+        fi
+        break
+    fi
+    echo "attempt $attempt: a commit came before the kill; again"
+    serve
+    stop_server                  # upload what is dirty, and start afresh
+    test "$attempt" -lt 5
+done
+rm -rf "$cachedir"
+serve
+client seqs 'assert h.pread(1 << 20, 0) == b"c" * (1 << 20), "not in the store"'
 stop_server

@@ -53,7 +53,14 @@
  *    and a device (re)starts at max(reservation, the clock in ns).
  *
  * After a crash, zcache_open loads every record with a slot or a dirty
- * flag, and the write-back thread uploads the dirty ones at once.  A
+ * flag, and the write-back thread uploads the dirty ones at once, each
+ * under a new sequence (past every one used before the crash: rule 5).
+ * The store may hold an upload of the chunk newer than its record (one
+ * that ended after the last commit); the slot's bytes are newer still,
+ * and must not go out under a sequence older than that object's, which
+ * a reader holding the object (a read-only server) takes for a
+ * rollback, and which would let a replay apply journal records the
+ * object already has over the slot's newer bytes.  A
  * device the cache does not know has its flush journal replayed before
  * it is served (journal.c); a replay cut short leaves the device not
  * "listed", and recover() forgets what it did, to start it again.
@@ -97,16 +104,13 @@
  *    commit (the write-back thread's, once a second while records
  *    wait).  A crash meanwhile leaves records whose sequence is older
  *    than their slot's bytes, which is harmless for dirty records only:
- *    recovery uploads the slot whole under that sequence, which is
- *    still above every journal record of the chunk (a journal PUT
- *    commits its records first, and the skip is never taken with
- *    durability=remote), and a dirty record's sequence is not the
- *    store's (stored_seq is 0 for it).  Unless the chunk was uploaded
- *    since its record was committed: then recovery would store it under
- *    a sequence older than the object's, which a read-only server that
- *    cached the object takes for a rollback, so that takes a commit.
- *    Every other caller of zcache_commit, and any record that is not
- *    dirty or differs in more than its sequence, gets a full commit.
+ *    recovery uploads the slot whole under a new sequence (above), and
+ *    a dirty record's sequence is not the store's (stored_seq is 0 for
+ *    it).  A chunk uploaded since its record was committed takes a
+ *    full commit all the same (the store then has a sequence the index
+ *    lacks).  Every other caller of zcache_commit, and any record that
+ *    is not dirty or differs in more than its sequence, gets a full
+ *    commit.
  */
 #include <config.h>
 
@@ -1044,6 +1048,7 @@ load_chunk (void *opaque, const uint8_t uuid[16], uint64_t index,
     c->slot_owner[e->slot] = e;
   centry_insert (c, e);
   if (rec->flags & ZREC_DIRTY) {
+    e->seq = zcache_next_seq (d); /* see "After a crash" above */
     centry_set_dirty (c, e);
     e->dirty_time = 0;          /* upload at once */
     /* Counted for the progress (writeback.c), unless never uploaded. */
