@@ -154,6 +154,11 @@ import os, time
 M = 1 << 20
 def text():
     return open(os.environ["seqlog"]).read()
+def wait_for(done, what):
+    deadline = time.monotonic() + 30
+    while not done():
+        assert time.monotonic() < deadline, "no " + what + " in 30 s"
+        time.sleep(0.005)
 key = "flush: uploaded devices/seqs/chunks/" + "0" * 16
 h.pwrite(b"a" * M, 0)
 h.flush()                        # chunk 0 stored, clean
@@ -161,13 +166,12 @@ time.sleep(5.5)                  # streamed at most once per 5 s
 h.pwrite(b"b" * 4096, 0)         # dirty, not flushed
 time.sleep(0.05)
 n = text().count("cache: committed")
-while text().count("cache: committed") == n:
-    time.sleep(0.005)            # the periodic commit: dirty, "b"'s sequence
+# The periodic commit: dirty, at "b"'s sequence.
+wait_for(lambda: text().count("cache: committed") > n, "index commit")
 uploads = text().count(key)
 h.pwrite(b"c" * M, 0)            # rewritten whole, after that commit ...
 h.pwrite(b"d" * 4096, M)         # ... and left: streamed out at once
-while text().count(key) == uploads:
-    time.sleep(0.005)
+wait_for(lambda: text().count(key) > uploads, "streaming upload")
 EOF
     stop_server -9
     if python3 - "$seqlog" <<'EOF'
