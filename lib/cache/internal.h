@@ -60,8 +60,8 @@
 #define ZWRITEBACK_STREAM_IDLE_MS 200
 /* A dirty chunk that is durable without its upload (the flush journal
  * holds its changes, or durability=local) is uploaded after this long
- * at most (else when its device is idle, or the journal fills up, or
- * the cache: writeback.c).
+ * at most (else when its device is idle, or when the journal or the
+ * cache fills up: writeback.c).
  */
 #define ZDURABLE_MAX_AGE_S 60
 /* After a failed write-back round, wait this long before the next. */
