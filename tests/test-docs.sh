@@ -33,8 +33,8 @@ done < "$tmpdir/pods"
 
 # The table's keys, from the plugin's --help (config is the plugin's
 # own parameter, not the table's).
-nbdkit "$PLUGIN" --help | sed -n '/^plugin: zerofs/,$p' |
-    sed -n 's/^\([a-z][a-z0-9-]*\)=.*/\1/p' | grep -vx config |
+nbdkit "$PLUGIN" --help | sed -n '/^plugin: zerofs/,$p' > "$tmpdir/help"
+sed -n 's/^\([a-z][a-z0-9-]*\)=.*/\1/p' "$tmpdir/help" | grep -vx config |
     sort -u > "$tmpdir/keys"
 test "$(wc -l < "$tmpdir/keys")" -ge 30
 
@@ -97,7 +97,6 @@ for pair in "$wrapper_pod:wrapper-own" "$dev_pod:dev-own"; do
 done
 # The defaults: "(default VALUE" in --help against "default VALUE" or
 # "default C<VALUE>" in the key's =item of the plugin's page.
-nbdkit "$PLUGIN" --help | sed -n '/^plugin: zerofs/,$p' > "$tmpdir/help"
 python3 - "$tmpdir/help" "$plugin_pod" <<'PY' || status=1
 import re, sys
 help_text, pod = (open(f).read() for f in sys.argv[1:3])

@@ -39,10 +39,10 @@
  * space, or a write may have made a chunk due) and uploads chunks that
  * have been dirty for ZWRITEBACK_DELAY_S (those already durable, in the
  * journal or with durability=local: see writeback_due), chunks
- * rewritten whole (streaming: see stream_due),
- * or all of them when the cache is filling up; it also commits the
- * index at least every ZCOMMIT_INTERVAL_MS, and deletes the journal
- * objects its uploads made useless.
+ * rewritten whole (streaming: see stream_due), or all of them when the
+ * cache is filling up; it also commits the index at least every
+ * ZCOMMIT_INTERVAL_MS, and deletes the journal objects its uploads made
+ * useless.
  *
  * Streaming.  A long sequential write must run at the link's PUT rate
  * and leave its final flush only the tail: so a chunk is uploaded as
@@ -953,7 +953,6 @@ writeback_due (struct zcache *c, struct centry *e, time_t now,
                uint64_t now_ms, bool urgent, bool *stream_wait)
 {
   struct cache_device *d = e->dev;
-  bool durable = durable_in_place (c, e);
 
   if (e->busy || cache_device_fenced (d))
     return false;
@@ -961,7 +960,7 @@ writeback_due (struct zcache *c, struct centry *e, time_t now,
                   cache_ndirty (c) >= cache_dirty_limit (c) / 8 * 7)) ||
       stream_due (e, now_ms, stream_wait))
     return true;
-  if (!durable)
+  if (!durable_in_place (c, e))
     return now - e->dirty_time >= ZWRITEBACK_DELAY_S;
   return now - d->last_write >= ZWRITEBACK_DELAY_S ||
     now - e->dirty_time >= ZDURABLE_MAX_AGE_S ||
