@@ -246,13 +246,12 @@ zchunk_worth_compressing (const void *data, size_t len, int level)
 }
 
 int
-zchunk_encode (const struct zchunk_codec *codec, uint64_t index,
-               uint64_t seq, const void *data, size_t len,
-               void **obj, size_t *objlen)
+zchunk_encode_into (const struct zchunk_codec *codec, uint64_t index,
+                    uint64_t seq, const void *data, size_t len,
+                    void *obj, size_t objmax, size_t *objlen)
 {
   struct chunk_thread *t;
-  CLEANUP_FREE uint8_t *o = NULL;
-  uint8_t *payload;
+  uint8_t *o = obj, *payload = o + ZCHUNK_HEADER_LEN;
   uint8_t aad[AAD_LEN];
   size_t n = len;               /* payload length */
   int compression = ZCOMP_NONE;
@@ -262,18 +261,17 @@ zchunk_encode (const struct zchunk_codec *codec, uint64_t index,
     errno = EINVAL;
     return -1;
   }
+  if (objmax < ZCHUNK_OBJECT_LEN (len)) {
+    zerror ("chunk %" PRIu64 ": %zu bytes cannot hold the object of a "
+            "%zu-byte chunk", index, objmax, len);
+    errno = EINVAL;
+    return -1;
+  }
   if (codec->compression != ZCOMP_NONE && codec->compression != ZCOMP_ZSTD) {
     zerror ("chunk: unknown compression id %d", codec->compression);
     errno = EINVAL;
     return -1;
   }
-
-  o = malloc (ZCHUNK_HEADER_LEN + len + CRYPTO_TAG_LEN);
-  if (o == NULL) {
-    zerror ("chunk: malloc: %m");
-    return -1;
-  }
-  payload = o + ZCHUNK_HEADER_LEN;
 
   if (codec->compression == ZCOMP_ZSTD && len > 1) {
     ssize_t r;
@@ -305,8 +303,26 @@ zchunk_encode (const struct zchunk_codec *codec, uint64_t index,
                    payload) == -1)
     return -1;
 
-  *obj = o;
   *objlen = ZCHUNK_HEADER_LEN + n + CRYPTO_TAG_LEN;
+  return 0;
+}
+
+int
+zchunk_encode (const struct zchunk_codec *codec, uint64_t index,
+               uint64_t seq, const void *data, size_t len,
+               void **obj, size_t *objlen)
+{
+  size_t objmax = ZCHUNK_OBJECT_LEN (len <= ZCHUNK_SIZE ? len : 0);
+  CLEANUP_FREE void *o = malloc (objmax);
+
+  if (o == NULL) {
+    zerror ("chunk: malloc: %m");
+    return -1;
+  }
+  if (zchunk_encode_into (codec, index, seq, data, len, o, objmax,
+                          objlen) == -1)
+    return -1;
+  *obj = o;
   o = NULL;                     /* the caller's now */
   return 0;
 }

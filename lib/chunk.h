@@ -57,12 +57,26 @@ struct zchunk_codec {
   int level;                        /* zstd level */
 };
 
+/* The most bytes the object of a LEN-byte chunk can take: compressed
+ * or not, its payload is at most LEN bytes.
+ */
+#define ZCHUNK_OBJECT_LEN(len) \
+  (ZCHUNK_HEADER_LEN + (size_t) (len) + CRYPTO_TAG_LEN)
+
 /* Encode LEN bytes of chunk INDEX at sequence SEQ into a malloc'd
  * object *OBJ of *OBJLEN bytes.
  */
 extern int zchunk_encode (const struct zchunk_codec *codec, uint64_t index,
                           uint64_t seq, const void *data, size_t len,
                           void **obj, size_t *objlen);
+
+/* The same into the caller's OBJ, OBJMAX bytes, which must be at least
+ * ZCHUNK_OBJECT_LEN (LEN) and must not overlap DATA.
+ */
+extern int zchunk_encode_into (const struct zchunk_codec *codec,
+                               uint64_t index, uint64_t seq,
+                               const void *data, size_t len,
+                               void *obj, size_t objmax, size_t *objlen);
 
 /* Whether LEN bytes at DATA are worth compressing at zstd LEVEL,
  * judged by compressing a sample spread over them: 1 if so, 0 if the

@@ -14,6 +14,9 @@
 # 3. max-dirty: a writer faster than the uploads waits for them (and
 #    does not fail, though retry-time is shorter than the wait, since
 #    the uploads make progress), then everything reads back.
+# 4. The uploaders' buffers (common/hugebuf.c): advised as huge pages
+#    while uploads go on, and given back once the uploaders have been
+#    idle for 5 s, as nbdkit's /proc/PID/smaps shows.
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
@@ -115,3 +118,43 @@ for i in range(24):
     assert h.pread(M, i * M) == bytes([i + 101]) * M
 EOF2
 stop_server
+
+# 4.
+huge_kb () {
+    # The anonymous memory of nbdkit's mappings advised MADV_HUGEPAGE.
+    awk '/^[0-9a-f]+-[0-9a-f]+ / { size = 0; next }
+         /^Size:/ { size = $2 }
+         /^VmFlags:.* hg/ { kb += size }
+         END { print kb + 0 }' "/proc/$server_pid/smaps"
+}
+if [ ! -d /sys/kernel/mm/transparent_hugepage ]; then
+    echo "$0: part 4 skipped: this kernel has no transparent huge pages"
+elif [ -n "${ZEROFS_TEST_VALGRIND:-}" ]; then
+    echo "$0: part 4 skipped: valgrind keeps its own mappings"
+else
+    printf 'delay put 300ms\n' > "$faults"
+    : > "$log"
+    serve writeback-threads=4
+    before=$(huge_kb)
+    client <<'EOF2'
+M = 1 << 20
+for i in range(8):
+    h.pwrite(bytes([i + 201]) * M, i * M)
+h.flush()
+EOF2
+    busy=$(huge_kb)
+    sleep 7
+    idle=$(huge_kb)
+    echo "huge-page advised kB: before $before, after uploads $busy," \
+         "7 s later $idle"
+    # 4 uploaders, each 2 MiB + 4 KiB.
+    if [ "$busy" -lt $(( before + 4 * 2052 )) ]; then
+        echo "$0: the 4 uploaders do not hold huge-page buffers"
+        exit 1
+    fi
+    if [ "$idle" -gt "$before" ]; then
+        echo "$0: idle uploaders kept their buffers"
+        exit 1
+    fi
+    stop_server
+fi

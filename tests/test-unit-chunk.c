@@ -492,8 +492,29 @@ round_trip (const struct zchunk_codec *codec, const uint8_t *data,
   /* Still decodes after all that. */
   CHECK (zchunk_decode (codec, 5, obj, objlen, out, len, NULL, "x") == 0 &&
          memcmp (out, data, len) == 0, "%s: decode again", what);
-
   free (copy);
+  free (obj);
+
+  /* Into the caller's buffer: ZCHUNK_OBJECT_LEN is enough (a buffer of
+   * exactly that, so that the sanitizers see any byte past it), one
+   * byte less is refused before anything is written.
+   */
+  obj = malloc (ZCHUNK_OBJECT_LEN (len));
+  REQUIRE (obj != NULL);
+  memset (obj, 0xa5, ZCHUNK_OBJECT_LEN (len));
+  errno = 0;
+  CHECK (zchunk_encode_into (codec, 5, 7, data, len, obj,
+                             ZCHUNK_OBJECT_LEN (len) - 1, &objlen) == -1 &&
+         errno == EINVAL && strstr (last_error, "cannot hold") != NULL &&
+         obj[0] == 0xa5, "%s: encode into too small a buffer", what);
+  CHECK (zchunk_encode_into (codec, 5, 7, data, len, obj,
+                             ZCHUNK_OBJECT_LEN (len), &objlen) == 0,
+         "%s: encode into: %s", what, last_error);
+  CHECK (objlen <= ZCHUNK_OBJECT_LEN (len) && obj[5] == want_compression,
+         "%s: encode into: %zu bytes, compression %u", what, objlen, obj[5]);
+  CHECK (zchunk_decode (codec, 5, obj, objlen, out, len, &seq, "x") == 0 &&
+         memcmp (out, data, len) == 0 && seq == 7,
+         "%s: encode into: round trip", what);
   free (obj);
 }
 

@@ -63,6 +63,7 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "hugebuf.h"
 #include "internal.h"
 #include "log.h"
 #include "progress.h"
@@ -134,19 +135,53 @@ upload_failed (struct zcache *c, struct centry *e, const struct capture *cap)
   return -1;
 }
 
-/* Upload one busy, referenced entry.  SCRATCH holds ZCHUNK_SIZE bytes.
- * No lock is held across the network: the store's copy, when a partial
- * chunk must be merged with it, is fetched by centry_fetch_shared.
+/* An upload's working memory, kept by an uploader from one chunk to
+ * the next: the chunk's bytes and its encoded object, in one
+ * hugebuf.h mapping so that the first touch of it costs one page
+ * fault, not 512.
+ */
+#define UPLOAD_BUFFER_LEN ((size_t) 2 * ZCHUNK_SIZE + 4096)
+
+struct upload_buffer {
+  uint8_t *chunk;               /* ZCHUNK_SIZE bytes */
+  uint8_t *object;              /* UPLOAD_BUFFER_OBJECT_MAX bytes */
+};
+#define UPLOAD_BUFFER_OBJECT_MAX (UPLOAD_BUFFER_LEN - ZCHUNK_SIZE)
+
+static int
+upload_buffer_get (struct upload_buffer *b)
+{
+  if (b->chunk == NULL) {
+    b->chunk = hugebuf_alloc (UPLOAD_BUFFER_LEN);
+    if (b->chunk == NULL) {
+      zerror ("upload buffer: mmap: %m");
+      return -1;
+    }
+    b->object = b->chunk + ZCHUNK_SIZE;
+  }
+  return 0;
+}
+
+static void
+upload_buffer_put (struct upload_buffer *b)
+{
+  hugebuf_free (b->chunk, UPLOAD_BUFFER_LEN);
+  b->chunk = b->object = NULL;
+}
+
+/* Upload one busy, referenced entry with BUF's memory.  No lock is
+ * held across the network: the store's copy, when a partial chunk must
+ * be merged with it, is fetched by centry_fetch_shared.
  */
 static int
-upload_one (struct zcache *c, struct centry *e, void *scratch)
+upload_one (struct zcache *c, struct centry *e, struct upload_buffer *buf)
 {
   struct cache_device *d = e->dev;
   pthread_rwlock_t *stripe = centry_stripe (c, d, e->index);
   uint32_t len = cache_device_chunk_len (d, e->index);
   char key[OBJSTORE_KEY_MAX];
   CLEANUP_FREE void *plain = NULL;
-  CLEANUP_FREE void *obj = NULL;
+  void *scratch = buf->chunk;
   struct capture cap = { .unsaved = false };
   size_t objlen = 0;
   bool zero = false, remote, go_on, reserve;
@@ -198,9 +233,10 @@ upload_one (struct zcache *c, struct centry *e, void *scratch)
     }
   }
   else {
-    if (zchunk_encode (&d->codec, e->index, seq, scratch, len,
-                       &obj, &objlen) == -1 ||
-        cache_device_put (d, key, obj, objlen) == -1)
+    if (zchunk_encode_into (&d->codec, e->index, seq, scratch, len,
+                            buf->object, UPLOAD_BUFFER_OBJECT_MAX,
+                            &objlen) == -1 ||
+        cache_device_put (d, key, buf->object, objlen) == -1)
       return upload_failed (c, e, &cap);
   }
   if (zerofs_debug_flush)
@@ -342,18 +378,19 @@ static void *
 batch_worker (void *arg)
 {
   struct batch *b = arg;
-  void *scratch = malloc (ZCHUNK_SIZE);
+  struct upload_buffer buf = { .chunk = NULL };
+  bool have_buf = upload_buffer_get (&buf) == 0;
   size_t i;
 
   for (;;) {
     pthread_mutex_lock (&b->lock);
     i = b->next++;
-    if (i < b->n && scratch == NULL)
+    if (i < b->n && !have_buf)
       b->failed++;
     pthread_mutex_unlock (&b->lock);
     if (i >= b->n)
       break;
-    if (scratch != NULL && upload_one (b->c, b->v[i], scratch) == -1) {
+    if (have_buf && upload_one (b->c, b->v[i], &buf) == -1) {
       pthread_mutex_lock (&b->lock);
       b->failed++;
       pthread_mutex_unlock (&b->lock);
@@ -362,9 +399,7 @@ batch_worker (void *arg)
     release_locked (b->c, b->v[i]);
     pthread_mutex_unlock (&b->c->lock);
   }
-  if (scratch == NULL)
-    zerror ("malloc: %m");
-  free (scratch);
+  upload_buffer_put (&buf);
   return NULL;
 }
 
@@ -550,15 +585,21 @@ run_batch (struct zcache *c, struct centry **v, size_t n)
  * thread, that upload the entries it queues (c->up_head), each taking
  * the next one as soon as it is done with the last: a streaming write
  * keeps all of them busy, and no upload waits for the slowest of a
- * round.  Each holds a chunk-sized buffer only while the queue has
- * work.  They finish what is queued before they stop.  A flush queues
- * what it takes here too (upload_queued).
+ * round.  Each keeps its upload_buffer from one chunk to the next, and
+ * gives it back once it has found no work for UPLOADER_IDLE_MS: a
+ * streaming write leaves an uploader idle for moments between chunks,
+ * and mapping the buffer again each time would fault it in each time.
+ * They finish what is queued before they stop.  A flush queues what it
+ * takes here too (upload_queued).
  */
+#define UPLOADER_IDLE_MS 5000
+
 static void *
 uploader (void *arg)
 {
   struct zcache *c = arg;
-  void *scratch = NULL;
+  struct upload_buffer buf = { .chunk = NULL };
+  uint64_t idle_since = 0;
   struct centry *e;
   int r;
 
@@ -566,18 +607,24 @@ uploader (void *arg)
   for (;;) {
     e = c->up_head;
     if (e == NULL) {
-      if (scratch) {
+      if (c->stop)
+        break;
+      if (buf.chunk == NULL) {
+        pthread_cond_wait (&c->up_cond, &c->lock);
+        continue;
+      }
+      if (idle_since == 0)
+        idle_since = zcache_now_ms ();
+      else if (zcache_now_ms () - idle_since >= UPLOADER_IDLE_MS) {
         pthread_mutex_unlock (&c->lock);
-        free (scratch);
-        scratch = NULL;
+        upload_buffer_put (&buf);
         pthread_mutex_lock (&c->lock);
         continue;
       }
-      if (c->stop)
-        break;
-      pthread_cond_wait (&c->up_cond, &c->lock);
+      zcache_timed_wait (c, &c->up_cond, UPLOADER_IDLE_MS);
       continue;
     }
+    idle_since = 0;
     c->up_head = e->qnext;
     if (c->up_head == NULL)
       c->up_tail = NULL;
@@ -585,11 +632,9 @@ uploader (void *arg)
     c->up_busy++;
     pthread_mutex_unlock (&c->lock);
 
-    if (scratch == NULL && (scratch = malloc (ZCHUNK_SIZE)) == NULL)
-      zerror ("malloc: %m");
     /* The lease again: E may have waited in the queue for a while. */
-    r = scratch && cache_device_guard (e->dev) == 0 ?
-      upload_one (c, e, scratch) : -1;
+    r = upload_buffer_get (&buf) == 0 &&
+      cache_device_guard (e->dev) == 0 ? upload_one (c, e, &buf) : -1;
 
     pthread_mutex_lock (&c->lock);
     c->up_busy--;
@@ -611,6 +656,7 @@ uploader (void *arg)
     }
   }
   pthread_mutex_unlock (&c->lock);
+  upload_buffer_put (&buf);
   return NULL;
 }
 
