@@ -254,6 +254,8 @@ struct zlease {
   struct timespec confirmed;       /* [lock] last seen to be ours */
   uint64_t want_floor;             /* [lock] the floor to record, or
                                       ZLEASE_FLOOR_UNKNOWN */
+  struct timespec quiet_until;     /* set at the take: no change to the
+                                      store before (zlease_confirm_within) */
   atomic_bool lost;
 };
 
@@ -623,9 +625,22 @@ take (struct zvolume *vol, const char *name, const uint8_t instance[16],
                 "waiting %.1f s for its requests under way to end "
                 "(write-timeout + 3 s)", name, holder,
                 zlease_force_wait_ms (vol) / 1000.0);
-    else if (r == 0 && !cur.released)
+    else if (r == 0 && !cur.released && !is_ours (l, &cur)) {
+      /* The process that held it died with requests under way: the
+       * store may still apply one whose body it had whole, a moment
+       * later, over what this one sends (lease.h, "Restarts").
+       */
+      clock_gettime (CLOCK_MONOTONIC, &l->quiet_until);
+      l->quiet_until.tv_sec += ZLEASE_MARGIN_MS / 1000;
+      l->quiet_until.tv_nsec += ZLEASE_MARGIN_MS % 1000 * 1000000L;
+      if (l->quiet_until.tv_nsec >= 1000000000L) {
+        l->quiet_until.tv_sec++;
+        l->quiet_until.tv_nsec -= 1000000000L;
+      }
       zdebug ("lease: device %s: took this cache's own lease back "
-              "(it was not released: unclean shutdown)", name);
+              "(it was not released: unclean shutdown); its objects are "
+              "left alone for %.1f s", name, ZLEASE_MARGIN_MS / 1000.0);
+    }
     if (zerofs_debug_lease)
       zdebug ("lease: device %s: taken, generation %" PRIu64, name,
               l->info.generation);
@@ -731,6 +746,17 @@ zlease_check (struct zlease *l)
 int
 zlease_confirm_within (struct zlease *l, unsigned ms)
 {
+  int64_t quiet = -ms_since (&l->quiet_until);
+
+  if (quiet > 0) {
+    struct timespec ts = { quiet / 1000, quiet % 1000 * 1000000 };
+
+    if (zerofs_debug_lease)
+      zdebug ("lease: device %s: waiting %" PRId64 " ms before changing "
+              "the store", l->name, quiet);
+    while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
+      ;
+  }
   if (atomic_load (&l->lost)) {
     errno = EIO;
     return -1;

@@ -80,6 +80,17 @@
  *    or network file system.  The fault wrapper's delays come after the
  *    check and are not bounded (tests model late requests with them).
  *
+ * Restarts.  A cache instance that takes back its own lease, not
+ * released (its server was killed, or the machine lost power), changes
+ * nothing in the store for the device until ZLEASE_MARGIN_MS after the
+ * take (zlease_confirm_within waits): the dead server's connections
+ * closed when it died, but the store may still apply a PUT or DELETE
+ * whose request it had whole, a moment later.  Were the restart's
+ * upload of a chunk to land first, the dead server's older copy would
+ * replace it, and the journal records that the restart retires with it
+ * would be gone from the store.  Reads and writes into the cache do not
+ * wait; the first upload, journal object or flush that needs one does.
+ *
  * Layout of the object (integers big-endian), like the device meta:
  *
  *        0    4  magic "ZFSL"

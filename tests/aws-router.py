@@ -26,6 +26,14 @@
 #     it) is answered 404 with an HTML page, as a proxy in the way or a
 #     wrong endpoint answers: not S3's NoSuchKey, so not an answer that
 #     the object is absent.
+#   - MODE late-put: the first PUT whose path contains $LATE_PUT_KEY is
+#     held once its body is here whole, until the file $LATE_PUT_RELEASE
+#     exists and $LATE_PUT_SECONDS more have passed; then it goes to the
+#     server whether its client is still there or not, as S3 may apply
+#     a PUT it had whole after its client died.  The log gets "held"
+#     and "landed" lines for it.
+#   - A request whose body does not arrive whole (its client died) is
+#     dropped, as S3 drops it: never sent on with what did arrive.
 #   - Every REDIRECT_EVERY-th request that is signed right (0: none) gets
 #     307 TemporaryRedirect, Location: the same path on the second port
 #     of this forwarder, which serves like the first but never
@@ -47,6 +55,7 @@ import os
 import re
 import sys
 import threading
+import time
 
 backend_port = int(sys.argv[1])
 region = sys.argv[2]
@@ -61,6 +70,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te",
 
 lock = threading.Lock()
 counter = [0]
+late_put_held = [False]
 log = open(log_path, "a", buffering=1)
 ports = {}
 
@@ -100,6 +110,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
         signed = scope_region(self.headers.get("Authorization"))
+        hold = False
+        if len(body) < n:
+            self.record("cut", signed)
+            self.close_connection = True
+            return
+        if (mode == "late-put" and self.command == "PUT" and
+                os.environ["LATE_PUT_KEY"] in self.path):
+            with lock:
+                hold = not late_put_held[0]
+                late_put_held[0] = True
+            if hold:
+                self.record("held", signed)
+                while not os.path.exists(os.environ["LATE_PUT_RELEASE"]):
+                    time.sleep(0.02)
+                time.sleep(float(os.environ["LATE_PUT_SECONDS"]))
         bucket = BUCKET_RE.match(self.path)
         is_head_bucket = self.command == "HEAD" and bucket
 
@@ -170,15 +195,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 length = None
         finally:
             conn.close()
-        self.record("fwd", signed)
-        self.send_response(resp.status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length",
-                         length if length is not None else str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        self.record("landed" if hold else "fwd", signed)
+        try:
+            self.send_response(resp.status)
+            for k, v in headers:
+                self.send_header(k, v)
+            self.send_header("Content-Length",
+                             length if length is not None else str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+        except OSError:
+            self.close_connection = True        # the client is gone
 
     do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = handle_any
 
