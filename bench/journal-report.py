@@ -385,3 +385,39 @@ if figs.get(("objstore", "put_mibs")):
             "%.2f" % fig(t, "seq_cpu") if fig(t, "seq_cpu") else "-"))
     print("  (/ objstore: each run against the objstore-bench runs just"
           " before and after it, averaged)")
+    # Where the CPU goes: per MiB, the store's side (s3rver and the
+    # forwarder), the client (nbdkit, or objstore-bench itself) and fio;
+    # and the rate the machine's CPUs allow at that cost (all CPUs
+    # shared: CPUS / sum; split, -c: the store's side on one CPU, the
+    # rest on the others, whichever is slower).
+    if fig("objstore", "put_store_cpu") is not None:
+        ncpus = int(fig("machine", "cpus") or 1)
+        split = bool(fig("machine", "split"))
+        print()
+        print("  CPU per MiB, ms (means); CPU-bound: the MiB/s %s allow"
+              % ("CPU 0 (store) and CPUs 1-%d (the rest)" % (ncpus - 1)
+                 if split else "%d shared CPUs" % ncpus))
+        print("  %-44s %7s %7s %7s %7s %10s %12s" % (
+            "target", "store", "client", "fio", "sum", "CPU-bound",
+            "/ objstore"))
+        rows = [("objstore", "objstore-bench PUT x32",
+                 fig("objstore", "put_store_cpu"),
+                 fig("objstore", "put_cpu") or 0.0, 0.0)]
+        for t in order:
+            if fig(t, "seq_store_cpu") is not None:
+                rows.append((t, names[t], fig(t, "seq_store_cpu"),
+                             fig(t, "seq_cpu") or 0.0,
+                             fig(t, "seq_fio_cpu") or 0.0))
+
+        def bound(store, client, fio):
+            if split:
+                return min(1000 / store if store else float("inf"),
+                           (ncpus - 1) * 1000 / (client + fio)
+                           if client + fio else float("inf"))
+            return ncpus * 1000 / (store + client + fio)
+        ref = bound(*rows[0][2:])
+        for t, name, store, client, fio in rows:
+            b = bound(store, client, fio)
+            print("  %-44s %7.2f %7.2f %7.2f %7.2f %10.1f %12s" % (
+                name, store, client, fio, store + client + fio, b,
+                ratio(b, ref)))

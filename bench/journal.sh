@@ -82,7 +82,7 @@
 #
 # Usage: bench/journal.sh [-t RUNTIME] [-T PGTIME] [-d DELAY_MS]
 #                         [-r TARGETS] [-P PG_TARGETS] [-S SEQ_TARGETS] [-R N]
-#                         [-o OUTDIR] [-s REGION]
+#                         [-o OUTDIR] [-s REGION] [-c]
 #                         [SECTION...]
 #   -t RUNTIME     seconds of the random-write job (default 60)
 #   -T PGTIME      seconds of the pgbench run (default 30)
@@ -98,6 +98,13 @@
 #   -s REGION      the random writes' region, from offset 0 (default 1G,
 #                  the whole device: more chunks than a 1G cache may
 #                  hold dirty, so the write-back must upload for space)
+#   -c             split the CPUs (taskset): the store's side (s3rver
+#                  and the forwarder) on CPU 0, everything else (nbdkit,
+#                  fio, objstore-bench, curl, PostgreSQL) on the others,
+#                  as when the store is another machine.  By default
+#                  they all share every CPU, and a client that spends
+#                  more CPU per byte (zerofs encrypts and caches what
+#                  objstore-bench only sends) leaves the store less.
 #
 # Needs: fio (nbd engine), nbdkit, nbdsh, python3, curl, s3rver (npm ci in
 # tests/); for pgbench also root, nbdfuse, fusermount3, mkfs.ext4, a loop
@@ -121,7 +128,8 @@ seq_targets="zj-wan s3b-wan"
 seq_rounds=3
 outdir=
 region=1G
-while getopts "t:T:d:r:P:S:R:o:s:h" opt; do
+split_cpus=
+while getopts "t:T:d:r:P:S:R:o:s:ch" opt; do
     case "$opt" in
         t) runtime="$OPTARG" ;;
         T) pgtime="$OPTARG" ;;
@@ -132,6 +140,7 @@ while getopts "t:T:d:r:P:S:R:o:s:h" opt; do
         R) seq_rounds="$OPTARG" ;;
         o) outdir="$OPTARG" ;;
         s) region="$OPTARG" ;;
+        c) split_cpus=yes ;;
         *) sed -n '4,/^$/s/^# \{0,1\}//p' "$0"; exit 2 ;;
     esac
 done
@@ -187,6 +196,16 @@ if [ -z "$s3b_plugin" ]; then
     pg_targets="$(printf '%s\n' $pg_targets | grep -v '^s3b' | xargs)"
     # shellcheck disable=SC2086
     seq_targets="$(printf '%s\n' $seq_targets | grep -v '^s3b' | xargs)"
+fi
+if [ -n "$split_cpus" ]; then
+    if [ "$(nproc)" -lt 2 ]; then
+        echo "$0: -c needs 2 CPUs or more (this machine has $(nproc))" >&2
+        exit 1
+    fi
+    if ! command -v taskset >/dev/null; then
+        echo "$0: -c needs taskset (util-linux)" >&2
+        exit 1
+    fi
 fi
 for cmd in nbdkit fio nbdsh python3 curl; do
     if ! command -v "$cmd" >/dev/null; then
@@ -329,6 +348,18 @@ ep_lo="$S3_ENDPOINT"
 source "$here/delay-proxy.sh"
 delay_proxy_start "${S3_ENDPOINT##*:}" "$delay_ms" "$tmp" "$tmp/proxy.stats"
 ep_wan="$proxy_endpoint"
+ncpus=$(nproc)
+cpus_note="all $ncpus CPUs shared"
+if [ -n "$split_cpus" ]; then
+    # Every thread of the store's side on CPU 0; this shell, and so
+    # every client it starts from now on, on the others.
+    taskset -a -p -c 0 "$S3_PID" > /dev/null
+    taskset -a -p -c 0 "$proxy_pid" > /dev/null
+    taskset -p -c "1-$(( ncpus - 1 ))" $$ > /dev/null
+    cpus_note="s3rver and the forwarder on CPU 0, the rest on CPUs 1-$(( ncpus - 1 ))"
+fi
+note machine cpus "$ncpus"
+note machine split "$([ -n "$split_cpus" ] && echo 1 || echo 0)"
 
 # proxy_up: bytes the forwarder has sent towards s3rver so far (waits
 # for its stats file to be current: it is rewritten every 0.5 s).
@@ -479,6 +510,9 @@ elif w == "syncs":
     v = j["sync"]["total_ios"]
 elif w == "mibs":      # job_runtime includes end_fsync
     v = j["write"]["io_bytes"] / 1048576 / (j["job_runtime"] / 1000)
+elif w == "cpu":       # fio's own CPU time per MiB written, ms
+    v = ((j["usr_cpu"] + j["sys_cpu"]) / 100 * j["job_runtime"] /
+         (j["write"]["io_bytes"] / 1048576))
 elif w == "p50":
     v = p50(j["write"]["clat_ns"]) + p50(j["sync"]["lat_ns"])
 elif w == "p50w":
@@ -650,14 +684,32 @@ curl_puts ()
     done
 }
 
+# store_ticks: the CPU time of the store's side, s3rver and the
+# forwarder, in clock ticks.
+store_ticks ()
+{
+    echo $(( $(cpu_ticks "$S3_PID") + $(cpu_ticks "$proxy_pid") ))
+}
+
+# ms_per_mib TICKS: TICKS of CPU time per MiB of a 256 MiB run, in ms.
+ms_per_mib ()
+{
+    awk -v t="$1" -v hz="$(getconf CLK_TCK)" 'BEGIN { print t / hz * 1000 / 256 }'
+}
+
 # objstore_puts TAG: the object layer's parallel 1 MiB PUT rate through
-# the forwarder, in MiB/s (bench/objstore-bench, 32 in flight).
+# the forwarder, in MiB/s (bench/objstore-bench -P, 32 in flight); notes
+# its own CPU and the store side's per MiB too.
 objstore_puts ()
 {
-    local out="$res/objstore-$1.txt"
-    "$objstore_bench" -n 256 -j 32 -p "objstore-$1" bucket="$S3_BUCKET" \
+    local out="$res/objstore-$1.txt" s0 s1
+    s0=$(store_ticks)
+    "$objstore_bench" -P -n 256 -j 32 -p "objstore-$1" bucket="$S3_BUCKET" \
                       endpoint="$ep_wan" region=us-east-1 connections=32 \
                       > "$out" 2>&1
+    s1=$(store_ticks)
+    note objstore put_store_cpu "$(ms_per_mib $(( s1 - s0 )))"
+    note objstore put_cpu "$(sed -n 's|^objstore PUT jobs=32: .* cpu \([0-9.]*\) ms/MiB$|\1|p' "$out")"
     sed -n 's|^objstore PUT jobs=32: .* \([0-9.]*\) MiB/s p50.*|\1|p' "$out"
 }
 
@@ -665,7 +717,7 @@ objstore_puts ()
 # ratio is taken to the objstore-bench runs just before and after it.
 run_seqwrite ()
 {
-    local t n=0 r v o0 o1 c0 c1
+    local t n=0 r v o0 o1 c0 c1 s0 s1
     echo "=== seqwrite: 1 MiB sequential write of 256 MiB + final flush, wan"
     o0=$(objstore_puts r0)
     note objstore put_mibs "$o0"
@@ -676,14 +728,16 @@ run_seqwrite ()
             n=$(( n + 1 ))
             target_start "$t" "s$n"
             c0=$(cpu_ticks "$nbdkit_pid")
+            s0=$(store_ticks)
             fio_job "$t.s$n.seqwrite" "$uri" rw=write bs=1M iodepth=8 \
                     size=256M offset=0 end_fsync=1
             c1=$(cpu_ticks "$nbdkit_pid")
+            s1=$(store_ticks)
             v=$(fio_value "$res/$t.s$n.seqwrite.json" mibs)
             note "$t" seq_mibs "$v"
-            note "$t" seq_cpu "$(awk -v t=$(( c1 - c0 )) \
-                                     -v hz="$(getconf CLK_TCK)" \
-                                     'BEGIN { print t / hz * 1000 / 256 }')"
+            note "$t" seq_cpu "$(ms_per_mib $(( c1 - c0 )))"
+            note "$t" seq_store_cpu "$(ms_per_mib $(( s1 - s0 )))"
+            note "$t" seq_fio_cpu "$(fio_value "$res/$t.s$n.seqwrite.json" cpu)"
             echo "$t $v" >> "$res/seq-round"
             echo "journal.sh: $t seqwrite $v MiB/s"
             stop_nbdkit
@@ -770,7 +824,7 @@ run_pgbench ()
     stop_nbdkit
 }
 
-echo "journal.sh: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs," \
+echo "journal.sh: $(date -u '+%Y-%m-%d %H:%M UTC'), $ncpus CPUs," \
      "$(uname -r), $(fio --version), $(nbdkit --version | head -n 1)," \
      "load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "journal.sh: zerofs $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?')," \
@@ -778,6 +832,7 @@ echo "journal.sh: zerofs $(git -C "$here" rev-parse --short HEAD 2>/dev/null || 
 echo "journal.sh: s3backer ${s3b_plugin:-none}"
 echo "journal.sh: forwarder $ep_wan -> $ep_lo, ${delay_ms} ms each way;" \
      "random writes ${runtime} s; pgbench ${pgtime} s"
+echo "journal.sh: CPUs: $cpus_note"
 
 for s in "${sections[@]}"; do
     case "$s" in
