@@ -4,13 +4,13 @@
  *
  * A thread that works on whole chunks keeps a few MiB of buffers.  Each
  * first touch of a 4 KiB page of them is a page fault, and on a virtual
- * machine a fault costs 10-15 us: the 32 uploaders' buffers alone took
- * about a tenth of the plugin's CPU in a 256 MiB sequential write.  A
- * buffer from here is aligned to 2 MiB and advised as huge
- * (MADV_HUGEPAGE), so a kernel with transparent huge pages set to
- * "madvise" or "always" faults it in 2 MiB at a time.  Where huge
- * pages are not available it is an ordinary anonymous mapping: the
- * advice is only advice.
+ * machine a fault costs 10-15 us: the first touches of the 32
+ * uploaders' buffers alone took about a sixth of the plugin's CPU in a
+ * 256 MiB sequential write.  A buffer from here is aligned to 2 MiB and
+ * advised as huge (MADV_HUGEPAGE), so a kernel with transparent huge
+ * pages set to "madvise" or "always" faults it in 2 MiB at a time.
+ * Where huge pages are not available it is an ordinary anonymous
+ * mapping: the advice is only advice.
  */
 #ifndef ZEROFS_HUGEBUF_H
 #define ZEROFS_HUGEBUF_H
