@@ -255,7 +255,7 @@ struct zlease {
   uint64_t want_floor;             /* [lock] the floor to record, or
                                       ZLEASE_FLOOR_UNKNOWN */
   struct timespec quiet_until;     /* set at the take: no change to the
-                                      store before (zlease_confirm_within) */
+                                      store before (zlease_wait_quiet) */
   atomic_bool lost;
 };
 
@@ -743,20 +743,26 @@ zlease_check (struct zlease *l)
   return zlease_confirm_within (l, ZLEASE_CHECK_MS);
 }
 
+void
+zlease_wait_quiet (struct zlease *l)
+{
+  int64_t quiet = -ms_since (&l->quiet_until);
+  struct timespec ts;
+
+  if (quiet <= 0)
+    return;
+  if (zerofs_debug_lease)
+    zdebug ("lease: device %s: waiting %" PRId64 " ms before changing "
+            "the store", l->name, quiet);
+  ts.tv_sec = quiet / 1000;
+  ts.tv_nsec = quiet % 1000 * 1000000;
+  while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
+    ;
+}
+
 int
 zlease_confirm_within (struct zlease *l, unsigned ms)
 {
-  int64_t quiet = -ms_since (&l->quiet_until);
-
-  if (quiet > 0) {
-    struct timespec ts = { quiet / 1000, quiet % 1000 * 1000000 };
-
-    if (zerofs_debug_lease)
-      zdebug ("lease: device %s: waiting %" PRId64 " ms before changing "
-              "the store", l->name, quiet);
-    while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
-      ;
-  }
   if (atomic_load (&l->lost)) {
     errno = EIO;
     return -1;

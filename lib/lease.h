@@ -83,7 +83,7 @@
  * Restarts.  A cache instance that takes back its own lease, not
  * released (its server was killed, or the machine lost power), changes
  * nothing in the store for the device until ZLEASE_MARGIN_MS after the
- * take (zlease_confirm_within waits): the dead server's connections
+ * take (zlease_wait_quiet): the dead server's connections
  * closed when it died, but the store may still apply a PUT or DELETE
  * whose request it had whole, a moment later.  Were the restart's
  * upload of a chunk to land first, the dead server's older copy would
@@ -282,6 +282,11 @@ extern struct zlease *zlease_take_seen (struct zvolume *vol,
  * (EIO) if it was lost, or the store's error.
  */
 extern int zlease_check (struct zlease *lease);
+/* Before changing the store for the device, too: sleep out what is left
+ * of the quiet time of a take of this cache's own lease after a crash
+ * ("Restarts" above); at once otherwise.
+ */
+extern void zlease_wait_quiet (struct zlease *lease);
 /* The same, confirmed with a request begun at most MS ago.  A FLUSH is
  * acknowledged only if its uploads ended within ZLEASE_MARGIN_MS of a
  * confirmation begun before them: a forced take waits longer than that

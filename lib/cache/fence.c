@@ -333,6 +333,10 @@ cache_device_guard (struct cache_device *d)
       return -1;
     l = lease_of (d);
   }
+  /* A restart after a crash: nothing until the dead server's requests
+   * have landed (lease.h, "Restarts").
+   */
+  zlease_wait_quiet (l);
   /* Nothing of this holder's before its journal floor is recorded. */
   if (zlease_check (l) == -1)
     return -1;
