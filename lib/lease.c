@@ -254,8 +254,9 @@ struct zlease {
   struct timespec confirmed;       /* [lock] last seen to be ours */
   uint64_t want_floor;             /* [lock] the floor to record, or
                                       ZLEASE_FLOOR_UNKNOWN */
-  struct timespec quiet_until;     /* set at the take: no change to the
-                                      store before (zlease_wait_quiet) */
+  struct timespec retaken;         /* a take of our own lease after a
+                                      crash: no change to the store for
+                                      ZLEASE_MARGIN_MS (zlease_wait_quiet) */
   atomic_bool lost;
 };
 
@@ -630,13 +631,7 @@ take (struct zvolume *vol, const char *name, const uint8_t instance[16],
        * store may still apply one whose body it had whole, a moment
        * later, over what this one sends (lease.h, "Restarts").
        */
-      clock_gettime (CLOCK_MONOTONIC, &l->quiet_until);
-      l->quiet_until.tv_sec += ZLEASE_MARGIN_MS / 1000;
-      l->quiet_until.tv_nsec += ZLEASE_MARGIN_MS % 1000 * 1000000L;
-      if (l->quiet_until.tv_nsec >= 1000000000L) {
-        l->quiet_until.tv_sec++;
-        l->quiet_until.tv_nsec -= 1000000000L;
-      }
+      clock_gettime (CLOCK_MONOTONIC, &l->retaken);
       zdebug ("lease: device %s: took this cache's own lease back "
               "(it was not released: unclean shutdown); its objects are "
               "left alone for %.1f s", name, ZLEASE_MARGIN_MS / 1000.0);
@@ -746,7 +741,8 @@ zlease_check (struct zlease *l)
 void
 zlease_wait_quiet (struct zlease *l)
 {
-  int64_t quiet = -ms_since (&l->quiet_until);
+  /* Never retaken: a zero time, long past. */
+  int64_t quiet = ZLEASE_MARGIN_MS - ms_since (&l->retaken);
   struct timespec ts;
 
   if (quiet <= 0)
