@@ -156,5 +156,19 @@ EOF2
         echo "$0: idle uploaders kept their buffers"
         exit 1
     fi
+    # One chunk at a time goes to the uploader that went idle last:
+    # the same one each time, so one buffer in all.
+    client <<'EOF2'
+M = 1 << 20
+for i in range(6):
+    h.pwrite(bytes([i + 211]) * M, i * M)
+    h.flush()
+EOF2
+    one=$(huge_kb)
+    echo "huge-page advised kB after 6 uploads one at a time: $one"
+    if [ "$one" -ne $(( before + 2052 )) ]; then
+        echo "$0: uploads one at a time went to more than one uploader"
+        exit 1
+    fi
     stop_server
 fi

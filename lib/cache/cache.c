@@ -1556,7 +1556,6 @@ zcache_new (const struct zconf *conf, struct zvolume *vol,
   pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
   pthread_cond_init (&c->cond, &attr);
   pthread_cond_init (&c->wb_cond, &attr);
-  pthread_cond_init (&c->up_cond, &attr);
   pthread_condattr_destroy (&attr);
   /* Writers first: glibc's default lets a stream of cached reads of a
    * hot chunk (a superblock) starve its writes and uploads for seconds.
@@ -1740,7 +1739,6 @@ zcache_close (struct zcache *c)
     pthread_rwlock_destroy (&c->stripes[i]);
   pthread_cond_destroy (&c->cond);
   pthread_cond_destroy (&c->wb_cond);
-  pthread_cond_destroy (&c->up_cond);
   pthread_mutex_destroy (&c->lock);
   pthread_mutex_destroy (&c->device_lock);
   pthread_cond_destroy (&c->device_cond);

@@ -280,6 +280,8 @@ struct cache_device {
   pthread_mutex_t ra_lock;
 };
 
+struct uploader;                /* writeback.c */
+
 struct zcache {
   const struct zconf *conf;
   struct zvolume *vol;
@@ -321,14 +323,15 @@ struct zcache {
   pthread_t wb_thread;
   bool wb_started;
   /* The uploaders (writeback.c): busy entries the write-back thread
-   * queued, taken one at a time by upload_threads threads.
+   * queued, taken one at a time by upload_threads threads; the idle
+   * ones wait on a stack, the last to go idle on top.
    */
-  pthread_cond_t up_cond;        /* entries queued, or stop */
   struct centry *up_head, *up_tail;  /* [C] the queue (qnext) */
+  struct uploader *up_idle;      /* [C] the idle uploaders' stack */
   unsigned up_busy;              /* [C] uploads under way */
   size_t up_failed;              /* [C] failed, not reported yet */
-  pthread_t *uploaders;
-  unsigned nuploaders;
+  struct uploader *uploaders;    /* [upload_threads] */
+  unsigned nuploaders;           /* of them, started */
   struct timespec last_commit;
 
   pthread_mutex_t device_lock;   /* the openings list */
