@@ -332,6 +332,10 @@ struct zcache {
   size_t up_failed;              /* [C] failed, not reported yet */
   struct uploader *uploaders;    /* [upload_threads] */
   unsigned nuploaders;           /* of them, started */
+  bool up_stop;                  /* [C] nothing queues any more: the
+                                    uploaders end once the queue is
+                                    empty (STOP comes earlier, while the
+                                    write-back thread may still queue) */
   struct timespec last_commit;
 
   pthread_mutex_t device_lock;   /* the openings list */

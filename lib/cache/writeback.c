@@ -666,7 +666,7 @@ uploader (void *arg)
   for (;;) {
     e = c->up_head;
     if (e == NULL) {
-      if (c->stop)
+      if (c->up_stop)
         break;
       if (!u->idle)
         uploader_idle_locked (c, u);
@@ -1235,7 +1235,7 @@ stop_uploaders (struct zcache *c)
   unsigned i;
 
   pthread_mutex_lock (&c->lock);
-  c->stop = true;
+  c->stop = c->up_stop = true;
   for (i = 0; i < c->nuploaders; i++)
     pthread_cond_signal (&c->uploaders[i].wake);
   pthread_mutex_unlock (&c->lock);
