@@ -497,8 +497,8 @@ report_failed (size_t failed, size_t total)
  * the rest stay at the bottom, time out (UPLOADER_IDLE_MS) and give
  * their buffers back: with every waiter on one condition, glibc wakes
  * the one that has waited longest, so work went round all of them and
- * each faulted in and kept its own 2 MiB (on this machine's 2 CPUs, a
- * 256 MiB write spent 12-15 % more CPU with 32 uploaders than with 8).
+ * each faulted in and kept its own 2 MiB.  A write the link cannot keep
+ * up with still keeps every uploader busy: the queue is never empty.
  */
 struct uploader {
   struct zcache *c;
