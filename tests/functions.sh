@@ -151,9 +151,12 @@ requires test -x "$ZEROFS_DEV"
 tmpdir=$(mktemp -d "${TMPDIR:-/tmp}/zerofs-test.XXXXXX")
 cleanup_fn rm -rf "$tmpdir"
 
-# A random password for the volume, in a file.
+# A random password for the volume, in a file.  It begins with a
+# letter: tests also pass it as a value, where a leading '+' or '-'
+# would name a file or a descriptor instead (base64 begins with '+'
+# once in 64 runs).
 pwfile=$tmpdir/password
-head -c 24 /dev/urandom | base64 > "$pwfile"
+printf 'pw%s\n' "$(head -c 24 /dev/urandom | base64)" > "$pwfile"
 cachedir=$tmpdir/cache
 sock=$tmpdir/nbd.sock
 pidfile=$tmpdir/nbdkit.pid
