@@ -94,7 +94,7 @@ EOF
     wait $flusher
     # The stopped server made real requests time out and be retried.
     grep "retrying" "$log" | grep -v "injected fault" | tail -3
-    grep "retrying" "$log" | grep -qv "injected fault"
+    grep "retrying" "$log" | grep -v "injected fault" > /dev/null
 fi
 
 # 5. The cache fills with data the store will not take: writes wait,

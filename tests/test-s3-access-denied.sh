@@ -53,7 +53,7 @@ curl -sS --fail -X POST -H "X-Auth-Token: $tok" \
      -H "X-Container-Read: test:reader" \
      "$S3_ENDPOINT/v1/AUTH_test/$S3_BUCKET"
 as_reader 'assert h.pread(4096, 8192) == b"z" * 4096' -r
-grep -v ': debug: ' "$log" | grep -q AccessDenied &&
+server_error AccessDenied "$log" &&
     { echo "$0: a read-only open needed more than reading"; exit 1; }
 
 # 3. A read-write open only looks at the device's lease: it reads.  Its
