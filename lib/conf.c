@@ -28,12 +28,14 @@
  *
  * Defaults: cache-size 1G (at least 16M: a handful of 1 MiB chunk slots,
  * small enough for tests that want eviction), compression zstd level 1,
- * durability remote, writeback-threads 32, max-dirty 0 (three quarters
- * of the cache), readahead 16M, journal-max-bytes 1G, journal-max-objects
- * 4096, addressing auto, connections 32, timeout 30 s, write-timeout
- * 120 s, retry-time 120 s, stats-interval 5 s.  region has no default here (NULL): the S3 store
- * tells "not given" from "us-east-1", since it finds the bucket's region
- * itself when none is given for AWS (see lib/store/s3-route.c).
+ * durability remote, writeback-threads 32, writeback-max-age 60 s,
+ * max-dirty 0 (three quarters of the cache), readahead 16M,
+ * journal-max-bytes 1G, journal-max-objects 4096, addressing auto,
+ * connections 32, timeout 30 s, connect-timeout 10 s, write-timeout 0
+ * (no bound), retry-time 120 s, stats-interval 5 s.  region has no
+ * default here (NULL): the S3 store tells "not given" from "us-east-1",
+ * since it finds the bucket's region itself when none is given for AWS
+ * (see lib/store/s3-route.c).
  *
  * Secrets are wiped wherever they are dropped: a replaced or freed secret
  * field by free_string(), a password being read in a SECRET_BUFFER.
@@ -94,6 +96,10 @@ static const struct zopt options[] = {
     "what a flush waits for: the object store, or the local cache disk" },
   { "writeback-threads", ZOPT_UINT, "N",
     "parallel uploads, 1-256 (default 32)" },
+  { "writeback-max-age", ZOPT_UINT, "SECONDS",
+    "a busy device's flushed writes that only the cache (durability=local) "
+    "or the journal holds are uploaded within this long, 1-86400 "
+    "(default 60)" },
   { "max-dirty", ZOPT_SIZE, "SIZE",
     "bound on the data not yet written to the store: writers wait past "
     "it (default and most: three quarters of cache-size)" },
@@ -179,6 +185,7 @@ static const struct zopt_target targets[] = {
   { .offset = FIELD (compression) },      /* parsed by hand */
   { .offset = FIELD (durability), .words = durability_words },
   { .offset = FIELD (writeback_threads), .min = 1, .max = 256 },
+  { .offset = FIELD (writeback_max_age), .min = 1, .max = 86400 },
   { .offset = FIELD (max_dirty), .min = 0, .max = UINT64_MAX },
   { .offset = FIELD (readahead), .min = 0, .max = MAX_READAHEAD },
   { .offset = FIELD (journal_max_bytes), .min = 0, .max = UINT64_MAX },
@@ -220,6 +227,7 @@ zconf_init (struct zconf *conf)
   conf->compression_level = DEFAULT_COMPRESSION_LEVEL;
   conf->durability = ZDUR_REMOTE;
   conf->writeback_threads = 32;
+  conf->writeback_max_age = 60;
   conf->readahead = DEFAULT_READAHEAD;
   conf->journal_max_bytes = DEFAULT_JOURNAL_MAX_BYTES;
   conf->journal_max_objects = 4096;

@@ -39,6 +39,8 @@ struct zconf {
   int compression_level;     /* zstd level, default 1 */
   enum zdurability durability;
   unsigned writeback_threads;  /* parallel uploads per flush, default 32 */
+  unsigned writeback_max_age;  /* seconds a chunk durable without its
+                                  upload waits at most, default 60 */
   uint64_t max_dirty;        /* bytes not yet in the store that writers
                                 wait at; 0: three quarters of cache-size
                                 (also the most it can be) */

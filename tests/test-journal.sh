@@ -21,6 +21,10 @@
 # 9. zerofs-dev resize --shrink is refused while the device has journal
 #    objects (their records past the new end would come back if it grew
 #    again), and let in once a server has stored and retired them.
+# 10. writeback-max-age: a chunk whose flushed write only the cache
+#    (durability=local) or the journal holds is uploaded once it is that
+#    old, though its device stays busy; with the default (60 s) it
+#    waits the while.
 set -e
 source "${srcdir:-.}/functions.sh"
 requires nbdsh --version
@@ -359,4 +363,48 @@ zdev resize --shrink disk 100M
 zdev resize disk 400M
 serve
 client disk 'assert h.pread(4096, 200 << 20) == bytes(4096), "data came back"'
+stop_server
+
+# 10. writeback-max-age.  The client flushes a 4 KiB write to chunk C,
+# then keeps the device busy (a write to chunk C+1 every 0.25 s, so it
+# is never idle for 5 s) until C's PUT shows in the log, or for SECONDS.
+# With writeback-max-age=2, C goes up while the device is busy, with
+# durability=local and with the journal; with the default it does not.
+max_age_client () {     # C SECONDS WANT(0|1) [UPLOADED-FIRST]
+    MAX_AGE_ARGS="$*" client <<'EOF'
+import os, time
+M = 1 << 20
+args = os.environ["MAX_AGE_ARGS"].split()
+c, seconds, want = int(args[0]), float(args[1]), args[2] == "1"
+if len(args) > 3:                    # its object known: later flushes journal
+    h.pwrite(b"u" * M, c * M)
+    h.flush()
+log = os.environ["log"]
+since = os.path.getsize(log)
+h.pwrite(b"m" * 4096, c * M)
+h.flush()
+put = "fault: request PUT devices/disk/chunks/%016x: ok" % c
+start = time.monotonic()
+while time.monotonic() - start < seconds:
+    h.pwrite(b"x" * 4096, (c + 1) * M)
+    with open(log, "rb") as f:
+        f.seek(since)
+        if put.encode() in f.read():
+            break
+    time.sleep(0.25)
+took = time.monotonic() - start
+found = put.encode() in open(log, "rb").read()[since:]
+print("chunk %d: uploaded %s after %.1f s" % (c, found, took))
+assert found == want, "writeback-max-age: chunk %d uploaded: %s, expected %s" % (c, found, want)
+assert h.pread(4096, c * M) == b"m" * 4096
+EOF
+}
+serve durability=local
+max_age_client 390 7 0
+stop_server
+serve durability=local writeback-max-age=2
+max_age_client 392 30 1
+stop_server
+serve writeback-max-age=2
+max_age_client 394 30 1 uploaded-first
 stop_server

@@ -86,6 +86,7 @@ test_every_key (void)
   CHECK (conf.compression == ZCOMP_ZSTD && conf.compression_level == 1);
   CHECK (conf.durability == ZDUR_REMOTE);
   CHECK (conf.writeback_threads == 32);
+  CHECK (conf.writeback_max_age == 60);
   CHECK (conf.max_dirty == 0);
   CHECK (conf.region == NULL);      /* not given: the store decides */
   CHECK (conf.addressing == ZADDR_AUTO);
@@ -102,6 +103,7 @@ test_every_key (void)
   CHECK (zconf_set (&conf, "compression", "zstd:19") == 0);
   CHECK (zconf_set (&conf, "durability", "local") == 0);
   CHECK (zconf_set (&conf, "writeback-threads", "256") == 0);
+  CHECK (zconf_set (&conf, "writeback-max-age", "86400") == 0);
   CHECK (zconf_set (&conf, "max-dirty", "64M") == 0);
   CHECK (zconf_set (&conf, "endpoint", "http://127.0.0.1:9000") == 0);
   CHECK (zconf_set (&conf, "region", "eu-west-3") == 0);
@@ -125,6 +127,7 @@ test_every_key (void)
   CHECK (conf.compression == ZCOMP_ZSTD && conf.compression_level == 19);
   CHECK (conf.durability == ZDUR_LOCAL);
   CHECK (conf.writeback_threads == 256);
+  CHECK (conf.writeback_max_age == 86400);
   CHECK (conf.max_dirty == UINT64_C (64) << 20);
   CHECK (strcmp (conf.endpoint, "http://127.0.0.1:9000") == 0);
   CHECK (strcmp (conf.region, "eu-west-3") == 0);
@@ -213,7 +216,7 @@ test_every_key (void)
    * mentions every key.
    */
   opts = zconf_options (&n);
-  CHECK (n == 33);
+  CHECK (n == 34);
   for (i = 0; i < n; i++) {
     CHECK (zconf_is_option (opts[i].key));
     CHECK (zconf_find_option (opts[i].key) == &opts[i]);
@@ -258,6 +261,8 @@ test_bad_values (void)
     { "writeback-threads", "0" }, { "writeback-threads", "257" },
     { "writeback-threads", "-1" }, { "writeback-threads", "4x" },
     { "writeback-threads", "" }, { "writeback-threads", "1.0" },
+    { "writeback-max-age", "0" }, { "writeback-max-age", "86401" },
+    { "writeback-max-age", "1m" },
     { "connections", "0" }, { "connections", "1025" },
     { "connections", "99999999999999999999999" },
     { "timeout", "0" }, { "timeout", "3601" }, { "timeout", " 5" },

@@ -1546,6 +1546,9 @@ zcache_new (const struct zconf *conf, struct zvolume *vol,
   c->store = store;
   c->durability = conf->durability;
   c->upload_threads = conf->writeback_threads ? conf->writeback_threads : 1;
+  c->durable_max_age = conf->writeback_max_age;
+  c->writeback_delay = c->durable_max_age < ZWRITEBACK_DELAY_S ?
+    c->durable_max_age : ZWRITEBACK_DELAY_S;
   c->journal_max_bytes = conf->journal_max_bytes;
   c->journal_max_objects = conf->journal_max_objects;
   pthread_mutex_init (&c->lock, NULL);

@@ -50,7 +50,9 @@
 #define ZSURVEY_RANGE_KEYS 1000
 /* Commit the index at least this often when something changed. */
 #define ZCOMMIT_INTERVAL_MS 1000
-/* A dirty chunk is written back after this long even without a flush. */
+/* A dirty chunk is written back after this long even without a flush
+ * (or after writeback-max-age, if that is shorter: c->writeback_delay).
+ */
 #define ZWRITEBACK_DELAY_S 5
 /* Streaming write-back (writeback.c): a chunk rewritten whole is
  * uploaded at once when the writer has moved on to a later chunk, or
@@ -58,12 +60,6 @@
  * ZWRITEBACK_DELAY_S (a chunk rewritten whole over and over).
  */
 #define ZWRITEBACK_STREAM_IDLE_MS 200
-/* A dirty chunk that is durable without its upload (the flush journal
- * holds its changes, or durability=local) is uploaded after this long
- * at most (else when its device is idle, or when the journal or the
- * cache fills up: writeback.c).
- */
-#define ZDURABLE_MAX_AGE_S 60
 /* After a failed write-back round, wait this long before the next. */
 #define ZWRITEBACK_BACKOFF_S 2
 /* At most this many chunks per write-back round. */
@@ -292,6 +288,15 @@ struct zcache {
   uint32_t nslots;
   enum zdurability durability;
   unsigned upload_threads;
+  /* writeback-max-age: a dirty chunk that is durable without its
+   * upload (the flush journal holds its changes, or durability=local)
+   * is uploaded once it has been dirty this long, if not sooner (when
+   * its device is idle, or the journal or the cache fills up:
+   * writeback.c).  writeback_delay: ZWRITEBACK_DELAY_S, or
+   * writeback-max-age if that is less.
+   */
+  time_t durable_max_age;
+  time_t writeback_delay;
   uint64_t journal_max_bytes;    /* 0: no journal */
   uint64_t journal_max_objects;
 

@@ -38,7 +38,8 @@
  * The write-back thread wakes every second (or when writers wait for
  * space, or a write may have made a chunk due) and uploads chunks that
  * have been dirty for ZWRITEBACK_DELAY_S (those already durable, in the
- * journal or with durability=local: see writeback_due), chunks
+ * journal or with durability=local, once their device is idle or after
+ * writeback-max-age: see writeback_due), chunks
  * rewritten whole (streaming: see stream_due), or all of them when the
  * cache is filling up; it also commits the index at least every
  * ZCOMMIT_INTERVAL_MS, and deletes the journal objects its uploads made
@@ -1054,9 +1055,10 @@ durable_in_place (const struct zcache *c, const struct centry *e)
  * A chunk durable in place would cost a 1 MiB PUT per few KiB written
  * if it were uploaded each ZWRITEBACK_DELAY_S: a database's hot pages
  * and log are rewritten all the time.  It waits until its device is
- * idle, or it is ZDURABLE_MAX_AGE_S old (what a loss of the cache disk
+ * idle, or it is writeback-max-age old (what a loss of the cache disk
  * can cost with durability=local), or the journal is filling up and it
- * holds the older half of it.
+ * holds the older half of it.  (A writeback-max-age below
+ * ZWRITEBACK_DELAY_S shortens the other waits to it: c->writeback_delay.)
  */
 static bool
 writeback_due (struct zcache *c, struct centry *e, time_t now,
@@ -1071,9 +1073,9 @@ writeback_due (struct zcache *c, struct centry *e, time_t now,
       stream_due (e, now_ms, stream_wait))
     return true;
   if (!durable_in_place (c, e))
-    return now - e->dirty_time >= ZWRITEBACK_DELAY_S;
-  return now - d->last_write >= ZWRITEBACK_DELAY_S ||
-    now - e->dirty_time >= ZDURABLE_MAX_AGE_S ||
+    return now - e->dirty_time >= c->writeback_delay;
+  return now - d->last_write >= c->writeback_delay ||
+    now - e->dirty_time >= c->durable_max_age ||
     (e->journal_first != 0 && journal_pressed (c, d) &&
      e->journal_first <= journal_cut (d));
 }

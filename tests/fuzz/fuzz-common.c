@@ -560,6 +560,8 @@ fuzz_check_conf (const struct zconf *c)
     bad = "durability";
   else if (!in_range (c->writeback_threads, 1, 256))
     bad = "writeback-threads";
+  else if (!in_range (c->writeback_max_age, 1, 86400))
+    bad = "writeback-max-age";
   else if (!in_range (c->journal_max_objects, 16, 1048576))
     bad = "journal-max-objects";
   else if (c->addressing != ZADDR_AUTO && c->addressing != ZADDR_PATH &&
