@@ -154,10 +154,12 @@ names = {
     "zw64-wan": "zerofs writeback-threads=64, %g ms RTT" % rtt,
     "zb-wan": "zerofs PLUGIN_BEFORE, %g ms RTT" % rtt,
     "zl-wan": "zerofs durability=local, %g ms RTT" % rtt,
+    "zl10-wan": "zerofs local, writeback-max-age=10, %g ms" % rtt,
+    "zlb-wan": "zerofs local, PLUGIN_BEFORE, %g ms RTT" % rtt,
 }
 order = ["file", "zj-lo", "zj-wan", "zoff-lo", "zoff-wan", "zj4g-wan",
          "zjc-wan", "zjc4g-wan", "s3b-lo", "s3b-wan", "zw16-wan", "zw64-wan",
-         "zb-wan", "zl-wan"]
+         "zb-wan", "zl-wan", "zl10-wan", "zlb-wan"]
 
 print("1. fio 4 KiB random write, QD32, fsync=256, 1 GiB device (prefilled)")
 print("%-44s %10s %10s %11s %12s" % ("target", "IOPS", "writes",
@@ -271,7 +273,8 @@ for t in order:
         print("  %-44s %10.1f TPS" % (names[t], fig(t, "pg_tps")))
 for a, b in (("zj-wan", "s3b-wan"), ("zj-wan", "zoff-wan"),
              ("zoff-wan", "s3b-wan"), ("zj-wan", "file"), ("s3b-wan", "file"),
-             ("zl-wan", "file")):
+             ("zl-wan", "file"), ("zl10-wan", "zl-wan"),
+             ("zlb-wan", "file")):
     if fig(a, "pg_tps") is not None and fig(b, "pg_tps") is not None:
         print("  ratio %-38s / %-30s %8s" % (names[a], names[b],
                                              ratio(fig(a, "pg_tps"),

@@ -35,6 +35,8 @@
 #               cache; uploads follow in the background): issue 9's
 #               pgbench TPC-B reference is the file plugin
 #   zlb-wan     zl-wan with $PLUGIN_BEFORE: durability=local's before/after
+#   zl10-wan    zl-wan with writeback-max-age=10 (the store at most about
+#               10 s behind a busy device, not 60): what it costs in PUTs
 #
 # Every zerofs runs with -v -D zerofs.fault=1 -D zerofs.flush=1
 # -D zerofs.s3=1 and an empty fault-file, so that every request that
@@ -158,7 +160,7 @@ done
 for t in $rw_targets $pg_targets $seq_targets; do
     case "$t" in
         file|zj-lo|zj-wan|zoff-lo|zoff-wan|zj4g-wan|zjc-wan|zjc4g-wan) ;;
-        zw16-wan|zw64-wan|zl-wan) ;;
+        zw16-wan|zw64-wan|zl-wan|zl10-wan) ;;
         zb-wan|zlb-wan)
             if [ ! -e "${PLUGIN_BEFORE:-}" ]; then
                 echo "$0: $t needs PLUGIN_BEFORE" >&2
@@ -384,7 +386,10 @@ zerofs_start ()
     esac
     case "$target" in
         zoff-*) extra+=(journal-max-bytes=0) ;;
-        zl-*|zlb-*) extra+=(durability=local) ;;
+        zl-*|zl10-*|zlb-*) extra+=(durability=local) ;;
+    esac
+    case "$target" in
+        zl10-*) extra+=(writeback-max-age=10) ;;
     esac
     case "$target" in
         zw16-*) extra+=(writeback-threads=16) ;;
@@ -411,7 +416,7 @@ zerofs_start ()
             region=us-east-1 fault-file="$tmp/nofault"
             "${extra[@]}")
     case "$target" in
-        zl-*|zlb-*) ;;
+        zl-*|zl10-*|zlb-*) ;;
         *) zstart+=(durability=remote) ;;
     esac
     start_nbdkit "$log" "${reqlog[@]}" "${zstart[@]}" "${reqlog_arg[@]}"
