@@ -35,6 +35,10 @@
 #   server_error PATTERN FILE
 #                            FILE (an nbdkit's stderr) has a line other
 #                            than a debug line that matches PATTERN
+#   wait_for_line PATTERN FILE [SECONDS]
+#                            wait until FILE has a line matching PATTERN
+#                            (grep), at most SECONDS (default 30); 1 if
+#                            it never came
 #   requires_loop_fs         skip unless a filesystem can be made and
 #                            mounted on an nbdfuse file here (nbdfuse,
 #                            FUSE, ext4 tools, loop devices, root)
@@ -362,6 +366,17 @@ server_error ()
     # Not grep -q: it would stop reading, and pipefail would see grep -v
     # die of SIGPIPE.
     grep -v -- ': debug: ' "$2" | grep -- "$1" > /dev/null
+}
+
+wait_for_line ()
+{
+    local i
+    for (( i = 0; i < ${3:-30} * 10; i++ )); do
+        grep -q -- "$1" "$2" && return 0
+        sleep 0.1
+    done
+    echo "$0: no line matching '$1' in $2 after ${3:-30} s"
+    return 1
 }
 
 requires_loop_fs ()

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # Cold reads answered from the fetched copy (lib/cache/chunk-io.c:
 # centry_fetch_shared, struct fetch_serve), against writes and trims of
-# the same chunk while its GET is under way (every GET takes 0.8 s, by
+# the same chunk while its GET is under way (every GET takes 2 s, by
 # the fault file).  NBD lets a read that overlaps a write still in
 # flight return the old or the new bytes, per sector here; but a read
 # issued after a write completed must return what it wrote, and a read
@@ -56,7 +56,7 @@ stop_server
 run () {
     rm -rf "$cachedir"
     serve "$@"
-    printf 'delay get:/chunks/ 800ms\n' > "$faults"
+    printf 'delay get:/chunks/ 2s\n' > "$faults"
     sleep 0.3
     cat > "$tmpdir/script.py"
     client disk "exec(open('$tmpdir/functions.py').read())
@@ -69,7 +69,7 @@ import os, re, time, nbd
 h.set_strict_mode(h.get_strict_mode() & ~nbd.STRICT_ALIGN)
 M = 1 << 20
 S = 4096
-GET = 0.8
+GET = 2.0
 model = bytearray(open("$tmpdir/model", "rb").read())
 def mark():
     return os.path.getsize(os.environ["log"])

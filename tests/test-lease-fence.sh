@@ -70,8 +70,7 @@ except Exception as e:
     print("flush failed after %.1f s: %s" % (time.time() - t, e))
 EOF
 client_a=$!
-sleep 2
-grep -q "fault: failing PUT devices/disk/chunks/" "$log" ||
+wait_for_line "fault: failing PUT devices/disk/chunks/" "$log" ||
     { echo "FAIL: A's PUT was not failing"; exit 1; }
 start_second "$tmpdir/cache-b1" force=true $wt
 client2 'h.pwrite(b"B" * (1 << 20), 0); h.flush()'
@@ -115,7 +114,9 @@ h.flush()
 print("late flush returned")
 EOF
 client_a=$!
-sleep 1
+# Once A's PUT is past A's lease check (the fault wrapper delays it
+# below the cache), however slowly A's client starts.
+wait_for_line "fault: delaying PUT devices/disk/journal/" "$log"
 # B dies as soon as its take reached the store, not at the probe of
 # lease.probe before it.
 printf 'crash put:/lease$\n' > "$tmpdir/faults-b"

@@ -218,7 +218,8 @@ faults=$tmpdir/faults
 : > "$faults"
 rm -rf "$cachedir"
 : > "$log"
-serve fault-file="$faults"
+start_server -D zerofs.lease=1 -D zerofs.fault=1 "$PLUGIN" "${zargs[@]}" \
+             export=disk fault-file="$faults" 2>>"$log"
 client <<'EOF'
 h.pwrite(b"o" * 4096, 7 << 20)
 h.flush()
@@ -231,7 +232,9 @@ h.flush()                       # its PUT lands after B listed: EIO
 print("late flush returned")
 EOF
 client_a=$!
-sleep 1
+# B takes the device once A's PUT is past A's lease check (the fault
+# wrapper delays it below the cache), however slowly A's client starts.
+wait_for_line "fault: delaying PUT devices/disk/journal/" "$log"
 start_second "$tmpdir/cache6" force=true
 client2 'assert h.pread(4096, 7 << 20) == b"o" * 4096'
 wait $client_a || :
@@ -364,7 +367,14 @@ grep -q "lease:.*released" "$tmpdir/info" ||
 echo "delay put:/meta 10s" > "$tmpdir/faults8"
 zdev --fault-file="$tmpdir/faults8" resize disk 128M &
 zdev_pid=$!                     # (the shell running zdev)
-sleep 2
+# Until zerofs-dev holds the lease, however slowly it starts.
+for (( i = 0; i < 300; i++ )); do
+    if zdev info disk > "$tmpdir/info8" 2>&1 &&
+           ! grep -q "^lease:.*released" "$tmpdir/info8"; then
+        break
+    fi
+    sleep 0.1
+done
 start_second "$tmpdir/cache8"
 if client2 'h.pread(512, 0)' 2>/dev/null; then
     echo "FAIL: a server opened a device during zerofs-dev resize"; exit 1

@@ -86,15 +86,26 @@ h.pwrite(new, 400000)
 data[400000:404096] = new
 open(os.environ["tmpdir"] + "/data", "wb").write(data)
 EOF
+    # A retry of this part's, not an injected fault's.
+    since=$(wc -l < "$log")
+    real_retries () {
+        tail -n +"$(( since + 1 ))" "$log" | grep "retrying" |
+            grep -v "injected fault"
+    }
     kill -STOP $pids
     client disk 'h.flush()' &
     flusher=$!
-    sleep 3                     # longer than timeout=2
+    # Until a request has timed out (timeout=2) and been retried, however
+    # long the client takes to start here (30 s at most).
+    for (( i = 0; i < 300; i++ )); do
+        real_retries > /dev/null && break
+        sleep 0.1
+    done
     kill -CONT $pids
     wait $flusher
     # The stopped server made real requests time out and be retried.
-    grep "retrying" "$log" | grep -v "injected fault" | tail -3
-    grep "retrying" "$log" | grep -v "injected fault" > /dev/null
+    real_retries | tail -3
+    real_retries > /dev/null
 fi
 
 # 5. The cache fills with data the store will not take: writes wait,

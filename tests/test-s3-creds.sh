@@ -537,14 +537,16 @@ grep -q "s3: credentials refreshed (due) from SSO role zerofs-role" "$tmpdir/out
 test "$(issued sso)" -ge 2
 s3_by sso
 
-# The provider goes down after the start: the credentials (20 s, due
-# at 10 s) keep working while they are valid, the failed refreshes are
-# logged and retried with backoff; nothing written is lost.
+# The provider goes down after the start: the credentials (30 s, due
+# at 15 s) keep working while they are valid, the failed refreshes are
+# logged and retried with backoff; nothing written is lost.  (22 s of
+# writes, so that some refreshes fail; 8 s left for nbdkit's start and
+# its final uploads on a slow machine.)
 clear_env
-start_creds 20 21600
+start_creds 30 21600
 web_identity_env
 export WRITE_MODE=down-later
-write_for "$s3ep" 16
+write_for "$s3ep" 22
 unset WRITE_MODE
 server_error "refresh failed: role .*HTTP 503.*next attempt in" \
              "$tmpdir/out"
