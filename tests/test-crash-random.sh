@@ -31,7 +31,9 @@ requires /usr/bin/python3 -c 'import nbd'
 
 rounds=${ZEROFS_CRASH_ROUNDS:-10}
 budget=${ZEROFS_CRASH_SECONDS:-100}
-seed=${ZEROFS_CRASH_SEED:-$RANDOM$RANDOM}
+# Decimal, whatever its leading zeros: bash reads "0189" as a bad octal
+# number, and a seed it cannot read would not reproduce the run.
+seed=$(( 10#${ZEROFS_CRASH_SEED:-$(( RANDOM * 32768 + RANDOM ))} ))
 echo "$0: seed $seed, $rounds rounds"
 RANDOM=$seed
 
