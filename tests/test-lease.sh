@@ -62,8 +62,8 @@ store_state () {
     fi
 }
 
-serve () { start_server -D zerofs.lease=1 "$PLUGIN" "${zargs[@]}" \
-                        export=disk "$@" 2>>"$log"; }
+serve () { start_server -D zerofs.lease=1 -D zerofs.fault=1 "$PLUGIN" \
+                        "${zargs[@]}" export=disk "$@" 2>>"$log"; }
 
 # 1.  Holder A writes; B is refused; a read-only B reads.  (No journal:
 # a read-only server refuses a device whose journal it would have to
@@ -218,8 +218,7 @@ faults=$tmpdir/faults
 : > "$faults"
 rm -rf "$cachedir"
 : > "$log"
-start_server -D zerofs.lease=1 -D zerofs.fault=1 "$PLUGIN" "${zargs[@]}" \
-             export=disk fault-file="$faults" 2>>"$log"
+serve fault-file="$faults"
 client <<'EOF'
 h.pwrite(b"o" * 4096, 7 << 20)
 h.flush()
